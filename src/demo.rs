@@ -1,0 +1,1 @@
+//! `ckpt demo`: a simulated trainer saving through the engine (issue 3).

@@ -1,0 +1,20 @@
+//! ckpt: crash-safe ML training checkpoints and a live terminal monitor over them.
+//!
+//! The library is organised as in DESIGN.md §7: `engine` mutates runs safely,
+//! `layout` reads the run directories of ckpt, timm, Lightning and the HF Trainer
+//! into one [`snapshot::RunSnapshot`], `rank` is the pure ranking/retention logic,
+//! `disk` measures headroom, `watch` turns file events into "run changed", and `tui`
+//! is the monitor. The CLI (`src/main.rs`) and the TUI are thin callers of the engine.
+
+pub mod demo;
+pub mod disk;
+pub mod engine;
+pub mod error;
+pub mod layout;
+pub mod manifest;
+pub mod rank;
+pub mod snapshot;
+pub mod tui;
+pub mod watch;
+
+pub use error::{Error, Result};

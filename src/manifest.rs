@@ -1,0 +1,104 @@
+//! On-disk state ckpt owns: the native run manifest (`.ckpt/manifest.json`, DESIGN §2)
+//! and, for foreign runs, `.ckpt/state.json` (pins, held best, known hashes).
+//!
+//! Unknown fields are kept on write (`extra`), so a newer ckpt's data survives an
+//! older one's rewrite. Reading and validating lives in `engine::manifest_io`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::rank::{MetricSpec, RetentionPolicy};
+
+pub const MANIFEST_FORMAT: &str = "ckpt-manifest";
+pub const STATE_FORMAT: &str = "ckpt-state";
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// Which checkpoint is best, and whether a promote holds it there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BestRef {
+    pub epoch: u64,
+    #[serde(default)]
+    pub held: bool,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// One checkpoint entry of a native manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub epoch: u64,
+    #[serde(default)]
+    pub step: Option<u64>,
+    /// Relative path: a single component, or `trash/…` for archived entries.
+    pub path: String,
+    pub bytes: u64,
+    pub hash: String,
+    /// Ranking metric; `null` in JSON when absent or not finite (then `metric_raw` says what it was).
+    #[serde(default)]
+    pub metric: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_raw: Option<String>,
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+    pub saved_at: chrono::DateTime<chrono::Utc>,
+    #[serde(default)]
+    pub pinned: bool,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl Entry {
+    /// The metric as the engine ranks it: NaN when the raw text said so.
+    pub fn rank_value(&self) -> Option<f64> {
+        match (self.metric, &self.metric_raw) {
+            (Some(v), _) => Some(v),
+            (None, Some(raw)) => raw.trim().parse::<f64>().ok(),
+            (None, None) => None,
+        }
+    }
+}
+
+/// `.ckpt/manifest.json` of a native run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub version: u32,
+    #[serde(default)]
+    pub metric: Option<MetricSpec>,
+    #[serde(default)]
+    pub policy: RetentionPolicy,
+    /// File extension of checkpoint files, e.g. ".pth.tar".
+    #[serde(default = "default_ext")]
+    pub ext: String,
+    #[serde(default)]
+    pub best: Option<BestRef>,
+    #[serde(default)]
+    pub last: Option<u64>,
+    #[serde(default)]
+    pub checkpoints: Vec<Entry>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+pub fn default_ext() -> String {
+    ".pth.tar".to_string()
+}
+
+/// `.ckpt/state.json` of a foreign (timm/lightning/hf) run: what ckpt adds to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ForeignState {
+    pub format: String,
+    pub version: u32,
+    /// Checkpoint names (as in `Checkpoint::name`) that are pinned.
+    #[serde(default)]
+    pub pinned: Vec<String>,
+    /// Checkpoint name promoted to best and held until released.
+    #[serde(default)]
+    pub best_held: Option<String>,
+    /// Known content hashes by checkpoint name.
+    #[serde(default)]
+    pub hashes: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}

@@ -1,0 +1,171 @@
+//! One read-only picture of a run, whatever its layout: what the CLI prints, the
+//! monitor draws, and the engine plans against.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::layout::LayoutKind;
+use crate::rank::MetricSpec;
+
+/// A role a file or checkpoint plays in the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The checkpoint the `best` alias resolves to.
+    Best,
+    /// The checkpoint the `last` alias (the resume point) resolves to.
+    Last,
+    /// A mid-epoch recovery save (timm `recovery-<epoch>-<batch>`).
+    Recovery,
+    /// A timm milestone: kept outside the ranking, never pruned unless named.
+    Milestone,
+}
+
+/// Whether a checkpoint's data can be trusted right now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckpointState {
+    /// Fully written.
+    #[default]
+    Complete,
+    /// A temp file for it is present: a writer is mid-save.
+    Writing,
+    /// Known bad (missing, truncated, hash or CRC mismatch); the reason is in `damage`.
+    Damaged,
+}
+
+/// One saved training state: a file, or a directory (HF).
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct Checkpoint {
+    /// Stable key within the run: the primary file or directory name (relative).
+    pub name: String,
+    pub epoch: Option<u64>,
+    pub step: Option<u64>,
+    /// Batch index for recovery saves.
+    pub batch: Option<u64>,
+    /// The ranking metric's value; may be NaN/inf (never ranks as best then).
+    #[serde(skip)]
+    pub metric: Option<f64>,
+    /// The metric as written in the source when it was not a finite number ("nan", "inf", "abc").
+    pub metric_raw: Option<String>,
+    /// Other metrics known for this checkpoint (e.g. eval_loss).
+    pub metrics: BTreeMap<String, f64>,
+    /// Total bytes (sum of files for a directory checkpoint).
+    pub bytes: u64,
+    /// Files that hold this checkpoint, relative to the run dir (primary first).
+    pub paths: Vec<PathBuf>,
+    /// Last modification time.
+    pub mtime: Option<chrono::DateTime<chrono::Utc>>,
+    pub roles: Vec<Role>,
+    pub pinned: bool,
+    pub state: CheckpointState,
+    /// Why it is damaged, when `state == Damaged`.
+    pub damage: Option<String>,
+    /// Content hash from the manifest (native runs), e.g. "xxh3-128:…".
+    pub hash: Option<String>,
+    /// Inode and device of the primary file; used to count bytes freed by inode.
+    #[serde(skip)]
+    pub inode: Option<(u64, u64)>,
+}
+
+impl Checkpoint {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// The metric only when it is a finite number.
+    pub fn finite_metric(&self) -> Option<f64> {
+        self.metric.filter(|m| m.is_finite())
+    }
+}
+
+/// An alias file (`last.pth.tar`, `model_best.pth.tar`, `last.ckpt`, …) and what it holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alias {
+    pub role: Role,
+    /// Path of the alias file relative to the run dir.
+    pub path: PathBuf,
+    /// `name` of the checkpoint it resolves to, when known.
+    pub target: Option<String>,
+    /// Epoch it holds (may be known even when no listed checkpoint matches, e.g.
+    /// timm's `last.pth.tar` being the only copy of its epoch).
+    pub epoch: Option<u64>,
+    pub step: Option<u64>,
+    /// How the alias is realised: "hardlink", "symlink", "copy", "reflink" or "unknown".
+    pub how: String,
+    /// For `best`: held by a promote until released.
+    pub held: bool,
+}
+
+/// Everything known about a run at one instant.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunSnapshot {
+    /// The run directory (as given, canonicalised when possible).
+    pub run: PathBuf,
+    pub layout: LayoutKind,
+    pub metric: Option<MetricSpec>,
+    /// Checkpoints in ascending (epoch, step) order.
+    pub checkpoints: Vec<Checkpoint>,
+    pub best: Option<Alias>,
+    pub last: Option<Alias>,
+    /// Temp files present (a save is in flight, or a writer died).
+    pub temps: Vec<PathBuf>,
+    /// Things that look wrong but did not stop the scan.
+    pub warnings: Vec<String>,
+    pub scanned_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl RunSnapshot {
+    /// Find a checkpoint by its name, epoch, or (for step-named layouts) step.
+    ///
+    /// A number matches an epoch first, then a step; anything else matches a
+    /// checkpoint's name or any of its paths' file names.
+    pub fn find(&self, selector: &str) -> Option<&Checkpoint> {
+        let sel = selector.trim().trim_end_matches('/');
+        if let Ok(n) = sel.parse::<u64>() {
+            let regular = |c: &&Checkpoint| !c.has_role(Role::Recovery);
+            if let Some(c) = self
+                .checkpoints
+                .iter()
+                .filter(regular)
+                .rfind(|c| c.epoch == Some(n))
+            {
+                return Some(c);
+            }
+            return self
+                .checkpoints
+                .iter()
+                .filter(regular)
+                .rfind(|c| c.step == Some(n) && c.epoch.is_none());
+        }
+        let file = std::path::Path::new(sel)
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.checkpoints.iter().find(|c| {
+            c.name == sel
+                || c.name == file
+                || c.paths.iter().any(|p| {
+                    p.file_name()
+                        .is_some_and(|f| f.to_string_lossy() == file.as_str())
+                })
+        })
+    }
+
+    /// The checkpoint holding a role, if any.
+    pub fn with_role(&self, role: Role) -> Option<&Checkpoint> {
+        self.checkpoints.iter().find(|c| c.has_role(role))
+    }
+
+    /// Total bytes of all checkpoints (counted once per inode).
+    pub fn total_bytes(&self) -> u64 {
+        let mut seen = std::collections::HashSet::new();
+        self.checkpoints
+            .iter()
+            .filter(|c| c.inode.is_none_or(|i| seen.insert(i)))
+            .map(|c| c.bytes)
+            .sum()
+    }
+}

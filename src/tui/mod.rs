@@ -1,0 +1,1 @@
+//! The live monitor, `ckpt watch` (issue 4).

@@ -1,0 +1,1 @@
+//! File events / polling → "run changed" messages for the monitor (issue 4).
