@@ -121,3 +121,206 @@ impl Run {
         todo!("issue 2")
     }
 }
+
+/// Why a checkpoint is kept by a prune plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeepReason {
+    Best,
+    Last,
+    Pinned,
+    /// Rank (1-based) within keep_top_k.
+    TopK(usize),
+    /// Among the newest keep_last.
+    Newest,
+    /// Epoch is a multiple of keep_every.
+    EveryNth,
+    /// timm milestone: never pruned unless named.
+    Milestone,
+    /// Not a checkpoint the policy decides on (e.g. damaged, writing).
+    NotManaged,
+}
+
+/// Identity of a file at plan time; apply refuses to delete it if any of these changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileStamp {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub mtime_ns: i128,
+    pub dev: u64,
+    pub ino: u64,
+    pub nlink: u64,
+}
+
+/// One checkpoint the plan removes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Victim {
+    /// `Checkpoint::name`.
+    pub name: String,
+    pub epoch: Option<u64>,
+    pub step: Option<u64>,
+    /// Every file (or every file under the directory) that will be unlinked.
+    pub files: Vec<FileStamp>,
+    /// Bytes this removal actually frees (inodes whose last name goes).
+    pub bytes_freed: u64,
+}
+
+/// A prune plan: pure data, shown to the user before anything is deleted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PrunePlan {
+    pub run: PathBuf,
+    pub policy: RetentionPolicy,
+    pub victims: Vec<Victim>,
+    /// (checkpoint name, reasons) for each kept checkpoint.
+    pub kept: Vec<(String, Vec<KeepReason>)>,
+    pub bytes_freed: u64,
+}
+
+/// What applying a prune plan did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PruneReport {
+    pub removed: Vec<String>,
+    pub bytes_freed: u64,
+    /// Victims left alone because they changed since the plan, with the reason.
+    pub refused: Vec<(String, String)>,
+}
+
+/// Options of a restore.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    /// Move checkpoints newer than the restored one to `.ckpt/trash/<time>/`.
+    pub archive_newer: bool,
+    /// Export an independent copy to this path instead of moving `last`.
+    pub to: Option<PathBuf>,
+    /// Overwrite `to` if it exists.
+    pub force: bool,
+}
+
+/// A restore plan, shown before it is applied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RestorePlan {
+    pub run: PathBuf,
+    /// Checkpoint that becomes the resume point (or is exported).
+    pub target: String,
+    pub epoch: Option<u64>,
+    /// Alias file rewritten (e.g. last.pth.tar), or the export path.
+    pub dest: PathBuf,
+    /// The old `last` is the only copy of its state and will be backed up here first.
+    pub backup: Option<PathBuf>,
+    /// Checkpoints newer than the target (a resumed trainer will overwrite them).
+    pub newer: Vec<String>,
+    /// Where `newer` go when archiving (`None` = they stay).
+    pub archive_dir: Option<PathBuf>,
+    /// Bytes to copy (0 when a hardlink/rename suffices).
+    pub bytes_to_copy: u64,
+}
+
+/// What a promote did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromoteReport {
+    pub target: String,
+    pub epoch: Option<u64>,
+    /// Alias path rewritten (None for layouts where best is a record only, e.g. hf).
+    pub alias: Option<PathBuf>,
+    /// The checkpoint that was best before, if any.
+    pub previous: Option<String>,
+}
+
+/// One problem found by verify.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VerifyIssue {
+    pub name: String,
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// Result of re-checking every checkpoint's bytes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VerifyReport {
+    pub run: PathBuf,
+    pub checked: usize,
+    pub bytes: u64,
+    pub ok: Vec<String>,
+    pub damaged: Vec<VerifyIssue>,
+}
+
+/// One line of a doctor report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DoctorCheck {
+    pub name: String,
+    /// "ok", "warn" or "fail".
+    pub status: String,
+    pub detail: String,
+}
+
+/// Preflight and health report of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DoctorReport {
+    pub run: PathBuf,
+    pub layout: LayoutKind,
+    pub checks: Vec<DoctorCheck>,
+    pub disk: Option<crate::disk::Headroom>,
+    /// "native events" or "polling".
+    pub watch_mode: String,
+    pub stale_temps: Vec<PathBuf>,
+}
+
+impl Run {
+    /// `best` := that checkpoint, held until [`Run::release_best`]; the checkpoint is pinned.
+    pub fn promote(&self, selector: &str) -> Result<PromoteReport> {
+        let _ = selector;
+        todo!("issue 2")
+    }
+
+    /// Release a held best: later saves may move it again.
+    pub fn release_best(&self) -> Result<()> {
+        todo!("issue 2")
+    }
+
+    /// Plan a restore of `selector` (pure apart from reading the run).
+    pub fn plan_restore(&self, selector: &str, options: &RestoreOptions) -> Result<RestorePlan> {
+        let _ = (selector, options);
+        todo!("issue 2")
+    }
+
+    /// Apply a restore plan.
+    pub fn restore(&self, plan: &RestorePlan, progress: Option<ProgressFn<'_>>) -> Result<()> {
+        let _ = (plan, progress);
+        todo!("issue 2")
+    }
+
+    /// Plan a prune: by `policy` (or the manifest's), plus checkpoints named in `extra`
+    /// (e.g. marked in the monitor). Pure apart from reading the run.
+    pub fn plan_prune(
+        &self,
+        policy: Option<RetentionPolicy>,
+        extra: &[String],
+    ) -> Result<PrunePlan> {
+        let _ = (policy, extra);
+        todo!("issue 2")
+    }
+
+    /// Apply a prune plan, re-checking every victim first.
+    pub fn prune(&self, plan: &PrunePlan) -> Result<PruneReport> {
+        let _ = plan;
+        todo!("issue 2")
+    }
+
+    /// Pin (`true`) or unpin a checkpoint: pinned checkpoints are never pruned.
+    pub fn set_pinned(&self, selector: &str, pinned: bool) -> Result<()> {
+        let _ = (selector, pinned);
+        todo!("issue 2")
+    }
+
+    /// Re-hash every checkpoint against the manifest (native), or check zip CRCs /
+    /// safetensors headers (any layout).
+    pub fn verify(&self, progress: Option<ProgressFn<'_>>) -> Result<VerifyReport> {
+        let _ = progress;
+        todo!("issue 2")
+    }
+
+    /// Preflight and health report.
+    pub fn doctor(&self) -> Result<DoctorReport> {
+        todo!("issue 2")
+    }
+}

@@ -1,6 +1,8 @@
 //! Layouts: how a run names things (DESIGN §4). Each layout scans a run directory
 //! into one [`RunSnapshot`] and says which file names carry its roles.
 
+pub mod native;
+
 use std::path::Path;
 
 use serde::Serialize;
