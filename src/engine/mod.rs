@@ -3,6 +3,25 @@
 //! API shape (filled in by issue 2): open a [`Run`], then call an operation. Reads
 //! (`snapshot`) take no lock; every mutation takes the run lock, sweeps stale temps,
 //! and commits in the order data → manifest → unlink → dir fsync.
+//!
+//! Files: `fault` (the one test seam every filesystem step passes through), `atomic`
+//! (temp + fsync + rename + dir fsync), `alias` (hardlink → reflink → copy), `lock`,
+//! `manifest_io`; one file per operation: `save`, `prune`, `pin`, `promote`, `restore`,
+//! `verify`, `doctor`; `foreign` maps roles to timm/lightning/hf names.
+
+pub mod alias;
+pub mod atomic;
+pub mod doctor;
+pub mod fault;
+pub mod foreign;
+pub mod lock;
+pub mod manifest_io;
+pub mod pin;
+pub mod promote;
+pub mod prune;
+pub mod restore;
+pub mod save;
+pub mod verify;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -108,17 +127,6 @@ impl Run {
     /// Read the run as it is now (no lock).
     pub fn snapshot(&self) -> Result<RunSnapshot> {
         crate::layout::scan(&self.dir, Some(self.layout))
-    }
-
-    /// Save a checkpoint (native runs).
-    pub fn save(
-        &self,
-        req: &SaveRequest,
-        source: SaveSource<'_>,
-        progress: Option<ProgressFn<'_>>,
-    ) -> Result<SaveReport> {
-        let _ = (req, source, progress);
-        todo!("issue 2")
     }
 }
 
@@ -263,64 +271,4 @@ pub struct DoctorReport {
     /// "native events" or "polling".
     pub watch_mode: String,
     pub stale_temps: Vec<PathBuf>,
-}
-
-impl Run {
-    /// `best` := that checkpoint, held until [`Run::release_best`]; the checkpoint is pinned.
-    pub fn promote(&self, selector: &str) -> Result<PromoteReport> {
-        let _ = selector;
-        todo!("issue 2")
-    }
-
-    /// Release a held best: later saves may move it again.
-    pub fn release_best(&self) -> Result<()> {
-        todo!("issue 2")
-    }
-
-    /// Plan a restore of `selector` (pure apart from reading the run).
-    pub fn plan_restore(&self, selector: &str, options: &RestoreOptions) -> Result<RestorePlan> {
-        let _ = (selector, options);
-        todo!("issue 2")
-    }
-
-    /// Apply a restore plan.
-    pub fn restore(&self, plan: &RestorePlan, progress: Option<ProgressFn<'_>>) -> Result<()> {
-        let _ = (plan, progress);
-        todo!("issue 2")
-    }
-
-    /// Plan a prune: by `policy` (or the manifest's), plus checkpoints named in `extra`
-    /// (e.g. marked in the monitor). Pure apart from reading the run.
-    pub fn plan_prune(
-        &self,
-        policy: Option<RetentionPolicy>,
-        extra: &[String],
-    ) -> Result<PrunePlan> {
-        let _ = (policy, extra);
-        todo!("issue 2")
-    }
-
-    /// Apply a prune plan, re-checking every victim first.
-    pub fn prune(&self, plan: &PrunePlan) -> Result<PruneReport> {
-        let _ = plan;
-        todo!("issue 2")
-    }
-
-    /// Pin (`true`) or unpin a checkpoint: pinned checkpoints are never pruned.
-    pub fn set_pinned(&self, selector: &str, pinned: bool) -> Result<()> {
-        let _ = (selector, pinned);
-        todo!("issue 2")
-    }
-
-    /// Re-hash every checkpoint against the manifest (native), or check zip CRCs /
-    /// safetensors headers (any layout).
-    pub fn verify(&self, progress: Option<ProgressFn<'_>>) -> Result<VerifyReport> {
-        let _ = progress;
-        todo!("issue 2")
-    }
-
-    /// Preflight and health report.
-    pub fn doctor(&self) -> Result<DoctorReport> {
-        todo!("issue 2")
-    }
 }

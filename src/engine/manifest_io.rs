@@ -1,0 +1,1 @@
+//! Read, validate and atomically replace `.ckpt/manifest.json` and `.ckpt/state.json`.
