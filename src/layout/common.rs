@@ -338,13 +338,28 @@ pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
         if let Some(held) = &state.best_held {
             if p.checkpoints.iter().any(|c| &c.name == held) {
                 let resolved = p.best.as_ref().and_then(|b| b.target.clone());
-                if resolved.as_deref() != Some(held.as_str()) {
-                    if resolved.is_some() {
-                        p.warnings.push(format!(
-                            "best is held on {held} by `ckpt promote`, but the run's best record points at {}",
-                            resolved.unwrap_or_default()
-                        ));
-                    }
+                // A best alias that is a real file (timm model_best, Lightning best.ckpt)
+                // is what a user loads: when it disagrees with the hold, the file wins and
+                // we say so. A best that is only a record (hf) or a ranking follows the hold.
+                let file_backed = p.best.as_ref().is_some_and(|b| {
+                    matches!(
+                        b.how.as_str(),
+                        "hardlink" | "copy" | "symlink" | "file" | "reflink"
+                    )
+                });
+                if file_backed && resolved.as_deref() != Some(held.as_str()) {
+                    p.warnings.push(format!(
+                        "best was promoted and held on {held}, but {} now holds {}; \
+                         promote again to restore the hold",
+                        p.best
+                            .as_ref()
+                            .map(|b| b.path.display().to_string())
+                            .unwrap_or_default(),
+                        resolved
+                            .clone()
+                            .unwrap_or_else(|| "an unknown checkpoint".into())
+                    ));
+                } else if resolved.as_deref() != Some(held.as_str()) {
                     for c in &mut p.checkpoints {
                         c.roles.retain(|r| *r != Role::Best);
                     }
@@ -369,7 +384,11 @@ pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
                     attach_role(&mut p.checkpoints, &mut alias);
                     p.best = Some(alias);
                 }
-                if let Some(b) = p.best.as_mut() {
+                if let Some(b) = p
+                    .best
+                    .as_mut()
+                    .filter(|b| b.target.as_deref() == Some(held))
+                {
                     b.held = true;
                 }
             } else {
@@ -383,9 +402,11 @@ pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
         c.roles.sort();
         c.roles.dedup();
     }
-    p.checkpoints.sort_by(|a, b| {
-        (a.epoch, a.step, a.batch, &a.name).cmp(&(b.epoch, b.step, b.batch, &b.name))
-    });
+    // Within one epoch a milestone sorts before the regular checkpoint, so that
+    // `RunSnapshot::find("3")` (the last match) names the regular one.
+    let key = |c: &Checkpoint| (c.epoch, c.step, c.batch, !c.has_role(Role::Milestone));
+    p.checkpoints
+        .sort_by(|a, b| (key(a), &a.name).cmp(&(key(b), &b.name)));
     p.temps.sort();
     RunSnapshot {
         run: run.to_path_buf(),

@@ -309,6 +309,25 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
             Some(&mut cb),
         )
     });
+    // The callback's record is freshest in the newest checkpoint; `last.ckpt` may point
+    // at an older one (after a restore).
+    let newest = checkpoints
+        .iter()
+        .filter(|c| c.state == CheckpointState::Complete)
+        .max_by_key(|c| (c.epoch, c.step))
+        .filter(|c| last.as_ref().and_then(|l| l.target.as_ref()) != Some(&c.name))
+        .and_then(|c| c.paths.first().cloned());
+    if let Some(rel) = newest {
+        match common::read_pickle(&run.join(&rel)) {
+            Ok(v) => {
+                let fresh = callback_info(&v);
+                if fresh.monitor.is_some() || fresh.best_model_path.is_some() {
+                    cb = fresh;
+                }
+            }
+            Err(why) => warnings.push(format!("{}: {why}", rel.display())),
+        }
+    }
     let best_alias_file = best_file
         .map(|rel| resolve_alias(run, Role::Best, &rel, &mut checkpoints, &mut warnings, None));
 

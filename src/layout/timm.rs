@@ -247,12 +247,13 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
             }
             _ => {}
         }
-        if let (Some(t), Some(ep)) = (&table, c.epoch) {
+        // A recovery save is mid-epoch: that epoch's eval row does not describe it.
+        if let (Some(t), Some(ep), false) = (&table, c.epoch, c.has_role(Role::Recovery)) {
             if let Some(row) = t.rows.get(&ep) {
                 c.metrics = row.clone();
             }
             // Milestones are kept outside the ranking: their metric stays in `metrics`.
-            if !c.has_role(Role::Milestone) && !c.has_role(Role::Recovery) {
+            if !c.has_role(Role::Milestone) {
                 common::apply_metric(&mut c, t, ep, &metric.name);
             }
         }
@@ -464,8 +465,11 @@ fn check_saver(
         match checkpoints.iter().find(|c| &c.name == file) {
             None => warnings.push(format!("timm's history lists {file}, which is not on disk")),
             Some(c) => {
-                if let (Some(a), Some(b)) = (m, c.finite_metric()) {
-                    if (a - b).abs() > 1e-6 * a.abs().max(b.abs()).max(1.0) {
+                if let (Some(a), Some(b)) = (m, c.metric) {
+                    let same = (a.is_nan() && b.is_nan())
+                        || a == &b
+                        || (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1.0);
+                    if !same {
                         warnings.push(format!(
                             "timm's history gives {file} metric {a}, summary.csv says {b}"
                         ));
