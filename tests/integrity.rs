@@ -35,13 +35,21 @@ fn intact_fixture_files_pass() {
         assert_eq!(check_file_integrity(&p), None, "{}", p.display());
     }
     let (_h, hf) = unpack("hf-basic");
-    for f in ["model.safetensors", "optimizer.pt", "training_args.bin", "rng_state.pth"] {
+    for f in [
+        "model.safetensors",
+        "optimizer.pt",
+        "training_args.bin",
+        "rng_state.pth",
+    ] {
         let p = hf.join("checkpoint-20").join(f);
         assert_eq!(check_file_integrity(&p), None, "{}", p.display());
     }
     // Formats we do not know are not judged.
     assert_eq!(check_file_integrity(&timm.join("summary.csv")), None);
-    assert_eq!(check_file_integrity(&hf.join("checkpoint-20/trainer_state.json")), None);
+    assert_eq!(
+        check_file_integrity(&hf.join("checkpoint-20/trainer_state.json")),
+        None
+    );
 }
 
 #[test]
@@ -64,7 +72,10 @@ fn truncated_and_zero_byte_timm_copies_are_damaged_with_a_reason() {
 
     let zero = timm.join("zero.pth.tar");
     fs::write(&zero, b"").unwrap();
-    assert_eq!(check_file_integrity(&zero).as_deref(), Some("zero-byte file"));
+    assert_eq!(
+        check_file_integrity(&zero).as_deref(),
+        Some("zero-byte file")
+    );
 
     // The scan itself marks a zero-byte checkpoint damaged without opening it.
     fs::write(timm.join("checkpoint-6.pth.tar"), b"").unwrap();
@@ -99,7 +110,10 @@ fn a_flipped_byte_inside_a_member_fails_its_crc() {
     let dest = timm.join("flipped.pth.tar");
     fs::write(&dest, &bad).unwrap();
     let why = check_file_integrity(&dest).expect("flipped byte must fail");
-    assert!(why.contains("CRC mismatch") && why.contains(&big.name), "{why}");
+    assert!(
+        why.contains("CRC mismatch") && why.contains(&big.name),
+        "{why}"
+    );
 
     // Flip a byte of the pickle too: CRC catches it before anyone parses it.
     let mut bad = data;
@@ -123,7 +137,10 @@ fn safetensors_from_the_hf_fixture_passes_and_a_truncated_copy_fails() {
     for keep in [len - 1, len / 2, 9, 5, 0] {
         truncate_copy(&src, &dest, keep);
         let why = check_file_integrity(&dest).unwrap_or_else(|| panic!("{keep} bytes passed"));
-        assert!(why.contains("truncated") || why.contains("zero-byte"), "{keep}: {why}");
+        assert!(
+            why.contains("truncated") || why.contains("zero-byte"),
+            "{keep}: {why}"
+        );
     }
     // Trailing garbage is damage too; a header that is not JSON says so.
     let mut data = fs::read(&src).unwrap();
@@ -143,7 +160,10 @@ fn not_a_zip_and_missing_files_are_reported_not_panicked() {
     fs::write(&p, vec![0x80u8; 5000]).unwrap();
     // A legacy (pre-zip) torch file or random bytes: not a zip, so not judged by CRC.
     assert_eq!(check_file_integrity(&p), None);
-    assert!(ckpt::torchzip::verify_file(&p).unwrap_err().to_string().contains("not a zip"));
+    assert!(ckpt::torchzip::verify_file(&p)
+        .unwrap_err()
+        .to_string()
+        .contains("not a zip"));
     assert!(check_file_integrity(&t.path().join("missing.pth.tar")).is_some());
     assert_eq!(check_file_integrity(t.path()), None);
 }

@@ -26,7 +26,11 @@ fn warned(s: &RunSnapshot, needle: &str) -> bool {
 
 /// The timm fixture's truth: best is epoch 5, last holds epoch 7.
 fn timm_truth_holds(s: &RunSnapshot) {
-    assert_eq!(s.with_role(Role::Best).map(|c| c.epoch), Some(Some(5)), "{s:#?}");
+    assert_eq!(
+        s.with_role(Role::Best).map(|c| c.epoch),
+        Some(Some(5)),
+        "{s:#?}"
+    );
     assert_eq!(s.best.as_ref().unwrap().epoch, Some(5));
     assert_eq!(s.with_role(Role::Last).map(|c| c.epoch), Some(Some(7)));
 }
@@ -129,10 +133,18 @@ fn trainer_state_that_is_not_json() {
 #[test]
 fn malformed_checkpoint_names() {
     let (_t, run) = unpack("timm-basic");
-    fs::copy(run.join("checkpoint-3.pth.tar"), run.join("checkpoint-abc.pth.tar")).unwrap();
+    fs::copy(
+        run.join("checkpoint-3.pth.tar"),
+        run.join("checkpoint-abc.pth.tar"),
+    )
+    .unwrap();
     fs::write(run.join("recovery-x-1.pth.tar"), b"x").unwrap();
     let s = scan(&run);
-    assert!(warned(&s, "checkpoint-abc.pth.tar: not a timm checkpoint name"), "{:?}", s.warnings);
+    assert!(
+        warned(&s, "checkpoint-abc.pth.tar: not a timm checkpoint name"),
+        "{:?}",
+        s.warnings
+    );
     assert!(warned(&s, "recovery-x-1.pth.tar"), "{:?}", s.warnings);
     assert_eq!(s.checkpoints.len(), 5);
     timm_truth_holds(&s);
@@ -140,7 +152,11 @@ fn malformed_checkpoint_names() {
     let (_h, hf) = unpack("hf-basic");
     fs::create_dir(hf.join("checkpoint-abc")).unwrap();
     let s = scan(&hf);
-    assert!(warned(&s, "checkpoint-abc: no step number"), "{:?}", s.warnings);
+    assert!(
+        warned(&s, "checkpoint-abc: no step number"),
+        "{:?}",
+        s.warnings
+    );
     assert_eq!(s.checkpoints.len(), 2);
 }
 
@@ -153,13 +169,21 @@ fn symlink_loops_and_links_out_of_the_run() {
     symlink("../../outside.pth.tar", run.join("checkpoint-11.pth.tar")).unwrap();
     let s = scan(&run);
     assert!(warned(&s, "symlink loop"), "{:?}", s.warnings);
-    assert!(warned(&s, "checkpoint-10.pth.tar is a symlink pointing outside"), "{:?}", s.warnings);
-    assert!(warned(&s, "checkpoint-11.pth.tar is a symlink pointing outside"), "{:?}", s.warnings);
+    assert!(
+        warned(&s, "checkpoint-10.pth.tar is a symlink pointing outside"),
+        "{:?}",
+        s.warnings
+    );
+    assert!(
+        warned(&s, "checkpoint-11.pth.tar is a symlink pointing outside"),
+        "{:?}",
+        s.warnings
+    );
     assert_eq!(s.checkpoints.len(), 5);
     timm_truth_holds(&s);
     // discover_runs does not hang on a directory symlink loop.
     symlink(".", run.join("again")).unwrap();
-    assert_eq!(layout::discover_runs(run.parent().unwrap()), [run.clone()]);
+    assert_eq!(layout::discover_runs(run.parent().unwrap()), vec![run.clone()]);
 
     let (_l, root) = unpack("lightning-basic");
     let cdir = root.join("version_0/checkpoints");
@@ -173,7 +197,11 @@ fn symlink_loops_and_links_out_of_the_run() {
     let (_h, hf) = unpack("hf-basic");
     symlink("checkpoint-20", hf.join("checkpoint-60")).unwrap();
     let s = scan(&hf);
-    assert!(warned(&s, "checkpoint-60 is a symlink; not followed"), "{:?}", s.warnings);
+    assert!(
+        warned(&s, "checkpoint-60 is a symlink; not followed"),
+        "{:?}",
+        s.warnings
+    );
     assert_eq!(s.with_role(Role::Last).unwrap().step, Some(40));
 }
 
@@ -187,8 +215,16 @@ fn unreadable_files_dangling_links_and_dirs_where_files_belong() {
     fs::remove_file(run.join("args.yaml")).unwrap();
     fs::create_dir(run.join("args.yaml")).unwrap();
     let s = scan(&run);
-    assert!(warned(&s, "checkpoint-6.pth.tar is a dangling symlink"), "{:?}", s.warnings);
-    assert!(warned(&s, "checkpoint-7.pth.tar is not a regular file"), "{:?}", s.warnings);
+    assert!(
+        warned(&s, "checkpoint-6.pth.tar is a dangling symlink"),
+        "{:?}",
+        s.warnings
+    );
+    assert!(
+        warned(&s, "checkpoint-7.pth.tar is not a regular file"),
+        "{:?}",
+        s.warnings
+    );
     assert!(warned(&s, "summary.csv: cannot read"), "{:?}", s.warnings);
     assert!(warned(&s, "args.yaml: cannot read"), "{:?}", s.warnings);
     timm_truth_holds(&s);
@@ -198,7 +234,11 @@ fn unreadable_files_dangling_links_and_dirs_where_files_belong() {
     fs::remove_file(&ts).unwrap();
     fs::create_dir(&ts).unwrap();
     let s = scan(&hf);
-    assert!(warned(&s, "checkpoint-40/trainer_state.json: cannot read"), "{:?}", s.warnings);
+    assert!(
+        warned(&s, "checkpoint-40/trainer_state.json: cannot read"),
+        "{:?}",
+        s.warnings
+    );
     assert_eq!(s.with_role(Role::Best).unwrap().step, Some(20));
 
     // A mode-000 file stops only non-root users.
@@ -236,7 +276,11 @@ fn garbage_pickles() {
     }
     fs::write(&p, &data).unwrap();
     let s = scan(&run2);
-    assert!(warned(&s, "last.pth.tar: unreadable pickle"), "{:?}", s.warnings);
+    assert!(
+        warned(&s, "last.pth.tar: unreadable pickle"),
+        "{:?}",
+        s.warnings
+    );
     assert_eq!(s.with_role(Role::Best).unwrap().epoch, Some(5));
 
     // model_best no longer hardlinked and unreadable: no best rather than a wrong one.
@@ -250,7 +294,11 @@ fn garbage_pickles() {
 
     // Lightning last.ckpt is garbage: best still from the ranking/record.
     let (_l, root) = unpack("lightning-basic");
-    fs::write(root.join("version_0/checkpoints/last.ckpt"), b"PK\x03\x04garbage").unwrap();
+    fs::write(
+        root.join("version_0/checkpoints/last.ckpt"),
+        b"PK\x03\x04garbage",
+    )
+    .unwrap();
     let s = scan(&root);
     assert!(warned(&s, "last.ckpt"), "{:?}", s.warnings);
     assert_eq!(s.with_role(Role::Best).unwrap().epoch, Some(3));
@@ -259,7 +307,11 @@ fn garbage_pickles() {
     fs::create_dir(run.join(".ckpt")).unwrap();
     fs::write(run.join(".ckpt/state.json"), b"{\"pinned\": 3").unwrap();
     let s = scan(&run);
-    assert!(warned(&s, ".ckpt/state.json is not valid"), "{:?}", s.warnings);
+    assert!(
+        warned(&s, ".ckpt/state.json is not valid"),
+        "{:?}",
+        s.warnings
+    );
 }
 
 #[test]
@@ -273,7 +325,11 @@ fn zero_byte_aliases_and_nan_everywhere() {
         .replace(",40.0,", ",inf,");
     fs::write(&p, text).unwrap();
     let s = scan(&run);
-    assert!(warned(&s, "last.pth.tar is a zero-byte file"), "{:?}", s.warnings);
+    assert!(
+        warned(&s, "last.pth.tar is a zero-byte file"),
+        "{:?}",
+        s.warnings
+    );
     assert_eq!(s.with_role(Role::Best).unwrap().epoch, Some(5));
     assert_eq!(s.find("4").unwrap().metric_raw.as_deref(), Some("inf"));
 }
