@@ -183,7 +183,10 @@ fn symlink_loops_and_links_out_of_the_run() {
     timm_truth_holds(&s);
     // discover_runs does not hang on a directory symlink loop.
     symlink(".", run.join("again")).unwrap();
-    assert_eq!(layout::discover_runs(run.parent().unwrap()), vec![run.clone()]);
+    assert_eq!(
+        layout::discover_runs(run.parent().unwrap()),
+        vec![run.clone()]
+    );
 
     let (_l, root) = unpack("lightning-basic");
     let cdir = root.join("version_0/checkpoints");

@@ -508,3 +508,18 @@ fn timing_scan_of_ten_thousand_checkpoints() {
         took.as_secs_f64() * 1e3
     );
 }
+
+#[test]
+fn hf_size_never_follows_symlinks() {
+    let (_t, run) = unpack("hf-basic");
+    let before = layout::scan(&run, None).unwrap();
+    let big = run.parent().unwrap().join("big.bin");
+    fs::write(&big, vec![0u8; 1 << 20]).unwrap();
+    std::os::unix::fs::symlink(&big, run.join("checkpoint-20/big.bin")).unwrap();
+    std::os::unix::fs::symlink("..", run.join("checkpoint-20/up")).unwrap();
+    let after = layout::scan(&run, None).unwrap();
+    assert_eq!(
+        by_name(&after, "checkpoint-20").bytes,
+        by_name(&before, "checkpoint-20").bytes
+    );
+}

@@ -476,3 +476,39 @@ pub fn dir_usage(dir: &Path, depth: usize) -> (u64, Option<std::time::SystemTime
 pub fn read_pickle(path: &Path) -> std::result::Result<crate::pickle::Value, String> {
     crate::torchzip::read_pickle_value(path).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_scalars_skip_nested_blocks() {
+        let y = "eval_metric: loss # comment\nmodel: 'resnet'\nnested:\n  a: 1\n- item\nname: \"x: y\"\n";
+        let m = parse_yaml_scalars(y);
+        assert_eq!(m["eval_metric"], "loss");
+        assert_eq!(m["model"], "resnet");
+        assert_eq!(m["nested"], "");
+        assert_eq!(m["name"], "x: y");
+        assert!(!m.contains_key("a"));
+    }
+
+    #[test]
+    fn symlinks_resolve_only_inside_the_run() {
+        let t = tempfile::tempdir().unwrap();
+        let run = t.path().join("run");
+        std::fs::create_dir_all(run.join("sub")).unwrap();
+        std::fs::write(run.join("a"), b"x").unwrap();
+        std::os::unix::fs::symlink("../a", run.join("sub/l")).unwrap();
+        std::os::unix::fs::symlink("../../outside", run.join("sub/out")).unwrap();
+        let (p, _) = resolve_in_run(&run, Path::new("sub/l")).unwrap();
+        assert_eq!(p, PathBuf::from("a"));
+        assert!(resolve_in_run(&run, Path::new("sub/out"))
+            .unwrap_err()
+            .contains("outside"));
+        std::os::unix::fs::symlink(run.join("a"), run.join("abs")).unwrap();
+        assert_eq!(
+            resolve_in_run(&run, Path::new("abs")).unwrap().0,
+            PathBuf::from("a")
+        );
+    }
+}

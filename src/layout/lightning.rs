@@ -583,3 +583,24 @@ fn resolve_alias(
     common::attach_role(checkpoints, &mut alias);
     alias
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_lightning_names() {
+        let n = parse_name("epoch=3-step=16-val_loss=0.400.ckpt").unwrap();
+        assert_eq!((n.epoch, n.step, n.version), (Some(3), Some(16), None));
+        assert_eq!(n.metrics, [("val_loss".to_string(), "0.400".to_string())]);
+        let n = parse_name("epoch=3-step=16-val_loss=-0.25-v2.ckpt").unwrap();
+        assert_eq!(n.version, Some(2));
+        assert_eq!(n.metrics, [("val_loss".to_string(), "-0.25".to_string())]);
+        let n = parse_name("epoch=0-step=4.ckpt").unwrap();
+        assert_eq!((n.epoch, n.step), (Some(0), Some(4)));
+        assert!(parse_name("last.ckpt").is_none());
+        assert!(parse_name("epoch=x-step=4.ckpt").is_none());
+        assert!(parse_name("epoch=1-step=4.pth").is_none());
+        assert!(parse_name("my-model.ckpt").is_none());
+    }
+}

@@ -501,3 +501,36 @@ fn check_saver(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_timm_names() {
+        assert_eq!(
+            classify("checkpoint-12.pth.tar"),
+            Some(TimmName::Checkpoint(12))
+        );
+        assert_eq!(
+            classify("checkpoint-3.safetensors"),
+            Some(TimmName::Checkpoint(3))
+        );
+        assert_eq!(classify("recovery-2-1.pth"), Some(TimmName::Recovery(2, 1)));
+        assert_eq!(
+            classify("milestone-10.pth.tar"),
+            Some(TimmName::Milestone(10))
+        );
+        assert_eq!(classify("last.pth.tar"), Some(TimmName::Last));
+        assert_eq!(classify("model_best.pth.tar"), Some(TimmName::Best));
+        assert_eq!(classify("tmp.pth.tar"), Some(TimmName::Temp));
+        assert_eq!(classify("recovery_tmp.pth.tar"), Some(TimmName::Temp));
+        assert_eq!(classify(".ckpt-tmp-123-ab"), Some(TimmName::Temp));
+        assert_eq!(
+            classify("checkpoint-abc.pth.tar"),
+            Some(TimmName::Malformed)
+        );
+        assert_eq!(classify("summary.csv"), None);
+        assert_eq!(classify("model.pth.tar"), None);
+    }
+}
