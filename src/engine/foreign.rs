@@ -173,7 +173,11 @@ pub fn protected_reason(snap: &RunSnapshot, rel: &Path, named: bool) -> Option<S
     {
         return Some("outside the run".into());
     }
-    if rel.components().next().is_some_and(|c| c.as_os_str() == ".ckpt") {
+    if rel
+        .components()
+        .next()
+        .is_some_and(|c| c.as_os_str() == ".ckpt")
+    {
         return Some("ckpt's own state".into());
     }
     let file = rel
@@ -301,10 +305,7 @@ mod tests {
         assert!(is_newer(&ck("b", Some(5), Some(1)), &t));
         assert!(!is_newer(&ck("b", Some(3), Some(99)), &t));
         assert!(is_newer(&ck("b", Some(4), Some(41)), &t));
-        assert!(is_newer(
-            &ck("b", None, Some(40)),
-            &ck("a", None, Some(20))
-        ));
+        assert!(is_newer(&ck("b", None, Some(40)), &ck("a", None, Some(20))));
         assert!(!is_newer(&t, &t));
     }
 
@@ -317,7 +318,12 @@ mod tests {
             vec![ck("checkpoint-3.pth.tar", Some(3), None), m],
         );
         assert!(may_delete(&s, Path::new("checkpoint-3.pth.tar"), false));
-        for p in ["summary.csv", "args.yaml", "last.pth.tar", "model_best.pth.tar"] {
+        for p in [
+            "summary.csv",
+            "args.yaml",
+            "last.pth.tar",
+            "model_best.pth.tar",
+        ] {
             assert!(!may_delete(&s, Path::new(p), true), "{p}");
         }
         assert!(!may_delete(&s, Path::new("notes.txt"), true));

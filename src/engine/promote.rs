@@ -86,10 +86,12 @@ impl Run {
 
     fn promote_foreign(&self, selector: &str) -> Result<PromoteReport> {
         let snap = self.snapshot()?;
-        let c = snap.find(selector).ok_or_else(|| Error::UnknownCheckpoint {
-            selector: selector.to_string(),
-            run: self.dir.clone(),
-        })?;
+        let c = snap
+            .find(selector)
+            .ok_or_else(|| Error::UnknownCheckpoint {
+                selector: selector.to_string(),
+                run: self.dir.clone(),
+            })?;
         match c.state {
             CheckpointState::Complete => {}
             CheckpointState::Writing => {
@@ -105,7 +107,10 @@ impl Run {
             .best
             .as_ref()
             .and_then(|a| a.target.clone())
-            .or_else(|| snap.with_role(crate::snapshot::Role::Best).map(|b| b.name.clone()));
+            .or_else(|| {
+                snap.with_role(crate::snapshot::Role::Best)
+                    .map(|b| b.name.clone())
+            });
         let _lock = core::lock(&self.dir, "promote", self.options.lock_timeout)?;
         core::sweep(&self.dir)?;
         let mut alias_written = None;

@@ -64,8 +64,8 @@ impl Run {
         }
         let last = self.dir.join(format!("last{}", m.ext));
         let trash = plan_trash_dir(&self.dir);
-        let backup = native_last_is_only_copy(&self.dir, &m, &last)
-            .then(|| trash.join(file_name(&last)));
+        let backup =
+            native_last_is_only_copy(&self.dir, &m, &last).then(|| trash.join(file_name(&last)));
         let newer = newer_entries(&m, e.epoch)
             .map(|n| n.path.clone())
             .collect::<Vec<_>>();
@@ -99,7 +99,11 @@ impl Run {
         let trash = plan
             .archive_dir
             .clone()
-            .or_else(|| plan.backup.as_ref().and_then(|b| b.parent().map(Path::to_path_buf)))
+            .or_else(|| {
+                plan.backup
+                    .as_ref()
+                    .and_then(|b| b.parent().map(Path::to_path_buf))
+            })
             .unwrap_or_else(|| plan_trash_dir(&self.dir));
         let stamp = trash_rel(&self.dir, &trash)?;
 
@@ -197,7 +201,11 @@ impl Run {
     ) -> Result<RestorePlan> {
         let snap = self.snapshot()?;
         let c = usable(&snap, selector, &self.dir)?;
-        let primary = c.paths.first().cloned().unwrap_or_else(|| c.name.clone().into());
+        let primary = c
+            .paths
+            .first()
+            .cloned()
+            .unwrap_or_else(|| c.name.clone().into());
         if let Some(to) = &options.to {
             return Ok(export_plan(
                 &self.dir,
@@ -242,7 +250,11 @@ impl Run {
     fn restore_foreign(&self, plan: &RestorePlan, report: Report<'_>) -> Result<()> {
         let snap = self.snapshot()?;
         let c = usable(&snap, &plan.target, &self.dir)?;
-        let primary = c.paths.first().cloned().unwrap_or_else(|| c.name.clone().into());
+        let primary = c
+            .paths
+            .first()
+            .cloned()
+            .unwrap_or_else(|| c.name.clone().into());
         let src = self.dir.join(&primary);
         let hf = self.layout == LayoutKind::Hf;
         let in_run_dest = if hf {
@@ -259,7 +271,11 @@ impl Run {
         let trash = plan
             .archive_dir
             .clone()
-            .or_else(|| plan.backup.as_ref().and_then(|b| b.parent().map(Path::to_path_buf)))
+            .or_else(|| {
+                plan.backup
+                    .as_ref()
+                    .and_then(|b| b.parent().map(Path::to_path_buf))
+            })
             .unwrap_or_else(|| plan_trash_dir(&self.dir));
 
         // 1. Keep an only-copy `last` (re-checked under the lock).
@@ -330,10 +346,12 @@ fn usable<'a>(
     selector: &str,
     run: &Path,
 ) -> Result<&'a Checkpoint> {
-    let c = snap.find(selector).ok_or_else(|| Error::UnknownCheckpoint {
-        selector: selector.to_string(),
-        run: run.to_path_buf(),
-    })?;
+    let c = snap
+        .find(selector)
+        .ok_or_else(|| Error::UnknownCheckpoint {
+            selector: selector.to_string(),
+            run: run.to_path_buf(),
+        })?;
     match c.state {
         CheckpointState::Complete => Ok(c),
         CheckpointState::Writing => Err(refuse(selector, "it is still being written")),
@@ -362,11 +380,7 @@ fn native_last_is_only_copy(run: &Path, m: &Manifest, last: &Path) -> bool {
 }
 
 /// True when a foreign `last` alias holds bytes no checkpoint file of the run holds.
-fn foreign_last_is_only_copy(
-    run: &Path,
-    snap: &crate::snapshot::RunSnapshot,
-    last: &Path,
-) -> bool {
+fn foreign_last_is_only_copy(run: &Path, snap: &crate::snapshot::RunSnapshot, last: &Path) -> bool {
     if last.is_symlink() || !last.is_file() {
         return false;
     }
@@ -422,7 +436,11 @@ fn relink(target: &Path, link: &Path) -> Result<()> {
         .unwrap_or_else(|_| target.to_path_buf());
     let tmp = core::temp_path(dir, link);
     step("restore.symlink", &tmp)?;
-    opsfs::io("restore.symlink", &tmp, std::os::unix::fs::symlink(&rel, &tmp))?;
+    opsfs::io(
+        "restore.symlink",
+        &tmp,
+        std::os::unix::fs::symlink(&rel, &tmp),
+    )?;
     step("restore.rename", link)?;
     if let Err(e) = fs::rename(&tmp, link) {
         let _ = fs::remove_file(&tmp);

@@ -164,7 +164,10 @@ pub fn copy_to_temp(src: &Path, tmp: &Path, report: Report<'_>) -> Result<u64> {
     let mut out = io(
         "copy.create",
         tmp,
-        fs::OpenOptions::new().write(true).create_new(true).open(tmp),
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(tmp),
     )?;
     let mut buf = vec![0u8; CHUNK];
     let mut done = 0u64;
@@ -201,11 +204,7 @@ pub fn copy_dir_to_temp(src: &Path, tmp: &Path, report: Report<'_>) -> Result<u6
         let ft = io("copy.stat", &from, entry.file_type())?;
         if ft.is_symlink() {
             let target = io("copy.readlink", &from, fs::read_link(&from))?;
-            io(
-                "copy.symlink",
-                &to,
-                std::os::unix::fs::symlink(target, &to),
-            )?;
+            io("copy.symlink", &to, std::os::unix::fs::symlink(target, &to))?;
         } else if ft.is_dir() {
             total += copy_dir_to_temp(&from, &to, report)?;
         } else {
@@ -269,12 +268,7 @@ pub fn rename_into_place(tmp: &Path, dest: &Path, force: bool) -> Result<()> {
 
 /// Export an independent copy of `src` (file or directory) to `dest` atomically: temp
 /// next to `dest`, fsync, rename, directory fsync. Refuses to clobber unless `force`.
-pub fn export(
-    src: &Path,
-    dest: &Path,
-    force: bool,
-    report: Report<'_>,
-) -> Result<u64> {
+pub fn export(src: &Path, dest: &Path, force: bool, report: Report<'_>) -> Result<u64> {
     if !force && (dest.exists() || dest.is_symlink()) {
         return Err(Error::Exists {
             path: dest.to_path_buf(),
@@ -320,17 +314,6 @@ pub fn export(
     Ok(bytes)
 }
 
-/// Total bytes of a file or directory tree, never following symlinks.
-pub fn tree_bytes(path: &Path) -> u64 {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::read_dir(path)
-            .map(|rd| rd.flatten().map(|e| tree_bytes(&e.path())).sum())
-            .unwrap_or(0),
-        Ok(m) if m.is_file() => m.len(),
-        _ => 0,
-    }
-}
-
 /// Regular files under `path` (itself when it is a file), never following symlinks.
 pub fn tree_files(path: &Path) -> Vec<PathBuf> {
     match fs::symlink_metadata(path) {
@@ -374,8 +357,7 @@ pub mod engine {
         )?;
         let deadline = std::time::Instant::now() + timeout;
         loop {
-            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
-            {
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => break,
                 Err(_) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(std::time::Duration::from_millis(20))
@@ -410,7 +392,8 @@ pub mod engine {
             if let Ok(rd) = fs::read_dir(&dir) {
                 for e in rd.flatten() {
                     let n = e.file_name().to_string_lossy().into_owned();
-                    if n.contains(".ckpt-tmp.") || n == "tmp.pth.tar" || n == "recovery_tmp.pth.tar" {
+                    if n.contains(".ckpt-tmp.") || n == "tmp.pth.tar" || n == "recovery_tmp.pth.tar"
+                    {
                         out.push(e.path());
                     }
                 }
@@ -472,7 +455,10 @@ pub mod engine {
         let tmp = temp_path(dir, path);
         step("manifest.write", &tmp)?;
         let r = (|| {
-            let mut f = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
             f.write_all(bytes)?;
             f.sync_all()
         })();
