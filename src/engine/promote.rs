@@ -7,6 +7,7 @@
 use super::foreign::native::{damage, entry_path, find_entry};
 use super::foreign::opsfs::{engine as core, step};
 use super::foreign::{alias_names, DEFAULT_EXT};
+use super::manifest_io::{set_pending, Pending};
 use super::*;
 use crate::snapshot::CheckpointState;
 use crate::{Error, Result};
@@ -23,10 +24,9 @@ impl Run {
     /// Release a held best: later saves may move it again.
     pub fn release_best(&self) -> Result<()> {
         let _lock = core::lock(&self.dir, "promote --release", self.options.lock_timeout)?;
-        core::sweep(&self.dir)?;
         match self.layout {
             LayoutKind::Ckpt => {
-                let mut m = core::load_manifest(&self.dir)?;
+                let mut m = core::load_manifest_locked(&self.dir)?;
                 match m.best.as_mut() {
                     Some(b) if b.held => b.held = false,
                     _ => return Ok(()),
@@ -47,8 +47,7 @@ impl Run {
 
     fn promote_native(&self, selector: &str) -> Result<PromoteReport> {
         let _lock = core::lock(&self.dir, "promote", self.options.lock_timeout)?;
-        core::sweep(&self.dir)?;
-        let mut m = core::load_manifest(&self.dir)?;
+        let mut m = core::load_manifest_locked(&self.dir)?;
         let i = find_entry(&self.dir, &m, selector)?;
         if let Some(why) = damage(&self.dir, &m.checkpoints[i]) {
             return Err(refuse(selector, &why));
@@ -61,6 +60,13 @@ impl Run {
                 .rfind(|e| e.epoch == b.epoch && !super::foreign::native::is_trashed(e))
                 .map(|e| e.path.clone())
         });
+        let best_name = format!("model_best{}", m.ext);
+        let old_best_hash = m.best.as_ref().and_then(|b| {
+            m.checkpoints
+                .iter()
+                .rfind(|e| e.epoch == b.epoch && !super::foreign::native::is_trashed(e))
+                .map(|e| e.hash.clone())
+        });
         let extra = m.best.take().map(|b| b.extra).unwrap_or_default();
         m.best = Some(crate::manifest::BestRef {
             epoch,
@@ -69,13 +75,25 @@ impl Run {
         });
         m.checkpoints[i].pinned = true;
         let src = entry_path(&self.dir, &m.checkpoints[i]);
-        let alias = self.dir.join(format!("model_best{}", m.ext));
-        // Manifest first (rule 5): a crash before the alias moves leaves the old best
-        // file in place, still a complete checkpoint the next save re-points.
+        let alias = self.dir.join(&best_name);
+        // Manifest first (rule 5), with a pending note that the alias may still hold
+        // the old best: a crash before the alias moves is finished by the next mutation.
+        let pending = Pending {
+            operation: "promote".into(),
+            may_hold: old_best_hash
+                .map(|h| (best_name.clone(), vec![h]))
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        };
+        set_pending(&mut m, Some(&pending));
         step("promote.manifest", &self.dir)?;
         core::store_manifest(&self.dir, &m)?;
         step("promote.alias", &alias)?;
         core::set_alias(&src, &alias)?;
+        set_pending(&mut m, None);
+        step("promote.manifest", &self.dir)?;
+        core::store_manifest(&self.dir, &m)?;
         Ok(PromoteReport {
             target,
             epoch: Some(epoch),
@@ -112,7 +130,6 @@ impl Run {
                     .map(|b| b.name.clone())
             });
         let _lock = core::lock(&self.dir, "promote", self.options.lock_timeout)?;
-        core::sweep(&self.dir)?;
         let mut alias_written = None;
         if let (Some(rel), Some(primary)) = (names.best.as_ref(), c.paths.first()) {
             let src = self.dir.join(primary);

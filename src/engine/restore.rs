@@ -13,6 +13,7 @@ use super::foreign::opsfs::{
     same_content, step, with_progress, Report,
 };
 use super::foreign::{alias_names, is_newer, DEFAULT_EXT};
+use super::manifest_io::{self, set_pending, Pending};
 use super::promote::refuse;
 use super::*;
 use crate::manifest::{Entry, Manifest};
@@ -37,7 +38,6 @@ impl Run {
     pub fn restore(&self, plan: &RestorePlan, progress: Option<ProgressFn<'_>>) -> Result<()> {
         with_progress(progress, |report| {
             let _lock = core::lock(&self.dir, "restore", self.options.lock_timeout)?;
-            core::sweep(&self.dir)?;
             match self.layout {
                 LayoutKind::Ckpt => self.restore_native(plan, report),
                 _ => self.restore_foreign(plan, report),
@@ -84,18 +84,19 @@ impl Run {
     }
 
     fn restore_native(&self, plan: &RestorePlan, report: Report<'_>) -> Result<()> {
-        let mut m = core::load_manifest(&self.dir)?;
+        let mut m = core::load_manifest_locked(&self.dir)?;
         let i = find_entry(&self.dir, &m, &plan.target)?;
         if let Some(why) = damage(&self.dir, &m.checkpoints[i]) {
             return Err(refuse(&plan.target, &why));
         }
         let src = entry_path(&self.dir, &m.checkpoints[i]);
         let epoch = m.checkpoints[i].epoch;
-        if plan.dest != self.dir.join(format!("last{}", m.ext)) {
+        let (last_name, best_name) = manifest_io::alias_names(&m.ext);
+        let last = self.dir.join(&last_name);
+        if plan.dest != last {
             export(&src, &plan.dest, plan.force, report)?;
             return Ok(());
         }
-        let last = plan.dest.clone();
         let trash = plan
             .archive_dir
             .clone()
@@ -106,11 +107,22 @@ impl Run {
             })
             .unwrap_or_else(|| plan_trash_dir(&self.dir));
         let stamp = trash_rel(&self.dir, &trash)?;
+        let live_hash = |m: &Manifest, epoch: Option<u64>| {
+            epoch.and_then(|ep| {
+                m.checkpoints
+                    .iter()
+                    .rfind(|e| e.epoch == ep && !is_trashed(e))
+                    .map(|e| e.hash.clone())
+            })
+        };
+        let mut last_may_hold: Vec<String> = live_hash(&m, m.last).into_iter().collect();
+        let old_best = m.best.as_ref().map(|b| b.epoch);
+        let best_may_hold: Vec<String> = live_hash(&m, old_best).into_iter().collect();
 
-        // 1. Keep an only-copy `last` (re-checked under the lock).
+        // 1. Keep an only-copy `last` (re-checked under the lock): a second name in trash.
         if native_last_is_only_copy(&self.dir, &m, &last) {
             make_trash_dir(&trash)?;
-            let kept = trash.join(file_name(&last));
+            let kept = trash.join(&last_name);
             keep_copy(&last, &kept, report)?;
             let hash = core::hash_file(&kept, &mut |_: &Progress| {})?;
             let bytes = fs::metadata(&kept).map(|md| md.len()).unwrap_or(0);
@@ -118,10 +130,11 @@ impl Run {
                 .last
                 .and_then(|l| m.checkpoints.iter().rfind(|e| e.epoch == l))
                 .cloned();
+            last_may_hold.push(hash.clone());
             m.checkpoints.push(Entry {
                 epoch: old.as_ref().map(|o| o.epoch).or(m.last).unwrap_or(0),
                 step: old.as_ref().and_then(|o| o.step),
-                path: format!("{stamp}/{}", file_name(&last)),
+                path: format!("{stamp}/{last_name}"),
                 bytes,
                 hash,
                 metric: None,
@@ -138,7 +151,8 @@ impl Run {
             });
         }
 
-        // 2. Archive newer checkpoints: link into trash, manifest, then unlink (rule 5).
+        // 2. Archive newer checkpoints: a second name in trash now, the manifest next,
+        //    the old names unlinked last (rule 5).
         let mut unlink = Vec::new();
         if plan.archive_dir.is_some() {
             let victims: Vec<usize> = m
@@ -152,13 +166,13 @@ impl Run {
                 make_trash_dir(&trash)?;
             }
             for j in victims {
+                let name = m.checkpoints[j].path.clone();
                 let from = entry_path(&self.dir, &m.checkpoints[j]);
-                let name = file_name(&from);
                 keep_copy(&from, &trash.join(&name), report)?;
                 m.checkpoints[j].path = format!("{stamp}/{name}");
-                unlink.push(from);
+                unlink.push(name);
             }
-            if m.best.as_ref().is_some_and(|b| b.epoch > epoch) {
+            if old_best.is_some_and(|b| b > epoch) {
                 m.best = rank_best(&m).map(|e| crate::manifest::BestRef {
                     epoch: e,
                     held: false,
@@ -167,31 +181,49 @@ impl Run {
             }
         }
 
-        // 3. Manifest: last := target; then the alias; then unlink archived originals.
+        // 3. Manifest (last := target) with a pending note covering the alias moves and
+        //    unlinks, then the aliases, the unlinks, and the manifest without the note.
         m.last = Some(epoch);
+        let mut may_hold = std::collections::BTreeMap::new();
+        may_hold.insert(last_name.clone(), last_may_hold);
+        may_hold.insert(best_name.clone(), best_may_hold);
+        let pending = Pending {
+            operation: "restore".into(),
+            may_hold,
+            unlink: unlink.clone(),
+            ..Default::default()
+        };
+        set_pending(&mut m, Some(&pending));
         step("restore.manifest", &self.dir)?;
         core::store_manifest(&self.dir, &m)?;
         step("restore.alias", &last)?;
         core::set_alias(&src, &last)?;
-        if !unlink.is_empty() {
-            if let Some(b) = m.best.as_ref() {
-                if let Some(be) = m
-                    .checkpoints
+        if m.best.as_ref().map(|b| b.epoch) != old_best {
+            if let Some(be) = m.best.as_ref().and_then(|b| {
+                m.checkpoints
                     .iter()
                     .rfind(|e| e.epoch == b.epoch && !is_trashed(e))
-                {
-                    let alias = self.dir.join(format!("model_best{}", m.ext));
-                    step("restore.best_alias", &alias)?;
-                    core::set_alias(&entry_path(&self.dir, be), &alias)?;
-                }
+            }) {
+                let alias = self.dir.join(&best_name);
+                step("restore.best_alias", &alias)?;
+                core::set_alias(&entry_path(&self.dir, be), &alias)?;
             }
-            for f in &unlink {
-                step("restore.unlink", f)?;
-                opsfs::io("restore.unlink", f, fs::remove_file(f))?;
+        }
+        for name in &unlink {
+            let f = self.dir.join(name);
+            step("restore.unlink", &f)?;
+            match fs::remove_file(&f) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("restore.unlink", &f, e)),
             }
+        }
+        if !unlink.is_empty() {
             opsfs::fsync_dir("restore.fsync_dir", &self.dir)?;
         }
-        Ok(())
+        set_pending(&mut m, None);
+        step("restore.manifest", &self.dir)?;
+        core::store_manifest(&self.dir, &m)
     }
 
     fn plan_restore_foreign(
