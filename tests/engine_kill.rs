@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use ckpt::engine::{EngineOptions, Run, SaveRequest, SaveSource};
 use ckpt::rank::{MetricSpec, Mode, RetentionPolicy};
-use common_stress::{check_run, hash_bytes, list_temps, read_manifest, same_metric, XorShift};
+use common_stress::{
+    assert_run_consistent, hash_bytes, list_temps, read_manifest, same_metric, XorShift,
+};
 
 const MAX_PAYLOAD: u64 = 2 << 20;
 const TOP_K: usize = 3;
@@ -120,7 +122,8 @@ fn kill_child() {
         assert_eq!(report.bytes, data.len() as u64);
         if i == 0 {
             // Quiescent: this process is the only writer and its save is done.
-            let check = common_stress::assert_run_consistent(&dir);
+            let check = assert_run_consistent(&dir);
+            assert!(!check.pending, "a completed save left a pending intent");
             for t in &leftovers {
                 assert!(!t.exists(), "dead writer's temp {} not swept", t.display());
             }
@@ -150,28 +153,9 @@ impl Truth {
 }
 
 /// After a kill: the invariants, plus "complete data only" for every final name.
-fn check_after_kill(dir: &Path, truth: &mut Truth, alias_lag: &mut usize) {
-    // An alias may still hold the complete data of an earlier epoch when the kill
-    // landed between the manifest commit and the alias rename.
-    let mut all: HashMap<String, u64> = HashMap::new();
-    let max_epoch = read_manifest(dir)
-        .checkpoints
-        .iter()
-        .map(|e| e.epoch)
-        .max()
-        .unwrap_or(0);
-    for e in 0..=max_epoch + 1 {
-        all.insert(truth.hash(e).to_string(), e);
-    }
-    let lagged = std::cell::Cell::new(0usize);
-    let check = check_run(dir, &|_, h| {
-        let ok = all.contains_key(h);
-        if ok {
-            lagged.set(lagged.get() + 1);
-        }
-        ok
-    });
-    *alias_lag += lagged.get();
+/// Returns whether the kill caught an operation between its steps (pending intent).
+fn check_after_kill(dir: &Path, truth: &mut Truth) -> bool {
+    let check = assert_run_consistent(dir);
     let m = &check.manifest;
     for e in &m.checkpoints {
         assert_eq!(
@@ -212,6 +196,7 @@ fn check_after_kill(dir: &Path, truth: &mut Truth, alias_lag: &mut usize) {
         "kept set after kill (best {best:?}, last {last})"
     );
     assert_eq!(m.best.as_ref().map(|b| b.epoch), best, "best after kill");
+    check.pending
 }
 
 #[test]
@@ -232,7 +217,7 @@ fn real_kill_keeps_run_consistent() {
         seed,
         hashes: HashMap::new(),
     };
-    let (mut swept, mut alias_lag, mut orphans_seen, mut temps_seen) = (0usize, 0usize, 0, 0);
+    let (mut swept, mut pending_seen, mut orphans_seen, mut temps_seen) = (0usize, 0usize, 0, 0);
     let started = Instant::now();
     for iter in 0..kills {
         let stderr_path = tmp.path().join("child.stderr");
@@ -281,11 +266,14 @@ fn real_kill_keeps_run_consistent() {
             );
         }
         let check = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            check_after_kill(&dir, &mut truth, &mut alias_lag)
+            check_after_kill(&dir, &mut truth)
         }));
-        if let Err(e) = check {
-            eprintln!("iteration {iter}, seed {seed}, kill after {delay} µs: invariant broken");
-            std::panic::resume_unwind(e);
+        match check {
+            Ok(pending) => pending_seen += usize::from(pending),
+            Err(e) => {
+                eprintln!("iteration {iter}, seed {seed}, kill after {delay} µs: invariant broken");
+                std::panic::resume_unwind(e);
+            }
         }
         let m = read_manifest(&dir);
         temps_seen += list_temps(&dir, &m.ext).len();
@@ -302,7 +290,7 @@ fn real_kill_keeps_run_consistent() {
     println!(
         "engine_kill: {kills} kills in {:.1}s; temps left by killed writers {temps_seen} \
          (swept by the next writer {swept}); orphan checkpoints seen {orphans_seen}; \
-         aliases caught mid-update {alias_lag}",
+         operations caught mid-way (pending intent) {pending_seen}",
         started.elapsed().as_secs_f64()
     );
 }

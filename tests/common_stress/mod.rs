@@ -157,101 +157,155 @@ pub struct RunCheck {
     /// Final-named checkpoint files not listed in the manifest (left by a crash).
     pub orphans: Vec<PathBuf>,
     pub temps: Vec<PathBuf>,
+    /// The manifest carried a pending intent (an operation caught between its steps).
+    pub pending: bool,
 }
 
-fn entry_by_epoch(m: &Manifest, epoch: u64) -> Option<&Entry> {
-    m.checkpoints.iter().find(|e| e.epoch == epoch)
+/// The engine's crash record (`"pending"` in the manifest): until the next mutation
+/// finishes the job, a file may hold the listed hashes besides its entry's.
+#[derive(Debug, Default)]
+pub struct PendingView {
+    pub may_hold: BTreeMap<String, Vec<String>>,
+    pub unlink: Vec<String>,
+    /// (path, hash) of an entry replacing the one at that path.
+    pub replace: Option<(String, String)>,
 }
 
-fn check_file_matches(dir: &Path, rel: &str, bytes: u64, hash: &str, what: &str) {
-    let path = dir.join(rel);
+impl PendingView {
+    pub fn of(m: &Manifest) -> Option<PendingView> {
+        let v = m.extra.get("pending").filter(|v| !v.is_null())?;
+        let strs = |v: Option<&serde_json::Value>| -> Vec<String> {
+            v.and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let may_hold = v
+            .get("may_hold")
+            .and_then(|o| o.as_object())
+            .map(|o| o.iter().map(|(k, v)| (k.clone(), strs(Some(v)))).collect())
+            .unwrap_or_default();
+        let replace = v.get("replace").and_then(|r| r.get("entry")).and_then(|e| {
+            Some((
+                e.get("path")?.as_str()?.to_string(),
+                e.get("hash")?.as_str()?.to_string(),
+            ))
+        });
+        Some(PendingView {
+            may_hold,
+            unlink: strs(v.get("unlink")),
+            replace,
+        })
+    }
+
+    /// `name` may hold `hash` while this intent is pending.
+    pub fn allows(&self, name: &str, hash: &str) -> bool {
+        self.may_hold
+            .get(name)
+            .is_some_and(|hs| hs.iter().any(|h| same_hash(h, hash)))
+            || self
+                .replace
+                .as_ref()
+                .is_some_and(|(p, h)| p == name && same_hash(h, hash))
+    }
+}
+
+/// Live (non-trash) entry of an epoch.
+pub fn entry_by_epoch(m: &Manifest, epoch: u64) -> Option<&Entry> {
+    m.checkpoints
+        .iter()
+        .find(|e| e.epoch == epoch && !e.path.starts_with("trash/"))
+}
+
+/// Where a manifest path lives on disk (`trash/…` is under `.ckpt/`).
+pub fn resolve(dir: &Path, rel: &str) -> PathBuf {
+    if rel.starts_with("trash/") {
+        dir.join(".ckpt").join(rel)
+    } else {
+        dir.join(rel)
+    }
+}
+
+/// Check one final name: a regular file holding `e`'s bytes, or (only while an intent
+/// is pending, or when `known` says so) other complete data the engine declared.
+fn check_file(
+    dir: &Path,
+    name: &str,
+    e: &Entry,
+    what: &str,
+    pending: Option<&PendingView>,
+    known: &dyn Fn(&str, &str) -> bool,
+) {
+    let path = resolve(dir, name);
     let meta = std::fs::metadata(&path)
-        .unwrap_or_else(|e| panic!("{what}: {} missing: {e}", path.display()));
+        .unwrap_or_else(|err| panic!("{what}: {} missing: {err}", path.display()));
     assert!(
         meta.is_file(),
         "{what}: {} is not a regular file",
         path.display()
     );
-    assert_eq!(
-        meta.len(),
-        bytes,
-        "{what}: {} has the wrong size",
-        path.display()
-    );
-    let got = hash_file(&path);
-    assert!(
-        same_hash(&got, hash),
-        "{what}: {} hashes to {got}, manifest says {hash}",
-        path.display()
-    );
-}
-
-fn check_alias(dir: &Path, rel: &str, e: &Entry, role: &str, known: &dyn Fn(&str, &str) -> bool) {
-    let path = dir.join(rel);
-    let meta = std::fs::metadata(&path)
-        .unwrap_or_else(|err| panic!("alias {role}: {} missing: {err}", path.display()));
-    assert!(
-        meta.is_file(),
-        "alias {role}: {} is not a regular file",
-        path.display()
-    );
     let got = hash_file(&path);
     if same_hash(&got, &e.hash) {
-        assert_eq!(meta.len(), e.bytes, "alias {role}: {} size", path.display());
+        assert_eq!(meta.len(), e.bytes, "{what}: {} size", path.display());
         return;
     }
+    let declared = pending.is_some_and(|p| p.allows(name, &got));
     assert!(
-        known(role, &got),
-        "alias {role}: {} hashes to {got}, but its entry (epoch {}) has {}",
+        declared || known(name, &got),
+        "{what}: {} hashes to {got} ({} bytes), but its entry (epoch {}) has {} ({} bytes){}",
         path.display(),
+        meta.len(),
         e.epoch,
-        e.hash
+        e.hash,
+        e.bytes,
+        if pending.is_some() {
+            " and the pending intent does not allow it"
+        } else {
+            ""
+        }
     );
 }
 
 /// The invariants every state of a native run must satisfy (DESIGN §3 rule 5):
 /// the manifest parses; every entry exists with its size and hash; `last` and
 /// `model_best` exist and hash to their entries; best never has a non-finite metric
-/// unless a promote holds it. Returns what it saw for further checks.
+/// unless a promote holds it. While the manifest records a pending intent (a crash
+/// between steps), a file may also hold what that intent declares. Returns what it saw.
 pub fn assert_run_consistent(dir: &Path) -> RunCheck {
     check_run(dir, &|_, _| false)
 }
 
-/// [`assert_run_consistent`], except that an alias may also hold complete data the
-/// caller recognises (`known(role, hash)`), e.g. the previous target of an alias a
-/// crash caught between the manifest commit and the alias rename. Strict otherwise.
+/// [`assert_run_consistent`], except that a final name may also hold complete data
+/// the caller recognises (`known(name, hash)`).
 pub fn check_run(dir: &Path, known: &dyn Fn(&str, &str) -> bool) -> RunCheck {
     let m = read_manifest(dir);
     assert_eq!(m.format, MANIFEST_FORMAT, "manifest format");
     assert_eq!(m.version, MANIFEST_VERSION, "manifest version");
+    let pending = PendingView::of(&m);
     let mut epochs = BTreeSet::new();
     let mut listed = BTreeSet::new();
     for e in &m.checkpoints {
-        assert!(epochs.insert(e.epoch), "epoch {} listed twice", e.epoch);
         let p = Path::new(&e.path);
         assert!(
             !p.is_absolute() && !e.path.contains(".."),
             "manifest path {:?} escapes the run",
             e.path
         );
-        let rel = if e.path.starts_with("trash/") {
-            format!(".ckpt/{}", e.path)
-        } else {
-            e.path.clone()
-        };
-        check_file_matches(
-            dir,
-            &rel,
-            e.bytes,
-            &e.hash,
-            &format!("entry epoch {}", e.epoch),
-        );
+        if !e.path.starts_with("trash/") {
+            assert!(epochs.insert(e.epoch), "epoch {} listed twice", e.epoch);
+        }
+        let what = format!("entry epoch {}", e.epoch);
+        check_file(dir, &e.path, e, &what, pending.as_ref(), known);
         listed.insert(e.path.clone());
     }
     if let Some(last) = m.last {
         let e = entry_by_epoch(&m, last)
             .unwrap_or_else(|| panic!("last = {last} but no manifest entry for it"));
-        check_alias(dir, &format!("last{}", m.ext), e, "last", known);
+        let name = format!("last{}", m.ext);
+        check_file(dir, &name, e, "alias last", pending.as_ref(), known);
     }
     if let Some(best) = &m.best {
         let e = entry_by_epoch(&m, best.epoch)
@@ -264,7 +318,8 @@ pub fn check_run(dir: &Path, known: &dyn Fn(&str, &str) -> bool) -> RunCheck {
                 best.epoch
             );
         }
-        check_alias(dir, &format!("model_best{}", m.ext), e, "best", known);
+        let name = format!("model_best{}", m.ext);
+        check_file(dir, &name, e, "alias best", pending.as_ref(), known);
     }
     let mut orphans = Vec::new();
     for ent in std::fs::read_dir(dir).expect("read run dir").flatten() {
@@ -279,6 +334,7 @@ pub fn check_run(dir: &Path, known: &dyn Fn(&str, &str) -> bool) -> RunCheck {
         manifest: m,
         orphans,
         temps,
+        pending: pending.is_some(),
     }
 }
 
