@@ -265,6 +265,10 @@ fn real_kill_keeps_run_consistent() {
                 std::fs::read_to_string(&stderr_path).unwrap_or_default()
             );
         }
+        // Source files a killed child was copying or moving from (outside the run).
+        for f in std::fs::read_dir(&src).unwrap().flatten() {
+            let _ = std::fs::remove_file(f.path());
+        }
         let check = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             check_after_kill(&dir, &mut truth)
         }));
