@@ -35,6 +35,10 @@ fn report(err: &anyhow::Error) -> ExitCode {
             msg.push_str(&c);
         }
     }
+    if let Some(hint) = err.downcast_ref::<ckpt::Error>().and_then(hint) {
+        msg.push_str("; ");
+        msg.push_str(&hint);
+    }
     eprintln!("ckpt: error: {msg}");
     if err.downcast_ref::<cli::UsageError>().is_some() {
         ExitCode::from(2)
@@ -48,4 +52,20 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// The next step for library errors whose message does not already carry one.
+fn hint(err: &ckpt::Error) -> Option<String> {
+    match err {
+        ckpt::Error::NoRun { path, .. } => Some(format!(
+            "check the path; ckpt reads ckpt, timm, lightning and hf runs (--layout NAME forces one), \
+             and `ckpt save {} --epoch N FILE` starts a new run",
+            path.display()
+        )),
+        ckpt::Error::Io { path, .. } => Some(format!(
+            "check that {} exists and is readable and writable, then retry",
+            path.display()
+        )),
+        _ => None,
+    }
 }

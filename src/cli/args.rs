@@ -223,6 +223,9 @@ pub struct PromoteArgs {
     /// Release a held best: later saves may move it again.
     #[arg(long)]
     pub release: bool,
+    /// Show what would change and change nothing.
+    #[arg(long, conflicts_with = "release")]
+    pub dry_run: bool,
     /// Do not ask before replacing the existing best.
     #[arg(long, short = 'y')]
     pub yes: bool,
