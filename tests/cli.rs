@@ -832,3 +832,47 @@ fn demo_stops_cleanly_on_sigint() {
     assert_eq!(status.code(), Some(0), "{rest:?}");
     assert!(!std::path::Path::new(&run).exists(), "{run} left behind");
 }
+
+// ---------------------------------------------------------------- on a terminal
+
+#[test]
+fn prune_on_a_terminal_asks_and_defaults_to_no() {
+    let d = Dir::new("tty-prune");
+    let run = d.native_run("run", &[1.0, 5.0, 2.0, 4.0], KIB);
+    let args = ["prune", "run", "--keep-top", "1", "--keep-last", "1"];
+    let mut pty = common_cli::PtyRun::spawn(d.path(), &args, &[]);
+    let shown = pty.wait_for("[y/N]");
+    assert!(shown.contains("checkpoint-2.pth.tar"), "{shown}");
+    pty.send(b"\r");
+    assert_eq!(pty.wait(), 0);
+    assert!(pty.text().contains("nothing deleted"), "{}", pty.text());
+    assert!(run.join("checkpoint-2.pth.tar").exists());
+
+    let mut pty = common_cli::PtyRun::spawn(d.path(), &args, &[]);
+    pty.wait_for("[y/N]");
+    pty.send(b"y\r");
+    assert_eq!(pty.wait(), 0);
+    assert!(!run.join("checkpoint-2.pth.tar").exists(), "{}", pty.text());
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_under_no_color() {
+    let d = Dir::new("tty-colour");
+    d.unpack("timm-basic");
+    let mut pty = common_cli::PtyRun::spawn(d.path(), &["ls", "timm-basic"], &[]);
+    assert_eq!(pty.wait(), 0);
+    pty.wait_for("disk ");
+    assert!(
+        pty.text().contains("\x1b["),
+        "no colour on a terminal:\n{}",
+        pty.text()
+    );
+
+    let mut pty = common_cli::PtyRun::spawn(d.path(), &["ls", "timm-basic"], &[("NO_COLOR", "1")]);
+    assert_eq!(pty.wait(), 0);
+    let text = pty.wait_for("disk ");
+    assert!(
+        !text.contains("\x1b[1m") && !text.contains("\x1b[3"),
+        "colour under NO_COLOR:\n{text}"
+    );
+}
