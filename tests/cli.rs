@@ -93,7 +93,7 @@ fn ls_timm_fixture_json() {
         ],
     );
     assert_eq!(v["layout"], "timm");
-    assert_eq!(v["metric"]["name"], "top1");
+    assert_eq!(v["metric"]["name"], "eval_top1");
     assert_eq!(v["metric"]["mode"], "max");
     assert_eq!(v["best"]["epoch"], 5);
     assert_eq!(v["best"]["held"], false);
