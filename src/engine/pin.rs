@@ -12,7 +12,7 @@ impl Run {
     pub fn set_pinned(&self, selector: &str, pinned: bool) -> Result<()> {
         let op = if pinned { "pin" } else { "unpin" };
         let _lock = RunLock::acquire(&self.dir, op, self.options.lock_timeout)?;
-        super::atomic::sweep_stale_temps(&self.dir)?;
+        super::atomic::sweep_run(&self.dir)?;
         if self.layout == LayoutKind::Ckpt {
             let mut m = load_manifest(&self.dir)?;
             recover_pending(&self.dir, &mut m)?;

@@ -195,7 +195,7 @@ impl Run {
     /// (listed in the report) and left alone.
     pub fn prune(&self, plan: &PrunePlan) -> Result<PruneReport> {
         let _lock = RunLock::acquire(&self.dir, "prune", self.options.lock_timeout)?;
-        super::atomic::sweep_stale_temps(&self.dir)?;
+        super::atomic::sweep_run(&self.dir)?;
         if self.layout == LayoutKind::Ckpt {
             let mut m = load_manifest(&self.dir)?;
             recover_pending(&self.dir, &mut m)?;

@@ -200,7 +200,7 @@ impl Run {
         };
 
         let _lock = RunLock::acquire(&self.dir, "save", self.options.lock_timeout)?;
-        atomic::sweep_stale_temps(&self.dir)?;
+        atomic::sweep_run(&self.dir)?;
         let mut m = load_manifest(&self.dir)?;
         recover_pending(&self.dir, &mut m)?;
         self.commit_save(m, req, name, temp)
