@@ -194,7 +194,7 @@ impl Run {
         if !snap.warnings.is_empty() {
             out.push(warn("scan warnings", snap.warnings.join("; ")));
         }
-        match core::load_state(&self.dir) {
+        match core::load_state(&snap.run) {
             Err(e) => out.push(fail("ckpt state", e.to_string())),
             Ok(s) => {
                 let gone: Vec<&String> = s

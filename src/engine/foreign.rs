@@ -57,25 +57,18 @@ pub fn alias_names(snap: &RunSnapshot, native_ext: &str) -> AliasNames {
             let ext = timm_ext(snap);
             AliasNames {
                 best: Some(
-                    snap.best
-                        .as_ref()
-                        .map(|a| a.path.clone())
+                    alias_path_named(snap.best.as_ref(), "model_best")
                         .unwrap_or_else(|| PathBuf::from(format!("model_best{ext}"))),
                 ),
                 last: Some(
-                    snap.last
-                        .as_ref()
-                        .map(|a| a.path.clone())
+                    alias_path_named(snap.last.as_ref(), "last")
                         .unwrap_or_else(|| PathBuf::from(format!("last{ext}"))),
                 ),
             }
         }
         LayoutKind::Lightning => {
             let dir = lightning_checkpoint_dir(snap);
-            let last = snap
-                .last
-                .as_ref()
-                .map(|a| a.path.clone())
+            let last = alias_path_named(snap.last.as_ref(), "last")
                 .unwrap_or_else(|| dir.join("last.ckpt"));
             AliasNames {
                 best: Some(dir.join("best.ckpt")),
@@ -84,6 +77,14 @@ pub fn alias_names(snap: &RunSnapshot, native_ext: &str) -> AliasNames {
         }
         LayoutKind::Hf => AliasNames::default(),
     }
+}
+
+/// The scanned alias's path when it really is an alias file (its name starts with
+/// `stem`), never a checkpoint file a scanner reported as the role's holder.
+fn alias_path_named(alias: Option<&crate::snapshot::Alias>, stem: &str) -> Option<PathBuf> {
+    let a = alias?;
+    let name = a.path.file_name()?.to_string_lossy();
+    name.starts_with(stem).then(|| a.path.clone())
 }
 
 /// The extension timm uses in this run: taken from its `checkpoint-<n><ext>` files.

@@ -23,7 +23,11 @@ impl Run {
 
     /// Release a held best: later saves may move it again.
     pub fn release_best(&self) -> Result<()> {
-        let _lock = core::lock(&self.dir, "promote --release", self.options.lock_timeout)?;
+        let base = match self.layout {
+            LayoutKind::Ckpt => self.dir.clone(),
+            _ => self.foreign_base(),
+        };
+        let _lock = core::lock(&base, "promote --release", self.options.lock_timeout)?;
         match self.layout {
             LayoutKind::Ckpt => {
                 let mut m = core::load_manifest_locked(&self.dir)?;
@@ -35,14 +39,23 @@ impl Run {
                 core::store_manifest(&self.dir, &m)
             }
             _ => {
-                let mut s = core::load_state(&self.dir)?;
+                let base = self.foreign_base();
+                let mut s = core::load_state(&base)?;
                 if s.best_held.take().is_none() {
                     return Ok(());
                 }
-                step("promote.state", &self.dir)?;
-                core::store_state(&self.dir, &s)
+                step("promote.state", &base)?;
+                core::store_state(&base, &s)
             }
         }
+    }
+
+    /// The directory a foreign run's files and `.ckpt/` live in, as the scan locates it
+    /// (Lightning: the newest `version_N` under a logger directory).
+    pub(crate) fn foreign_base(&self) -> std::path::PathBuf {
+        self.snapshot()
+            .map(|s| s.run)
+            .unwrap_or_else(|_| self.dir.clone())
     }
 
     fn promote_native(&self, selector: &str) -> Result<PromoteReport> {
@@ -104,11 +117,13 @@ impl Run {
 
     fn promote_foreign(&self, selector: &str) -> Result<PromoteReport> {
         let snap = self.snapshot()?;
+        // The run the scan located (e.g. Lightning's newest `version_N`).
+        let base = snap.run.clone();
         let c = snap
             .find(selector)
             .ok_or_else(|| Error::UnknownCheckpoint {
                 selector: selector.to_string(),
-                run: self.dir.clone(),
+                run: base.clone(),
             })?;
         match c.state {
             CheckpointState::Complete => {}
@@ -129,24 +144,24 @@ impl Run {
                 snap.with_role(crate::snapshot::Role::Best)
                     .map(|b| b.name.clone())
             });
-        let _lock = core::lock(&self.dir, "promote", self.options.lock_timeout)?;
+        let _lock = core::lock(&base, "promote", self.options.lock_timeout)?;
         let mut alias_written = None;
         if let (Some(rel), Some(primary)) = (names.best.as_ref(), c.paths.first()) {
-            let src = self.dir.join(primary);
+            let src = base.join(primary);
             if src.is_file() {
-                let alias = self.dir.join(rel);
+                let alias = base.join(rel);
                 step("promote.alias", &alias)?;
                 core::set_alias(&src, &alias)?;
                 alias_written = Some(alias);
             }
         }
-        let mut state = core::load_state(&self.dir)?;
+        let mut state = core::load_state(&base)?;
         state.best_held = Some(c.name.clone());
         if !state.pinned.contains(&c.name) {
             state.pinned.push(c.name.clone());
         }
-        step("promote.state", &self.dir)?;
-        core::store_state(&self.dir, &state)?;
+        step("promote.state", &base)?;
+        core::store_state(&base, &state)?;
         Ok(PromoteReport {
             target: c.name.clone(),
             epoch: c.epoch,

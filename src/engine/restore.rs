@@ -37,7 +37,11 @@ impl Run {
     /// Apply a restore plan.
     pub fn restore(&self, plan: &RestorePlan, progress: Option<ProgressFn<'_>>) -> Result<()> {
         with_progress(progress, |report| {
-            let _lock = core::lock(&self.dir, "restore", self.options.lock_timeout)?;
+            let base = match self.layout {
+                LayoutKind::Ckpt => self.dir.clone(),
+                _ => self.foreign_base(),
+            };
+            let _lock = core::lock(&base, "restore", self.options.lock_timeout)?;
             match self.layout {
                 LayoutKind::Ckpt => self.restore_native(plan, report),
                 _ => self.restore_foreign(plan, report),
@@ -232,7 +236,8 @@ impl Run {
         options: &RestoreOptions,
     ) -> Result<RestorePlan> {
         let snap = self.snapshot()?;
-        let c = usable(&snap, selector, &self.dir)?;
+        let base = snap.run.clone();
+        let c = usable(&snap, selector, &base)?;
         let primary = c
             .paths
             .first()
@@ -240,7 +245,7 @@ impl Run {
             .unwrap_or_else(|| c.name.clone().into());
         if let Some(to) = &options.to {
             return Ok(export_plan(
-                &self.dir,
+                &base,
                 &primary.to_string_lossy(),
                 c.epoch,
                 to,
@@ -248,7 +253,7 @@ impl Run {
                 options.force,
             ));
         }
-        let trash = plan_trash_dir(&self.dir);
+        let trash = plan_trash_dir(&base);
         let newer: Vec<String> = snap
             .checkpoints
             .iter()
@@ -258,16 +263,16 @@ impl Run {
         let hf = self.layout == LayoutKind::Hf;
         let archive = (options.archive_newer || hf) && !newer.is_empty();
         let (dest, backup) = if hf {
-            (self.dir.join(&primary), None)
+            (base.join(&primary), None)
         } else {
             let rel = alias_names(&snap, DEFAULT_EXT).last.unwrap_or_default();
-            let dest = self.dir.join(&rel);
-            let backup = foreign_last_is_only_copy(&self.dir, &snap, &dest)
+            let dest = base.join(&rel);
+            let backup = foreign_last_is_only_copy(&base, &snap, &dest)
                 .then(|| trash.join(file_name(&dest)));
             (dest, backup)
         };
         Ok(RestorePlan {
-            run: self.dir.clone(),
+            run: base.clone(),
             target: c.name.clone(),
             epoch: c.epoch.or(c.step),
             dest,
@@ -281,20 +286,21 @@ impl Run {
 
     fn restore_foreign(&self, plan: &RestorePlan, report: Report<'_>) -> Result<()> {
         let snap = self.snapshot()?;
-        let c = usable(&snap, &plan.target, &self.dir)?;
+        let base = snap.run.clone();
+        let c = usable(&snap, &plan.target, &base)?;
         let primary = c
             .paths
             .first()
             .cloned()
             .unwrap_or_else(|| c.name.clone().into());
-        let src = self.dir.join(&primary);
+        let src = base.join(&primary);
         let hf = self.layout == LayoutKind::Hf;
         let in_run_dest = if hf {
             Some(src.clone())
         } else {
             alias_names(&snap, DEFAULT_EXT)
                 .last
-                .map(|rel| self.dir.join(rel))
+                .map(|rel| base.join(rel))
         };
         if in_run_dest.as_ref() != Some(&plan.dest) {
             export(&src, &plan.dest, plan.force, report)?;
@@ -308,10 +314,10 @@ impl Run {
                     .as_ref()
                     .and_then(|b| b.parent().map(Path::to_path_buf))
             })
-            .unwrap_or_else(|| plan_trash_dir(&self.dir));
+            .unwrap_or_else(|| plan_trash_dir(&base));
 
         // 1. Keep an only-copy `last` (re-checked under the lock).
-        if !hf && foreign_last_is_only_copy(&self.dir, &snap, &plan.dest) {
+        if !hf && foreign_last_is_only_copy(&base, &snap, &plan.dest) {
             make_trash_dir(&trash)?;
             keep_copy(&plan.dest, &trash.join(file_name(&plan.dest)), report)?;
         }
@@ -326,9 +332,14 @@ impl Run {
             if !victims.is_empty() {
                 make_trash_dir(&trash)?;
             }
+            let names = alias_names(&snap, DEFAULT_EXT);
+            let is_alias = |rel: &Path| {
+                names.best.as_deref() == Some(rel) || names.last.as_deref() == Some(rel)
+            };
             for v in victims {
-                for rel in &v.paths {
-                    let from = self.dir.join(rel);
+                // Alias names (a hardlinked model_best.pth.tar) stay: they never vanish.
+                for rel in v.paths.iter().filter(|r| !is_alias(r)) {
+                    let from = base.join(rel);
                     if from.symlink_metadata().is_err() {
                         continue;
                     }
