@@ -253,7 +253,10 @@ fn lightning_restore_rewrites_last_ckpt() {
         plan.newer,
         vec!["epoch=3-step=16-val_loss=0.400.ckpt".to_string()]
     );
+    // Lightning 2.6 wrote last.ckpt as a byte copy of epoch 3: not an only copy.
+    assert_eq!(plan.backup, None);
     r.restore(&plan, None).unwrap();
+    assert!(trash(&dir.join("version_0")).is_empty());
     assert_eq!(hash(&cdir.join("last.ckpt")), hash(&e1));
     assert!(ckpt::torchzip::verify_file(&cdir.join("last.ckpt")).is_ok());
     assert_eq!(hash(&cdir.join("epoch=3-step=16-val_loss=0.400.ckpt")), e3);

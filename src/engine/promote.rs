@@ -6,7 +6,7 @@
 
 use super::foreign::native::{damage, entry_path, find_entry};
 use super::foreign::opsfs::{engine as core, step};
-use super::foreign::{alias_names, DEFAULT_EXT};
+use super::foreign::{alias_names, ensure_alias_name, DEFAULT_EXT};
 use super::manifest_io::{set_pending, Pending};
 use super::*;
 use crate::snapshot::CheckpointState;
@@ -147,6 +147,7 @@ impl Run {
         let _lock = core::lock(&base, "promote", self.options.lock_timeout)?;
         let mut alias_written = None;
         if let (Some(rel), Some(primary)) = (names.best.as_ref(), c.paths.first()) {
+            ensure_alias_name(&snap, rel)?;
             let src = base.join(primary);
             if src.is_file() {
                 let alias = base.join(rel);

@@ -12,7 +12,7 @@ use super::foreign::opsfs::{
     self, engine as core, export, keep_copy, make_trash_dir, move_into, plan_trash_dir,
     same_content, step, with_progress, Report,
 };
-use super::foreign::{alias_names, is_newer, DEFAULT_EXT};
+use super::foreign::{alias_names, ensure_alias_name, is_newer, DEFAULT_EXT};
 use super::manifest_io::{self, set_pending, Pending};
 use super::promote::refuse;
 use super::*;
@@ -83,6 +83,7 @@ impl Run {
             newer,
             archive_dir,
             bytes_to_copy: 0,
+            export: false,
             force: false,
         })
     }
@@ -97,9 +98,16 @@ impl Run {
         let epoch = m.checkpoints[i].epoch;
         let (last_name, best_name) = manifest_io::alias_names(&m.ext);
         let last = self.dir.join(&last_name);
-        if plan.dest != last {
+        if plan.export {
             export(&src, &plan.dest, plan.force, report)?;
             return Ok(());
+        }
+        if plan.dest != last {
+            return Err(Error::Invalid(format!(
+                "restore plan names {} but this run's resume point is {}; re-plan",
+                plan.dest.display(),
+                last.display()
+            )));
         }
         let trash = plan
             .archive_dir
@@ -266,6 +274,7 @@ impl Run {
             (base.join(&primary), None)
         } else {
             let rel = alias_names(&snap, DEFAULT_EXT).last.unwrap_or_default();
+            ensure_alias_name(&snap, &rel)?;
             let dest = base.join(&rel);
             let backup = foreign_last_is_only_copy(&base, &snap, &dest)
                 .then(|| trash.join(file_name(&dest)));
@@ -280,6 +289,7 @@ impl Run {
             newer,
             archive_dir: archive.then_some(trash),
             bytes_to_copy: 0,
+            export: false,
             force: false,
         })
     }
@@ -295,16 +305,22 @@ impl Run {
             .unwrap_or_else(|| c.name.clone().into());
         let src = base.join(&primary);
         let hf = self.layout == LayoutKind::Hf;
+        if plan.export {
+            export(&src, &plan.dest, plan.force, report)?;
+            return Ok(());
+        }
         let in_run_dest = if hf {
             Some(src.clone())
         } else {
-            alias_names(&snap, DEFAULT_EXT)
-                .last
-                .map(|rel| base.join(rel))
+            let rel = alias_names(&snap, DEFAULT_EXT).last.unwrap_or_default();
+            ensure_alias_name(&snap, &rel)?;
+            Some(base.join(rel))
         };
         if in_run_dest.as_ref() != Some(&plan.dest) {
-            export(&src, &plan.dest, plan.force, report)?;
-            return Ok(());
+            return Err(Error::Invalid(format!(
+                "the run changed since the restore plan ({} is no longer its resume point); re-plan",
+                plan.dest.display()
+            )));
         }
         let trash = plan
             .archive_dir
@@ -379,6 +395,7 @@ fn export_plan(
         newer: vec![],
         archive_dir: None,
         bytes_to_copy: bytes,
+        export: true,
         force,
     }
 }
