@@ -455,3 +455,118 @@ fn doctor_reports_a_corrupt_manifest_as_a_failed_check() {
     assert_eq!(m.status, "fail");
     assert!(m.detail.contains("manifest.json"), "{}", m.detail);
 }
+
+// ------------------------------------------------------------------ fault walks
+
+mod common_engine;
+
+/// Three engine saves: epochs 1, 2, 3 with top1 1.0, 3.0, 2.0 (best 2, last 3).
+fn walk_setup(dir: &Path) {
+    let run = Run::open_or_create(dir, common_engine::opts()).unwrap();
+    common_engine::save_gen(&run, 1, 0, Some(1.0), None).unwrap();
+    common_engine::save_gen(&run, 2, 0, Some(3.0), None).unwrap();
+    common_engine::save_gen(&run, 3, 0, Some(2.0), None).unwrap();
+}
+
+/// Setup, then promote epoch 1 (for walking the release).
+fn walk_setup_promoted(dir: &Path) {
+    walk_setup(dir);
+    Run::open(dir, None, common_engine::opts())
+        .unwrap()
+        .promote("1")
+        .unwrap();
+}
+
+/// Where the `restore_to` walk exports, next to the run dir.
+fn export_dest(dir: &Path) -> PathBuf {
+    dir.with_extension("exported.pth.tar")
+}
+
+/// The operations walked, by name (also run by the child process).
+fn walk_op(name: &str, dir: &Path) -> ckpt::Result<()> {
+    let run = Run::open(dir, None, common_engine::opts())?;
+    match name {
+        "promote" => run.promote("1").map(|_| ()),
+        "release" => run.release_best(),
+        "restore" => {
+            let plan = run.plan_restore("1", &RestoreOptions::default())?;
+            run.restore(&plan, None)
+        }
+        "restore_archive" => {
+            let opts = RestoreOptions {
+                archive_newer: true,
+                ..Default::default()
+            };
+            let plan = run.plan_restore("1", &opts)?;
+            run.restore(&plan, None)
+        }
+        "restore_to" => {
+            let opts = RestoreOptions {
+                to: Some(export_dest(dir)),
+                ..Default::default()
+            };
+            let plan = run.plan_restore("2", &opts)?;
+            run.restore(&plan, None)
+        }
+        other => panic!("unknown child op {other}"),
+    }
+}
+
+/// Child-process entry of the fault walks: runs the op named in the environment.
+#[test]
+fn ops_child_entry() {
+    let (Ok(name), Ok(dir)) = (
+        std::env::var(common_engine::CHILD_OP),
+        std::env::var(common_engine::CHILD_RUN),
+    ) else {
+        return;
+    };
+    walk_op(&name, Path::new(&dir)).unwrap();
+}
+
+fn walk(name: &str, setup: &dyn Fn(&Path)) -> Vec<&'static str> {
+    let steps = common_engine::fault_walk(&common_engine::Walk {
+        name,
+        setup,
+        op: &|d| walk_op(name, d),
+        child_entry: "ops_child_entry",
+    });
+    eprintln!("{name}: {} steps: {steps:?}", steps.len());
+    steps
+}
+
+#[test]
+fn walk_promote() {
+    let steps = walk("promote", &walk_setup);
+    assert!(steps.contains(&"promote.manifest") && steps.contains(&"alias.rename"));
+}
+
+#[test]
+fn walk_release() {
+    walk("release", &walk_setup_promoted);
+}
+
+#[test]
+fn walk_restore() {
+    let steps = walk("restore", &walk_setup);
+    assert!(steps.contains(&"restore.alias") && steps.contains(&"manifest.store"));
+}
+
+#[test]
+fn walk_restore_archive_newer() {
+    let steps = walk("restore_archive", &walk_setup);
+    for needed in [
+        "trash.mkdir",
+        "trash.link",
+        "restore.unlink",
+        "restore.manifest",
+    ] {
+        assert!(steps.contains(&needed), "{needed} not walked: {steps:?}");
+    }
+}
+
+#[test]
+fn walk_restore_to() {
+    let steps = walk("restore_to", &walk_setup);
+    assert!(steps.contains(&"tmp.rename"), "{steps:?}");
+}

@@ -67,17 +67,7 @@ pub fn plan_trash_dir(run: &Path) -> PathBuf {
 /// Create a trash folder (and its parents) durably.
 pub fn make_trash_dir(dir: &Path) -> Result<()> {
     step("trash.mkdir", dir)?;
-    if dir.is_dir() {
-        return Ok(());
-    }
-    io("trash.mkdir", dir, fs::create_dir_all(dir))?;
-    if let Some(parent) = dir.parent() {
-        fsync_dir("trash.fsync_dir", parent)?;
-        if let Some(grand) = parent.parent() {
-            fsync_dir("trash.fsync_dir", grand)?;
-        }
-    }
-    Ok(())
+    crate::engine::atomic::create_dir_durable(dir)
 }
 
 /// Keep a second durable name for `src` at `dst` (a new name in the trash): hardlink,
