@@ -570,3 +570,68 @@ fn walk_restore_to() {
     let steps = walk("restore_to", &walk_setup);
     assert!(steps.contains(&"tmp.rename"), "{steps:?}");
 }
+
+// ------------------------------------------------------------------ with engine saves
+
+#[test]
+fn promoted_best_holds_against_a_better_save_until_released() {
+    let (_t, run) = common_engine::new_run();
+    common_engine::save(&run, 1, Some(1.0));
+    common_engine::save(&run, 2, Some(3.0));
+    common_engine::save(&run, 3, Some(2.0));
+    run.promote("1").unwrap();
+
+    let rep = common_engine::save(&run, 4, Some(9.0));
+    assert!(!rep.became_best, "a held best does not move");
+    let m = common_engine::assert_run_consistent(&run.dir);
+    assert_eq!(m.best.as_ref().map(|b| (b.epoch, b.held)), Some((1, true)));
+    assert_eq!(
+        file_hash(&run.dir.join("model_best.pth.tar")),
+        common_engine::hash_of(&common_engine::payload(1, 0))
+    );
+
+    run.release_best().unwrap();
+    let rep = common_engine::save(&run, 5, Some(10.0));
+    assert!(rep.became_best, "after release a better save becomes best");
+    let m = common_engine::assert_run_consistent(&run.dir);
+    assert_eq!(m.best.as_ref().map(|b| (b.epoch, b.held)), Some((5, false)));
+    // The promoted checkpoint stays pinned.
+    assert!(m.checkpoints.iter().any(|e| e.epoch == 1 && e.pinned));
+}
+
+#[test]
+fn restore_then_resume_saving_keeps_the_run_consistent() {
+    let (_t, run) = common_engine::new_run();
+    for (e, v) in [(1, 1.0), (2, 3.0), (3, 2.0)] {
+        common_engine::save(&run, e, Some(v));
+    }
+    let opts = RestoreOptions {
+        archive_newer: true,
+        ..Default::default()
+    };
+    let plan = run.plan_restore("1", &opts).unwrap();
+    run.restore(&plan, None).unwrap();
+    let m = common_engine::assert_run_consistent(&run.dir);
+    assert_eq!(m.last, Some(1));
+    // The trainer resumes from epoch 1 and saves epoch 2 again: no clash with the
+    // archived entry of the same epoch.
+    common_engine::save_gen(&run, 2, 1, Some(0.5), None).unwrap();
+    let m = common_engine::assert_run_consistent(&run.dir);
+    assert_eq!(m.last, Some(2));
+    let live2: Vec<_> = m
+        .checkpoints
+        .iter()
+        .filter(|e| e.epoch == 2 && !e.path.starts_with("trash/"))
+        .collect();
+    assert_eq!(live2.len(), 1);
+    assert_eq!(
+        live2[0].hash,
+        common_engine::hash_of(&common_engine::payload(2, 1))
+    );
+    assert!(m
+        .checkpoints
+        .iter()
+        .any(|e| e.epoch == 2 && e.path.starts_with("trash/")));
+    let v = run.verify(None).unwrap();
+    assert!(v.damaged.is_empty(), "{:?}", v.damaged);
+}
