@@ -272,6 +272,15 @@ pub fn export(src: &Path, dest: &Path, force: bool, report: Report<'_>) -> Resul
         )));
     }
     let is_dir = io("export.stat", src, fs::metadata(src))?.is_dir();
+    // Rule 6: room for the whole copy, checked before anything is written.
+    let size: u64 = tree_files(src)
+        .iter()
+        .filter_map(|f| fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    crate::engine::save::preflight(&parent, size, || {
+        "free space there or export to another filesystem".to_string()
+    })?;
     if !is_dir {
         step("export.copy", dest)?;
         let copy = crate::engine::atomic::write_temp(
