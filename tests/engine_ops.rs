@@ -236,6 +236,22 @@ fn restore_backs_up_an_only_copy_last_into_trash() {
 }
 
 #[test]
+fn a_last_that_is_a_byte_copy_of_a_checkpoint_is_not_backed_up() {
+    let (_t, run) = native_run(&[(1, 10.0), (2, 30.0)]);
+    // As on a filesystem without hardlinks: `last` is a full copy of checkpoint-2.
+    fs::remove_file(run.dir.join("last.pth.tar")).unwrap();
+    fs::write(run.dir.join("last.pth.tar"), payload(2)).unwrap();
+    let plan = run.plan_restore("1", &RestoreOptions::default()).unwrap();
+    assert_eq!(plan.backup, None);
+    run.restore(&plan, None).unwrap();
+    assert!(trash_files(&run.dir).is_empty());
+    assert_eq!(
+        file_hash(&run.dir.join("last.pth.tar")),
+        hash_of(&payload(1))
+    );
+}
+
+#[test]
 fn restore_archive_newer_moves_files_and_manifest_entries() {
     let (_t, run) = native_run(&[(1, 10.0), (2, 30.0), (3, 20.0)]);
     let opts = RestoreOptions {

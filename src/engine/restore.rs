@@ -430,13 +430,31 @@ fn newer_entries(m: &Manifest, epoch: u64) -> impl Iterator<Item = &Entry> {
 
 /// True when the native `last` alias holds bytes no live checkpoint file holds.
 fn native_last_is_only_copy(run: &Path, m: &Manifest, last: &Path) -> bool {
-    if !last.is_file() {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(lm) = fs::metadata(last) else {
+        return false;
+    };
+    if !lm.is_file() {
         return false;
     }
-    !m.checkpoints
-        .iter()
-        .filter(|e| !is_trashed(e))
-        .any(|e| same_content(last, &entry_path(run, e)).unwrap_or(false))
+    let live: Vec<&Entry> = m.checkpoints.iter().filter(|e| !is_trashed(e)).collect();
+    // Same inode (the usual hardlinked alias): no read at all.
+    let shares_inode = live.iter().any(|e| {
+        fs::metadata(entry_path(run, e))
+            .is_ok_and(|em| (em.dev(), em.ino()) == (lm.dev(), lm.ino()))
+    });
+    if shares_inode {
+        return false;
+    }
+    // A copy: one read of `last`, compared with the manifest's hashes.
+    if !live.iter().any(|e| e.bytes == lm.len()) {
+        return true;
+    }
+    match core::hash_file(last, &mut |_: &Progress| {}) {
+        Ok(h) => !live.iter().any(|e| e.hash == h),
+        // Unreadable: nothing to keep that we could copy anyway.
+        Err(_) => false,
+    }
 }
 
 /// True when a foreign `last` alias holds bytes no checkpoint file of the run holds.
