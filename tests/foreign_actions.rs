@@ -125,6 +125,19 @@ fn timm_restore_keeps_the_only_copy_of_epoch_7_and_resumes_from_epoch_4() {
 }
 
 #[test]
+fn timm_restore_of_the_current_last_only_archives_newer() {
+    let (_t, dir) = fixture("timm-basic");
+    let before = hash(&dir.join("last.pth.tar"));
+    let r = run(&dir, LayoutKind::Timm);
+    let plan = r.plan_restore("7", &RestoreOptions::default()).unwrap();
+    assert_eq!(plan.backup, None);
+    assert!(plan.newer.is_empty(), "{:?}", plan.newer);
+    r.restore(&plan, None).unwrap();
+    assert_eq!(hash(&dir.join("last.pth.tar")), before);
+    assert!(trash(&dir).is_empty());
+}
+
+#[test]
 fn timm_restore_archive_newer_moves_checkpoints_but_keeps_aliases_and_logs() {
     let (_t, dir) = fixture("timm-basic");
     let c4 = hash(&dir.join("checkpoint-4.pth.tar"));

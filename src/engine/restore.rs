@@ -276,7 +276,8 @@ impl Run {
             let rel = alias_names(&snap, DEFAULT_EXT).last.unwrap_or_default();
             ensure_alias_name(&snap, &rel)?;
             let dest = base.join(&rel);
-            let backup = foreign_last_is_only_copy(&base, &snap, &dest)
+            let already_last = base.join(&primary) == dest;
+            let backup = (!already_last && foreign_last_is_only_copy(&base, &snap, &dest))
                 .then(|| trash.join(file_name(&dest)));
             (dest, backup)
         };
@@ -332,8 +333,12 @@ impl Run {
             })
             .unwrap_or_else(|| plan_trash_dir(&base));
 
+        // Restoring the checkpoint `last` already is (timm's only-copy `last.pth.tar`):
+        // only the archive step has anything to do.
+        let already_last = src == plan.dest;
+
         // 1. Keep an only-copy `last` (re-checked under the lock).
-        if !hf && foreign_last_is_only_copy(&base, &snap, &plan.dest) {
+        if !hf && !already_last && foreign_last_is_only_copy(&base, &snap, &plan.dest) {
             make_trash_dir(&trash)?;
             keep_copy(&plan.dest, &trash.join(file_name(&plan.dest)), report)?;
         }
@@ -366,7 +371,7 @@ impl Run {
         }
 
         // 3. `last` := the chosen checkpoint under the layout's own name.
-        if !hf {
+        if !hf && !already_last {
             step("restore.alias", &plan.dest)?;
             if plan.dest.is_symlink() {
                 relink(&src, &plan.dest)?;
