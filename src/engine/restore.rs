@@ -36,15 +36,15 @@ impl Run {
 
     /// Apply a restore plan.
     pub fn restore(&self, plan: &RestorePlan, progress: Option<ProgressFn<'_>>) -> Result<()> {
-        with_progress(progress, |report| {
-            let base = match self.layout {
-                LayoutKind::Ckpt => self.dir.clone(),
-                _ => self.foreign_base(),
-            };
-            let _lock = core::lock(&base, "restore", self.options.lock_timeout)?;
-            match self.layout {
-                LayoutKind::Ckpt => self.restore_native(plan, report),
-                _ => self.restore_foreign(plan, report),
+        with_progress(progress, |report| match self.layout {
+            LayoutKind::Ckpt => {
+                let (_lock, m) = self.begin_mutation("restore")?;
+                let m = m.ok_or_else(|| Error::Invalid("restore: no manifest".into()))?;
+                self.restore_native(m, plan, report)
+            }
+            _ => {
+                let _lock = core::lock(&self.foreign_base(), "restore", self.options.lock_timeout)?;
+                self.restore_foreign(plan, report)
             }
         })
     }
@@ -88,8 +88,13 @@ impl Run {
         })
     }
 
-    fn restore_native(&self, plan: &RestorePlan, report: Report<'_>) -> Result<()> {
-        let mut m = core::load_manifest_locked(&self.dir)?;
+    /// Apply under the lock, on the manifest `begin_mutation` loaded and recovered.
+    fn restore_native(
+        &self,
+        mut m: Manifest,
+        plan: &RestorePlan,
+        report: Report<'_>,
+    ) -> Result<()> {
         let i = find_entry(&self.dir, &m, &plan.target)?;
         if let Some(why) = damage(&self.dir, &m.checkpoints[i]) {
             return Err(refuse(&plan.target, &why));

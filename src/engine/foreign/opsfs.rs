@@ -342,28 +342,22 @@ pub mod engine {
         Ok(guard)
     }
 
-    /// Remove temps whose writer is gone, in the run dir and `.ckpt/`.
+    /// Remove temps whose writer is gone: the run dir, `.ckpt/`, trash folders, and a
+    /// Lightning `checkpoints/` dir where its aliases are written.
     pub fn sweep(run: &Path) -> Result<Vec<PathBuf>> {
-        let mut removed = atomic::sweep_stale_temps(run)?;
-        let state = state_dir(run);
-        if state.is_dir() {
-            removed.extend(atomic::sweep_stale_temps(&state)?);
+        let mut removed = atomic::sweep_run(run)?;
+        let lightning = run.join("checkpoints");
+        if lightning.is_dir() {
+            removed.extend(atomic::sweep_stale_temps(&lightning)?);
         }
         Ok(removed)
     }
 
-    /// Temp files present in the run dir and `.ckpt/` (listed, never removed).
+    /// Temp files present in the run (listed, never removed).
     pub fn find_temps(run: &Path) -> Vec<atomic::FoundTemp> {
-        let mut out = atomic::find_temps(run);
-        out.extend(atomic::find_temps(&state_dir(run)));
-        out
-    }
-
-    /// Load the manifest and finish what a crashed operation left pending (under the lock).
-    pub fn load_manifest_locked(run: &Path) -> Result<Manifest> {
-        let mut m = manifest_io::load_manifest(run)?;
-        manifest_io::recover_pending(run, &mut m)?;
-        Ok(m)
+        let mut dirs = atomic::run_temp_dirs(run);
+        dirs.push(run.join("checkpoints"));
+        dirs.iter().flat_map(|d| atomic::find_temps(d)).collect()
     }
 
     pub fn load_manifest(run: &Path) -> Result<Manifest> {
