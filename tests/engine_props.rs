@@ -327,6 +327,9 @@ proptest! {
     #![proptest_config(ProptestConfig {
         cases: std::env::var("CKPT_PROP_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(64),
         max_shrink_iters: 256,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
         ..ProptestConfig::default()
     })]
 
