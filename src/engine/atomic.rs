@@ -250,6 +250,44 @@ pub fn sweep_stale_temps(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(removed)
 }
 
+/// Directories of a run where ckpt writes temps: the run itself, `.ckpt/`,
+/// `.ckpt/trash/` and each archive directory directly under it.
+pub fn run_temp_dirs(run_dir: &Path) -> Vec<PathBuf> {
+    let ckpt = run_dir.join(".ckpt");
+    let trash = ckpt.join("trash");
+    let mut dirs = vec![run_dir.to_path_buf(), ckpt, trash.clone()];
+    if let Ok(rd) = std::fs::read_dir(&trash) {
+        let mut subs: Vec<PathBuf> = rd
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect();
+        subs.sort();
+        dirs.extend(subs);
+    }
+    dirs
+}
+
+/// Temps anywhere ckpt writes in a run (see [`run_temp_dirs`]), for `doctor`.
+pub fn find_run_temps(run_dir: &Path) -> Vec<FoundTemp> {
+    run_temp_dirs(run_dir)
+        .iter()
+        .flat_map(|d| find_temps(d))
+        .collect()
+}
+
+/// [`sweep_stale_temps`] over every directory ckpt writes in a run; every mutation
+/// calls this under the run lock.
+pub fn sweep_run(run_dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for d in run_temp_dirs(run_dir) {
+        if d.is_dir() {
+            removed.extend(sweep_stale_temps(&d)?);
+        }
+    }
+    Ok(removed)
+}
+
 /// fsync a directory so renames and unlinks in it are durable.
 pub fn fsync_dir(dir: &Path) -> Result<()> {
     fault::point("dir.fsync").map_err(|e| Error::io("fsync directory", dir, e))?;

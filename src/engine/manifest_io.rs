@@ -314,6 +314,7 @@ pub fn recover_pending(run: &Path, m: &mut Manifest) -> Result<bool> {
             if let Some(e) = m.checkpoints.iter_mut().find(|e| e.path == r.entry.path) {
                 *e = r.entry.clone();
             }
+            recompute_best(m);
         }
     }
     repoint_aliases(run, m)?;
@@ -343,6 +344,72 @@ pub fn recover_pending(run: &Path, m: &mut Manifest) -> Result<bool> {
     set_pending(m, None);
     store_manifest(run, m)?;
     Ok(true)
+}
+
+/// Unless best is held, set it to the best finite metric among the live entries
+/// (ties: the earlier epoch); `None` when no metric is finite.
+pub fn recompute_best(m: &mut Manifest) {
+    if m.best.as_ref().is_some_and(|b| b.held) {
+        return;
+    }
+    let mode = m.metric.as_ref().map(|s| s.mode).unwrap_or_default();
+    let live: Vec<&Entry> = m
+        .checkpoints
+        .iter()
+        .filter(|e| !e.path.starts_with("trash/"))
+        .collect();
+    let metrics: Vec<Option<f64>> = live.iter().map(|e| e.rank_value()).collect();
+    let best = crate::rank::best_index(&metrics, mode).map(|i| live[i].epoch);
+    m.best = match (best, m.best.take()) {
+        (Some(epoch), Some(mut b)) => {
+            b.epoch = epoch;
+            Some(b)
+        }
+        (Some(epoch), None) => Some(crate::manifest::BestRef {
+            epoch,
+            held: false,
+            extra: BTreeMap::new(),
+        }),
+        (None, _) => None,
+    };
+}
+
+/// Commit a manifest whose `last`/`best` changed and re-point the alias files,
+/// crash-safely: store `new` with a pending record saying the aliases may still hold
+/// `old`'s last/best bytes, re-point them, then store again without the record.
+/// For promote/restore/release (call under the run lock).
+pub fn store_and_repoint(
+    run: &Path,
+    old: &Manifest,
+    new: &mut Manifest,
+    operation: &str,
+) -> Result<()> {
+    let (last_name, best_name) = alias_names(&new.ext);
+    let live = |m: &Manifest, epoch: u64| {
+        m.checkpoints
+            .iter()
+            .find(|e| e.epoch == epoch && !e.path.starts_with("trash/"))
+            .map(|e| e.hash.clone())
+    };
+    let mut may_hold = BTreeMap::new();
+    if let Some(h) = old.last.and_then(|l| live(old, l)) {
+        may_hold.insert(last_name, vec![h]);
+    }
+    if let Some(h) = old.best.as_ref().and_then(|b| live(old, b.epoch)) {
+        may_hold.insert(best_name, vec![h]);
+    }
+    set_pending(
+        new,
+        Some(&Pending {
+            operation: operation.to_string(),
+            may_hold,
+            ..Default::default()
+        }),
+    );
+    store_manifest(run, new)?;
+    repoint_aliases(run, new)?;
+    set_pending(new, None);
+    store_manifest(run, new)
 }
 
 /// Make the `last` and `best` alias files hold the manifest's `last`/`best` entries.

@@ -9,10 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path};
 
-use super::lock::RunLock;
-use super::manifest_io::{
-    self, load_manifest, recover_pending, set_pending, store_manifest, Pending,
-};
+use super::manifest_io::{self, load_manifest, set_pending, store_manifest, Pending};
 use super::save::unlink_unlisted;
 use super::*;
 use crate::rank::{plan_retention, RetentionItem};
@@ -194,12 +191,7 @@ impl Run {
     /// Apply a prune plan, re-checking every victim first; changed victims are refused
     /// (listed in the report) and left alone.
     pub fn prune(&self, plan: &PrunePlan) -> Result<PruneReport> {
-        let _lock = RunLock::acquire(&self.dir, "prune", self.options.lock_timeout)?;
-        super::atomic::sweep_stale_temps(&self.dir)?;
-        if self.layout == LayoutKind::Ckpt {
-            let mut m = load_manifest(&self.dir)?;
-            recover_pending(&self.dir, &mut m)?;
-        }
+        let (_lock, _) = self.begin_mutation("prune")?;
         let snap = scan_run(self)?;
         let mut refused = Vec::new();
         let mut accepted: Vec<&Victim> = Vec::new();

@@ -13,12 +13,12 @@ use super::alias::{known_strategy, set_alias, AliasStrategy};
 use super::atomic::{self, move_temp, write_temp, DurableTemp, Source};
 use super::lock::RunLock;
 use super::manifest_io::{
-    alias_names, checkpoint_name, load_manifest, recover_pending, resolve, set_pending,
-    store_manifest, Pending, PendingReplace,
+    alias_names, checkpoint_name, load_manifest, recompute_best, recover_pending, resolve,
+    set_pending, store_manifest, Pending, PendingReplace,
 };
 use super::*;
-use crate::manifest::{BestRef, Entry, Manifest};
-use crate::rank::{best_index, strictly_better, Mode, RetentionItem};
+use crate::manifest::{Entry, Manifest};
+use crate::rank::{Mode, RetentionItem};
 use crate::snapshot::Role;
 use crate::{Error, Result};
 
@@ -135,6 +135,20 @@ pub(crate) fn unlink_unlisted(run: &Path, names: &[String]) -> Result<(Vec<PathB
 }
 
 impl Run {
+    /// Start a mutation: take the run lock for `operation`, sweep temps of dead
+    /// writers, and for native runs load the manifest and finish any interrupted
+    /// operation first. Hold the returned lock until the mutation is committed.
+    pub fn begin_mutation(&self, operation: &str) -> Result<(RunLock, Option<Manifest>)> {
+        let lock = RunLock::acquire(&self.dir, operation, self.options.lock_timeout)?;
+        atomic::sweep_run(&self.dir)?;
+        if self.layout != LayoutKind::Ckpt {
+            return Ok((lock, None));
+        }
+        let mut m = load_manifest(&self.dir)?;
+        recover_pending(&self.dir, &mut m)?;
+        Ok((lock, Some(m)))
+    }
+
     /// Save a checkpoint (native runs): see the module doc for the order of steps.
     pub fn save(
         &self,
@@ -199,10 +213,8 @@ impl Run {
             SaveSource::Writer(w) => write_temp(&dest, Source::Writer(w), progress)?,
         };
 
-        let _lock = RunLock::acquire(&self.dir, "save", self.options.lock_timeout)?;
-        atomic::sweep_stale_temps(&self.dir)?;
-        let mut m = load_manifest(&self.dir)?;
-        recover_pending(&self.dir, &mut m)?;
+        let (_lock, m) = self.begin_mutation("save")?;
+        let m = m.ok_or_else(|| Error::Invalid("save needs a native run".into()))?;
         self.commit_save(m, req, name, temp)
     }
 
@@ -248,7 +260,6 @@ impl Run {
         if let Some(p) = req.policy {
             m.policy = p;
         }
-        let mode = manifest_mode(&m);
         let existing = m
             .checkpoints
             .iter()
@@ -321,41 +332,9 @@ impl Run {
         }
         m.last = Some(req.epoch);
         let old_best = m.best.as_ref().map(|b| b.epoch);
-        let held = m.best.as_ref().is_some_and(|b| b.held);
-        let best_valid = old_best.is_some_and(|b| live_entry(&m, b).is_some());
-        if !held {
-            let recompute = !best_valid || (replaced && old_best == Some(req.epoch));
-            let new_best = if recompute {
-                let live: Vec<&Entry> = m
-                    .checkpoints
-                    .iter()
-                    .filter(|e| !e.path.starts_with("trash/"))
-                    .collect();
-                let metrics: Vec<Option<f64>> = live.iter().map(|e| e.rank_value()).collect();
-                best_index(&metrics, mode).map(|i| live[i].epoch)
-            } else {
-                let cur = old_best
-                    .and_then(|b| live_entry(&m, b))
-                    .and_then(|e| e.rank_value());
-                match (req.metric, cur) {
-                    (Some(v), Some(c)) if strictly_better(v, c, mode) => Some(req.epoch),
-                    (Some(v), None) if v.is_finite() => Some(req.epoch),
-                    _ => old_best,
-                }
-            };
-            m.best = match (new_best, m.best.take()) {
-                (Some(e), Some(mut b)) => {
-                    b.epoch = e;
-                    Some(b)
-                }
-                (Some(e), None) => Some(BestRef {
-                    epoch: e,
-                    held: false,
-                    extra: BTreeMap::new(),
-                }),
-                (None, _) => None,
-            };
-        }
+        // Unless held, best is recomputed over every live entry: self-healing after a
+        // crash, and ties keep the earlier checkpoint whatever order epochs arrive in.
+        recompute_best(&mut m);
         let best_now = m.best.as_ref().map(|b| b.epoch);
         let became_best = best_now == Some(req.epoch) && (old_best != best_now || replaced);
 
