@@ -6,6 +6,7 @@
 //! The writers are this test binary re-executed in child mode (`concurrency_child`).
 //! Env: `CKPT_TEST_SEED` replays a run.
 
+mod common_engine;
 mod common_stress;
 
 use std::collections::{BTreeMap, BTreeSet};

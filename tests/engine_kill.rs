@@ -8,6 +8,7 @@
 //! (seed, epoch), so the parent can tell complete data from partial data.
 //! Env: `CKPT_TEST_SEED` replays a run; `CKPT_KILLS` changes the number of kills (200).
 
+mod common_engine;
 mod common_stress;
 
 use std::collections::{BTreeSet, HashMap};

@@ -4,6 +4,7 @@
 //! ranking by finite metrics only, ties keep the earlier checkpoint, a held best stays,
 //! pinned is never pruned, best and last are always kept, top-k / newest-n retention.
 
+mod common_engine;
 mod common_stress;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -67,10 +68,6 @@ struct Model {
     next_epoch: u64,
 }
 
-fn better(a: f64, b: f64, max: bool) -> bool {
-    a.is_finite() && (!b.is_finite() || if max { a > b } else { a < b })
-}
-
 impl Model {
     fn retain(&mut self, policy: &RetentionPolicy, max: bool) {
         let items: Vec<(u64, u64, Option<f64>)> = self
@@ -103,6 +100,20 @@ impl Model {
         keep.extend(self.best);
         keep.extend(self.last);
         self.entries.retain(|e, _| keep.contains(e));
+    }
+
+    /// Unless held, best is the top of the ranking over what is present (ties: the
+    /// earlier one). Best is always kept, so this only differs from "the new one when
+    /// strictly better" after a held best was released.
+    fn recompute_best(&mut self, max: bool) {
+        let items: Vec<(u64, u64, Option<f64>)> = self
+            .entries
+            .iter()
+            .map(|(&e, m)| (e, e, Some(m.metric)))
+            .collect();
+        self.best = common_stress::reference_ranking(&items, max)
+            .first()
+            .copied();
     }
 
     fn nth(&self, i: usize) -> Option<u64> {
@@ -223,17 +234,11 @@ fn run_sequence(max: bool, policy: RetentionPolicy, ops: &[Op]) -> Result<(), Te
                 );
                 model.last = Some(epoch);
                 if !model.held {
-                    let beats = match model.best {
-                        None => metric.is_finite(),
-                        Some(b) => better(metric, model.entries[&b].metric, max),
-                    };
-                    if beats {
-                        model.best = Some(epoch);
-                    }
+                    model.recompute_best(max);
                 }
                 prop_assert_eq!(
                     report.became_best,
-                    model.best != best_before,
+                    model.best == Some(epoch) && best_before != model.best,
                     "step {} report.became_best",
                     step
                 );
