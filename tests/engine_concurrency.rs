@@ -224,10 +224,14 @@ fn eight_writers_one_run() {
         "best"
     );
     for e in &m.checkpoints {
-        assert!(common_stress::same_metric(
-            e.rank_value(),
-            Some(metric(seed, e.epoch))
-        ));
+        assert!(
+            common_stress::same_metric(e.rank_value(), Some(metric(seed, e.epoch))),
+            "epoch {}: manifest metric {:?} (raw {:?}), saved {}",
+            e.epoch,
+            e.metric,
+            e.metric_raw,
+            metric(seed, e.epoch)
+        );
     }
 
     ms.sort_unstable();
