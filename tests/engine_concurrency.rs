@@ -6,6 +6,7 @@
 //! The writers are this test binary re-executed in child mode (`concurrency_child`).
 //! Env: `CKPT_TEST_SEED` replays a run.
 
+mod common_engine;
 mod common_stress;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -223,10 +224,14 @@ fn eight_writers_one_run() {
         "best"
     );
     for e in &m.checkpoints {
-        assert!(common_stress::same_metric(
-            e.rank_value(),
-            Some(metric(seed, e.epoch))
-        ));
+        assert!(
+            common_stress::same_metric(e.rank_value(), Some(metric(seed, e.epoch))),
+            "epoch {}: manifest metric {:?} (raw {:?}), saved {}",
+            e.epoch,
+            e.metric,
+            e.metric_raw,
+            metric(seed, e.epoch)
+        );
     }
 
     ms.sort_unstable();

@@ -4,6 +4,7 @@
 //! temp behind, and a read-only run fails before anything is written — each time
 //! with the run byte-for-byte as it was.
 
+mod common_engine;
 mod common_stress;
 
 use std::io::Read;

@@ -1,5 +1,6 @@
-//! Shared helpers for the engine stress tests: the run invariant checker, a seeded
-//! RNG, and a byte-level listing of a run used to prove "nothing changed".
+//! Shared helpers for the engine stress tests: the run invariant checker (built on the
+//! engine harness's, `tests/common_engine`), a seeded RNG, and a byte-level listing of a
+//! run used to prove "nothing changed".
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -7,6 +8,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use ckpt::manifest::{Entry, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION};
+
+// Callers declare `mod common_engine;` next to `mod common_stress;`.
 
 /// Tiny seeded xorshift64* RNG: reproducible from the printed seed, no dependency.
 #[derive(Debug, Clone)]
@@ -161,58 +164,6 @@ pub struct RunCheck {
     pub pending: bool,
 }
 
-/// The engine's crash record (`"pending"` in the manifest): until the next mutation
-/// finishes the job, a file may hold the listed hashes besides its entry's.
-#[derive(Debug, Default)]
-pub struct PendingView {
-    pub may_hold: BTreeMap<String, Vec<String>>,
-    pub unlink: Vec<String>,
-    /// (path, hash) of an entry replacing the one at that path.
-    pub replace: Option<(String, String)>,
-}
-
-impl PendingView {
-    pub fn of(m: &Manifest) -> Option<PendingView> {
-        let v = m.extra.get("pending").filter(|v| !v.is_null())?;
-        let strs = |v: Option<&serde_json::Value>| -> Vec<String> {
-            v.and_then(|v| v.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let may_hold = v
-            .get("may_hold")
-            .and_then(|o| o.as_object())
-            .map(|o| o.iter().map(|(k, v)| (k.clone(), strs(Some(v)))).collect())
-            .unwrap_or_default();
-        let replace = v.get("replace").and_then(|r| r.get("entry")).and_then(|e| {
-            Some((
-                e.get("path")?.as_str()?.to_string(),
-                e.get("hash")?.as_str()?.to_string(),
-            ))
-        });
-        Some(PendingView {
-            may_hold,
-            unlink: strs(v.get("unlink")),
-            replace,
-        })
-    }
-
-    /// `name` may hold `hash` while this intent is pending.
-    pub fn allows(&self, name: &str, hash: &str) -> bool {
-        self.may_hold
-            .get(name)
-            .is_some_and(|hs| hs.iter().any(|h| same_hash(h, hash)))
-            || self
-                .replace
-                .as_ref()
-                .is_some_and(|(p, h)| p == name && same_hash(h, hash))
-    }
-}
-
 /// Live (non-trash) entry of an epoch.
 pub fn entry_by_epoch(m: &Manifest, epoch: u64) -> Option<&Entry> {
     m.checkpoints
@@ -220,111 +171,39 @@ pub fn entry_by_epoch(m: &Manifest, epoch: u64) -> Option<&Entry> {
         .find(|e| e.epoch == epoch && !e.path.starts_with("trash/"))
 }
 
-/// Where a manifest path lives on disk (`trash/…` is under `.ckpt/`).
-pub fn resolve(dir: &Path, rel: &str) -> PathBuf {
-    if rel.starts_with("trash/") {
-        dir.join(".ckpt").join(rel)
-    } else {
-        dir.join(rel)
-    }
-}
-
-/// Check one final name: a regular file holding `e`'s bytes, or (only while an intent
-/// is pending, or when `known` says so) other complete data the engine declared.
-fn check_file(
-    dir: &Path,
-    name: &str,
-    e: &Entry,
-    what: &str,
-    pending: Option<&PendingView>,
-    known: &dyn Fn(&str, &str) -> bool,
-) {
-    let path = resolve(dir, name);
-    let meta = std::fs::metadata(&path)
-        .unwrap_or_else(|err| panic!("{what}: {} missing: {err}", path.display()));
-    assert!(
-        meta.is_file(),
-        "{what}: {} is not a regular file",
-        path.display()
-    );
-    let got = hash_file(&path);
-    if same_hash(&got, &e.hash) {
-        assert_eq!(meta.len(), e.bytes, "{what}: {} size", path.display());
-        return;
-    }
-    let declared = pending.is_some_and(|p| p.allows(name, &got));
-    assert!(
-        declared || known(name, &got),
-        "{what}: {} hashes to {got} ({} bytes), but its entry (epoch {}) has {} ({} bytes){}",
-        path.display(),
-        meta.len(),
-        e.epoch,
-        e.hash,
-        e.bytes,
-        if pending.is_some() {
-            " and the pending intent does not allow it"
-        } else {
-            ""
-        }
-    );
-}
-
-/// The invariants every state of a native run must satisfy (DESIGN §3 rule 5):
-/// the manifest parses; every entry exists with its size and hash; `last` and
-/// `model_best` exist and hash to their entries; best never has a non-finite metric
-/// unless a promote holds it. While the manifest records a pending intent (a crash
-/// between steps), a file may also hold what that intent declares. Returns what it saw.
+/// The invariants every state of a native run must satisfy (DESIGN §3 rule 5), as the
+/// engine's own harness checks them (`common_engine::assert_run_consistent`: manifest
+/// parses; every entry and both aliases hold their entry's bytes, or what a recorded
+/// pending intent allows), plus: each live epoch listed once, and best never has a
+/// non-finite metric unless a promote holds it. Returns what it saw.
 pub fn assert_run_consistent(dir: &Path) -> RunCheck {
-    check_run(dir, &|_, _| false)
-}
-
-/// [`assert_run_consistent`], except that a final name may also hold complete data
-/// the caller recognises (`known(name, hash)`).
-pub fn check_run(dir: &Path, known: &dyn Fn(&str, &str) -> bool) -> RunCheck {
-    let m = read_manifest(dir);
+    let m = crate::common_engine::assert_run_consistent(dir);
     assert_eq!(m.format, MANIFEST_FORMAT, "manifest format");
     assert_eq!(m.version, MANIFEST_VERSION, "manifest version");
-    let pending = PendingView::of(&m);
+    let pending = ckpt::engine::manifest_io::pending(&m)
+        .expect("pending record parses")
+        .is_some();
     let mut epochs = BTreeSet::new();
-    let mut listed = BTreeSet::new();
-    for e in &m.checkpoints {
-        let p = Path::new(&e.path);
+    for e in m
+        .checkpoints
+        .iter()
+        .filter(|e| !e.path.starts_with("trash/"))
+    {
+        assert!(epochs.insert(e.epoch), "epoch {} listed twice", e.epoch);
+    }
+    if let Some(best) = m.best.as_ref().filter(|b| !b.held) {
+        let v = entry_by_epoch(&m, best.epoch).and_then(|e| e.rank_value());
         assert!(
-            !p.is_absolute() && !e.path.contains(".."),
-            "manifest path {:?} escapes the run",
-            e.path
+            v.is_some_and(f64::is_finite),
+            "best = epoch {} with non-finite metric {v:?}",
+            best.epoch
         );
-        if !e.path.starts_with("trash/") {
-            assert!(epochs.insert(e.epoch), "epoch {} listed twice", e.epoch);
-        }
-        let what = format!("entry epoch {}", e.epoch);
-        check_file(dir, &e.path, e, &what, pending.as_ref(), known);
-        listed.insert(e.path.clone());
     }
-    if let Some(last) = m.last {
-        let e = entry_by_epoch(&m, last)
-            .unwrap_or_else(|| panic!("last = {last} but no manifest entry for it"));
-        let name = format!("last{}", m.ext);
-        check_file(dir, &name, e, "alias last", pending.as_ref(), known);
-    }
-    if let Some(best) = &m.best {
-        let e = entry_by_epoch(&m, best.epoch)
-            .unwrap_or_else(|| panic!("best = {} but no manifest entry for it", best.epoch));
-        if !best.held {
-            let v = e.rank_value();
-            assert!(
-                v.is_some_and(f64::is_finite),
-                "best = epoch {} with non-finite metric {v:?}",
-                best.epoch
-            );
-        }
-        let name = format!("model_best{}", m.ext);
-        check_file(dir, &name, e, "alias best", pending.as_ref(), known);
-    }
+    let listed: BTreeSet<&str> = m.checkpoints.iter().map(|e| e.path.as_str()).collect();
     let mut orphans = Vec::new();
     for ent in std::fs::read_dir(dir).expect("read run dir").flatten() {
         let name = ent.file_name().to_string_lossy().into_owned();
-        if epoch_of_name(&name, &m.ext).is_some() && !listed.contains(&name) {
+        if epoch_of_name(&name, &m.ext).is_some() && !listed.contains(name.as_str()) {
             orphans.push(ent.path());
         }
     }
@@ -334,7 +213,7 @@ pub fn check_run(dir: &Path, known: &dyn Fn(&str, &str) -> bool) -> RunCheck {
         manifest: m,
         orphans,
         temps,
-        pending: pending.is_some(),
+        pending,
     }
 }
 
