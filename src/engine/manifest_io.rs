@@ -314,6 +314,7 @@ pub fn recover_pending(run: &Path, m: &mut Manifest) -> Result<bool> {
             if let Some(e) = m.checkpoints.iter_mut().find(|e| e.path == r.entry.path) {
                 *e = r.entry.clone();
             }
+            recompute_best(m);
         }
     }
     repoint_aliases(run, m)?;
@@ -343,6 +344,34 @@ pub fn recover_pending(run: &Path, m: &mut Manifest) -> Result<bool> {
     set_pending(m, None);
     store_manifest(run, m)?;
     Ok(true)
+}
+
+/// Unless best is held, set it to the best finite metric among the live entries
+/// (ties: the earlier epoch); `None` when no metric is finite.
+pub fn recompute_best(m: &mut Manifest) {
+    if m.best.as_ref().is_some_and(|b| b.held) {
+        return;
+    }
+    let mode = m.metric.as_ref().map(|s| s.mode).unwrap_or_default();
+    let live: Vec<&Entry> = m
+        .checkpoints
+        .iter()
+        .filter(|e| !e.path.starts_with("trash/"))
+        .collect();
+    let metrics: Vec<Option<f64>> = live.iter().map(|e| e.rank_value()).collect();
+    let best = crate::rank::best_index(&metrics, mode).map(|i| live[i].epoch);
+    m.best = match (best, m.best.take()) {
+        (Some(epoch), Some(mut b)) => {
+            b.epoch = epoch;
+            Some(b)
+        }
+        (Some(epoch), None) => Some(crate::manifest::BestRef {
+            epoch,
+            held: false,
+            extra: BTreeMap::new(),
+        }),
+        (None, _) => None,
+    };
 }
 
 /// Make the `last` and `best` alias files hold the manifest's `last`/`best` entries.
