@@ -380,9 +380,13 @@ fn verify_lists_a_flipped_byte_and_a_missing_file() {
 fn doctor_reports_temps_lock_holder_and_drift_without_touching_them() {
     let (_t, run) = native_run(&[(1, 10.0), (2, 30.0)]);
     // A temp left by a writer, drift of three kinds.
-    let temp = run
-        .dir
-        .join(".checkpoint-3.pth.tar.ckpt-tmp.999999.0123456789abcdef");
+    // Named the engine's way, by a writer that has exited.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = gone.id();
+    gone.wait().unwrap();
+    let temp = run.dir.join(format!(
+        ".ckpt-tmp-{dead_pid}-0123456789abcdef-checkpoint-3.pth.tar"
+    ));
     fs::write(&temp, b"partial").unwrap();
     fs::write(run.dir.join("checkpoint-9.pth.tar"), b"unlisted").unwrap();
     fs::remove_file(run.dir.join("checkpoint-1.pth.tar")).unwrap();
@@ -390,23 +394,13 @@ fn doctor_reports_temps_lock_holder_and_drift_without_touching_them() {
     m.checkpoints[1].bytes += 1;
     write_manifest(&run.dir, &m);
 
-    // Hold the run lock the way a mutation does, from a child process.
-    let mut holder = std::process::Command::new("flock")
-        .arg(run.dir.join(".ckpt/lock"))
-        .args(["sleep", "30"])
-        .spawn()
-        .expect("flock(1) from util-linux");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let report = loop {
-        let r = run.doctor().unwrap();
-        let lock = r.checks.iter().find(|c| c.name == "lock").unwrap().clone();
-        if lock.detail.contains("held") || std::time::Instant::now() > deadline {
-            break r;
-        }
-        std::thread::yield_now();
-    };
-    let _ = holder.kill();
-    let _ = holder.wait();
+    // Hold the run lock the way a mutation does.
+    let held =
+        ckpt::engine::lock::RunLock::acquire(&run.dir, "save", std::time::Duration::from_secs(5))
+            .unwrap();
+    let report = run.doctor().unwrap();
+    drop(held);
+    let after = run.doctor().unwrap();
 
     let get = |n: &str| report.checks.iter().find(|c| c.name == n).unwrap();
     assert!(
@@ -417,11 +411,14 @@ fn doctor_reports_temps_lock_holder_and_drift_without_touching_them() {
     assert!(temp.exists(), "doctor must not delete temps");
     let lock = get("lock");
     assert_eq!(lock.status, "warn");
+    let me = std::process::id().to_string();
     assert!(
-        lock.detail.contains(&holder.id().to_string()),
+        lock.detail.contains(&me) && lock.detail.contains("save"),
         "{}",
         lock.detail
     );
+    let free = after.checks.iter().find(|c| c.name == "lock").unwrap();
+    assert_eq!((free.status.as_str(), free.detail.as_str()), ("ok", "free"));
     let drift = &get("manifest vs disk").detail;
     assert!(
         drift.contains("checkpoint-1.pth.tar is listed but missing"),

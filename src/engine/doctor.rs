@@ -5,7 +5,6 @@
 //! it is the command other errors point users to.
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::foreign::native::{entry_path, is_trashed};
@@ -79,18 +78,27 @@ impl Run {
         checks.push(link_check(&self.dir));
         checks.push(lock_check(&self.dir));
 
-        report.stale_temps = core::list_temps(&self.dir);
-        checks.push(if report.stale_temps.is_empty() {
-            ok("temp files", "none".to_string())
-        } else {
-            warn(
+        let temps = core::find_temps(&self.dir);
+        let (stale, live): (Vec<_>, Vec<_>) = temps
+            .into_iter()
+            .partition(|t| t.foreign || !t.writer_alive);
+        report.stale_temps = stale.into_iter().map(|t| t.path).collect();
+        let live: Vec<PathBuf> = live.into_iter().map(|t| t.path).collect();
+        checks.push(match (report.stale_temps.is_empty(), live.is_empty()) {
+            (true, true) => ok("temp files", "none".to_string()),
+            (true, false) => ok(
+                "temp files",
+                format!("a save is in flight: {}", list(&live)),
+            ),
+            (false, _) => warn(
                 "temp files",
                 format!(
-                    "{} left behind (the next mutation removes those of dead writers): {}",
+                    "{} left behind by writers that are gone or unknown (the next ckpt \
+                     mutation removes ckpt's own): {}",
                     report.stale_temps.len(),
                     list(&report.stale_temps)
                 ),
-            )
+            ),
         });
 
         match self.layout {
@@ -186,7 +194,7 @@ impl Run {
         if !snap.warnings.is_empty() {
             out.push(warn("scan warnings", snap.warnings.join("; ")));
         }
-        match core::load_state(&self.dir) {
+        match core::load_state(&snap.run) {
             Err(e) => out.push(fail("ckpt state", e.to_string())),
             Ok(s) => {
                 let gone: Vec<&String> = s
@@ -294,84 +302,33 @@ fn link_check(dir: &Path) -> DoctorCheck {
     }
 }
 
-/// Who holds `.ckpt/lock`, read without taking it.
+/// Who holds `.ckpt/lock` right now, and who held it last (read without waiting).
 fn lock_check(dir: &Path) -> DoctorCheck {
-    let path = dir.join(".ckpt").join("lock");
-    let Ok(md) = fs::metadata(&path) else {
+    use crate::engine::lock;
+    let path = lock::lock_path(dir);
+    if !path.exists() {
         return ok("lock", "no lock file (no mutation has run yet)".into());
-    };
-    let text = fs::read_to_string(&path).unwrap_or_default();
-    let holder = parse_holder(&text);
-    let held = flock_holders(&md);
-    match (holder, held) {
-        (_, Some(pids)) if !pids.is_empty() => warn(
+    }
+    match lock::current_holder(dir) {
+        Some(h) if h.pid == 0 => warn(
+            "lock",
+            "held now by a process that did not record itself".into(),
+        ),
+        Some(h) => warn(
             "lock",
             format!(
-                "held now by pid {} ({})",
-                pids.iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                text.trim()
+                "held now by pid {} ({}) since {}{}",
+                h.pid,
+                h.operation,
+                h.since,
+                if crate::engine::atomic::pid_alive(h.pid) {
+                    ""
+                } else {
+                    " (that pid is gone: another process inherited the lock)"
+                }
             ),
         ),
-        (Some((pid, op)), None) if pid_alive(pid) => warn(
-            "lock",
-            format!("last taken by pid {pid} ({op}), which is still running"),
-        ),
-        (Some((pid, op)), _) => ok(
-            "lock",
-            format!("free (last holder pid {pid} ({op}) is gone or done)"),
-        ),
-        (None, _) => ok("lock", "free".into()),
-    }
-}
-
-/// The holder recorded in the lock file: JSON `{pid, operation}` or `pid op…` text.
-fn parse_holder(text: &str) -> Option<(u32, String)> {
-    if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
-        let pid = v.get("pid").and_then(|p| p.as_u64())? as u32;
-        let op = v
-            .get("operation")
-            .or_else(|| v.get("op"))
-            .and_then(|o| o.as_str())
-            .unwrap_or("unknown")
-            .to_string();
-        return Some((pid, op));
-    }
-    let mut words = text.split_whitespace();
-    let pid = words.next()?.trim_start_matches("pid=").parse().ok()?;
-    let op = words.collect::<Vec<_>>().join(" ");
-    Some((pid, if op.is_empty() { "unknown".into() } else { op }))
-}
-
-/// Pids holding a flock on the file right now, from /proc/locks (Linux); `None` when
-/// that table is not available.
-fn flock_holders(md: &fs::Metadata) -> Option<Vec<u32>> {
-    let table = fs::read_to_string("/proc/locks").ok()?;
-    let dev = md.dev();
-    let (major, minor) = (libc::major(dev), libc::minor(dev));
-    let key = format!("{major:02x}:{minor:02x}:{}", md.ino());
-    Some(
-        table
-            .lines()
-            .filter(|l| l.contains("FLOCK") && !l.contains("->"))
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                let pos = f.iter().position(|w| *w == key)?;
-                f.get(pos.checked_sub(1)?)?.parse().ok()
-            })
-            .collect(),
-    )
-}
-
-fn pid_alive(pid: u32) -> bool {
-    let Some(p) = rustix::process::Pid::from_raw(pid as i32) else {
-        return false;
-    };
-    match rustix::process::test_kill_process(p) {
-        Ok(()) => true,
-        Err(e) => e == rustix::io::Errno::PERM,
+        None => ok("lock", "free".into()),
     }
 }
 
@@ -430,16 +387,6 @@ mod tests {
         assert!(!looks_like_checkpoint("checkpoint-x.pth.tar", ".pth.tar"));
         assert!(!looks_like_checkpoint("last.pth.tar", ".pth.tar"));
         assert!(!looks_like_checkpoint("checkpoint-1.pt", ".pth.tar"));
-    }
-
-    #[test]
-    fn lock_holder_text_and_json() {
-        assert_eq!(parse_holder("123 save"), Some((123, "save".into())));
-        assert_eq!(
-            parse_holder(r#"{"pid": 7, "operation": "prune", "since": "x"}"#),
-            Some((7, "prune".into()))
-        );
-        assert_eq!(parse_holder(""), None);
     }
 
     #[test]

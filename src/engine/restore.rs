@@ -12,7 +12,8 @@ use super::foreign::opsfs::{
     self, engine as core, export, keep_copy, make_trash_dir, move_into, plan_trash_dir,
     same_content, step, with_progress, Report,
 };
-use super::foreign::{alias_names, is_newer, DEFAULT_EXT};
+use super::foreign::{alias_names, ensure_alias_name, is_newer, DEFAULT_EXT};
+use super::manifest_io::{self, set_pending, Pending};
 use super::promote::refuse;
 use super::*;
 use crate::manifest::{Entry, Manifest};
@@ -36,8 +37,11 @@ impl Run {
     /// Apply a restore plan.
     pub fn restore(&self, plan: &RestorePlan, progress: Option<ProgressFn<'_>>) -> Result<()> {
         with_progress(progress, |report| {
-            let _lock = core::lock(&self.dir, "restore", self.options.lock_timeout)?;
-            core::sweep(&self.dir)?;
+            let base = match self.layout {
+                LayoutKind::Ckpt => self.dir.clone(),
+                _ => self.foreign_base(),
+            };
+            let _lock = core::lock(&base, "restore", self.options.lock_timeout)?;
             match self.layout {
                 LayoutKind::Ckpt => self.restore_native(plan, report),
                 _ => self.restore_foreign(plan, report),
@@ -79,23 +83,32 @@ impl Run {
             newer,
             archive_dir,
             bytes_to_copy: 0,
+            export: false,
             force: false,
         })
     }
 
     fn restore_native(&self, plan: &RestorePlan, report: Report<'_>) -> Result<()> {
-        let mut m = core::load_manifest(&self.dir)?;
+        let mut m = core::load_manifest_locked(&self.dir)?;
         let i = find_entry(&self.dir, &m, &plan.target)?;
         if let Some(why) = damage(&self.dir, &m.checkpoints[i]) {
             return Err(refuse(&plan.target, &why));
         }
         let src = entry_path(&self.dir, &m.checkpoints[i]);
         let epoch = m.checkpoints[i].epoch;
-        if plan.dest != self.dir.join(format!("last{}", m.ext)) {
+        let (last_name, best_name) = manifest_io::alias_names(&m.ext);
+        let last = self.dir.join(&last_name);
+        if plan.export {
             export(&src, &plan.dest, plan.force, report)?;
             return Ok(());
         }
-        let last = plan.dest.clone();
+        if plan.dest != last {
+            return Err(Error::Invalid(format!(
+                "restore plan names {} but this run's resume point is {}; re-plan",
+                plan.dest.display(),
+                last.display()
+            )));
+        }
         let trash = plan
             .archive_dir
             .clone()
@@ -106,11 +119,22 @@ impl Run {
             })
             .unwrap_or_else(|| plan_trash_dir(&self.dir));
         let stamp = trash_rel(&self.dir, &trash)?;
+        let live_hash = |m: &Manifest, epoch: Option<u64>| {
+            epoch.and_then(|ep| {
+                m.checkpoints
+                    .iter()
+                    .rfind(|e| e.epoch == ep && !is_trashed(e))
+                    .map(|e| e.hash.clone())
+            })
+        };
+        let mut last_may_hold: Vec<String> = live_hash(&m, m.last).into_iter().collect();
+        let old_best = m.best.as_ref().map(|b| b.epoch);
+        let best_may_hold: Vec<String> = live_hash(&m, old_best).into_iter().collect();
 
-        // 1. Keep an only-copy `last` (re-checked under the lock).
+        // 1. Keep an only-copy `last` (re-checked under the lock): a second name in trash.
         if native_last_is_only_copy(&self.dir, &m, &last) {
             make_trash_dir(&trash)?;
-            let kept = trash.join(file_name(&last));
+            let kept = trash.join(&last_name);
             keep_copy(&last, &kept, report)?;
             let hash = core::hash_file(&kept, &mut |_: &Progress| {})?;
             let bytes = fs::metadata(&kept).map(|md| md.len()).unwrap_or(0);
@@ -118,10 +142,11 @@ impl Run {
                 .last
                 .and_then(|l| m.checkpoints.iter().rfind(|e| e.epoch == l))
                 .cloned();
+            last_may_hold.push(hash.clone());
             m.checkpoints.push(Entry {
                 epoch: old.as_ref().map(|o| o.epoch).or(m.last).unwrap_or(0),
                 step: old.as_ref().and_then(|o| o.step),
-                path: format!("{stamp}/{}", file_name(&last)),
+                path: format!("{stamp}/{last_name}"),
                 bytes,
                 hash,
                 metric: None,
@@ -138,7 +163,8 @@ impl Run {
             });
         }
 
-        // 2. Archive newer checkpoints: link into trash, manifest, then unlink (rule 5).
+        // 2. Archive newer checkpoints: a second name in trash now, the manifest next,
+        //    the old names unlinked last (rule 5).
         let mut unlink = Vec::new();
         if plan.archive_dir.is_some() {
             let victims: Vec<usize> = m
@@ -152,13 +178,13 @@ impl Run {
                 make_trash_dir(&trash)?;
             }
             for j in victims {
+                let name = m.checkpoints[j].path.clone();
                 let from = entry_path(&self.dir, &m.checkpoints[j]);
-                let name = file_name(&from);
                 keep_copy(&from, &trash.join(&name), report)?;
                 m.checkpoints[j].path = format!("{stamp}/{name}");
-                unlink.push(from);
+                unlink.push(name);
             }
-            if m.best.as_ref().is_some_and(|b| b.epoch > epoch) {
+            if old_best.is_some_and(|b| b > epoch) {
                 m.best = rank_best(&m).map(|e| crate::manifest::BestRef {
                     epoch: e,
                     held: false,
@@ -167,31 +193,49 @@ impl Run {
             }
         }
 
-        // 3. Manifest: last := target; then the alias; then unlink archived originals.
+        // 3. Manifest (last := target) with a pending note covering the alias moves and
+        //    unlinks, then the aliases, the unlinks, and the manifest without the note.
         m.last = Some(epoch);
+        let mut may_hold = std::collections::BTreeMap::new();
+        may_hold.insert(last_name.clone(), last_may_hold);
+        may_hold.insert(best_name.clone(), best_may_hold);
+        let pending = Pending {
+            operation: "restore".into(),
+            may_hold,
+            unlink: unlink.clone(),
+            ..Default::default()
+        };
+        set_pending(&mut m, Some(&pending));
         step("restore.manifest", &self.dir)?;
         core::store_manifest(&self.dir, &m)?;
         step("restore.alias", &last)?;
         core::set_alias(&src, &last)?;
-        if !unlink.is_empty() {
-            if let Some(b) = m.best.as_ref() {
-                if let Some(be) = m
-                    .checkpoints
+        if m.best.as_ref().map(|b| b.epoch) != old_best {
+            if let Some(be) = m.best.as_ref().and_then(|b| {
+                m.checkpoints
                     .iter()
                     .rfind(|e| e.epoch == b.epoch && !is_trashed(e))
-                {
-                    let alias = self.dir.join(format!("model_best{}", m.ext));
-                    step("restore.best_alias", &alias)?;
-                    core::set_alias(&entry_path(&self.dir, be), &alias)?;
-                }
+            }) {
+                let alias = self.dir.join(&best_name);
+                step("restore.best_alias", &alias)?;
+                core::set_alias(&entry_path(&self.dir, be), &alias)?;
             }
-            for f in &unlink {
-                step("restore.unlink", f)?;
-                opsfs::io("restore.unlink", f, fs::remove_file(f))?;
+        }
+        for name in &unlink {
+            let f = self.dir.join(name);
+            step("restore.unlink", &f)?;
+            match fs::remove_file(&f) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("restore.unlink", &f, e)),
             }
+        }
+        if !unlink.is_empty() {
             opsfs::fsync_dir("restore.fsync_dir", &self.dir)?;
         }
-        Ok(())
+        set_pending(&mut m, None);
+        step("restore.manifest", &self.dir)?;
+        core::store_manifest(&self.dir, &m)
     }
 
     fn plan_restore_foreign(
@@ -200,7 +244,8 @@ impl Run {
         options: &RestoreOptions,
     ) -> Result<RestorePlan> {
         let snap = self.snapshot()?;
-        let c = usable(&snap, selector, &self.dir)?;
+        let base = snap.run.clone();
+        let c = usable(&snap, selector, &base)?;
         let primary = c
             .paths
             .first()
@@ -208,7 +253,7 @@ impl Run {
             .unwrap_or_else(|| c.name.clone().into());
         if let Some(to) = &options.to {
             return Ok(export_plan(
-                &self.dir,
+                &base,
                 &primary.to_string_lossy(),
                 c.epoch,
                 to,
@@ -216,7 +261,7 @@ impl Run {
                 options.force,
             ));
         }
-        let trash = plan_trash_dir(&self.dir);
+        let trash = plan_trash_dir(&base);
         let newer: Vec<String> = snap
             .checkpoints
             .iter()
@@ -226,16 +271,17 @@ impl Run {
         let hf = self.layout == LayoutKind::Hf;
         let archive = (options.archive_newer || hf) && !newer.is_empty();
         let (dest, backup) = if hf {
-            (self.dir.join(&primary), None)
+            (base.join(&primary), None)
         } else {
             let rel = alias_names(&snap, DEFAULT_EXT).last.unwrap_or_default();
-            let dest = self.dir.join(&rel);
-            let backup = foreign_last_is_only_copy(&self.dir, &snap, &dest)
+            ensure_alias_name(&snap, &rel)?;
+            let dest = base.join(&rel);
+            let backup = foreign_last_is_only_copy(&base, &snap, &dest)
                 .then(|| trash.join(file_name(&dest)));
             (dest, backup)
         };
         Ok(RestorePlan {
-            run: self.dir.clone(),
+            run: base.clone(),
             target: c.name.clone(),
             epoch: c.epoch.or(c.step),
             dest,
@@ -243,30 +289,38 @@ impl Run {
             newer,
             archive_dir: archive.then_some(trash),
             bytes_to_copy: 0,
+            export: false,
             force: false,
         })
     }
 
     fn restore_foreign(&self, plan: &RestorePlan, report: Report<'_>) -> Result<()> {
         let snap = self.snapshot()?;
-        let c = usable(&snap, &plan.target, &self.dir)?;
+        let base = snap.run.clone();
+        let c = usable(&snap, &plan.target, &base)?;
         let primary = c
             .paths
             .first()
             .cloned()
             .unwrap_or_else(|| c.name.clone().into());
-        let src = self.dir.join(&primary);
+        let src = base.join(&primary);
         let hf = self.layout == LayoutKind::Hf;
+        if plan.export {
+            export(&src, &plan.dest, plan.force, report)?;
+            return Ok(());
+        }
         let in_run_dest = if hf {
             Some(src.clone())
         } else {
-            alias_names(&snap, DEFAULT_EXT)
-                .last
-                .map(|rel| self.dir.join(rel))
+            let rel = alias_names(&snap, DEFAULT_EXT).last.unwrap_or_default();
+            ensure_alias_name(&snap, &rel)?;
+            Some(base.join(rel))
         };
         if in_run_dest.as_ref() != Some(&plan.dest) {
-            export(&src, &plan.dest, plan.force, report)?;
-            return Ok(());
+            return Err(Error::Invalid(format!(
+                "the run changed since the restore plan ({} is no longer its resume point); re-plan",
+                plan.dest.display()
+            )));
         }
         let trash = plan
             .archive_dir
@@ -276,10 +330,10 @@ impl Run {
                     .as_ref()
                     .and_then(|b| b.parent().map(Path::to_path_buf))
             })
-            .unwrap_or_else(|| plan_trash_dir(&self.dir));
+            .unwrap_or_else(|| plan_trash_dir(&base));
 
         // 1. Keep an only-copy `last` (re-checked under the lock).
-        if !hf && foreign_last_is_only_copy(&self.dir, &snap, &plan.dest) {
+        if !hf && foreign_last_is_only_copy(&base, &snap, &plan.dest) {
             make_trash_dir(&trash)?;
             keep_copy(&plan.dest, &trash.join(file_name(&plan.dest)), report)?;
         }
@@ -294,9 +348,14 @@ impl Run {
             if !victims.is_empty() {
                 make_trash_dir(&trash)?;
             }
+            let names = alias_names(&snap, DEFAULT_EXT);
+            let is_alias = |rel: &Path| {
+                names.best.as_deref() == Some(rel) || names.last.as_deref() == Some(rel)
+            };
             for v in victims {
-                for rel in &v.paths {
-                    let from = self.dir.join(rel);
+                // Alias names (a hardlinked model_best.pth.tar) stay: they never vanish.
+                for rel in v.paths.iter().filter(|r| !is_alias(r)) {
+                    let from = base.join(rel);
                     if from.symlink_metadata().is_err() {
                         continue;
                     }
@@ -336,6 +395,7 @@ fn export_plan(
         newer: vec![],
         archive_dir: None,
         bytes_to_copy: bytes,
+        export: true,
         force,
     }
 }

@@ -114,8 +114,9 @@ impl Run {
 
     fn verify_foreign(&self, report: Report<'_>) -> Result<VerifyReport> {
         let snap = self.snapshot()?;
+        let base = snap.run.clone();
         let mut out = VerifyReport {
-            run: self.dir.clone(),
+            run: base.clone(),
             checked: 0,
             bytes: 0,
             ok: vec![],
@@ -131,7 +132,7 @@ impl Run {
                     .paths
                     .iter()
                     .flat_map(|p| {
-                        let abs = self.dir.join(p);
+                        let abs = base.join(p);
                         let found = tree_files(&abs);
                         if found.is_empty() && !abs.is_dir() {
                             vec![abs]
@@ -155,7 +156,7 @@ impl Run {
             .into_iter()
             .flatten()
         {
-            let abs = self.dir.join(&alias.path);
+            let abs = base.join(&alias.path);
             if let Ok(md) = std::fs::metadata(&abs) {
                 if md.is_file() && seen.insert((md.dev(), md.ino())) {
                     units.push((alias.path.to_string_lossy().into_owned(), vec![abs]));

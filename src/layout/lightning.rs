@@ -309,6 +309,25 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
             Some(&mut cb),
         )
     });
+    // The callback's record is freshest in the newest checkpoint; `last.ckpt` may point
+    // at an older one (after a restore).
+    let newest = checkpoints
+        .iter()
+        .filter(|c| c.state == CheckpointState::Complete)
+        .max_by_key(|c| (c.epoch, c.step))
+        .filter(|c| last.as_ref().and_then(|l| l.target.as_ref()) != Some(&c.name))
+        .and_then(|c| c.paths.first().cloned());
+    if let Some(rel) = newest {
+        match common::read_pickle(&run.join(&rel)) {
+            Ok(v) => {
+                let fresh = callback_info(&v);
+                if fresh.monitor.is_some() || fresh.best_model_path.is_some() {
+                    cb = fresh;
+                }
+            }
+            Err(why) => warnings.push(format!("{}: {why}", rel.display())),
+        }
+    }
     let best_alias_file = best_file
         .map(|rel| resolve_alias(run, Role::Best, &rel, &mut checkpoints, &mut warnings, None));
 
@@ -563,4 +582,25 @@ fn resolve_alias(
     }
     common::attach_role(checkpoints, &mut alias);
     alias
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_lightning_names() {
+        let n = parse_name("epoch=3-step=16-val_loss=0.400.ckpt").unwrap();
+        assert_eq!((n.epoch, n.step, n.version), (Some(3), Some(16), None));
+        assert_eq!(n.metrics, [("val_loss".to_string(), "0.400".to_string())]);
+        let n = parse_name("epoch=3-step=16-val_loss=-0.25-v2.ckpt").unwrap();
+        assert_eq!(n.version, Some(2));
+        assert_eq!(n.metrics, [("val_loss".to_string(), "-0.25".to_string())]);
+        let n = parse_name("epoch=0-step=4.ckpt").unwrap();
+        assert_eq!((n.epoch, n.step), (Some(0), Some(4)));
+        assert!(parse_name("last.ckpt").is_none());
+        assert!(parse_name("epoch=x-step=4.ckpt").is_none());
+        assert!(parse_name("epoch=1-step=4.pth").is_none());
+        assert!(parse_name("my-model.ckpt").is_none());
+    }
 }

@@ -85,17 +85,13 @@ pub fn make_trash_dir(dir: &Path) -> Result<()> {
 pub fn keep_copy(src: &Path, dst: &Path, report: Report<'_>) -> Result<()> {
     step("trash.link", dst)?;
     if fs::hard_link(src, dst).is_err() {
-        let parent = dst.parent().unwrap_or(Path::new("."));
-        let tmp = temp_path(parent, dst);
-        if let Err(e) = copy_to_temp(src, &tmp, report) {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
+        let copy = crate::engine::atomic::write_temp(
+            dst,
+            crate::engine::atomic::Source::CopyOf(src),
+            Some(report),
+        )?;
         step("trash.rename", dst)?;
-        if let Err(e) = fs::rename(&tmp, dst) {
-            let _ = fs::remove_file(&tmp);
-            return Err(Error::io("trash.rename", dst, e));
-        }
+        copy.persist_noclobber()?;
     }
     fsync_dir("trash.fsync_dir", dst.parent().unwrap_or(Path::new(".")))
 }
@@ -285,29 +281,32 @@ pub fn export(src: &Path, dest: &Path, force: bool, report: Report<'_>) -> Resul
             parent.display()
         )));
     }
-    let tmp = temp_path(&parent, dest);
     let is_dir = io("export.stat", src, fs::metadata(src))?.is_dir();
-    let copied = if is_dir {
-        copy_dir_to_temp(src, &tmp, report)
-    } else {
-        copy_to_temp(src, &tmp, report)
-    };
-    let cleanup = |tmp: &Path| {
-        if is_dir {
-            let _ = fs::remove_dir_all(tmp);
+    if !is_dir {
+        step("export.copy", dest)?;
+        let copy = crate::engine::atomic::write_temp(
+            dest,
+            crate::engine::atomic::Source::CopyOf(src),
+            Some(report),
+        )?;
+        step("export.rename", dest)?;
+        let written = if force {
+            copy.persist()?
         } else {
-            let _ = fs::remove_file(tmp);
-        }
-    };
-    let bytes = match copied {
+            copy.persist_noclobber()?
+        };
+        return Ok(written.bytes);
+    }
+    let tmp = temp_path(&parent, dest);
+    let bytes = match copy_dir_to_temp(src, &tmp, report) {
         Ok(b) => b,
         Err(e) => {
-            cleanup(&tmp);
+            let _ = fs::remove_dir_all(&tmp);
             return Err(e);
         }
     };
     if let Err(e) = rename_into_place(&tmp, dest, force) {
-        cleanup(&tmp);
+        let _ = fs::remove_dir_all(&tmp);
         return Err(e);
     }
     fsync_dir("export.fsync_dir", &parent)?;
@@ -329,218 +328,79 @@ pub fn tree_files(path: &Path) -> Vec<PathBuf> {
     }
 }
 
-/// Thin wrappers over the engine core (lock, sweep, manifest, aliases, hashing).
+/// Thin wrappers over the engine core (lock, sweep, manifest, aliases, hashing), in the
+/// shapes the operations use.
 pub mod engine {
     use super::*;
+    use crate::engine::manifest_io;
+    use crate::engine::{alias, atomic, lock::RunLock};
     use crate::manifest::{ForeignState, Manifest};
 
-    /// Held for the duration of a mutation.
-    pub struct Guard {
-        _file: File,
+    /// Take the run lock (rule 1) for `op`, then sweep temps of dead writers (rule 2).
+    pub fn lock(run: &Path, op: &str, timeout: std::time::Duration) -> Result<RunLock> {
+        let guard = RunLock::acquire(run, op, timeout)?;
+        sweep(run)?;
+        Ok(guard)
     }
 
-    /// Take the run lock (rule 1) for operation `op`.
-    pub fn lock(run: &Path, op: &str, timeout: std::time::Duration) -> Result<Guard> {
-        let dir = state_dir(run);
-        step("lock.mkdir", &dir)?;
-        io("lock.mkdir", &dir, fs::create_dir_all(&dir))?;
-        let path = dir.join("lock");
-        let file = io(
-            "lock.open",
-            &path,
-            fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .read(true)
-                .write(true)
-                .open(&path),
-        )?;
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => break,
-                Err(_) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(20))
-                }
-                Err(_) => {
-                    return Err(Error::Locked {
-                        run: run.to_path_buf(),
-                        pid: 0,
-                        operation: "unknown".into(),
-                        since: String::new(),
-                        waited_secs: timeout.as_secs(),
-                    })
-                }
-            }
-        }
-        let mut f = &file;
-        let _ = f.set_len(0);
-        let _ = writeln!(f, "{} {op}", std::process::id());
-        Ok(Guard { _file: file })
-    }
-
-    /// Remove temps whose writer is gone (rule 2); returns what was removed.
+    /// Remove temps whose writer is gone, in the run dir and `.ckpt/`.
     pub fn sweep(run: &Path) -> Result<Vec<PathBuf>> {
-        let _ = run;
-        Ok(vec![])
+        let mut removed = atomic::sweep_stale_temps(run)?;
+        let state = state_dir(run);
+        if state.is_dir() {
+            removed.extend(atomic::sweep_stale_temps(&state)?);
+        }
+        Ok(removed)
     }
 
-    /// Temp files present in the run (listed, not removed).
-    pub fn list_temps(run: &Path) -> Vec<PathBuf> {
-        let mut out = vec![];
-        for dir in [run.to_path_buf()] {
-            if let Ok(rd) = fs::read_dir(&dir) {
-                for e in rd.flatten() {
-                    let n = e.file_name().to_string_lossy().into_owned();
-                    if n.contains(".ckpt-tmp.") || n == "tmp.pth.tar" || n == "recovery_tmp.pth.tar"
-                    {
-                        out.push(e.path());
-                    }
-                }
-            }
-        }
-        out.sort();
+    /// Temp files present in the run dir and `.ckpt/` (listed, never removed).
+    pub fn find_temps(run: &Path) -> Vec<atomic::FoundTemp> {
+        let mut out = atomic::find_temps(run);
+        out.extend(atomic::find_temps(&state_dir(run)));
         out
     }
 
-    /// Read and validate `.ckpt/manifest.json`.
+    /// Load the manifest and finish what a crashed operation left pending (under the lock).
+    pub fn load_manifest_locked(run: &Path) -> Result<Manifest> {
+        let mut m = manifest_io::load_manifest(run)?;
+        manifest_io::recover_pending(run, &mut m)?;
+        Ok(m)
+    }
+
     pub fn load_manifest(run: &Path) -> Result<Manifest> {
-        let path = state_dir(run).join("manifest.json");
-        let text = io("manifest.read", &path, fs::read_to_string(&path))?;
-        serde_json::from_str(&text).map_err(|e| Error::CorruptManifest {
-            path: path.clone(),
-            run: run.to_path_buf(),
-            reason: e.to_string(),
-        })
+        manifest_io::load_manifest(run)
     }
 
-    /// Replace `.ckpt/manifest.json` atomically.
     pub fn store_manifest(run: &Path, m: &Manifest) -> Result<()> {
-        let path = state_dir(run).join("manifest.json");
-        let bytes = serde_json::to_vec_pretty(m)
-            .map_err(|e| Error::Invalid(format!("cannot encode manifest: {e}")))?;
-        write_atomic(&path, &bytes)
+        manifest_io::store_manifest(run, m)
     }
 
-    /// Read `.ckpt/state.json` of a foreign run (default when absent).
     pub fn load_state(run: &Path) -> Result<ForeignState> {
-        let path = state_dir(run).join("state.json");
-        match fs::read_to_string(&path) {
-            Ok(t) => serde_json::from_str(&t).map_err(|e| Error::CorruptManifest {
-                path: path.clone(),
-                run: run.to_path_buf(),
-                reason: e.to_string(),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ForeignState {
-                format: crate::manifest::STATE_FORMAT.into(),
-                version: 1,
-                ..Default::default()
-            }),
-            Err(e) => Err(Error::io("state.read", &path, e)),
-        }
+        manifest_io::load_state(run)
     }
 
-    /// Replace `.ckpt/state.json` atomically.
     pub fn store_state(run: &Path, s: &ForeignState) -> Result<()> {
-        let dir = state_dir(run);
-        io("state.mkdir", &dir, fs::create_dir_all(&dir))?;
-        let path = dir.join("state.json");
-        let bytes = serde_json::to_vec_pretty(s)
-            .map_err(|e| Error::Invalid(format!("cannot encode state: {e}")))?;
-        write_atomic(&path, &bytes)
+        manifest_io::store_state(run, s)
     }
 
-    fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let tmp = temp_path(dir, path);
-        step("manifest.write", &tmp)?;
-        let r = (|| {
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()
-        })();
-        if let Err(e) = r {
-            let _ = fs::remove_file(&tmp);
-            return Err(Error::io("manifest.write", &tmp, e));
-        }
-        step("manifest.rename", path)?;
-        if let Err(e) = fs::rename(&tmp, path) {
-            let _ = fs::remove_file(&tmp);
-            return Err(Error::io("manifest.rename", path, e));
-        }
-        fsync_dir("manifest.fsync_dir", dir)
-    }
-
-    /// Point alias `alias` at `src` (rule 4); returns how ("hardlink", "reflink", "copy").
+    /// Point alias `alias` at `src` (rule 4), durable; returns how it was realised.
     pub fn set_alias(src: &Path, alias: &Path) -> Result<String> {
-        let dir = alias.parent().unwrap_or(Path::new("."));
-        let tmp = temp_path(dir, alias);
-        step("alias.link", &tmp)?;
-        let how = if fs::hard_link(src, &tmp).is_ok() {
-            "hardlink"
-        } else {
-            let mut noop = |_: &Progress| {};
-            copy_to_temp(src, &tmp, &mut noop)?;
-            "copy"
-        };
-        step("alias.rename", alias)?;
-        if let Err(e) = fs::rename(&tmp, alias) {
-            let _ = fs::remove_file(&tmp);
-            return Err(Error::io("alias.rename", alias, e));
-        }
-        fsync_dir("alias.fsync_dir", dir)?;
-        Ok(how.into())
+        let how = alias::link_or_copy(src, alias)?;
+        atomic::fsync_dir(alias.parent().unwrap_or(Path::new(".")))?;
+        Ok(how.as_str().to_string())
     }
 
     /// Content hash in the manifest's format, with progress by bytes.
     pub fn hash_file(path: &Path, report: Report<'_>) -> Result<String> {
-        let mut f = io("hash.open", path, File::open(path))?;
-        let total = io("hash.open", path, f.metadata())?.len();
-        let mut h = xxhash_rust::xxh3::Xxh3::new();
-        let mut buf = vec![0u8; CHUNK];
-        let mut done = 0u64;
-        let what = format!("verify {}", path.display());
-        loop {
-            let n = io("hash.read", path, read_full(&mut f, &mut buf))?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-            done += n as u64;
-            report(&Progress {
-                what: what.clone(),
-                done,
-                total,
-            });
-        }
-        Ok(format!("xxh3-128:{:032x}", h.digest128()))
+        atomic::hash_file(path, Some(report)).map(|(_, h)| h)
     }
 
-    /// A unique temp path next to `dest` in the engine's naming.
+    /// A unique temp path next to `dest` in the engine's naming (swept when stale).
     pub fn temp_path(dir: &Path, dest: &Path) -> PathBuf {
         let name = dest
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_else(|| "export".into());
-        let nonce: u64 = rand_u64();
-        dir.join(format!(
-            ".{name}.ckpt-tmp.{}.{nonce:016x}",
-            std::process::id()
-        ))
-    }
-
-    fn rand_u64() -> u64 {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
-        );
-        h.finish()
+        dir.join(atomic::temp_name(&name))
     }
 }
