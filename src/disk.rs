@@ -16,10 +16,77 @@ pub struct Headroom {
     pub available: u64,
 }
 
-/// Measure the filesystem holding `path`.
+/// Measure the filesystem holding `path` (statvfs; type and mount from
+/// /proc/self/mountinfo, longest mount prefix of the canonical path).
 pub fn headroom(path: &Path) -> crate::Result<Headroom> {
-    let _ = path;
-    todo!("issue 2")
+    let canon = std::fs::canonicalize(path).map_err(|e| crate::Error::io("resolve", path, e))?;
+    let st = rustix::fs::statvfs(&canon).map_err(|e| {
+        crate::Error::io(
+            "statvfs",
+            &canon,
+            std::io::Error::from_raw_os_error(e.raw_os_error()),
+        )
+    })?;
+    let (mount, fs_type) = std::fs::read_to_string("/proc/self/mountinfo")
+        .ok()
+        .and_then(|text| mount_of(&text, &canon))
+        .unwrap_or_else(|| (PathBuf::from("/"), "unknown".to_string()));
+    Ok(Headroom {
+        fs_type,
+        mount,
+        total: st.f_blocks.saturating_mul(st.f_frsize),
+        available: st.f_bavail.saturating_mul(st.f_frsize),
+    })
+}
+
+/// Undo the octal escapes (`\040` for a space) of /proc mount tables.
+fn unescape(field: &str) -> String {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') as u32 * 64
+                + (b[i + 2] - b'0') as u32 * 8
+                + (b[i + 3] - b'0') as u32;
+            out.push(v as u8);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The mount point and fs type holding `canon` in mountinfo text: the longest mount
+/// point that is a path prefix (later mounts win ties, as they shadow earlier ones).
+pub fn mount_of(mountinfo: &str, canon: &Path) -> Option<(PathBuf, String)> {
+    let mut best: Option<(usize, PathBuf, String)> = None;
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        if fields.len() < 7 {
+            continue;
+        }
+        let Some(sep) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        let Some(fs_type) = fields.get(sep + 1) else {
+            continue;
+        };
+        let mount = PathBuf::from(unescape(fields[4]));
+        if !canon.starts_with(&mount) {
+            continue;
+        }
+        let depth = mount.components().count();
+        if best.as_ref().is_none_or(|(d, _, _)| depth >= *d) {
+            best = Some((depth, mount, fs_type.to_string()));
+        }
+    }
+    best.map(|(_, m, t)| (m, t))
 }
 
 /// True for network/cluster filesystems where inotify misses remote writes.
@@ -42,4 +109,31 @@ pub fn is_network_fs(fs_type: &str) -> bool {
                 | "panfs"
                 | "wekafs"
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longest_prefix_mount() {
+        let info = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n\
+                    30 22 0:5 / /data rw - xfs /dev/sdb rw\n\
+                    31 30 0:6 / /data/my\\040runs rw - nfs4 srv:/x rw\n";
+        let (m, t) = mount_of(info, Path::new("/data/my runs/r1")).unwrap();
+        assert_eq!(m, PathBuf::from("/data/my runs"));
+        assert_eq!(t, "nfs4");
+        let (m, t) = mount_of(info, Path::new("/data2/x")).unwrap();
+        assert_eq!((m, t.as_str()), (PathBuf::from("/"), "ext4"));
+        let (_, t) = mount_of(info, Path::new("/data/x")).unwrap();
+        assert_eq!(t, "xfs");
+    }
+
+    #[test]
+    fn headroom_of_tempdir() {
+        let d = tempfile::tempdir().unwrap();
+        let h = headroom(d.path()).unwrap();
+        assert!(h.total >= h.available);
+        assert!(!h.fs_type.is_empty());
+    }
 }

@@ -1,2 +1,790 @@
 //! Atomic file writes (DESIGN §3 rules 2, 3, 7, 8): unique O_EXCL temp in the
 //! destination's directory, hash while writing, fsync, rename, directory fsync.
+//!
+//! The write is split in two so the slow part needs no lock (rule 1): [`TempFile`]
+//! streams and hashes the data into a temp, [`TempFile::finish`] makes it durable and
+//! returns a [`DurableTemp`], and [`DurableTemp::persist`] renames it onto its final
+//! name under the caller's lock. Dropping either one removes the temp (rule 7).
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use xxhash_rust::xxh3::Xxh3;
+
+use super::fault;
+use super::{Progress, ProgressFn};
+use crate::{Error, Result};
+
+/// Prefix of every temp file ckpt creates; the writer's pid follows.
+pub const TEMP_PREFIX: &str = ".ckpt-tmp-";
+/// Temp names timm's `CheckpointSaver` uses (fixed names; reported, never deleted).
+pub const FOREIGN_TEMPS: &[&str] = &["tmp.pth.tar", "recovery_tmp.pth.tar"];
+/// Copy/hash buffer: large enough that syscalls do not dominate a 1 GiB save.
+const BUF: usize = 4 << 20;
+
+/// The content hash ckpt records: `xxh3-128:<32 hex>`.
+pub fn format_hash(h: u128) -> String {
+    format!("xxh3-128:{h:032x}")
+}
+
+/// Hash a whole file (for verify and checks); progress is reported per buffer.
+pub fn hash_file(path: &Path, mut progress: Option<ProgressFn<'_>>) -> Result<(u64, String)> {
+    let mut f = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let total = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut h = Xxh3::new();
+    let mut buf = vec![0u8; BUF];
+    let mut done = 0u64;
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io("read", path, e)),
+        };
+        h.update(&buf[..n]);
+        done += n as u64;
+        if let Some(p) = progress.as_mut() {
+            p(&Progress {
+                what: format!("hash {}", path.display()),
+                done,
+                total,
+            });
+        }
+    }
+    Ok((done, format_hash(h.digest128())))
+}
+
+/// Permissions a plain `create` would give a new file: 0666 & !umask (rule 8).
+pub fn create_mode() -> u32 {
+    static MODE: OnceLock<u32> = OnceLock::new();
+    *MODE.get_or_init(|| 0o666 & !current_umask())
+}
+
+fn current_umask() -> u32 {
+    // /proc/self/status reads the umask without changing it (no race with other threads).
+    if let Ok(s) = std::fs::read_to_string("/proc/self/status") {
+        for line in s.lines() {
+            if let Some(v) = line.strip_prefix("Umask:") {
+                if let Ok(m) = u32::from_str_radix(v.trim(), 8) {
+                    return m;
+                }
+            }
+        }
+    }
+    // SAFETY: umask cannot fail; we set it back at once.
+    unsafe {
+        let old = libc::umask(0o022);
+        libc::umask(old);
+        old as u32
+    }
+}
+
+/// Temps this process is writing right now; a sweep never removes them.
+fn live_temps() -> &'static Mutex<HashSet<PathBuf>> {
+    static LIVE: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+    LIVE.get_or_init(|| Mutex::new(HashSet::new()))
+}
+
+fn register_live(p: &Path, live: bool) {
+    let mut set = live_temps().lock().unwrap_or_else(|e| e.into_inner());
+    if live {
+        set.insert(p.to_path_buf());
+    } else {
+        set.remove(p);
+    }
+}
+
+fn random_hex() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let seed = format!(
+        "{t}-{n}-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    );
+    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(seed.as_bytes()))
+}
+
+/// A fresh temp name for `final_name`: `.ckpt-tmp-<pid>-<random>-<final name>`.
+pub fn temp_name(final_name: &str) -> String {
+    let mut name = format!("{TEMP_PREFIX}{}-{}-", std::process::id(), random_hex());
+    // Stay under NAME_MAX (255 bytes) whatever the final name's length.
+    let room = 255usize.saturating_sub(name.len());
+    let mut tail = final_name;
+    while tail.len() > room {
+        let mut cut = tail.len() - room;
+        while !tail.is_char_boundary(cut) {
+            cut += 1;
+        }
+        tail = &tail[cut..];
+    }
+    name.push_str(tail);
+    name
+}
+
+/// True for a name ckpt's temps use.
+pub fn is_temp_name(name: &str) -> bool {
+    temp_owner_pid(name).is_some()
+}
+
+/// The writer pid carried in a ckpt temp name.
+pub fn temp_owner_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(TEMP_PREFIX)?;
+    let (pid, rest) = rest.split_once('-')?;
+    let (rand, _final) = rest.split_once('-')?;
+    if rand.len() != 16 || !rand.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// The final name a ckpt temp is for (`checkpoint-7.pth.tar`), when it fits whole.
+pub fn temp_final_name(name: &str) -> Option<&str> {
+    temp_owner_pid(name)?;
+    let rest = name.strip_prefix(TEMP_PREFIX)?;
+    let (_, rest) = rest.split_once('-')?;
+    let (_, fin) = rest.split_once('-')?;
+    Some(fin)
+}
+
+/// True for timm's fixed temp names (`tmp.pth.tar`, `recovery_tmp.pth.tar`).
+pub fn is_foreign_temp_name(name: &str) -> bool {
+    FOREIGN_TEMPS.contains(&name)
+}
+
+/// True when a process with this pid exists (EPERM still means it exists).
+pub fn pid_alive(pid: u32) -> bool {
+    if pid == 0 || pid > i32::MAX as u32 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks for existence.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// A temp file found in a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundTemp {
+    pub path: PathBuf,
+    /// Writer pid (ckpt temps only).
+    pub pid: Option<u32>,
+    /// False when the writer is known to be gone.
+    pub writer_alive: bool,
+    /// timm's fixed temp name: its writer is unknown, so it is never deleted.
+    pub foreign: bool,
+}
+
+/// Temps in `dir` (ckpt's own and timm's), without touching them.
+pub fn find_temps(dir: &Path) -> Vec<FoundTemp> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    let me = std::process::id();
+    for ent in rd.flatten() {
+        let name = ent.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let path = dir.join(name);
+        if let Some(pid) = temp_owner_pid(name) {
+            let alive = if pid == me {
+                live_temps()
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .contains(&path)
+            } else {
+                pid_alive(pid)
+            };
+            out.push(FoundTemp {
+                path,
+                pid: Some(pid),
+                writer_alive: alive,
+                foreign: false,
+            });
+        } else if is_foreign_temp_name(name) {
+            out.push(FoundTemp {
+                path,
+                pid: None,
+                writer_alive: true,
+                foreign: true,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// Remove ckpt temps in `dir` whose writer is gone (rule 2: "any mutation removes temps
+/// whose writer is gone"). Returns what was removed. timm's temps are never removed.
+pub fn sweep_stale_temps(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for t in find_temps(dir) {
+        if t.foreign || t.writer_alive {
+            continue;
+        }
+        // Never follow a symlink: remove the name itself, only if it is not a directory.
+        match std::fs::symlink_metadata(&t.path) {
+            Ok(m) if m.is_dir() => continue,
+            Ok(_) => {}
+            Err(_) => continue,
+        }
+        fault::point("sweep.unlink").map_err(|e| Error::io("remove stale temp", &t.path, e))?;
+        match std::fs::remove_file(&t.path) {
+            Ok(()) => removed.push(t.path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("remove stale temp", &t.path, e)),
+        }
+    }
+    if !removed.is_empty() {
+        fsync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
+/// fsync a directory so renames and unlinks in it are durable.
+pub fn fsync_dir(dir: &Path) -> Result<()> {
+    fault::point("dir.fsync").map_err(|e| Error::io("fsync directory", dir, e))?;
+    let d = File::open(dir).map_err(|e| Error::io("open directory", dir, e))?;
+    d.sync_all()
+        .map_err(|e| Error::io("fsync directory", dir, e))
+}
+
+fn parent_of(dest: &Path) -> PathBuf {
+    match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn file_name_of(dest: &Path) -> Result<String> {
+    dest.file_name()
+        .and_then(OsStr::to_str)
+        .map(str::to_string)
+        .ok_or_else(|| Error::Invalid(format!("{} has no usable file name", dest.display())))
+}
+
+/// Where the bytes of an atomic write come from.
+pub enum Source<'a> {
+    Bytes(&'a [u8]),
+    /// Read until EOF.
+    Reader(&'a mut dyn Read),
+    /// Called once with the temp file to fill.
+    Writer(&'a mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>),
+    /// Copy this file's bytes.
+    CopyOf(&'a Path),
+}
+
+/// A temp file being written and hashed; removed on drop unless finished.
+pub struct TempFile {
+    path: PathBuf,
+    dest: PathBuf,
+    file: Option<File>,
+    hasher: Xxh3,
+    bytes: u64,
+}
+
+/// Writer adapter that hashes and counts; the write step passes the fault seam.
+struct HashingWriter<'a> {
+    file: &'a mut File,
+    hasher: &'a mut Xxh3,
+    bytes: &'a mut u64,
+}
+
+impl Write for HashingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        fault::point("tmp.write")?;
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        *self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn classify_create_error(dir: &Path, e: std::io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::EACCES) | Some(libc::EROFS) | Some(libc::EPERM) => Error::NotWritable {
+            path: dir.to_path_buf(),
+            source: e,
+        },
+        _ => Error::io("create temp file in", dir, e),
+    }
+}
+
+impl TempFile {
+    /// Create a unique temp (O_EXCL) next to `dest`. Fails with [`Error::NotWritable`]
+    /// when the directory refuses writes, before any data is written.
+    pub fn create_for(dest: &Path) -> Result<TempFile> {
+        let dir = parent_of(dest);
+        let final_name = file_name_of(dest)?;
+        let mut attempts = 0;
+        loop {
+            let path = dir.join(temp_name(&final_name));
+            fault::point("tmp.create").map_err(|e| classify_create_error(&dir, e))?;
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&path)
+            {
+                Ok(file) => {
+                    register_live(&path, true);
+                    return Ok(TempFile {
+                        path,
+                        dest: dest.to_path_buf(),
+                        file: Some(file),
+                        hasher: Xxh3::new(),
+                        bytes: 0,
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 16 => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(classify_create_error(&dir, e)),
+            }
+        }
+    }
+
+    /// The temp's current path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes written so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Append data from `source`, hashing it; progress is reported per buffer.
+    pub fn fill(&mut self, source: Source<'_>, mut progress: Option<ProgressFn<'_>>) -> Result<()> {
+        let dest = self.dest.clone();
+        let what = format!("write {}", dest.display());
+        let Some(file) = self.file.as_mut() else {
+            return Err(Error::Invalid("temp file already finished".into()));
+        };
+        let mut w = HashingWriter {
+            file,
+            hasher: &mut self.hasher,
+            bytes: &mut self.bytes,
+        };
+        let werr = |e: std::io::Error| Error::io("write", &dest, e);
+        match source {
+            Source::Bytes(b) => {
+                for chunk in b.chunks(BUF) {
+                    w.write_all(chunk).map_err(werr)?;
+                    if let Some(p) = progress.as_mut() {
+                        p(&Progress {
+                            what: what.clone(),
+                            done: *w.bytes,
+                            total: b.len() as u64,
+                        });
+                    }
+                }
+            }
+            Source::Writer(f) => f(&mut w).map_err(werr)?,
+            Source::Reader(r) => copy_stream(
+                r,
+                &mut w,
+                0,
+                &what,
+                Path::new("stream"),
+                &dest,
+                progress.as_mut(),
+            )?,
+            Source::CopyOf(src) => {
+                let mut f = File::open(src).map_err(|e| Error::io("open", src, e))?;
+                let total = f.metadata().map(|m| m.len()).unwrap_or(0);
+                copy_stream(&mut f, &mut w, total, &what, src, &dest, progress.as_mut())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// fsync and close the temp (checking both), give it umask permissions; the data is
+    /// durable under the temp name afterwards.
+    pub fn finish(mut self) -> Result<DurableTemp> {
+        let Some(file) = self.file.take() else {
+            return Err(Error::Invalid("temp file already finished".into()));
+        };
+        let dest = self.dest.clone();
+        fault::point("tmp.chmod").map_err(|e| Error::io("chmod", &dest, e))?;
+        file.set_permissions(std::fs::Permissions::from_mode(create_mode()))
+            .map_err(|e| Error::io("chmod", &dest, e))?;
+        fault::point("tmp.fsync").map_err(|e| Error::io("fsync", &dest, e))?;
+        file.sync_all().map_err(|e| Error::io("fsync", &dest, e))?;
+        let meta = file.metadata().map_err(|e| Error::io("stat", &dest, e))?;
+        close_checked(file).map_err(|e| Error::io("close", &dest, e))?;
+        let hash = format_hash(self.hasher.digest128());
+        let path = std::mem::take(&mut self.path);
+        Ok(DurableTemp {
+            path,
+            dest,
+            bytes: self.bytes,
+            hash,
+            dev: meta.dev(),
+            ino: meta.ino(),
+            unlink_after: None,
+        })
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            // Cleanup is not a step: it never passes the fault seam (see `fault`).
+            let _ = std::fs::remove_file(&self.path);
+            register_live(&self.path, false);
+        }
+    }
+}
+
+fn close_checked(file: File) -> std::io::Result<()> {
+    use std::os::fd::IntoRawFd;
+    let fd = file.into_raw_fd();
+    // SAFETY: we own fd (taken from the File) and close it exactly once.
+    if unsafe { libc::close(fd) } != 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+fn copy_stream(
+    r: &mut dyn Read,
+    w: &mut HashingWriter<'_>,
+    total: u64,
+    what: &str,
+    src: &Path,
+    dest: &Path,
+    mut progress: Option<&mut ProgressFn<'_>>,
+) -> Result<()> {
+    let mut buf = vec![0u8; BUF];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io("read", src, e)),
+        };
+        w.write_all(&buf[..n])
+            .map_err(|e| Error::io("write", dest, e))?;
+        if let Some(p) = progress.as_mut() {
+            p(&Progress {
+                what: what.to_string(),
+                done: *w.bytes,
+                total,
+            });
+        }
+    }
+}
+
+/// A complete, fsynced temp file waiting to be renamed onto its final name.
+/// Dropping it removes the temp.
+#[derive(Debug)]
+pub struct DurableTemp {
+    path: PathBuf,
+    dest: PathBuf,
+    /// Bytes written.
+    pub bytes: u64,
+    /// `xxh3-128:<hex>` of the bytes written.
+    pub hash: String,
+    /// Device and inode: after the rename the final name has this identity.
+    pub dev: u64,
+    pub ino: u64,
+    /// For a move: the source to unlink once persisted.
+    unlink_after: Option<PathBuf>,
+}
+
+/// A file written atomically: its final path, size and hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub hash: String,
+}
+
+impl DurableTemp {
+    /// The temp's current path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The destination chosen at creation.
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Rename onto the destination (atomic replace; never unlink first), then fsync the
+    /// directory (rule 3). For a move, the source name is removed afterwards.
+    pub fn persist(self) -> Result<Written> {
+        self.persist_inner(false)
+    }
+
+    /// Like [`persist`](Self::persist) but never replaces an existing destination:
+    /// fails with [`Error::Exists`] instead (for exports without `--force`).
+    pub fn persist_noclobber(self) -> Result<Written> {
+        self.persist_inner(true)
+    }
+
+    fn persist_inner(mut self, noclobber: bool) -> Result<Written> {
+        let dest = self.dest.clone();
+        fault::point("tmp.rename").map_err(|e| Error::io("rename into place", &dest, e))?;
+        if noclobber {
+            rename_noreplace(&self.path, &dest).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    Error::Exists { path: dest.clone() }
+                } else {
+                    Error::io("rename into place", &dest, e)
+                }
+            })?;
+        } else {
+            std::fs::rename(&self.path, &dest)
+                .map_err(|e| Error::io("rename into place", &dest, e))?;
+        }
+        register_live(&self.path, false);
+        self.path = PathBuf::new();
+        let dir = parent_of(&dest);
+        fsync_dir(&dir)?;
+        if let Some(src) = self.unlink_after.take() {
+            fault::point("move.unlink_source")
+                .map_err(|e| Error::io("remove moved source", &src, e))?;
+            std::fs::remove_file(&src).map_err(|e| Error::io("remove moved source", &src, e))?;
+            fsync_dir(&parent_of(&src))?;
+        }
+        Ok(Written {
+            path: dest,
+            bytes: self.bytes,
+            hash: self.hash.clone(),
+        })
+    }
+}
+
+impl Drop for DurableTemp {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+            register_live(&self.path, false);
+        }
+    }
+}
+
+fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {
+            // Filesystems without RENAME_NOREPLACE: link() refuses an existing name too.
+            std::fs::hard_link(from, to)?;
+            std::fs::remove_file(from)
+        }
+        Err(e) => Err(std::io::Error::from_raw_os_error(e.raw_os_error())),
+    }
+}
+
+/// Write `source` durably to a temp next to `dest` (no rename yet).
+pub fn write_temp(
+    dest: &Path,
+    source: Source<'_>,
+    progress: Option<ProgressFn<'_>>,
+) -> Result<DurableTemp> {
+    let mut t = TempFile::create_for(dest)?;
+    t.fill(source, progress)?;
+    t.finish()
+}
+
+/// Prepare moving `src` to `dest`: when on the same filesystem, link it under a temp
+/// name next to `dest` (no data copied) and hash it; the source name is removed on
+/// persist. Otherwise copy it (and still remove the source on persist).
+pub fn move_temp(src: &Path, dest: &Path, progress: Option<ProgressFn<'_>>) -> Result<DurableTemp> {
+    let dir = parent_of(dest);
+    let final_name = file_name_of(dest)?;
+    let smeta = std::fs::metadata(src).map_err(|e| Error::io("stat", src, e))?;
+    let dmeta = std::fs::metadata(&dir).map_err(|e| Error::io("stat", &dir, e))?;
+    if smeta.dev() == dmeta.dev() {
+        let path = dir.join(temp_name(&final_name));
+        let linked = fault::point("move.link").and_then(|_| std::fs::hard_link(src, &path));
+        match linked {
+            Ok(()) => {
+                register_live(&path, true);
+                let mut t = DurableTemp {
+                    path,
+                    dest: dest.to_path_buf(),
+                    bytes: 0,
+                    hash: String::new(),
+                    dev: smeta.dev(),
+                    ino: smeta.ino(),
+                    unlink_after: Some(src.to_path_buf()),
+                };
+                let (bytes, hash) = hash_file(&t.path, progress)?;
+                // The source may not be durable yet: make it so before it is committed.
+                fault::point("tmp.fsync").map_err(|e| Error::io("fsync", dest, e))?;
+                File::open(&t.path)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| Error::io("fsync", dest, e))?;
+                t.bytes = bytes;
+                t.hash = hash;
+                return Ok(t);
+            }
+            Err(e)
+                if e.raw_os_error() == Some(libc::EACCES)
+                    || e.raw_os_error() == Some(libc::EROFS) =>
+            {
+                return Err(Error::NotWritable {
+                    path: dir,
+                    source: e,
+                });
+            }
+            Err(_) => {} // no hardlinks here: copy instead
+        }
+    }
+    let mut t = write_temp(dest, Source::CopyOf(src), progress)?;
+    t.unlink_after = Some(src.to_path_buf());
+    Ok(t)
+}
+
+/// Write `source` to `dest` atomically and durably (temp, fsync, rename, dir fsync).
+pub fn write_file_atomic(
+    dest: &Path,
+    source: Source<'_>,
+    progress: Option<ProgressFn<'_>>,
+) -> Result<Written> {
+    write_temp(dest, source, progress)?.persist()
+}
+
+/// Replace a small file (manifest, state) atomically and durably.
+pub fn replace_file_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
+    write_file_atomic(dest, Source::Bytes(bytes), None).map(|_| ())
+}
+
+/// Create `dir` (and parents) and fsync the parent of each new directory.
+pub fn create_dir_durable(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        if !parent.as_os_str().is_empty() {
+            create_dir_durable(parent)?;
+        }
+    }
+    fault::point("dir.create").map_err(|e| Error::io("create directory", dir, e))?;
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(()),
+        Err(e) => {
+            return Err(match e.raw_os_error() {
+                Some(libc::EACCES) | Some(libc::EROFS) | Some(libc::EPERM) => Error::NotWritable {
+                    path: dir.to_path_buf(),
+                    source: e,
+                },
+                _ => Error::io("create directory", dir, e),
+            })
+        }
+    }
+    fsync_dir(&parent_of(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_roundtrip() {
+        let n = temp_name("checkpoint-7.pth.tar");
+        assert!(n.starts_with(TEMP_PREFIX));
+        assert!(is_temp_name(&n));
+        assert_eq!(temp_owner_pid(&n), Some(std::process::id()));
+        assert_eq!(temp_final_name(&n), Some("checkpoint-7.pth.tar"));
+        assert_ne!(n, temp_name("checkpoint-7.pth.tar"));
+        assert!(!is_temp_name("checkpoint-7.pth.tar"));
+        assert!(!is_temp_name(".ckpt-tmp-abc-0123456789abcdef-x"));
+        let long = "x".repeat(300);
+        assert!(temp_name(&long).len() <= 255);
+    }
+
+    #[test]
+    fn write_hash_and_mode() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("a.bin");
+        let w = write_file_atomic(&dest, Source::Bytes(b"hello"), None).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"hello");
+        assert_eq!(w.hash, format_hash(xxhash_rust::xxh3::xxh3_128(b"hello")));
+        assert_eq!(hash_file(&dest, None).unwrap(), (5, w.hash.clone()));
+        let mode = std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, create_mode());
+        // replace keeps a single final file and no temps
+        replace_file_atomic(&dest, b"world!").unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"world!");
+        assert!(find_temps(d.path()).is_empty());
+    }
+
+    #[test]
+    fn failure_removes_temp_and_keeps_old() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("a.bin");
+        std::fs::write(&dest, b"old").unwrap();
+        fault::arm(fault::FaultPlan::fail(1, libc::EIO).on_label("tmp.fsync"));
+        let e = write_file_atomic(&dest, Source::Bytes(b"new"), None).unwrap_err();
+        fault::disarm();
+        assert!(e.to_string().contains("fsync"), "{e}");
+        assert_eq!(std::fs::read(&dest).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn sweep_removes_dead_writers_only() {
+        let d = tempfile::tempdir().unwrap();
+        // pid that cannot exist (beyond pid_max) counts as dead
+        let dead = d.path().join(".ckpt-tmp-2147483600-0123456789abcdef-x.bin");
+        std::fs::write(&dead, b"partial").unwrap();
+        let timm = d.path().join("tmp.pth.tar");
+        std::fs::write(&timm, b"timm").unwrap();
+        let mut live = TempFile::create_for(&d.path().join("y.bin")).unwrap();
+        live.fill(Source::Bytes(b"abc"), None).unwrap();
+        let removed = sweep_stale_temps(d.path()).unwrap();
+        assert_eq!(removed, vec![dead.clone()]);
+        assert!(timm.exists());
+        assert!(live.path().exists());
+        let found = find_temps(d.path());
+        assert!(found.iter().any(|t| t.foreign && t.path == timm));
+    }
+
+    #[test]
+    fn move_links_and_removes_source() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src.bin");
+        std::fs::write(&src, b"payload").unwrap();
+        let dest = d.path().join("dest.bin");
+        let t = move_temp(&src, &dest, None).unwrap();
+        assert_eq!(t.bytes, 7);
+        assert!(src.exists(), "source stays until persist");
+        t.persist().unwrap();
+        assert!(!src.exists());
+        assert_eq!(std::fs::read(&dest).unwrap(), b"payload");
+    }
+
+    #[test]
+    fn noclobber_refuses_existing() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("x");
+        std::fs::write(&dest, b"keep").unwrap();
+        let t = write_temp(&dest, Source::Bytes(b"new"), None).unwrap();
+        let e = t.persist_noclobber().unwrap_err();
+        assert!(matches!(e, Error::Exists { .. }));
+        assert_eq!(std::fs::read(&dest).unwrap(), b"keep");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+}

@@ -1,1 +1,174 @@
-//! The run lock (rule 1): exclusive flock on `.ckpt/lock`, holder pid and operation recorded.
+//! The run lock (rule 1): exclusive flock on `.ckpt/lock`, holder pid and operation
+//! recorded in the file so a waiting call (and `doctor`) can say who holds it.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rustix::fs::{flock, FlockOperation};
+use serde::{Deserialize, Serialize};
+
+use super::fault;
+use crate::{Error, Result};
+
+/// Who holds (or last held) a run lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockHolder {
+    pub pid: u32,
+    pub operation: String,
+    /// RFC 3339 time the lock was taken.
+    pub since: String,
+}
+
+/// An acquired run lock; released (and its holder record cleared) on drop.
+#[derive(Debug)]
+pub struct RunLock {
+    file: File,
+    path: PathBuf,
+}
+
+/// `RUN/.ckpt/lock`.
+pub fn lock_path(run_dir: &Path) -> PathBuf {
+    run_dir.join(".ckpt").join("lock")
+}
+
+impl RunLock {
+    /// Take the exclusive lock of `run_dir` for `operation`, waiting up to `timeout`.
+    /// Creates `.ckpt/` when missing. On timeout returns [`Error::Locked`] naming the
+    /// holder.
+    pub fn acquire(run_dir: &Path, operation: &str, timeout: Duration) -> Result<RunLock> {
+        let ckpt = run_dir.join(".ckpt");
+        if !ckpt.is_dir() {
+            super::atomic::create_dir_durable(&ckpt)?;
+        }
+        let path = lock_path(run_dir);
+        fault::point("lock.open").map_err(|e| Error::io("open lock", &path, e))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o666)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::EACCES) | Some(libc::EROFS) => Error::NotWritable {
+                    path: path.clone(),
+                    source: e,
+                },
+                _ => Error::io("open lock", &path, e),
+            })?;
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => break,
+                Err(e) if e == rustix::io::Errno::WOULDBLOCK || e == rustix::io::Errno::INTR => {
+                    if start.elapsed() >= timeout {
+                        let h = read_holder(&path).unwrap_or(LockHolder {
+                            pid: 0,
+                            operation: "unknown".into(),
+                            since: "an unknown time".into(),
+                        });
+                        return Err(Error::Locked {
+                            run: run_dir.to_path_buf(),
+                            pid: h.pid,
+                            operation: h.operation,
+                            since: h.since,
+                            waited_secs: start.elapsed().as_secs(),
+                        });
+                    }
+                    // Poll with a deadline; backoff keeps a long wait cheap.
+                    std::thread::sleep(pause.min(timeout.saturating_sub(start.elapsed())));
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Err(e) => {
+                    return Err(Error::io(
+                        "lock",
+                        &path,
+                        std::io::Error::from_raw_os_error(e.raw_os_error()),
+                    ))
+                }
+            }
+        }
+        let mut lock = RunLock { file, path };
+        lock.write_holder(operation);
+        Ok(lock)
+    }
+
+    /// Path of the lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn write_holder(&mut self, operation: &str) {
+        let h = LockHolder {
+            pid: std::process::id(),
+            operation: operation.to_string(),
+            since: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        };
+        // Best effort: the lock works without the record (e.g. on a full disk).
+        if let Ok(text) = serde_json::to_string(&h) {
+            let _ = self.file.set_len(0);
+            let _ = self.file.seek(SeekFrom::Start(0));
+            let _ = self.file.write_all(text.as_bytes());
+        }
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        // Clear the record while still holding the lock, then release by closing.
+        let _ = self.file.set_len(0);
+        let _ = flock(&self.file, FlockOperation::Unlock);
+    }
+}
+
+/// The holder record in the lock file (may be stale when nobody holds the lock).
+pub fn read_holder(path: &Path) -> Option<LockHolder> {
+    let mut s = String::new();
+    File::open(path).ok()?.read_to_string(&mut s).ok()?;
+    serde_json::from_str(s.trim()).ok()
+}
+
+/// Who holds the lock of `run_dir` right now, if anyone (for `doctor`).
+pub fn current_holder(run_dir: &Path) -> Option<LockHolder> {
+    let path = lock_path(run_dir);
+    let f = File::open(&path).ok()?;
+    match flock(&f, FlockOperation::NonBlockingLockShared) {
+        Ok(()) => {
+            let _ = flock(&f, FlockOperation::Unlock);
+            None
+        }
+        Err(_) => Some(read_holder(&path).unwrap_or(LockHolder {
+            pid: 0,
+            operation: "unknown".into(),
+            since: "an unknown time".into(),
+        })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_acquire_times_out_naming_holder() {
+        let d = tempfile::tempdir().unwrap();
+        let held = RunLock::acquire(d.path(), "save", Duration::from_secs(1)).unwrap();
+        assert_eq!(current_holder(d.path()).unwrap().operation, "save");
+        let e = RunLock::acquire(d.path(), "prune", Duration::from_millis(50)).unwrap_err();
+        match e {
+            Error::Locked { pid, operation, .. } => {
+                assert_eq!(pid, std::process::id());
+                assert_eq!(operation, "save");
+            }
+            other => panic!("unexpected {other}"),
+        }
+        drop(held);
+        assert!(current_holder(d.path()).is_none());
+        RunLock::acquire(d.path(), "prune", Duration::from_millis(50)).unwrap();
+    }
+}

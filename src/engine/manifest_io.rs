@@ -1,1 +1,447 @@
 //! Read, validate and atomically replace `.ckpt/manifest.json` and `.ckpt/state.json`.
+//!
+//! A corrupt file is an [`Error::CorruptManifest`] naming it and pointing to
+//! `ckpt doctor`: never a panic, never a silent reset to an empty run.
+//!
+//! Crash consistency across several files: an operation that changes the manifest and
+//! then other files (aliases, a replaced checkpoint, unlinks) first records a
+//! [`Pending`] intent in the manifest (stored under the key `"pending"` of its unknown
+//! fields, so the shared types stay unchanged). Until it is cleared, a file may hold
+//! the hashes listed in `may_hold` besides its entry's. The next mutation finishes the
+//! job with [`recover_pending`].
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::atomic::replace_file_atomic;
+use crate::manifest::{
+    Entry, ForeignState, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION, STATE_FORMAT,
+};
+use crate::{Error, Result};
+
+/// `RUN/.ckpt/manifest.json`.
+pub fn manifest_path(run: &Path) -> PathBuf {
+    run.join(".ckpt").join("manifest.json")
+}
+
+/// `RUN/.ckpt/state.json` (foreign runs).
+pub fn state_path(run: &Path) -> PathBuf {
+    run.join(".ckpt").join("state.json")
+}
+
+/// `RUN/.ckpt/trash`.
+pub fn trash_dir(run: &Path) -> PathBuf {
+    run.join(".ckpt").join("trash")
+}
+
+/// An empty native manifest.
+pub fn new_manifest(ext: &str) -> Manifest {
+    Manifest {
+        format: MANIFEST_FORMAT.to_string(),
+        version: MANIFEST_VERSION,
+        metric: None,
+        policy: Default::default(),
+        ext: ext.to_string(),
+        best: None,
+        last: None,
+        checkpoints: Vec::new(),
+        extra: BTreeMap::new(),
+    }
+}
+
+/// Names of the alias files of a native run with extension `ext`: (last, best).
+pub fn alias_names(ext: &str) -> (String, String) {
+    (format!("last{ext}"), format!("model_best{ext}"))
+}
+
+/// File name of the checkpoint of `epoch`.
+pub fn checkpoint_name(epoch: u64, ext: &str) -> String {
+    format!("checkpoint-{epoch}{ext}")
+}
+
+fn corrupt(path: &Path, run: &Path, reason: impl Into<String>) -> Error {
+    Error::CorruptManifest {
+        path: path.to_path_buf(),
+        run: run.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// Check a manifest path: relative, a single component or `trash/…`, no `..`.
+pub fn check_rel_path(p: &str) -> std::result::Result<(), String> {
+    if p.is_empty() {
+        return Err("empty path".into());
+    }
+    let path = Path::new(p);
+    if path.is_absolute() {
+        return Err(format!("absolute path {p:?}"));
+    }
+    let comps: Vec<Component> = path.components().collect();
+    for c in &comps {
+        match c {
+            Component::Normal(_) => {}
+            _ => {
+                return Err(format!(
+                    "path {p:?} leaves the run (\"..\", \".\" or a root)"
+                ))
+            }
+        }
+    }
+    if comps.len() > 1 && comps[0] != Component::Normal("trash".as_ref()) {
+        return Err(format!(
+            "path {p:?} is not a file of the run (only trash/… may have a directory)"
+        ));
+    }
+    if p.contains('\0') {
+        return Err(format!("path {p:?} contains NUL"));
+    }
+    Ok(())
+}
+
+/// Where a manifest path lives on disk: single names in the run dir, `trash/…` under
+/// `.ckpt/trash/`.
+pub fn resolve(run: &Path, rel: &str) -> PathBuf {
+    match rel.strip_prefix("trash/") {
+        Some(rest) => trash_dir(run).join(rest),
+        None => run.join(rel),
+    }
+}
+
+/// Validate a parsed manifest (format, version, paths, duplicate epochs).
+pub fn validate_manifest(m: &Manifest, path: &Path, run: &Path) -> Result<()> {
+    if m.format != MANIFEST_FORMAT {
+        return Err(corrupt(
+            path,
+            run,
+            format!("format is {:?}, expected {MANIFEST_FORMAT:?}", m.format),
+        ));
+    }
+    if m.version != MANIFEST_VERSION {
+        return Err(corrupt(
+            path,
+            run,
+            format!(
+                "unknown version {} (this ckpt reads version {MANIFEST_VERSION}; a newer ckpt may have written it)",
+                m.version
+            ),
+        ));
+    }
+    if m.ext.contains('/') || m.ext.contains('\0') {
+        return Err(corrupt(path, run, format!("bad extension {:?}", m.ext)));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut paths = std::collections::HashSet::new();
+    for e in &m.checkpoints {
+        check_rel_path(&e.path)
+            .map_err(|r| corrupt(path, run, format!("epoch {}: {r}", e.epoch)))?;
+        if !paths.insert(e.path.as_str()) {
+            return Err(corrupt(
+                path,
+                run,
+                format!("path {:?} is listed twice", e.path),
+            ));
+        }
+        if !e.path.starts_with("trash/") && !seen.insert(e.epoch) {
+            return Err(corrupt(
+                path,
+                run,
+                format!("epoch {} is listed twice", e.epoch),
+            ));
+        }
+    }
+    if let Some(p) = pending(m).map_err(|r| corrupt(path, run, r))? {
+        for f in p.may_hold.keys().chain(p.unlink.iter()) {
+            check_rel_path(f).map_err(|r| corrupt(path, run, format!("pending: {r}")))?;
+        }
+        if let Some(r) = &p.replace {
+            check_rel_path(&r.entry.path)
+                .map_err(|e| corrupt(path, run, format!("pending: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+/// Parse and validate manifest text read from `path`.
+pub fn parse_manifest(text: &[u8], path: &Path, run: &Path) -> Result<Manifest> {
+    let m: Manifest = serde_json::from_slice(text)
+        .map_err(|e| corrupt(path, run, format!("not a valid manifest: {e}")))?;
+    validate_manifest(&m, path, run)?;
+    Ok(m)
+}
+
+/// Load the manifest of `run`; `Ok(None)` when there is none.
+pub fn try_load_manifest(run: &Path) -> Result<Option<Manifest>> {
+    let path = manifest_path(run);
+    match std::fs::read(&path) {
+        Ok(bytes) => parse_manifest(&bytes, &path, run).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("read", &path, e)),
+    }
+}
+
+/// Load the manifest of `run`; [`Error::NoRun`] when there is none.
+pub fn load_manifest(run: &Path) -> Result<Manifest> {
+    try_load_manifest(run)?.ok_or_else(|| Error::NoRun {
+        path: run.to_path_buf(),
+        reason: format!("{} does not exist", manifest_path(run).display()),
+    })
+}
+
+/// Serialize a manifest as stored (pretty JSON, newline-terminated).
+pub fn manifest_bytes(m: &Manifest) -> Result<Vec<u8>> {
+    let mut v = serde_json::to_vec_pretty(m)
+        .map_err(|e| Error::Invalid(format!("cannot serialize manifest: {e}")))?;
+    v.push(b'\n');
+    Ok(v)
+}
+
+/// Replace the manifest atomically (temp + fsync + rename + dir fsync).
+pub fn store_manifest(run: &Path, m: &Manifest) -> Result<()> {
+    super::fault::point("manifest.store")
+        .map_err(|e| Error::io("write manifest", manifest_path(run), e))?;
+    replace_file_atomic(&manifest_path(run), &manifest_bytes(m)?)
+}
+
+/// Load `.ckpt/state.json` of a foreign run; an empty state when missing.
+pub fn load_state(run: &Path) -> Result<ForeignState> {
+    let path = state_path(run);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(ForeignState {
+                format: STATE_FORMAT.to_string(),
+                version: MANIFEST_VERSION,
+                ..Default::default()
+            })
+        }
+        Err(e) => return Err(Error::io("read", &path, e)),
+    };
+    let s: ForeignState = serde_json::from_slice(&bytes)
+        .map_err(|e| corrupt(&path, run, format!("not a valid state file: {e}")))?;
+    if s.format != STATE_FORMAT {
+        return Err(corrupt(
+            &path,
+            run,
+            format!("format is {:?}, expected {STATE_FORMAT:?}", s.format),
+        ));
+    }
+    if s.version != MANIFEST_VERSION {
+        return Err(corrupt(
+            &path,
+            run,
+            format!("unknown version {}", s.version),
+        ));
+    }
+    Ok(s)
+}
+
+/// Replace `.ckpt/state.json` atomically (creating `.ckpt/` when missing).
+pub fn store_state(run: &Path, s: &ForeignState) -> Result<()> {
+    super::atomic::create_dir_durable(&run.join(".ckpt"))?;
+    let mut v = serde_json::to_vec_pretty(s)
+        .map_err(|e| Error::Invalid(format!("cannot serialize state: {e}")))?;
+    v.push(b'\n');
+    super::fault::point("state.store").map_err(|e| Error::io("write state", state_path(run), e))?;
+    replace_file_atomic(&state_path(run), &v)
+}
+
+/// An operation caught between its steps (see the module doc).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Pending {
+    /// Which operation recorded it ("save", "promote", …).
+    pub operation: String,
+    /// File name (manifest path) → hashes it may hold besides its entry's until the
+    /// operation finishes (aliases being re-pointed, a checkpoint being replaced).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub may_hold: BTreeMap<String, Vec<String>>,
+    /// An entry replacing the one with the same path once that file has this inode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replace: Option<PendingReplace>,
+    /// Files the manifest no longer lists, still to be unlinked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unlink: Vec<String>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// The new entry of a checkpoint being replaced in place, identified by inode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingReplace {
+    pub entry: Entry,
+    pub dev: u64,
+    pub ino: u64,
+}
+
+const PENDING_KEY: &str = "pending";
+
+/// The pending intent recorded in a manifest, if any.
+pub fn pending(m: &Manifest) -> std::result::Result<Option<Pending>, String> {
+    match m.extra.get(PENDING_KEY) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v.clone())
+            .map(Some)
+            .map_err(|e| format!("bad pending record: {e}")),
+    }
+}
+
+/// Record (or clear, with `None`) a pending intent in a manifest (not stored yet).
+pub fn set_pending(m: &mut Manifest, p: Option<&Pending>) {
+    match p.and_then(|p| serde_json::to_value(p).ok()) {
+        Some(v) => {
+            m.extra.insert(PENDING_KEY.to_string(), v);
+        }
+        None => {
+            m.extra.remove(PENDING_KEY);
+        }
+    }
+}
+
+/// Finish what a crashed operation left pending (call under the run lock, before
+/// anything else): adopt a replaced entry whose file made it, re-point the aliases to
+/// the manifest's `last` and `best`, unlink what the manifest no longer lists, then
+/// store the manifest without the record. Returns true when something was pending.
+pub fn recover_pending(run: &Path, m: &mut Manifest) -> Result<bool> {
+    let mpath = manifest_path(run);
+    let Some(p) = pending(m).map_err(|r| corrupt(&mpath, run, r))? else {
+        return Ok(false);
+    };
+    if let Some(r) = &p.replace {
+        let on_disk = std::fs::symlink_metadata(resolve(run, &r.entry.path)).ok();
+        if on_disk.is_some_and(|md| md.dev() == r.dev && md.ino() == r.ino) {
+            if let Some(e) = m.checkpoints.iter_mut().find(|e| e.path == r.entry.path) {
+                *e = r.entry.clone();
+            }
+            recompute_best(m);
+        }
+    }
+    repoint_aliases(run, m)?;
+    let listed: std::collections::HashSet<&str> =
+        m.checkpoints.iter().map(|e| e.path.as_str()).collect();
+    let mut unlinked = false;
+    for f in &p.unlink {
+        if listed.contains(f.as_str()) {
+            continue;
+        }
+        let path = resolve(run, f);
+        match std::fs::symlink_metadata(&path) {
+            Ok(md) if md.is_file() => {
+                super::fault::point("recover.unlink").map_err(|e| Error::io("remove", &path, e))?;
+                match std::fs::remove_file(&path) {
+                    Ok(()) => unlinked = true,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io("remove", &path, e)),
+                }
+            }
+            _ => {}
+        }
+    }
+    if unlinked {
+        super::atomic::fsync_dir(run)?;
+    }
+    set_pending(m, None);
+    store_manifest(run, m)?;
+    Ok(true)
+}
+
+/// Unless best is held, set it to the best finite metric among the live entries
+/// (ties: the earlier epoch); `None` when no metric is finite.
+pub fn recompute_best(m: &mut Manifest) {
+    if m.best.as_ref().is_some_and(|b| b.held) {
+        return;
+    }
+    let mode = m.metric.as_ref().map(|s| s.mode).unwrap_or_default();
+    let live: Vec<&Entry> = m
+        .checkpoints
+        .iter()
+        .filter(|e| !e.path.starts_with("trash/"))
+        .collect();
+    let metrics: Vec<Option<f64>> = live.iter().map(|e| e.rank_value()).collect();
+    let best = crate::rank::best_index(&metrics, mode).map(|i| live[i].epoch);
+    m.best = match (best, m.best.take()) {
+        (Some(epoch), Some(mut b)) => {
+            b.epoch = epoch;
+            Some(b)
+        }
+        (Some(epoch), None) => Some(crate::manifest::BestRef {
+            epoch,
+            held: false,
+            extra: BTreeMap::new(),
+        }),
+        (None, _) => None,
+    };
+}
+
+/// Make the `last` and `best` alias files hold the manifest's `last`/`best` entries.
+pub fn repoint_aliases(run: &Path, m: &Manifest) -> Result<()> {
+    let (last_name, best_name) = alias_names(&m.ext);
+    let find = |epoch: u64| {
+        m.checkpoints
+            .iter()
+            .find(|e| e.epoch == epoch && !e.path.starts_with("trash/"))
+    };
+    if let Some(e) = m.last.and_then(find) {
+        if resolve(run, &e.path).is_file() {
+            super::alias::set_alias(run, &last_name, Path::new(&e.path))?;
+        }
+    }
+    if let Some(e) = m.best.as_ref().and_then(|b| find(b.epoch)) {
+        if resolve(run, &e.path).is_file() {
+            super::alias::set_alias(run, &best_name, Path::new(&e.path))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rel_paths() {
+        assert!(check_rel_path("checkpoint-1.pth.tar").is_ok());
+        assert!(check_rel_path("trash/2026/checkpoint-1.pth.tar").is_ok());
+        assert!(check_rel_path("../x").is_err());
+        assert!(check_rel_path("/etc/passwd").is_err());
+        assert!(check_rel_path("a/b").is_err());
+        assert!(check_rel_path("trash/../../x").is_err());
+        assert!(check_rel_path("").is_err());
+    }
+
+    #[test]
+    fn roundtrip_keeps_unknown_fields_and_pending() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join(".ckpt")).unwrap();
+        let mut m = new_manifest(".pt");
+        m.extra.insert("future".into(), serde_json::json!({"x": 1}));
+        set_pending(
+            &mut m,
+            Some(&Pending {
+                operation: "save".into(),
+                unlink: vec!["checkpoint-1.pt".into()],
+                ..Default::default()
+            }),
+        );
+        store_manifest(d.path(), &m).unwrap();
+        let back = load_manifest(d.path()).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(pending(&back).unwrap().unwrap().unlink.len(), 1);
+        set_pending(&mut m, None);
+        assert!(pending(&m).unwrap().is_none());
+        assert!(m.extra.contains_key("future"));
+    }
+
+    #[test]
+    fn corrupt_names_file() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join(".ckpt")).unwrap();
+        std::fs::write(manifest_path(d.path()), b"{not json").unwrap();
+        let e = load_manifest(d.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("manifest.json") && e.contains("ckpt doctor"),
+            "{e}"
+        );
+    }
+}

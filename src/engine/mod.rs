@@ -113,15 +113,79 @@ pub struct Run {
 
 impl Run {
     /// Open an existing run of any layout (detected unless `layout` is given).
+    ///
+    /// A directory with `.ckpt/manifest.json` is a native run. Opening reads nothing
+    /// else, so a run with a corrupt manifest can still be opened for `doctor`.
     pub fn open(dir: &Path, layout: Option<LayoutKind>, options: EngineOptions) -> Result<Run> {
-        let _ = (dir, layout, options);
-        todo!("issue 2")
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(crate::Error::NoRun {
+                    path: dir.to_path_buf(),
+                    reason: "not a directory".into(),
+                })
+            }
+            Err(e) => {
+                return Err(crate::Error::NoRun {
+                    path: dir.to_path_buf(),
+                    reason: e.to_string(),
+                })
+            }
+        }
+        let has_manifest = manifest_io::manifest_path(dir).is_file();
+        let layout = match layout {
+            Some(LayoutKind::Ckpt) if !has_manifest => {
+                return Err(crate::Error::NoRun {
+                    path: dir.to_path_buf(),
+                    reason: format!(
+                        "{} does not exist; `ckpt save` creates a native run",
+                        manifest_io::manifest_path(dir).display()
+                    ),
+                })
+            }
+            Some(l) => l,
+            None if has_manifest => LayoutKind::Ckpt,
+            None => crate::layout::detect(dir).ok_or_else(|| crate::Error::NoRun {
+                path: dir.to_path_buf(),
+                reason: "no .ckpt/manifest.json and no timm, Lightning or HF checkpoints".into(),
+            })?,
+        };
+        Ok(Run {
+            dir: dir.to_path_buf(),
+            layout,
+            options,
+        })
     }
 
-    /// Open a native run, creating `dir` and `.ckpt/` when missing.
+    /// Open a native run, creating `dir`, `.ckpt/`, `.ckpt/trash/` and an empty
+    /// manifest when missing (under the run lock, so concurrent creators agree).
+    /// Refuses a directory that already holds a foreign run.
     pub fn open_or_create(dir: &Path, options: EngineOptions) -> Result<Run> {
-        let _ = (dir, options);
-        todo!("issue 2")
+        if manifest_io::manifest_path(dir).is_file() {
+            return Run::open(dir, Some(LayoutKind::Ckpt), options);
+        }
+        let has_files = std::fs::read_dir(dir)
+            .map(|rd| rd.flatten().any(|e| e.file_name() != ".ckpt"))
+            .unwrap_or(false);
+        if has_files {
+            if let Some(kind) = crate::layout::detect(dir).filter(|k| *k != LayoutKind::Ckpt) {
+                return Err(crate::Error::Invalid(format!(
+                    "{} is a {} run; ckpt saves only into native runs (a new directory, or one made by `ckpt save`)",
+                    dir.display(),
+                    kind.as_str()
+                )));
+            }
+        }
+        atomic::create_dir_durable(&dir.join(".ckpt").join("trash"))?;
+        let _lock = lock::RunLock::acquire(dir, "create", options.lock_timeout)?;
+        if !manifest_io::manifest_path(dir).is_file() {
+            manifest_io::store_manifest(dir, &manifest_io::new_manifest(&options.ext))?;
+        }
+        Ok(Run {
+            dir: dir.to_path_buf(),
+            layout: LayoutKind::Ckpt,
+            options,
+        })
     }
 
     /// Read the run as it is now (no lock).

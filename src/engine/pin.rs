@@ -1,12 +1,56 @@
-//! `pin` / `unpin`.
+//! `pin` / `unpin`: native runs record it in the manifest, foreign runs in
+//! `.ckpt/state.json` (`pinned`), both replaced atomically under the run lock.
 
+use super::lock::RunLock;
+use super::manifest_io::{load_manifest, load_state, recover_pending, store_manifest, store_state};
+use super::prune::scan_run;
 use super::*;
-use crate::Result;
+use crate::{Error, Result};
 
 impl Run {
     /// Pin (`true`) or unpin a checkpoint: pinned checkpoints are never pruned.
     pub fn set_pinned(&self, selector: &str, pinned: bool) -> Result<()> {
-        let _ = (selector, pinned);
-        todo!("issue 2")
+        let op = if pinned { "pin" } else { "unpin" };
+        let _lock = RunLock::acquire(&self.dir, op, self.options.lock_timeout)?;
+        super::atomic::sweep_stale_temps(&self.dir)?;
+        if self.layout == LayoutKind::Ckpt {
+            let mut m = load_manifest(&self.dir)?;
+            recover_pending(&self.dir, &mut m)?;
+        }
+        let snap = scan_run(self)?;
+        let c = snap
+            .find(selector)
+            .ok_or_else(|| Error::UnknownCheckpoint {
+                selector: selector.to_string(),
+                run: self.dir.clone(),
+            })?;
+        if self.layout == LayoutKind::Ckpt {
+            let mut m = load_manifest(&self.dir)?;
+            let e = m
+                .checkpoints
+                .iter_mut()
+                .find(|e| e.path == c.name)
+                .ok_or_else(|| Error::UnknownCheckpoint {
+                    selector: selector.to_string(),
+                    run: self.dir.clone(),
+                })?;
+            if e.pinned != pinned {
+                e.pinned = pinned;
+                store_manifest(&self.dir, &m)?;
+            }
+        } else {
+            let mut state = load_state(&self.dir)?;
+            let has = state.pinned.contains(&c.name);
+            if pinned && !has {
+                state.pinned.push(c.name.clone());
+                state.pinned.sort();
+            } else if !pinned && has {
+                state.pinned.retain(|n| n != &c.name);
+            } else {
+                return Ok(());
+            }
+            store_state(&self.dir, &state)?;
+        }
+        Ok(())
     }
 }

@@ -1,12 +1,229 @@
-//! Native (`ckpt`) layout: the manifest is the source of truth (issue 2 owns this file).
+//! Native (`ckpt`) layout: the manifest is the source of truth, cross-checked with the
+//! directory (missing or resized files are damaged, temps show saves in flight).
+//! A corrupt manifest is an error; every other oddity becomes a warning.
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
-use crate::snapshot::RunSnapshot;
+use crate::engine::alias::describe;
+use crate::engine::atomic::{find_temps, temp_final_name};
+use crate::engine::manifest_io::{alias_names, load_manifest, pending, resolve};
+use crate::layout::LayoutKind;
+use crate::manifest::Entry;
+use crate::rank::Mode;
+use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
 use crate::Result;
+
+/// Parse `checkpoint-<epoch><ext>` into its epoch.
+pub fn epoch_of_name(name: &str, ext: &str) -> Option<u64> {
+    name.strip_prefix("checkpoint-")?
+        .strip_suffix(ext)?
+        .parse()
+        .ok()
+}
+
+fn mtime_of(md: &std::fs::Metadata) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(md.mtime(), md.mtime_nsec().clamp(0, 999_999_999) as u32)
+}
+
+fn checkpoint_of(dir: &Path, e: &Entry) -> Checkpoint {
+    let rank = e.rank_value();
+    let mut c = Checkpoint {
+        name: e.path.clone(),
+        epoch: Some(e.epoch),
+        step: e.step,
+        batch: None,
+        metric: rank,
+        metric_raw: e
+            .metric_raw
+            .clone()
+            .or_else(|| rank.filter(|v| !v.is_finite()).map(|v| v.to_string())),
+        metrics: e.metrics.clone(),
+        bytes: e.bytes,
+        paths: vec![PathBuf::from(&e.path)],
+        mtime: None,
+        roles: Vec::new(),
+        pinned: e.pinned,
+        state: CheckpointState::Complete,
+        damage: None,
+        hash: Some(e.hash.clone()),
+        inode: None,
+    };
+    match std::fs::symlink_metadata(resolve(dir, &e.path)) {
+        Ok(md) if md.is_file() => {
+            c.mtime = mtime_of(&md);
+            c.inode = Some((md.dev(), md.ino()));
+            if md.len() != e.bytes {
+                c.state = CheckpointState::Damaged;
+                c.damage = Some(format!(
+                    "{} bytes on disk, the manifest says {}",
+                    md.len(),
+                    e.bytes
+                ));
+            }
+        }
+        Ok(_) => {
+            c.state = CheckpointState::Damaged;
+            c.damage = Some("not a regular file".into());
+        }
+        Err(err) => {
+            c.state = CheckpointState::Damaged;
+            c.damage = Some(if err.kind() == std::io::ErrorKind::NotFound {
+                "file is missing".into()
+            } else {
+                format!("cannot stat: {err}")
+            });
+        }
+    }
+    c
+}
 
 /// Scan a native run from its manifest, cross-checked against the directory.
 pub fn scan(dir: &Path) -> Result<RunSnapshot> {
-    let _ = dir;
-    todo!("issue 2")
+    let m = load_manifest(dir)?;
+    let mut warnings = Vec::new();
+    let ext = m.ext.clone();
+    let mut checkpoints: Vec<Checkpoint> = m
+        .checkpoints
+        .iter()
+        .filter(|e| !e.path.starts_with("trash/"))
+        .map(|e| checkpoint_of(dir, e))
+        .collect();
+    let best_epoch = m.best.as_ref().map(|b| b.epoch);
+    for c in checkpoints.iter_mut() {
+        if c.epoch.is_some() && c.epoch == best_epoch {
+            c.roles.push(Role::Best);
+        }
+        if c.epoch.is_some() && c.epoch == m.last {
+            c.roles.push(Role::Last);
+        }
+        if let Some(d) = &c.damage {
+            warnings.push(format!("{}: {d}", c.name));
+        }
+    }
+    if let Ok(Some(p)) = pending(&m) {
+        warnings.push(format!(
+            "an interrupted {} is recorded; the next mutation finishes it",
+            if p.operation.is_empty() {
+                "operation"
+            } else {
+                &p.operation
+            }
+        ));
+    }
+
+    // Temps: a live writer's temp for a final name the manifest lacks is a save in flight.
+    let listed: HashSet<String> = checkpoints.iter().map(|c| c.name.clone()).collect();
+    let mut temps = Vec::new();
+    for t in find_temps(dir) {
+        let name = t
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if t.foreign {
+            warnings.push(format!("foreign temp file {name} present"));
+        } else if !t.writer_alive {
+            warnings.push(format!(
+                "stale temp {name} (writer pid {} is gone); the next mutation removes it",
+                t.pid.unwrap_or(0)
+            ));
+        } else if let Some(fin) = temp_final_name(&name) {
+            if let Some(epoch) = epoch_of_name(fin, &ext) {
+                if !listed.contains(fin) {
+                    let md = std::fs::symlink_metadata(&t.path).ok();
+                    checkpoints.push(Checkpoint {
+                        name: fin.to_string(),
+                        epoch: Some(epoch),
+                        bytes: md.as_ref().map(|m| m.len()).unwrap_or(0),
+                        paths: vec![PathBuf::from(&name)],
+                        mtime: md.as_ref().and_then(mtime_of),
+                        state: CheckpointState::Writing,
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+        temps.push(t.path);
+    }
+
+    // Orphans: final checkpoint names on disk the manifest does not list.
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        let mut orphans: Vec<String> = rd
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|n| epoch_of_name(n, &ext).is_some() && !listed.contains(n))
+            .collect();
+        orphans.sort();
+        for o in orphans {
+            warnings.push(format!(
+                "{o} is not in the manifest (left by an interrupted save?); `ckpt doctor` shows it"
+            ));
+        }
+    }
+
+    checkpoints.sort_by_key(|c| (c.epoch.unwrap_or(0), c.step.unwrap_or(0)));
+
+    let (last_name, best_name) = alias_names(&ext);
+    let make_alias = |role: Role, alias_name: &str, epoch: Option<u64>, held: bool| {
+        let target = checkpoints
+            .iter()
+            .find(|c| c.epoch == epoch && c.state != CheckpointState::Writing);
+        let path = PathBuf::from(alias_name);
+        let how = match target {
+            Some(t) => describe(&dir.join(alias_name), &dir.join(&t.name)),
+            None => "unknown",
+        };
+        Alias {
+            role,
+            path,
+            target: target.map(|t| t.name.clone()),
+            epoch,
+            step: target.and_then(|t| t.step),
+            how: how.to_string(),
+            held,
+        }
+    };
+    let best = m
+        .best
+        .as_ref()
+        .map(|b| make_alias(Role::Best, &best_name, Some(b.epoch), b.held));
+    let last = m
+        .last
+        .map(|l| make_alias(Role::Last, &last_name, Some(l), false));
+    for a in best.iter().chain(last.iter()) {
+        if a.target.is_none() {
+            warnings.push(format!(
+                "{} points at epoch {} which the manifest does not list",
+                a.path.display(),
+                a.epoch.unwrap_or(0)
+            ));
+        } else if std::fs::symlink_metadata(dir.join(&a.path)).is_err() {
+            warnings.push(format!("alias {} is missing", a.path.display()));
+        }
+    }
+    if let Some(spec) = &m.metric {
+        if spec.mode != Mode::infer_from_name(&spec.name)
+            && spec.name.to_lowercase().contains("loss")
+        {
+            warnings.push(format!(
+                "metric {} is ranked {}; losses are usually minimised",
+                spec.name,
+                spec.mode.as_str()
+            ));
+        }
+    }
+
+    Ok(RunSnapshot {
+        run: std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()),
+        layout: LayoutKind::Ckpt,
+        metric: m.metric.clone(),
+        checkpoints,
+        best,
+        last,
+        temps,
+        warnings,
+        scanned_at: chrono::Utc::now(),
+    })
 }

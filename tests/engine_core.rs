@@ -1,0 +1,556 @@
+//! The save engine on real files: sources, replace, hashes, permissions, manifest
+//! round-trip and corruption, ranking (timm's NaN case, ties, held best), retention,
+//! prune plan/apply, lock contention, alias fallback, read-only directories.
+
+mod common_engine;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ckpt::engine::atomic::create_mode;
+use ckpt::engine::fault::{self, FaultPlan};
+use ckpt::engine::lock::RunLock;
+use ckpt::engine::manifest_io::{load_manifest, manifest_path, store_manifest};
+use ckpt::engine::{EngineOptions, KeepReason, Run, SaveSource};
+use ckpt::rank::RetentionPolicy;
+use ckpt::snapshot::{CheckpointState, Role};
+use ckpt::Error;
+use common_engine::*;
+
+fn read(p: impl AsRef<Path>) -> Vec<u8> {
+    std::fs::read(p).unwrap()
+}
+
+#[test]
+fn save_from_file_stream_writer_and_move() {
+    let (d, run) = new_run();
+    let src_dir = d.path().join("src");
+    std::fs::create_dir(&src_dir).unwrap();
+
+    // file (copy): the source stays
+    let src = src_dir.join("a.bin");
+    std::fs::write(&src, payload(1, 0)).unwrap();
+    let r = run
+        .save(
+            &req(1, Some(1.0)),
+            SaveSource::File {
+                path: &src,
+                move_file: false,
+            },
+            None,
+        )
+        .unwrap();
+    assert!(src.exists());
+    assert_eq!(read(&r.path), payload(1, 0));
+    assert_eq!(r.hash, hash_of(&payload(1, 0)));
+    assert!(!r.replaced);
+
+    // stream, with progress reported
+    let data = payload(2, 0);
+    let mut cursor = std::io::Cursor::new(data.clone());
+    let mut seen = 0u64;
+    let mut progress = |p: &ckpt::engine::Progress| seen = p.done;
+    let r = run
+        .save(
+            &req(2, Some(2.0)),
+            SaveSource::Stream(&mut cursor),
+            Some(&mut progress),
+        )
+        .unwrap();
+    assert_eq!(seen, data.len() as u64);
+    assert_eq!(read(&r.path), data);
+
+    // in-process writer
+    let r = save_gen(&run, 3, 0, Some(3.0), None).unwrap();
+    assert_eq!(read(&r.path), payload(3, 0));
+
+    // move on the same filesystem: the source name goes, the inode is reused
+    let src = src_dir.join("d.bin");
+    std::fs::write(&src, payload(4, 0)).unwrap();
+    let ino = std::fs::metadata(&src).unwrap().ino();
+    let r = run
+        .save(
+            &req(4, Some(4.0)),
+            SaveSource::File {
+                path: &src,
+                move_file: true,
+            },
+            None,
+        )
+        .unwrap();
+    assert!(!src.exists());
+    assert_eq!(std::fs::metadata(&r.path).unwrap().ino(), ino);
+    assert_eq!(r.hash, hash_of(&payload(4, 0)));
+
+    let m = assert_run_consistent_with(&run.dir, Some(&known_hashes()));
+    assert_eq!(m.checkpoints.len(), 4);
+    assert_eq!(m.last, Some(4));
+    assert_eq!(m.best.as_ref().unwrap().epoch, 4);
+    assert_eq!(read(run.dir.join("last.pth.tar")), payload(4, 0));
+    assert_eq!(read(run.dir.join("model_best.pth.tar")), payload(4, 0));
+    for e in &m.checkpoints {
+        assert_eq!(e.hash, hash_of(&read(run.dir.join(&e.path))));
+    }
+}
+
+#[test]
+fn replacing_an_epoch_is_atomic_and_reported() {
+    let (_d, run) = new_run();
+    save(&run, 1, Some(1.0));
+    let r = save_gen(&run, 1, 1, Some(2.0), None).unwrap();
+    assert!(r.replaced);
+    let m = assert_run_consistent(&run.dir);
+    assert_eq!(m.checkpoints.len(), 1);
+    assert_eq!(m.checkpoints[0].hash, hash_of(&payload(1, 1)));
+    assert_eq!(m.checkpoints[0].metric, Some(2.0));
+    assert_eq!(read(run.dir.join("last.pth.tar")), payload(1, 1));
+    assert_eq!(read(run.dir.join("model_best.pth.tar")), payload(1, 1));
+}
+
+#[test]
+fn final_files_get_umask_permissions() {
+    let (_d, run) = new_run();
+    let r = save(&run, 1, Some(1.0));
+    let plain = run.dir.join("plain");
+    std::fs::write(&plain, b"x").unwrap();
+    let want = std::fs::metadata(&plain).unwrap().permissions().mode() & 0o777;
+    assert_eq!(want, create_mode());
+    for p in [
+        r.path.clone(),
+        run.dir.join("last.pth.tar"),
+        manifest_path(&run.dir),
+    ] {
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, want, "{} has mode {mode:o}", p.display());
+    }
+}
+
+#[test]
+fn manifest_roundtrip_keeps_unknown_fields() {
+    let (_d, run) = new_run();
+    save(&run, 1, Some(1.0));
+    let path = manifest_path(&run.dir);
+    let mut v: serde_json::Value = serde_json::from_slice(&read(&path)).unwrap();
+    v["future_top"] = serde_json::json!({"a": [1, 2]});
+    v["checkpoints"][0]["future_entry"] = serde_json::json!("kept");
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    save(&run, 2, Some(2.0));
+    let back: serde_json::Value = serde_json::from_slice(&read(&path)).unwrap();
+    assert_eq!(back["format"], "ckpt-manifest");
+    assert_eq!(back["version"], 1);
+    assert_eq!(back["future_top"], serde_json::json!({"a": [1, 2]}));
+    assert_eq!(back["checkpoints"][0]["future_entry"], "kept");
+    assert_eq!(back["checkpoints"][1]["path"], "checkpoint-2.pth.tar");
+    assert_eq!(
+        back["metric"],
+        serde_json::json!({"name": "top1", "mode": "max"})
+    );
+}
+
+/// A named edit that corrupts a manifest's JSON.
+type Corruption = (&'static str, Box<dyn Fn(&mut serde_json::Value)>);
+
+#[test]
+fn corrupt_manifests_are_errors_naming_the_file() {
+    let cases: Vec<Corruption> = vec![
+        ("bad json", Box::new(|_| {})),
+        (
+            "dotdot",
+            Box::new(|v| v["checkpoints"][0]["path"] = "../escape.pth.tar".into()),
+        ),
+        (
+            "absolute",
+            Box::new(|v| v["checkpoints"][0]["path"] = "/etc/passwd".into()),
+        ),
+        ("version", Box::new(|v| v["version"] = 99.into())),
+        (
+            "format",
+            Box::new(|v| v["format"] = "something-else".into()),
+        ),
+        (
+            "dup epoch",
+            Box::new(|v| {
+                let e = v["checkpoints"][0].clone();
+                let mut e2 = e.clone();
+                e2["path"] = "other.pth.tar".into();
+                v["checkpoints"].as_array_mut().unwrap().push(e2);
+            }),
+        ),
+    ];
+    for (name, edit) in cases {
+        let (_d, run) = new_run();
+        save(&run, 1, Some(1.0));
+        let path = manifest_path(&run.dir);
+        if name == "bad json" {
+            std::fs::write(&path, b"{\"format\": \"ckpt-manifest\", ").unwrap();
+        } else {
+            let mut v: serde_json::Value = serde_json::from_slice(&read(&path)).unwrap();
+            edit(&mut v);
+            std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+        }
+        let before = read(&path);
+        let e = save_gen(&run, 2, 0, Some(2.0), None).unwrap_err();
+        assert!(matches!(e, Error::CorruptManifest { .. }), "{name}: {e}");
+        let msg = e.to_string();
+        assert!(msg.contains(&path.display().to_string()), "{name}: {msg}");
+        assert!(msg.contains("ckpt doctor"), "{name}: {msg}");
+        // never a silent reset: the file is untouched, nothing new was committed
+        assert_eq!(read(&path), before, "{name}");
+        assert!(!run.dir.join("checkpoint-2.pth.tar").exists(), "{name}");
+        assert!(
+            ckpt::engine::atomic::find_temps(&run.dir).is_empty(),
+            "{name}"
+        );
+        let scan = ckpt::layout::native::scan(&run.dir).unwrap_err();
+        assert!(matches!(scan, Error::CorruptManifest { .. }), "{name}");
+    }
+}
+
+#[test]
+fn timm_nan_case_best_is_best_finite() {
+    let (_d, run) = new_run();
+    save(&run, 0, Some(f64::NAN));
+    let m = load_manifest(&run.dir).unwrap();
+    assert!(m.best.is_none(), "NaN never becomes best");
+    assert_eq!(m.checkpoints[0].metric, None);
+    assert_eq!(m.checkpoints[0].metric_raw.as_deref(), Some("nan"));
+    for (e, v) in [(1, 10.0), (2, 30.0), (3, 20.0), (4, f64::INFINITY)] {
+        save(&run, e, Some(v));
+    }
+    let m = assert_run_consistent(&run.dir);
+    assert_eq!(m.best.as_ref().unwrap().epoch, 2);
+    assert_eq!(read(run.dir.join("model_best.pth.tar")), payload(2, 0));
+    let snap = ckpt::layout::native::scan(&run.dir).unwrap();
+    assert!(snap.find("2").unwrap().has_role(Role::Best));
+    assert!(snap.find("4").unwrap().has_role(Role::Last));
+    assert_eq!(snap.find("0").unwrap().metric_raw.as_deref(), Some("nan"));
+}
+
+#[test]
+fn ties_keep_the_earlier_checkpoint() {
+    let (_d, run) = new_run();
+    save(&run, 1, Some(5.0));
+    let r = save(&run, 2, Some(5.0));
+    assert!(!r.became_best);
+    let m = load_manifest(&run.dir).unwrap();
+    assert_eq!(m.best.as_ref().unwrap().epoch, 1);
+    assert_eq!(read(run.dir.join("model_best.pth.tar")), payload(1, 0));
+}
+
+#[test]
+fn held_best_is_not_moved_by_later_saves() {
+    let (_d, run) = new_run();
+    save(&run, 1, Some(1.0));
+    save(&run, 2, Some(2.0));
+    // hold epoch 1 as a promote would
+    let mut m = load_manifest(&run.dir).unwrap();
+    m.best = Some(ckpt::manifest::BestRef {
+        epoch: 1,
+        held: true,
+        extra: BTreeMap::new(),
+    });
+    store_manifest(&run.dir, &m).unwrap();
+    ckpt::engine::alias::set_alias(
+        &run.dir,
+        "model_best.pth.tar",
+        Path::new("checkpoint-1.pth.tar"),
+    )
+    .unwrap();
+    let r = save(&run, 3, Some(9.0));
+    assert!(!r.became_best);
+    let m = assert_run_consistent(&run.dir);
+    assert_eq!(m.best.as_ref().map(|b| (b.epoch, b.held)), Some((1, true)));
+    assert_eq!(read(run.dir.join("model_best.pth.tar")), payload(1, 0));
+}
+
+#[test]
+fn retention_top_k_keep_last_keep_every_and_pinned() {
+    let (_d, run) = new_run();
+    let metrics = [10.0, 30.0, 20.0, 50.0, 40.0, 62.5, 25.0];
+    for (e, v) in metrics.iter().enumerate() {
+        save(&run, e as u64, Some(*v));
+    }
+    run.set_pinned("1", true).unwrap();
+    let policy = RetentionPolicy {
+        keep_top_k: Some(2),
+        keep_last: Some(1),
+        keep_every: Some(4),
+    };
+    let r = save_gen(&run, 7, 0, Some(35.0), Some(policy)).unwrap();
+    let mut pruned: Vec<String> = r
+        .pruned
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    pruned.sort();
+    // kept: 0 and 4 (every 4th), 1 (pinned), 3 and 5 (top 2), 7 (last); pruned 2, 6
+    assert_eq!(pruned, vec!["checkpoint-2.pth.tar", "checkpoint-6.pth.tar"]);
+    assert!(r.bytes_freed > 0);
+    let m = assert_run_consistent(&run.dir);
+    let epochs: Vec<u64> = m.checkpoints.iter().map(|e| e.epoch).collect();
+    assert_eq!(epochs, vec![0, 1, 3, 4, 5, 7]);
+    assert_eq!(
+        m.policy, policy,
+        "the request's policy is kept for the next saves"
+    );
+    for p in &r.pruned {
+        assert!(!p.exists());
+    }
+    // the plan explains why each is kept
+    let plan = run.plan_prune(None, &[]).unwrap();
+    assert!(plan.victims.is_empty());
+    let why = |n: &str| plan.kept.iter().find(|(k, _)| k == n).unwrap().1.clone();
+    assert_eq!(
+        why("checkpoint-5.pth.tar"),
+        vec![KeepReason::Best, KeepReason::TopK(1)]
+    );
+    assert_eq!(why("checkpoint-1.pth.tar"), vec![KeepReason::Pinned]);
+    assert_eq!(
+        why("checkpoint-7.pth.tar"),
+        vec![KeepReason::Last, KeepReason::Newest]
+    );
+    assert_eq!(why("checkpoint-0.pth.tar"), vec![KeepReason::EveryNth]);
+}
+
+#[test]
+fn bytes_freed_counted_by_inode() {
+    let (d, run) = new_run();
+    for e in 1..=4 {
+        save(&run, e, Some(e as f64));
+    }
+    // epoch 1 has a second name outside the run: removing it frees nothing
+    std::fs::hard_link(
+        run.dir.join("checkpoint-1.pth.tar"),
+        d.path().join("keep.bin"),
+    )
+    .unwrap();
+    let plan = run
+        .plan_prune(
+            Some(RetentionPolicy {
+                keep_last: Some(1),
+                ..Default::default()
+            }),
+            &[],
+        )
+        .unwrap();
+    let v = |n: &str| plan.victims.iter().find(|v| v.name == n).unwrap();
+    assert_eq!(plan.victims.len(), 3);
+    assert_eq!(v("checkpoint-1.pth.tar").bytes_freed, 0);
+    assert_eq!(
+        v("checkpoint-2.pth.tar").bytes_freed,
+        payload(2, 0).len() as u64
+    );
+    assert_eq!(v("checkpoint-1.pth.tar").files[0].nlink, 2);
+    assert_eq!(
+        plan.bytes_freed,
+        (payload(2, 0).len() + payload(3, 0).len()) as u64
+    );
+    let rep = run.prune(&plan).unwrap();
+    assert_eq!(rep.removed.len(), 3);
+    assert_eq!(rep.bytes_freed, plan.bytes_freed);
+    assert_eq!(read(d.path().join("keep.bin")), payload(1, 0));
+    assert_run_consistent(&run.dir);
+}
+
+#[test]
+fn prune_refuses_a_victim_changed_after_the_plan() {
+    let (_d, run) = new_run();
+    for e in 1..=4 {
+        save(&run, e, Some(e as f64));
+    }
+    let plan = run
+        .plan_prune(
+            Some(RetentionPolicy {
+                keep_last: Some(1),
+                ..Default::default()
+            }),
+            &[],
+        )
+        .unwrap();
+    assert_eq!(plan.victims.len(), 3);
+    // someone rewrites epoch 2 in place after the plan
+    let p2 = run.dir.join("checkpoint-2.pth.tar");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&p2).unwrap();
+    std::io::Write::write_all(&mut f, b"more").unwrap();
+    drop(f);
+    let rep = run.prune(&plan).unwrap();
+    assert_eq!(rep.refused.len(), 1, "{rep:?}");
+    assert_eq!(rep.refused[0].0, "checkpoint-2.pth.tar");
+    assert!(rep.refused[0].1.contains("size"), "{rep:?}");
+    assert!(p2.exists());
+    assert!(!run.dir.join("checkpoint-1.pth.tar").exists());
+    let m = load_manifest(&run.dir).unwrap();
+    assert!(
+        m.checkpoints.iter().any(|e| e.epoch == 2),
+        "refused victim stays listed"
+    );
+}
+
+#[test]
+fn extra_victims_refuse_best_last_and_pinned() {
+    let (_d, run) = new_run();
+    for e in 1..=3 {
+        save(&run, e, Some(e as f64 * if e == 2 { 10.0 } else { 1.0 }));
+    }
+    run.set_pinned("1", true).unwrap();
+    for sel in ["2", "3", "1"] {
+        let e = run.plan_prune(None, &[sel.to_string()]).unwrap_err();
+        assert!(matches!(e, Error::Invalid(_)), "{sel}: {e}");
+    }
+    run.set_pinned("checkpoint-1.pth.tar", false).unwrap();
+    let plan = run.plan_prune(None, &["1".to_string()]).unwrap();
+    assert_eq!(plan.victims.len(), 1);
+    let e = run.plan_prune(None, &["99".to_string()]).unwrap_err();
+    assert!(matches!(e, Error::UnknownCheckpoint { .. }));
+}
+
+#[test]
+fn lock_timeout_names_holder_pid_and_operation() {
+    let (_d, run) = new_run();
+    save(&run, 1, Some(1.0));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let dir = run.dir.clone();
+    let holder = std::thread::spawn(move || {
+        let _l = RunLock::acquire(&dir, "hold-test", Duration::from_secs(5)).unwrap();
+        tx.send(()).unwrap();
+        done_rx.recv().unwrap();
+    });
+    rx.recv().unwrap();
+    let short = Run::open(
+        &run.dir,
+        None,
+        EngineOptions {
+            lock_timeout: Duration::from_millis(200),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let e = save_gen(&short, 2, 0, Some(2.0), None).unwrap_err();
+    match &e {
+        Error::Locked { pid, operation, .. } => {
+            assert_eq!(*pid, std::process::id());
+            assert_eq!(operation, "hold-test");
+        }
+        other => panic!("expected Locked, got {other}"),
+    }
+    assert!(e.to_string().contains("hold-test"));
+    done_tx.send(()).unwrap();
+    holder.join().unwrap();
+    // the failed save left nothing behind
+    assert!(ckpt::engine::atomic::find_temps(&run.dir).is_empty());
+    assert!(!run.dir.join("checkpoint-2.pth.tar").exists());
+    save(&run, 2, Some(2.0));
+}
+
+#[test]
+fn failing_hardlink_falls_back_to_copy_with_identical_bytes() {
+    let (_d, run) = new_run();
+    save(&run, 1, Some(1.0));
+    fault::arm(FaultPlan::fail(1, libc::EPERM).on_label("alias.link"));
+    let r = save_gen(&run, 2, 0, Some(0.5), None).unwrap();
+    fault::disarm();
+    assert!(
+        r.alias_strategy == "copy" || r.alias_strategy == "reflink",
+        "{}",
+        r.alias_strategy
+    );
+    let last = run.dir.join("last.pth.tar");
+    assert_eq!(read(&last), read(&r.path));
+    assert_ne!(
+        std::fs::metadata(&last).unwrap().ino(),
+        std::fs::metadata(&r.path).unwrap().ino()
+    );
+    let snap = ckpt::layout::native::scan(&run.dir).unwrap();
+    assert_eq!(snap.last.as_ref().unwrap().how, "copy");
+    assert_eq!(snap.best.as_ref().unwrap().how, "hardlink");
+    assert_run_consistent(&run.dir);
+    // the next save links again: an injected failure is not remembered for the device
+    let r = save(&run, 3, Some(0.1));
+    assert_eq!(r.alias_strategy, "hardlink");
+}
+
+#[test]
+fn snapshot_shows_writing_temp_and_damage() {
+    let (_d, run) = new_run();
+    save(&run, 1, Some(1.0));
+    save(&run, 2, Some(2.0));
+    // a save in flight from this (live) process
+    let mut t =
+        ckpt::engine::atomic::TempFile::create_for(&run.dir.join("checkpoint-3.pth.tar")).unwrap();
+    t.fill(ckpt::engine::atomic::Source::Bytes(b"partial"), None)
+        .unwrap();
+    std::fs::remove_file(run.dir.join("checkpoint-1.pth.tar")).unwrap();
+    let snap = ckpt::layout::native::scan(&run.dir).unwrap();
+    assert_eq!(snap.temps.len(), 1);
+    assert_eq!(snap.find("3").unwrap().state, CheckpointState::Writing);
+    assert_eq!(snap.find("1").unwrap().state, CheckpointState::Damaged);
+    assert_eq!(snap.last.as_ref().unwrap().how, "hardlink");
+    assert!(snap.warnings.iter().any(|w| w.contains("missing")));
+    drop(t);
+}
+
+/// Unmounts a test mount on drop.
+struct Mount(PathBuf);
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn read_only_run_dir_fails_before_writing() {
+    let d = tempfile::tempdir().unwrap();
+    let mnt = d.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let root = unsafe { libc::geteuid() } == 0;
+    let _guard;
+    if root {
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+            .arg(&mnt)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            eprintln!("SKIPPED read_only_run_dir_fails_before_writing: running as root but cannot mount tmpfs (chmod does not stop root)");
+            return;
+        }
+        _guard = Mount(mnt.clone());
+    }
+    let dir = mnt.join("run");
+    let run = Run::open_or_create(&dir, opts()).unwrap();
+    save(&run, 1, Some(1.0));
+    if root {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&mnt)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "remount read-only failed");
+    } else {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    }
+    let listing = |p: &Path| {
+        let mut v: Vec<String> = std::fs::read_dir(p)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let before = listing(&dir);
+    let manifest_before = read(manifest_path(&dir));
+    let e = save_gen(&run, 2, 0, Some(2.0), None).unwrap_err();
+    assert!(matches!(e, Error::NotWritable { .. }), "{e}");
+    assert!(e.to_string().contains(&dir.display().to_string()), "{e}");
+    assert_eq!(listing(&dir), before);
+    assert_eq!(read(manifest_path(&dir)), manifest_before);
+    if !root {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
