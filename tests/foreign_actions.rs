@@ -1,0 +1,458 @@
+//! Actions on copies of the real fixture runs (timm, Lightning, HF Trainer): each leaves
+//! a run its own tool would still read correctly, under its own names.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ckpt::engine::{EngineOptions, RestoreOptions, Run};
+use ckpt::layout::LayoutKind;
+use ckpt::snapshot::RunSnapshot;
+
+/// Unpack `tests/fixtures/<name>.tar.gz` into a fresh temp dir; returns (guard, run dir).
+fn fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(format!("{name}.tar.gz"));
+    let file = fs::File::open(&archive).unwrap();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    tar.set_preserve_permissions(true);
+    tar.unpack(tmp.path()).unwrap();
+    let dir = tmp.path().join(name);
+    (tmp, dir)
+}
+
+fn run(dir: &Path, layout: LayoutKind) -> Run {
+    Run {
+        dir: dir.to_path_buf(),
+        layout,
+        options: EngineOptions::default(),
+    }
+}
+
+fn hash(p: &Path) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(&fs::read(p).unwrap())
+}
+
+fn scan(dir: &Path, layout: LayoutKind) -> RunSnapshot {
+    ckpt::layout::scan(dir, Some(layout)).unwrap()
+}
+
+/// Every file under `.ckpt/trash/<stamp>/`, relative to its stamp folder.
+fn trash(dir: &Path) -> Vec<(PathBuf, PathBuf)> {
+    let mut out = Vec::new();
+    let Ok(rd) = fs::read_dir(dir.join(".ckpt/trash")) else {
+        return out;
+    };
+    for stamp in rd.flatten() {
+        for f in fs::read_dir(stamp.path()).unwrap().flatten() {
+            out.push((PathBuf::from(f.file_name()), f.path()));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn pickle_epoch(p: &Path) -> Option<i64> {
+    ckpt::torchzip::read_pickle_value(p)
+        .ok()?
+        .get("epoch")
+        .and_then(|v| v.as_i64())
+}
+
+// ---------------------------------------------------------------- timm
+
+#[test]
+fn timm_promote_rewrites_model_best_and_a_rescan_sees_it_held() {
+    let (_t, dir) = fixture("timm-basic");
+    let c5 = hash(&dir.join("checkpoint-5.pth.tar"));
+    let r = run(&dir, LayoutKind::Timm);
+    let rep = r.promote("4").unwrap();
+    assert_eq!(rep.epoch, Some(4));
+    assert_eq!(rep.alias, Some(dir.join("model_best.pth.tar")));
+    assert_eq!(
+        hash(&dir.join("model_best.pth.tar")),
+        hash(&dir.join("checkpoint-4.pth.tar"))
+    );
+    assert_eq!(hash(&dir.join("checkpoint-5.pth.tar")), c5);
+    assert_eq!(pickle_epoch(&dir.join("model_best.pth.tar")), Some(4));
+
+    let snap = scan(&dir, LayoutKind::Timm);
+    let best = snap.best.as_ref().expect("best alias");
+    assert_eq!(best.epoch, Some(4));
+    assert!(best.held, "{best:?}");
+    assert!(snap.find("4").unwrap().pinned);
+
+    r.release_best().unwrap();
+    let snap = scan(&dir, LayoutKind::Timm);
+    assert!(!snap.best.as_ref().unwrap().held);
+    // timm's own files untouched.
+    for f in ["summary.csv", "args.yaml", "recovery-2-1.pth.tar"] {
+        assert!(dir.join(f).is_file(), "{f}");
+    }
+}
+
+#[test]
+fn timm_restore_keeps_the_only_copy_of_epoch_7_and_resumes_from_epoch_4() {
+    let (_t, dir) = fixture("timm-basic");
+    let old_last = fs::read(dir.join("last.pth.tar")).unwrap();
+    assert_eq!(pickle_epoch(&dir.join("last.pth.tar")), Some(7));
+    let r = run(&dir, LayoutKind::Timm);
+    let plan = r.plan_restore("4", &RestoreOptions::default()).unwrap();
+    assert_eq!(plan.dest.file_name().unwrap(), "last.pth.tar");
+    assert!(plan.backup.is_some(), "epoch 7 exists only in last.pth.tar");
+    assert!(
+        plan.newer.contains(&"checkpoint-5.pth.tar".to_string()),
+        "{:?}",
+        plan.newer
+    );
+    r.restore(&plan, None).unwrap();
+
+    let last = dir.join("last.pth.tar");
+    assert_eq!(hash(&last), hash(&dir.join("checkpoint-4.pth.tar")));
+    assert!(ckpt::torchzip::verify_file(&last).is_ok());
+    assert_eq!(pickle_epoch(&last), Some(4));
+    let kept = trash(&dir);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].0, PathBuf::from("last.pth.tar"));
+    assert_eq!(fs::read(&kept[0].1).unwrap(), old_last);
+    // Newer checkpoints were only reported.
+    assert!(dir.join("checkpoint-5.pth.tar").is_file());
+
+    let snap = scan(&dir, LayoutKind::Timm);
+    assert_eq!(snap.last.as_ref().and_then(|a| a.epoch), Some(4));
+    assert_eq!(snap.best.as_ref().and_then(|a| a.epoch), Some(5));
+}
+
+#[test]
+fn timm_restore_archive_newer_moves_checkpoints_but_keeps_aliases_and_logs() {
+    let (_t, dir) = fixture("timm-basic");
+    let c4 = hash(&dir.join("checkpoint-4.pth.tar"));
+    let c5 = hash(&dir.join("checkpoint-5.pth.tar"));
+    let r = run(&dir, LayoutKind::Timm);
+    let opts = RestoreOptions {
+        archive_newer: true,
+        ..Default::default()
+    };
+    let plan = r.plan_restore("3", &opts).unwrap();
+    assert!(plan.archive_dir.is_some());
+    r.restore(&plan, None).unwrap();
+    let moved: Vec<PathBuf> = trash(&dir).into_iter().map(|(n, _)| n).collect();
+    for f in [
+        "checkpoint-4.pth.tar",
+        "checkpoint-5.pth.tar",
+        "last.pth.tar",
+    ] {
+        assert!(
+            moved.contains(&PathBuf::from(f)),
+            "{f} not in trash: {moved:?}"
+        );
+    }
+    assert!(!dir.join("checkpoint-4.pth.tar").exists());
+    assert!(!dir.join("checkpoint-5.pth.tar").exists());
+    for (name, path) in trash(&dir) {
+        if name == Path::new("checkpoint-4.pth.tar") {
+            assert_eq!(hash(&path), c4);
+        }
+        if name == Path::new("checkpoint-5.pth.tar") {
+            assert_eq!(hash(&path), c5);
+        }
+    }
+    // model_best.pth.tar is an alias name: it stays, still holding epoch 5's bytes.
+    assert_eq!(hash(&dir.join("model_best.pth.tar")), c5);
+    assert_eq!(
+        hash(&dir.join("last.pth.tar")),
+        hash(&dir.join("checkpoint-3.pth.tar"))
+    );
+    for f in ["summary.csv", "args.yaml", "recovery-2-1.pth.tar"] {
+        assert!(dir.join(f).is_file(), "{f}");
+    }
+}
+
+#[test]
+fn timm_restore_to_exports_a_copy_and_verify_passes() {
+    let (t, dir) = fixture("timm-basic");
+    let r = run(&dir, LayoutKind::Timm);
+    let dest = t.path().join("resume-from.pth.tar");
+    let plan = r
+        .plan_restore(
+            "4",
+            &RestoreOptions {
+                to: Some(dest.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    r.restore(&plan, None).unwrap();
+    assert_eq!(hash(&dest), hash(&dir.join("checkpoint-4.pth.tar")));
+    assert_eq!(pickle_epoch(&dir.join("last.pth.tar")), Some(7));
+
+    let v = r.verify(None).unwrap();
+    assert!(v.damaged.is_empty(), "{:?}", v.damaged);
+    assert!(v.checked >= 5, "{v:?}");
+}
+
+#[test]
+fn timm_verify_reports_truncated_and_empty_checkpoints() {
+    let (_t, dir) = fixture("timm-basic");
+    let c4 = dir.join("checkpoint-4.pth.tar");
+    let len = fs::metadata(&c4).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&c4)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    // Zero bytes: break the hardlink first so model_best keeps its data.
+    let c3 = dir.join("checkpoint-3.pth.tar");
+    fs::write(&c3, b"").unwrap();
+    let v = run(&dir, LayoutKind::Timm).verify(None).unwrap();
+    let damaged: Vec<&Path> = v.damaged.iter().map(|d| d.path.as_path()).collect();
+    assert!(damaged.contains(&c4.as_path()), "{:?}", v.damaged);
+    assert!(damaged.contains(&c3.as_path()), "{:?}", v.damaged);
+    assert!(v.ok.contains(&"checkpoint-5.pth.tar".to_string()), "{v:?}");
+    for d in &v.damaged {
+        assert!(!d.reason.is_empty());
+    }
+}
+
+#[test]
+fn timm_refuses_to_promote_a_damaged_checkpoint() {
+    let (_t, dir) = fixture("timm-basic");
+    fs::write(dir.join("checkpoint-4.pth.tar"), b"").unwrap();
+    let before = hash(&dir.join("model_best.pth.tar"));
+    let r = run(&dir, LayoutKind::Timm);
+    let snap = scan(&dir, LayoutKind::Timm);
+    if snap
+        .find("4")
+        .is_some_and(|c| c.state == ckpt::snapshot::CheckpointState::Damaged)
+    {
+        assert!(r.promote("4").is_err());
+        assert_eq!(hash(&dir.join("model_best.pth.tar")), before);
+    } else {
+        eprintln!("SKIPPED: the timm scan does not mark a zero-byte checkpoint damaged");
+    }
+}
+
+// ---------------------------------------------------------------- lightning
+
+fn lightning_ckpts(dir: &Path) -> PathBuf {
+    dir.join("version_0/checkpoints")
+}
+
+#[test]
+fn lightning_restore_rewrites_last_ckpt() {
+    let (_t, dir) = fixture("lightning-basic");
+    let cdir = lightning_ckpts(&dir);
+    let e1 = cdir.join("epoch=1-step=8-val_loss=0.500.ckpt");
+    let e3 = hash(&cdir.join("epoch=3-step=16-val_loss=0.400.ckpt"));
+    let r = run(&dir, LayoutKind::Lightning);
+    let plan = r.plan_restore("1", &RestoreOptions::default()).unwrap();
+    assert_eq!(plan.dest, cdir.canonicalize().unwrap().join("last.ckpt"));
+    assert_eq!(
+        plan.newer,
+        vec!["epoch=3-step=16-val_loss=0.400.ckpt".to_string()]
+    );
+    r.restore(&plan, None).unwrap();
+    assert_eq!(hash(&cdir.join("last.ckpt")), hash(&e1));
+    assert!(ckpt::torchzip::verify_file(&cdir.join("last.ckpt")).is_ok());
+    assert_eq!(hash(&cdir.join("epoch=3-step=16-val_loss=0.400.ckpt")), e3);
+    let snap = scan(&dir, LayoutKind::Lightning);
+    assert_eq!(snap.last.as_ref().and_then(|a| a.epoch), Some(1));
+    for f in ["metrics.csv", "hparams.yaml"] {
+        assert!(dir.join("version_0").join(f).is_file(), "{f}");
+    }
+}
+
+#[test]
+fn lightning_restore_keeps_a_symlinked_last_a_symlink() {
+    let (_t, dir) = fixture("lightning-basic");
+    let cdir = lightning_ckpts(&dir);
+    fs::remove_file(cdir.join("last.ckpt")).unwrap();
+    std::os::unix::fs::symlink(
+        "epoch=3-step=16-val_loss=0.400.ckpt",
+        cdir.join("last.ckpt"),
+    )
+    .unwrap();
+    let r = run(&dir, LayoutKind::Lightning);
+    let plan = r.plan_restore("1", &RestoreOptions::default()).unwrap();
+    assert_eq!(plan.backup, None, "a symlink is never the only copy");
+    r.restore(&plan, None).unwrap();
+    let link = cdir.join("last.ckpt");
+    assert!(fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        fs::read_link(&link).unwrap(),
+        PathBuf::from("epoch=1-step=8-val_loss=0.500.ckpt")
+    );
+    assert!(cdir.join("epoch=3-step=16-val_loss=0.400.ckpt").is_file());
+}
+
+#[test]
+fn lightning_promote_writes_best_ckpt() {
+    let (_t, dir) = fixture("lightning-basic");
+    let cdir = lightning_ckpts(&dir);
+    let r = run(&dir, LayoutKind::Lightning);
+    let rep = r.promote("1").unwrap();
+    let best = cdir.join("best.ckpt");
+    assert_eq!(
+        rep.alias,
+        Some(cdir.canonicalize().unwrap().join("best.ckpt"))
+    );
+    assert_eq!(
+        hash(&best),
+        hash(&cdir.join("epoch=1-step=8-val_loss=0.500.ckpt"))
+    );
+    let snap = scan(&dir, LayoutKind::Lightning);
+    let b = snap.best.as_ref().expect("best");
+    assert_eq!(b.epoch, Some(1));
+    assert!(b.held);
+    // best.ckpt is an alias, not a new checkpoint.
+    assert_eq!(snap.checkpoints.len(), 2, "{:?}", snap.checkpoints);
+}
+
+#[test]
+fn lightning_verify_passes_on_the_fixture() {
+    let (_t, dir) = fixture("lightning-basic");
+    let v = run(&dir, LayoutKind::Lightning).verify(None).unwrap();
+    assert!(v.damaged.is_empty(), "{:?}", v.damaged);
+    assert!(v.checked >= 2);
+}
+
+// ---------------------------------------------------------------- hf
+
+#[test]
+fn hf_restore_archives_newer_checkpoint_dirs() {
+    let (_t, dir) = fixture("hf-basic");
+    let model20 = hash(&dir.join("checkpoint-20/model.safetensors"));
+    let model40 = hash(&dir.join("checkpoint-40/model.safetensors"));
+    let r = run(&dir, LayoutKind::Hf);
+    let plan = r
+        .plan_restore("checkpoint-20", &RestoreOptions::default())
+        .unwrap();
+    assert_eq!(plan.newer, vec!["checkpoint-40".to_string()]);
+    assert!(plan.archive_dir.is_some(), "hf always archives newer dirs");
+    r.restore(&plan, None).unwrap();
+
+    assert!(!dir.join("checkpoint-40").exists());
+    let moved = trash(&dir);
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(moved[0].0, PathBuf::from("checkpoint-40"));
+    assert!(moved[0].1.is_dir());
+    assert_eq!(hash(&moved[0].1.join("model.safetensors")), model40);
+    assert_eq!(hash(&dir.join("checkpoint-20/model.safetensors")), model20);
+    let snap = scan(&dir, LayoutKind::Hf);
+    let steps: Vec<Option<u64>> = snap.checkpoints.iter().map(|c| c.step).collect();
+    assert_eq!(steps, vec![Some(20)]);
+    // Mode 0600 as HF wrote it: untouched.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(dir.join("checkpoint-20/model.safetensors"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn hf_restore_by_step_number() {
+    let (_t, dir) = fixture("hf-basic");
+    let r = run(&dir, LayoutKind::Hf);
+    let plan = r.plan_restore("20", &RestoreOptions::default()).unwrap();
+    assert_eq!(plan.target, "checkpoint-20");
+}
+
+#[test]
+fn hf_promote_records_a_held_best_in_state_json() {
+    let (_t, dir) = fixture("hf-basic");
+    let r = run(&dir, LayoutKind::Hf);
+    let rep = r.promote("checkpoint-40").unwrap();
+    assert_eq!(rep.alias, None);
+    let state: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join(".ckpt/state.json")).unwrap()).unwrap();
+    assert_eq!(state["best_held"], "checkpoint-40");
+    assert!(state["pinned"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("checkpoint-40")));
+    let snap = scan(&dir, LayoutKind::Hf);
+    let best = snap.best.as_ref().expect("best");
+    assert!(best.held);
+    assert_eq!(best.step, Some(40));
+    // The trainer's own record is untouched.
+    let ts: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("checkpoint-40/trainer_state.json")).unwrap())
+            .unwrap();
+    assert!(ts["best_model_checkpoint"]
+        .as_str()
+        .unwrap()
+        .ends_with("checkpoint-20"));
+}
+
+#[test]
+fn hf_export_copies_the_whole_directory() {
+    let (t, dir) = fixture("hf-basic");
+    let r = run(&dir, LayoutKind::Hf);
+    let dest = t.path().join("exported-20");
+    let plan = r
+        .plan_restore(
+            "checkpoint-20",
+            &RestoreOptions {
+                to: Some(dest.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    r.restore(&plan, None).unwrap();
+    for f in fs::read_dir(dir.join("checkpoint-20")).unwrap().flatten() {
+        assert_eq!(hash(&dest.join(f.file_name())), hash(&f.path()));
+    }
+    assert!(dir.join("checkpoint-40").is_dir(), "export touches nothing");
+    let again = r.plan_restore(
+        "checkpoint-20",
+        &RestoreOptions {
+            to: Some(dest.clone()),
+            ..Default::default()
+        },
+    );
+    assert!(matches!(again, Err(ckpt::Error::Exists { .. })));
+}
+
+#[test]
+fn hf_verify_passes_and_catches_a_truncated_safetensors() {
+    let (_t, dir) = fixture("hf-basic");
+    let r = run(&dir, LayoutKind::Hf);
+    let v = r.verify(None).unwrap();
+    assert!(v.damaged.is_empty(), "{:?}", v.damaged);
+    let st = dir.join("checkpoint-40/model.safetensors");
+    let len = fs::metadata(&st).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&st)
+        .unwrap()
+        .set_len(len - 10)
+        .unwrap();
+    let v = r.verify(None).unwrap();
+    assert_eq!(v.damaged.len(), 1, "{:?}", v.damaged);
+    assert_eq!(v.damaged[0].name, "checkpoint-40");
+    assert_eq!(v.damaged[0].path, st.canonicalize().unwrap());
+}
+
+#[test]
+fn doctor_on_each_fixture_reports_without_failing() {
+    for (name, layout) in [
+        ("timm-basic", LayoutKind::Timm),
+        ("lightning-basic", LayoutKind::Lightning),
+        ("hf-basic", LayoutKind::Hf),
+    ] {
+        let (_t, dir) = fixture(name);
+        let rep = run(&dir, layout).doctor().unwrap();
+        let failed: Vec<_> = rep.checks.iter().filter(|c| c.status == "fail").collect();
+        assert!(failed.is_empty(), "{name}: {failed:?}");
+        assert!(rep
+            .checks
+            .iter()
+            .any(|c| c.name == "scan" && c.status == "ok"));
+    }
+}
