@@ -1,0 +1,96 @@
+//! The binary's modules: argument types, one file per command, output helpers.
+
+pub mod args;
+pub mod confirm;
+pub mod demo;
+pub mod doctor;
+pub mod ls;
+pub mod output;
+pub mod pin;
+pub mod promote;
+pub mod prune;
+pub mod restore;
+pub mod save;
+pub mod verify;
+pub mod view;
+pub mod watch;
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use ckpt::engine::{EngineOptions, Run};
+use ckpt::layout::LayoutKind;
+use ckpt::snapshot::{Checkpoint, RunSnapshot};
+
+/// What every command gets from the global flags.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub layout: Option<LayoutKind>,
+    pub engine: EngineOptions,
+}
+
+/// A bad combination of arguments found after parsing: exit code 2, like clap's own.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// `verify` found damage: exit code 3 (the report was already printed).
+#[derive(Debug, thiserror::Error)]
+#[error("verify found {0} damaged checkpoint(s); the other checkpoints and aliases are intact. `ckpt ls` shows what remains, `ckpt prune` can remove the damaged ones")]
+pub struct DamageFound(pub usize);
+
+/// Seconds from a flag, rejecting negative, NaN and absurd values as a usage error.
+pub fn secs(flag: &str, s: f64) -> Result<Duration> {
+    if !s.is_finite() || !(0.0..=1e9).contains(&s) {
+        return Err(UsageError(format!("{flag} {s}: expected a number of seconds ≥ 0")).into());
+    }
+    Ok(Duration::from_secs_f64(s))
+}
+
+/// Open an existing run with the global `--layout`.
+pub fn open(dir: &Path, ctx: &Ctx) -> Result<Run> {
+    Ok(Run::open(dir, ctx.layout, ctx.engine.clone())?)
+}
+
+/// A checkpoint named by epoch (or step) or by file name.
+pub fn resolve<'a>(snap: &'a RunSnapshot, selector: Option<&OsStr>) -> Result<&'a Checkpoint> {
+    let Some(sel) = selector else {
+        return Err(UsageError("name a CHECKPOINT: an epoch number or a file name".into()).into());
+    };
+    let sel = sel.to_string_lossy();
+    snap.find(&sel).ok_or_else(|| {
+        ckpt::Error::UnknownCheckpoint {
+            selector: sel.into_owned(),
+            run: snap.run.clone(),
+        }
+        .into()
+    })
+}
+
+/// Run the parsed command.
+pub fn dispatch(cli: args::Cli) -> Result<()> {
+    let ctx = Ctx {
+        layout: cli.layout,
+        engine: EngineOptions {
+            lock_timeout: secs("--lock-timeout", cli.lock_timeout)?,
+            ..EngineOptions::default()
+        },
+    };
+    use args::Command as C;
+    match cli.command {
+        C::Watch(a) => watch::run(&a, &ctx),
+        C::Ls(a) => ls::run(&a, &ctx),
+        C::Save(a) => save::run(&a, &ctx),
+        C::Promote(a) => promote::run(&a, &ctx),
+        C::Restore(a) => restore::run(&a, &ctx),
+        C::Prune(a) => prune::run(&a, &ctx),
+        C::Pin(a) => pin::run(&a, &ctx, true),
+        C::Unpin(a) => pin::run(&a, &ctx, false),
+        C::Verify(a) => verify::run(&a, &ctx),
+        C::Doctor(a) => doctor::run(&a, &ctx),
+        C::Demo(a) => demo::run(&a, &ctx),
+    }
+}
