@@ -12,25 +12,8 @@ use super::app::TrainerInfo;
 
 /// Programs that sit in a directory without writing checkpoints.
 const INTERACTIVE: &[&str] = &[
-    "bash",
-    "sh",
-    "zsh",
-    "fish",
-    "dash",
-    "tmux",
-    "tmux: server",
-    "screen",
-    "less",
-    "more",
-    "vim",
-    "nvim",
-    "vi",
-    "nano",
-    "emacs",
-    "watch",
-    "tail",
-    "htop",
-    "top",
+    "bash", "sh", "zsh", "fish", "dash", "tmux", "tmux: server", "screen", "less", "more",
+    "vim", "nvim", "vi", "nano", "emacs", "watch", "tail", "htop", "top",
 ];
 
 /// Lexically normalise `p` (resolve `.` and `..` without touching the filesystem).
