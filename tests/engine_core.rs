@@ -554,3 +554,73 @@ fn read_only_run_dir_fails_before_writing() {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 }
+
+#[test]
+fn no_space_fails_before_writing_with_numbers_and_hint() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED no_space_fails_before_writing_with_numbers_and_hint: needs root to mount a small tmpfs");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let mnt = d.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!(
+            "SKIPPED no_space_fails_before_writing_with_numbers_and_hint: cannot mount tmpfs"
+        );
+        return;
+    }
+    let _guard = Mount(mnt.clone());
+    let run = Run::open_or_create(&mnt.join("run"), opts()).unwrap();
+    let big = d.path().join("big.bin");
+    std::fs::write(&big, vec![1u8; 1 << 20]).unwrap();
+    for e in 1..=2 {
+        run.save(
+            &req(e, Some(e as f64)),
+            SaveSource::File {
+                path: &big,
+                move_file: false,
+            },
+            None,
+        )
+        .unwrap();
+    }
+    let huge = d.path().join("huge.bin");
+    std::fs::write(&huge, vec![2u8; 3 << 20]).unwrap();
+    let manifest_before = read(manifest_path(&run.dir));
+    let e = run
+        .save(
+            &req(3, Some(3.0)),
+            SaveSource::File {
+                path: &huge,
+                move_file: false,
+            },
+            None,
+        )
+        .unwrap_err();
+    match &e {
+        Error::NoSpace {
+            available,
+            needed,
+            fs_type,
+            mount,
+            hint,
+            ..
+        } => {
+            assert!(available < needed);
+            assert_eq!(fs_type, "tmpfs");
+            assert_eq!(mount, &mnt.canonicalize().unwrap());
+            assert!(hint.contains("ckpt prune"), "{hint}");
+            assert!(hint.contains("--keep-top 1"), "{hint}");
+        }
+        other => panic!("expected NoSpace, got {other}"),
+    }
+    assert_eq!(read(manifest_path(&run.dir)), manifest_before);
+    assert!(ckpt::engine::atomic::find_run_temps(&run.dir).is_empty());
+    assert!(!run.dir.join("checkpoint-3.pth.tar").exists());
+}

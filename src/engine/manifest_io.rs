@@ -374,6 +374,44 @@ pub fn recompute_best(m: &mut Manifest) {
     };
 }
 
+/// Commit a manifest whose `last`/`best` changed and re-point the alias files,
+/// crash-safely: store `new` with a pending record saying the aliases may still hold
+/// `old`'s last/best bytes, re-point them, then store again without the record.
+/// For promote/restore/release (call under the run lock).
+pub fn store_and_repoint(
+    run: &Path,
+    old: &Manifest,
+    new: &mut Manifest,
+    operation: &str,
+) -> Result<()> {
+    let (last_name, best_name) = alias_names(&new.ext);
+    let live = |m: &Manifest, epoch: u64| {
+        m.checkpoints
+            .iter()
+            .find(|e| e.epoch == epoch && !e.path.starts_with("trash/"))
+            .map(|e| e.hash.clone())
+    };
+    let mut may_hold = BTreeMap::new();
+    if let Some(h) = old.last.and_then(|l| live(old, l)) {
+        may_hold.insert(last_name, vec![h]);
+    }
+    if let Some(h) = old.best.as_ref().and_then(|b| live(old, b.epoch)) {
+        may_hold.insert(best_name, vec![h]);
+    }
+    set_pending(
+        new,
+        Some(&Pending {
+            operation: operation.to_string(),
+            may_hold,
+            ..Default::default()
+        }),
+    );
+    store_manifest(run, new)?;
+    repoint_aliases(run, new)?;
+    set_pending(new, None);
+    store_manifest(run, new)
+}
+
 /// Make the `last` and `best` alias files hold the manifest's `last`/`best` entries.
 pub fn repoint_aliases(run: &Path, m: &Manifest) -> Result<()> {
     let (last_name, best_name) = alias_names(&m.ext);
