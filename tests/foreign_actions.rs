@@ -125,6 +125,19 @@ fn timm_restore_keeps_the_only_copy_of_epoch_7_and_resumes_from_epoch_4() {
 }
 
 #[test]
+fn timm_restore_of_the_current_last_only_archives_newer() {
+    let (_t, dir) = fixture("timm-basic");
+    let before = hash(&dir.join("last.pth.tar"));
+    let r = run(&dir, LayoutKind::Timm);
+    let plan = r.plan_restore("7", &RestoreOptions::default()).unwrap();
+    assert_eq!(plan.backup, None);
+    assert!(plan.newer.is_empty(), "{:?}", plan.newer);
+    r.restore(&plan, None).unwrap();
+    assert_eq!(hash(&dir.join("last.pth.tar")), before);
+    assert!(trash(&dir).is_empty());
+}
+
+#[test]
 fn timm_restore_archive_newer_moves_checkpoints_but_keeps_aliases_and_logs() {
     let (_t, dir) = fixture("timm-basic");
     let c4 = hash(&dir.join("checkpoint-4.pth.tar"));
@@ -457,5 +470,79 @@ fn doctor_on_each_fixture_reports_without_failing() {
             .checks
             .iter()
             .any(|c| c.name == "scan" && c.status == "ok"));
+    }
+}
+
+// ---------------------------------------------------------------- prune
+
+/// Files each layout's trainer or logger owns, relative to the run.
+fn protected_files(layout: LayoutKind) -> &'static [&'static str] {
+    match layout {
+        LayoutKind::Timm => &[
+            "summary.csv",
+            "args.yaml",
+            "last.pth.tar",
+            "model_best.pth.tar",
+        ],
+        LayoutKind::Lightning => &["metrics.csv", "hparams.yaml", "checkpoints/last.ckpt"],
+        LayoutKind::Hf => &[],
+        LayoutKind::Ckpt => &[],
+    }
+}
+
+#[test]
+fn prune_on_each_fixture_never_deletes_what_the_trainer_owns() {
+    for (name, sub, layout) in [
+        ("timm-basic", "", LayoutKind::Timm),
+        ("lightning-basic", "version_0", LayoutKind::Lightning),
+        ("hf-basic", "", LayoutKind::Hf),
+    ] {
+        let (_t, top) = fixture(name);
+        let dir = top.join(sub);
+        let r = run(&dir, layout);
+        let before = scan(&dir, layout);
+        let policy = ckpt::rank::RetentionPolicy {
+            keep_top_k: Some(1),
+            keep_last: Some(1),
+            keep_every: None,
+        };
+        let plan = r.plan_prune(Some(policy), &[]).unwrap();
+        for v in &plan.victims {
+            for f in &v.files {
+                let rel = f.path.strip_prefix(&before.run).unwrap_or(&f.path);
+                assert!(
+                    ckpt::engine::foreign::may_delete(&before, rel, false),
+                    "{name}: plan would delete {}: {:?}",
+                    rel.display(),
+                    ckpt::engine::foreign::protected_reason(&before, rel, false)
+                );
+            }
+        }
+        r.prune(&plan).unwrap();
+        for f in protected_files(layout) {
+            assert!(dir.join(f).exists(), "{name}: prune removed {f}");
+        }
+        // Every kept hf directory keeps its trainer_state.json and weights.
+        let after = scan(&dir, layout);
+        if layout == LayoutKind::Hf {
+            for c in &after.checkpoints {
+                for f in ["trainer_state.json", "model.safetensors", "config.json"] {
+                    assert!(dir.join(&c.name).join(f).is_file(), "{}/{f}", c.name);
+                }
+            }
+        }
+        // best and last still resolve after the prune.
+        assert_eq!(
+            after.best.as_ref().and_then(|a| a.epoch.or(a.step)),
+            before.best.as_ref().and_then(|a| a.epoch.or(a.step)),
+            "{name}: best moved"
+        );
+        if layout == LayoutKind::Timm {
+            assert!(
+                !plan.victims.is_empty(),
+                "timm: top-1 + last-1 prunes something"
+            );
+            assert_eq!(pickle_epoch(&dir.join("last.pth.tar")), Some(7));
+        }
     }
 }

@@ -498,14 +498,21 @@ fn timing_scan_of_ten_thousand_checkpoints() {
     .unwrap();
     let s = layout::scan(run, None).unwrap();
     assert_eq!(s.checkpoints.len(), 10_000);
-    let start = Instant::now();
-    let s = layout::scan(run, None).unwrap();
-    let took = start.elapsed();
+    // Best of 5 warm scans: the machine is shared, the minimum is the honest number.
+    let mut took = std::time::Duration::MAX;
+    let mut s = None;
+    for _ in 0..5 {
+        let start = Instant::now();
+        s = Some(layout::scan(run, None).unwrap());
+        took = took.min(start.elapsed());
+    }
+    let s = s.unwrap();
     assert_eq!(s.with_role(Role::Last).unwrap().epoch, Some(9999));
     assert_eq!(s.with_role(Role::Best).unwrap().epoch, Some(5));
     eprintln!(
-        "TIMING: warm scan of a 10,000-checkpoint timm run took {:.1} ms (debug build; target < 100 ms release)",
-        took.as_secs_f64() * 1e3
+        "TIMING: warm scan of a 10,000-checkpoint timm run took {:.1} ms ({} build; target < 100 ms)",
+        took.as_secs_f64() * 1e3,
+        if cfg!(debug_assertions) { "debug" } else { "release" }
     );
 }
 

@@ -36,15 +36,15 @@ impl Run {
 
     /// Apply a restore plan.
     pub fn restore(&self, plan: &RestorePlan, progress: Option<ProgressFn<'_>>) -> Result<()> {
-        with_progress(progress, |report| {
-            let base = match self.layout {
-                LayoutKind::Ckpt => self.dir.clone(),
-                _ => self.foreign_base(),
-            };
-            let _lock = core::lock(&base, "restore", self.options.lock_timeout)?;
-            match self.layout {
-                LayoutKind::Ckpt => self.restore_native(plan, report),
-                _ => self.restore_foreign(plan, report),
+        with_progress(progress, |report| match self.layout {
+            LayoutKind::Ckpt => {
+                let (_lock, m) = self.begin_mutation("restore")?;
+                let m = m.ok_or_else(|| Error::Invalid("restore: no manifest".into()))?;
+                self.restore_native(m, plan, report)
+            }
+            _ => {
+                let _lock = core::lock(&self.foreign_base(), "restore", self.options.lock_timeout)?;
+                self.restore_foreign(plan, report)
             }
         })
     }
@@ -88,8 +88,13 @@ impl Run {
         })
     }
 
-    fn restore_native(&self, plan: &RestorePlan, report: Report<'_>) -> Result<()> {
-        let mut m = core::load_manifest_locked(&self.dir)?;
+    /// Apply under the lock, on the manifest `begin_mutation` loaded and recovered.
+    fn restore_native(
+        &self,
+        mut m: Manifest,
+        plan: &RestorePlan,
+        report: Report<'_>,
+    ) -> Result<()> {
         let i = find_entry(&self.dir, &m, &plan.target)?;
         if let Some(why) = damage(&self.dir, &m.checkpoints[i]) {
             return Err(refuse(&plan.target, &why));
@@ -276,7 +281,8 @@ impl Run {
             let rel = alias_names(&snap, DEFAULT_EXT).last.unwrap_or_default();
             ensure_alias_name(&snap, &rel)?;
             let dest = base.join(&rel);
-            let backup = foreign_last_is_only_copy(&base, &snap, &dest)
+            let already_last = base.join(&primary) == dest;
+            let backup = (!already_last && foreign_last_is_only_copy(&base, &snap, &dest))
                 .then(|| trash.join(file_name(&dest)));
             (dest, backup)
         };
@@ -332,8 +338,12 @@ impl Run {
             })
             .unwrap_or_else(|| plan_trash_dir(&base));
 
+        // Restoring the checkpoint `last` already is (timm's only-copy `last.pth.tar`):
+        // only the archive step has anything to do.
+        let already_last = src == plan.dest;
+
         // 1. Keep an only-copy `last` (re-checked under the lock).
-        if !hf && foreign_last_is_only_copy(&base, &snap, &plan.dest) {
+        if !hf && !already_last && foreign_last_is_only_copy(&base, &snap, &plan.dest) {
             make_trash_dir(&trash)?;
             keep_copy(&plan.dest, &trash.join(file_name(&plan.dest)), report)?;
         }
@@ -366,7 +376,7 @@ impl Run {
         }
 
         // 3. `last` := the chosen checkpoint under the layout's own name.
-        if !hf {
+        if !hf && !already_last {
             step("restore.alias", &plan.dest)?;
             if plan.dest.is_symlink() {
                 relink(&src, &plan.dest)?;
@@ -430,13 +440,31 @@ fn newer_entries(m: &Manifest, epoch: u64) -> impl Iterator<Item = &Entry> {
 
 /// True when the native `last` alias holds bytes no live checkpoint file holds.
 fn native_last_is_only_copy(run: &Path, m: &Manifest, last: &Path) -> bool {
-    if !last.is_file() {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(lm) = fs::metadata(last) else {
+        return false;
+    };
+    if !lm.is_file() {
         return false;
     }
-    !m.checkpoints
-        .iter()
-        .filter(|e| !is_trashed(e))
-        .any(|e| same_content(last, &entry_path(run, e)).unwrap_or(false))
+    let live: Vec<&Entry> = m.checkpoints.iter().filter(|e| !is_trashed(e)).collect();
+    // Same inode (the usual hardlinked alias): no read at all.
+    let shares_inode = live.iter().any(|e| {
+        fs::metadata(entry_path(run, e))
+            .is_ok_and(|em| (em.dev(), em.ino()) == (lm.dev(), lm.ino()))
+    });
+    if shares_inode {
+        return false;
+    }
+    // A copy: one read of `last`, compared with the manifest's hashes.
+    if !live.iter().any(|e| e.bytes == lm.len()) {
+        return true;
+    }
+    match core::hash_file(last, &mut |_: &Progress| {}) {
+        Ok(h) => !live.iter().any(|e| e.hash == h),
+        // Unreadable: nothing to keep that we could copy anyway.
+        Err(_) => false,
+    }
 }
 
 /// True when a foreign `last` alias holds bytes no checkpoint file of the run holds.

@@ -16,38 +16,58 @@ use crate::{Error, Result};
 /// Prefix of the engine's unique temp files (DESIGN §3 rule 2).
 pub const CKPT_TEMP_PREFIX: &str = ".ckpt-tmp-";
 
-/// One directory entry, from `lstat` (symlinks are not followed).
+/// One directory entry. Its type comes from the directory listing itself (`d_type`),
+/// its metadata from `lstat` when asked for (symlinks are never followed).
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub name: String,
-    pub meta: Metadata,
+    pub ftype: std::fs::FileType,
+    /// `lstat` of the entry; `None` from [`list_types`].
+    pub meta: Option<Metadata>,
 }
 
 impl Entry {
     pub fn is_file(&self) -> bool {
-        self.meta.file_type().is_file()
+        self.ftype.is_file()
     }
     pub fn is_dir(&self) -> bool {
-        self.meta.file_type().is_dir()
+        self.ftype.is_dir()
     }
     pub fn is_symlink(&self) -> bool {
-        self.meta.file_type().is_symlink()
+        self.ftype.is_symlink()
     }
 }
 
-/// List `dir` (one `getdents` + one `lstat` per entry), sorted by name.
-pub fn list_dir(dir: &Path) -> Result<Vec<Entry>> {
+fn list(dir: &Path, with_meta: bool) -> Result<Vec<Entry>> {
     let rd = std::fs::read_dir(dir).map_err(|e| Error::io("read directory", dir, e))?;
     let mut out = Vec::new();
     for ent in rd {
         let Ok(ent) = ent else { continue };
+        let Ok(ftype) = ent.file_type() else { continue };
         // DirEntry::metadata does not traverse symlinks on Unix.
-        let Ok(meta) = ent.metadata() else { continue };
+        let meta = if with_meta {
+            match ent.metadata() {
+                Ok(m) => Some(m),
+                Err(_) => continue,
+            }
+        } else {
+            None
+        };
         let name = ent.file_name().to_string_lossy().into_owned();
-        out.push(Entry { name, meta });
+        out.push(Entry { name, ftype, meta });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+/// List `dir` with one `lstat` per entry, sorted by name.
+pub fn list_dir(dir: &Path) -> Result<Vec<Entry>> {
+    list(dir, true)
+}
+
+/// List `dir` names and types only (no `stat`): enough to detect a layout cheaply.
+pub fn list_types(dir: &Path) -> Result<Vec<Entry>> {
+    list(dir, false)
 }
 
 pub fn mtime(meta: &Metadata) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -87,7 +107,14 @@ pub fn resolve_in_run(run: &Path, rel: &Path) -> std::result::Result<(PathBuf, M
         let meta = std::fs::symlink_metadata(&full)
             .map_err(|e| format!("{} is a dangling symlink ({e})", rel.display()))?;
         if !meta.file_type().is_symlink() {
-            return Ok((cur, meta));
+            // A directory symlink in the middle of the path could still lead out.
+            let canon_run = run.canonicalize().unwrap_or_else(|_| run.to_path_buf());
+            let inside = full.canonicalize().is_ok_and(|c| c.starts_with(&canon_run));
+            return if inside {
+                Ok((cur, meta))
+            } else {
+                Err(outside(rel))
+            };
         }
         let target = std::fs::read_link(&full)
             .map_err(|e| format!("cannot read link {}: {e}", rel.display()))?;
@@ -239,9 +266,10 @@ pub fn read_csv(path: &Path, key_col: &str, warnings: &mut Vec<String>) -> Optio
                     }
                     table.raw.insert((key, col.clone()), raw);
                 }
-                None => {
+                None if !table.raw.is_empty() => {
                     table.raw.remove(&(key, col.clone()));
                 }
+                None => {}
             }
         }
     }

@@ -137,8 +137,8 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
             paths: vec![PathBuf::from(&e.name)],
             mtime: newest
                 .map(chrono::DateTime::<chrono::Utc>::from)
-                .or_else(|| common::mtime(&e.meta)),
-            inode: Some(common::inode(&e.meta)),
+                .or_else(|| e.meta.as_ref().and_then(common::mtime)),
+            inode: e.meta.as_ref().map(common::inode),
             ..Default::default()
         };
         if bytes == 0 {

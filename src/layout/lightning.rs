@@ -82,7 +82,7 @@ fn has_ckpt_files(dir: &Path) -> bool {
 
 /// `version_N` subdirectories holding `checkpoints/`, sorted by N.
 pub fn version_dirs(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = common::list_dir(dir) else {
+    let Ok(entries) = common::list_types(dir) else {
         return Vec::new();
     };
     let mut v: Vec<(u64, PathBuf)> = entries
@@ -253,8 +253,8 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
                     continue;
                 }
             }
-        } else if e.is_file() {
-            e.meta.clone()
+        } else if let (true, Some(m)) = (e.is_file(), &e.meta) {
+            m.clone()
         } else {
             warnings.push(format!("{} is not a regular file; ignored", rel.display()));
             continue;

@@ -152,6 +152,13 @@ struct Held {
 }
 
 fn read_held(path: &Path) -> std::result::Result<Held, String> {
+    if path.to_string_lossy().ends_with(".safetensors") {
+        return Err(
+            "a safetensors file records no epoch, and it shares no inode with a \
+                    checkpoint; cannot tell which epoch it holds"
+                .into(),
+        );
+    }
     let value = common::read_pickle(path)?;
     let epoch = value
         .get("epoch")
@@ -227,8 +234,8 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
                     continue;
                 }
             }
-        } else if e.is_file() {
-            e.meta.clone()
+        } else if let (true, Some(m)) = (e.is_file(), &e.meta) {
+            m.clone()
         } else {
             warnings.push(format!("{} is not a regular file; ignored", e.name));
             continue;
