@@ -618,7 +618,12 @@ fn real_fixture(name: &str) -> RunSnapshot {
 fn real_fixture_layouts_at_both_sizes() {
     for name in ["timm-basic", "lightning-basic", "hf-basic"] {
         let snap = real_fixture(name);
-        let newest = snap.checkpoints.iter().filter_map(|c| c.mtime).max().unwrap();
+        let newest = snap
+            .checkpoints
+            .iter()
+            .filter_map(|c| c.mtime)
+            .max()
+            .unwrap();
         for (w, h) in [(80, 24), (120, 40)] {
             let mut app = app_with(snap.clone(), w, h);
             app.now = newest + chrono::Duration::minutes(5);
