@@ -196,8 +196,13 @@ fn appear_then_prune(extra: &[&str]) {
     assert!(s.contains("200,000 bytes"), "exact bytes shown: {s}");
     assert!(s.contains("[ No ]"));
     w.keys("y");
-    w.wait_for("the prune result", 15, |s| s.contains("pruned 1 checkpoint"));
-    assert!(!run.join("checkpoint-0.pth.tar").exists(), "the file is gone");
+    w.wait_for("the prune result", 15, |s| {
+        s.contains("pruned 1 checkpoint")
+    });
+    assert!(
+        !run.join("checkpoint-0.pth.tar").exists(),
+        "the file is gone"
+    );
     assert!(run.join("checkpoint-1.pth.tar").exists());
     w.wait_for("the rescan", 10, |s| s.contains("history 3/3"));
     w.keys("q");
@@ -235,7 +240,10 @@ fn sigterm_and_sighup_restore_the_terminal() {
         loop {
             let (alt, hidden) = {
                 let s = w.screen.lock().unwrap();
-                (s.parser.screen().alternate_screen(), s.parser.screen().hide_cursor())
+                (
+                    s.parser.screen().alternate_screen(),
+                    s.parser.screen().hide_cursor(),
+                )
             };
             if !alt && !hidden {
                 break;
@@ -256,7 +264,9 @@ fn read_only_says_so_and_refuses() {
     w.wait_for("the monitor", 20, |s| s.contains("history 2/2"));
     assert!(w.text().contains("READ-ONLY"));
     w.keys("Gdx");
-    w.wait_for("the refusal", 5, |s| s.contains("read-only: actions are disabled"));
+    w.wait_for("the refusal", 5, |s| {
+        s.contains("read-only: actions are disabled")
+    });
     assert!(!w.text().contains("Prune?"));
     w.keys("q");
     w.wait_exit(10);
@@ -274,7 +284,9 @@ fn minute_of_day() -> u64 {
 fn output_budget_idle_and_per_checkpoint() {
     let (_tmp, run) = native_run(4);
     let w = Watch::start(&[run.to_str().unwrap()], 120, 40);
-    w.wait_for("the monitor", 20, |s| s.contains("history 4/4") && s.contains("no trainer seen"));
+    w.wait_for("the monitor", 20, |s| {
+        s.contains("history 4/4") && s.contains("no trainer seen")
+    });
     w.settle(Duration::from_millis(500));
     // Idle: nothing changes, nothing is written (retry once if a minute tick fell inside).
     let mut idle = None;

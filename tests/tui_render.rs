@@ -163,6 +163,7 @@ fn confirm_restore_promote_pin_verify() {
             ],
             archive_dir: None,
             bytes_to_copy: 0,
+            force: false,
         }),
     );
     insta::assert_snapshot!("confirm_restore", screen(&app, 100, 30));
@@ -587,4 +588,48 @@ fn ten_thousand_rows_render_fast() {
     let per_frame = t.elapsed() / 20;
     eprintln!("10,000 rows: {per_frame:?} per key + frame (debug build)");
     assert!(per_frame.as_millis() < 100, "{per_frame:?} per frame");
+}
+
+/// Unpack a real fixture run and scan it with the real layout code.
+fn real_fixture(name: &str) -> RunSnapshot {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(format!("{name}.tar.gz"));
+    let file = std::fs::File::open(&archive).unwrap();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    tar.set_preserve_permissions(true);
+    tar.unpack(tmp.path()).unwrap();
+    let root = tmp.path().join(name);
+    let runs = ckpt::layout::discover_runs(&root);
+    assert_eq!(runs.len(), 1, "{name}: {runs:?}");
+    let mut snap = ckpt::layout::scan(&runs[0], None).unwrap();
+    // Deterministic text: the temp dir becomes a fixed path.
+    let fixed = PathBuf::from("/fixtures").join(runs[0].strip_prefix(tmp.path()).unwrap());
+    let tmp_s = runs[0].to_string_lossy().into_owned();
+    snap.run = fixed.clone();
+    for w in &mut snap.warnings {
+        *w = w.replace(&tmp_s, &fixed.to_string_lossy());
+    }
+    snap
+}
+
+#[test]
+fn real_fixture_layouts_at_both_sizes() {
+    for name in ["timm-basic", "lightning-basic", "hf-basic"] {
+        let snap = real_fixture(name);
+        let newest = snap
+            .checkpoints
+            .iter()
+            .filter_map(|c| c.mtime)
+            .max()
+            .unwrap();
+        for (w, h) in [(80, 24), (120, 40)] {
+            let mut app = app_with(snap.clone(), w, h);
+            app.now = newest + chrono::Duration::minutes(5);
+            let s = screen(&app, w, h);
+            assert!(s.contains(snap.layout.as_str()), "{name}: {s}");
+            insta::assert_snapshot!(format!("fixture_{name}_{w}x{h}"), s);
+        }
+    }
 }

@@ -12,8 +12,25 @@ use super::app::TrainerInfo;
 
 /// Programs that sit in a directory without writing checkpoints.
 const INTERACTIVE: &[&str] = &[
-    "bash", "sh", "zsh", "fish", "dash", "tmux", "tmux: server", "screen", "less", "more",
-    "vim", "nvim", "vi", "nano", "emacs", "watch", "tail", "htop", "top",
+    "bash",
+    "sh",
+    "zsh",
+    "fish",
+    "dash",
+    "tmux",
+    "tmux: server",
+    "screen",
+    "less",
+    "more",
+    "vim",
+    "nvim",
+    "vi",
+    "nano",
+    "emacs",
+    "watch",
+    "tail",
+    "htop",
+    "top",
 ];
 
 /// Lexically normalise `p` (resolve `.` and `..` without touching the filesystem).
@@ -77,7 +94,7 @@ pub fn find(sys: &System, runs: &[PathBuf]) -> Vec<Option<TrainerInfo>> {
         // Monitors, and whatever launched one (tmux, scripts), are not trainers.
         if cmd
             .windows(2)
-            .any(|w| w[0].ends_with("ckpt") && w[1] == "watch")
+            .any(|w| w[0].ends_with("ckpt") && (w[1] == "watch" || w[1] == "demo"))
         {
             continue;
         }
@@ -96,8 +113,19 @@ pub fn find(sys: &System, runs: &[PathBuf]) -> Vec<Option<TrainerInfo>> {
         .into_iter()
         .map(|pids| {
             let set: HashSet<Pid> = pids.iter().copied().collect();
-            // Prefer the top of a process tree (the trainer, not its data loaders).
+            // Prefer the top of a process tree (the trainer, not its data loaders),
+            // looking through launcher shells.
+            let is_plain =
+                |p: &&sysinfo::Process| !INTERACTIVE.contains(&p.name().to_string_lossy().as_ref());
+            let plain: HashSet<Pid> = pids
+                .iter()
+                .filter_map(|pid| sys.process(*pid))
+                .filter(is_plain)
+                .map(|p| p.pid())
+                .collect();
+            let set = if plain.is_empty() { set } else { plain };
             pids.iter()
+                .filter(|pid| set.contains(pid))
                 .filter_map(|pid| sys.process(*pid))
                 .filter(|p| p.parent().is_none_or(|pp| !set.contains(&pp)))
                 .max_by(|a, b| {
