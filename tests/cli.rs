@@ -861,7 +861,7 @@ fn colour_only_on_a_terminal_and_never_under_no_color() {
     d.unpack("timm-basic");
     let mut pty = common_cli::PtyRun::spawn(d.path(), &["ls", "timm-basic"], &[]);
     assert_eq!(pty.wait(), 0);
-    pty.wait_for("disk ");
+    pty.wait_for("free of");
     assert!(
         pty.text().contains("\x1b["),
         "no colour on a terminal:\n{}",
@@ -870,7 +870,7 @@ fn colour_only_on_a_terminal_and_never_under_no_color() {
 
     let mut pty = common_cli::PtyRun::spawn(d.path(), &["ls", "timm-basic"], &[("NO_COLOR", "1")]);
     assert_eq!(pty.wait(), 0);
-    let text = pty.wait_for("disk ");
+    let text = pty.wait_for("free of");
     assert!(
         !text.contains("\x1b[1m") && !text.contains("\x1b[3"),
         "colour under NO_COLOR:\n{text}"

@@ -39,8 +39,11 @@ pub struct UsageError(pub String);
 
 /// `verify` found damage: exit code 3 (the report was already printed).
 #[derive(Debug, thiserror::Error)]
-#[error("verify found {0} damaged checkpoint(s); the other checkpoints and aliases are intact. `ckpt ls` shows what remains, `ckpt prune` can remove the damaged ones")]
-pub struct DamageFound(pub usize);
+#[error("verify found {count} damaged checkpoint(s) in {run}; nothing was changed. Resume from an intact one with `ckpt restore {run} EPOCH`, or save the damaged epoch again")]
+pub struct DamageFound {
+    pub count: usize,
+    pub run: String,
+}
 
 /// Seconds from a flag, rejecting negative, NaN and absurd values as a usage error.
 pub fn secs(flag: &str, s: f64) -> Result<Duration> {

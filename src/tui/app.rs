@@ -189,6 +189,7 @@ pub struct Busy {
 
 /// What covers the main view.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per app; boxing buys nothing
 pub enum Overlay {
     None,
     Help,

@@ -10,6 +10,29 @@ use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
 use super::app::TrainerInfo;
 
+/// Programs that sit in a directory without writing checkpoints.
+const INTERACTIVE: &[&str] = &[
+    "bash",
+    "sh",
+    "zsh",
+    "fish",
+    "dash",
+    "tmux",
+    "tmux: server",
+    "screen",
+    "less",
+    "more",
+    "vim",
+    "nvim",
+    "vi",
+    "nano",
+    "emacs",
+    "watch",
+    "tail",
+    "htop",
+    "top",
+];
+
 /// Lexically normalise `p` (resolve `.` and `..` without touching the filesystem).
 fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
@@ -68,15 +91,19 @@ pub fn find(sys: &System, runs: &[PathBuf]) -> Vec<Option<TrainerInfo>> {
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        // Other monitors are not trainers.
-        if cmd.get(1).is_some_and(|a| a == "watch")
-            && cmd.first().is_some_and(|a| a.ends_with("ckpt"))
+        // Monitors, and whatever launched one (tmux, scripts), are not trainers.
+        if cmd
+            .windows(2)
+            .any(|w| w[0].ends_with("ckpt") && (w[1] == "watch" || w[1] == "demo"))
         {
             continue;
         }
+        let name = p.name().to_string_lossy();
+        let interactive = INTERACTIVE.contains(&name.as_ref());
         let cwd = p.cwd();
         for (i, run) in runs.iter().enumerate() {
-            let in_cwd = cwd.is_some_and(|c| c.starts_with(run));
+            // A shell or editor merely sitting in the run is not writing it.
+            let in_cwd = !interactive && cwd.is_some_and(|c| c.starts_with(run));
             if in_cwd || cmd.iter().skip(1).any(|a| arg_points_into(a, cwd, run)) {
                 matches[i].push(*pid);
             }
@@ -86,8 +113,19 @@ pub fn find(sys: &System, runs: &[PathBuf]) -> Vec<Option<TrainerInfo>> {
         .into_iter()
         .map(|pids| {
             let set: HashSet<Pid> = pids.iter().copied().collect();
-            // Prefer the top of a process tree (the trainer, not its data loaders).
+            // Prefer the top of a process tree (the trainer, not its data loaders),
+            // looking through launcher shells.
+            let is_plain =
+                |p: &&sysinfo::Process| !INTERACTIVE.contains(&p.name().to_string_lossy().as_ref());
+            let plain: HashSet<Pid> = pids
+                .iter()
+                .filter_map(|pid| sys.process(*pid))
+                .filter(is_plain)
+                .map(|p| p.pid())
+                .collect();
+            let set = if plain.is_empty() { set } else { plain };
             pids.iter()
+                .filter(|pid| set.contains(pid))
                 .filter_map(|pid| sys.process(*pid))
                 .filter(|p| p.parent().is_none_or(|pp| !set.contains(&pp)))
                 .max_by(|a, b| {

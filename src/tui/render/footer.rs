@@ -21,12 +21,34 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
     if app.read_only && matches!(mode, KeyMode::Run | KeyMode::RunList) {
         spans.push(Span::styled("read-only ", theme.warn()));
     }
-    if matches!(mode, KeyMode::Run | KeyMode::RunList | KeyMode::Details) {
+    let wide = area.width >= 100;
+    if wide && matches!(mode, KeyMode::Run | KeyMode::RunList | KeyMode::Details) {
         spans.push(Span::styled("j/k", theme.key()));
         spans.push(Span::raw(" move "));
     }
-    for (key, hint) in keymap::hints(mode, app.read_only) {
-        spans.push(Span::styled(key, theme.key()));
+    // Fit the hints by priority (actions first; help and quit always, since help
+    // lists everything), then show them in the keymap's order.
+    let hints = keymap::hints(mode, app.read_only);
+    let priority = |h: &str| match h {
+        "help" | "quit" => 0,
+        "promote" | "restore" | "pin" | "mark" | "prune" | "verify" | "yes" | "no" | "open"
+        | "apply" => 1,
+        _ => 2,
+    };
+    let cost = |(k, h): &(String, &str)| k.chars().count() + h.len() + 2;
+    let used: usize = spans.iter().map(|s| s.width()).sum();
+    let mut budget = (area.width as usize).saturating_sub(used);
+    let mut keep = vec![false; hints.len()];
+    for p in 0..3 {
+        for (i, h) in hints.iter().enumerate() {
+            if priority(h.1) == p && cost(h) <= budget {
+                budget -= cost(h);
+                keep[i] = true;
+            }
+        }
+    }
+    for ((key, hint), _) in hints.iter().zip(&keep).filter(|(_, k)| **k) {
+        spans.push(Span::styled(key.clone(), theme.key()));
         spans.push(Span::raw(format!(" {hint} ")));
     }
     Paragraph::new(Line::from(spans)).render(area, buf);

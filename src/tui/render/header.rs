@@ -40,23 +40,21 @@ pub fn trainer_spans(app: &App, run: &RunEntry, theme: Theme) -> Vec<Span<'stati
         Some(t) => format!("last save {} ago", fmt::age(Some(t), app.now)),
         None => "no save yet".into(),
     };
-    let mut spans = Vec::new();
+    let mut spans = vec![Span::raw(since), Span::raw(" · ")];
     match (&run.trainer, run.trainer_checked) {
         (Some(t), _) => {
             spans.push(Span::styled("trainer ", theme.title()));
             spans.push(Span::styled(format!("pid {}", t.pid), theme.ok()));
             spans.push(Span::raw(format!(
-                " {} · cpu {:.0}% · mem {}",
-                fmt::fit(&t.command, 32),
+                " cpu {:.0}% · mem {} · {}",
                 t.cpu_percent,
-                fmt::bytes(t.memory)
+                fmt::bytes(t.memory),
+                t.command
             )));
         }
         (None, true) => spans.push(Span::styled("no trainer seen", theme.dim())),
         (None, false) => spans.push(Span::styled("looking for a trainer…", theme.dim())),
     }
-    spans.push(Span::raw(" · "));
-    spans.push(Span::raw(since));
     spans
 }
 

@@ -39,6 +39,28 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
         }
     }
     let h = lines.len() as u16 + 2;
-    let inner = super::popup(area, 66, h, "help · ? or Esc closes", buf, theme);
-    Paragraph::new(lines).render(inner, buf);
+    if h <= area.height || area.width < 60 {
+        let inner = super::popup(area, 78, h, "help · ? or Esc closes", buf, theme);
+        Paragraph::new(lines).render(inner, buf);
+        return;
+    }
+    // Too tall: two columns, descriptions cut to fit.
+    let half = lines.len().div_ceil(2);
+    let right: Vec<Line> = lines.split_off(half);
+    let inner = super::popup(
+        area,
+        area.width,
+        half as u16 + 2,
+        "help · ? or Esc closes",
+        buf,
+        theme,
+    );
+    let cols = ratatui::layout::Layout::horizontal([
+        ratatui::layout::Constraint::Fill(1),
+        ratatui::layout::Constraint::Fill(1),
+    ])
+    .spacing(1)
+    .areas::<2>(inner);
+    Paragraph::new(lines).render(cols[0], buf);
+    Paragraph::new(right).render(cols[1], buf);
 }

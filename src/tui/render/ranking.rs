@@ -59,9 +59,9 @@ pub fn render(run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme) {
                 tags.push("pinned");
             }
             Some(Line::from(vec![
-                Span::styled(format!("#{:<3}", r + 1), theme.dim()),
+                Span::styled(format!("#{:<2} ", r + 1), theme.dim()),
                 Span::styled(
-                    format!("{:>7} {:>10}  ", fmt::label(c), fmt::metric(c)),
+                    format!("{:>6} {:>9}  ", fmt::label(c), fmt::metric(c)),
                     style,
                 ),
                 Span::styled(fmt::bytes(c.bytes), theme.dim()),

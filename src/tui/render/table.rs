@@ -12,18 +12,72 @@ use super::theme::Theme;
 use crate::snapshot::{CheckpointState, Role};
 use crate::tui::app::{role_name, state_name, App, RunEntry};
 
-const WIDTHS: [Constraint; 10] = [
-    Constraint::Length(1),
-    Constraint::Length(6),
-    Constraint::Length(7),
-    Constraint::Length(10),
-    Constraint::Length(4),
-    Constraint::Length(9),
-    Constraint::Length(5),
-    Constraint::Length(9),
-    Constraint::Length(3),
-    Constraint::Length(8),
-];
+/// A column: title, width, and drop priority (higher survives longer on narrow screens).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Col {
+    Mark,
+    Epoch,
+    Step,
+    Metric,
+    Rank,
+    Size,
+    Age,
+    Roles,
+    State,
+}
+
+impl Col {
+    fn spec(self) -> (&'static str, u16, u8) {
+        match self {
+            Col::Mark => ("", 1, 9),
+            Col::Epoch => ("epoch", 6, 9),
+            Col::Step => ("step", 7, 8),
+            Col::Metric => ("metric", 9, 9),
+            Col::Rank => ("rank", 4, 4),
+            Col::Size => ("size", 8, 6),
+            Col::Age => ("age", 4, 3),
+            Col::Roles => ("roles", 12, 7),
+            Col::State => ("state", 7, 5),
+        }
+    }
+}
+
+/// The columns that fit `width`: epoch/step only when the run has them, then the
+/// lowest-priority columns dropped until the rest fit.
+fn columns(width: u16, has_epoch: bool, has_step: bool) -> Vec<Col> {
+    let mut cols: Vec<Col> = [
+        Col::Mark,
+        Col::Epoch,
+        Col::Step,
+        Col::Metric,
+        Col::Rank,
+        Col::Size,
+        Col::Age,
+        Col::Roles,
+        Col::State,
+    ]
+    .into_iter()
+    .filter(|c| match c {
+        Col::Epoch => has_epoch || !has_step,
+        Col::Step => has_step,
+        _ => true,
+    })
+    .collect();
+    let need = |cols: &[Col]| -> u16 {
+        cols.iter().map(|c| c.spec().1).sum::<u16>() + cols.len().saturating_sub(1) as u16
+    };
+    while need(&cols) > width && cols.len() > 2 {
+        let Some((i, _)) = cols
+            .iter()
+            .enumerate()
+            .min_by_key(|(i, c)| (c.spec().2, std::cmp::Reverse(*i)))
+        else {
+            break;
+        };
+        cols.remove(i);
+    }
+    cols
+}
 
 pub fn render(app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buffer, theme: Theme) {
     if area.area() == 0 {
@@ -66,11 +120,17 @@ pub fn render(app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buff
         return;
     };
     let rows_h = (inner.height as usize).saturating_sub(1);
+    let has_epoch = snap.checkpoints.iter().any(|c| c.epoch.is_some());
+    let has_step = snap.checkpoints.iter().any(|c| c.step.is_some());
+    let cols = columns(inner.width, has_epoch, has_step);
+    let widths: Vec<Constraint> = cols
+        .iter()
+        .map(|c| Constraint::Length(c.spec().1))
+        .collect();
     let header = Row::new(
-        [
-            "", "epoch", "step", "metric", "rank", "size", "age", "roles", "pin", "state",
-        ]
-        .map(|h| Cell::from(Span::styled(h, theme.title()))),
+        cols.iter()
+            .map(|c| Cell::from(Span::styled(c.spec().0, theme.title())))
+            .collect::<Vec<_>>(),
     );
     let end = (run.offset + rows_h).min(run.view.len());
     let start = run.offset.min(end);
@@ -80,7 +140,7 @@ pub fn render(app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buff
         .filter_map(|(i, &idx)| {
             let c = snap.checkpoints.get(idx)?;
             let marked = run.marked.contains(&c.name);
-            let roles: Vec<&str> = c
+            let mut roles: Vec<&str> = c
                 .roles
                 .iter()
                 .map(|r| match r {
@@ -89,6 +149,9 @@ pub fn render(app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buff
                     r => role_name(*r),
                 })
                 .collect();
+            if c.pinned {
+                roles.push("pin");
+            }
             let state_style = match c.state {
                 CheckpointState::Complete => theme.dim(),
                 CheckpointState::Writing => theme.warn(),
@@ -104,28 +167,28 @@ pub fn render(app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buff
                 Style::new()
             };
             let num = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
-            let cells = vec![
-                Cell::from(if marked { "×" } else { " " }),
-                Cell::from(Line::from(num(c.epoch)).right_aligned()),
-                Cell::from(Line::from(num(c.step)).right_aligned()),
-                Cell::from(Line::from(fmt::metric(c)).right_aligned()),
-                Cell::from(
-                    Line::from(
+            let right = |t: String| Cell::from(Line::from(t).right_aligned());
+            let cells: Vec<Cell> = cols
+                .iter()
+                .map(|col| match col {
+                    Col::Mark => Cell::from(if marked { "×" } else { " " }),
+                    Col::Epoch => right(num(c.epoch)),
+                    Col::Step => right(num(c.step)),
+                    Col::Metric => right(fmt::metric(c)),
+                    Col::Rank => right(
                         run.ranks
                             .get(idx)
                             .copied()
                             .flatten()
                             .map(|r| format!("#{r}"))
                             .unwrap_or_else(|| "-".into()),
-                    )
-                    .right_aligned(),
-                ),
-                Cell::from(Line::from(fmt::bytes(c.bytes)).right_aligned()),
-                Cell::from(Line::from(fmt::age(c.mtime, app.now)).right_aligned()),
-                Cell::from(roles.join(",")),
-                Cell::from(if c.pinned { "pin" } else { "" }),
-                Cell::from(Span::styled(state_name(&c.state), state_style)),
-            ];
+                    ),
+                    Col::Size => right(fmt::bytes(c.bytes)),
+                    Col::Age => right(fmt::age(c.mtime, app.now)),
+                    Col::Roles => Cell::from(roles.join(",")),
+                    Col::State => Cell::from(Span::styled(state_name(&c.state), state_style)),
+                })
+                .collect();
             let mut row = Row::new(cells).style(base);
             if start + i == run.selected {
                 row = row.style(base.patch(theme.selected()));
@@ -139,7 +202,7 @@ pub fn render(app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buff
         } else {
             "no checkpoint matches the filter (Esc clears it)"
         };
-        Table::new(Vec::<Row>::new(), WIDTHS)
+        Table::new(Vec::<Row>::new(), widths)
             .header(header)
             .render(inner, buf);
         if inner.height > 1 {
@@ -148,7 +211,7 @@ pub fn render(app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buff
         }
         return;
     }
-    Table::new(rows, WIDTHS)
+    Table::new(rows, widths)
         .header(header)
         .column_spacing(1)
         .render(inner, buf);
