@@ -178,6 +178,34 @@ pub fn parse(data: &[u8]) -> Result<Value, PickleError> {
     m.build(root, 0, &mut budget)
 }
 
+/// Parse a pickle whose top level is a dict, but build only the entries under `keys`
+/// (e.g. a torch checkpoint's `epoch`, `metric`, `saver` without its `state_dict`).
+/// A top level that is not a dict is built whole.
+pub fn parse_keys(data: &[u8], keys: &[&str]) -> Result<Value, PickleError> {
+    let mut m = Machine {
+        data,
+        pos: 0,
+        op_at: 0,
+        nodes: Vec::new(),
+        stack: Vec::new(),
+        memo: HashMap::new(),
+    };
+    let root = m.run()?;
+    let mut budget = MAX_COST;
+    let Node::Dict(items) = &m.nodes[root] else {
+        return m.build(root, 0, &mut budget);
+    };
+    let mut out = Vec::new();
+    for &(k, v) in items {
+        if let Node::Leaf(Value::Str(name)) = &m.nodes[k] {
+            if keys.contains(&name.as_str()) {
+                out.push((Value::Str(name.clone()), m.build(v, 1, &mut budget)?));
+            }
+        }
+    }
+    Ok(Value::Dict(out))
+}
+
 impl<'a> Machine<'a> {
     fn err<T>(&self, reason: impl Into<String>) -> Result<T, PickleError> {
         Err(PickleError {

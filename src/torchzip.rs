@@ -312,6 +312,13 @@ pub fn read_pickle_value(path: &Path) -> Result<crate::pickle::Value, ZipError> 
     crate::pickle::parse(&bytes).map_err(|e| ZipError(format!("unreadable pickle: {e}")))
 }
 
+/// Like [`read_pickle_value`], building only the top-level dict entries under `keys`.
+pub fn read_pickle_keys(path: &Path, keys: &[&str]) -> Result<crate::pickle::Value, ZipError> {
+    let mut z = TorchZip::open(path)?;
+    let bytes = z.read_pickle()?;
+    crate::pickle::parse_keys(&bytes, keys).map_err(|e| ZipError(format!("unreadable pickle: {e}")))
+}
+
 /// CRC-check a torch zip file; `Err(reason)` when damaged.
 pub fn verify_file(path: &Path) -> Result<(), ZipError> {
     TorchZip::open(path)?.verify()

@@ -123,6 +123,7 @@ proptest! {
     fn pickle_never_panics_on_a_mutated_real_pickle(muts in proptest::collection::vec(mutation(), 1..6)) {
         let bytes = apply(seeds().0.clone(), &muts);
         let _ = pickle::parse(&bytes);
+        let _ = pickle::parse_keys(&bytes, &["epoch", "saver"]);
     }
 
     #[test]
@@ -154,6 +155,11 @@ fn the_real_pickles_parse_to_the_expected_data() {
     // Tensors are persistent ids: opaque, never loaded.
     let sd = v.get("state_dict").and_then(|s| s.as_dict()).unwrap();
     assert!(!sd.is_empty());
+    // Selective parse: the same facts, without building the state dict.
+    let k = pickle::parse_keys(&seeds().0, &["epoch", "saver"]).unwrap();
+    assert_eq!(k.get("epoch"), v.get("epoch"));
+    assert_eq!(k.get("saver"), v.get("saver"));
+    assert!(k.get("state_dict").is_none());
 }
 
 #[test]

@@ -530,3 +530,46 @@ fn hf_size_never_follows_symlinks() {
         by_name(&before, "checkpoint-20").bytes
     );
 }
+
+/// Not asserted: prints how long discovering and scanning 200 runs takes.
+#[test]
+fn timing_discover_and_scan_two_hundred_runs() {
+    let (_t, fixture) = unpack("timm-basic");
+    let root = tempfile::tempdir().unwrap();
+    let files: Vec<_> = fs::read_dir(&fixture)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    for i in 0..200 {
+        let run = root.path().join(format!("exp{}/run-{i:03}", i % 10));
+        fs::create_dir_all(&run).unwrap();
+        for f in &files {
+            // Hardlinks: cheap copies that keep model_best ≡ checkpoint-5.
+            fs::hard_link(fixture.join(f), run.join(f)).unwrap();
+        }
+    }
+    let scan_all = || {
+        let runs = layout::discover_runs(root.path());
+        let snaps: Vec<_> = runs
+            .iter()
+            .map(|r| layout::scan(r, None).unwrap())
+            .collect();
+        snaps
+    };
+    assert_eq!(scan_all().len(), 200);
+    let start = Instant::now();
+    let snaps = scan_all();
+    let took = start.elapsed();
+    assert!(snaps
+        .iter()
+        .all(|s| s.with_role(Role::Best).unwrap().epoch == Some(5)));
+    eprintln!(
+        "TIMING: discover + scan of 200 timm runs took {:.1} ms ({} build; target < 1 s)",
+        took.as_secs_f64() * 1e3,
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
+}

@@ -500,9 +500,13 @@ pub fn dir_usage(dir: &Path, depth: usize) -> (u64, Option<std::time::SystemTime
     (total, newest)
 }
 
-/// Read `epoch`-like facts from a checkpoint's pickle; errors become one-line reasons.
-pub fn read_pickle(path: &Path) -> std::result::Result<crate::pickle::Value, String> {
-    crate::torchzip::read_pickle_value(path).map_err(|e| e.to_string())
+/// Read a checkpoint's pickle, building only the top-level `keys` (tensors and
+/// optimizer state are skipped); errors become one-line reasons.
+pub fn read_pickle(
+    path: &Path,
+    keys: &[&str],
+) -> std::result::Result<crate::pickle::Value, String> {
+    crate::torchzip::read_pickle_keys(path, keys).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

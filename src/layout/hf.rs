@@ -85,7 +85,7 @@ fn read_state(path: &Path) -> std::result::Result<TrainerState, String> {
 /// `metric_for_best_model` and `greater_is_better` from `training_args.bin` (a pickled
 /// `TrainingArguments`, read as data).
 fn read_args(path: &Path) -> Option<(Option<String>, Option<bool>)> {
-    let v = common::read_pickle(path).ok()?;
+    let v = common::read_pickle(path, &["metric_for_best_model", "greater_is_better"]).ok()?;
     let name = v
         .get("metric_for_best_model")
         .and_then(Value::as_str)

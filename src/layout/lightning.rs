@@ -18,6 +18,9 @@ use crate::rank::{strictly_better, MetricSpec, Mode};
 use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
 use crate::Result;
 
+/// The top-level checkpoint entries we read (the state dict is never built).
+const LIGHTNING_KEYS: &[&str] = &["epoch", "global_step", "callbacks"];
+
 /// How many `.ckpt` files with unparseable names we open to read their epoch.
 const MAX_UNNAMED_READS: usize = 64;
 
@@ -275,7 +278,7 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
             }
             None if unnamed_reads < MAX_UNNAMED_READS && meta.len() > 0 => {
                 unnamed_reads += 1;
-                match common::read_pickle(&run.join(&rel)) {
+                match common::read_pickle(&run.join(&rel), LIGHTNING_KEYS) {
                     Ok(v) => {
                         c.epoch = v
                             .get("epoch")
@@ -318,7 +321,7 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         .filter(|c| last.as_ref().and_then(|l| l.target.as_ref()) != Some(&c.name))
         .and_then(|c| c.paths.first().cloned());
     if let Some(rel) = newest {
-        match common::read_pickle(&run.join(&rel)) {
+        match common::read_pickle(&run.join(&rel), LIGHTNING_KEYS) {
             Ok(v) => {
                 let fresh = callback_info(&v);
                 if fresh.monitor.is_some() || fresh.best_model_path.is_some() {
@@ -530,7 +533,7 @@ fn resolve_alias(
     }
     let need_pickle = alias.target.is_none() || cb.is_some();
     let value = if need_pickle {
-        match common::read_pickle(&run.join(&file_rel)) {
+        match common::read_pickle(&run.join(&file_rel), LIGHTNING_KEYS) {
             Ok(v) => Some(v),
             Err(why) => {
                 warnings.push(format!("{name}: {why}"));

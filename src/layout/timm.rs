@@ -159,7 +159,7 @@ fn read_held(path: &Path) -> std::result::Result<Held, String> {
                 .into(),
         );
     }
-    let value = common::read_pickle(path)?;
+    let value = common::read_pickle(path, &["epoch", "metric", "saver"])?;
     let epoch = value
         .get("epoch")
         .and_then(Value::as_i64)
