@@ -231,14 +231,19 @@ pub fn sweep_stale_temps(dir: &Path) -> Result<Vec<PathBuf>> {
         if t.foreign || t.writer_alive {
             continue;
         }
-        // Never follow a symlink: remove the name itself, only if it is not a directory.
-        match std::fs::symlink_metadata(&t.path) {
-            Ok(m) if m.is_dir() => continue,
-            Ok(_) => {}
+        // Never follow a symlink: lstat, and remove the name itself. A temp directory
+        // is a checkpoint directory being deleted (see `prune::remove_dir_atomically`).
+        let is_dir = match std::fs::symlink_metadata(&t.path) {
+            Ok(m) => m.is_dir(),
             Err(_) => continue,
-        }
+        };
         fault::point("sweep.unlink").map_err(|e| Error::io("remove stale temp", &t.path, e))?;
-        match std::fs::remove_file(&t.path) {
+        let r = if is_dir {
+            std::fs::remove_dir_all(&t.path)
+        } else {
+            std::fs::remove_file(&t.path)
+        };
+        match r {
             Ok(()) => removed.push(t.path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("remove stale temp", &t.path, e)),
