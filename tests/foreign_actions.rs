@@ -546,3 +546,125 @@ fn prune_on_each_fixture_never_deletes_what_the_trainer_owns() {
         }
     }
 }
+
+// ---------------------------------------------------------------- fault walks (in-process)
+
+/// Fail every seam step of a timm restore with --archive-newer in turn: the run keeps
+/// a complete `last.pth.tar` (epoch 7 or 3), epoch 7's only copy is never lost, every
+/// checkpoint is in the run or in trash, and a retry succeeds.
+#[test]
+fn timm_restore_survives_a_failure_at_every_step() {
+    use ckpt::engine::fault::{self, FaultPlan};
+    let opts = RestoreOptions {
+        archive_newer: true,
+        ..Default::default()
+    };
+    let (_t, dir) = fixture("timm-basic");
+    let epoch7 = hash(&dir.join("last.pth.tar"));
+    let c4 = hash(&dir.join("checkpoint-4.pth.tar"));
+    let r = run(&dir, LayoutKind::Timm);
+    fault::start_recording();
+    let plan = r.plan_restore("3", &opts).unwrap();
+    r.restore(&plan, None).unwrap();
+    let steps = fault::record();
+    assert!(steps.len() > 5, "{steps:?}");
+
+    for i in 1..=steps.len() {
+        let (_t, dir) = fixture("timm-basic");
+        let r = run(&dir, LayoutKind::Timm);
+        let plan = r.plan_restore("3", &opts).unwrap();
+        fault::arm(FaultPlan::fail(i, libc::EIO));
+        let res = r.restore(&plan, None);
+        let fired = fault::fired();
+        fault::disarm();
+        assert!(fired, "step {i} ({}) not reached", steps[i - 1]);
+        let last = dir.join("last.pth.tar");
+        if res.is_ok() {
+            // The alias chain falls back (hardlink → reflink → copy): a completed restore.
+            assert!(
+                steps[i - 1].starts_with("alias."),
+                "step {i} ({})",
+                steps[i - 1]
+            );
+            assert_eq!(pickle_epoch(&last), Some(3));
+            assert_eq!(hash(&last), hash(&dir.join("checkpoint-3.pth.tar")));
+            continue;
+        }
+
+        assert!(ckpt::torchzip::verify_file(&last).is_ok(), "step {i}");
+        assert!(matches!(pickle_epoch(&last), Some(7) | Some(3)), "step {i}");
+        let everywhere = |h: u128| {
+            hash(&last) == h
+                || dir.join("checkpoint-4.pth.tar").is_file()
+                    && hash(&dir.join("checkpoint-4.pth.tar")) == h
+                || trash(&dir).iter().any(|(_, p)| p.is_file() && hash(p) == h)
+        };
+        assert!(
+            everywhere(epoch7),
+            "step {i} ({}): epoch 7 lost",
+            steps[i - 1]
+        );
+        assert!(
+            everywhere(c4),
+            "step {i} ({}): checkpoint-4 lost",
+            steps[i - 1]
+        );
+
+        // A fresh plan and retry completes the restore.
+        let plan = r.plan_restore("3", &opts).unwrap();
+        r.restore(&plan, None)
+            .unwrap_or_else(|e| panic!("retry after step {i} failed: {e}"));
+        assert_eq!(pickle_epoch(&last), Some(3));
+        assert!(trash(&dir).iter().any(|(_, p)| hash(p) == epoch7));
+    }
+}
+
+/// The same for an hf restore: directories move whole or not at all.
+#[test]
+fn hf_restore_survives_a_failure_at_every_step() {
+    use ckpt::engine::fault::{self, FaultPlan};
+    let (_t, dir) = fixture("hf-basic");
+    let r = run(&dir, LayoutKind::Hf);
+    fault::start_recording();
+    let plan = r
+        .plan_restore("checkpoint-20", &RestoreOptions::default())
+        .unwrap();
+    r.restore(&plan, None).unwrap();
+    let steps = fault::record();
+    for i in 1..=steps.len() {
+        let (_t, dir) = fixture("hf-basic");
+        let r = run(&dir, LayoutKind::Hf);
+        let plan = r
+            .plan_restore("checkpoint-20", &RestoreOptions::default())
+            .unwrap();
+        fault::arm(FaultPlan::fail(i, libc::EIO));
+        let res = r.restore(&plan, None);
+        fault::disarm();
+        assert!(res.is_err(), "step {i} ({})", steps[i - 1]);
+        let in_run = dir.join("checkpoint-40");
+        let in_trash: Vec<_> = trash(&dir)
+            .into_iter()
+            .filter(|(n, _)| n == Path::new("checkpoint-40"))
+            .collect();
+        assert_eq!(
+            usize::from(in_run.is_dir()) + in_trash.len(),
+            1,
+            "step {i}: checkpoint-40 must be in exactly one place"
+        );
+        let d40 = if in_run.is_dir() {
+            in_run
+        } else {
+            in_trash[0].1.clone()
+        };
+        assert_eq!(
+            fs::read_dir(&d40).unwrap().count(),
+            7,
+            "step {i}: files lost"
+        );
+        let plan = r
+            .plan_restore("checkpoint-20", &RestoreOptions::default())
+            .unwrap();
+        r.restore(&plan, None).unwrap();
+        assert!(!dir.join("checkpoint-40").exists());
+    }
+}
