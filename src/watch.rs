@@ -169,40 +169,33 @@ fn owner(runs: &[PathBuf], p: &Path) -> Option<usize> {
     best.map(|(i, _)| i)
 }
 
-fn choose_mode(run: &Path, config: &WatchConfig) -> (Option<WatchMode>, Option<String>) {
+/// The mode forced by `--poll` or by the filesystem type; `None` = try native events.
+pub fn forced_mode(fs_type: Option<&str>, config: &WatchConfig) -> Option<(WatchMode, String)> {
     if let Some(p) = config.poll {
-        return (Some(WatchMode::Polling(p)), Some("--poll".into()));
+        return Some((WatchMode::Polling(p), "--poll".into()));
     }
-    match fs_type(run) {
-        Some(t) if crate::disk::is_network_fs(&t) => (
-            Some(WatchMode::Polling(config.auto_poll)),
-            Some(format!("{t} filesystem")),
-        ),
-        _ => (None, None),
+    match fs_type {
+        Some(t) if crate::disk::is_network_fs(t) => Some((
+            WatchMode::Polling(config.auto_poll),
+            format!("{t} filesystem"),
+        )),
+        _ => None,
     }
 }
 
-/// The filesystem type of the mount holding `path`, from /proc/self/mountinfo.
-///
-/// Read here (not via `disk::headroom`) because the watcher needs only the type and
-/// must not fail when statvfs does.
-pub fn fs_type(path: &Path) -> Option<String> {
-    let path = std::fs::canonicalize(path).ok()?;
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    let mut best: Option<(usize, String)> = None;
-    for line in info.lines() {
-        let mut halves = line.splitn(2, " - ");
-        let (left, right) = (halves.next()?, halves.next()?);
-        let mount = left.split(' ').nth(4)?.replace("\\040", " ");
-        let fstype = right.split(' ').next()?.to_string();
-        if path.starts_with(&mount) {
-            let n = Path::new(&mount).components().count();
-            if best.as_ref().is_none_or(|(m, _)| n >= *m) {
-                best = Some((n, fstype));
-            }
-        }
+fn choose_mode(run: &Path, config: &WatchConfig) -> (Option<WatchMode>, Option<String>) {
+    match forced_mode(fs_type(run).as_deref(), config) {
+        Some((m, why)) => (Some(m), Some(why)),
+        None => (None, None),
     }
-    best.map(|(_, t)| t)
+}
+
+/// The filesystem type of the mount holding `path` (no statvfs: the watcher needs
+/// only the type, and must not fail when statvfs does).
+pub fn fs_type(path: &Path) -> Option<String> {
+    let canon = std::fs::canonicalize(path).ok()?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    crate::disk::mount_of(&info, &canon).map(|(_, t)| t)
 }
 
 fn add_watches(
@@ -363,4 +356,173 @@ pub fn signature(run: &Path) -> u64 {
         add_dir(&run.join(sub));
     }
     sig
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn collect(run: &Path, config: WatchConfig) -> (Watcher, Arc<Mutex<Vec<WatchEvent>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let w = start(
+            &[run.to_path_buf()],
+            config,
+            Arc::new(move |ev| s.lock().unwrap().push(ev)),
+        );
+        (w, seen)
+    }
+
+    fn wait_changes(seen: &Mutex<Vec<WatchEvent>>, n: usize, secs: u64) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            let k = seen
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|e| matches!(e, WatchEvent::Changed(_)))
+                .count();
+            if k >= n {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    fn changes(seen: &Mutex<Vec<WatchEvent>>) -> usize {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|e| matches!(e, WatchEvent::Changed(_)))
+            .count()
+    }
+
+    #[test]
+    fn network_filesystems_and_poll_flag_force_polling() {
+        let c = WatchConfig::default();
+        for t in ["nfs4", "lustre", "fuse.sshfs", "cifs", "gpfs"] {
+            assert_eq!(
+                forced_mode(Some(t), &c).map(|m| m.0),
+                Some(WatchMode::Polling(c.auto_poll)),
+                "{t}"
+            );
+        }
+        assert_eq!(forced_mode(Some("ext4"), &c), None);
+        assert_eq!(forced_mode(None, &c), None);
+        let forced = WatchConfig {
+            poll: Some(Duration::from_secs(5)),
+            ..WatchConfig::default()
+        };
+        assert_eq!(
+            forced_mode(Some("ext4"), &forced).map(|m| m.0),
+            Some(WatchMode::Polling(Duration::from_secs(5)))
+        );
+        assert_eq!(
+            WatchMode::Polling(Duration::from_secs(2)).label(),
+            "polling 2s"
+        );
+        assert_eq!(
+            WatchMode::Polling(Duration::from_millis(500)).label(),
+            "polling 0.5s"
+        );
+        assert_eq!(WatchMode::Events.label(), "events");
+    }
+
+    #[test]
+    fn events_are_debounced_and_reads_ignored() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = tmp.path().to_path_buf();
+        std::fs::write(run.join("checkpoint-0.pth.tar"), b"x").unwrap();
+        let (_w, seen) = collect(&run, WatchConfig::default());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, WatchEvent::Mode { .. }))
+        {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(matches!(
+            seen.lock().unwrap()[0],
+            WatchEvent::Mode {
+                mode: WatchMode::Events,
+                ..
+            }
+        ));
+        // A burst of writes is one change.
+        for i in 0..20 {
+            std::fs::write(run.join(format!("f{i}")), b"data").unwrap();
+        }
+        assert!(wait_changes(&seen, 1, 5));
+        // Reading files (as our own scans do) is not a change.
+        let before = changes(&seen);
+        for _ in 0..5 {
+            let _ = std::fs::read(run.join("checkpoint-0.pth.tar")).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(400)); // observation window
+        assert!(changes(&seen) - before <= 1, "reads triggered rescans");
+        // Subdirectory `.ckpt/` created later is watched after the next change.
+        std::fs::create_dir(run.join(".ckpt")).unwrap();
+        assert!(wait_changes(&seen, before + 1, 5));
+        let n = changes(&seen);
+        std::thread::sleep(Duration::from_millis(100));
+        std::fs::write(run.join(".ckpt/manifest.json"), b"{}").unwrap();
+        assert!(wait_changes(&seen, n + 1, 5), "manifest change seen");
+    }
+
+    #[test]
+    fn polling_sees_new_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = tmp.path().to_path_buf();
+        let config = WatchConfig {
+            poll: Some(Duration::from_millis(100)),
+            ..WatchConfig::default()
+        };
+        let (_w, seen) = collect(&run, config);
+        std::thread::sleep(Duration::from_millis(150));
+        let before = changes(&seen);
+        std::fs::write(run.join("checkpoint-1.pth.tar"), b"x").unwrap();
+        assert!(wait_changes(&seen, before + 1, 5));
+        assert!(seen.lock().unwrap().iter().any(|e| matches!(
+            e,
+            WatchEvent::Mode { mode: WatchMode::Polling(_), reason: Some(r), .. } if r == "--poll"
+        )));
+    }
+
+    #[test]
+    fn missing_directory_falls_back_to_polling() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = tmp.path().join("not-yet");
+        let (_w, seen) = collect(&run, WatchConfig::default());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if seen.lock().unwrap().iter().any(|e| {
+                matches!(
+                    e,
+                    WatchEvent::Mode {
+                        mode: WatchMode::Polling(_),
+                        ..
+                    }
+                )
+            }) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{:?}", seen.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn signature_changes_with_listing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = signature(tmp.path());
+        std::fs::write(tmp.path().join("x"), b"1").unwrap();
+        let b = signature(tmp.path());
+        assert_ne!(a, b);
+        assert_eq!(b, signature(tmp.path()));
+    }
 }

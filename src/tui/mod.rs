@@ -14,11 +14,11 @@ pub mod worker;
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{Local, Offset, Timelike, Utc};
+use chrono::{Local, Offset, Utc};
 use crossterm::event::{self, Event, KeyEventKind};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -177,13 +177,10 @@ pub fn run(options: WatchOptions) -> crate::Result<()> {
     let mut last: Option<Buffer> = None;
     let mut last_draw = Instant::now() - FRAME_GAP;
     let mut pending: Vec<Msg> = Vec::new();
-    loop {
-        // Block until something happens; the only timer is the minute clock for ages.
-        let msg = match rx.recv_timeout(until_next_minute()) {
-            Ok(m) => m,
-            Err(RecvTimeoutError::Timeout) => Msg::Tick(Utc::now()),
-            Err(RecvTimeoutError::Disconnected) => break,
-        };
+    // Block until something happens. No timer here: ages and "last save" move with
+    // each scan (the watcher's safety-net rescan comes once a minute), so an idle
+    // minute costs one small redraw.
+    while let Ok(msg) = rx.recv() {
         pending.push(msg);
         // Coalesce: drain the queue, and wait out the rest of the frame gap.
         loop {
@@ -256,12 +253,6 @@ fn draw(terminal: &mut terminal::Term, buf: &Buffer) -> crate::Result<()> {
     )
     .map_err(io)?;
     terminal.backend_mut().flush().map_err(io)
-}
-
-fn until_next_minute() -> Duration {
-    let now = Local::now();
-    let into = now.second() as u64 * 1000 + (now.nanosecond() as u64 / 1_000_000).min(999);
-    Duration::from_millis(60_000 - into.min(59_999))
 }
 
 fn spawn_input(tx: Sender<Msg>) {
