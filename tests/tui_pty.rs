@@ -137,6 +137,7 @@ impl Drop for Watch {
 /// Save a checkpoint from another process (the CLI), like a trainer would.
 fn save(run: &Path, epoch: u64, metric: f64) {
     let payload = run.with_file_name(format!("payload-{epoch}"));
+    std::fs::create_dir_all(run.parent().unwrap()).unwrap();
     std::fs::write(&payload, vec![epoch as u8; 200_000 + epoch as usize]).unwrap();
     let out = Command::new(BIN)
         .args(["save"])
@@ -310,4 +311,25 @@ fn output_budget_idle_and_per_checkpoint() {
     let cost = w.bytes() - before;
     eprintln!("one new checkpoint at 120x40: {cost} bytes");
     assert!(cost < 4096, "one new checkpoint cost {cost} bytes");
+}
+
+#[test]
+fn directory_of_runs_lists_them_and_opens_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("runs/alpha");
+    let b = tmp.path().join("runs/beta");
+    save(&a, 0, 10.0);
+    save(&a, 1, 20.0);
+    save(&b, 0, 5.0);
+    let root = tmp.path().join("runs");
+    let mut w = Watch::start(&[root.to_str().unwrap()], 100, 30);
+    w.wait_for("the run list", 20, |s| {
+        s.contains("2 runs") && s.contains("alpha") && s.contains("beta") && s.contains("e1 20")
+    });
+    w.keys("j\r");
+    w.wait_for("beta opened", 10, |s| s.contains("history 1/1") && s.contains("beta"));
+    w.keys("\x1b");
+    w.wait_for("back to the list", 10, |s| s.contains("2 runs"));
+    w.keys("q");
+    assert!(w.wait_exit(10).success());
 }
