@@ -327,7 +327,9 @@ fn directory_of_runs_lists_them_and_opens_one() {
         s.contains("2 runs") && s.contains("alpha") && s.contains("beta") && s.contains("e1 20")
     });
     w.keys("j\r");
-    w.wait_for("beta opened", 10, |s| s.contains("history 1/1") && s.contains("beta"));
+    w.wait_for("beta opened", 10, |s| {
+        s.contains("history 1/1") && s.contains("beta")
+    });
     w.keys("\x1b");
     w.wait_for("back to the list", 10, |s| s.contains("2 runs"));
     w.keys("q");
