@@ -688,9 +688,23 @@ fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
         .collect();
     let pending = match action {
         Action::Mark => {
+            let protected = if ckpt.has_role(Role::Best) {
+                Some("it is the best checkpoint (promote another one first)")
+            } else if ckpt.has_role(Role::Last) {
+                Some("it is the resume point (restore another one first)")
+            } else if ckpt.pinned {
+                Some("it is pinned (space unpins it)")
+            } else {
+                None
+            };
             let Some(run) = app.current_mut() else {
                 return vec![];
             };
+            let unmark = run.marked.contains(&ckpt.name);
+            if let (Some(why), false) = (protected, unmark) {
+                app.set_status(Level::Warn, format!("cannot mark {}: {why}", ckpt.name));
+                return vec![];
+            }
             if !run.marked.remove(&ckpt.name) {
                 run.marked.insert(ckpt.name.clone());
             }
