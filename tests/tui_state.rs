@@ -497,7 +497,11 @@ fn rescan_keeps_the_selection_and_marks() {
     );
     assert_eq!(selected_name(&app), "checkpoint-5.pth.tar");
     assert_eq!(view_names(&app)[0], "checkpoint-8.pth.tar");
-    assert!(app.current().unwrap().marked.contains("checkpoint-6.pth.tar"));
+    assert!(app
+        .current()
+        .unwrap()
+        .marked
+        .contains("checkpoint-6.pth.tar"));
     // A vanished checkpoint loses its mark.
     update(
         &mut app,

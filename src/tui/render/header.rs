@@ -92,7 +92,7 @@ pub fn render(app: &App, run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Th
 }
 
 /// Compact one-liner: best and last.
-pub fn render_summary(run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme) {
+pub fn render_summary(app: &App, run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme) {
     let mut spans = Vec::new();
     let snap = run.snapshot.as_ref();
     let best = snap.and_then(|s| s.with_role(Role::Best));
@@ -126,6 +126,30 @@ pub fn render_summary(run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme
             s.checkpoints.len(),
             fmt::bytes(s.total_bytes())
         )));
+    }
+    // The compact layout has no table title: say how the table is shaped here.
+    if app.sort != crate::tui::app::SortKey::Epoch {
+        spans.push(Span::styled(
+            format!(" · sort {}", app.sort.as_str()),
+            theme.key(),
+        ));
+    }
+    if !app.filter.is_empty() {
+        spans.push(Span::styled(
+            format!(
+                " · filter \"{}\" {}/{}",
+                app.filter,
+                run.view.len(),
+                snap.map(|s| s.checkpoints.len()).unwrap_or(0)
+            ),
+            theme.key(),
+        ));
+    }
+    if !run.marked.is_empty() {
+        spans.push(Span::styled(
+            format!(" · {} marked", run.marked.len()),
+            theme.marked(),
+        ));
     }
     Paragraph::new(Line::from(spans)).render(area, buf);
 }
