@@ -222,6 +222,11 @@ pub fn run(options: WatchOptions) -> crate::Result<()> {
             draw(&mut guard.terminal, &buf)?;
             last = Some(buf);
             last_draw = Instant::now();
+            // Test seam (debug builds only): prove the panic hook restores the terminal.
+            #[cfg(debug_assertions)]
+            if std::env::var_os("CKPT_TUI_TEST_PANIC").is_some() {
+                panic!("CKPT_TUI_TEST_PANIC: deliberate panic after a frame");
+            }
         }
     }
     drop(guard);
