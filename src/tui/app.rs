@@ -144,6 +144,8 @@ pub enum Msg {
     WatchMode {
         run: PathBuf,
         mode: WatchMode,
+        /// Why polling was chosen (fs type, a failed watch, `--poll`).
+        reason: Option<String>,
     },
     Trainer {
         run: PathBuf,
@@ -216,6 +218,7 @@ pub struct RunEntry {
     /// False until the trainer search has run once.
     pub trainer_checked: bool,
     pub watch_mode: Option<WatchMode>,
+    pub watch_reason: Option<String>,
     pub last_scan: Option<DateTime<Utc>>,
     /// 1-based rank by metric per checkpoint index (finite metrics only).
     pub ranks: Vec<Option<usize>>,
@@ -238,6 +241,7 @@ impl RunEntry {
             trainer: None,
             trainer_checked: false,
             watch_mode: None,
+            watch_reason: None,
             last_scan: None,
             ranks: Vec::new(),
             view: Vec::new(),
@@ -428,9 +432,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             }
             vec![]
         }
-        Msg::WatchMode { run, mode } => {
+        Msg::WatchMode { run, mode, reason } => {
             if let Some(i) = app.run_index(&run) {
                 app.runs[i].watch_mode = Some(mode);
+                app.runs[i].watch_reason = reason;
             }
             vec![]
         }

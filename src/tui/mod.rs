@@ -139,7 +139,7 @@ pub fn run(options: WatchOptions) -> crate::Result<()> {
         let emit: watch::Emit = Arc::new(move |ev| {
             let msg = match ev {
                 WatchEvent::Changed(run) => Msg::RunChanged(run),
-                WatchEvent::Mode { run, mode, .. } => Msg::WatchMode { run, mode },
+                WatchEvent::Mode { run, mode, reason } => Msg::WatchMode { run, mode, reason },
             };
             let _ = tx.send(msg);
         });

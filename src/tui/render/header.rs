@@ -20,10 +20,18 @@ pub fn metric_label(run: &RunEntry) -> String {
 
 /// "events · scan 14:03:22", "polling 2s · scan …", "starting…".
 pub fn watch_label(app: &App, run: &RunEntry) -> String {
-    let mode = run
+    let mut mode = run
         .watch_mode
         .map(|m| m.label())
         .unwrap_or_else(|| "starting".into());
+    // Say why when polling was chosen for the user (not by --poll).
+    if let (Some(crate::watch::WatchMode::Polling(_)), Some(why)) =
+        (run.watch_mode, &run.watch_reason)
+    {
+        if why != "--poll" {
+            mode.push_str(&format!(" ({})", fmt::fit(why, 24)));
+        }
+    }
     match run.last_scan {
         Some(t) => format!("{mode} · scan {}", fmt::clock(t, app.utc_offset)),
         None => format!("{mode} · scanning…"),
