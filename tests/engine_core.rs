@@ -554,3 +554,125 @@ fn read_only_run_dir_fails_before_writing() {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 }
+
+#[test]
+fn no_space_fails_before_writing_with_numbers_and_hint() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED no_space_fails_before_writing_with_numbers_and_hint: needs root to mount a small tmpfs");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let mnt = d.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!(
+            "SKIPPED no_space_fails_before_writing_with_numbers_and_hint: cannot mount tmpfs"
+        );
+        return;
+    }
+    let _guard = Mount(mnt.clone());
+    let run = Run::open_or_create(&mnt.join("run"), opts()).unwrap();
+    let big = d.path().join("big.bin");
+    std::fs::write(&big, vec![1u8; 1 << 20]).unwrap();
+    for e in 1..=2 {
+        run.save(
+            &req(e, Some(e as f64)),
+            SaveSource::File {
+                path: &big,
+                move_file: false,
+            },
+            None,
+        )
+        .unwrap();
+    }
+    let huge = d.path().join("huge.bin");
+    std::fs::write(&huge, vec![2u8; 3 << 20]).unwrap();
+    let manifest_before = read(manifest_path(&run.dir));
+    let e = run
+        .save(
+            &req(3, Some(3.0)),
+            SaveSource::File {
+                path: &huge,
+                move_file: false,
+            },
+            None,
+        )
+        .unwrap_err();
+    match &e {
+        Error::NoSpace {
+            available,
+            needed,
+            fs_type,
+            mount,
+            hint,
+            ..
+        } => {
+            assert!(available < needed);
+            assert_eq!(fs_type, "tmpfs");
+            assert_eq!(mount, &mnt.canonicalize().unwrap());
+            assert!(hint.contains("ckpt prune"), "{hint}");
+            assert!(hint.contains("--keep-top 1"), "{hint}");
+        }
+        other => panic!("expected NoSpace, got {other}"),
+    }
+    assert_eq!(read(manifest_path(&run.dir)), manifest_before);
+    assert!(ckpt::engine::atomic::find_run_temps(&run.dir).is_empty());
+    assert!(!run.dir.join("checkpoint-3.pth.tar").exists());
+}
+
+#[test]
+fn metrics_roundtrip_exactly_through_the_manifest() {
+    let (_d, run) = new_run();
+    let values = [
+        0.1 + 0.2,
+        62.5,
+        1e-300,
+        12.345_678_901_234_567,
+        99.999_999_999_999_99,
+    ];
+    for (e, v) in values.iter().enumerate() {
+        let mut r = req(e as u64, Some(*v));
+        r.metrics.insert("eval_loss".into(), v / 3.0);
+        let data = payload(e as u64, 0);
+        let mut w = |out: &mut dyn std::io::Write| out.write_all(&data);
+        run.save(&r, SaveSource::Writer(&mut w), None).unwrap();
+    }
+    let m = load_manifest(&run.dir).unwrap();
+    for (e, v) in values.iter().enumerate() {
+        assert_eq!(m.checkpoints[e].metric, Some(*v), "epoch {e}");
+        assert_eq!(m.checkpoints[e].metrics["eval_loss"], v / 3.0, "epoch {e}");
+    }
+}
+
+#[test]
+fn after_release_best_moves_only_to_a_strictly_better_save() {
+    let (_d, run) = new_run();
+    let min = |epoch: u64, v: f64| {
+        let mut r = req(epoch, Some(v));
+        r.metric_spec = Some(ckpt::rank::MetricSpec {
+            name: "eval_loss".into(),
+            mode: ckpt::rank::Mode::Min,
+        });
+        let data = payload(epoch, 0);
+        let mut w = |out: &mut dyn std::io::Write| out.write_all(&data);
+        run.save(&r, SaveSource::Writer(&mut w), None).unwrap()
+    };
+    let set_held = |held: bool| {
+        let mut m = load_manifest(&run.dir).unwrap();
+        m.best.as_mut().unwrap().held = held;
+        store_manifest(&run.dir, &m).unwrap();
+    };
+    min(0, 1.0);
+    set_held(true);
+    assert!(!min(1, 0.0).became_best, "held");
+    set_held(false);
+    // 0.5 beats the current best (1.0) even though epoch 1 (0.0) ranks higher
+    assert!(min(2, 0.5).became_best);
+    assert_eq!(load_manifest(&run.dir).unwrap().best.unwrap().epoch, 2);
+    assert!(!min(3, 0.5).became_best, "a tie keeps the earlier");
+}

@@ -53,6 +53,19 @@ fn op(name: &str, dir: &Path) -> ckpt::Result<()> {
             run.prune(&plan).map(|_| ())
         }
         "pin" => run.set_pinned("1", true),
+        // the helper promote/restore use: best := epoch 1 (held), last := epoch 2
+        "repoint" => {
+            let (_lock, m) = run.begin_mutation("repoint")?;
+            let old = m.unwrap();
+            let mut new = old.clone();
+            new.best = Some(ckpt::manifest::BestRef {
+                epoch: 1,
+                held: true,
+                extra: Default::default(),
+            });
+            new.last = Some(2);
+            ckpt::engine::manifest_io::store_and_repoint(&run.dir, &old, &mut new, "repoint")
+        }
         other => panic!("unknown child op {other}"),
     }
 }
@@ -118,4 +131,9 @@ fn walk_prune() {
 #[test]
 fn walk_pin() {
     walk("pin");
+}
+
+#[test]
+fn walk_store_and_repoint() {
+    walk("repoint");
 }

@@ -231,14 +231,19 @@ pub fn sweep_stale_temps(dir: &Path) -> Result<Vec<PathBuf>> {
         if t.foreign || t.writer_alive {
             continue;
         }
-        // Never follow a symlink: remove the name itself, only if it is not a directory.
-        match std::fs::symlink_metadata(&t.path) {
-            Ok(m) if m.is_dir() => continue,
-            Ok(_) => {}
+        // Never follow a symlink: lstat, and remove the name itself. A temp directory
+        // is a checkpoint directory being deleted (see `prune::remove_dir_atomically`).
+        let is_dir = match std::fs::symlink_metadata(&t.path) {
+            Ok(m) => m.is_dir(),
             Err(_) => continue,
-        }
+        };
         fault::point("sweep.unlink").map_err(|e| Error::io("remove stale temp", &t.path, e))?;
-        match std::fs::remove_file(&t.path) {
+        let r = if is_dir {
+            std::fs::remove_dir_all(&t.path)
+        } else {
+            std::fs::remove_file(&t.path)
+        };
+        match r {
             Ok(()) => removed.push(t.path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("remove stale temp", &t.path, e)),
@@ -246,6 +251,44 @@ pub fn sweep_stale_temps(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     if !removed.is_empty() {
         fsync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
+/// Directories of a run where ckpt writes temps: the run itself, `.ckpt/`,
+/// `.ckpt/trash/` and each archive directory directly under it.
+pub fn run_temp_dirs(run_dir: &Path) -> Vec<PathBuf> {
+    let ckpt = run_dir.join(".ckpt");
+    let trash = ckpt.join("trash");
+    let mut dirs = vec![run_dir.to_path_buf(), ckpt, trash.clone()];
+    if let Ok(rd) = std::fs::read_dir(&trash) {
+        let mut subs: Vec<PathBuf> = rd
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect();
+        subs.sort();
+        dirs.extend(subs);
+    }
+    dirs
+}
+
+/// Temps anywhere ckpt writes in a run (see [`run_temp_dirs`]), for `doctor`.
+pub fn find_run_temps(run_dir: &Path) -> Vec<FoundTemp> {
+    run_temp_dirs(run_dir)
+        .iter()
+        .flat_map(|d| find_temps(d))
+        .collect()
+}
+
+/// [`sweep_stale_temps`] over every directory ckpt writes in a run; every mutation
+/// calls this under the run lock.
+pub fn sweep_run(run_dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    for d in run_temp_dirs(run_dir) {
+        if d.is_dir() {
+            removed.extend(sweep_stale_temps(&d)?);
+        }
     }
     Ok(removed)
 }

@@ -11,6 +11,12 @@
 //!   that OS error (default EIO) at the N-th point (1-based), and `CKPT_FAULT=crash:N`
 //!   calls `_exit(137)` at the N-th point, as if the machine died between two syscalls.
 //!
+//! Labels in use: `tmp.create` `tmp.write` `tmp.chmod` `tmp.fsync` `tmp.rename`
+//! `dir.create` `dir.fsync` `move.link` `move.unlink_source` `alias.link` `alias.create`
+//! `alias.reflink` `alias.copy` `alias.chmod` `alias.fsync` `alias.rename` `lock.open`
+//! `manifest.store` `state.store` `sweep.unlink` `recover.unlink` `prune.unlink`
+//! `prune.rename_dir` `prune.remove_dir`. New mutations add their own before each step.
+//!
 //! Cleanup after a failure (removing our own temp file, releasing the lock) is not a
 //! step: it never passes through the seam, so an injected fault cannot leak a temp.
 

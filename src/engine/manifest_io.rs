@@ -314,7 +314,7 @@ pub fn recover_pending(run: &Path, m: &mut Manifest) -> Result<bool> {
             if let Some(e) = m.checkpoints.iter_mut().find(|e| e.path == r.entry.path) {
                 *e = r.entry.clone();
             }
-            recompute_best(m);
+            update_best_for(m, r.entry.epoch, true);
         }
     }
     repoint_aliases(run, m)?;
@@ -346,6 +346,40 @@ pub fn recover_pending(run: &Path, m: &mut Manifest) -> Result<bool> {
     Ok(true)
 }
 
+/// DESIGN's rule after saving `epoch`: unless best is held, best := that checkpoint
+/// when it is strictly better than the current best (NaN/±inf never; ties keep the
+/// earlier). When there is no valid best, or the best itself was just replaced (its
+/// metric changed), best is recomputed over every live entry instead.
+pub fn update_best_for(m: &mut Manifest, epoch: u64, replaced: bool) {
+    if m.best.as_ref().is_some_and(|b| b.held) {
+        return;
+    }
+    let live = |m: &Manifest, ep: u64| {
+        m.checkpoints
+            .iter()
+            .find(|e| e.epoch == ep && !e.path.starts_with("trash/"))
+            .map(|e| e.rank_value())
+    };
+    let cur = m.best.as_ref().map(|b| b.epoch);
+    let cur_value = cur.and_then(|b| live(m, b));
+    if cur_value.is_none() || (replaced && cur == Some(epoch)) {
+        recompute_best(m);
+        return;
+    }
+    let mode = m.metric.as_ref().map(|s| s.mode).unwrap_or_default();
+    let new_value = live(m, epoch).flatten();
+    let beats = match (new_value, cur_value.flatten()) {
+        (Some(v), Some(c)) => crate::rank::strictly_better(v, c, mode),
+        (Some(v), None) => v.is_finite(),
+        (None, _) => false,
+    };
+    if beats {
+        if let Some(b) = m.best.as_mut() {
+            b.epoch = epoch;
+        }
+    }
+}
+
 /// Unless best is held, set it to the best finite metric among the live entries
 /// (ties: the earlier epoch); `None` when no metric is finite.
 pub fn recompute_best(m: &mut Manifest) {
@@ -372,6 +406,44 @@ pub fn recompute_best(m: &mut Manifest) {
         }),
         (None, _) => None,
     };
+}
+
+/// Commit a manifest whose `last`/`best` changed and re-point the alias files,
+/// crash-safely: store `new` with a pending record saying the aliases may still hold
+/// `old`'s last/best bytes, re-point them, then store again without the record.
+/// For promote/restore/release (call under the run lock).
+pub fn store_and_repoint(
+    run: &Path,
+    old: &Manifest,
+    new: &mut Manifest,
+    operation: &str,
+) -> Result<()> {
+    let (last_name, best_name) = alias_names(&new.ext);
+    let live = |m: &Manifest, epoch: u64| {
+        m.checkpoints
+            .iter()
+            .find(|e| e.epoch == epoch && !e.path.starts_with("trash/"))
+            .map(|e| e.hash.clone())
+    };
+    let mut may_hold = BTreeMap::new();
+    if let Some(h) = old.last.and_then(|l| live(old, l)) {
+        may_hold.insert(last_name, vec![h]);
+    }
+    if let Some(h) = old.best.as_ref().and_then(|b| live(old, b.epoch)) {
+        may_hold.insert(best_name, vec![h]);
+    }
+    set_pending(
+        new,
+        Some(&Pending {
+            operation: operation.to_string(),
+            may_hold,
+            ..Default::default()
+        }),
+    );
+    store_manifest(run, new)?;
+    repoint_aliases(run, new)?;
+    set_pending(new, None);
+    store_manifest(run, new)
 }
 
 /// Make the `last` and `best` alias files hold the manifest's `last`/`best` entries.

@@ -1,8 +1,7 @@
 //! `pin` / `unpin`: native runs record it in the manifest, foreign runs in
 //! `.ckpt/state.json` (`pinned`), both replaced atomically under the run lock.
 
-use super::lock::RunLock;
-use super::manifest_io::{load_manifest, load_state, recover_pending, store_manifest, store_state};
+use super::manifest_io::{load_manifest, load_state, store_manifest, store_state};
 use super::prune::scan_run;
 use super::*;
 use crate::{Error, Result};
@@ -11,12 +10,7 @@ impl Run {
     /// Pin (`true`) or unpin a checkpoint: pinned checkpoints are never pruned.
     pub fn set_pinned(&self, selector: &str, pinned: bool) -> Result<()> {
         let op = if pinned { "pin" } else { "unpin" };
-        let _lock = RunLock::acquire(&self.dir, op, self.options.lock_timeout)?;
-        super::atomic::sweep_stale_temps(&self.dir)?;
-        if self.layout == LayoutKind::Ckpt {
-            let mut m = load_manifest(&self.dir)?;
-            recover_pending(&self.dir, &mut m)?;
-        }
+        let (_lock, _) = self.begin_mutation(op)?;
         let snap = scan_run(self)?;
         let c = snap
             .find(selector)

@@ -9,10 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path};
 
-use super::lock::RunLock;
-use super::manifest_io::{
-    self, load_manifest, recover_pending, set_pending, store_manifest, Pending,
-};
+use super::manifest_io::{self, load_manifest, set_pending, store_manifest, Pending};
 use super::save::unlink_unlisted;
 use super::*;
 use crate::rank::{plan_retention, RetentionItem};
@@ -66,6 +63,24 @@ pub fn stamps_of(path: &Path) -> Result<Vec<FileStamp>> {
     Ok(out)
 }
 
+/// Remove a checkpoint directory so it vanishes at once: rename it to a temp name in
+/// the same directory (fsynced), then delete the temp. A crash in between leaves a temp
+/// of a dead writer, which the next mutation sweeps; never a half-deleted checkpoint.
+/// Symlinks inside are removed, never followed.
+pub fn remove_dir_atomically(dir: &Path) -> Result<()> {
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = parent.join(super::atomic::temp_name(&name));
+    super::fault::point("prune.rename_dir").map_err(|e| Error::io("remove directory", dir, e))?;
+    std::fs::rename(dir, &tmp).map_err(|e| Error::io("remove directory", dir, e))?;
+    super::atomic::fsync_dir(parent)?;
+    super::fault::point("prune.remove_dir").map_err(|e| Error::io("remove directory", &tmp, e))?;
+    std::fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove directory", &tmp, e))
+}
+
 /// A run-relative path that stays inside the run (rule 9).
 fn inside_run(rel: &Path) -> bool {
     !rel.as_os_str().is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)))
@@ -110,6 +125,17 @@ impl Run {
             (None, LayoutKind::Ckpt) => load_manifest(&self.dir)?.policy,
             (None, _) => RetentionPolicy::default(),
         };
+        self.plan_prune_from(&snap, policy, extra)
+    }
+
+    /// Plan a prune from a snapshot already taken (e.g. the monitor's): the same rules
+    /// as [`Run::plan_prune`], for any layout.
+    pub fn plan_prune_from(
+        &self,
+        snap: &RunSnapshot,
+        policy: RetentionPolicy,
+        extra: &[String],
+    ) -> Result<PrunePlan> {
         let mode = snap.metric.as_ref().map(|m| m.mode).unwrap_or_default();
         let items: Vec<RetentionItem> = snap
             .checkpoints
@@ -194,17 +220,17 @@ impl Run {
     /// Apply a prune plan, re-checking every victim first; changed victims are refused
     /// (listed in the report) and left alone.
     pub fn prune(&self, plan: &PrunePlan) -> Result<PruneReport> {
-        let _lock = RunLock::acquire(&self.dir, "prune", self.options.lock_timeout)?;
-        super::atomic::sweep_stale_temps(&self.dir)?;
-        if self.layout == LayoutKind::Ckpt {
-            let mut m = load_manifest(&self.dir)?;
-            recover_pending(&self.dir, &mut m)?;
-        }
+        let (_lock, _) = self.begin_mutation("prune")?;
         let snap = scan_run(self)?;
+        self.apply_prune(plan, &snap)
+    }
+
+    /// Apply a plan against `snap`, a snapshot taken under the run lock.
+    fn apply_prune(&self, plan: &PrunePlan, snap: &RunSnapshot) -> Result<PruneReport> {
         let mut refused = Vec::new();
         let mut accepted: Vec<&Victim> = Vec::new();
         for v in &plan.victims {
-            match self.recheck(&snap, v) {
+            match self.recheck(snap, v) {
                 Ok(()) => accepted.push(v),
                 Err(reason) => refused.push((v.name.clone(), reason)),
             }
@@ -233,7 +259,7 @@ impl Run {
             }
         } else {
             for v in &accepted {
-                freed += self.remove_foreign(&snap, v)?;
+                freed += self.remove_foreign(snap, v)?;
                 removed.push(v.name.clone());
             }
             if !removed.is_empty() {
@@ -324,17 +350,15 @@ impl Run {
             let Ok(md) = std::fs::symlink_metadata(&full) else {
                 continue;
             };
-            super::fault::point("prune.unlink").map_err(|e| Error::io("remove", &full, e))?;
             if md.is_dir() {
                 for f in stamps_of(&full)? {
                     if f.nlink <= 1 {
                         freed += f.bytes;
                     }
                 }
-                // remove_dir_all removes symlinks inside, never what they point to.
-                std::fs::remove_dir_all(&full)
-                    .map_err(|e| Error::io("remove directory", &full, e))?;
+                remove_dir_atomically(&full)?;
             } else {
+                super::fault::point("prune.unlink").map_err(|e| Error::io("remove", &full, e))?;
                 if md.is_file() && md.nlink() <= 1 {
                     freed += md.len();
                 }
@@ -347,5 +371,100 @@ impl Run {
             }
         }
         Ok(freed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::Checkpoint;
+
+    /// An HF-like run: checkpoint-N directories, one holding a symlink out of the run.
+    fn hf_run() -> (tempfile::TempDir, Run, RunSnapshot, std::path::PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let run_dir = d.path().join("run");
+        let outside = d.path().join("precious.bin");
+        std::fs::write(&outside, b"not ours").unwrap();
+        let mut checkpoints = Vec::new();
+        for (step, roles) in [
+            (10, vec![]),
+            (20, vec![Role::Best]),
+            (30, vec![]),
+            (40, vec![Role::Last]),
+        ] {
+            let c = run_dir.join(format!("checkpoint-{step}"));
+            std::fs::create_dir_all(c.join("sub")).unwrap();
+            std::fs::write(c.join("model.safetensors"), vec![step as u8; 1000]).unwrap();
+            std::fs::write(c.join("sub").join("opt.pt"), vec![1u8; 500]).unwrap();
+            std::os::unix::fs::symlink(&outside, c.join("link")).unwrap();
+            checkpoints.push(Checkpoint {
+                name: format!("checkpoint-{step}"),
+                step: Some(step),
+                metric: Some(step as f64),
+                bytes: 1500,
+                paths: vec![format!("checkpoint-{step}").into()],
+                roles,
+                ..Default::default()
+            });
+        }
+        let snap = RunSnapshot {
+            run: run_dir.clone(),
+            layout: LayoutKind::Hf,
+            metric: None,
+            checkpoints,
+            best: None,
+            last: None,
+            temps: vec![],
+            warnings: vec![],
+            scanned_at: chrono::Utc::now(),
+        };
+        let run = Run {
+            dir: run_dir,
+            layout: LayoutKind::Hf,
+            options: EngineOptions::default(),
+        };
+        (d, run, snap, outside)
+    }
+
+    #[test]
+    fn foreign_dirs_pruned_whole_without_following_symlinks() {
+        let (_d, run, snap, outside) = hf_run();
+        let policy = RetentionPolicy {
+            keep_last: Some(1),
+            ..Default::default()
+        };
+        let plan = run.plan_prune_from(&snap, policy, &[]).unwrap();
+        let names: Vec<&str> = plan.victims.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, vec!["checkpoint-10", "checkpoint-30"]);
+        // three entries per dir: two files and the symlink itself (stamped, not followed)
+        assert_eq!(plan.victims[0].files.len(), 3);
+        let rep = run.apply_prune(&plan, &snap).unwrap();
+        assert_eq!(rep.removed.len(), 2);
+        assert!(!run.dir.join("checkpoint-10").exists());
+        assert!(!run.dir.join("checkpoint-30").exists());
+        assert!(run.dir.join("checkpoint-20").exists());
+        assert_eq!(std::fs::read(&outside).unwrap(), b"not ours");
+        assert!(crate::engine::atomic::find_temps(&run.dir).is_empty());
+    }
+
+    #[test]
+    fn foreign_changed_dir_is_refused() {
+        let (_d, run, snap, _) = hf_run();
+        let plan = run
+            .plan_prune_from(&snap, RetentionPolicy::default(), &["checkpoint-30".into()])
+            .unwrap();
+        std::fs::write(run.dir.join("checkpoint-30").join("new.bin"), b"x").unwrap();
+        let rep = run.apply_prune(&plan, &snap).unwrap();
+        assert!(rep.removed.is_empty());
+        assert!(rep.refused[0].1.contains("appeared"), "{rep:?}");
+        assert!(run
+            .dir
+            .join("checkpoint-30")
+            .join("model.safetensors")
+            .exists());
+        let e = run
+            .plan_prune_from(&snap, RetentionPolicy::default(), &["checkpoint-40".into()])
+            .unwrap_err();
+        assert!(e.to_string().contains("resume point"), "{e}");
     }
 }

@@ -13,8 +13,8 @@ use super::alias::{known_strategy, set_alias, AliasStrategy};
 use super::atomic::{self, move_temp, write_temp, DurableTemp, Source};
 use super::lock::RunLock;
 use super::manifest_io::{
-    alias_names, checkpoint_name, load_manifest, recompute_best, recover_pending, resolve,
-    set_pending, store_manifest, Pending, PendingReplace,
+    alias_names, checkpoint_name, load_manifest, recover_pending, resolve, set_pending,
+    store_manifest, update_best_for, Pending, PendingReplace,
 };
 use super::*;
 use crate::manifest::{Entry, Manifest};
@@ -135,6 +135,20 @@ pub(crate) fn unlink_unlisted(run: &Path, names: &[String]) -> Result<(Vec<PathB
 }
 
 impl Run {
+    /// Start a mutation: take the run lock for `operation`, sweep temps of dead
+    /// writers, and for native runs load the manifest and finish any interrupted
+    /// operation first. Hold the returned lock until the mutation is committed.
+    pub fn begin_mutation(&self, operation: &str) -> Result<(RunLock, Option<Manifest>)> {
+        let lock = RunLock::acquire(&self.dir, operation, self.options.lock_timeout)?;
+        atomic::sweep_run(&self.dir)?;
+        if self.layout != LayoutKind::Ckpt {
+            return Ok((lock, None));
+        }
+        let mut m = load_manifest(&self.dir)?;
+        recover_pending(&self.dir, &mut m)?;
+        Ok((lock, Some(m)))
+    }
+
     /// Save a checkpoint (native runs): see the module doc for the order of steps.
     pub fn save(
         &self,
@@ -199,10 +213,8 @@ impl Run {
             SaveSource::Writer(w) => write_temp(&dest, Source::Writer(w), progress)?,
         };
 
-        let _lock = RunLock::acquire(&self.dir, "save", self.options.lock_timeout)?;
-        atomic::sweep_stale_temps(&self.dir)?;
-        let mut m = load_manifest(&self.dir)?;
-        recover_pending(&self.dir, &mut m)?;
+        let (_lock, m) = self.begin_mutation("save")?;
+        let m = m.ok_or_else(|| Error::Invalid("save needs a native run".into()))?;
         self.commit_save(m, req, name, temp)
     }
 
@@ -320,9 +332,7 @@ impl Run {
         }
         m.last = Some(req.epoch);
         let old_best = m.best.as_ref().map(|b| b.epoch);
-        // Unless held, best is recomputed over every live entry: self-healing after a
-        // crash, and ties keep the earlier checkpoint whatever order epochs arrive in.
-        recompute_best(&mut m);
+        update_best_for(&mut m, req.epoch, replaced);
         let best_now = m.best.as_ref().map(|b| b.epoch);
         let became_best = best_now == Some(req.epoch) && (old_best != best_now || replaced);
 

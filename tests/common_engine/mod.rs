@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ckpt::engine::atomic::{find_temps, hash_file};
+use ckpt::engine::atomic::{find_run_temps, hash_file};
 use ckpt::engine::fault::{self, FaultPlan};
 use ckpt::engine::manifest_io::{alias_names, load_manifest, pending, resolve};
 use ckpt::engine::{EngineOptions, Run, SaveReport, SaveRequest, SaveSource};
@@ -36,13 +36,18 @@ pub fn hash_of(bytes: &[u8]) -> String {
 
 /// Every payload hash a test may have written (epochs 0..64, generations 0..4).
 pub fn known_hashes() -> HashSet<String> {
-    let mut s = HashSet::new();
-    for e in 0..64 {
-        for g in 0..4 {
-            s.insert(hash_of(&payload(e, g)));
-        }
-    }
-    s
+    static KNOWN: std::sync::OnceLock<HashSet<String>> = std::sync::OnceLock::new();
+    KNOWN
+        .get_or_init(|| {
+            let mut s = HashSet::new();
+            for e in 0..64 {
+                for g in 0..4 {
+                    s.insert(hash_of(&payload(e, g)));
+                }
+            }
+            s
+        })
+        .clone()
 }
 
 /// Options with a short lock timeout for tests.
@@ -185,7 +190,7 @@ pub fn assert_run_consistent_with(dir: &Path, known: Option<&HashSet<String>>) -
 pub fn assert_next_save_recovers(dir: &Path) {
     let run = Run::open(dir, None, opts()).unwrap();
     save_gen(&run, 40, 3, Some(1.0), None).unwrap_or_else(|e| panic!("next save failed: {e}"));
-    let temps = find_temps(dir);
+    let temps = find_run_temps(dir);
     assert!(
         temps.is_empty(),
         "temps left after the next save: {temps:?}"
@@ -242,6 +247,48 @@ pub fn run_child(entry: &str, op: &str, dir: &Path, fault_spec: &str) -> Option<
     out.status.code()
 }
 
+/// A scratch directory for many short runs: a private tmpfs when running as root (so
+/// hundreds of fsyncs cost nothing), else a plain temp dir. Unmounted on drop.
+pub struct Scratch {
+    dir: tempfile::TempDir,
+    mounted: bool,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        let dir = tempfile::tempdir().unwrap();
+        let root = unsafe { libc::geteuid() } == 0;
+        let mounted = root
+            && Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=256m", "tmpfs"])
+                .arg(dir.path())
+                .status()
+                .is_ok_and(|s| s.success());
+        Scratch { dir, mounted }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch::new()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+}
+
 /// One operation to walk: how to set a run up, and the operation itself.
 pub struct Walk<'a> {
     /// Name for messages and the child op selector.
@@ -258,7 +305,7 @@ pub struct Walk<'a> {
 /// in-process and crash at it in a child; after each, check the invariants and that
 /// the next save recovers. Returns the recorded step labels.
 pub fn fault_walk(w: &Walk<'_>) -> Vec<&'static str> {
-    let base = tempfile::tempdir().unwrap();
+    let base = Scratch::new();
     let known = known_hashes();
     let fresh = |tag: &str| -> PathBuf {
         let d = base.path().join(tag);
@@ -311,7 +358,7 @@ pub fn fault_walk(w: &Walk<'_>) -> Vec<&'static str> {
 /// A failed in-process op removed its own temps (rule 7).
 fn assert_no_own_temps(dir: &Path, name: &str, i: usize, label: &str) {
     let me = std::process::id();
-    let own: Vec<_> = find_temps(dir)
+    let own: Vec<_> = find_run_temps(dir)
         .into_iter()
         .filter(|t| t.pid == Some(me))
         .collect();
