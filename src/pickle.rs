@@ -3,7 +3,7 @@
 //! It never imports or calls anything: `GLOBAL` becomes [`Value::Global`], `REDUCE`/`NEWOBJ`
 //! become an opaque [`Value::Object`], and torch's tensor storages (`BINPERSID`) become
 //! [`Value::PersId`]. Unknown opcodes are an error, never a panic; memory is bounded by the
-//! input size (each opcode creates at most one node) and by a node budget when the result
+//! input size (each opcode creates at most one node) and by a cost budget when the result
 //! tree is built, and nesting depth is capped.
 
 use std::collections::HashMap;
@@ -11,8 +11,9 @@ use std::fmt;
 
 /// Deepest nesting the result tree may have (cycles made through the memo end here too).
 const MAX_DEPTH: usize = 200;
-/// Most nodes the result tree may have (shared memo entries count once per use).
-const MAX_NODES: usize = 2_000_000;
+/// Most the result tree may cost: one per node plus one per 32 bytes of strings
+/// (shared memo entries count once per use), i.e. at most ~2M values or ~64 MB of text.
+const MAX_COST: usize = 2_000_000;
 
 /// A pickled value, as data.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,8 +174,36 @@ pub fn parse(data: &[u8]) -> Result<Value, PickleError> {
         memo: HashMap::new(),
     };
     let root = m.run()?;
-    let mut budget = MAX_NODES;
+    let mut budget = MAX_COST;
     m.build(root, 0, &mut budget)
+}
+
+/// Parse a pickle whose top level is a dict, but build only the entries under `keys`
+/// (e.g. a torch checkpoint's `epoch`, `metric`, `saver` without its `state_dict`).
+/// A top level that is not a dict is built whole.
+pub fn parse_keys(data: &[u8], keys: &[&str]) -> Result<Value, PickleError> {
+    let mut m = Machine {
+        data,
+        pos: 0,
+        op_at: 0,
+        nodes: Vec::new(),
+        stack: Vec::new(),
+        memo: HashMap::new(),
+    };
+    let root = m.run()?;
+    let mut budget = MAX_COST;
+    let Node::Dict(items) = &m.nodes[root] else {
+        return m.build(root, 0, &mut budget);
+    };
+    let mut out = Vec::new();
+    for &(k, v) in items {
+        if let Node::Leaf(Value::Str(name)) = &m.nodes[k] {
+            if keys.contains(&name.as_str()) {
+                out.push((Value::Str(name.clone()), m.build(v, 1, &mut budget)?));
+            }
+        }
+    }
+    Ok(Value::Dict(out))
 }
 
 impl<'a> Machine<'a> {
@@ -612,10 +641,17 @@ impl<'a> Machine<'a> {
         if depth > MAX_DEPTH {
             return fail("nested too deeply (or a cycle)");
         }
-        if *budget == 0 {
+        // A node costs 1, a string or bytes value 1 per 32 bytes more: shared memo
+        // entries are copied per use, so this bounds both count and bytes.
+        let cost = match &self.nodes[i] {
+            Node::Leaf(Value::Str(s)) => 1 + s.len() / 32,
+            Node::Leaf(Value::Bytes(b)) | Node::Leaf(Value::BigInt(b)) => 1 + b.len() / 32,
+            _ => 1,
+        };
+        if *budget < cost {
             return fail("too many values");
         }
-        *budget -= 1;
+        *budget -= cost;
         let seq = |items: &[usize], budget: &mut usize| -> Result<Vec<Value>, PickleError> {
             items
                 .iter()

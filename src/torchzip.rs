@@ -10,6 +10,8 @@ use std::path::Path;
 
 /// The most central-directory entries we accept (a torch zip has one per tensor storage).
 const MAX_ENTRIES: u64 = 10_000_000;
+/// The largest central directory we read into memory.
+const MAX_CENTRAL_DIR: u64 = 256 << 20;
 /// The largest `data.pkl` we read into memory.
 const MAX_PICKLE: u64 = 256 << 20;
 
@@ -124,8 +126,10 @@ impl TorchZip {
                 cd_offset = u64_at(&rec, 48);
             }
         }
-        if count > MAX_ENTRIES {
-            return zerr(format!("implausible member count {count}"));
+        if count > MAX_ENTRIES || cd_size > MAX_CENTRAL_DIR {
+            return zerr(format!(
+                "implausible central directory ({count} members, {cd_size} bytes)"
+            ));
         }
         match cd_offset.checked_add(cd_size) {
             Some(end) if end <= eocd_pos => {}
@@ -306,6 +310,13 @@ pub fn read_pickle_value(path: &Path) -> Result<crate::pickle::Value, ZipError> 
     let mut z = TorchZip::open(path)?;
     let bytes = z.read_pickle()?;
     crate::pickle::parse(&bytes).map_err(|e| ZipError(format!("unreadable pickle: {e}")))
+}
+
+/// Like [`read_pickle_value`], building only the top-level dict entries under `keys`.
+pub fn read_pickle_keys(path: &Path, keys: &[&str]) -> Result<crate::pickle::Value, ZipError> {
+    let mut z = TorchZip::open(path)?;
+    let bytes = z.read_pickle()?;
+    crate::pickle::parse_keys(&bytes, keys).map_err(|e| ZipError(format!("unreadable pickle: {e}")))
 }
 
 /// CRC-check a torch zip file; `Err(reason)` when damaged.

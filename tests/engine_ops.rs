@@ -236,6 +236,22 @@ fn restore_backs_up_an_only_copy_last_into_trash() {
 }
 
 #[test]
+fn a_last_that_is_a_byte_copy_of_a_checkpoint_is_not_backed_up() {
+    let (_t, run) = native_run(&[(1, 10.0), (2, 30.0)]);
+    // As on a filesystem without hardlinks: `last` is a full copy of checkpoint-2.
+    fs::remove_file(run.dir.join("last.pth.tar")).unwrap();
+    fs::write(run.dir.join("last.pth.tar"), payload(2)).unwrap();
+    let plan = run.plan_restore("1", &RestoreOptions::default()).unwrap();
+    assert_eq!(plan.backup, None);
+    run.restore(&plan, None).unwrap();
+    assert!(trash_files(&run.dir).is_empty());
+    assert_eq!(
+        file_hash(&run.dir.join("last.pth.tar")),
+        hash_of(&payload(1))
+    );
+}
+
+#[test]
 fn restore_archive_newer_moves_files_and_manifest_entries() {
     let (_t, run) = native_run(&[(1, 10.0), (2, 30.0), (3, 20.0)]);
     let opts = RestoreOptions {
@@ -454,4 +470,184 @@ fn doctor_reports_a_corrupt_manifest_as_a_failed_check() {
     let m = report.checks.iter().find(|c| c.name == "manifest").unwrap();
     assert_eq!(m.status, "fail");
     assert!(m.detail.contains("manifest.json"), "{}", m.detail);
+}
+
+// ------------------------------------------------------------------ fault walks
+
+mod common_engine;
+
+/// Three engine saves: epochs 1, 2, 3 with top1 1.0, 3.0, 2.0 (best 2, last 3).
+fn walk_setup(dir: &Path) {
+    let run = Run::open_or_create(dir, common_engine::opts()).unwrap();
+    common_engine::save_gen(&run, 1, 0, Some(1.0), None).unwrap();
+    common_engine::save_gen(&run, 2, 0, Some(3.0), None).unwrap();
+    common_engine::save_gen(&run, 3, 0, Some(2.0), None).unwrap();
+}
+
+/// Setup, then promote epoch 1 (for walking the release).
+fn walk_setup_promoted(dir: &Path) {
+    walk_setup(dir);
+    Run::open(dir, None, common_engine::opts())
+        .unwrap()
+        .promote("1")
+        .unwrap();
+}
+
+/// Where the `restore_to` walk exports, next to the run dir.
+fn export_dest(dir: &Path) -> PathBuf {
+    dir.with_extension("exported.pth.tar")
+}
+
+/// The operations walked, by name (also run by the child process).
+fn walk_op(name: &str, dir: &Path) -> ckpt::Result<()> {
+    let run = Run::open(dir, None, common_engine::opts())?;
+    match name {
+        "promote" => run.promote("1").map(|_| ()),
+        "release" => run.release_best(),
+        "restore" => {
+            let plan = run.plan_restore("1", &RestoreOptions::default())?;
+            run.restore(&plan, None)
+        }
+        "restore_archive" => {
+            let opts = RestoreOptions {
+                archive_newer: true,
+                ..Default::default()
+            };
+            let plan = run.plan_restore("1", &opts)?;
+            run.restore(&plan, None)
+        }
+        "restore_to" => {
+            let opts = RestoreOptions {
+                to: Some(export_dest(dir)),
+                ..Default::default()
+            };
+            let plan = run.plan_restore("2", &opts)?;
+            run.restore(&plan, None)
+        }
+        other => panic!("unknown child op {other}"),
+    }
+}
+
+/// Child-process entry of the fault walks: runs the op named in the environment.
+#[test]
+fn ops_child_entry() {
+    let (Ok(name), Ok(dir)) = (
+        std::env::var(common_engine::CHILD_OP),
+        std::env::var(common_engine::CHILD_RUN),
+    ) else {
+        return;
+    };
+    walk_op(&name, Path::new(&dir)).unwrap();
+}
+
+fn walk(name: &str, setup: &dyn Fn(&Path)) -> Vec<&'static str> {
+    let steps = common_engine::fault_walk(&common_engine::Walk {
+        name,
+        setup,
+        op: &|d| walk_op(name, d),
+        child_entry: "ops_child_entry",
+    });
+    eprintln!("{name}: {} steps: {steps:?}", steps.len());
+    steps
+}
+
+#[test]
+fn walk_promote() {
+    let steps = walk("promote", &walk_setup);
+    assert!(steps.contains(&"promote.manifest") && steps.contains(&"alias.rename"));
+}
+
+#[test]
+fn walk_release() {
+    walk("release", &walk_setup_promoted);
+}
+
+#[test]
+fn walk_restore() {
+    let steps = walk("restore", &walk_setup);
+    assert!(steps.contains(&"restore.alias") && steps.contains(&"manifest.store"));
+}
+
+#[test]
+fn walk_restore_archive_newer() {
+    let steps = walk("restore_archive", &walk_setup);
+    for needed in [
+        "trash.mkdir",
+        "trash.link",
+        "restore.unlink",
+        "restore.manifest",
+    ] {
+        assert!(steps.contains(&needed), "{needed} not walked: {steps:?}");
+    }
+}
+
+#[test]
+fn walk_restore_to() {
+    let steps = walk("restore_to", &walk_setup);
+    assert!(steps.contains(&"tmp.rename"), "{steps:?}");
+}
+
+// ------------------------------------------------------------------ with engine saves
+
+#[test]
+fn promoted_best_holds_against_a_better_save_until_released() {
+    let (_t, run) = common_engine::new_run();
+    common_engine::save(&run, 1, Some(1.0));
+    common_engine::save(&run, 2, Some(3.0));
+    common_engine::save(&run, 3, Some(2.0));
+    run.promote("1").unwrap();
+
+    let rep = common_engine::save(&run, 4, Some(9.0));
+    assert!(!rep.became_best, "a held best does not move");
+    let m = common_engine::assert_run_consistent(&run.dir);
+    assert_eq!(m.best.as_ref().map(|b| (b.epoch, b.held)), Some((1, true)));
+    assert_eq!(
+        file_hash(&run.dir.join("model_best.pth.tar")),
+        common_engine::hash_of(&common_engine::payload(1, 0))
+    );
+
+    run.release_best().unwrap();
+    let rep = common_engine::save(&run, 5, Some(10.0));
+    assert!(rep.became_best, "after release a better save becomes best");
+    let m = common_engine::assert_run_consistent(&run.dir);
+    assert_eq!(m.best.as_ref().map(|b| (b.epoch, b.held)), Some((5, false)));
+    // The promoted checkpoint stays pinned.
+    assert!(m.checkpoints.iter().any(|e| e.epoch == 1 && e.pinned));
+}
+
+#[test]
+fn restore_then_resume_saving_keeps_the_run_consistent() {
+    let (_t, run) = common_engine::new_run();
+    for (e, v) in [(1, 1.0), (2, 3.0), (3, 2.0)] {
+        common_engine::save(&run, e, Some(v));
+    }
+    let opts = RestoreOptions {
+        archive_newer: true,
+        ..Default::default()
+    };
+    let plan = run.plan_restore("1", &opts).unwrap();
+    run.restore(&plan, None).unwrap();
+    let m = common_engine::assert_run_consistent(&run.dir);
+    assert_eq!(m.last, Some(1));
+    // The trainer resumes from epoch 1 and saves epoch 2 again: no clash with the
+    // archived entry of the same epoch.
+    common_engine::save_gen(&run, 2, 1, Some(0.5), None).unwrap();
+    let m = common_engine::assert_run_consistent(&run.dir);
+    assert_eq!(m.last, Some(2));
+    let live2: Vec<_> = m
+        .checkpoints
+        .iter()
+        .filter(|e| e.epoch == 2 && !e.path.starts_with("trash/"))
+        .collect();
+    assert_eq!(live2.len(), 1);
+    assert_eq!(
+        live2[0].hash,
+        common_engine::hash_of(&common_engine::payload(2, 1))
+    );
+    assert!(m
+        .checkpoints
+        .iter()
+        .any(|e| e.epoch == 2 && e.path.starts_with("trash/")));
+    let v = run.verify(None).unwrap();
+    assert!(v.damaged.is_empty(), "{:?}", v.damaged);
 }

@@ -125,6 +125,19 @@ fn timm_restore_keeps_the_only_copy_of_epoch_7_and_resumes_from_epoch_4() {
 }
 
 #[test]
+fn timm_restore_of_the_current_last_only_archives_newer() {
+    let (_t, dir) = fixture("timm-basic");
+    let before = hash(&dir.join("last.pth.tar"));
+    let r = run(&dir, LayoutKind::Timm);
+    let plan = r.plan_restore("7", &RestoreOptions::default()).unwrap();
+    assert_eq!(plan.backup, None);
+    assert!(plan.newer.is_empty(), "{:?}", plan.newer);
+    r.restore(&plan, None).unwrap();
+    assert_eq!(hash(&dir.join("last.pth.tar")), before);
+    assert!(trash(&dir).is_empty());
+}
+
+#[test]
 fn timm_restore_archive_newer_moves_checkpoints_but_keeps_aliases_and_logs() {
     let (_t, dir) = fixture("timm-basic");
     let c4 = hash(&dir.join("checkpoint-4.pth.tar"));
@@ -253,7 +266,10 @@ fn lightning_restore_rewrites_last_ckpt() {
         plan.newer,
         vec!["epoch=3-step=16-val_loss=0.400.ckpt".to_string()]
     );
+    // Lightning 2.6 wrote last.ckpt as a byte copy of epoch 3: not an only copy.
+    assert_eq!(plan.backup, None);
     r.restore(&plan, None).unwrap();
+    assert!(trash(&dir.join("version_0")).is_empty());
     assert_eq!(hash(&cdir.join("last.ckpt")), hash(&e1));
     assert!(ckpt::torchzip::verify_file(&cdir.join("last.ckpt")).is_ok());
     assert_eq!(hash(&cdir.join("epoch=3-step=16-val_loss=0.400.ckpt")), e3);
@@ -454,5 +470,201 @@ fn doctor_on_each_fixture_reports_without_failing() {
             .checks
             .iter()
             .any(|c| c.name == "scan" && c.status == "ok"));
+    }
+}
+
+// ---------------------------------------------------------------- prune
+
+/// Files each layout's trainer or logger owns, relative to the run.
+fn protected_files(layout: LayoutKind) -> &'static [&'static str] {
+    match layout {
+        LayoutKind::Timm => &[
+            "summary.csv",
+            "args.yaml",
+            "last.pth.tar",
+            "model_best.pth.tar",
+        ],
+        LayoutKind::Lightning => &["metrics.csv", "hparams.yaml", "checkpoints/last.ckpt"],
+        LayoutKind::Hf => &[],
+        LayoutKind::Ckpt => &[],
+    }
+}
+
+#[test]
+fn prune_on_each_fixture_never_deletes_what_the_trainer_owns() {
+    for (name, sub, layout) in [
+        ("timm-basic", "", LayoutKind::Timm),
+        ("lightning-basic", "version_0", LayoutKind::Lightning),
+        ("hf-basic", "", LayoutKind::Hf),
+    ] {
+        let (_t, top) = fixture(name);
+        let dir = top.join(sub);
+        let r = run(&dir, layout);
+        let before = scan(&dir, layout);
+        let policy = ckpt::rank::RetentionPolicy {
+            keep_top_k: Some(1),
+            keep_last: Some(1),
+            keep_every: None,
+        };
+        let plan = r.plan_prune(Some(policy), &[]).unwrap();
+        for v in &plan.victims {
+            for f in &v.files {
+                let rel = f.path.strip_prefix(&before.run).unwrap_or(&f.path);
+                assert!(
+                    ckpt::engine::foreign::may_delete(&before, rel, false),
+                    "{name}: plan would delete {}: {:?}",
+                    rel.display(),
+                    ckpt::engine::foreign::protected_reason(&before, rel, false)
+                );
+            }
+        }
+        r.prune(&plan).unwrap();
+        for f in protected_files(layout) {
+            assert!(dir.join(f).exists(), "{name}: prune removed {f}");
+        }
+        // Every kept hf directory keeps its trainer_state.json and weights.
+        let after = scan(&dir, layout);
+        if layout == LayoutKind::Hf {
+            for c in &after.checkpoints {
+                for f in ["trainer_state.json", "model.safetensors", "config.json"] {
+                    assert!(dir.join(&c.name).join(f).is_file(), "{}/{f}", c.name);
+                }
+            }
+        }
+        // best and last still resolve after the prune.
+        assert_eq!(
+            after.best.as_ref().and_then(|a| a.epoch.or(a.step)),
+            before.best.as_ref().and_then(|a| a.epoch.or(a.step)),
+            "{name}: best moved"
+        );
+        if layout == LayoutKind::Timm {
+            assert!(
+                !plan.victims.is_empty(),
+                "timm: top-1 + last-1 prunes something"
+            );
+            assert_eq!(pickle_epoch(&dir.join("last.pth.tar")), Some(7));
+        }
+    }
+}
+
+// ---------------------------------------------------------------- fault walks (in-process)
+
+/// Fail every seam step of a timm restore with --archive-newer in turn: the run keeps
+/// a complete `last.pth.tar` (epoch 7 or 3), epoch 7's only copy is never lost, every
+/// checkpoint is in the run or in trash, and a retry succeeds.
+#[test]
+fn timm_restore_survives_a_failure_at_every_step() {
+    use ckpt::engine::fault::{self, FaultPlan};
+    let opts = RestoreOptions {
+        archive_newer: true,
+        ..Default::default()
+    };
+    let (_t, dir) = fixture("timm-basic");
+    let epoch7 = hash(&dir.join("last.pth.tar"));
+    let c4 = hash(&dir.join("checkpoint-4.pth.tar"));
+    let r = run(&dir, LayoutKind::Timm);
+    fault::start_recording();
+    let plan = r.plan_restore("3", &opts).unwrap();
+    r.restore(&plan, None).unwrap();
+    let steps = fault::record();
+    assert!(steps.len() > 5, "{steps:?}");
+
+    for i in 1..=steps.len() {
+        let (_t, dir) = fixture("timm-basic");
+        let r = run(&dir, LayoutKind::Timm);
+        let plan = r.plan_restore("3", &opts).unwrap();
+        fault::arm(FaultPlan::fail(i, libc::EIO));
+        let res = r.restore(&plan, None);
+        let fired = fault::fired();
+        fault::disarm();
+        assert!(fired, "step {i} ({}) not reached", steps[i - 1]);
+        let last = dir.join("last.pth.tar");
+        if res.is_ok() {
+            // The alias chain falls back (hardlink → reflink → copy): a completed restore.
+            assert!(
+                steps[i - 1].starts_with("alias."),
+                "step {i} ({})",
+                steps[i - 1]
+            );
+            assert_eq!(pickle_epoch(&last), Some(3));
+            assert_eq!(hash(&last), hash(&dir.join("checkpoint-3.pth.tar")));
+            continue;
+        }
+
+        assert!(ckpt::torchzip::verify_file(&last).is_ok(), "step {i}");
+        assert!(matches!(pickle_epoch(&last), Some(7) | Some(3)), "step {i}");
+        let everywhere = |h: u128| {
+            hash(&last) == h
+                || dir.join("checkpoint-4.pth.tar").is_file()
+                    && hash(&dir.join("checkpoint-4.pth.tar")) == h
+                || trash(&dir).iter().any(|(_, p)| p.is_file() && hash(p) == h)
+        };
+        assert!(
+            everywhere(epoch7),
+            "step {i} ({}): epoch 7 lost",
+            steps[i - 1]
+        );
+        assert!(
+            everywhere(c4),
+            "step {i} ({}): checkpoint-4 lost",
+            steps[i - 1]
+        );
+
+        // A fresh plan and retry completes the restore.
+        let plan = r.plan_restore("3", &opts).unwrap();
+        r.restore(&plan, None)
+            .unwrap_or_else(|e| panic!("retry after step {i} failed: {e}"));
+        assert_eq!(pickle_epoch(&last), Some(3));
+        assert!(trash(&dir).iter().any(|(_, p)| hash(p) == epoch7));
+    }
+}
+
+/// The same for an hf restore: directories move whole or not at all.
+#[test]
+fn hf_restore_survives_a_failure_at_every_step() {
+    use ckpt::engine::fault::{self, FaultPlan};
+    let (_t, dir) = fixture("hf-basic");
+    let r = run(&dir, LayoutKind::Hf);
+    fault::start_recording();
+    let plan = r
+        .plan_restore("checkpoint-20", &RestoreOptions::default())
+        .unwrap();
+    r.restore(&plan, None).unwrap();
+    let steps = fault::record();
+    for i in 1..=steps.len() {
+        let (_t, dir) = fixture("hf-basic");
+        let r = run(&dir, LayoutKind::Hf);
+        let plan = r
+            .plan_restore("checkpoint-20", &RestoreOptions::default())
+            .unwrap();
+        fault::arm(FaultPlan::fail(i, libc::EIO));
+        let res = r.restore(&plan, None);
+        fault::disarm();
+        assert!(res.is_err(), "step {i} ({})", steps[i - 1]);
+        let in_run = dir.join("checkpoint-40");
+        let in_trash: Vec<_> = trash(&dir)
+            .into_iter()
+            .filter(|(n, _)| n == Path::new("checkpoint-40"))
+            .collect();
+        assert_eq!(
+            usize::from(in_run.is_dir()) + in_trash.len(),
+            1,
+            "step {i}: checkpoint-40 must be in exactly one place"
+        );
+        let d40 = if in_run.is_dir() {
+            in_run
+        } else {
+            in_trash[0].1.clone()
+        };
+        assert_eq!(
+            fs::read_dir(&d40).unwrap().count(),
+            7,
+            "step {i}: files lost"
+        );
+        let plan = r
+            .plan_restore("checkpoint-20", &RestoreOptions::default())
+            .unwrap();
+        r.restore(&plan, None).unwrap();
+        assert!(!dir.join("checkpoint-40").exists());
     }
 }

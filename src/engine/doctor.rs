@@ -12,9 +12,6 @@ use super::foreign::opsfs::engine as core;
 use super::*;
 use crate::Result;
 
-/// Proportional headroom a save needs on top of the checkpoint's size (rule 6).
-const HEADROOM_PERCENT: u64 = 3;
-
 impl Run {
     /// Preflight and health report.
     pub fn doctor(&self) -> Result<DoctorReport> {
@@ -42,7 +39,7 @@ impl Run {
         let next = self.next_checkpoint_bytes();
         match crate::disk::headroom(&self.dir) {
             Ok(h) => {
-                let needed = next + next * HEADROOM_PERCENT / 100;
+                let needed = crate::engine::save::space_needed(next);
                 let detail = format!(
                     "{} free of {} on {} ({}); next checkpoint needs ~{}",
                     human(h.available),

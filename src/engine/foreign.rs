@@ -79,6 +79,33 @@ pub fn alias_names(snap: &RunSnapshot, native_ext: &str) -> AliasNames {
     }
 }
 
+/// Refuse to write an alias over a file that is a checkpoint of the run (a scanner may
+/// report a checkpoint file as a role's holder; rule 9: never overwrite what it names).
+pub fn ensure_alias_name(snap: &RunSnapshot, rel: &Path) -> crate::Result<()> {
+    let alias_like = rel.file_name().is_some_and(|f| {
+        let f = f.to_string_lossy();
+        ["last", "model_best", "best"]
+            .iter()
+            .any(|s| f.starts_with(s))
+    });
+    // An alias-named checkpoint (timm's `last.pth.tar` as the only copy of its epoch) is
+    // the alias itself; restore keeps it in trash first when it is the only copy.
+    let clash = snap
+        .checkpoints
+        .iter()
+        .filter(|_| !alias_like)
+        .find(|c| c.paths.first().map(PathBuf::as_path) == Some(rel));
+    match clash {
+        Some(c) => Err(crate::Error::Invalid(format!(
+            "{} is checkpoint {} of {}, not an alias file; refusing to overwrite it",
+            rel.display(),
+            c.name,
+            snap.run.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The scanned alias's path when it really is an alias file (its name starts with
 /// `stem`), never a checkpoint file a scanner reported as the role's holder.
 fn alias_path_named(alias: Option<&crate::snapshot::Alias>, stem: &str) -> Option<PathBuf> {
@@ -332,6 +359,20 @@ mod tests {
         assert!(!may_delete(&s, Path::new(".ckpt/manifest.json"), true));
         assert!(!may_delete(&s, Path::new("milestone-10.pth.tar"), false));
         assert!(may_delete(&s, Path::new("milestone-10.pth.tar"), true));
+    }
+
+    #[test]
+    fn aliases_are_never_written_over_a_numbered_checkpoint() {
+        let s = snap(
+            LayoutKind::Timm,
+            vec![
+                ck("checkpoint-3.pth.tar", Some(3), None),
+                ck("last.pth.tar", Some(7), None),
+            ],
+        );
+        assert!(ensure_alias_name(&s, Path::new("checkpoint-3.pth.tar")).is_err());
+        assert!(ensure_alias_name(&s, Path::new("last.pth.tar")).is_ok());
+        assert!(ensure_alias_name(&s, Path::new("model_best.pth.tar")).is_ok());
     }
 
     #[test]

@@ -285,6 +285,8 @@ pub struct RestorePlan {
     pub archive_dir: Option<PathBuf>,
     /// Bytes to copy (0 when a hardlink/rename suffices).
     pub bytes_to_copy: u64,
+    /// `dest` is an export (`--to`): an independent copy; the run is not changed.
+    pub export: bool,
     /// An export may replace an existing `dest` (`--force`).
     pub force: bool,
 }

@@ -4,10 +4,10 @@
 //! entry; foreign runs rewrite their own best alias (timm `model_best.pth.tar`,
 //! Lightning `best.ckpt`) and record hold and pin in `.ckpt/state.json` (hf: record only).
 
-use super::foreign::native::{damage, entry_path, find_entry};
+use super::foreign::native::{damage, find_entry};
 use super::foreign::opsfs::{engine as core, step};
-use super::foreign::{alias_names, DEFAULT_EXT};
-use super::manifest_io::{set_pending, Pending};
+use super::foreign::{alias_names, ensure_alias_name, DEFAULT_EXT};
+use super::manifest_io::{alias_names as alias_names_native, store_and_repoint};
 use super::*;
 use crate::snapshot::CheckpointState;
 use crate::{Error, Result};
@@ -23,14 +23,10 @@ impl Run {
 
     /// Release a held best: later saves may move it again.
     pub fn release_best(&self) -> Result<()> {
-        let base = match self.layout {
-            LayoutKind::Ckpt => self.dir.clone(),
-            _ => self.foreign_base(),
-        };
-        let _lock = core::lock(&base, "promote --release", self.options.lock_timeout)?;
         match self.layout {
             LayoutKind::Ckpt => {
-                let mut m = core::load_manifest_locked(&self.dir)?;
+                let (_lock, m) = self.begin_mutation("promote --release")?;
+                let mut m = m.ok_or_else(|| Error::Invalid("release: no manifest".into()))?;
                 match m.best.as_mut() {
                     Some(b) if b.held => b.held = false,
                     _ => return Ok(()),
@@ -40,6 +36,7 @@ impl Run {
             }
             _ => {
                 let base = self.foreign_base();
+                let _lock = core::lock(&base, "promote --release", self.options.lock_timeout)?;
                 let mut s = core::load_state(&base)?;
                 if s.best_held.take().is_none() {
                     return Ok(());
@@ -59,58 +56,37 @@ impl Run {
     }
 
     fn promote_native(&self, selector: &str) -> Result<PromoteReport> {
-        let _lock = core::lock(&self.dir, "promote", self.options.lock_timeout)?;
-        let mut m = core::load_manifest_locked(&self.dir)?;
-        let i = find_entry(&self.dir, &m, selector)?;
-        if let Some(why) = damage(&self.dir, &m.checkpoints[i]) {
+        let (_lock, m) = self.begin_mutation("promote")?;
+        let old = m.ok_or_else(|| Error::Invalid("promote: no manifest".into()))?;
+        let i = find_entry(&self.dir, &old, selector)?;
+        if let Some(why) = damage(&self.dir, &old.checkpoints[i]) {
             return Err(refuse(selector, &why));
         }
-        let epoch = m.checkpoints[i].epoch;
-        let target = m.checkpoints[i].path.clone();
-        let previous = m.best.as_ref().and_then(|b| {
-            m.checkpoints
+        let epoch = old.checkpoints[i].epoch;
+        let target = old.checkpoints[i].path.clone();
+        let previous = old.best.as_ref().and_then(|b| {
+            old.checkpoints
                 .iter()
                 .rfind(|e| e.epoch == b.epoch && !super::foreign::native::is_trashed(e))
                 .map(|e| e.path.clone())
         });
-        let best_name = format!("model_best{}", m.ext);
-        let old_best_hash = m.best.as_ref().and_then(|b| {
-            m.checkpoints
-                .iter()
-                .rfind(|e| e.epoch == b.epoch && !super::foreign::native::is_trashed(e))
-                .map(|e| e.hash.clone())
-        });
-        let extra = m.best.take().map(|b| b.extra).unwrap_or_default();
-        m.best = Some(crate::manifest::BestRef {
+        let mut new = old.clone();
+        let extra = new.best.take().map(|b| b.extra).unwrap_or_default();
+        new.best = Some(crate::manifest::BestRef {
             epoch,
             held: true,
             extra,
         });
-        m.checkpoints[i].pinned = true;
-        let src = entry_path(&self.dir, &m.checkpoints[i]);
-        let alias = self.dir.join(&best_name);
-        // Manifest first (rule 5), with a pending note that the alias may still hold
-        // the old best: a crash before the alias moves is finished by the next mutation.
-        let pending = Pending {
-            operation: "promote".into(),
-            may_hold: old_best_hash
-                .map(|h| (best_name.clone(), vec![h]))
-                .into_iter()
-                .collect(),
-            ..Default::default()
-        };
-        set_pending(&mut m, Some(&pending));
+        new.checkpoints[i].pinned = true;
+        // Manifest first (rule 5) with a pending note that model_best may still hold
+        // the old best; then the alias; then the manifest without the note.
         step("promote.manifest", &self.dir)?;
-        core::store_manifest(&self.dir, &m)?;
-        step("promote.alias", &alias)?;
-        core::set_alias(&src, &alias)?;
-        set_pending(&mut m, None);
-        step("promote.manifest", &self.dir)?;
-        core::store_manifest(&self.dir, &m)?;
+        store_and_repoint(&self.dir, &old, &mut new, "promote")?;
+        let (_, best_name) = alias_names_native(&new.ext);
         Ok(PromoteReport {
             target,
             epoch: Some(epoch),
-            alias: Some(alias),
+            alias: Some(self.dir.join(best_name)),
             previous,
         })
     }
@@ -147,6 +123,7 @@ impl Run {
         let _lock = core::lock(&base, "promote", self.options.lock_timeout)?;
         let mut alias_written = None;
         if let (Some(rel), Some(primary)) = (names.best.as_ref(), c.paths.first()) {
+            ensure_alias_name(&snap, rel)?;
             let src = base.join(primary);
             if src.is_file() {
                 let alias = base.join(rel);

@@ -12,7 +12,7 @@ use super::foreign::opsfs::{
     self, engine as core, export, keep_copy, make_trash_dir, move_into, plan_trash_dir,
     same_content, step, with_progress, Report,
 };
-use super::foreign::{alias_names, is_newer, DEFAULT_EXT};
+use super::foreign::{alias_names, ensure_alias_name, is_newer, DEFAULT_EXT};
 use super::manifest_io::{self, set_pending, Pending};
 use super::promote::refuse;
 use super::*;
@@ -36,15 +36,15 @@ impl Run {
 
     /// Apply a restore plan.
     pub fn restore(&self, plan: &RestorePlan, progress: Option<ProgressFn<'_>>) -> Result<()> {
-        with_progress(progress, |report| {
-            let base = match self.layout {
-                LayoutKind::Ckpt => self.dir.clone(),
-                _ => self.foreign_base(),
-            };
-            let _lock = core::lock(&base, "restore", self.options.lock_timeout)?;
-            match self.layout {
-                LayoutKind::Ckpt => self.restore_native(plan, report),
-                _ => self.restore_foreign(plan, report),
+        with_progress(progress, |report| match self.layout {
+            LayoutKind::Ckpt => {
+                let (_lock, m) = self.begin_mutation("restore")?;
+                let m = m.ok_or_else(|| Error::Invalid("restore: no manifest".into()))?;
+                self.restore_native(m, plan, report)
+            }
+            _ => {
+                let _lock = core::lock(&self.foreign_base(), "restore", self.options.lock_timeout)?;
+                self.restore_foreign(plan, report)
             }
         })
     }
@@ -83,12 +83,18 @@ impl Run {
             newer,
             archive_dir,
             bytes_to_copy: 0,
+            export: false,
             force: false,
         })
     }
 
-    fn restore_native(&self, plan: &RestorePlan, report: Report<'_>) -> Result<()> {
-        let mut m = core::load_manifest_locked(&self.dir)?;
+    /// Apply under the lock, on the manifest `begin_mutation` loaded and recovered.
+    fn restore_native(
+        &self,
+        mut m: Manifest,
+        plan: &RestorePlan,
+        report: Report<'_>,
+    ) -> Result<()> {
         let i = find_entry(&self.dir, &m, &plan.target)?;
         if let Some(why) = damage(&self.dir, &m.checkpoints[i]) {
             return Err(refuse(&plan.target, &why));
@@ -97,9 +103,16 @@ impl Run {
         let epoch = m.checkpoints[i].epoch;
         let (last_name, best_name) = manifest_io::alias_names(&m.ext);
         let last = self.dir.join(&last_name);
-        if plan.dest != last {
+        if plan.export {
             export(&src, &plan.dest, plan.force, report)?;
             return Ok(());
+        }
+        if plan.dest != last {
+            return Err(Error::Invalid(format!(
+                "restore plan names {} but this run's resume point is {}; re-plan",
+                plan.dest.display(),
+                last.display()
+            )));
         }
         let trash = plan
             .archive_dir
@@ -266,8 +279,10 @@ impl Run {
             (base.join(&primary), None)
         } else {
             let rel = alias_names(&snap, DEFAULT_EXT).last.unwrap_or_default();
+            ensure_alias_name(&snap, &rel)?;
             let dest = base.join(&rel);
-            let backup = foreign_last_is_only_copy(&base, &snap, &dest)
+            let already_last = base.join(&primary) == dest;
+            let backup = (!already_last && foreign_last_is_only_copy(&base, &snap, &dest))
                 .then(|| trash.join(file_name(&dest)));
             (dest, backup)
         };
@@ -280,6 +295,7 @@ impl Run {
             newer,
             archive_dir: archive.then_some(trash),
             bytes_to_copy: 0,
+            export: false,
             force: false,
         })
     }
@@ -295,16 +311,22 @@ impl Run {
             .unwrap_or_else(|| c.name.clone().into());
         let src = base.join(&primary);
         let hf = self.layout == LayoutKind::Hf;
+        if plan.export {
+            export(&src, &plan.dest, plan.force, report)?;
+            return Ok(());
+        }
         let in_run_dest = if hf {
             Some(src.clone())
         } else {
-            alias_names(&snap, DEFAULT_EXT)
-                .last
-                .map(|rel| base.join(rel))
+            let rel = alias_names(&snap, DEFAULT_EXT).last.unwrap_or_default();
+            ensure_alias_name(&snap, &rel)?;
+            Some(base.join(rel))
         };
         if in_run_dest.as_ref() != Some(&plan.dest) {
-            export(&src, &plan.dest, plan.force, report)?;
-            return Ok(());
+            return Err(Error::Invalid(format!(
+                "the run changed since the restore plan ({} is no longer its resume point); re-plan",
+                plan.dest.display()
+            )));
         }
         let trash = plan
             .archive_dir
@@ -316,8 +338,12 @@ impl Run {
             })
             .unwrap_or_else(|| plan_trash_dir(&base));
 
+        // Restoring the checkpoint `last` already is (timm's only-copy `last.pth.tar`):
+        // only the archive step has anything to do.
+        let already_last = src == plan.dest;
+
         // 1. Keep an only-copy `last` (re-checked under the lock).
-        if !hf && foreign_last_is_only_copy(&base, &snap, &plan.dest) {
+        if !hf && !already_last && foreign_last_is_only_copy(&base, &snap, &plan.dest) {
             make_trash_dir(&trash)?;
             keep_copy(&plan.dest, &trash.join(file_name(&plan.dest)), report)?;
         }
@@ -350,7 +376,7 @@ impl Run {
         }
 
         // 3. `last` := the chosen checkpoint under the layout's own name.
-        if !hf {
+        if !hf && !already_last {
             step("restore.alias", &plan.dest)?;
             if plan.dest.is_symlink() {
                 relink(&src, &plan.dest)?;
@@ -379,6 +405,7 @@ fn export_plan(
         newer: vec![],
         archive_dir: None,
         bytes_to_copy: bytes,
+        export: true,
         force,
     }
 }
@@ -413,13 +440,31 @@ fn newer_entries(m: &Manifest, epoch: u64) -> impl Iterator<Item = &Entry> {
 
 /// True when the native `last` alias holds bytes no live checkpoint file holds.
 fn native_last_is_only_copy(run: &Path, m: &Manifest, last: &Path) -> bool {
-    if !last.is_file() {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(lm) = fs::metadata(last) else {
+        return false;
+    };
+    if !lm.is_file() {
         return false;
     }
-    !m.checkpoints
-        .iter()
-        .filter(|e| !is_trashed(e))
-        .any(|e| same_content(last, &entry_path(run, e)).unwrap_or(false))
+    let live: Vec<&Entry> = m.checkpoints.iter().filter(|e| !is_trashed(e)).collect();
+    // Same inode (the usual hardlinked alias): no read at all.
+    let shares_inode = live.iter().any(|e| {
+        fs::metadata(entry_path(run, e))
+            .is_ok_and(|em| (em.dev(), em.ino()) == (lm.dev(), lm.ino()))
+    });
+    if shares_inode {
+        return false;
+    }
+    // A copy: one read of `last`, compared with the manifest's hashes.
+    if !live.iter().any(|e| e.bytes == lm.len()) {
+        return true;
+    }
+    match core::hash_file(last, &mut |_: &Progress| {}) {
+        Ok(h) => !live.iter().any(|e| e.hash == h),
+        // Unreadable: nothing to keep that we could copy anyway.
+        Err(_) => false,
+    }
 }
 
 /// True when a foreign `last` alias holds bytes no checkpoint file of the run holds.

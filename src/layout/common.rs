@@ -16,38 +16,58 @@ use crate::{Error, Result};
 /// Prefix of the engine's unique temp files (DESIGN §3 rule 2).
 pub const CKPT_TEMP_PREFIX: &str = ".ckpt-tmp-";
 
-/// One directory entry, from `lstat` (symlinks are not followed).
+/// One directory entry. Its type comes from the directory listing itself (`d_type`),
+/// its metadata from `lstat` when asked for (symlinks are never followed).
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub name: String,
-    pub meta: Metadata,
+    pub ftype: std::fs::FileType,
+    /// `lstat` of the entry; `None` from [`list_types`].
+    pub meta: Option<Metadata>,
 }
 
 impl Entry {
     pub fn is_file(&self) -> bool {
-        self.meta.file_type().is_file()
+        self.ftype.is_file()
     }
     pub fn is_dir(&self) -> bool {
-        self.meta.file_type().is_dir()
+        self.ftype.is_dir()
     }
     pub fn is_symlink(&self) -> bool {
-        self.meta.file_type().is_symlink()
+        self.ftype.is_symlink()
     }
 }
 
-/// List `dir` (one `getdents` + one `lstat` per entry), sorted by name.
-pub fn list_dir(dir: &Path) -> Result<Vec<Entry>> {
+fn list(dir: &Path, with_meta: bool) -> Result<Vec<Entry>> {
     let rd = std::fs::read_dir(dir).map_err(|e| Error::io("read directory", dir, e))?;
     let mut out = Vec::new();
     for ent in rd {
         let Ok(ent) = ent else { continue };
+        let Ok(ftype) = ent.file_type() else { continue };
         // DirEntry::metadata does not traverse symlinks on Unix.
-        let Ok(meta) = ent.metadata() else { continue };
+        let meta = if with_meta {
+            match ent.metadata() {
+                Ok(m) => Some(m),
+                Err(_) => continue,
+            }
+        } else {
+            None
+        };
         let name = ent.file_name().to_string_lossy().into_owned();
-        out.push(Entry { name, meta });
+        out.push(Entry { name, ftype, meta });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+/// List `dir` with one `lstat` per entry, sorted by name.
+pub fn list_dir(dir: &Path) -> Result<Vec<Entry>> {
+    list(dir, true)
+}
+
+/// List `dir` names and types only (no `stat`): enough to detect a layout cheaply.
+pub fn list_types(dir: &Path) -> Result<Vec<Entry>> {
+    list(dir, false)
 }
 
 pub fn mtime(meta: &Metadata) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -87,7 +107,14 @@ pub fn resolve_in_run(run: &Path, rel: &Path) -> std::result::Result<(PathBuf, M
         let meta = std::fs::symlink_metadata(&full)
             .map_err(|e| format!("{} is a dangling symlink ({e})", rel.display()))?;
         if !meta.file_type().is_symlink() {
-            return Ok((cur, meta));
+            // A directory symlink in the middle of the path could still lead out.
+            let canon_run = run.canonicalize().unwrap_or_else(|_| run.to_path_buf());
+            let inside = full.canonicalize().is_ok_and(|c| c.starts_with(&canon_run));
+            return if inside {
+                Ok((cur, meta))
+            } else {
+                Err(outside(rel))
+            };
         }
         let target = std::fs::read_link(&full)
             .map_err(|e| format!("cannot read link {}: {e}", rel.display()))?;
@@ -239,9 +266,10 @@ pub fn read_csv(path: &Path, key_col: &str, warnings: &mut Vec<String>) -> Optio
                     }
                     table.raw.insert((key, col.clone()), raw);
                 }
-                None => {
+                None if !table.raw.is_empty() => {
                     table.raw.remove(&(key, col.clone()));
                 }
+                None => {}
             }
         }
     }
@@ -338,13 +366,28 @@ pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
         if let Some(held) = &state.best_held {
             if p.checkpoints.iter().any(|c| &c.name == held) {
                 let resolved = p.best.as_ref().and_then(|b| b.target.clone());
-                if resolved.as_deref() != Some(held.as_str()) {
-                    if resolved.is_some() {
-                        p.warnings.push(format!(
-                            "best is held on {held} by `ckpt promote`, but the run's best record points at {}",
-                            resolved.unwrap_or_default()
-                        ));
-                    }
+                // A best alias that is a real file (timm model_best, Lightning best.ckpt)
+                // is what a user loads: when it disagrees with the hold, the file wins and
+                // we say so. A best that is only a record (hf) or a ranking follows the hold.
+                let file_backed = p.best.as_ref().is_some_and(|b| {
+                    matches!(
+                        b.how.as_str(),
+                        "hardlink" | "copy" | "symlink" | "file" | "reflink"
+                    )
+                });
+                if file_backed && resolved.as_deref() != Some(held.as_str()) {
+                    p.warnings.push(format!(
+                        "best was promoted and held on {held}, but {} now holds {}; \
+                         promote again to restore the hold",
+                        p.best
+                            .as_ref()
+                            .map(|b| b.path.display().to_string())
+                            .unwrap_or_default(),
+                        resolved
+                            .clone()
+                            .unwrap_or_else(|| "an unknown checkpoint".into())
+                    ));
+                } else if resolved.as_deref() != Some(held.as_str()) {
                     for c in &mut p.checkpoints {
                         c.roles.retain(|r| *r != Role::Best);
                     }
@@ -369,7 +412,11 @@ pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
                     attach_role(&mut p.checkpoints, &mut alias);
                     p.best = Some(alias);
                 }
-                if let Some(b) = p.best.as_mut() {
+                if let Some(b) = p
+                    .best
+                    .as_mut()
+                    .filter(|b| b.target.as_deref() == Some(held))
+                {
                     b.held = true;
                 }
             } else {
@@ -383,9 +430,11 @@ pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
         c.roles.sort();
         c.roles.dedup();
     }
-    p.checkpoints.sort_by(|a, b| {
-        (a.epoch, a.step, a.batch, &a.name).cmp(&(b.epoch, b.step, b.batch, &b.name))
-    });
+    // Within one epoch a milestone sorts before the regular checkpoint, so that
+    // `RunSnapshot::find("3")` (the last match) names the regular one.
+    let key = |c: &Checkpoint| (c.epoch, c.step, c.batch, !c.has_role(Role::Milestone));
+    p.checkpoints
+        .sort_by(|a, b| (key(a), &a.name).cmp(&(key(b), &b.name)));
     p.temps.sort();
     RunSnapshot {
         run: run.to_path_buf(),
@@ -451,7 +500,47 @@ pub fn dir_usage(dir: &Path, depth: usize) -> (u64, Option<std::time::SystemTime
     (total, newest)
 }
 
-/// Read `epoch`-like facts from a checkpoint's pickle; errors become one-line reasons.
-pub fn read_pickle(path: &Path) -> std::result::Result<crate::pickle::Value, String> {
-    crate::torchzip::read_pickle_value(path).map_err(|e| e.to_string())
+/// Read a checkpoint's pickle, building only the top-level `keys` (tensors and
+/// optimizer state are skipped); errors become one-line reasons.
+pub fn read_pickle(
+    path: &Path,
+    keys: &[&str],
+) -> std::result::Result<crate::pickle::Value, String> {
+    crate::torchzip::read_pickle_keys(path, keys).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_scalars_skip_nested_blocks() {
+        let y = "eval_metric: loss # comment\nmodel: 'resnet'\nnested:\n  a: 1\n- item\nname: \"x: y\"\n";
+        let m = parse_yaml_scalars(y);
+        assert_eq!(m["eval_metric"], "loss");
+        assert_eq!(m["model"], "resnet");
+        assert_eq!(m["nested"], "");
+        assert_eq!(m["name"], "x: y");
+        assert!(!m.contains_key("a"));
+    }
+
+    #[test]
+    fn symlinks_resolve_only_inside_the_run() {
+        let t = tempfile::tempdir().unwrap();
+        let run = t.path().join("run");
+        std::fs::create_dir_all(run.join("sub")).unwrap();
+        std::fs::write(run.join("a"), b"x").unwrap();
+        std::os::unix::fs::symlink("../a", run.join("sub/l")).unwrap();
+        std::os::unix::fs::symlink("../../outside", run.join("sub/out")).unwrap();
+        let (p, _) = resolve_in_run(&run, Path::new("sub/l")).unwrap();
+        assert_eq!(p, PathBuf::from("a"));
+        assert!(resolve_in_run(&run, Path::new("sub/out"))
+            .unwrap_err()
+            .contains("outside"));
+        std::os::unix::fs::symlink(run.join("a"), run.join("abs")).unwrap();
+        assert_eq!(
+            resolve_in_run(&run, Path::new("abs")).unwrap().0,
+            PathBuf::from("a")
+        );
+    }
 }

@@ -85,7 +85,7 @@ fn read_state(path: &Path) -> std::result::Result<TrainerState, String> {
 /// `metric_for_best_model` and `greater_is_better` from `training_args.bin` (a pickled
 /// `TrainingArguments`, read as data).
 fn read_args(path: &Path) -> Option<(Option<String>, Option<bool>)> {
-    let v = common::read_pickle(path).ok()?;
+    let v = common::read_pickle(path, &["metric_for_best_model", "greater_is_better"]).ok()?;
     let name = v
         .get("metric_for_best_model")
         .and_then(Value::as_str)
@@ -137,8 +137,8 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
             paths: vec![PathBuf::from(&e.name)],
             mtime: newest
                 .map(chrono::DateTime::<chrono::Utc>::from)
-                .or_else(|| common::mtime(&e.meta)),
-            inode: Some(common::inode(&e.meta)),
+                .or_else(|| e.meta.as_ref().and_then(common::mtime)),
+            inode: e.meta.as_ref().map(common::inode),
             ..Default::default()
         };
         if bytes == 0 {

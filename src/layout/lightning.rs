@@ -18,6 +18,9 @@ use crate::rank::{strictly_better, MetricSpec, Mode};
 use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
 use crate::Result;
 
+/// The top-level checkpoint entries we read (the state dict is never built).
+const LIGHTNING_KEYS: &[&str] = &["epoch", "global_step", "callbacks"];
+
 /// How many `.ckpt` files with unparseable names we open to read their epoch.
 const MAX_UNNAMED_READS: usize = 64;
 
@@ -82,7 +85,7 @@ fn has_ckpt_files(dir: &Path) -> bool {
 
 /// `version_N` subdirectories holding `checkpoints/`, sorted by N.
 pub fn version_dirs(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = common::list_dir(dir) else {
+    let Ok(entries) = common::list_types(dir) else {
         return Vec::new();
     };
     let mut v: Vec<(u64, PathBuf)> = entries
@@ -253,8 +256,8 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
                     continue;
                 }
             }
-        } else if e.is_file() {
-            e.meta.clone()
+        } else if let (true, Some(m)) = (e.is_file(), &e.meta) {
+            m.clone()
         } else {
             warnings.push(format!("{} is not a regular file; ignored", rel.display()));
             continue;
@@ -275,7 +278,7 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
             }
             None if unnamed_reads < MAX_UNNAMED_READS && meta.len() > 0 => {
                 unnamed_reads += 1;
-                match common::read_pickle(&run.join(&rel)) {
+                match common::read_pickle(&run.join(&rel), LIGHTNING_KEYS) {
                     Ok(v) => {
                         c.epoch = v
                             .get("epoch")
@@ -309,6 +312,25 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
             Some(&mut cb),
         )
     });
+    // The callback's record is freshest in the newest checkpoint; `last.ckpt` may point
+    // at an older one (after a restore).
+    let newest = checkpoints
+        .iter()
+        .filter(|c| c.state == CheckpointState::Complete)
+        .max_by_key(|c| (c.epoch, c.step))
+        .filter(|c| last.as_ref().and_then(|l| l.target.as_ref()) != Some(&c.name))
+        .and_then(|c| c.paths.first().cloned());
+    if let Some(rel) = newest {
+        match common::read_pickle(&run.join(&rel), LIGHTNING_KEYS) {
+            Ok(v) => {
+                let fresh = callback_info(&v);
+                if fresh.monitor.is_some() || fresh.best_model_path.is_some() {
+                    cb = fresh;
+                }
+            }
+            Err(why) => warnings.push(format!("{}: {why}", rel.display())),
+        }
+    }
     let best_alias_file = best_file
         .map(|rel| resolve_alias(run, Role::Best, &rel, &mut checkpoints, &mut warnings, None));
 
@@ -511,7 +533,7 @@ fn resolve_alias(
     }
     let need_pickle = alias.target.is_none() || cb.is_some();
     let value = if need_pickle {
-        match common::read_pickle(&run.join(&file_rel)) {
+        match common::read_pickle(&run.join(&file_rel), LIGHTNING_KEYS) {
             Ok(v) => Some(v),
             Err(why) => {
                 warnings.push(format!("{name}: {why}"));
@@ -563,4 +585,25 @@ fn resolve_alias(
     }
     common::attach_role(checkpoints, &mut alias);
     alias
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_lightning_names() {
+        let n = parse_name("epoch=3-step=16-val_loss=0.400.ckpt").unwrap();
+        assert_eq!((n.epoch, n.step, n.version), (Some(3), Some(16), None));
+        assert_eq!(n.metrics, [("val_loss".to_string(), "0.400".to_string())]);
+        let n = parse_name("epoch=3-step=16-val_loss=-0.25-v2.ckpt").unwrap();
+        assert_eq!(n.version, Some(2));
+        assert_eq!(n.metrics, [("val_loss".to_string(), "-0.25".to_string())]);
+        let n = parse_name("epoch=0-step=4.ckpt").unwrap();
+        assert_eq!((n.epoch, n.step), (Some(0), Some(4)));
+        assert!(parse_name("last.ckpt").is_none());
+        assert!(parse_name("epoch=x-step=4.ckpt").is_none());
+        assert!(parse_name("epoch=1-step=4.pth").is_none());
+        assert!(parse_name("my-model.ckpt").is_none());
+    }
 }

@@ -62,7 +62,7 @@ pub fn detect(dir: &Path) -> Option<LayoutKind> {
     if dir.join(".ckpt").join("manifest.json").is_file() {
         return Some(LayoutKind::Ckpt);
     }
-    let entries = common::list_dir(dir).ok()?;
+    let entries = common::list_types(dir).ok()?;
     if hf::looks_like(&entries) {
         return Some(LayoutKind::Hf);
     }
@@ -137,7 +137,7 @@ fn discover(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
     if depth >= DISCOVER_DEPTH {
         return;
     }
-    let Ok(entries) = common::list_dir(dir) else {
+    let Ok(entries) = common::list_types(dir) else {
         return;
     };
     // lstat-based: symlinked directories are not entered (no loops).

@@ -152,7 +152,14 @@ struct Held {
 }
 
 fn read_held(path: &Path) -> std::result::Result<Held, String> {
-    let value = common::read_pickle(path)?;
+    if path.to_string_lossy().ends_with(".safetensors") {
+        return Err(
+            "a safetensors file records no epoch, and it shares no inode with a \
+                    checkpoint; cannot tell which epoch it holds"
+                .into(),
+        );
+    }
+    let value = common::read_pickle(path, &["epoch", "metric", "saver"])?;
     let epoch = value
         .get("epoch")
         .and_then(Value::as_i64)
@@ -227,8 +234,8 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
                     continue;
                 }
             }
-        } else if e.is_file() {
-            e.meta.clone()
+        } else if let (true, Some(m)) = (e.is_file(), &e.meta) {
+            m.clone()
         } else {
             warnings.push(format!("{} is not a regular file; ignored", e.name));
             continue;
@@ -247,12 +254,13 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
             }
             _ => {}
         }
-        if let (Some(t), Some(ep)) = (&table, c.epoch) {
+        // A recovery save is mid-epoch: that epoch's eval row does not describe it.
+        if let (Some(t), Some(ep), false) = (&table, c.epoch, c.has_role(Role::Recovery)) {
             if let Some(row) = t.rows.get(&ep) {
                 c.metrics = row.clone();
             }
             // Milestones are kept outside the ranking: their metric stays in `metrics`.
-            if !c.has_role(Role::Milestone) && !c.has_role(Role::Recovery) {
+            if !c.has_role(Role::Milestone) {
                 common::apply_metric(&mut c, t, ep, &metric.name);
             }
         }
@@ -464,8 +472,11 @@ fn check_saver(
         match checkpoints.iter().find(|c| &c.name == file) {
             None => warnings.push(format!("timm's history lists {file}, which is not on disk")),
             Some(c) => {
-                if let (Some(a), Some(b)) = (m, c.finite_metric()) {
-                    if (a - b).abs() > 1e-6 * a.abs().max(b.abs()).max(1.0) {
+                if let (Some(a), Some(b)) = (m, c.metric) {
+                    let same = (a.is_nan() && b.is_nan())
+                        || a == &b
+                        || (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1.0);
+                    if !same {
                         warnings.push(format!(
                             "timm's history gives {file} metric {a}, summary.csv says {b}"
                         ));
@@ -495,5 +506,38 @@ fn check_saver(
                 b.epoch.unwrap_or_default()
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_timm_names() {
+        assert_eq!(
+            classify("checkpoint-12.pth.tar"),
+            Some(TimmName::Checkpoint(12))
+        );
+        assert_eq!(
+            classify("checkpoint-3.safetensors"),
+            Some(TimmName::Checkpoint(3))
+        );
+        assert_eq!(classify("recovery-2-1.pth"), Some(TimmName::Recovery(2, 1)));
+        assert_eq!(
+            classify("milestone-10.pth.tar"),
+            Some(TimmName::Milestone(10))
+        );
+        assert_eq!(classify("last.pth.tar"), Some(TimmName::Last));
+        assert_eq!(classify("model_best.pth.tar"), Some(TimmName::Best));
+        assert_eq!(classify("tmp.pth.tar"), Some(TimmName::Temp));
+        assert_eq!(classify("recovery_tmp.pth.tar"), Some(TimmName::Temp));
+        assert_eq!(classify(".ckpt-tmp-123-ab"), Some(TimmName::Temp));
+        assert_eq!(
+            classify("checkpoint-abc.pth.tar"),
+            Some(TimmName::Malformed)
+        );
+        assert_eq!(classify("summary.csv"), None);
+        assert_eq!(classify("model.pth.tar"), None);
     }
 }

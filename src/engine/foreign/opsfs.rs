@@ -67,17 +67,7 @@ pub fn plan_trash_dir(run: &Path) -> PathBuf {
 /// Create a trash folder (and its parents) durably.
 pub fn make_trash_dir(dir: &Path) -> Result<()> {
     step("trash.mkdir", dir)?;
-    if dir.is_dir() {
-        return Ok(());
-    }
-    io("trash.mkdir", dir, fs::create_dir_all(dir))?;
-    if let Some(parent) = dir.parent() {
-        fsync_dir("trash.fsync_dir", parent)?;
-        if let Some(grand) = parent.parent() {
-            fsync_dir("trash.fsync_dir", grand)?;
-        }
-    }
-    Ok(())
+    crate::engine::atomic::create_dir_durable(dir)
 }
 
 /// Keep a second durable name for `src` at `dst` (a new name in the trash): hardlink,
@@ -282,6 +272,15 @@ pub fn export(src: &Path, dest: &Path, force: bool, report: Report<'_>) -> Resul
         )));
     }
     let is_dir = io("export.stat", src, fs::metadata(src))?.is_dir();
+    // Rule 6: room for the whole copy, checked before anything is written.
+    let size: u64 = tree_files(src)
+        .iter()
+        .filter_map(|f| fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    crate::engine::save::preflight(&parent, size, || {
+        "free space there or export to another filesystem".to_string()
+    })?;
     if !is_dir {
         step("export.copy", dest)?;
         let copy = crate::engine::atomic::write_temp(
@@ -343,28 +342,22 @@ pub mod engine {
         Ok(guard)
     }
 
-    /// Remove temps whose writer is gone, in the run dir and `.ckpt/`.
+    /// Remove temps whose writer is gone: the run dir, `.ckpt/`, trash folders, and a
+    /// Lightning `checkpoints/` dir where its aliases are written.
     pub fn sweep(run: &Path) -> Result<Vec<PathBuf>> {
-        let mut removed = atomic::sweep_stale_temps(run)?;
-        let state = state_dir(run);
-        if state.is_dir() {
-            removed.extend(atomic::sweep_stale_temps(&state)?);
+        let mut removed = atomic::sweep_run(run)?;
+        let lightning = run.join("checkpoints");
+        if lightning.is_dir() {
+            removed.extend(atomic::sweep_stale_temps(&lightning)?);
         }
         Ok(removed)
     }
 
-    /// Temp files present in the run dir and `.ckpt/` (listed, never removed).
+    /// Temp files present in the run (listed, never removed).
     pub fn find_temps(run: &Path) -> Vec<atomic::FoundTemp> {
-        let mut out = atomic::find_temps(run);
-        out.extend(atomic::find_temps(&state_dir(run)));
-        out
-    }
-
-    /// Load the manifest and finish what a crashed operation left pending (under the lock).
-    pub fn load_manifest_locked(run: &Path) -> Result<Manifest> {
-        let mut m = manifest_io::load_manifest(run)?;
-        manifest_io::recover_pending(run, &mut m)?;
-        Ok(m)
+        let mut dirs = atomic::run_temp_dirs(run);
+        dirs.push(run.join("checkpoints"));
+        dirs.iter().flat_map(|d| atomic::find_temps(d)).collect()
     }
 
     pub fn load_manifest(run: &Path) -> Result<Manifest> {
