@@ -58,8 +58,8 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 fn hint(err: &ckpt::Error) -> Option<String> {
     match err {
         ckpt::Error::NoRun { path, .. } => Some(format!(
-            "check the path; ckpt reads ckpt, timm, lightning and hf runs (--layout NAME forces one), \
-             and `ckpt save {} --epoch N FILE` starts a new run",
+            "ckpt reads ckpt, timm, lightning and hf runs (--layout NAME forces one); \
+             `ckpt save {} --epoch N FILE` starts a new one",
             path.display()
         )),
         ckpt::Error::Io { path, .. } => Some(format!(

@@ -758,10 +758,18 @@ fn lock_timeout_is_honoured() {
 #[test]
 fn demo_prints_saves_and_leaves_nothing_behind() {
     let d = Dir::new("demo");
+    let tmp = d.join("tmp");
+    fs::create_dir(&tmp).unwrap();
     let out = d
         .command()
+        .env("TMPDIR", tmp.to_str().unwrap())
         .args(["demo", "--saves", "4", "--interval", "0", "--size", "4096"])
         .assert_ok();
+    assert_eq!(
+        fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "left behind in TMPDIR"
+    );
     let saves = out.lines().filter(|l| l.starts_with("epoch")).count();
     assert_eq!(saves, 4, "{out}");
     let run = out
@@ -861,7 +869,7 @@ fn colour_only_on_a_terminal_and_never_under_no_color() {
     d.unpack("timm-basic");
     let mut pty = common_cli::PtyRun::spawn(d.path(), &["ls", "timm-basic"], &[]);
     assert_eq!(pty.wait(), 0);
-    pty.wait_for("disk ");
+    pty.wait_for("free of");
     assert!(
         pty.text().contains("\x1b["),
         "no colour on a terminal:\n{}",
@@ -870,9 +878,160 @@ fn colour_only_on_a_terminal_and_never_under_no_color() {
 
     let mut pty = common_cli::PtyRun::spawn(d.path(), &["ls", "timm-basic"], &[("NO_COLOR", "1")]);
     assert_eq!(pty.wait(), 0);
-    let text = pty.wait_for("disk ");
+    let text = pty.wait_for("free of");
     assert!(
         !text.contains("\x1b[1m") && !text.contains("\x1b[3"),
         "colour under NO_COLOR:\n{text}"
     );
+}
+
+// ---------------------------------------------------------------- foreign layouts
+
+#[test]
+fn timm_fixture_pin_prune_and_damage() {
+    let d = Dir::new("timm-ops");
+    let run = d.unpack("timm-basic");
+    d.command().arg("pin").arg(&run).arg("3").assert_ok();
+    let plan = d
+        .command()
+        .arg("prune")
+        .arg(&run)
+        .args(["--keep-top", "1", "--dry-run", "--json"])
+        .json();
+    let victims: Vec<&str> = plan["plan"]["victims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert!(victims.contains(&"checkpoint-4.pth.tar"), "{plan}");
+    assert!(!victims.contains(&"checkpoint-3.pth.tar"), "pinned: {plan}");
+    assert!(!victims.contains(&"checkpoint-5.pth.tar"), "best: {plan}");
+    assert!(!victims.contains(&"last.pth.tar"), "last: {plan}");
+    d.command()
+        .arg("prune")
+        .arg(&run)
+        .args(["--keep-top", "1", "--yes"])
+        .assert_ok();
+    assert!(!run.join("checkpoint-4.pth.tar").exists());
+    assert!(run.join("checkpoint-3.pth.tar").exists());
+    assert!(run.join("model_best.pth.tar").exists());
+    assert!(run.join("last.pth.tar").exists());
+    assert!(
+        run.join("summary.csv").exists(),
+        "never delete what is not a checkpoint"
+    );
+
+    // Damage inside the torch zip (a stored member's bytes): the CRC check catches it.
+    let victim = run.join("checkpoint-3.pth.tar");
+    let mut bytes = fs::read(&victim).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    fs::write(&victim, bytes).unwrap();
+    let out = d
+        .command()
+        .arg("verify")
+        .arg(&run)
+        .arg("--json")
+        .assert_exit(3);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["damaged"][0]["name"], "checkpoint-3.pth.tar", "{v}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("damaged") && err.contains("ckpt restore"),
+        "{err}"
+    );
+}
+
+#[test]
+fn lightning_fixture_restore_rewrites_last_ckpt() {
+    let d = Dir::new("pl-restore");
+    let run = d.unpack("lightning-basic").join("version_0");
+    let ckpts = run.join("checkpoints");
+    d.command()
+        .arg("restore")
+        .arg(&run)
+        .args(["epoch=1-step=8-val_loss=0.500.ckpt", "--yes"])
+        .assert_ok();
+    assert_eq!(
+        fs::read(ckpts.join("last.ckpt")).unwrap(),
+        fs::read(ckpts.join("epoch=1-step=8-val_loss=0.500.ckpt")).unwrap()
+    );
+    let v = d.command().arg("ls").arg(&run).arg("--json").json();
+    assert_eq!(v["last"]["epoch"], 1);
+    d.command().arg("verify").arg(&run).assert_ok();
+}
+
+#[test]
+fn hf_fixture_by_step_pin_promote_doctor() {
+    let d = Dir::new("hf-ops");
+    let run = d.unpack("hf-basic");
+    d.command().arg("pin").arg(&run).arg("40").assert_ok();
+    let v = d.command().arg("ls").arg(&run).arg("--json").json();
+    let c40 = checkpoints(&v).iter().find(|c| c["step"] == 40).unwrap();
+    assert_eq!(c40["pinned"], true);
+    assert_eq!(c40["name"], "checkpoint-40");
+    let err = d.command().arg("promote").arg(&run).arg("40").assert_err(2);
+    assert!(err.contains("pass --yes"), "{err}");
+    d.command()
+        .arg("promote")
+        .arg(&run)
+        .args(["checkpoint-40/", "--yes"])
+        .assert_ok();
+    let v = d.command().arg("ls").arg(&run).arg("--json").json();
+    assert_eq!(v["best"]["step"], 40);
+    assert_eq!(v["best"]["held"], true);
+    let doc = d.command().arg("doctor").arg(&run).arg("--json").json();
+    assert_eq!(doc["layout"], "hf");
+    d.command().arg("verify").arg(&run).assert_ok();
+}
+
+// ---------------------------------------------------------------- watch and demo on a terminal
+
+#[test]
+fn watch_flags_and_errors() {
+    let d = Dir::new("watch-args");
+    d.command().args(["watch", "--poll", "-1"]).assert_exit(2);
+    d.command()
+        .args(["watch", "--color", "sometimes"])
+        .assert_exit(2);
+    let err = d.command().args(["watch", "no-such-dir"]).assert_err(1);
+    assert!(err.contains("no-such-dir"), "{err}");
+}
+
+#[test]
+fn watch_opens_a_run_and_quits_on_q() {
+    let d = Dir::new("tty-watch");
+    d.unpack("timm-basic");
+    let args = ["watch", "timm-basic", "--poll", "1", "--read-only"];
+    let mut pty = common_cli::PtyRun::spawn(d.path(), &args, &[]);
+    pty.wait_for("checkpoint");
+    pty.send(b"q");
+    assert_eq!(pty.wait(), 0, "{}", pty.text());
+}
+
+#[test]
+fn demo_on_a_terminal_opens_the_monitor_and_cleans_up_on_q() {
+    let d = Dir::new("tty-demo");
+    // The demo's temp run goes under TMPDIR: give it one of our own to check afterwards.
+    let tmp = d.join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    let args = ["demo", "--interval", "0.2", "--size", "2048"];
+    let env = [("TMPDIR", tmp.to_str().unwrap())];
+    let mut pty = common_cli::PtyRun::spawn(d.path(), &args, &env);
+    pty.wait_for("eval_top1");
+    assert_eq!(
+        fs::read_dir(&tmp).unwrap().count(),
+        1,
+        "the demo run is in TMPDIR"
+    );
+    pty.send(b"q");
+    assert_eq!(pty.wait(), 0, "{}", pty.text());
+    assert!(
+        pty.text().contains("temporary run was removed"),
+        "{}",
+        pty.text()
+    );
+    let left: Vec<_> = fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

@@ -39,8 +39,11 @@ pub struct UsageError(pub String);
 
 /// `verify` found damage: exit code 3 (the report was already printed).
 #[derive(Debug, thiserror::Error)]
-#[error("verify found {0} damaged checkpoint(s); the other checkpoints and aliases are intact. `ckpt ls` shows what remains, `ckpt prune` can remove the damaged ones")]
-pub struct DamageFound(pub usize);
+#[error("verify found {count} damaged checkpoint(s) in {run}; nothing was changed. Resume from an intact one with `ckpt restore {run} EPOCH`, or save the damaged epoch again")]
+pub struct DamageFound {
+    pub count: usize,
+    pub run: String,
+}
 
 /// Seconds from a flag, rejecting negative, NaN and absurd values as a usage error.
 pub fn secs(flag: &str, s: f64) -> Result<Duration> {
@@ -50,9 +53,33 @@ pub fn secs(flag: &str, s: f64) -> Result<Duration> {
     Ok(Duration::from_secs_f64(s))
 }
 
-/// Open an existing run with the global `--layout`.
+/// Open an existing run with the global `--layout`. When `dir` is not a run but holds
+/// runs (`ckpt ls runs/`), say which, since that is what the user was looking for.
 pub fn open(dir: &Path, ctx: &Ctx) -> Result<Run> {
-    Ok(Run::open(dir, ctx.layout, ctx.engine.clone())?)
+    match Run::open(dir, ctx.layout, ctx.engine.clone()) {
+        Ok(run) => Ok(run),
+        Err(err @ ckpt::Error::NoRun { .. }) if dir.is_dir() => {
+            let runs = ckpt::layout::discover_runs(dir);
+            if runs.is_empty() {
+                return Err(err.into());
+            }
+            let names: Vec<String> = runs
+                .iter()
+                .take(5)
+                .map(|r| r.display().to_string())
+                .collect();
+            let more = if runs.len() > 5 { ", …" } else { "" };
+            Err(anyhow::anyhow!(
+                "{} is not a run but holds {} run(s): {}{more}; name one (e.g. `ckpt ls {}`), or `ckpt watch {}` to browse them all",
+                dir.display(),
+                runs.len(),
+                names.join(", "),
+                names[0],
+                dir.display()
+            ))
+        }
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// A checkpoint named by epoch (or step) or by file name.

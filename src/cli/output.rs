@@ -225,7 +225,18 @@ impl Bar {
     /// The callback to hand to the engine.
     pub fn update(&self, p: &Progress) {
         if let Some(b) = &self.bar {
-            if b.length() != Some(p.total) {
+            if p.total == 0 {
+                // A stream of unknown length: show bytes and rate, not a bar.
+                if b.length().is_some() {
+                    b.unset_length();
+                    b.set_style(
+                        ProgressStyle::with_template(
+                            "{spinner} {msg:20!} {bytes} {binary_bytes_per_sec}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                }
+            } else if b.length() != Some(p.total) {
                 b.set_length(p.total);
             }
             if b.message() != p.what {

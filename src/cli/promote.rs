@@ -39,15 +39,16 @@ pub fn run(args: &PromoteArgs, ctx: &Ctx) -> Result<()> {
     let c = super::resolve(&snap, item.as_deref())?;
     let current = snap.best.as_ref().and_then(|b| b.target.clone());
     let replaces = snap.best.is_some() && current.as_deref() != Some(c.name.as_str());
-    let alias = snap
-        .best
-        .as_ref()
-        .map_or_else(|| "best".to_string(), |b| b.path.display().to_string());
+    // hf keeps best as a record (trainer_state + .ckpt/), other layouts rewrite a file.
+    let target = match (snap.layout, &snap.best) {
+        (ckpt::layout::LayoutKind::Hf, _) => "best is recorded in .ckpt/state.json".to_string(),
+        (_, Some(b)) => format!("{} is rewritten to hold it", b.path.display()),
+        (_, None) => "the best alias is created".to_string(),
+    };
     let plan = format!(
-        "promote {} to best: {} is rewritten to hold it (was {}); best stays held until `ckpt promote {} --release`",
+        "promote {} to best: {target} (was {}); it is pinned, and best stays held until `ckpt promote {} --release`",
         c.name,
-        alias,
-        current.as_deref().unwrap_or("unknown"),
+        current.as_deref().unwrap_or("none"),
         dir.display()
     );
     if args.dry_run {

@@ -72,7 +72,7 @@ pub fn run(args: &PruneArgs, ctx: &Ctx) -> Result<()> {
             out,
             &view::PruneView {
                 version: view::JSON_VERSION,
-                run: view::path_str(&plan.run),
+                run: view::run_str(&plan.run),
                 dry_run: args.dry_run,
                 plan: view::prune_plan_view(&plan),
                 result: result.map(view::prune_result_view),

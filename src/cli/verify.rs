@@ -44,6 +44,10 @@ pub fn run(args: &VerifyArgs, ctx: &Ctx) -> Result<()> {
     if report.damaged.is_empty() {
         Ok(())
     } else {
-        Err(DamageFound(report.damaged.len()).into())
+        Err(DamageFound {
+            count: report.damaged.len(),
+            run: report.run.display().to_string(),
+        }
+        .into())
     }
 }

@@ -86,6 +86,12 @@ pub fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
+/// The run directory as an absolute path when it can be resolved, so every document
+/// names the run the same way whatever the caller typed.
+pub fn run_str(p: &Path) -> String {
+    path_str(&std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()))
+}
+
 pub fn role_str(r: Role) -> &'static str {
     match r {
         Role::Best => "best",
@@ -203,7 +209,7 @@ pub fn ls_view(snap: &RunSnapshot, disk: Option<&Headroom>) -> LsView {
     let ranks = ranks(snap);
     LsView {
         version: JSON_VERSION,
-        run: path_str(&snap.run),
+        run: run_str(&snap.run),
         layout: snap.layout.as_str(),
         metric: snap.metric.as_ref().map(|m| MetricView {
             name: m.name.clone(),
@@ -375,7 +381,7 @@ pub struct VerifyView {
 pub fn verify_view(r: &VerifyReport) -> VerifyView {
     VerifyView {
         version: JSON_VERSION,
-        run: path_str(&r.run),
+        run: run_str(&r.run),
         status: if r.damaged.is_empty() {
             "ok"
         } else {
@@ -441,7 +447,7 @@ pub fn worst(checks: &[ckpt::engine::DoctorCheck]) -> &'static str {
 pub fn doctor_view(r: &DoctorReport) -> DoctorView {
     DoctorView {
         version: JSON_VERSION,
-        run: path_str(&r.run),
+        run: run_str(&r.run),
         layout: r.layout.as_str(),
         status: worst(&r.checks),
         checks: r

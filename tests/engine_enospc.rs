@@ -1,0 +1,269 @@
+//! Real ENOSPC and read-only filesystems: each test mounts its own small tmpfs (as
+//! root; otherwise it says loudly that it skipped and why) and checks that a save
+//! that cannot fit fails before writing, a save that runs out mid-write leaves no
+//! temp behind, and a read-only run fails before anything is written — each time
+//! with the run byte-for-byte as it was.
+
+mod common_engine;
+mod common_stress;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ckpt::engine::{EngineOptions, Run, SaveRequest, SaveSource};
+use ckpt::layout::LayoutKind;
+use ckpt::rank::{MetricSpec, Mode};
+use ckpt::Error;
+use common_stress::{assert_run_consistent, list_temps, skip_lock, tree_listing, XorShift};
+
+const MIB: u64 = 1 << 20;
+
+/// A tmpfs mounted for one test, unmounted (and its mount point removed) on drop.
+struct TmpfsMount {
+    path: PathBuf,
+    _parent: tempfile::TempDir,
+}
+
+impl TmpfsMount {
+    /// Mount a tmpfs of `size` ("8m") with extra `opts`; `None` (after saying why) when
+    /// this process may not mount.
+    fn new(test: &str, size: &str, opts: &str) -> Option<TmpfsMount> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("\n*** SKIPPED: {test} needs root to mount a tmpfs (engine_enospc) ***\n");
+            println!("SKIPPED: engine_enospc needs root to mount a tmpfs ({test})");
+            return None;
+        }
+        let parent = tempfile::tempdir().unwrap();
+        let path = parent.path().join("mnt");
+        std::fs::create_dir(&path).unwrap();
+        let mut o = format!("size={size},mode=0755");
+        if !opts.is_empty() {
+            o.push(',');
+            o.push_str(opts);
+        }
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &o, "tmpfs"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            eprintln!(
+                "\n*** SKIPPED: {test}: mount -t tmpfs failed even as root: {} ***\n",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            println!("SKIPPED: engine_enospc could not mount a tmpfs ({test})");
+            return None;
+        }
+        Some(TmpfsMount {
+            path,
+            _parent: parent,
+        })
+    }
+
+    fn remount(&self, opts: &str) {
+        let st = Command::new("mount")
+            .args(["-o", &format!("remount,{opts}")])
+            .arg(&self.path)
+            .status()
+            .unwrap();
+        assert!(st.success(), "remount {opts} failed");
+    }
+}
+
+impl Drop for TmpfsMount {
+    fn drop(&mut self) {
+        let ok = Command::new("umount")
+            .arg(&self.path)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+        }
+    }
+}
+
+fn options() -> EngineOptions {
+    EngineOptions {
+        lock_timeout: std::time::Duration::from_secs(10),
+        ..EngineOptions::default()
+    }
+}
+
+fn request(epoch: u64, metric: f64) -> SaveRequest {
+    SaveRequest {
+        epoch,
+        metric: Some(metric),
+        metric_spec: Some(MetricSpec {
+            name: "eval_top1".into(),
+            mode: Mode::Max,
+        }),
+        ..Default::default()
+    }
+}
+
+fn bytes(len: u64, seed: u64) -> Vec<u8> {
+    let mut v = vec![0u8; len as usize];
+    XorShift::new(seed).fill(&mut v);
+    v
+}
+
+fn save_bytes(run: &Run, epoch: u64, metric: f64, data: &[u8]) {
+    let mut w = |out: &mut dyn std::io::Write| out.write_all(data);
+    run.save(&request(epoch, metric), SaveSource::Writer(&mut w), None)
+        .unwrap_or_else(|e| panic!("setup save of epoch {epoch} failed: {e}"));
+}
+
+/// A run with two 1 MiB checkpoints on `dir`.
+fn seeded_run(dir: &Path) -> Run {
+    let run = Run::open_or_create(dir, options()).unwrap();
+    save_bytes(&run, 1, 10.0, &bytes(MIB, 1));
+    save_bytes(&run, 2, 20.0, &bytes(MIB, 2));
+    assert_run_consistent(dir);
+    run
+}
+
+/// An endless-enough reader of pseudo-random bytes (size unknown to the engine).
+struct Endless {
+    rng: XorShift,
+    left: u64,
+}
+
+impl Read for Endless {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = (buf.len() as u64).min(self.left) as usize;
+        self.rng.fill(&mut buf[..n]);
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+#[test]
+fn file_that_cannot_fit_fails_before_writing() {
+    let Some(mnt) = TmpfsMount::new("file_that_cannot_fit_fails_before_writing", "8m", "") else {
+        return;
+    };
+    let dir = mnt.path.join("run");
+    let run = seeded_run(&dir);
+    let before = tree_listing(&dir, &skip_lock);
+
+    let src_dir = tempfile::tempdir().unwrap();
+    let src = src_dir.path().join("big.pth.tar");
+    std::fs::write(&src, bytes(10 * MIB, 3)).unwrap();
+    for move_file in [false, true] {
+        let err = run
+            .save(
+                &request(3, 30.0),
+                SaveSource::File {
+                    path: &src,
+                    move_file,
+                },
+                None,
+            )
+            .expect_err("a 10 MiB save onto an 8 MiB tmpfs must fail");
+        let msg = err.to_string();
+        match &err {
+            Error::NoSpace {
+                available, needed, ..
+            } => {
+                assert!(*needed >= 10 * MIB, "needed {needed} < the file's size");
+                assert!(
+                    available < needed,
+                    "available {available} >= needed {needed}"
+                );
+                assert!(
+                    msg.contains(&available.to_string()) && msg.contains(&needed.to_string()),
+                    "message must name free and needed bytes: {msg}"
+                );
+            }
+            other => panic!("expected Error::NoSpace, got {other:?}: {msg}"),
+        }
+        println!("engine_enospc: preflight refused (move_file={move_file}): {msg}");
+        assert!(src.exists(), "the source file must be left alone");
+        assert_eq!(
+            tree_listing(&dir, &skip_lock),
+            before,
+            "run changed by a refused save"
+        );
+    }
+    assert_run_consistent(&dir);
+}
+
+#[test]
+fn stream_that_runs_out_mid_write_leaves_no_temp() {
+    let Some(mnt) = TmpfsMount::new("stream_that_runs_out_mid_write_leaves_no_temp", "8m", "")
+    else {
+        return;
+    };
+    let dir = mnt.path.join("run");
+    let run = seeded_run(&dir);
+    let before = tree_listing(&dir, &skip_lock);
+
+    // Preflight sees the previous checkpoint's 1 MiB, which fits; 12 MiB does not.
+    let mut stream = Endless {
+        rng: XorShift::new(4),
+        left: 12 * MIB,
+    };
+    let err = run
+        .save(&request(3, 30.0), SaveSource::Stream(&mut stream), None)
+        .expect_err("a 12 MiB stream onto an 8 MiB tmpfs must fail");
+    let msg = err.to_string();
+    match &err {
+        Error::Io { source, .. } => assert_eq!(
+            source.raw_os_error(),
+            Some(libc::ENOSPC),
+            "expected the OS ENOSPC error, got {msg}"
+        ),
+        other => panic!("expected Error::Io(ENOSPC), got {other:?}: {msg}"),
+    }
+    println!("engine_enospc: mid-write failure: {msg}");
+    assert!(
+        list_temps(&dir, ".pth.tar").is_empty(),
+        "temp left behind: {:?}",
+        list_temps(&dir, ".pth.tar")
+    );
+    assert_eq!(
+        tree_listing(&dir, &skip_lock),
+        before,
+        "run changed by a failed save"
+    );
+    assert_run_consistent(&dir);
+
+    // The space came back: the next save works.
+    save_bytes(&run, 3, 30.0, &bytes(MIB, 5));
+    let m = assert_run_consistent(&dir).manifest;
+    assert_eq!(m.last, Some(3));
+}
+
+#[test]
+fn read_only_run_fails_before_writing() {
+    let Some(mnt) = TmpfsMount::new("read_only_run_fails_before_writing", "8m", "") else {
+        return;
+    };
+    let dir = mnt.path.join("run");
+    drop(seeded_run(&dir));
+    mnt.remount("ro");
+    let before = tree_listing(&dir, &|_| false);
+
+    let run = Run::open(&dir, Some(LayoutKind::Ckpt), options())
+        .unwrap_or_else(|e| panic!("opening a read-only run must work (reads need no write): {e}"));
+    let data = bytes(MIB, 6);
+    let mut w = |out: &mut dyn std::io::Write| out.write_all(&data);
+    let err = run
+        .save(&request(3, 30.0), SaveSource::Writer(&mut w), None)
+        .expect_err("saving into a read-only run must fail");
+    let msg = err.to_string();
+    assert!(
+        matches!(err, Error::NotWritable { .. }),
+        "expected Error::NotWritable, got {err:?}: {msg}"
+    );
+    assert!(
+        msg.contains(&dir.display().to_string()),
+        "message must name the run: {msg}"
+    );
+    println!("engine_enospc: read-only: {msg}");
+    assert_eq!(tree_listing(&dir, &|_| false), before);
+    mnt.remount("rw");
+    assert_run_consistent(&dir);
+}
