@@ -1035,3 +1035,60 @@ fn demo_on_a_terminal_opens_the_monitor_and_cleans_up_on_q() {
     let left: Vec<_> = fs::read_dir(&tmp).unwrap().collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+#[test]
+fn ls_on_a_directory_of_runs_names_them() {
+    let d = Dir::new("ls-many");
+    d.unpack("timm-basic");
+    d.unpack("hf-basic");
+    let err = d.command().args(["ls", "."]).assert_err(1);
+    assert!(err.contains("holds 2 run(s)"), "{err}");
+    assert!(
+        err.contains("timm-basic") && err.contains("ckpt watch"),
+        "{err}"
+    );
+}
+
+/// The README's training-loop recipe, with Python standing in for torch.save.
+#[test]
+fn python_training_loop_streams_and_stages() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("SKIPPED python_training_loop_streams_and_stages: python3 not found");
+        return;
+    }
+    let d = Dir::new("python");
+    let script = format!(
+        r#"
+import subprocess, os
+ckpt, run = {bin:?}, "run"
+for epoch, metric in enumerate([61.0, 70.5, float("nan")]):
+    state = bytes([epoch]) * 100000
+    cmd = [ckpt, "save", run, "--epoch", str(epoch), "--metric", str(metric), "--metric-name", "eval_top1"]
+    if epoch % 2 == 0:
+        proc = subprocess.Popen(cmd + ["-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        proc.stdin.write(state); proc.stdin.close(); assert proc.wait() == 0
+    else:
+        os.makedirs(run, exist_ok=True)
+        with open(f"{{run}}/staged.pth.tar", "wb") as f: f.write(state)
+        subprocess.run(cmd + ["--move", f"{{run}}/staged.pth.tar"], check=True, stdout=subprocess.DEVNULL)
+"#,
+        bin = env!("CARGO_BIN_EXE_ckpt")
+    );
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .current_dir(d.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let v = d.command().args(["ls", "run", "--json"]).json();
+    assert_eq!(checkpoints(&v).len(), 3);
+    assert_eq!(v["best"]["epoch"], 1);
+    assert_eq!(v["last"]["epoch"], 2);
+    assert_eq!(by_epoch(&v, 2)["metric_raw"], "nan");
+    assert!(!d.join("run/staged.pth.tar").exists());
+    assert_eq!(
+        fs::read(d.join("run/checkpoint-1.pth.tar")).unwrap(),
+        vec![1u8; 100000]
+    );
+}

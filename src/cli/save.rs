@@ -51,15 +51,20 @@ pub fn run(args: &SaveArgs, ctx: &Ctx) -> Result<()> {
     }
     let metric = args.metric.as_deref().map(parse_metric).transpose()?;
     let run = Run::open_or_create(&dir, ctx.engine.clone())?;
+    // The run's metric is fixed by the first save that names one; a bare --metric on a
+    // run without one records it as "metric" (max) so `ls` can say what it ranks by.
+    let existing = run.snapshot().ok().and_then(|s| s.metric);
     let metric_spec = match (&args.metric_name, args.mode) {
+        (None, None) if metric.is_some() && existing.is_none() => Some(MetricSpec {
+            name: "metric".into(),
+            mode: Mode::Max,
+        }),
         (None, None) => None,
         (name, mode) => {
-            let name = name.clone().unwrap_or_else(|| {
-                run.snapshot()
-                    .ok()
-                    .and_then(|s| s.metric.map(|m| m.name))
-                    .unwrap_or_else(|| "metric".into())
-            });
+            let name = name
+                .clone()
+                .or_else(|| existing.as_ref().map(|m| m.name.clone()))
+                .unwrap_or_else(|| "metric".into());
             let mode = match mode {
                 Some(ModeArg::Max) => Mode::Max,
                 Some(ModeArg::Min) => Mode::Min,
