@@ -650,7 +650,7 @@ fn metrics_roundtrip_exactly_through_the_manifest() {
 }
 
 #[test]
-fn after_release_best_moves_only_to_a_strictly_better_save() {
+fn after_release_best_is_the_top_of_the_ranking_again() {
     let (_d, run) = new_run();
     let min = |epoch: u64, v: f64| {
         let mut r = req(epoch, Some(v));
@@ -670,9 +670,12 @@ fn after_release_best_moves_only_to_a_strictly_better_save() {
     min(0, 1.0);
     set_held(true);
     assert!(!min(1, 0.0).became_best, "held");
+    assert!(!min(2, 0.2).became_best, "held");
     set_held(false);
-    // 0.5 beats the current best (1.0) even though epoch 1 (0.0) ranks higher
-    assert!(min(2, 0.5).became_best);
-    assert_eq!(load_manifest(&run.dir).unwrap().best.unwrap().epoch, 2);
-    assert!(!min(3, 0.5).became_best, "a tie keeps the earlier");
+    // the next save ends the hold: best is epoch 1 (0.0), not the new 0.5
+    assert!(!min(3, 0.5).became_best);
+    let m = load_manifest(&run.dir).unwrap();
+    assert_eq!(m.best.as_ref().map(|b| (b.epoch, b.held)), Some((1, false)));
+    assert_eq!(read(run.dir.join("model_best.pth.tar")), payload(1, 0));
+    assert!(!min(4, 0.0).became_best, "a tie keeps the earlier");
 }
