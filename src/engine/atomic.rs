@@ -28,10 +28,12 @@ pub const FOREIGN_TEMPS: &[&str] = &["tmp.pth.tar", "recovery_tmp.pth.tar"];
 /// Copy/hash buffer: big enough that syscalls do not dominate, small enough that the
 /// bytes read, hashed and written stay in the CPU cache (4 MiB buffers were 2-3× slower).
 const BUF: usize = 256 << 10;
-/// Writeback window: dirty data is pushed to disk in windows of this size while the
-/// next one is written, so the final fsync has little left to do (and a large save
-/// does not flood the page cache with dirty pages).
+/// Writeback window: writeback of each window is started as soon as it is written, so
+/// the final fsync has little left to do.
 const WINDOW: u64 = 16 << 20;
+/// Windows allowed in flight before waiting for the oldest: keeps the device queue
+/// deep (waiting on each window serialised I/O) while bounding dirty memory.
+const IN_FLIGHT: u64 = 8;
 
 /// The content hash ckpt records: `xxh3-128:<32 hex>`.
 pub fn format_hash(h: u128) -> String {
@@ -351,7 +353,7 @@ struct HashingWriter<'a> {
 }
 
 impl HashingWriter<'_> {
-    /// Start writeback of each full window, then wait for the one before it
+    /// Start writeback of each full window, and wait for the window `IN_FLIGHT` back
     /// (sync_file_range: a hint; errors surface at the final fsync).
     fn pump_writeback(&mut self) {
         use std::os::fd::AsRawFd;
@@ -366,10 +368,10 @@ impl HashingWriter<'_> {
                     WINDOW as libc::off64_t,
                     libc::SYNC_FILE_RANGE_WRITE,
                 );
-                if start >= WINDOW {
+                if start >= IN_FLIGHT * WINDOW {
                     libc::sync_file_range(
                         fd,
-                        (start - WINDOW) as libc::off64_t,
+                        (start - IN_FLIGHT * WINDOW) as libc::off64_t,
                         WINDOW as libc::off64_t,
                         libc::SYNC_FILE_RANGE_WAIT_BEFORE
                             | libc::SYNC_FILE_RANGE_WRITE
@@ -385,6 +387,8 @@ impl HashingWriter<'_> {
 impl Write for HashingWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         fault::point("tmp.write")?;
+        // At most one buffer per call, so the bytes are still in cache when hashed.
+        let buf = &buf[..buf.len().min(BUF)];
         let n = self.file.write(buf)?;
         self.hasher.update(&buf[..n]);
         *self.bytes += n as u64;
