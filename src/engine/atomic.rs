@@ -344,15 +344,40 @@ pub struct TempFile {
 }
 
 /// Writer adapter that hashes and counts; the write step passes the fault seam.
-struct HashingWriter<'a> {
+struct HashingWriter<'a, 'p> {
     file: &'a mut File,
     hasher: &'a mut Xxh3,
     bytes: &'a mut u64,
     /// Start of the window whose writeback was started last.
     kicked: &'a mut u64,
+    progress: Option<ProgressFn<'p>>,
+    /// Bytes at the last progress report.
+    reported: u64,
+    what: String,
+    total: u64,
 }
 
-impl HashingWriter<'_> {
+/// Report progress at most once per this many bytes.
+const REPORT_EVERY: u64 = 1 << 20;
+
+impl HashingWriter<'_, '_> {
+    fn report(&mut self, last: bool) {
+        let done = *self.bytes;
+        if let Some(p) = self.progress.as_mut() {
+            if done >= self.reported + REPORT_EVERY
+                || (last && done != self.reported)
+                || (last && done == 0)
+            {
+                self.reported = done;
+                p(&Progress {
+                    what: self.what.clone(),
+                    done,
+                    total: self.total.max(done),
+                });
+            }
+        }
+    }
+
     /// Start writeback of each full window, and wait for the window `IN_FLIGHT` back
     /// (sync_file_range: a hint; errors surface at the final fsync).
     fn pump_writeback(&mut self) {
@@ -384,7 +409,7 @@ impl HashingWriter<'_> {
     }
 }
 
-impl Write for HashingWriter<'_> {
+impl Write for HashingWriter<'_, '_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         fault::point("tmp.write")?;
         // At most one buffer per call, so the bytes are still in cache when hashed.
@@ -393,6 +418,7 @@ impl Write for HashingWriter<'_> {
         self.hasher.update(&buf[..n]);
         *self.bytes += n as u64;
         self.pump_writeback();
+        self.report(false);
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -457,48 +483,38 @@ impl TempFile {
     }
 
     /// Append data from `source`, hashing it; progress is reported per buffer.
-    pub fn fill(&mut self, source: Source<'_>, mut progress: Option<ProgressFn<'_>>) -> Result<()> {
+    pub fn fill(&mut self, source: Source<'_>, progress: Option<ProgressFn<'_>>) -> Result<()> {
         let dest = self.dest.clone();
-        let what = format!("write {}", dest.display());
         let Some(file) = self.file.as_mut() else {
             return Err(Error::Invalid("temp file already finished".into()));
+        };
+        let total = match &source {
+            Source::Bytes(b) => b.len() as u64,
+            Source::CopyOf(src) => std::fs::metadata(src).map(|m| m.len()).unwrap_or(0),
+            _ => 0,
         };
         let mut w = HashingWriter {
             file,
             hasher: &mut self.hasher,
             bytes: &mut self.bytes,
             kicked: &mut self.kicked,
+            progress,
+            reported: 0,
+            what: format!("write {}", dest.display()),
+            total,
         };
         let werr = |e: std::io::Error| Error::io("write", &dest, e);
         match source {
-            Source::Bytes(b) => {
-                for chunk in b.chunks(BUF) {
-                    w.write_all(chunk).map_err(werr)?;
-                    if let Some(p) = progress.as_mut() {
-                        p(&Progress {
-                            what: what.clone(),
-                            done: *w.bytes,
-                            total: b.len() as u64,
-                        });
-                    }
-                }
-            }
+            Source::Bytes(b) => w.write_all(b).map_err(werr)?,
             Source::Writer(f) => f(&mut w).map_err(werr)?,
-            Source::Reader(r) => copy_stream(
-                r,
-                &mut w,
-                0,
-                &what,
-                Path::new("stream"),
-                &dest,
-                progress.as_mut(),
-            )?,
+            Source::Reader(r) => copy_stream(r, &mut w, Path::new("stream"), &dest)?,
             Source::CopyOf(src) => {
                 let mut f = File::open(src).map_err(|e| Error::io("open", src, e))?;
-                let total = f.metadata().map(|m| m.len()).unwrap_or(0);
-                copy_stream(&mut f, &mut w, total, &what, src, &dest, progress.as_mut())?;
+                advise_sequential(&f);
+                copy_stream(&mut f, &mut w, src, &dest)?;
             }
         }
+        w.report(true);
         Ok(())
     }
 
@@ -555,12 +571,9 @@ fn close_checked(file: File) -> std::io::Result<()> {
 
 fn copy_stream(
     r: &mut dyn Read,
-    w: &mut HashingWriter<'_>,
-    total: u64,
-    what: &str,
+    w: &mut HashingWriter<'_, '_>,
     src: &Path,
     dest: &Path,
-    mut progress: Option<&mut ProgressFn<'_>>,
 ) -> Result<()> {
     let mut buf = vec![0u8; BUF];
     loop {
@@ -572,13 +585,15 @@ fn copy_stream(
         };
         w.write_all(&buf[..n])
             .map_err(|e| Error::io("write", dest, e))?;
-        if let Some(p) = progress.as_mut() {
-            p(&Progress {
-                what: what.to_string(),
-                done: *w.bytes,
-                total,
-            });
-        }
+    }
+}
+
+/// Tell the kernel a source file is read front to back (larger readahead).
+fn advise_sequential(f: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a hint on a valid fd; the result does not matter.
+    unsafe {
+        libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL);
     }
 }
 
