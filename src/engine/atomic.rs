@@ -67,7 +67,8 @@ pub fn hash_file(path: &Path, mut progress: Option<ProgressFn<'_>>) -> Result<(u
     Ok((done, format_hash(h.digest128())))
 }
 
-/// Permissions a plain `create` would give a new file: 0666 & !umask (rule 8).
+/// Permissions a plain `create` would give a new file: 0666 & !umask (rule 8). The
+/// umask is read once per process.
 pub fn create_mode() -> u32 {
     static MODE: OnceLock<u32> = OnceLock::new();
     *MODE.get_or_init(|| 0o666 & !current_umask())
@@ -92,19 +93,30 @@ fn current_umask() -> u32 {
     }
 }
 
-/// Temps this process is writing right now; a sweep never removes them.
-fn live_temps() -> &'static Mutex<HashSet<PathBuf>> {
-    static LIVE: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+/// Names of the temps this process is writing right now; a sweep never removes them.
+/// Keyed by file name (unique by construction), so any spelling of the dir matches.
+fn live_temps() -> &'static Mutex<HashSet<std::ffi::OsString>> {
+    static LIVE: OnceLock<Mutex<HashSet<std::ffi::OsString>>> = OnceLock::new();
     LIVE.get_or_init(|| Mutex::new(HashSet::new()))
 }
 
 fn register_live(p: &Path, live: bool) {
+    let Some(name) = p.file_name() else { return };
     let mut set = live_temps().lock().unwrap_or_else(|e| e.into_inner());
     if live {
-        set.insert(p.to_path_buf());
+        set.insert(name.to_os_string());
     } else {
-        set.remove(p);
+        set.remove(name);
     }
+}
+
+fn is_live(p: &Path) -> bool {
+    p.file_name().is_some_and(|n| {
+        live_temps()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(n)
+    })
 }
 
 fn random_hex() -> String {
@@ -204,10 +216,7 @@ pub fn find_temps(dir: &Path) -> Vec<FoundTemp> {
         let path = dir.join(name);
         if let Some(pid) = temp_owner_pid(name) {
             let alive = if pid == me {
-                live_temps()
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .contains(&path)
+                is_live(&path)
             } else {
                 pid_alive(pid)
             };
