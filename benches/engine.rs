@@ -156,32 +156,39 @@ fn dd(dir: &Path, size: u64) -> Duration {
     d
 }
 
-/// Median latency (µs) of alias update, promote and restore between two checkpoints.
-fn small_ops(run: &Run, a: u64, b: u64, reps: usize) -> [f64; 3] {
-    let (pa, pb) = (
-        PathBuf::from(format!("checkpoint-{a}.pth.tar")),
-        PathBuf::from(format!("checkpoint-{b}.pth.tar")),
-    );
-    let mut alias = Vec::new();
-    let mut promote = Vec::new();
-    let mut restore = Vec::new();
+/// Median latency (µs) of one operation repeated `reps` times, alternating between two
+/// checkpoints; `None` when the operation is not available (fails or panics).
+fn median_us(reps: usize, mut op: impl FnMut(u64) -> ckpt::Result<()>) -> Option<f64> {
+    let mut times = Vec::with_capacity(reps);
     for i in 0..reps {
-        let (e, p) = if i % 2 == 0 { (a, &pa) } else { (b, &pb) };
-        let (d, r) = timed(|| ckpt::engine::alias::set_alias(&run.dir, "bench_alias.pth.tar", p));
-        r.expect("alias update");
-        alias.push(d);
-        let (d, r) = timed(|| run.promote(&e.to_string()));
-        r.expect("promote");
-        promote.push(d);
-        let (d, r) = timed(|| {
-            let plan = run.plan_restore(&e.to_string(), &RestoreOptions::default())?;
-            run.restore(&plan, None)
-        });
-        r.expect("restore");
-        restore.push(d);
+        let r =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| timed(|| op(i as u64 % 2))));
+        match r {
+            Ok((d, Ok(()))) => times.push(d),
+            Ok((_, Err(e))) => {
+                eprintln!("bench: operation failed: {e}");
+                return None;
+            }
+            Err(_) => return None,
+        }
     }
+    Some(median(times).as_secs_f64() * 1e6)
+}
+
+/// Median latency (µs) of alias update, promote and restore between epochs a and b.
+fn small_ops(run: &Run, a: u64, b: u64, reps: usize) -> [Option<f64>; 3] {
+    let pick = |k: u64| if k == 0 { a } else { b };
+    let alias = median_us(reps, |k| {
+        let p = PathBuf::from(format!("checkpoint-{}.pth.tar", pick(k)));
+        ckpt::engine::alias::set_alias(&run.dir, "bench_alias.pth.tar", &p).map(|_| ())
+    });
     let _ = std::fs::remove_file(run.dir.join("bench_alias.pth.tar"));
-    [alias, promote, restore].map(|v| median(v).as_secs_f64() * 1e6)
+    let promote = median_us(reps, |k| run.promote(&pick(k).to_string()).map(|_| ()));
+    let restore = median_us(reps, |k| {
+        let plan = run.plan_restore(&pick(k).to_string(), &RestoreOptions::default())?;
+        run.restore(&plan, None)
+    });
+    [alias, promote, restore]
 }
 
 fn hash_throughput(chunk: &[u8]) -> f64 {
@@ -381,6 +388,7 @@ fn main() {
     let s_ops = small_ops(&small, 1, 2, reps);
     let b_ops = small_ops(&big, 1, 2, reps);
     let us = |v: f64| format!("{v:.0} µs");
+    let us_opt = |v: Option<f64>| v.map_or_else(|| "n/a".to_string(), us);
     row(
         &mut rows,
         "ckpt save 1 MiB (durable)",
@@ -395,14 +403,14 @@ fn main() {
         row(
             &mut rows,
             &format!("{name}, 1 MiB"),
-            us(s_ops[k]),
+            us_opt(s_ops[k]),
             "median".into(),
             String::new(),
         );
         row(
             &mut rows,
             &format!("{name}, {}", human(size)),
-            us(b_ops[k]),
+            us_opt(b_ops[k]),
             "median".into(),
             String::new(),
         );
