@@ -211,6 +211,8 @@ fn hash_throughput(chunk: &[u8]) -> f64 {
 }
 
 fn main() {
+    // One line per panic (an unavailable operation is reported as n/a in the table).
+    std::panic::set_hook(Box::new(|info| eprintln!("bench: {info}")));
     let size = std::env::var("CKPT_BENCH_SIZE")
         .ok()
         .and_then(|s| parse_size(&s))
