@@ -25,8 +25,13 @@ use crate::{Error, Result};
 pub const TEMP_PREFIX: &str = ".ckpt-tmp-";
 /// Temp names timm's `CheckpointSaver` uses (fixed names; reported, never deleted).
 pub const FOREIGN_TEMPS: &[&str] = &["tmp.pth.tar", "recovery_tmp.pth.tar"];
-/// Copy/hash buffer: large enough that syscalls do not dominate a 1 GiB save.
-const BUF: usize = 4 << 20;
+/// Copy/hash buffer: big enough that syscalls do not dominate, small enough that the
+/// bytes read, hashed and written stay in the CPU cache (4 MiB buffers were 2-3× slower).
+const BUF: usize = 256 << 10;
+/// Writeback window: dirty data is pushed to disk in windows of this size while the
+/// next one is written, so the final fsync has little left to do (and a large save
+/// does not flood the page cache with dirty pages).
+const WINDOW: u64 = 16 << 20;
 
 /// The content hash ckpt records: `xxh3-128:<32 hex>`.
 pub fn format_hash(h: u128) -> String {
@@ -333,6 +338,7 @@ pub struct TempFile {
     file: Option<File>,
     hasher: Xxh3,
     bytes: u64,
+    kicked: u64,
 }
 
 /// Writer adapter that hashes and counts; the write step passes the fault seam.
@@ -340,6 +346,40 @@ struct HashingWriter<'a> {
     file: &'a mut File,
     hasher: &'a mut Xxh3,
     bytes: &'a mut u64,
+    /// Start of the window whose writeback was started last.
+    kicked: &'a mut u64,
+}
+
+impl HashingWriter<'_> {
+    /// Start writeback of each full window, then wait for the one before it
+    /// (sync_file_range: a hint; errors surface at the final fsync).
+    fn pump_writeback(&mut self) {
+        use std::os::fd::AsRawFd;
+        let fd = self.file.as_raw_fd();
+        while *self.bytes >= *self.kicked + WINDOW {
+            let start = *self.kicked;
+            // SAFETY: plain syscalls on a valid fd we own; ranges are in bounds.
+            unsafe {
+                libc::sync_file_range(
+                    fd,
+                    start as libc::off64_t,
+                    WINDOW as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                );
+                if start >= WINDOW {
+                    libc::sync_file_range(
+                        fd,
+                        (start - WINDOW) as libc::off64_t,
+                        WINDOW as libc::off64_t,
+                        libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                            | libc::SYNC_FILE_RANGE_WRITE
+                            | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+                    );
+                }
+            }
+            *self.kicked = start + WINDOW;
+        }
+    }
 }
 
 impl Write for HashingWriter<'_> {
@@ -348,6 +388,7 @@ impl Write for HashingWriter<'_> {
         let n = self.file.write(buf)?;
         self.hasher.update(&buf[..n]);
         *self.bytes += n as u64;
+        self.pump_writeback();
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -390,6 +431,7 @@ impl TempFile {
                         file: Some(file),
                         hasher: Xxh3::new(),
                         bytes: 0,
+                        kicked: 0,
                     });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 16 => {
@@ -421,6 +463,7 @@ impl TempFile {
             file,
             hasher: &mut self.hasher,
             bytes: &mut self.bytes,
+            kicked: &mut self.kicked,
         };
         let werr = |e: std::io::Error| Error::io("write", &dest, e);
         match source {
