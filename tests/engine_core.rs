@@ -679,3 +679,54 @@ fn after_release_best_is_the_top_of_the_ranking_again() {
     assert_eq!(read(run.dir.join("model_best.pth.tar")), payload(1, 0));
     assert!(!min(4, 0.0).became_best, "a tie keeps the earlier");
 }
+
+#[test]
+fn native_scan_turns_drift_into_warnings_not_panics() {
+    let (_d, run) = new_run();
+    save(&run, 1, Some(1.0));
+    save(&run, 2, Some(2.0));
+    let mut m = load_manifest(&run.dir).unwrap();
+    m.best.as_mut().unwrap().epoch = 77; // dangling
+    m.checkpoints[0].bytes += 1; // resized
+    store_manifest(&run.dir, &m).unwrap();
+    // garbage next to the checkpoints
+    std::fs::create_dir(run.dir.join("checkpoint-9.pth.tar")).unwrap();
+    std::fs::write(run.dir.join("tmp.pth.tar"), b"timm temp").unwrap();
+    std::fs::write(
+        run.dir
+            .join(".ckpt-tmp-2147483600-0123456789abcdef-checkpoint-5.pth.tar"),
+        b"dead",
+    )
+    .unwrap();
+    std::fs::remove_file(run.dir.join("last.pth.tar")).unwrap();
+    let snap = ckpt::layout::native::scan(&run.dir).unwrap();
+    let w = snap.warnings.join("\n");
+    assert!(w.contains("epoch 77"), "{w}");
+    assert!(w.contains("bytes on disk"), "{w}");
+    assert!(
+        w.contains("checkpoint-9.pth.tar is not in the manifest"),
+        "{w}"
+    );
+    assert!(w.contains("foreign temp"), "{w}");
+    assert!(w.contains("stale temp"), "{w}");
+    assert!(w.contains("alias last.pth.tar is missing"), "{w}");
+    assert_eq!(snap.find("1").unwrap().state, CheckpointState::Damaged);
+    assert_eq!(snap.temps.len(), 2);
+    // the next save repairs what it owns: sweeps the dead temp, re-points aliases
+    save(&run, 3, Some(3.0));
+    assert!(!run
+        .dir
+        .join(".ckpt-tmp-2147483600-0123456789abcdef-checkpoint-5.pth.tar")
+        .exists());
+    assert!(
+        run.dir.join("tmp.pth.tar").exists(),
+        "timm's temp is never deleted"
+    );
+    let m = load_manifest(&run.dir).unwrap();
+    assert_eq!(
+        m.best.as_ref().unwrap().epoch,
+        3,
+        "a dangling best is recomputed"
+    );
+    assert_eq!(read(run.dir.join("last.pth.tar")), payload(3, 0));
+}
