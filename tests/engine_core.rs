@@ -624,3 +624,58 @@ fn no_space_fails_before_writing_with_numbers_and_hint() {
     assert!(ckpt::engine::atomic::find_run_temps(&run.dir).is_empty());
     assert!(!run.dir.join("checkpoint-3.pth.tar").exists());
 }
+
+#[test]
+fn metrics_roundtrip_exactly_through_the_manifest() {
+    let (_d, run) = new_run();
+    let values = [
+        0.1 + 0.2,
+        62.5,
+        1e-300,
+        12.345_678_901_234_567,
+        99.999_999_999_999_99,
+    ];
+    for (e, v) in values.iter().enumerate() {
+        let mut r = req(e as u64, Some(*v));
+        r.metrics.insert("eval_loss".into(), v / 3.0);
+        let data = payload(e as u64, 0);
+        let mut w = |out: &mut dyn std::io::Write| out.write_all(&data);
+        run.save(&r, SaveSource::Writer(&mut w), None).unwrap();
+    }
+    let m = load_manifest(&run.dir).unwrap();
+    for (e, v) in values.iter().enumerate() {
+        assert_eq!(m.checkpoints[e].metric, Some(*v), "epoch {e}");
+        assert_eq!(m.checkpoints[e].metrics["eval_loss"], v / 3.0, "epoch {e}");
+    }
+}
+
+#[test]
+fn after_release_best_is_the_top_of_the_ranking_again() {
+    let (_d, run) = new_run();
+    let min = |epoch: u64, v: f64| {
+        let mut r = req(epoch, Some(v));
+        r.metric_spec = Some(ckpt::rank::MetricSpec {
+            name: "eval_loss".into(),
+            mode: ckpt::rank::Mode::Min,
+        });
+        let data = payload(epoch, 0);
+        let mut w = |out: &mut dyn std::io::Write| out.write_all(&data);
+        run.save(&r, SaveSource::Writer(&mut w), None).unwrap()
+    };
+    let set_held = |held: bool| {
+        let mut m = load_manifest(&run.dir).unwrap();
+        m.best.as_mut().unwrap().held = held;
+        store_manifest(&run.dir, &m).unwrap();
+    };
+    min(0, 1.0);
+    set_held(true);
+    assert!(!min(1, 0.0).became_best, "held");
+    assert!(!min(2, 0.2).became_best, "held");
+    set_held(false);
+    // the next save ends the hold: best is epoch 1 (0.0), not the new 0.5
+    assert!(!min(3, 0.5).became_best);
+    let m = load_manifest(&run.dir).unwrap();
+    assert_eq!(m.best.as_ref().map(|b| (b.epoch, b.held)), Some((1, false)));
+    assert_eq!(read(run.dir.join("model_best.pth.tar")), payload(1, 0));
+    assert!(!min(4, 0.0).became_best, "a tie keeps the earlier");
+}

@@ -332,8 +332,9 @@ impl Run {
         }
         m.last = Some(req.epoch);
         let old_best = m.best.as_ref().map(|b| b.epoch);
-        // Unless held, best is recomputed over every live entry: self-healing after a
-        // crash, and ties keep the earlier checkpoint whatever order epochs arrive in.
+        // Unless held, best is the top of the ranking over every live entry: the same as
+        // "new if strictly better" in a steady run, and right after a release or a crash
+        // (ties keep the earlier checkpoint whatever order epochs arrive in).
         recompute_best(&mut m);
         let best_now = m.best.as_ref().map(|b| b.epoch);
         let became_best = best_now == Some(req.epoch) && (old_best != best_now || replaced);
