@@ -28,6 +28,10 @@ struct Watch {
 
 impl Watch {
     fn start(args: &[&str], cols: u16, rows: u16) -> Watch {
+        Watch::start_env(args, cols, rows, &[])
+    }
+
+    fn start_env(args: &[&str], cols: u16, rows: u16, env: &[(&str, &str)]) -> Watch {
         let pty = native_pty_system();
         let pair = pty
             .openpty(PtySize {
@@ -44,6 +48,9 @@ impl Watch {
         }
         cmd.env("TERM", "xterm-256color");
         cmd.env_remove("NO_COLOR");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let child = pair.slave.spawn_command(cmd).unwrap();
         drop(pair.slave);
         let mut reader = pair.master.try_clone_reader().unwrap();
@@ -327,9 +334,40 @@ fn directory_of_runs_lists_them_and_opens_one() {
         s.contains("2 runs") && s.contains("alpha") && s.contains("beta") && s.contains("e1 20")
     });
     w.keys("j\r");
-    w.wait_for("beta opened", 10, |s| s.contains("history 1/1") && s.contains("beta"));
+    w.wait_for("beta opened", 10, |s| {
+        s.contains("history 1/1") && s.contains("beta")
+    });
     w.keys("\x1b");
     w.wait_for("back to the list", 10, |s| s.contains("2 runs"));
     w.keys("q");
     assert!(w.wait_exit(10).success());
+}
+
+#[test]
+fn panic_restores_the_terminal() {
+    let (_tmp, run) = native_run(1);
+    let mut w = Watch::start_env(
+        &[run.to_str().unwrap()],
+        80,
+        24,
+        &[("CKPT_TUI_TEST_PANIC", "1")],
+    );
+    let status = w.wait_exit(20);
+    assert!(!status.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (alt, hidden, text) = {
+            let s = w.screen.lock().unwrap();
+            let sc = s.parser.screen();
+            (sc.alternate_screen(), sc.hide_cursor(), sc.contents())
+        };
+        if !alt && !hidden && text.contains("deliberate panic") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "alternate screen {alt}, cursor hidden {hidden}, screen:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

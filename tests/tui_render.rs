@@ -88,10 +88,11 @@ fn polling_read_only_header() {
         Msg::WatchMode {
             run: PathBuf::from(RUN),
             mode: ckpt::watch::WatchMode::Polling(std::time::Duration::from_secs(2)),
+            reason: Some("nfs4 filesystem".into()),
         },
     );
     let s = screen(&app, 120, 40);
-    assert!(s.contains("polling 2s · scan 15:00:00"));
+    assert!(s.contains("polling 2s (nfs4 filesystem) · scan 15:00:00"));
     assert!(s.contains("READ-ONLY"));
     assert!(!s.contains("promote"), "no promote hint in read-only");
     insta::assert_snapshot!(s);
@@ -163,6 +164,7 @@ fn confirm_restore_promote_pin_verify() {
             ],
             archive_dir: None,
             bytes_to_copy: 0,
+            export: false,
             force: false,
         }),
     );

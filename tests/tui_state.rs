@@ -241,6 +241,20 @@ fn mark_toggles_and_prune_plans_marked() {
 }
 
 #[test]
+fn best_last_and_pinned_cannot_be_marked() {
+    let mut app = app_with(native_run(), 120, 40);
+    press(&mut app, "d"); // e7 is last
+    assert!(app.current().unwrap().marked.is_empty());
+    assert!(app.status.as_ref().unwrap().text.contains("resume point"));
+    press(&mut app, "jjd"); // e5 is best
+    assert!(app.current().unwrap().marked.is_empty());
+    assert!(app.status.as_ref().unwrap().text.contains("best"));
+    press(&mut app, "jjd"); // e3 is pinned
+    assert!(app.current().unwrap().marked.is_empty());
+    assert!(app.status.as_ref().unwrap().text.contains("pinned"));
+}
+
+#[test]
 fn confirm_defaults_to_no() {
     let mut app = app_with(native_run(), 120, 40);
     let cmds = press(&mut app, "x");
@@ -306,9 +320,9 @@ fn confirm_defaults_to_no() {
 #[test]
 fn confirmed_prune_runs_and_reports() {
     let mut app = app_with(native_run(), 120, 40);
-    press(&mut app, "d");
+    press(&mut app, "jd");
     press(&mut app, "x");
-    let plan = prune_plan(&["checkpoint-7.pth.tar"]);
+    let plan = prune_plan(&["checkpoint-6.pth.tar"]);
     update(
         &mut app,
         Msg::Planned {
@@ -464,9 +478,9 @@ fn quit_keys() {
 #[test]
 fn rescan_keeps_the_selection_and_marks() {
     let mut app = app_with(native_run(), 120, 40);
-    press(&mut app, "jj");
-    press(&mut app, "d"); // marks e5, moves to e4
-    assert_eq!(selected_name(&app), "checkpoint-4.pth.tar");
+    press(&mut app, "j");
+    press(&mut app, "d"); // marks e6, moves to e5
+    assert_eq!(selected_name(&app), "checkpoint-5.pth.tar");
     let mut snap = native_run();
     snap.checkpoints.push(ckpt(8, Some(70.0), 3_041_705, 0));
     snap.checkpoints[7].roles.clear();
@@ -481,13 +495,13 @@ fn rescan_keeps_the_selection_and_marks() {
             at: now(),
         },
     );
-    assert_eq!(selected_name(&app), "checkpoint-4.pth.tar");
+    assert_eq!(selected_name(&app), "checkpoint-5.pth.tar");
     assert_eq!(view_names(&app)[0], "checkpoint-8.pth.tar");
     assert!(app
         .current()
         .unwrap()
         .marked
-        .contains("checkpoint-5.pth.tar"));
+        .contains("checkpoint-6.pth.tar"));
     // A vanished checkpoint loses its mark.
     update(
         &mut app,
@@ -495,7 +509,7 @@ fn rescan_keeps_the_selection_and_marks() {
             run: PathBuf::from(RUN),
             result: Ok({
                 let mut s = native_run();
-                s.checkpoints.remove(5);
+                s.checkpoints.remove(6);
                 s
             }),
             headroom: None,

@@ -144,6 +144,8 @@ pub enum Msg {
     WatchMode {
         run: PathBuf,
         mode: WatchMode,
+        /// Why polling was chosen (fs type, a failed watch, `--poll`).
+        reason: Option<String>,
     },
     Trainer {
         run: PathBuf,
@@ -216,6 +218,7 @@ pub struct RunEntry {
     /// False until the trainer search has run once.
     pub trainer_checked: bool,
     pub watch_mode: Option<WatchMode>,
+    pub watch_reason: Option<String>,
     pub last_scan: Option<DateTime<Utc>>,
     /// 1-based rank by metric per checkpoint index (finite metrics only).
     pub ranks: Vec<Option<usize>>,
@@ -238,6 +241,7 @@ impl RunEntry {
             trainer: None,
             trainer_checked: false,
             watch_mode: None,
+            watch_reason: None,
             last_scan: None,
             ranks: Vec::new(),
             view: Vec::new(),
@@ -428,9 +432,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             }
             vec![]
         }
-        Msg::WatchMode { run, mode } => {
+        Msg::WatchMode { run, mode, reason } => {
             if let Some(i) = app.run_index(&run) {
                 app.runs[i].watch_mode = Some(mode);
+                app.runs[i].watch_reason = reason;
             }
             vec![]
         }
@@ -688,9 +693,23 @@ fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
         .collect();
     let pending = match action {
         Action::Mark => {
+            let protected = if ckpt.has_role(Role::Best) {
+                Some("it is the best checkpoint (promote another one first)")
+            } else if ckpt.has_role(Role::Last) {
+                Some("it is the resume point (restore another one first)")
+            } else if ckpt.pinned {
+                Some("it is pinned (space unpins it)")
+            } else {
+                None
+            };
             let Some(run) = app.current_mut() else {
                 return vec![];
             };
+            let unmark = run.marked.contains(&ckpt.name);
+            if let (Some(why), false) = (protected, unmark) {
+                app.set_status(Level::Warn, format!("cannot mark {}: {why}", ckpt.name));
+                return vec![];
+            }
             if !run.marked.remove(&ckpt.name) {
                 run.marked.insert(ckpt.name.clone());
             }

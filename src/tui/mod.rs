@@ -139,7 +139,7 @@ pub fn run(options: WatchOptions) -> crate::Result<()> {
         let emit: watch::Emit = Arc::new(move |ev| {
             let msg = match ev {
                 WatchEvent::Changed(run) => Msg::RunChanged(run),
-                WatchEvent::Mode { run, mode, .. } => Msg::WatchMode { run, mode },
+                WatchEvent::Mode { run, mode, reason } => Msg::WatchMode { run, mode, reason },
             };
             let _ = tx.send(msg);
         });
@@ -222,6 +222,11 @@ pub fn run(options: WatchOptions) -> crate::Result<()> {
             draw(&mut guard.terminal, &buf)?;
             last = Some(buf);
             last_draw = Instant::now();
+            // Test seam (debug builds only): prove the panic hook restores the terminal.
+            #[cfg(debug_assertions)]
+            if std::env::var_os("CKPT_TUI_TEST_PANIC").is_some() {
+                panic!("CKPT_TUI_TEST_PANIC: deliberate panic after a frame");
+            }
         }
     }
     drop(guard);

@@ -193,3 +193,57 @@ pub fn poll_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_pointing_into_the_run() {
+        let run = Path::new("/data/runs/a");
+        let cwd = Some(Path::new("/data"));
+        assert!(arg_points_into("/data/runs/a", None, run));
+        assert!(arg_points_into("--output_dir=runs/a/ckpt", cwd, run));
+        assert!(arg_points_into("./runs/x/../a", cwd, run));
+        assert!(!arg_points_into("runs/ab", cwd, run));
+        assert!(!arg_points_into("--lr=0.1", cwd, run));
+        assert!(
+            !arg_points_into("runs/a", None, run),
+            "relative without cwd"
+        );
+    }
+
+    #[test]
+    fn finds_a_process_working_in_the_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = std::fs::canonicalize(tmp.path()).unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .current_dir(&run)
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let mut sys = System::new();
+        let kind = ProcessRefreshKind::nothing()
+            .with_cmd(UpdateKind::Always)
+            .with_cwd(UpdateKind::Always)
+            .with_memory();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let found = loop {
+            sys.refresh_processes_specifics(ProcessesToUpdate::All, true, kind);
+            let found = find(&sys, std::slice::from_ref(&run));
+            if found[0].is_some() || std::time::Instant::now() > deadline {
+                break found;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        let t = found[0].as_ref().expect("the sleeping process is found");
+        assert_eq!(t.pid, pid);
+        assert!(t.command.starts_with("sleep"));
+        // Nothing points into another directory.
+        let other = run.join("elsewhere");
+        assert!(find(&sys, &[other])[0].is_none());
+    }
+}

@@ -60,7 +60,11 @@ fn scan_loop(rx: Receiver<PathBuf>, tx: Sender<Msg>, layout: Option<LayoutKind>)
 /// Scan one run and measure its filesystem.
 pub fn scan_one(run: &Path, layout: Option<LayoutKind>) -> Msg {
     let result = guarded("scan", || {
-        crate::layout::scan(run, layout).map_err(|e| e.to_string())
+        crate::layout::scan(run, layout).map_err(|e| match e {
+            // Watching a run before its first save is normal: say what we wait for.
+            crate::Error::NoRun { .. } => format!("waiting for the first checkpoint: {e}"),
+            e => e.to_string(),
+        })
     });
     let headroom = guarded("disk", || {
         crate::disk::headroom(run).map_err(|e| e.to_string())

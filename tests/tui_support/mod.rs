@@ -115,6 +115,7 @@ pub fn app_with(snap: RunSnapshot, w: u16, h: u16) -> App {
         Msg::WatchMode {
             run: run.clone(),
             mode: WatchMode::Events,
+            reason: None,
         },
     );
     update(

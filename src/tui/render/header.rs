@@ -20,10 +20,18 @@ pub fn metric_label(run: &RunEntry) -> String {
 
 /// "events · scan 14:03:22", "polling 2s · scan …", "starting…".
 pub fn watch_label(app: &App, run: &RunEntry) -> String {
-    let mode = run
+    let mut mode = run
         .watch_mode
         .map(|m| m.label())
         .unwrap_or_else(|| "starting".into());
+    // Say why when polling was chosen for the user (not by --poll).
+    if let (Some(crate::watch::WatchMode::Polling(_)), Some(why)) =
+        (run.watch_mode, &run.watch_reason)
+    {
+        if why != "--poll" {
+            mode.push_str(&format!(" ({})", fmt::fit(why, 24)));
+        }
+    }
     match run.last_scan {
         Some(t) => format!("{mode} · scan {}", fmt::clock(t, app.utc_offset)),
         None => format!("{mode} · scanning…"),
@@ -92,7 +100,7 @@ pub fn render(app: &App, run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Th
 }
 
 /// Compact one-liner: best and last.
-pub fn render_summary(run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme) {
+pub fn render_summary(app: &App, run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme) {
     let mut spans = Vec::new();
     let snap = run.snapshot.as_ref();
     let best = snap.and_then(|s| s.with_role(Role::Best));
@@ -126,6 +134,30 @@ pub fn render_summary(run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme
             s.checkpoints.len(),
             fmt::bytes(s.total_bytes())
         )));
+    }
+    // The compact layout has no table title: say how the table is shaped here.
+    if app.sort != crate::tui::app::SortKey::Epoch {
+        spans.push(Span::styled(
+            format!(" · sort {}", app.sort.as_str()),
+            theme.key(),
+        ));
+    }
+    if !app.filter.is_empty() {
+        spans.push(Span::styled(
+            format!(
+                " · filter \"{}\" {}/{}",
+                app.filter,
+                run.view.len(),
+                snap.map(|s| s.checkpoints.len()).unwrap_or(0)
+            ),
+            theme.key(),
+        ));
+    }
+    if !run.marked.is_empty() {
+        spans.push(Span::styled(
+            format!(" · {} marked", run.marked.len()),
+            theme.marked(),
+        ));
     }
     Paragraph::new(Line::from(spans)).render(area, buf);
 }

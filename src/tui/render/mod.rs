@@ -119,7 +119,7 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
             let a = areas(area);
             header::render(app, run, a.header, buf, theme);
             if a.summary.height > 0 {
-                header::render_summary(run, a.summary, buf, theme);
+                header::render_summary(app, run, a.summary, buf, theme);
             }
             table::render(app, run, a.table, a.boxed, buf, theme);
             if a.chart.area() > 0 {

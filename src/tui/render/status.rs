@@ -42,7 +42,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
         };
         Span::styled(format!("{prefix}{}", s.text), style)
     } else if let Some(run) = app.current() {
-        if let Some(e) = &run.error {
+        if let Some(e) = run.error.as_ref().filter(|e| !e.starts_with("waiting")) {
             Span::styled(format!("scan failed: {e}"), theme.error())
         } else if let Some(w) = run.snapshot.as_ref().and_then(|s| s.warnings.first()) {
             let n = run.snapshot.as_ref().map(|s| s.warnings.len()).unwrap_or(0);

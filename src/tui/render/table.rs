@@ -113,10 +113,13 @@ pub fn render(app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buff
     };
     let Some(snap) = run.snapshot.as_ref() else {
         let text = match &run.error {
+            Some(e) if e.starts_with("waiting") => Line::from(Span::styled(e.clone(), theme.dim())),
             Some(e) => Line::from(Span::styled(e.clone(), theme.error())),
             None => Line::from(Span::styled("scanning…", theme.dim())),
         };
-        Paragraph::new(text).render(inner, buf);
+        Paragraph::new(text)
+            .wrap(ratatui::widgets::Wrap { trim: true })
+            .render(inner, buf);
         return;
     };
     let rows_h = (inner.height as usize).saturating_sub(1);
