@@ -210,7 +210,7 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         keys: &[k('s')],
         action: Action::Sort,
-        modes: NAV,
+        modes: RUN,
         hint: Some("sort"),
         help: "sort: epoch/metric/size",
     },
