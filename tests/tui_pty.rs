@@ -371,3 +371,58 @@ fn panic_restores_the_terminal() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Colours used on screen: (any colour at all, any outside the ANSI-16 palette, any inverse cell).
+fn palette(w: &Watch) -> (bool, bool, bool) {
+    let s = w.screen.lock().unwrap();
+    let sc = s.parser.screen();
+    let (rows, cols) = sc.size();
+    let (mut any, mut wide, mut inverse) = (false, false, false);
+    for r in 0..rows {
+        for c in 0..cols {
+            if let Some(cell) = sc.cell(r, c) {
+                for col in [cell.fgcolor(), cell.bgcolor()] {
+                    match col {
+                        vt100::Color::Default => {}
+                        vt100::Color::Idx(i) => {
+                            any = true;
+                            wide |= i >= 16;
+                        }
+                        vt100::Color::Rgb(..) => {
+                            any = true;
+                            wide = true;
+                        }
+                    }
+                }
+                inverse |= cell.inverse();
+            }
+        }
+    }
+    (any, wide, inverse)
+}
+
+#[test]
+fn ansi16_by_default_and_no_color_keeps_the_selection() {
+    let (_tmp, run) = native_run(3);
+    let mut w = Watch::start(&[run.to_str().unwrap(), "--color", "always"], 120, 40);
+    w.wait_for("the monitor", 20, |s| s.contains("history 3/3"));
+    w.settle(Duration::from_millis(300));
+    let (any, wide, inverse) = palette(&w);
+    assert!(
+        any && !wide && inverse,
+        "colour {any}, beyond ANSI-16 {wide}, selection {inverse}"
+    );
+    w.keys("q");
+    w.wait_exit(10);
+    let mut w = Watch::start_env(&[run.to_str().unwrap()], 120, 40, &[("NO_COLOR", "1")]);
+    w.wait_for("the monitor", 20, |s| s.contains("history 3/3"));
+    w.settle(Duration::from_millis(300));
+    let (any, _, inverse) = palette(&w);
+    assert!(!any, "NO_COLOR: no colour at all");
+    assert!(
+        inverse,
+        "NO_COLOR: the selection is still visible (reversed)"
+    );
+    w.keys("q");
+    w.wait_exit(10);
+}

@@ -164,6 +164,7 @@ fn confirm_restore_promote_pin_verify() {
             ],
             archive_dir: None,
             bytes_to_copy: 0,
+            export: false,
             force: false,
         }),
     );

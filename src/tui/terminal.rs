@@ -50,9 +50,12 @@ impl TerminalGuard {
         HOOK.call_once(|| {
             let previous = std::panic::take_hook();
             std::panic::set_hook(Box::new(move |info| {
-                if !CATCHING.with(Cell::get) {
-                    restore();
+                // A caught panic becomes a status-line error; printing it would
+                // scribble over the screen.
+                if CATCHING.with(Cell::get) {
+                    return;
                 }
+                restore();
                 previous(info);
             }));
         });

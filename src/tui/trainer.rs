@@ -109,6 +109,21 @@ pub fn find(sys: &System, runs: &[PathBuf]) -> Vec<Option<TrainerInfo>> {
             }
         }
     }
+    // `ckpt demo` trains in this very process: it is the trainer of its run.
+    if let Some(me) = sysinfo::get_current_pid()
+        .ok()
+        .and_then(|pid| sys.process(pid))
+    {
+        let demo = me
+            .cmd()
+            .windows(2)
+            .any(|w| w[0].to_string_lossy().ends_with("ckpt") && w[1] == "demo");
+        if demo {
+            for m in matches.iter_mut().filter(|m| m.is_empty()) {
+                m.push(me.pid());
+            }
+        }
+    }
     matches
         .into_iter()
         .map(|pids| {

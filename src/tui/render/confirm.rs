@@ -65,15 +65,27 @@ pub fn body(action: &PendingAction) -> (String, Vec<Line<'static>>) {
                 .epoch
                 .map(|e| format!(" (epoch {e})"))
                 .unwrap_or_default();
-            lines.push(Line::from(format!(
-                "Make {}{e} the resume point:",
-                plan.target
-            )));
-            lines.push(Line::from(format!(
-                "  rewrite {}  ({} bytes to copy)",
-                plan.dest.display(),
-                fmt::exact(plan.bytes_to_copy)
-            )));
+            if plan.export {
+                lines.push(Line::from(format!(
+                    "Export an independent copy of {}{e} to",
+                    plan.target
+                )));
+                lines.push(Line::from(format!(
+                    "  {}  ({} bytes to copy); the run is not changed",
+                    plan.dest.display(),
+                    fmt::exact(plan.bytes_to_copy)
+                )));
+            } else {
+                lines.push(Line::from(format!(
+                    "Make {}{e} the resume point:",
+                    plan.target
+                )));
+                lines.push(Line::from(format!(
+                    "  rewrite {}  ({} bytes to copy)",
+                    plan.dest.display(),
+                    fmt::exact(plan.bytes_to_copy)
+                )));
+            }
             if let Some(b) = &plan.backup {
                 lines.push(Line::from(format!(
                     "  the old last is the only copy of its state: kept in {}",

@@ -33,7 +33,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
                 text.push_str(" (read-only)");
             }
             lines.push(Line::from(vec![
-                Span::styled(format!("  {keys:<16}"), style),
+                Span::styled(format!(" {keys:<12} "), style),
                 Span::raw(text),
             ]));
         }

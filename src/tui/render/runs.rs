@@ -100,7 +100,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
             };
             let activity = match (&r.error, &r.trainer) {
                 (Some(e), _) => Span::styled(fmt::fit(e, 40), theme.error()),
-                (None, Some(t)) => Span::styled(format!("trainer pid {}", t.pid), theme.ok()),
+                (None, Some(t)) => {
+                    Span::styled(format!("pid {} {:.0}%", t.pid, t.cpu_percent), theme.ok())
+                }
                 (None, None) => Span::styled(
                     r.watch_mode.map(|m| m.label()).unwrap_or_default(),
                     theme.dim(),
@@ -113,7 +115,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
             };
             Some(
                 Row::new(vec![
-                    Cell::from(fmt::fit_left(&name, 30)),
+                    Cell::from(fmt::fit_left(&name, 40)),
                     Cell::from(layout),
                     Cell::from(Line::from(count).right_aligned()),
                     Cell::from(Span::styled(best, theme.best())),
@@ -132,7 +134,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
     Table::new(
         rows,
         [
-            Constraint::Min(12),
+            Constraint::Fill(2),
             Constraint::Length(9),
             Constraint::Length(5),
             Constraint::Length(14),
