@@ -111,6 +111,51 @@ fn freed_by_inode(victims: &mut [Victim]) -> u64 {
 }
 
 impl Run {
+    /// The files removing checkpoint `c` unlinks, each allowed by the protected set
+    /// ([`super::foreign::protected_reason`]): `Ok(Err(why))` when its own file (or any
+    /// file under its directory) is protected, so the checkpoint must stay. Other names
+    /// of it that are protected (a hardlinked `model_best.pth.tar`) are left out.
+    fn victim_files(
+        &self,
+        snap: &RunSnapshot,
+        c: &crate::snapshot::Checkpoint,
+        named: bool,
+    ) -> Result<std::result::Result<Vec<FileStamp>, String>> {
+        let mut files = Vec::new();
+        for (i, rel) in c.paths.iter().enumerate() {
+            let why = if inside_run(rel) {
+                super::foreign::protected_reason(snap, rel, named)
+            } else {
+                Some(format!("{} is outside the run", rel.display()))
+            };
+            if let Some(why) = why {
+                if i == 0 {
+                    return Ok(Err(why));
+                }
+                continue;
+            }
+            let full = self.dir.join(rel);
+            if std::fs::symlink_metadata(&full).is_err() {
+                continue;
+            }
+            for f in stamps_of(&full)? {
+                if let Some(why) = self.file_protected(snap, &f.path, named) {
+                    return Ok(Err(why));
+                }
+                files.push(f);
+            }
+        }
+        Ok(Ok(files))
+    }
+
+    /// Why the protected set forbids deleting `path` (absolute, under the run).
+    fn file_protected(&self, snap: &RunSnapshot, path: &Path, named: bool) -> Option<String> {
+        match path.strip_prefix(&self.dir) {
+            Ok(rel) if inside_run(rel) => super::foreign::protected_reason(snap, rel, named),
+            _ => Some(format!("{} is outside the run", path.display())),
+        }
+    }
+
     /// Plan a prune: by `policy` (or the manifest's), plus checkpoints named in `extra`
     /// (e.g. marked in the monitor). Pure apart from reading the run. Naming best,
     /// last, a pinned or an in-flight checkpoint in `extra` is refused.
@@ -153,6 +198,7 @@ impl Run {
         let outcome = plan_retention(&items, &policy, mode);
         let mut victim_names: Vec<String> = outcome.victims;
         let mut kept = outcome.kept;
+        let mut named: HashSet<String> = HashSet::new();
         for sel in extra {
             let c = snap.find(sel).ok_or_else(|| Error::UnknownCheckpoint {
                 selector: sel.clone(),
@@ -175,37 +221,36 @@ impl Run {
             if !victim_names.contains(&c.name) {
                 victim_names.push(c.name.clone());
             }
+            named.insert(c.name.clone());
             kept.retain(|(n, _)| n != &c.name);
         }
-        let alias_paths: HashSet<&Path> = snap
-            .best
-            .iter()
-            .chain(snap.last.iter())
-            .map(|a| a.path.as_path())
-            .collect();
         let mut victims = Vec::new();
         for c in snap
             .checkpoints
             .iter()
             .filter(|c| victim_names.contains(&c.name))
         {
-            let mut files = Vec::new();
-            for rel in &c.paths {
-                if !inside_run(rel) || alias_paths.contains(rel.as_path()) {
-                    continue;
+            let is_named = named.contains(&c.name);
+            match self.victim_files(snap, c, is_named)? {
+                Ok(files) => victims.push(Victim {
+                    name: c.name.clone(),
+                    epoch: c.epoch,
+                    step: c.step,
+                    files,
+                    bytes_freed: 0,
+                }),
+                Err(why) if is_named => {
+                    return Err(Error::Invalid(format!("cannot prune {}: {why}", c.name)))
                 }
-                let full = self.dir.join(rel);
-                if std::fs::symlink_metadata(&full).is_ok() {
-                    files.extend(stamps_of(&full)?);
+                Err(_) => {
+                    let reason = if c.has_role(Role::Milestone) {
+                        KeepReason::Milestone
+                    } else {
+                        KeepReason::NotManaged
+                    };
+                    kept.push((c.name.clone(), vec![reason]));
                 }
             }
-            victims.push(Victim {
-                name: c.name.clone(),
-                epoch: c.epoch,
-                step: c.step,
-                files,
-                bytes_freed: 0,
-            });
         }
         let bytes_freed = freed_by_inode(&mut victims);
         Ok(PrunePlan {
@@ -294,13 +339,10 @@ impl Run {
             return Err("it is being written".into());
         }
         let mut now: BTreeMap<&Path, FileStamp> = BTreeMap::new();
-        let mut fresh = Vec::new();
-        for rel in &c.paths {
-            let full = self.dir.join(rel);
-            if std::fs::symlink_metadata(&full).is_ok() {
-                fresh.extend(stamps_of(&full).map_err(|e| e.to_string())?);
-            }
-        }
+        let fresh = self
+            .victim_files(snap, c, true)
+            .map_err(|e| e.to_string())?
+            .map_err(|why| format!("it is protected now: {why}"))?;
         for f in &fresh {
             now.insert(f.path.as_path(), f.clone());
         }
@@ -320,6 +362,14 @@ impl Run {
             }
             if !what.is_empty() {
                 return Err(format!("{}: {}", old.path.display(), what.join(", ")));
+            }
+        }
+        // A milestone is a victim of a plan only when it was named, so apply re-checks
+        // the protected set as named; everything else (trainer files, aliases, files
+        // that are no checkpoint of the run, paths outside it) is refused again here.
+        for f in &v.files {
+            if let Some(why) = self.file_protected(snap, &f.path, true) {
+                return Err(format!("{} is protected: {why}", f.path.display()));
             }
         }
         let planned: HashSet<&Path> = v.files.iter().map(|f| f.path.as_path()).collect();
@@ -343,7 +393,10 @@ impl Run {
             .collect();
         let mut freed = 0;
         for rel in &c.paths {
-            if !inside_run(rel) || alias_paths.contains(rel.as_path()) {
+            if !inside_run(rel)
+                || alias_paths.contains(rel.as_path())
+                || super::foreign::protected_reason(snap, rel, true).is_some()
+            {
                 continue;
             }
             let full = self.dir.join(rel);
