@@ -338,6 +338,14 @@ impl Run {
         if c.state == CheckpointState::Writing {
             return Err("it is being written".into());
         }
+        // A milestone is a victim of a plan only when it was named, so apply re-checks
+        // the protected set as named; everything else (trainer files, aliases, files
+        // that are no checkpoint of the run, paths outside it) is refused again here.
+        for f in &v.files {
+            if let Some(why) = self.file_protected(snap, &f.path, true) {
+                return Err(format!("{} is protected: {why}", f.path.display()));
+            }
+        }
         let mut now: BTreeMap<&Path, FileStamp> = BTreeMap::new();
         let fresh = self
             .victim_files(snap, c, true)
@@ -362,14 +370,6 @@ impl Run {
             }
             if !what.is_empty() {
                 return Err(format!("{}: {}", old.path.display(), what.join(", ")));
-            }
-        }
-        // A milestone is a victim of a plan only when it was named, so apply re-checks
-        // the protected set as named; everything else (trainer files, aliases, files
-        // that are no checkpoint of the run, paths outside it) is refused again here.
-        for f in &v.files {
-            if let Some(why) = self.file_protected(snap, &f.path, true) {
-                return Err(format!("{} is protected: {why}", f.path.display()));
             }
         }
         let planned: HashSet<&Path> = v.files.iter().map(|f| f.path.as_path()).collect();
@@ -431,6 +431,7 @@ impl Run {
 mod tests {
     use super::*;
     use crate::snapshot::Checkpoint;
+    use std::path::PathBuf;
 
     /// An HF-like run: checkpoint-N directories, one holding a symlink out of the run.
     fn hf_run() -> (tempfile::TempDir, Run, RunSnapshot, std::path::PathBuf) {
@@ -519,5 +520,133 @@ mod tests {
             .plan_prune_from(&snap, RetentionPolicy::default(), &["checkpoint-40".into()])
             .unwrap_err();
         assert!(e.to_string().contains("resume point"), "{e}");
+    }
+
+    /// A timm-like run whose (stale) snapshot lists a hardlinked alias and a trainer
+    /// file among a victim's paths, and a checkpoint the protected set owns outright.
+    fn timm_run() -> (tempfile::TempDir, Run, RunSnapshot) {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("run");
+        std::fs::create_dir(&dir).unwrap();
+        for (name, byte) in [
+            ("checkpoint-3.pth.tar", 3u8),
+            ("checkpoint-4.pth.tar", 4),
+            ("checkpoint-5.pth.tar", 5),
+            ("last.pth.tar", 7),
+            ("summary.csv", b's'),
+            ("args.yaml", b'a'),
+        ] {
+            std::fs::write(dir.join(name), vec![byte; 100]).unwrap();
+        }
+        std::fs::hard_link(
+            dir.join("checkpoint-3.pth.tar"),
+            dir.join("model_best.pth.tar"),
+        )
+        .unwrap();
+        let ck = |epoch: u64, paths: &[&str], roles: Vec<Role>| Checkpoint {
+            name: paths[0].into(),
+            epoch: Some(epoch),
+            metric: Some(epoch as f64),
+            bytes: 100,
+            paths: paths.iter().map(PathBuf::from).collect(),
+            roles,
+            ..Default::default()
+        };
+        let snap = RunSnapshot {
+            run: dir.clone(),
+            layout: LayoutKind::Timm,
+            metric: None,
+            checkpoints: vec![
+                // A monitor snapshot taken before best moved on: the hardlinked alias
+                // is still listed among checkpoint-3's names, without the role.
+                ck(
+                    3,
+                    &["checkpoint-3.pth.tar", "model_best.pth.tar", "summary.csv"],
+                    vec![],
+                ),
+                ck(4, &["args.yaml"], vec![]),
+                ck(5, &["checkpoint-5.pth.tar"], vec![Role::Best]),
+                ck(7, &["last.pth.tar"], vec![Role::Last]),
+            ],
+            best: None,
+            last: None,
+            temps: vec![],
+            warnings: vec![],
+            scanned_at: chrono::Utc::now(),
+        };
+        let run = Run {
+            dir,
+            layout: LayoutKind::Timm,
+            options: EngineOptions::default(),
+        };
+        (d, run, snap)
+    }
+
+    #[test]
+    fn prune_never_deletes_an_alias_name_or_a_trainer_file() {
+        let (_d, run, snap) = timm_run();
+        let policy = RetentionPolicy {
+            keep_top_k: Some(1),
+            ..Default::default()
+        };
+        let plan = run.plan_prune_from(&snap, policy, &[]).unwrap();
+        let names: Vec<&str> = plan.victims.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, vec!["checkpoint-3.pth.tar"], "{plan:?}");
+        let files: Vec<&Path> = plan.victims[0]
+            .files
+            .iter()
+            .map(|f| f.path.as_path())
+            .collect();
+        assert_eq!(files, vec![run.dir.join("checkpoint-3.pth.tar")]);
+        // The alias keeps the inode alive: nothing is freed.
+        assert_eq!(plan.bytes_freed, 0);
+        // `args.yaml` is listed as a checkpoint, but the trainer owns it: kept.
+        assert!(plan
+            .kept
+            .iter()
+            .any(|(n, why)| n == "args.yaml" && why == &vec![KeepReason::NotManaged]));
+
+        let rep = run.apply_prune(&plan, &snap).unwrap();
+        assert_eq!(rep.removed, vec!["checkpoint-3.pth.tar".to_string()]);
+        assert!(!run.dir.join("checkpoint-3.pth.tar").exists());
+        for f in [
+            "model_best.pth.tar",
+            "summary.csv",
+            "args.yaml",
+            "last.pth.tar",
+        ] {
+            assert!(run.dir.join(f).is_file(), "{f} removed");
+        }
+        assert_eq!(
+            std::fs::read(run.dir.join("model_best.pth.tar")).unwrap(),
+            vec![3u8; 100]
+        );
+
+        // Naming a protected "checkpoint" is refused with the reason.
+        let e = run
+            .plan_prune_from(&snap, RetentionPolicy::default(), &["args.yaml".into()])
+            .unwrap_err();
+        assert!(e.to_string().contains("belongs to the trainer"), "{e}");
+    }
+
+    #[test]
+    fn apply_refuses_a_plan_file_the_protected_set_covers() {
+        let (_d, run, snap) = timm_run();
+        let mut plan = run
+            .plan_prune_from(
+                &snap,
+                RetentionPolicy::default(),
+                &["checkpoint-3.pth.tar".into()],
+            )
+            .unwrap();
+        // A plan edited (or made elsewhere) to delete the alias name is refused whole.
+        plan.victims[0]
+            .files
+            .push(stamp(&run.dir.join("model_best.pth.tar")).unwrap());
+        let rep = run.apply_prune(&plan, &snap).unwrap();
+        assert!(rep.removed.is_empty(), "{rep:?}");
+        assert!(rep.refused[0].1.contains("alias"), "{rep:?}");
+        assert!(run.dir.join("checkpoint-3.pth.tar").is_file());
+        assert!(run.dir.join("model_best.pth.tar").is_file());
     }
 }
