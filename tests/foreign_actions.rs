@@ -700,7 +700,7 @@ fn lightning_logger_dir_pin_and_prune_act_on_the_version_run() {
     let snap = ckpt::layout::scan(&top, None).unwrap();
     let c1 = snap.find("1").unwrap();
     assert!(c1.pinned, "pin not visible in a rescan: {snap:?}");
-    let plan = r.plan_prune(Some(policy.clone()), &[]).unwrap();
+    let plan = r.plan_prune(Some(policy), &[]).unwrap();
     assert!(plan.victims.is_empty(), "{plan:?}");
 
     // Unpinned: epoch 1 (val_loss .5, worse than .4) is the one victim and goes.
@@ -767,7 +767,7 @@ fn timm_prune_keeps_milestones_unless_named_and_never_touches_trainer_files() {
     };
 
     // By policy alone the milestone is kept, as a milestone.
-    let plan = r.plan_prune(Some(policy.clone()), &[]).unwrap();
+    let plan = r.plan_prune(Some(policy), &[]).unwrap();
     check_plan(&plan, false);
     assert!(plan.victims.iter().all(|v| v.name != "milestone-2.pth.tar"));
     assert!(plan
