@@ -22,6 +22,11 @@ enum Op {
         gap: u64,
         metric: f64,
     },
+    /// Save again an epoch that exists (`pick` among them), replacing it.
+    Resave {
+        pick: u64,
+        metric: f64,
+    },
     Promote(usize),
     Release,
     Restore(usize),
@@ -43,6 +48,8 @@ fn metric_strategy() -> impl Strategy<Value = f64> {
 fn op_strategy() -> impl Strategy<Value = Op> {
     prop_oneof![
         8 => (1u64..3, metric_strategy()).prop_map(|(gap, metric)| Op::Save { gap, metric }),
+        2 => (any::<u64>(), metric_strategy())
+            .prop_map(|(pick, metric)| Op::Resave { pick, metric }),
         1 => any::<usize>().prop_map(Op::Promote),
         1 => Just(Op::Release),
         1 => any::<usize>().prop_map(Op::Restore),
@@ -209,10 +216,19 @@ fn run_sequence(max: bool, policy: RetentionPolicy, ops: &[Op]) -> Result<(), Te
     for (step, op) in ops.iter().enumerate() {
         let fail = |e: ckpt::Error| TestCaseError::fail(format!("step {step} ({op:?}): {e}"));
         match *op {
-            Op::Save { gap, metric } => {
-                let epoch = model.next_epoch;
-                model.next_epoch += gap;
-                let data = format!("epoch {epoch} metric {metric}").into_bytes();
+            Op::Save { gap, metric } | Op::Resave { pick: gap, metric } => {
+                // Resave: a resumed trainer writing an epoch that exists (replace).
+                let resave = matches!(op, Op::Resave { .. });
+                let epoch = if resave {
+                    let Some(e) = model.nth(gap as usize) else {
+                        continue;
+                    };
+                    e
+                } else {
+                    model.next_epoch += gap;
+                    model.next_epoch - gap
+                };
+                let data = format!("epoch {epoch} metric {metric} step {step}").into_bytes();
                 let req = SaveRequest {
                     epoch,
                     metric: Some(metric),
@@ -225,28 +241,19 @@ fn run_sequence(max: bool, policy: RetentionPolicy, ops: &[Op]) -> Result<(), Te
                     .save(&req, SaveSource::Writer(&mut w), None)
                     .map_err(fail)?;
                 let best_before = model.best;
-                model.entries.insert(
-                    epoch,
-                    ModelEntry {
-                        metric,
-                        pinned: false,
-                    },
-                );
+                let pinned = model.entries.get(&epoch).is_some_and(|m| m.pinned);
+                model.entries.insert(epoch, ModelEntry { metric, pinned });
                 model.last = Some(epoch);
                 if !model.held {
                     model.recompute_best(max);
                 }
                 prop_assert_eq!(
                     report.became_best,
-                    model.best == Some(epoch) && best_before != model.best,
+                    model.best == Some(epoch) && (best_before != model.best || resave),
                     "step {} report.became_best",
                     step
                 );
-                prop_assert!(
-                    !report.replaced,
-                    "step {}: new epoch reported as replaced",
-                    step
-                );
+                prop_assert_eq!(report.replaced, resave, "step {} report.replaced", step);
                 model.retain(&policy, max);
             }
             Op::Promote(i) => {
