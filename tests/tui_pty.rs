@@ -119,6 +119,24 @@ impl Watch {
         self.writer.flush().unwrap();
     }
 
+    /// Resize the terminal (SIGWINCH to the monitor) and the vt100 screen with it.
+    fn resize(&self, cols: u16, rows: u16) {
+        self._master
+            .resize(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+        self.screen
+            .lock()
+            .unwrap()
+            .parser
+            .screen_mut()
+            .set_size(rows, cols);
+    }
+
     fn pid(&self) -> i32 {
         self.child.process_id().unwrap() as i32
     }
@@ -425,4 +443,22 @@ fn ansi16_by_default_and_no_color_keeps_the_selection() {
     );
     w.keys("q");
     w.wait_exit(10);
+}
+
+#[test]
+fn resizing_switches_between_full_and_compact() {
+    let (_tmp, run) = native_run(3);
+    let mut w = Watch::start(&[run.to_str().unwrap()], 120, 40);
+    w.wait_for("the full layout", 20, |s| {
+        s.contains("history 3/3") && s.contains("top-k")
+    });
+    w.resize(80, 24);
+    w.wait_for("the compact layout", 10, |s| {
+        s.contains("best e1 30") && s.contains("free of") && !s.contains("top-k")
+    });
+    w.resize(20, 5);
+    w.resize(130, 45);
+    w.wait_for("the full layout again", 10, |s| s.contains("top-k"));
+    w.keys("q");
+    assert!(w.wait_exit(10).success());
 }
