@@ -462,3 +462,18 @@ fn resizing_switches_between_full_and_compact() {
     w.keys("q");
     assert!(w.wait_exit(10).success());
 }
+
+#[test]
+fn a_save_in_flight_shows_as_writing() {
+    let (_tmp, run) = native_run(2);
+    let mut w = Watch::start(&[run.to_str().unwrap()], 120, 40);
+    w.wait_for("the monitor", 20, |s| s.contains("history 2/2"));
+    // A writer (this test process, alive) has a temp file for epoch 2 open.
+    let temp = run.join(ckpt::engine::atomic::temp_name("checkpoint-2.pth.tar"));
+    std::fs::write(&temp, vec![0u8; 4096]).unwrap();
+    w.wait_for("the writing row", 10, |s| s.contains("writing"));
+    std::fs::remove_file(&temp).unwrap();
+    w.wait_for("the writing row to go", 10, |s| !s.contains("writing"));
+    w.keys("q");
+    w.wait_exit(10);
+}
