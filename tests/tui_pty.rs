@@ -477,3 +477,47 @@ fn a_save_in_flight_shows_as_writing() {
     w.keys("q");
     w.wait_exit(10);
 }
+
+#[test]
+fn promote_and_pin_through_the_engine() {
+    let (_tmp, run) = native_run(3); // metrics 10, 30, 20: best is epoch 1
+    let mut w = Watch::start(&[run.to_str().unwrap()], 120, 40);
+    w.wait_for("the monitor", 20, |s| {
+        s.contains("history 3/3") && s.contains("best e1 30")
+    });
+    w.keys("G"); // epoch 0
+    w.keys("p");
+    w.wait_for("the promote dialog", 10, |s| s.contains("Promote to best?"));
+    w.keys("\r"); // Enter presses the focused button: No
+    w.wait_for("the cancel", 10, |s| s.contains("promote cancelled"));
+    w.keys("p");
+    w.wait_for("the promote dialog", 10, |s| s.contains("Promote to best?"));
+    w.keys("y");
+    w.wait_for("the promote result", 15, |s| {
+        s.contains("promoted checkpoint-0.pth.tar")
+    });
+    w.wait_for("the new best", 10, |s| s.contains("best e0 10"));
+    assert_eq!(
+        std::fs::read(run.join("model_best.pth.tar")).unwrap(),
+        std::fs::read(run.join("checkpoint-0.pth.tar")).unwrap()
+    );
+    w.keys("k"); // epoch 1
+    w.keys(" ");
+    w.wait_for("the pin dialog", 10, |s| s.contains("Pin?"));
+    w.keys("y");
+    w.wait_for("the pin result", 15, |s| {
+        s.contains("pinned checkpoint-1.pth.tar")
+    });
+    let manifest = std::fs::read_to_string(run.join(".ckpt/manifest.json")).unwrap();
+    let m: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let pinned: Vec<u64> = m["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["pinned"] == true)
+        .map(|c| c["epoch"].as_u64().unwrap())
+        .collect();
+    assert!(pinned.contains(&1), "{manifest}");
+    w.keys("q");
+    w.wait_exit(10);
+}
