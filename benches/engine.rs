@@ -15,6 +15,8 @@
 //! - `CKPT_BENCH_SIZE`   large payload size, bytes or with a K/M/G suffix (default `1G`).
 //! - `CKPT_BENCH_DIR`    directory to measure in (default: the system temp dir); a fresh
 //!   subdirectory is created there and removed at the end.
+//! - `CKPT_BENCH_ROUNDS` rounds of the large writes (dd, save, copy, cp), median
+//!   reported (default 3).
 //! - `CKPT_BENCH_REPS`   repetitions of the small operations, median reported (default 31).
 //! - `CKPT_BENCH_PYTHON` interpreter for the timm baseline (default `python3`; the row is
 //!   skipped when it cannot run).
@@ -58,7 +60,10 @@ fn write_payload(out: &mut dyn Write, chunk: &[u8], size: u64) -> std::io::Resul
     let mut left = size;
     while left > 0 {
         let n = left.min(chunk.len() as u64) as usize;
-        out.write_all(&chunk[..n])?;
+        // 1 MiB writes, about what a serializer such as torch.save hands down.
+        for piece in chunk[..n].chunks(MIB as usize) {
+            out.write_all(piece)?;
+        }
         left -= n as u64;
     }
     Ok(())
@@ -156,32 +161,39 @@ fn dd(dir: &Path, size: u64) -> Duration {
     d
 }
 
-/// Median latency (µs) of alias update, promote and restore between two checkpoints.
-fn small_ops(run: &Run, a: u64, b: u64, reps: usize) -> [f64; 3] {
-    let (pa, pb) = (
-        PathBuf::from(format!("checkpoint-{a}.pth.tar")),
-        PathBuf::from(format!("checkpoint-{b}.pth.tar")),
-    );
-    let mut alias = Vec::new();
-    let mut promote = Vec::new();
-    let mut restore = Vec::new();
+/// Median latency (µs) of one operation repeated `reps` times, alternating between two
+/// checkpoints; `None` when the operation is not available (fails or panics).
+fn median_us(reps: usize, mut op: impl FnMut(u64) -> ckpt::Result<()>) -> Option<f64> {
+    let mut times = Vec::with_capacity(reps);
     for i in 0..reps {
-        let (e, p) = if i % 2 == 0 { (a, &pa) } else { (b, &pb) };
-        let (d, r) = timed(|| ckpt::engine::alias::set_alias(&run.dir, "bench_alias.pth.tar", p));
-        r.expect("alias update");
-        alias.push(d);
-        let (d, r) = timed(|| run.promote(&e.to_string()));
-        r.expect("promote");
-        promote.push(d);
-        let (d, r) = timed(|| {
-            let plan = run.plan_restore(&e.to_string(), &RestoreOptions::default())?;
-            run.restore(&plan, None)
-        });
-        r.expect("restore");
-        restore.push(d);
+        let r =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| timed(|| op(i as u64 % 2))));
+        match r {
+            Ok((d, Ok(()))) => times.push(d),
+            Ok((_, Err(e))) => {
+                eprintln!("bench: operation failed: {e}");
+                return None;
+            }
+            Err(_) => return None,
+        }
     }
+    Some(median(times).as_secs_f64() * 1e6)
+}
+
+/// Median latency (µs) of alias update, promote and restore between epochs a and b.
+fn small_ops(run: &Run, a: u64, b: u64, reps: usize) -> [Option<f64>; 3] {
+    let pick = |k: u64| if k == 0 { a } else { b };
+    let alias = median_us(reps, |k| {
+        let p = PathBuf::from(format!("checkpoint-{}.pth.tar", pick(k)));
+        ckpt::engine::alias::set_alias(&run.dir, "bench_alias.pth.tar", &p).map(|_| ())
+    });
     let _ = std::fs::remove_file(run.dir.join("bench_alias.pth.tar"));
-    [alias, promote, restore].map(|v| median(v).as_secs_f64() * 1e6)
+    let promote = median_us(reps, |k| run.promote(&pick(k).to_string()).map(|_| ()));
+    let restore = median_us(reps, |k| {
+        let plan = run.plan_restore(&pick(k).to_string(), &RestoreOptions::default())?;
+        run.restore(&plan, None)
+    });
+    [alias, promote, restore]
 }
 
 fn hash_throughput(chunk: &[u8]) -> f64 {
@@ -204,10 +216,17 @@ fn hash_throughput(chunk: &[u8]) -> f64 {
 }
 
 fn main() {
+    // One line per panic (an unavailable operation is reported as n/a in the table).
+    std::panic::set_hook(Box::new(|info| eprintln!("bench: {info}")));
     let size = std::env::var("CKPT_BENCH_SIZE")
         .ok()
         .and_then(|s| parse_size(&s))
         .unwrap_or(1 << 30);
+    let rounds: u64 = std::env::var("CKPT_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
+        .max(1);
     let reps: usize = std::env::var("CKPT_BENCH_REPS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -224,10 +243,10 @@ fn main() {
     let chunk = random_chunk(CHUNK.min(size.max(MIB) as usize));
     let opts = EngineOptions::default();
     println!(
-        "ckpt engine bench: payload {} on {} ({}), {} reps for small ops",
+        "ckpt engine bench: payload {} on {} ({}), {rounds} rounds, {} reps for small ops",
         human(size),
         base.path().display(),
-        fs_type(base.path()),
+        ckpt::disk::headroom(base.path()).map_or_else(|_| fs_type(base.path()), |h| h.fs_type),
         reps
     );
     let started = Instant::now();
@@ -236,17 +255,50 @@ fn main() {
         rows.push((op.to_string(), t, tp, vs))
     };
 
-    // Durable large writes: dd and the engine, alternated, best of two each.
+    // Durable large writes, interleaved round by round so that drift in the device's
+    // speed hits every contender alike; medians are reported.
     sync_all();
     let big = Run::open_or_create(&base.path().join("big"), opts.clone()).expect("big run");
-    let dd1 = dd(base.path(), size);
-    let s1 = save_writer(&big, 1, &chunk, size);
+    let src = base.path().join("src.bin");
+    {
+        let mut f = std::fs::File::create(&src).expect("src");
+        write_payload(&mut f, &chunk, size).expect("write src");
+    }
     sync_all();
-    let dd2 = dd(base.path(), size);
-    let s2 = save_writer(&big, 2, &chunk, size);
-    sync_all();
-    let dd_t = dd1.min(dd2);
-    let save_t = s1.min(s2);
+    let (mut dd_v, mut writer_v, mut file_v, mut cp_v) = (vec![], vec![], vec![], vec![]);
+    for r in 0..rounds {
+        dd_v.push(dd(base.path(), size));
+        writer_v.push(save_writer(&big, 1 + r, &chunk, size));
+        sync_all();
+        let (d, res) = timed(|| {
+            big.save(
+                &request(100 + r),
+                SaveSource::File {
+                    path: &src,
+                    move_file: false,
+                },
+                None,
+            )
+        });
+        res.expect("save from file");
+        file_v.push(d);
+        sync_all();
+        let (d, ok) = timed(|| {
+            let ok = Command::new("cp")
+                .arg(&src)
+                .arg(base.path().join("cp.bin"))
+                .status()
+                .is_ok_and(|s| s.success());
+            sync_all();
+            ok
+        });
+        assert!(ok, "cp failed");
+        cp_v.push(d);
+        let _ = std::fs::remove_file(base.path().join("cp.bin"));
+        sync_all();
+    }
+    let _ = std::fs::remove_file(&src);
+    let dd_t = median(dd_v);
     let dd_bytes = size.div_ceil(MIB) * MIB;
     let dd_mbps = mbps(dd_bytes, dd_t);
     let ratio = |bytes: u64, d: Duration| format!("{:.2}×", mbps(bytes, d) / dd_mbps);
@@ -258,60 +310,20 @@ fn main() {
         format!("{dd_mbps:.0} MB/s"),
         "1.00×".into(),
     );
-    row(
-        &mut rows,
-        "ckpt save, writer (durable)",
-        secs(save_t),
-        format!("{:.0} MB/s", mbps(size, save_t)),
-        ratio(size, save_t),
-    );
-
-    // From a file: engine copy vs cp + sync.
-    let src = base.path().join("src.bin");
-    {
-        let mut f = std::fs::File::create(&src).expect("src");
-        write_payload(&mut f, &chunk, size).expect("write src");
+    for (name, v) in [
+        ("ckpt save, writer (durable)", writer_v),
+        ("ckpt save, file copy (durable)", file_v),
+        ("cp + sync", cp_v),
+    ] {
+        let t = median(v);
+        row(
+            &mut rows,
+            name,
+            secs(t),
+            format!("{:.0} MB/s", mbps(size, t)),
+            ratio(size, t),
+        );
     }
-    sync_all();
-    let (file_t, r) = timed(|| {
-        big.save(
-            &request(3),
-            SaveSource::File {
-                path: &src,
-                move_file: false,
-            },
-            None,
-        )
-    });
-    r.expect("save from file");
-    sync_all();
-    row(
-        &mut rows,
-        "ckpt save, file copy (durable)",
-        secs(file_t),
-        format!("{:.0} MB/s", mbps(size, file_t)),
-        ratio(size, file_t),
-    );
-    let (cp_t, st) = timed(|| {
-        let ok = Command::new("cp")
-            .arg(&src)
-            .arg(base.path().join("cp.bin"))
-            .status()
-            .is_ok_and(|s| s.success());
-        sync_all();
-        ok
-    });
-    assert!(st, "cp failed");
-    let _ = std::fs::remove_file(base.path().join("cp.bin"));
-    row(
-        &mut rows,
-        "cp + sync",
-        secs(cp_t),
-        format!("{:.0} MB/s", mbps(size, cp_t)),
-        ratio(size, cp_t),
-    );
-    let _ = std::fs::remove_file(&src);
-    sync_all();
 
     // The timm way (no fsync), then how long its data takes to reach the disk.
     let timm_dir = base.path().join("timm");
@@ -379,8 +391,9 @@ fn main() {
         d
     };
     let s_ops = small_ops(&small, 1, 2, reps);
-    let b_ops = small_ops(&big, 1, 2, reps);
+    let b_ops = small_ops(&big, 1, 100, reps);
     let us = |v: f64| format!("{v:.0} µs");
+    let us_opt = |v: Option<f64>| v.map_or_else(|| "n/a".to_string(), us);
     row(
         &mut rows,
         "ckpt save 1 MiB (durable)",
@@ -395,14 +408,14 @@ fn main() {
         row(
             &mut rows,
             &format!("{name}, 1 MiB"),
-            us(s_ops[k]),
+            us_opt(s_ops[k]),
             "median".into(),
             String::new(),
         );
         row(
             &mut rows,
             &format!("{name}, {}", human(size)),
-            us(b_ops[k]),
+            us_opt(b_ops[k]),
             "median".into(),
             String::new(),
         );

@@ -853,7 +853,8 @@ fn prune_on_a_terminal_asks_and_defaults_to_no() {
     assert!(shown.contains("checkpoint-2.pth.tar"), "{shown}");
     pty.send(b"\r");
     assert_eq!(pty.wait(), 0);
-    assert!(pty.text().contains("nothing deleted"), "{}", pty.text());
+    // The reader thread may still be draining the pty after exit: poll, don't peek.
+    pty.wait_for("nothing deleted");
     assert!(run.join("checkpoint-2.pth.tar").exists());
 
     let mut pty = common_cli::PtyRun::spawn(d.path(), &args, &[]);
@@ -1027,11 +1028,7 @@ fn demo_on_a_terminal_opens_the_monitor_and_cleans_up_on_q() {
     );
     pty.send(b"q");
     assert_eq!(pty.wait(), 0, "{}", pty.text());
-    assert!(
-        pty.text().contains("temporary run was removed"),
-        "{}",
-        pty.text()
-    );
+    pty.wait_for("temporary run was removed");
     let left: Vec<_> = fs::read_dir(&tmp).unwrap().collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }

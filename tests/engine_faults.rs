@@ -16,6 +16,27 @@ fn setup(dir: &Path) {
     save_gen(&run, 1, 0, Some(1.0), None).unwrap();
     save_gen(&run, 2, 0, Some(3.0), None).unwrap();
     save_gen(&run, 3, 0, Some(2.0), None).unwrap();
+    // a source file next to the run, for the file and move sources
+    std::fs::write(source_of(dir), payload(4, 2)).unwrap();
+}
+
+fn source_of(dir: &Path) -> std::path::PathBuf {
+    dir.with_extension("src")
+}
+
+fn save_file(run: &Run, dir: &Path, move_file: bool) -> ckpt::Result<()> {
+    let src = source_of(dir);
+    let mut r = req(4, Some(5.0));
+    r.policy = Some(policy());
+    run.save(
+        &r,
+        ckpt::engine::SaveSource::File {
+            path: &src,
+            move_file,
+        },
+        None,
+    )
+    .map(|_| ())
 }
 
 fn policy() -> RetentionPolicy {
@@ -52,6 +73,8 @@ fn op(name: &str, dir: &Path) -> ckpt::Result<()> {
             assert_eq!(plan.victims.len(), 1);
             run.prune(&plan).map(|_| ())
         }
+        "save_copy" => save_file(&run, dir, false),
+        "save_move" => save_file(&run, dir, true),
         "pin" => run.set_pinned("1", true),
         // the helper promote/restore use: best := epoch 1 (held), last := epoch 2
         "repoint" => {
@@ -136,4 +159,15 @@ fn walk_pin() {
 #[test]
 fn walk_store_and_repoint() {
     walk("repoint");
+}
+
+#[test]
+fn walk_save_copy() {
+    walk("save_copy");
+}
+
+#[test]
+fn walk_save_move() {
+    let steps = walk("save_move");
+    assert!(steps.contains(&"move.link") && steps.contains(&"move.unlink_source"));
 }

@@ -179,6 +179,19 @@ fn check_after_kill(dir: &Path, truth: &mut Truth) -> bool {
         let got = common_stress::hash_file(o);
         assert_eq!(got, truth.hash(epoch), "orphan {name} holds partial data");
     }
+    // The aliases hold some epoch's complete bytes (their entry's, or while an intent
+    // is pending, the previous target's).
+    let max_epoch = m.checkpoints.iter().map(|e| e.epoch).max().unwrap_or(0);
+    for alias in [format!("last{}", m.ext), format!("model_best{}", m.ext)] {
+        let path = dir.join(&alias);
+        if path.exists() {
+            let got = common_stress::hash_file(&path);
+            assert!(
+                (0..=max_epoch + 1).any(|e| truth.hash(e) == got),
+                "alias {alias} holds bytes no save ever wrote ({got})"
+            );
+        }
+    }
     // Every epoch up to the newest listed one was committed once, so retention is
     // path-independent: the kept set is the policy applied to the whole history. A
     // save caught after its first manifest commit (pending intent recorded) still

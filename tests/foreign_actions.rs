@@ -668,3 +668,128 @@ fn hf_restore_survives_a_failure_at_every_step() {
         assert!(!dir.join("checkpoint-40").exists());
     }
 }
+
+// ---------------------------------------------------------------- integration fixes
+
+/// Opened at the Lightning logger dir (`lightning-basic/` holding `version_0/`), the run
+/// resolves to `version_0`: pins land where the scanner reads them and prune removes
+/// the planned file, not an empty list that apply then refuses.
+#[test]
+fn lightning_logger_dir_pin_and_prune_act_on_the_version_run() {
+    let (_t, top) = fixture("lightning-basic");
+    let v0 = top.join("version_0");
+    let ck = lightning_ckpts(&top);
+    let e1 = ck.join("epoch=1-step=8-val_loss=0.500.ckpt");
+    let e3 = ck.join("epoch=3-step=16-val_loss=0.400.ckpt");
+    let r = Run::open(&top, None, EngineOptions::default()).unwrap();
+    assert_eq!(r.layout, LayoutKind::Lightning);
+    assert_eq!(
+        r.dir.canonicalize().unwrap(),
+        v0.canonicalize().unwrap(),
+        "Run::open must resolve the logger dir to its version run"
+    );
+    let policy = ckpt::rank::RetentionPolicy {
+        keep_top_k: Some(1),
+        ..Default::default()
+    };
+
+    // Pinned: the rescan (from the logger dir, as the monitor does) sees it; no victim.
+    r.set_pinned("1", true).unwrap();
+    assert!(v0.join(".ckpt/state.json").is_file());
+    assert!(!top.join(".ckpt").exists(), "state written beside the run");
+    let snap = ckpt::layout::scan(&top, None).unwrap();
+    let c1 = snap.find("1").unwrap();
+    assert!(c1.pinned, "pin not visible in a rescan: {snap:?}");
+    let plan = r.plan_prune(Some(policy), &[]).unwrap();
+    assert!(plan.victims.is_empty(), "{plan:?}");
+
+    // Unpinned: epoch 1 (val_loss .5, worse than .4) is the one victim and goes.
+    r.set_pinned("1", false).unwrap();
+    assert!(!scan(&top, LayoutKind::Lightning).find("1").unwrap().pinned);
+    let plan = r.plan_prune(Some(policy), &[]).unwrap();
+    assert_eq!(plan.victims.len(), 1, "{plan:?}");
+    assert_eq!(plan.victims[0].epoch, Some(1));
+    assert_eq!(plan.victims[0].files.len(), 1, "{plan:?}");
+    let rep = r.prune(&plan).unwrap();
+    assert!(rep.refused.is_empty(), "{rep:?}");
+    assert_eq!(rep.removed.len(), 1);
+    assert!(!e1.exists());
+    assert!(e3.is_file());
+    for f in ["metrics.csv", "hparams.yaml", "checkpoints/last.ckpt"] {
+        assert!(v0.join(f).is_file(), "prune removed {f}");
+    }
+    let after = scan(&top, LayoutKind::Lightning);
+    assert_eq!(
+        after
+            .checkpoints
+            .iter()
+            .filter(|c| c.epoch == Some(1))
+            .count(),
+        0
+    );
+}
+
+/// Prune consults the protected set for every file: milestones stay unless named,
+/// the trainer's files and alias names (even a hardlinked `model_best`) survive.
+#[test]
+fn timm_prune_keeps_milestones_unless_named_and_never_touches_trainer_files() {
+    let (_t, dir) = fixture("timm-basic");
+    fs::copy(
+        dir.join("checkpoint-3.pth.tar"),
+        dir.join("milestone-2.pth.tar"),
+    )
+    .unwrap();
+    let guarded = [
+        "summary.csv",
+        "args.yaml",
+        "last.pth.tar",
+        "model_best.pth.tar",
+    ];
+    let before: Vec<u128> = guarded.iter().map(|f| hash(&dir.join(f))).collect();
+    let r = run(&dir, LayoutKind::Timm);
+    let policy = ckpt::rank::RetentionPolicy {
+        keep_top_k: Some(1),
+        ..Default::default()
+    };
+    let snap = scan(&dir, LayoutKind::Timm);
+    let check_plan = |plan: &ckpt::engine::PrunePlan, named: bool| {
+        for v in &plan.victims {
+            for f in &v.files {
+                let rel = f.path.strip_prefix(&dir).unwrap();
+                assert!(
+                    ckpt::engine::foreign::may_delete(&snap, rel, named),
+                    "plan would delete {}",
+                    rel.display()
+                );
+                assert!(!guarded.contains(&rel.to_str().unwrap()), "{rel:?}");
+            }
+        }
+    };
+
+    // By policy alone the milestone is kept, as a milestone.
+    let plan = r.plan_prune(Some(policy), &[]).unwrap();
+    check_plan(&plan, false);
+    assert!(plan.victims.iter().all(|v| v.name != "milestone-2.pth.tar"));
+    assert!(plan
+        .kept
+        .iter()
+        .any(|(n, why)| n == "milestone-2.pth.tar"
+            && why.contains(&ckpt::engine::KeepReason::Milestone)));
+    assert!(!plan.victims.is_empty(), "top-1 prunes checkpoint-3/4");
+
+    // Named, it goes too; everything the trainer owns stays, byte for byte.
+    let plan = r
+        .plan_prune(Some(policy), &["milestone-2.pth.tar".into()])
+        .unwrap();
+    check_plan(&plan, true);
+    let rep = r.prune(&plan).unwrap();
+    assert!(rep.refused.is_empty(), "{rep:?}");
+    assert!(!dir.join("milestone-2.pth.tar").exists());
+    assert!(!dir.join("checkpoint-3.pth.tar").exists());
+    assert!(!dir.join("checkpoint-4.pth.tar").exists());
+    assert!(dir.join("checkpoint-5.pth.tar").is_file());
+    let after: Vec<u128> = guarded.iter().map(|f| hash(&dir.join(f))).collect();
+    assert_eq!(before, after);
+    assert_eq!(pickle_epoch(&dir.join("last.pth.tar")), Some(7));
+    assert_eq!(pickle_epoch(&dir.join("model_best.pth.tar")), Some(5));
+}

@@ -74,6 +74,7 @@ Examples:
   python -c '...torch.save(state, sys.stdout.buffer)' | ckpt save run/ --epoch 3 --metric 71.2 -
   ckpt save run/ --epoch 3 --metric 71.2 --move staged.pth.tar
   ckpt save run/ --epoch 3 --metric 0.41 --metric-name val_loss --mode min ckpt.pt")]
+    #[command(override_usage = "ckpt save [RUN] --epoch N [OPTIONS] (FILE | -)")]
     Save(SaveArgs),
 
     /// Make a checkpoint the best (held until --release); it is also pinned.
@@ -82,6 +83,9 @@ Examples:
   ckpt promote run/ 5
   ckpt promote run/ checkpoint-5.pth.tar --yes
   ckpt promote run/ --release")]
+    #[command(
+        override_usage = "ckpt promote [RUN] CHECKPOINT [--yes] [--dry-run]\n       ckpt promote [RUN] --release"
+    )]
     Promote(PromoteArgs),
 
     /// Make a checkpoint the resume point (`last`), or export a copy with --to.
@@ -90,6 +94,9 @@ Examples:
   ckpt restore run/ 5                         last := epoch 5
   ckpt restore run/ 5 --archive-newer --yes   also move epochs > 5 to .ckpt/trash/
   ckpt restore run/ 5 --to /tmp/epoch5.pth.tar")]
+    #[command(
+        override_usage = "ckpt restore [RUN] CHECKPOINT [--archive-newer] [--to PATH [--force]] [--dry-run] [--yes]"
+    )]
     Restore(RestoreArgs),
 
     /// Delete checkpoints that the retention policy does not keep.
@@ -102,10 +109,12 @@ Examples:
 
     /// Pin a checkpoint: pruning never removes it.
     #[command(after_help = "Example:\n  ckpt pin run/ 5")]
+    #[command(override_usage = "ckpt pin [RUN] CHECKPOINT")]
     Pin(PinArgs),
 
     /// Unpin a checkpoint.
     #[command(after_help = "Example:\n  ckpt unpin run/ 5")]
+    #[command(override_usage = "ckpt unpin [RUN] CHECKPOINT")]
     Unpin(PinArgs),
 
     /// Re-hash every checkpoint (and check zip CRCs); exit 3 when something is damaged.
@@ -179,9 +188,9 @@ impl PolicyArgs {
 
 #[derive(Debug, Args)]
 pub struct SaveArgs {
-    /// [RUN] then FILE: the run directory (default `.`, created when missing) and the
-    /// checkpoint file, or `-` to read it from stdin.
-    #[arg(value_name = "RUN] [FILE|-", num_args = 1..=2, required = true)]
+    /// The run directory (default `.`, created when missing), then the checkpoint file,
+    /// or `-` to read it from stdin.
+    #[arg(value_names = ["RUN", "FILE|-"], num_args = 1..=2, required = true)]
     pub targets: Vec<OsString>,
     /// Epoch number of this checkpoint.
     #[arg(long)]
@@ -216,9 +225,9 @@ pub enum ModeArg {
 
 #[derive(Debug, Args)]
 pub struct PromoteArgs {
-    /// [RUN] then CHECKPOINT: the run directory (default `.`) and an epoch number or
-    /// file name; with --release only [RUN].
-    #[arg(value_name = "RUN] [CHECKPOINT", num_args = 0..=2)]
+    /// The run directory (default `.`), then the checkpoint: an epoch number or a file
+    /// name. With --release only the run.
+    #[arg(value_names = ["RUN", "CHECKPOINT"], num_args = 0..=2)]
     pub targets: Vec<OsString>,
     /// Release a held best: later saves may move it again.
     #[arg(long)]
@@ -233,8 +242,8 @@ pub struct PromoteArgs {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// [RUN] then CHECKPOINT: the run directory (default `.`) and an epoch number or file name.
-    #[arg(value_name = "RUN] [CHECKPOINT", num_args = 1..=2, required = true)]
+    /// The run directory (default `.`), then the checkpoint: an epoch number or a file name.
+    #[arg(value_names = ["RUN", "CHECKPOINT"], num_args = 1..=2, required = true)]
     pub targets: Vec<OsString>,
     /// Move checkpoints newer than this one to .ckpt/trash/<time>/.
     #[arg(long)]
@@ -273,8 +282,8 @@ pub struct PruneArgs {
 
 #[derive(Debug, Args)]
 pub struct PinArgs {
-    /// [RUN] then CHECKPOINT: the run directory (default `.`) and an epoch number or file name.
-    #[arg(value_name = "RUN] [CHECKPOINT", num_args = 1..=2, required = true)]
+    /// The run directory (default `.`), then the checkpoint: an epoch number or a file name.
+    #[arg(value_names = ["RUN", "CHECKPOINT"], num_args = 1..=2, required = true)]
     pub targets: Vec<OsString>,
 }
 

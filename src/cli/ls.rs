@@ -103,7 +103,12 @@ pub fn write_human(
                 (None, None) => a.target.clone().unwrap_or_else(|| "?".into()),
             };
             let held = if a.held { ", held" } else { "" };
-            format!("{what} ({}, {}{held})", a.path.display(), a.how)
+            // A "record" alias (hf) is no file of its own: name what it resolves to.
+            let file = match (&a.target, a.how.as_str()) {
+                (Some(t), "record") => t.clone(),
+                _ => a.path.display().to_string(),
+            };
+            format!("{what} ({file}, {}{held})", a.how)
         }
     };
     writeln!(

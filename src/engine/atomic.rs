@@ -25,8 +25,15 @@ use crate::{Error, Result};
 pub const TEMP_PREFIX: &str = ".ckpt-tmp-";
 /// Temp names timm's `CheckpointSaver` uses (fixed names; reported, never deleted).
 pub const FOREIGN_TEMPS: &[&str] = &["tmp.pth.tar", "recovery_tmp.pth.tar"];
-/// Copy/hash buffer: large enough that syscalls do not dominate a 1 GiB save.
-const BUF: usize = 4 << 20;
+/// Copy/hash buffer: big enough that syscalls do not dominate, small enough that the
+/// bytes read, hashed and written stay in the CPU cache (4 MiB buffers were 2-3× slower).
+const BUF: usize = 256 << 10;
+/// Writeback window: writeback of each window is started as soon as it is written, so
+/// the final fsync has little left to do.
+const WINDOW: u64 = 16 << 20;
+/// Windows allowed in flight before waiting for the oldest: keeps the device queue
+/// deep (waiting on each window serialised I/O) while bounding dirty memory.
+const IN_FLIGHT: u64 = 8;
 
 /// The content hash ckpt records: `xxh3-128:<32 hex>`.
 pub fn format_hash(h: u128) -> String {
@@ -60,7 +67,8 @@ pub fn hash_file(path: &Path, mut progress: Option<ProgressFn<'_>>) -> Result<(u
     Ok((done, format_hash(h.digest128())))
 }
 
-/// Permissions a plain `create` would give a new file: 0666 & !umask (rule 8).
+/// Permissions a plain `create` would give a new file: 0666 & !umask (rule 8). The
+/// umask is read once per process.
 pub fn create_mode() -> u32 {
     static MODE: OnceLock<u32> = OnceLock::new();
     *MODE.get_or_init(|| 0o666 & !current_umask())
@@ -85,19 +93,30 @@ fn current_umask() -> u32 {
     }
 }
 
-/// Temps this process is writing right now; a sweep never removes them.
-fn live_temps() -> &'static Mutex<HashSet<PathBuf>> {
-    static LIVE: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+/// Names of the temps this process is writing right now; a sweep never removes them.
+/// Keyed by file name (unique by construction), so any spelling of the dir matches.
+fn live_temps() -> &'static Mutex<HashSet<std::ffi::OsString>> {
+    static LIVE: OnceLock<Mutex<HashSet<std::ffi::OsString>>> = OnceLock::new();
     LIVE.get_or_init(|| Mutex::new(HashSet::new()))
 }
 
 fn register_live(p: &Path, live: bool) {
+    let Some(name) = p.file_name() else { return };
     let mut set = live_temps().lock().unwrap_or_else(|e| e.into_inner());
     if live {
-        set.insert(p.to_path_buf());
+        set.insert(name.to_os_string());
     } else {
-        set.remove(p);
+        set.remove(name);
     }
+}
+
+fn is_live(p: &Path) -> bool {
+    p.file_name().is_some_and(|n| {
+        live_temps()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(n)
+    })
 }
 
 fn random_hex() -> String {
@@ -197,10 +216,7 @@ pub fn find_temps(dir: &Path) -> Vec<FoundTemp> {
         let path = dir.join(name);
         if let Some(pid) = temp_owner_pid(name) {
             let alive = if pid == me {
-                live_temps()
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .contains(&path)
+                is_live(&path)
             } else {
                 pid_alive(pid)
             };
@@ -333,21 +349,85 @@ pub struct TempFile {
     file: Option<File>,
     hasher: Xxh3,
     bytes: u64,
+    kicked: u64,
 }
 
 /// Writer adapter that hashes and counts; the write step passes the fault seam.
-struct HashingWriter<'a> {
+struct HashingWriter<'a, 'p> {
     file: &'a mut File,
     hasher: &'a mut Xxh3,
     bytes: &'a mut u64,
+    /// Start of the window whose writeback was started last.
+    kicked: &'a mut u64,
+    progress: Option<ProgressFn<'p>>,
+    /// Bytes at the last progress report.
+    reported: u64,
+    what: String,
+    total: u64,
 }
 
-impl Write for HashingWriter<'_> {
+/// Report progress at most once per this many bytes.
+const REPORT_EVERY: u64 = 1 << 20;
+
+impl HashingWriter<'_, '_> {
+    fn report(&mut self, last: bool) {
+        let done = *self.bytes;
+        if let Some(p) = self.progress.as_mut() {
+            if done >= self.reported + REPORT_EVERY
+                || (last && done != self.reported)
+                || (last && done == 0)
+            {
+                self.reported = done;
+                p(&Progress {
+                    what: self.what.clone(),
+                    done,
+                    total: self.total.max(done),
+                });
+            }
+        }
+    }
+
+    /// Start writeback of each full window, and wait for the window `IN_FLIGHT` back
+    /// (sync_file_range: a hint; errors surface at the final fsync).
+    fn pump_writeback(&mut self) {
+        use std::os::fd::AsRawFd;
+        let fd = self.file.as_raw_fd();
+        while *self.bytes >= *self.kicked + WINDOW {
+            let start = *self.kicked;
+            // SAFETY: plain syscalls on a valid fd we own; ranges are in bounds.
+            unsafe {
+                libc::sync_file_range(
+                    fd,
+                    start as libc::off64_t,
+                    WINDOW as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                );
+                if start >= IN_FLIGHT * WINDOW {
+                    libc::sync_file_range(
+                        fd,
+                        (start - IN_FLIGHT * WINDOW) as libc::off64_t,
+                        WINDOW as libc::off64_t,
+                        libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                            | libc::SYNC_FILE_RANGE_WRITE
+                            | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+                    );
+                }
+            }
+            *self.kicked = start + WINDOW;
+        }
+    }
+}
+
+impl Write for HashingWriter<'_, '_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         fault::point("tmp.write")?;
+        // At most one buffer per call, so the bytes are still in cache when hashed.
+        let buf = &buf[..buf.len().min(BUF)];
         let n = self.file.write(buf)?;
         self.hasher.update(&buf[..n]);
         *self.bytes += n as u64;
+        self.pump_writeback();
+        self.report(false);
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -390,6 +470,7 @@ impl TempFile {
                         file: Some(file),
                         hasher: Xxh3::new(),
                         bytes: 0,
+                        kicked: 0,
                     });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 16 => {
@@ -411,47 +492,38 @@ impl TempFile {
     }
 
     /// Append data from `source`, hashing it; progress is reported per buffer.
-    pub fn fill(&mut self, source: Source<'_>, mut progress: Option<ProgressFn<'_>>) -> Result<()> {
+    pub fn fill(&mut self, source: Source<'_>, progress: Option<ProgressFn<'_>>) -> Result<()> {
         let dest = self.dest.clone();
-        let what = format!("write {}", dest.display());
         let Some(file) = self.file.as_mut() else {
             return Err(Error::Invalid("temp file already finished".into()));
+        };
+        let total = match &source {
+            Source::Bytes(b) => b.len() as u64,
+            Source::CopyOf(src) => std::fs::metadata(src).map(|m| m.len()).unwrap_or(0),
+            _ => 0,
         };
         let mut w = HashingWriter {
             file,
             hasher: &mut self.hasher,
             bytes: &mut self.bytes,
+            kicked: &mut self.kicked,
+            progress,
+            reported: 0,
+            what: format!("write {}", dest.display()),
+            total,
         };
         let werr = |e: std::io::Error| Error::io("write", &dest, e);
         match source {
-            Source::Bytes(b) => {
-                for chunk in b.chunks(BUF) {
-                    w.write_all(chunk).map_err(werr)?;
-                    if let Some(p) = progress.as_mut() {
-                        p(&Progress {
-                            what: what.clone(),
-                            done: *w.bytes,
-                            total: b.len() as u64,
-                        });
-                    }
-                }
-            }
+            Source::Bytes(b) => w.write_all(b).map_err(werr)?,
             Source::Writer(f) => f(&mut w).map_err(werr)?,
-            Source::Reader(r) => copy_stream(
-                r,
-                &mut w,
-                0,
-                &what,
-                Path::new("stream"),
-                &dest,
-                progress.as_mut(),
-            )?,
+            Source::Reader(r) => copy_stream(r, &mut w, Path::new("stream"), &dest)?,
             Source::CopyOf(src) => {
                 let mut f = File::open(src).map_err(|e| Error::io("open", src, e))?;
-                let total = f.metadata().map(|m| m.len()).unwrap_or(0);
-                copy_stream(&mut f, &mut w, total, &what, src, &dest, progress.as_mut())?;
+                advise_sequential(&f);
+                copy_stream(&mut f, &mut w, src, &dest)?;
             }
         }
+        w.report(true);
         Ok(())
     }
 
@@ -508,12 +580,9 @@ fn close_checked(file: File) -> std::io::Result<()> {
 
 fn copy_stream(
     r: &mut dyn Read,
-    w: &mut HashingWriter<'_>,
-    total: u64,
-    what: &str,
+    w: &mut HashingWriter<'_, '_>,
     src: &Path,
     dest: &Path,
-    mut progress: Option<&mut ProgressFn<'_>>,
 ) -> Result<()> {
     let mut buf = vec![0u8; BUF];
     loop {
@@ -525,13 +594,15 @@ fn copy_stream(
         };
         w.write_all(&buf[..n])
             .map_err(|e| Error::io("write", dest, e))?;
-        if let Some(p) = progress.as_mut() {
-            p(&Progress {
-                what: what.to_string(),
-                done: *w.bytes,
-                total,
-            });
-        }
+    }
+}
+
+/// Tell the kernel a source file is read front to back (larger readahead).
+fn advise_sequential(f: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a hint on a valid fd; the result does not matter.
+    unsafe {
+        libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL);
     }
 }
 

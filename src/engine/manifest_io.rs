@@ -314,7 +314,7 @@ pub fn recover_pending(run: &Path, m: &mut Manifest) -> Result<bool> {
             if let Some(e) = m.checkpoints.iter_mut().find(|e| e.path == r.entry.path) {
                 *e = r.entry.clone();
             }
-            update_best_for(m, r.entry.epoch, true);
+            recompute_best(m);
         }
     }
     repoint_aliases(run, m)?;
@@ -344,40 +344,6 @@ pub fn recover_pending(run: &Path, m: &mut Manifest) -> Result<bool> {
     set_pending(m, None);
     store_manifest(run, m)?;
     Ok(true)
-}
-
-/// DESIGN's rule after saving `epoch`: unless best is held, best := that checkpoint
-/// when it is strictly better than the current best (NaN/±inf never; ties keep the
-/// earlier). When there is no valid best, or the best itself was just replaced (its
-/// metric changed), best is recomputed over every live entry instead.
-pub fn update_best_for(m: &mut Manifest, epoch: u64, replaced: bool) {
-    if m.best.as_ref().is_some_and(|b| b.held) {
-        return;
-    }
-    let live = |m: &Manifest, ep: u64| {
-        m.checkpoints
-            .iter()
-            .find(|e| e.epoch == ep && !e.path.starts_with("trash/"))
-            .map(|e| e.rank_value())
-    };
-    let cur = m.best.as_ref().map(|b| b.epoch);
-    let cur_value = cur.and_then(|b| live(m, b));
-    if cur_value.is_none() || (replaced && cur == Some(epoch)) {
-        recompute_best(m);
-        return;
-    }
-    let mode = m.metric.as_ref().map(|s| s.mode).unwrap_or_default();
-    let new_value = live(m, epoch).flatten();
-    let beats = match (new_value, cur_value.flatten()) {
-        (Some(v), Some(c)) => crate::rank::strictly_better(v, c, mode),
-        (Some(v), None) => v.is_finite(),
-        (None, _) => false,
-    };
-    if beats {
-        if let Some(b) = m.best.as_mut() {
-            b.epoch = epoch;
-        }
-    }
 }
 
 /// Unless best is held, set it to the best finite metric among the live entries

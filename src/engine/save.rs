@@ -13,8 +13,8 @@ use super::alias::{known_strategy, set_alias, AliasStrategy};
 use super::atomic::{self, move_temp, write_temp, DurableTemp, Source};
 use super::lock::RunLock;
 use super::manifest_io::{
-    alias_names, checkpoint_name, load_manifest, recover_pending, resolve, set_pending,
-    store_manifest, update_best_for, Pending, PendingReplace,
+    alias_names, checkpoint_name, load_manifest, recompute_best, recover_pending, resolve,
+    set_pending, store_manifest, Pending, PendingReplace,
 };
 use super::*;
 use crate::manifest::{Entry, Manifest};
@@ -332,7 +332,10 @@ impl Run {
         }
         m.last = Some(req.epoch);
         let old_best = m.best.as_ref().map(|b| b.epoch);
-        update_best_for(&mut m, req.epoch, replaced);
+        // Unless held, best is the top of the ranking over every live entry: the same as
+        // "new if strictly better" in a steady run, and right after a release or a crash
+        // (ties keep the earlier checkpoint whatever order epochs arrive in).
+        recompute_best(&mut m);
         let best_now = m.best.as_ref().map(|b| b.epoch);
         let became_best = best_now == Some(req.epoch) && (old_best != best_now || replaced);
 

@@ -31,6 +31,7 @@ impl Run {
             bytes: 0,
             ok: vec![],
             damaged: vec![],
+            notes: vec![],
         };
         let mut tally = Tally::new(
             m.checkpoints
@@ -38,9 +39,50 @@ impl Run {
                 .map(|e| entry_path(&self.dir, e))
                 .collect(),
         );
+        // After a crash, a file may hold a hash the interrupted operation allows until
+        // the next mutation finishes it: that is not damage.
+        let pending = super::manifest_io::pending(&m).ok().flatten();
+        // `epoch`: the checkpoint the file stands for; a replace in flight allows the
+        // new entry's bytes there too.
+        let allowed = |name: &str, epoch: u64| -> Vec<String> {
+            let Some(p) = pending.as_ref() else {
+                return Vec::new();
+            };
+            let mut v = p.may_hold.get(name).cloned().unwrap_or_default();
+            if let Some(r) = p.replace.as_ref().filter(|r| r.entry.epoch == epoch) {
+                v.push(r.entry.hash.clone());
+            }
+            v
+        };
+        let note = |name: &str, path: &Path| VerifyIssue {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            reason: format!(
+                "pending {}: holds bytes the interrupted operation allows; \
+                 finish with any mutation (the next save, or `ckpt prune`/`pin`)",
+                pending
+                    .as_ref()
+                    .map(|p| p.operation.as_str())
+                    .filter(|o| !o.is_empty())
+                    .unwrap_or("operation")
+            ),
+        };
         for e in &m.checkpoints {
             let path = entry_path(&self.dir, e);
             out.checked += 1;
+            let may_hold = allowed(&e.path, e.epoch);
+            if !may_hold.is_empty() && !is_trashed(e) {
+                if let Ok(md) = std::fs::metadata(&path) {
+                    let hash = core::hash_file(&path, &mut |p| tally.report(p, report))?;
+                    tally.done(&path);
+                    if hash != e.hash && may_hold.contains(&hash) {
+                        out.bytes += md.len();
+                        out.ok.push(e.path.clone());
+                        out.notes.push(note(&e.path, &path));
+                        continue;
+                    }
+                }
+            }
             let reason = match std::fs::metadata(&path) {
                 Err(err) => Some(format!("missing or unreadable: {err}")),
                 Ok(md) if md.len() != e.bytes => Some(format!(
@@ -85,6 +127,16 @@ impl Run {
             };
             let name = format!("{stem}{}", m.ext);
             let target = entry_path(&self.dir, e);
+            let may_hold = allowed(&name, epoch);
+            if !may_hold.is_empty() && std::fs::metadata(&alias).is_ok() {
+                let hash = core::hash_file(&alias, &mut |_: &Progress| {})?;
+                if hash != e.hash && may_hold.contains(&hash) {
+                    out.checked += 1;
+                    out.ok.push(name.clone());
+                    out.notes.push(note(&name, &alias));
+                    continue;
+                }
+            }
             let reason = match (std::fs::metadata(&alias), std::fs::metadata(&target)) {
                 (Err(err), _) => Some(format!("alias missing: {err}")),
                 (Ok(a), Ok(t)) if (a.dev(), a.ino()) == (t.dev(), t.ino()) => None,
@@ -121,6 +173,7 @@ impl Run {
             bytes: 0,
             ok: vec![],
             damaged: vec![],
+            notes: vec![],
         };
         // Each checkpoint's files, then alias files that are not one of them (timm's
         // `last.pth.tar` may be the only copy of its state).
