@@ -48,7 +48,15 @@ pub fn human_metric(v: Option<f64>, raw: Option<&str>) -> String {
             let s = s.trim_end_matches('0').trim_end_matches('.');
             s.to_string()
         }
-        Some(v) => raw.map(str::to_string).unwrap_or_else(|| v.to_string()),
+        Some(v) => raw.map(str::to_string).unwrap_or_else(|| {
+            if v.is_nan() {
+                "nan".into()
+            } else if v > 0.0 {
+                "inf".into()
+            } else {
+                "-inf".into()
+            }
+        }),
         None => raw.map(str::to_string).unwrap_or_else(|| "-".into()),
     }
 }
@@ -278,6 +286,8 @@ mod tests {
         assert_eq!(human_metric(Some(0.4), None), "0.4");
         assert_eq!(human_metric(Some(f64::NAN), Some("nan")), "nan");
         assert_eq!(human_metric(None, None), "-");
+        assert_eq!(human_metric(Some(f64::NAN), None), "nan");
+        assert_eq!(human_metric(Some(f64::NEG_INFINITY), None), "-inf");
     }
 
     #[test]
