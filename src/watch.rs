@@ -95,15 +95,13 @@ enum Wake {
 /// A running watcher; dropping it stops the thread.
 pub struct Watcher {
     wake: Sender<Wake>,
-    thread: Option<JoinHandle<()>>,
+    /// Not joined on drop: a listing stuck on a dead network mount must not block quitting.
+    _thread: Option<JoinHandle<()>>,
 }
 
 impl Drop for Watcher {
     fn drop(&mut self) {
         let _ = self.wake.send(Wake::Stop);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -152,7 +150,10 @@ pub fn start(runs: &[PathBuf], config: WatchConfig, emit: Emit) -> Watcher {
         .name("ckpt-watch".into())
         .spawn(move || watch_loop(runs, config, native.ok(), rx, emit))
         .ok();
-    Watcher { wake: tx, thread }
+    Watcher {
+        wake: tx,
+        _thread: thread,
+    }
 }
 
 /// Which run a path belongs to (the run dir itself or one of its watched subdirs).

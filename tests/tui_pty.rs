@@ -119,6 +119,24 @@ impl Watch {
         self.writer.flush().unwrap();
     }
 
+    /// Resize the terminal (SIGWINCH to the monitor) and the vt100 screen with it.
+    fn resize(&self, cols: u16, rows: u16) {
+        self._master
+            .resize(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+        self.screen
+            .lock()
+            .unwrap()
+            .parser
+            .screen_mut()
+            .set_size(rows, cols);
+    }
+
     fn pid(&self) -> i32 {
         self.child.process_id().unwrap() as i32
     }
@@ -423,6 +441,83 @@ fn ansi16_by_default_and_no_color_keeps_the_selection() {
         inverse,
         "NO_COLOR: the selection is still visible (reversed)"
     );
+    w.keys("q");
+    w.wait_exit(10);
+}
+
+#[test]
+fn resizing_switches_between_full_and_compact() {
+    let (_tmp, run) = native_run(3);
+    let mut w = Watch::start(&[run.to_str().unwrap()], 120, 40);
+    w.wait_for("the full layout", 20, |s| {
+        s.contains("history 3/3") && s.contains("top-k")
+    });
+    w.resize(80, 24);
+    w.wait_for("the compact layout", 10, |s| {
+        s.contains("best e1 30") && s.contains("free of") && !s.contains("top-k")
+    });
+    w.resize(20, 5);
+    w.resize(130, 45);
+    w.wait_for("the full layout again", 10, |s| s.contains("top-k"));
+    w.keys("q");
+    assert!(w.wait_exit(10).success());
+}
+
+#[test]
+fn a_save_in_flight_shows_as_writing() {
+    let (_tmp, run) = native_run(2);
+    let mut w = Watch::start(&[run.to_str().unwrap()], 120, 40);
+    w.wait_for("the monitor", 20, |s| s.contains("history 2/2"));
+    // A writer (this test process, alive) has a temp file for epoch 2 open.
+    let temp = run.join(ckpt::engine::atomic::temp_name("checkpoint-2.pth.tar"));
+    std::fs::write(&temp, vec![0u8; 4096]).unwrap();
+    w.wait_for("the writing row", 10, |s| s.contains("writing"));
+    std::fs::remove_file(&temp).unwrap();
+    w.wait_for("the writing row to go", 10, |s| !s.contains("writing"));
+    w.keys("q");
+    w.wait_exit(10);
+}
+
+#[test]
+fn promote_and_pin_through_the_engine() {
+    let (_tmp, run) = native_run(3); // metrics 10, 30, 20: best is epoch 1
+    let mut w = Watch::start(&[run.to_str().unwrap()], 120, 40);
+    w.wait_for("the monitor", 20, |s| {
+        s.contains("history 3/3") && s.contains("best e1 30")
+    });
+    w.keys("G"); // epoch 0
+    w.keys("p");
+    w.wait_for("the promote dialog", 10, |s| s.contains("Promote to best?"));
+    w.keys("\r"); // Enter presses the focused button: No
+    w.wait_for("the cancel", 10, |s| s.contains("promote cancelled"));
+    w.keys("p");
+    w.wait_for("the promote dialog", 10, |s| s.contains("Promote to best?"));
+    w.keys("y");
+    w.wait_for("the promote result", 15, |s| {
+        s.contains("promoted checkpoint-0.pth.tar")
+    });
+    w.wait_for("the new best", 10, |s| s.contains("best e0 10"));
+    assert_eq!(
+        std::fs::read(run.join("model_best.pth.tar")).unwrap(),
+        std::fs::read(run.join("checkpoint-0.pth.tar")).unwrap()
+    );
+    w.keys("k"); // epoch 1
+    w.keys(" ");
+    w.wait_for("the pin dialog", 10, |s| s.contains("Pin?"));
+    w.keys("y");
+    w.wait_for("the pin result", 15, |s| {
+        s.contains("pinned checkpoint-1.pth.tar")
+    });
+    let manifest = std::fs::read_to_string(run.join(".ckpt/manifest.json")).unwrap();
+    let m: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let pinned: Vec<u64> = m["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["pinned"] == true)
+        .map(|c| c["epoch"].as_u64().unwrap())
+        .collect();
+    assert!(pinned.contains(&1), "{manifest}");
     w.keys("q");
     w.wait_exit(10);
 }
