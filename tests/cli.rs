@@ -686,6 +686,104 @@ fn verify_clean_then_damaged_exits_3() {
     assert_keys(&v["damaged"][0], &["name", "path", "reason"]);
 }
 
+/// A byte flipped in place in the checkpoint `last` and `model_best` are hardlinks of:
+/// all three names are DAMAGED, each with its own path, and the exit code is 3.
+#[test]
+fn verify_reports_hardlinked_aliases_of_damaged_bytes() {
+    use std::os::unix::fs::FileExt;
+    let d = Dir::new("verify-links");
+    // Epoch 2 is both newest and best (max top1).
+    let run = d.native_run("run", &[1.0, 2.0, 3.0], 8 * KIB);
+    let victim = run.join("checkpoint-2.pth.tar");
+    let ino = |n: &str| fs::metadata(run.join(n)).unwrap().ino();
+    assert_eq!(ino("checkpoint-2.pth.tar"), ino("last.pth.tar"));
+    assert_eq!(ino("checkpoint-2.pth.tar"), ino("model_best.pth.tar"));
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&victim)
+        .unwrap();
+    let mut b = [0u8; 1];
+    f.read_at(&mut b, 100).unwrap();
+    f.write_at(&[b[0] ^ 0xff], 100).unwrap();
+    drop(f);
+
+    let out = d.command().args(["verify", "run"]).assert_exit(3);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for n in ["checkpoint-2.pth.tar", "last.pth.tar", "model_best.pth.tar"] {
+        assert!(text.contains(&format!("DAMAGED {n} ({n})")), "{text}");
+        assert!(!text.contains(&format!("ok      {n}")), "{text}");
+    }
+    assert!(text.contains("3 damaged"), "{text}");
+    let out = d.command().args(["verify", "run", "--json"]).assert_exit(3);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut damaged: Vec<(String, String)> = v["damaged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["name"].to_string(), x["path"].to_string()))
+        .collect();
+    damaged.sort();
+    let want: Vec<(String, String)> =
+        ["checkpoint-2.pth.tar", "last.pth.tar", "model_best.pth.tar"]
+            .iter()
+            .map(|n| (format!("{n:?}"), format!("{n:?}")))
+            .collect();
+    assert_eq!(damaged, want);
+}
+
+/// Files an interrupted operation allows are `ok` with a note: a `note` line in human
+/// output and `notes` in `--json`.
+#[test]
+fn verify_prints_notes_for_bytes_a_pending_operation_allows() {
+    use ckpt::engine::manifest_io::{load_manifest, set_pending, store_manifest, Pending};
+    let d = Dir::new("verify-notes");
+    let run = d.native_run("run", &[1.0, 2.0], 8 * KIB);
+    let out = d.command().args(["verify", "run", "--json"]).json();
+    assert_eq!(out["notes"], Value::Array(vec![]));
+    // As if a save crashed before re-pointing `last`: it still holds epoch 0.
+    let last = run.join("last.pth.tar");
+    fs::remove_file(&last).unwrap();
+    let old = payload(0, 8 * KIB);
+    fs::write(&last, &old).unwrap();
+    let mut m = load_manifest(&run).unwrap();
+    let mut p = Pending {
+        operation: "save".into(),
+        ..Default::default()
+    };
+    p.may_hold.insert(
+        "last.pth.tar".into(),
+        vec![format!(
+            "xxh3-128:{:032x}",
+            xxhash_rust::xxh3::xxh3_128(&old)
+        )],
+    );
+    set_pending(&mut m, Some(&p));
+    store_manifest(&run, &m).unwrap();
+
+    let text = d.command().args(["verify", "run"]).assert_ok();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("note"))
+        .unwrap_or_else(|| panic!("no note line:\n{text}"));
+    assert!(line.contains("last.pth.tar (last.pth.tar)"), "{line}");
+    assert!(line.contains("pending save"), "{line}");
+    assert!(text.contains("0 damaged"), "{text}");
+
+    let v = d.command().args(["verify", "run", "--json"]).json();
+    assert_eq!(v["status"], "ok");
+    assert_keys(&v, &["ok", "damaged", "notes"]);
+    let notes = v["notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "{v}");
+    assert_keys(&notes[0], &["name", "path", "reason"]);
+    assert_eq!(notes[0]["name"], "last.pth.tar");
+    assert_eq!(notes[0]["path"], "last.pth.tar");
+    assert!(notes[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("pending save"));
+}
+
 #[test]
 fn verify_timm_fixture_zip_crcs() {
     let d = Dir::new("verify-timm");
@@ -985,6 +1083,38 @@ fn hf_fixture_by_step_pin_promote_doctor() {
     let doc = d.command().arg("doctor").arg(&run).arg("--json").json();
     assert_eq!(doc["layout"], "hf");
     d.command().arg("verify").arg(&run).assert_ok();
+}
+
+/// After promoting step 40 over the trainer's recorded best (step 20), every field of
+/// `best` in `ls --json` names checkpoint-40, and only it has the best role.
+#[test]
+fn hf_promote_moves_the_whole_best_alias() {
+    let d = Dir::new("hf-promote-best");
+    let run = d.unpack("hf-basic");
+    let v = d.command().arg("ls").arg(&run).arg("--json").json();
+    assert_eq!(v["best"]["path"], "checkpoint-20");
+    d.command()
+        .arg("promote")
+        .arg(&run)
+        .args(["40", "--yes"])
+        .assert_ok();
+    let v = d.command().arg("ls").arg(&run).arg("--json").json();
+    let best = &v["best"];
+    assert_eq!(best["path"], "checkpoint-40", "{best}");
+    assert_eq!(best["target"], "checkpoint-40", "{best}");
+    assert_eq!(best["step"], 40, "{best}");
+    assert_eq!(best["held"], true, "{best}");
+    let c40 = checkpoints(&v).iter().find(|c| c["step"] == 40).unwrap();
+    assert_eq!(best["epoch"], c40["epoch"]);
+    let has_best = |c: &Value| {
+        c["roles"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("best"))
+    };
+    assert!(has_best(c40), "{c40}");
+    let c20 = checkpoints(&v).iter().find(|c| c["step"] == 20).unwrap();
+    assert!(!has_best(c20), "{c20}");
 }
 
 // ---------------------------------------------------------------- watch and demo on a terminal

@@ -392,6 +392,57 @@ fn verify_lists_a_flipped_byte_and_a_missing_file() {
     assert!(rep.ok.contains(&"checkpoint-3.pth.tar".to_string()));
 }
 
+/// A byte flipped in place (same inode) damages every name of that inode: the
+/// checkpoint and the `last`/`model_best` hardlinks are each reported with their path.
+#[test]
+fn verify_reports_every_hardlink_of_damaged_bytes() {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    let (_t, run) = native_run(&[(1, 10.0), (2, 30.0)]);
+    let p2 = run.dir.join("checkpoint-2.pth.tar");
+    let (last, best) = (
+        run.dir.join("last.pth.tar"),
+        run.dir.join("model_best.pth.tar"),
+    );
+    let ino = |p: &Path| fs::metadata(p).unwrap().ino();
+    assert!(ino(&p2) == ino(&last) && ino(&p2) == ino(&best));
+    let clean = run.verify(None).unwrap();
+    assert!(clean.damaged.is_empty(), "{:?}", clean.damaged);
+    for n in ["last.pth.tar", "model_best.pth.tar"] {
+        assert!(clean.ok.contains(&n.to_string()), "{clean:?}");
+    }
+
+    let before = ino(&p2);
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&p2)
+        .unwrap();
+    let mut b = [0u8; 1];
+    f.read_at(&mut b, 5000).unwrap();
+    f.write_at(&[b[0] ^ 0xff], 5000).unwrap();
+    drop(f);
+    assert_eq!(ino(&p2), before, "flipped in place");
+
+    let rep = run.verify(None).unwrap();
+    for (name, path) in [
+        ("checkpoint-2.pth.tar", &p2),
+        ("last.pth.tar", &last),
+        ("model_best.pth.tar", &best),
+    ] {
+        let d = rep
+            .damaged
+            .iter()
+            .find(|d| d.name == name)
+            .unwrap_or_else(|| panic!("{name} not reported damaged: {rep:?}"));
+        assert_eq!(&d.path, path);
+        assert!(d.reason.contains("hash"), "{d:?}");
+        assert!(!rep.ok.contains(&name.to_string()), "{rep:?}");
+    }
+    assert_eq!(rep.damaged.len(), 3, "{:?}", rep.damaged);
+    assert!(rep.ok.contains(&"checkpoint-1.pth.tar".to_string()));
+    assert_eq!(rep.checked, rep.ok.len() + rep.damaged.len());
+}
+
 #[test]
 fn doctor_reports_temps_lock_holder_and_drift_without_touching_them() {
     let (_t, run) = native_run(&[(1, 10.0), (2, 30.0)]);

@@ -205,6 +205,50 @@ fn timm_restore_to_exports_a_copy_and_verify_passes() {
     assert!(v.checked >= 5, "{v:?}");
 }
 
+/// timm's `model_best.pth.tar` is a hardlink of `checkpoint-5.pth.tar` in the fixture:
+/// a byte flipped in place damages both names, and verify reports each with its path.
+#[test]
+fn timm_verify_reports_a_hardlinked_best_holding_damaged_bytes() {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    let (_t, dir) = fixture("timm-basic");
+    let c5 = dir.join("checkpoint-5.pth.tar").canonicalize().unwrap();
+    let best = dir.join("model_best.pth.tar").canonicalize().unwrap();
+    let ino = |p: &Path| fs::metadata(p).unwrap().ino();
+    assert_eq!(ino(&c5), ino(&best), "fixture: model_best is a hardlink");
+    let clean = run(&dir, LayoutKind::Timm).verify(None).unwrap();
+    assert!(clean.damaged.is_empty(), "{:?}", clean.damaged);
+    assert!(
+        clean.ok.contains(&"model_best.pth.tar".to_string()),
+        "{clean:?}"
+    );
+
+    // Flip a byte in the middle: inside the largest member (the weights), so its CRC fails.
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&c5)
+        .unwrap();
+    let len = f.metadata().unwrap().len();
+    let at = len / 2;
+    let mut b = [0u8; 1];
+    f.read_at(&mut b, at).unwrap();
+    f.write_at(&[b[0] ^ 0xff], at).unwrap();
+    drop(f);
+    assert_eq!(ino(&c5), ino(&best));
+
+    let v = run(&dir, LayoutKind::Timm).verify(None).unwrap();
+    for (name, path) in [("checkpoint-5.pth.tar", &c5), ("model_best.pth.tar", &best)] {
+        let d = v
+            .damaged
+            .iter()
+            .find(|d| d.name == name)
+            .unwrap_or_else(|| panic!("{name} not reported damaged: {:?}", v.damaged));
+        assert_eq!(&d.path, path);
+        assert!(!v.ok.contains(&name.to_string()), "{v:?}");
+    }
+    assert!(v.ok.contains(&"checkpoint-4.pth.tar".to_string()), "{v:?}");
+}
+
 #[test]
 fn timm_verify_reports_truncated_and_empty_checkpoints() {
     let (_t, dir) = fixture("timm-basic");
@@ -394,8 +438,20 @@ fn hf_promote_records_a_held_best_in_state_json() {
         .contains(&serde_json::json!("checkpoint-40")));
     let snap = scan(&dir, LayoutKind::Hf);
     let best = snap.best.as_ref().expect("best");
+    // The whole alias describes the promoted checkpoint, not the trainer's old best.
     assert!(best.held);
     assert_eq!(best.step, Some(40));
+    assert_eq!(best.target.as_deref(), Some("checkpoint-40"));
+    assert_eq!(best.path, PathBuf::from("checkpoint-40"));
+    let c40 = snap.find("checkpoint-40").expect("checkpoint-40");
+    assert_eq!(best.epoch, c40.epoch);
+    assert_eq!(Some(&best.path), c40.paths.first());
+    assert!(c40.has_role(ckpt::snapshot::Role::Best) && c40.pinned);
+    let c20 = snap.find("checkpoint-20").expect("checkpoint-20");
+    assert!(!c20.has_role(ckpt::snapshot::Role::Best), "{c20:?}");
+    // Through the engine's own snapshot too (what `ls` and the monitor show).
+    let via_run = r.snapshot().unwrap();
+    assert_eq!(via_run.best, snap.best);
     // The trainer's own record is untouched.
     let ts: serde_json::Value =
         serde_json::from_slice(&fs::read(dir.join("checkpoint-40/trainer_state.json")).unwrap())

@@ -23,6 +23,16 @@ pub fn run(args: &VerifyArgs, ctx: &Ctx) -> Result<()> {
         for name in &report.ok {
             writeln!(out, "{} {name}", paint.green("ok     "))?;
         }
+        for n in &report.notes {
+            writeln!(
+                out,
+                "{} {} ({}): {}",
+                paint.yellow("note   "),
+                n.name,
+                rel(&report.run, &n.path),
+                n.reason
+            )?;
+        }
         for d in &report.damaged {
             writeln!(
                 out,

@@ -358,6 +358,7 @@ pub fn prune_result_view(r: &PruneReport) -> PruneResultView {
     }
 }
 
+/// One file `verify` has something to say about: damage, or a note on an `ok` one.
 #[derive(Debug, Serialize)]
 pub struct DamageView {
     pub name: String,
@@ -376,6 +377,8 @@ pub struct VerifyView {
     pub bytes: u64,
     pub ok: Vec<String>,
     pub damaged: Vec<DamageView>,
+    /// Files counted `ok` that need a word (bytes a pending interrupted operation allows).
+    pub notes: Vec<DamageView>,
 }
 
 pub fn verify_view(r: &VerifyReport) -> VerifyView {
@@ -390,15 +393,16 @@ pub fn verify_view(r: &VerifyReport) -> VerifyView {
         checked: r.checked,
         bytes: r.bytes,
         ok: r.ok.clone(),
-        damaged: r
-            .damaged
-            .iter()
-            .map(|d| DamageView {
-                name: d.name.clone(),
-                path: rel(&r.run, &d.path),
-                reason: d.reason.clone(),
-            })
-            .collect(),
+        damaged: r.damaged.iter().map(|d| issue_view(&r.run, d)).collect(),
+        notes: r.notes.iter().map(|d| issue_view(&r.run, d)).collect(),
+    }
+}
+
+fn issue_view(run: &Path, d: &ckpt::engine::VerifyIssue) -> DamageView {
+    DamageView {
+        name: d.name.clone(),
+        path: rel(run, &d.path),
+        reason: d.reason.clone(),
     }
 }
 

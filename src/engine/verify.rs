@@ -3,7 +3,7 @@
 //! Reads only: no lock is taken, nothing is written. Every problem is listed with its
 //! path and reason; the CLI turns a non-empty `damaged` list into exit code 3.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -39,6 +39,9 @@ impl Run {
                 .map(|e| entry_path(&self.dir, e))
                 .collect(),
         );
+        // Hashes by inode: a hardlinked alias is judged on its own bytes (which are the
+        // checkpoint's bytes, damaged or not) without reading them twice.
+        let mut hashes = Hashes::default();
         // After a crash, a file may hold a hash the interrupted operation allows until
         // the next mutation finishes it: that is not damage.
         let pending = super::manifest_io::pending(&m).ok().flatten();
@@ -73,7 +76,7 @@ impl Run {
             let may_hold = allowed(&e.path, e.epoch);
             if !may_hold.is_empty() && !is_trashed(e) {
                 if let Ok(md) = std::fs::metadata(&path) {
-                    let hash = core::hash_file(&path, &mut |p| tally.report(p, report))?;
+                    let hash = hashes.get(&path, &md, &mut |p| tally.report(p, report))?;
                     tally.done(&path);
                     if hash != e.hash && may_hold.contains(&hash) {
                         out.bytes += md.len();
@@ -90,8 +93,8 @@ impl Run {
                     md.len(),
                     e.bytes
                 )),
-                Ok(_) => {
-                    let hash = core::hash_file(&path, &mut |p| tally.report(p, report))?;
+                Ok(md) => {
+                    let hash = hashes.get(&path, &md, &mut |p| tally.report(p, report))?;
                     tally.done(&path);
                     out.bytes += e.bytes;
                     if hash != e.hash {
@@ -126,10 +129,12 @@ impl Run {
                 continue;
             };
             let name = format!("{stem}{}", m.ext);
-            let target = entry_path(&self.dir, e);
             let may_hold = allowed(&name, epoch);
-            if !may_hold.is_empty() && std::fs::metadata(&alias).is_ok() {
-                let hash = core::hash_file(&alias, &mut |_: &Progress| {})?;
+            // Judged on the alias's own bytes, never on sharing an inode with the entry:
+            // a hardlink to damaged bytes is as damaged as the checkpoint it shares them with.
+            let md = std::fs::metadata(&alias);
+            if let (false, Ok(md)) = (may_hold.is_empty(), md.as_ref()) {
+                let hash = hashes.get(&alias, md, &mut |_: &Progress| {})?;
                 if hash != e.hash && may_hold.contains(&hash) {
                     out.checked += 1;
                     out.ok.push(name.clone());
@@ -137,18 +142,22 @@ impl Run {
                     continue;
                 }
             }
-            let reason = match (std::fs::metadata(&alias), std::fs::metadata(&target)) {
-                (Err(err), _) => Some(format!("alias missing: {err}")),
-                (Ok(a), Ok(t)) if (a.dev(), a.ino()) == (t.dev(), t.ino()) => None,
-                (Ok(a), _) if a.len() != e.bytes => Some(format!(
+            let reason = match md {
+                Err(err) => Some(format!("alias missing: {err}")),
+                Ok(a) if a.len() != e.bytes => Some(format!(
                     "alias has {} bytes, {} has {}",
                     a.len(),
                     e.path,
                     e.bytes
                 )),
-                (Ok(_), _) => {
-                    let hash = core::hash_file(&alias, &mut |_: &Progress| {})?;
-                    (hash != e.hash).then(|| format!("alias does not hold {}", e.path))
+                Ok(a) => {
+                    let hash = hashes.get(&alias, &a, &mut |_: &Progress| {})?;
+                    (hash != e.hash).then(|| {
+                        format!(
+                            "alias does not hold {}: content hash {hash} != manifest {}",
+                            e.path, e.hash
+                        )
+                    })
                 }
             };
             out.checked += 1;
@@ -175,13 +184,23 @@ impl Run {
             damaged: vec![],
             notes: vec![],
         };
-        // Each checkpoint's files, then alias files that are not one of them (timm's
-        // `last.pth.tar` may be the only copy of its state).
+        // Alias files (timm `model_best.pth.tar`, Lightning `last.ckpt`) get their own
+        // line even when they are a hardlink listed among a checkpoint's paths: every
+        // name that holds damaged bytes is reported, with its path.
+        let aliases: Vec<(String, PathBuf)> = [snap.last.as_ref(), snap.best.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|a| (a.path.to_string_lossy().into_owned(), base.join(&a.path)))
+            .filter(|(_, abs)| std::fs::metadata(abs).is_ok_and(|md| md.is_file()))
+            .collect();
+        let is_alias = |f: &PathBuf| aliases.iter().any(|(_, a)| a == f);
+        // Each checkpoint's files (less its alias names, unless an alias is the only copy
+        // of its state, as timm's `last.pth.tar` may be), then the alias files.
         let mut units: Vec<(String, Vec<PathBuf>)> = snap
             .checkpoints
             .iter()
             .map(|c| {
-                let files = c
+                let mut files: Vec<PathBuf> = c
                     .paths
                     .iter()
                     .flat_map(|p| {
@@ -194,29 +213,21 @@ impl Run {
                         }
                     })
                     .collect();
+                if files.iter().any(|f| !is_alias(f)) {
+                    files.retain(|f| !is_alias(f));
+                }
                 (c.name.clone(), files)
             })
             .collect();
-        let mut seen: HashSet<(u64, u64)> = HashSet::new();
-        for (_, files) in &units {
-            for f in files {
-                if let Ok(md) = std::fs::metadata(f) {
-                    seen.insert((md.dev(), md.ino()));
-                }
-            }
-        }
-        for alias in [snap.last.as_ref(), snap.best.as_ref()]
-            .into_iter()
-            .flatten()
-        {
-            let abs = base.join(&alias.path);
-            if let Ok(md) = std::fs::metadata(&abs) {
-                if md.is_file() && seen.insert((md.dev(), md.ino())) {
-                    units.push((alias.path.to_string_lossy().into_owned(), vec![abs]));
-                }
+        let mut seen: HashSet<PathBuf> = units.iter().flat_map(|(_, f)| f.clone()).collect();
+        for (name, abs) in aliases {
+            if seen.insert(abs.clone()) {
+                units.push((name, vec![abs]));
             }
         }
         let mut tally = Tally::new(units.iter().flat_map(|(_, f)| f.clone()).collect());
+        // Verdicts by inode: the bytes are read once however many names they have.
+        let mut verdicts: HashMap<(u64, u64), Option<String>> = HashMap::new();
         for (name, files) in units {
             out.checked += 1;
             let mut bad = None;
@@ -225,10 +236,16 @@ impl Run {
                 let reason = match std::fs::symlink_metadata(f) {
                     Err(err) => Some(format!("missing or unreadable: {err}")),
                     Ok(md) if md.len() == 0 && is_payload(f) => Some("empty file".to_string()),
-                    Ok(md) => {
-                        out.bytes += md.len();
-                        check_file_integrity(f)
-                    }
+                    Ok(_) => match std::fs::metadata(f) {
+                        Err(err) => Some(format!("missing or unreadable: {err}")),
+                        Ok(fm) => verdicts
+                            .entry((fm.dev(), fm.ino()))
+                            .or_insert_with(|| {
+                                out.bytes += fm.len();
+                                check_file_integrity(f)
+                            })
+                            .clone(),
+                    },
                 };
                 tally.done(f);
                 if let Some(reason) = reason {
@@ -262,6 +279,28 @@ fn is_payload(p: &Path) -> bool {
     ]
     .iter()
     .any(|ext| n.ends_with(ext))
+}
+
+/// Content hashes by (device, inode), so names sharing one inode are each judged on the
+/// bytes without hashing them again.
+#[derive(Default)]
+struct Hashes(HashMap<(u64, u64), String>);
+
+impl Hashes {
+    fn get(
+        &mut self,
+        path: &Path,
+        md: &std::fs::Metadata,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<String> {
+        let key = (md.dev(), md.ino());
+        if let Some(h) = self.0.get(&key) {
+            return Ok(h.clone());
+        }
+        let h = core::hash_file(path, progress)?;
+        self.0.insert(key, h.clone());
+        Ok(h)
+    }
 }
 
 /// Progress by bytes over the whole verify, not per file.

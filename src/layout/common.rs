@@ -397,15 +397,22 @@ pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
                         .find(|c| &c.name == held)
                         .and_then(|c| c.paths.first().cloned())
                         .unwrap_or_else(|| PathBuf::from(held));
-                    let mut alias = p.best.take().unwrap_or(Alias {
+                    let mut alias = p.best.take().unwrap_or_else(|| Alias {
                         role: Role::Best,
-                        path,
+                        path: path.clone(),
                         target: None,
                         epoch: None,
                         step: None,
                         how: "record".into(),
                         held: true,
                     });
+                    // No alias file of its own: the whole alias follows the hold
+                    // (path, target, epoch, step), or `best.path` names the old best.
+                    // An unresolved alias file ("unknown") keeps its own path.
+                    if alias.how != "unknown" {
+                        alias.path = path;
+                        alias.how = "record".into();
+                    }
                     alias.target = Some(held.clone());
                     alias.epoch = None;
                     alias.step = None;
