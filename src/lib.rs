@@ -12,8 +12,11 @@ pub mod engine;
 pub mod error;
 pub mod layout;
 pub mod manifest;
+pub mod pickle;
 pub mod rank;
+pub mod safetensors;
 pub mod snapshot;
+pub mod torchzip;
 pub mod tui;
 pub mod watch;
 

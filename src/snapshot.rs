@@ -93,7 +93,11 @@ pub struct Alias {
     /// timm's `last.pth.tar` being the only copy of its epoch).
     pub epoch: Option<u64>,
     pub step: Option<u64>,
-    /// How the alias is realised: "hardlink", "symlink", "copy", "reflink" or "unknown".
+    /// How the alias is realised: "hardlink", "symlink", "copy", "reflink" or "unknown";
+    /// for foreign layouts also "file" (the alias file is the only copy of its state and is
+    /// listed as a checkpoint itself), "record" (a best recorded by the trainer or by
+    /// `.ckpt/state.json`, no alias file: hf, Lightning without `best.ckpt`), "ranking"
+    /// (Lightning best computed from the metric) and "newest" (hf: highest step).
     pub how: String,
     /// For `best`: held by a promote until released.
     pub held: bool,

@@ -730,3 +730,103 @@ fn native_scan_turns_drift_into_warnings_not_panics() {
     );
     assert_eq!(read(run.dir.join("last.pth.tar")), payload(3, 0));
 }
+
+// ---------------------------------------------------------------- verify during a pending intent
+
+/// After a crash an alias may hold the bytes a recorded pending intent allows until the
+/// next mutation: verify reports it ok with a note, not as damage; without the intent
+/// the same bytes are damage; the next mutation finishes the job.
+#[test]
+fn verify_accepts_alias_bytes_a_pending_intent_allows() {
+    use ckpt::engine::manifest_io::{pending, set_pending, Pending};
+    let (_d, run) = new_run();
+    save(&run, 1, Some(1.0));
+    save(&run, 2, Some(2.0));
+    let dir = run.dir.clone();
+    // `last.pth.tar` still holds epoch 1 (as if the crash hit before it was re-pointed).
+    let last = dir.join("last.pth.tar");
+    std::fs::remove_file(&last).unwrap();
+    std::fs::write(&last, payload(1, 0)).unwrap();
+
+    let v = run.verify(None).unwrap();
+    assert!(
+        v.damaged.iter().any(|d| d.name == "last.pth.tar"),
+        "without an intent this is damage: {v:?}"
+    );
+
+    let mut m = load_manifest(&dir).unwrap();
+    let mut p = Pending {
+        operation: "save".into(),
+        ..Default::default()
+    };
+    p.may_hold
+        .insert("last.pth.tar".into(), vec![hash_of(&payload(1, 0))]);
+    set_pending(&mut m, Some(&p));
+    store_manifest(&dir, &m).unwrap();
+
+    let v = run.verify(None).unwrap();
+    assert!(v.damaged.is_empty(), "{:?}", v.damaged);
+    assert!(v.ok.contains(&"last.pth.tar".to_string()), "{v:?}");
+    assert_eq!(v.notes.len(), 1, "{v:?}");
+    assert_eq!(v.notes[0].name, "last.pth.tar");
+    assert!(v.notes[0].reason.contains("pending save"), "{v:?}");
+
+    // Bytes the intent does not list are still damage.
+    std::fs::remove_file(&last).unwrap();
+    std::fs::write(&last, payload(9, 9)).unwrap();
+    let v = run.verify(None).unwrap();
+    assert!(v.damaged.iter().any(|d| d.name == "last.pth.tar"), "{v:?}");
+    std::fs::remove_file(&last).unwrap();
+    std::fs::write(&last, payload(1, 0)).unwrap();
+
+    // Any mutation (here a pin) finishes the intent: clean, no notes.
+    run.set_pinned("2", true).unwrap();
+    assert!(pending(&load_manifest(&dir).unwrap()).unwrap().is_none());
+    let v = run.verify(None).unwrap();
+    assert!(v.damaged.is_empty() && v.notes.is_empty(), "{v:?}");
+    assert_eq!(read(&last), payload(2, 0));
+}
+
+/// Fail every seam step of a save (new epoch, and a replace of the last one) in turn:
+/// whatever state is left, verify reports no damage until the next mutation.
+#[test]
+fn verify_reports_no_damage_after_a_save_fails_at_any_step() {
+    let mut noted = 0;
+    for (epoch, generation) in [(3u64, 0u64), (2, 1)] {
+        let setup = || {
+            let (d, run) = new_run();
+            save(&run, 1, Some(1.0));
+            save(&run, 2, Some(2.0));
+            (d, run)
+        };
+        let (_d, run) = setup();
+        fault::start_recording();
+        save_gen(&run, epoch, generation, Some(5.0), None).unwrap();
+        let steps = fault::record();
+        assert!(steps.len() > 4, "{steps:?}");
+        for i in 1..=steps.len() {
+            let (_d, run) = setup();
+            fault::arm(FaultPlan::fail(i, libc::EIO));
+            let _ = save_gen(&run, epoch, generation, Some(5.0), None);
+            let fired = fault::fired();
+            fault::disarm();
+            assert!(fired, "step {i} ({}) not reached", steps[i - 1]);
+            let v = run.verify(None).unwrap();
+            assert!(
+                v.damaged.is_empty(),
+                "epoch {epoch} step {i} ({}): {:?}",
+                steps[i - 1],
+                v.damaged
+            );
+            noted += v.notes.len();
+            // The next mutation leaves a run verify finds clean, without notes.
+            run.set_pinned("1", true).unwrap();
+            let v = run.verify(None).unwrap();
+            assert!(
+                v.damaged.is_empty() && v.notes.is_empty(),
+                "step {i}: {v:?}"
+            );
+        }
+    }
+    assert!(noted > 0, "no step left an alias holding pending bytes");
+}

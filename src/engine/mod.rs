@@ -151,7 +151,7 @@ impl Run {
             })?,
         };
         Ok(Run {
-            dir: dir.to_path_buf(),
+            dir: resolved_run_dir(dir, layout),
             layout,
             options,
         })
@@ -191,6 +191,23 @@ impl Run {
     /// Read the run as it is now (no lock).
     pub fn snapshot(&self) -> Result<RunSnapshot> {
         crate::layout::scan(&self.dir, Some(self.layout))
+    }
+}
+
+/// The directory a layout's scan really reads for `dir`, so that every operation (pin
+/// state, prune paths, aliases) agrees with the snapshot: a Lightning logger dir
+/// (`lightning_logs/` holding `version_N/checkpoints/`) or a `checkpoints/` dir resolves
+/// to its run (`snap.run`); every other layout reads `dir` itself.
+fn resolved_run_dir(dir: &Path, layout: LayoutKind) -> PathBuf {
+    if layout != LayoutKind::Lightning {
+        return dir.to_path_buf();
+    }
+    let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let located = crate::layout::lightning::locate(&canonical, &mut Vec::new()).run;
+    if located == canonical {
+        dir.to_path_buf()
+    } else {
+        located
     }
 }
 
@@ -285,6 +302,10 @@ pub struct RestorePlan {
     pub archive_dir: Option<PathBuf>,
     /// Bytes to copy (0 when a hardlink/rename suffices).
     pub bytes_to_copy: u64,
+    /// `dest` is an export (`--to`): an independent copy; the run is not changed.
+    pub export: bool,
+    /// An export may replace an existing `dest` (`--force`).
+    pub force: bool,
 }
 
 /// What a promote did.
@@ -314,6 +335,10 @@ pub struct VerifyReport {
     pub bytes: u64,
     pub ok: Vec<String>,
     pub damaged: Vec<VerifyIssue>,
+    /// Checkpoints or aliases counted in `ok` that need a word: e.g. after a crash an
+    /// alias still holds the bytes an interrupted operation allows (`pending`), which
+    /// the next mutation of the run finishes.
+    pub notes: Vec<VerifyIssue>,
 }
 
 /// One line of a doctor report.

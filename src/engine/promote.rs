@@ -1,17 +1,156 @@
 //! `promote` / `promote --release`: best := a checkpoint, held.
+//!
+//! Native runs record the hold in the manifest (`best {epoch, held: true}`) and pin the
+//! entry; foreign runs rewrite their own best alias (timm `model_best.pth.tar`,
+//! Lightning `best.ckpt`) and record hold and pin in `.ckpt/state.json` (hf: record only).
 
+use super::foreign::native::{damage, find_entry};
+use super::foreign::opsfs::{engine as core, step};
+use super::foreign::{alias_names, ensure_alias_name, DEFAULT_EXT};
+use super::manifest_io::{alias_names as alias_names_native, store_and_repoint};
 use super::*;
-use crate::Result;
+use crate::snapshot::CheckpointState;
+use crate::{Error, Result};
 
 impl Run {
     /// `best` := that checkpoint, held until [`Run::release_best`]; the checkpoint is pinned.
     pub fn promote(&self, selector: &str) -> Result<PromoteReport> {
-        let _ = selector;
-        todo!("issue 2")
+        match self.layout {
+            LayoutKind::Ckpt => self.promote_native(selector),
+            _ => self.promote_foreign(selector),
+        }
     }
 
     /// Release a held best: later saves may move it again.
     pub fn release_best(&self) -> Result<()> {
-        todo!("issue 2")
+        match self.layout {
+            LayoutKind::Ckpt => {
+                let (_lock, m) = self.begin_mutation("promote --release")?;
+                let mut m = m.ok_or_else(|| Error::Invalid("release: no manifest".into()))?;
+                match m.best.as_mut() {
+                    Some(b) if b.held => b.held = false,
+                    _ => return Ok(()),
+                }
+                step("promote.manifest", &self.dir)?;
+                core::store_manifest(&self.dir, &m)
+            }
+            _ => {
+                let base = self.foreign_base();
+                let _lock = core::lock(&base, "promote --release", self.options.lock_timeout)?;
+                let mut s = core::load_state(&base)?;
+                if s.best_held.take().is_none() {
+                    return Ok(());
+                }
+                step("promote.state", &base)?;
+                core::store_state(&base, &s)
+            }
+        }
     }
+
+    /// The directory a foreign run's files and `.ckpt/` live in, as the scan locates it
+    /// (Lightning: the newest `version_N` under a logger directory).
+    pub(crate) fn foreign_base(&self) -> std::path::PathBuf {
+        self.snapshot()
+            .map(|s| s.run)
+            .unwrap_or_else(|_| self.dir.clone())
+    }
+
+    fn promote_native(&self, selector: &str) -> Result<PromoteReport> {
+        let (_lock, m) = self.begin_mutation("promote")?;
+        let old = m.ok_or_else(|| Error::Invalid("promote: no manifest".into()))?;
+        let i = find_entry(&self.dir, &old, selector)?;
+        if let Some(why) = damage(&self.dir, &old.checkpoints[i]) {
+            return Err(refuse(selector, &why));
+        }
+        let epoch = old.checkpoints[i].epoch;
+        let target = old.checkpoints[i].path.clone();
+        let previous = old.best.as_ref().and_then(|b| {
+            old.checkpoints
+                .iter()
+                .rfind(|e| e.epoch == b.epoch && !super::foreign::native::is_trashed(e))
+                .map(|e| e.path.clone())
+        });
+        let mut new = old.clone();
+        let extra = new.best.take().map(|b| b.extra).unwrap_or_default();
+        new.best = Some(crate::manifest::BestRef {
+            epoch,
+            held: true,
+            extra,
+        });
+        new.checkpoints[i].pinned = true;
+        // Manifest first (rule 5) with a pending note that model_best may still hold
+        // the old best; then the alias; then the manifest without the note.
+        step("promote.manifest", &self.dir)?;
+        store_and_repoint(&self.dir, &old, &mut new, "promote")?;
+        let (_, best_name) = alias_names_native(&new.ext);
+        Ok(PromoteReport {
+            target,
+            epoch: Some(epoch),
+            alias: Some(self.dir.join(best_name)),
+            previous,
+        })
+    }
+
+    fn promote_foreign(&self, selector: &str) -> Result<PromoteReport> {
+        let snap = self.snapshot()?;
+        // The run the scan located (e.g. Lightning's newest `version_N`).
+        let base = snap.run.clone();
+        let c = snap
+            .find(selector)
+            .ok_or_else(|| Error::UnknownCheckpoint {
+                selector: selector.to_string(),
+                run: base.clone(),
+            })?;
+        match c.state {
+            CheckpointState::Complete => {}
+            CheckpointState::Writing => {
+                return Err(refuse(selector, "it is still being written"));
+            }
+            CheckpointState::Damaged => {
+                let why = c.damage.clone().unwrap_or_else(|| "it is damaged".into());
+                return Err(refuse(selector, &why));
+            }
+        }
+        let names = alias_names(&snap, DEFAULT_EXT);
+        let previous = snap
+            .best
+            .as_ref()
+            .and_then(|a| a.target.clone())
+            .or_else(|| {
+                snap.with_role(crate::snapshot::Role::Best)
+                    .map(|b| b.name.clone())
+            });
+        let _lock = core::lock(&base, "promote", self.options.lock_timeout)?;
+        let mut alias_written = None;
+        if let (Some(rel), Some(primary)) = (names.best.as_ref(), c.paths.first()) {
+            ensure_alias_name(&snap, rel)?;
+            let src = base.join(primary);
+            if src.is_file() {
+                let alias = base.join(rel);
+                step("promote.alias", &alias)?;
+                core::set_alias(&src, &alias)?;
+                alias_written = Some(alias);
+            }
+        }
+        let mut state = core::load_state(&base)?;
+        state.best_held = Some(c.name.clone());
+        if !state.pinned.contains(&c.name) {
+            state.pinned.push(c.name.clone());
+        }
+        step("promote.state", &base)?;
+        core::store_state(&base, &state)?;
+        Ok(PromoteReport {
+            target: c.name.clone(),
+            epoch: c.epoch,
+            alias: alias_written,
+            previous,
+        })
+    }
+}
+
+/// The error for acting on a checkpoint that is not complete.
+pub(crate) fn refuse(selector: &str, why: &str) -> Error {
+    Error::Invalid(format!(
+        "refusing to use checkpoint {selector}: {why}; pick another one or run `ckpt verify`"
+    ))
 }

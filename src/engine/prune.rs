@@ -111,6 +111,51 @@ fn freed_by_inode(victims: &mut [Victim]) -> u64 {
 }
 
 impl Run {
+    /// The files removing checkpoint `c` unlinks, each allowed by the protected set
+    /// ([`super::foreign::protected_reason`]): `Ok(Err(why))` when its own file (or any
+    /// file under its directory) is protected, so the checkpoint must stay. Other names
+    /// of it that are protected (a hardlinked `model_best.pth.tar`) are left out.
+    fn victim_files(
+        &self,
+        snap: &RunSnapshot,
+        c: &crate::snapshot::Checkpoint,
+        named: bool,
+    ) -> Result<std::result::Result<Vec<FileStamp>, String>> {
+        let mut files = Vec::new();
+        for (i, rel) in c.paths.iter().enumerate() {
+            let why = if inside_run(rel) {
+                super::foreign::protected_reason(snap, rel, named)
+            } else {
+                Some(format!("{} is outside the run", rel.display()))
+            };
+            if let Some(why) = why {
+                if i == 0 {
+                    return Ok(Err(why));
+                }
+                continue;
+            }
+            let full = self.dir.join(rel);
+            if std::fs::symlink_metadata(&full).is_err() {
+                continue;
+            }
+            for f in stamps_of(&full)? {
+                if let Some(why) = self.file_protected(snap, &f.path, named) {
+                    return Ok(Err(why));
+                }
+                files.push(f);
+            }
+        }
+        Ok(Ok(files))
+    }
+
+    /// Why the protected set forbids deleting `path` (absolute, under the run).
+    fn file_protected(&self, snap: &RunSnapshot, path: &Path, named: bool) -> Option<String> {
+        match path.strip_prefix(&self.dir) {
+            Ok(rel) if inside_run(rel) => super::foreign::protected_reason(snap, rel, named),
+            _ => Some(format!("{} is outside the run", path.display())),
+        }
+    }
+
     /// Plan a prune: by `policy` (or the manifest's), plus checkpoints named in `extra`
     /// (e.g. marked in the monitor). Pure apart from reading the run. Naming best,
     /// last, a pinned or an in-flight checkpoint in `extra` is refused.
@@ -153,6 +198,7 @@ impl Run {
         let outcome = plan_retention(&items, &policy, mode);
         let mut victim_names: Vec<String> = outcome.victims;
         let mut kept = outcome.kept;
+        let mut named: HashSet<String> = HashSet::new();
         for sel in extra {
             let c = snap.find(sel).ok_or_else(|| Error::UnknownCheckpoint {
                 selector: sel.clone(),
@@ -175,37 +221,36 @@ impl Run {
             if !victim_names.contains(&c.name) {
                 victim_names.push(c.name.clone());
             }
+            named.insert(c.name.clone());
             kept.retain(|(n, _)| n != &c.name);
         }
-        let alias_paths: HashSet<&Path> = snap
-            .best
-            .iter()
-            .chain(snap.last.iter())
-            .map(|a| a.path.as_path())
-            .collect();
         let mut victims = Vec::new();
         for c in snap
             .checkpoints
             .iter()
             .filter(|c| victim_names.contains(&c.name))
         {
-            let mut files = Vec::new();
-            for rel in &c.paths {
-                if !inside_run(rel) || alias_paths.contains(rel.as_path()) {
-                    continue;
+            let is_named = named.contains(&c.name);
+            match self.victim_files(snap, c, is_named)? {
+                Ok(files) => victims.push(Victim {
+                    name: c.name.clone(),
+                    epoch: c.epoch,
+                    step: c.step,
+                    files,
+                    bytes_freed: 0,
+                }),
+                Err(why) if is_named => {
+                    return Err(Error::Invalid(format!("cannot prune {}: {why}", c.name)))
                 }
-                let full = self.dir.join(rel);
-                if std::fs::symlink_metadata(&full).is_ok() {
-                    files.extend(stamps_of(&full)?);
+                Err(_) => {
+                    let reason = if c.has_role(Role::Milestone) {
+                        KeepReason::Milestone
+                    } else {
+                        KeepReason::NotManaged
+                    };
+                    kept.push((c.name.clone(), vec![reason]));
                 }
             }
-            victims.push(Victim {
-                name: c.name.clone(),
-                epoch: c.epoch,
-                step: c.step,
-                files,
-                bytes_freed: 0,
-            });
         }
         let bytes_freed = freed_by_inode(&mut victims);
         Ok(PrunePlan {
@@ -293,14 +338,19 @@ impl Run {
         if c.state == CheckpointState::Writing {
             return Err("it is being written".into());
         }
-        let mut now: BTreeMap<&Path, FileStamp> = BTreeMap::new();
-        let mut fresh = Vec::new();
-        for rel in &c.paths {
-            let full = self.dir.join(rel);
-            if std::fs::symlink_metadata(&full).is_ok() {
-                fresh.extend(stamps_of(&full).map_err(|e| e.to_string())?);
+        // A milestone is a victim of a plan only when it was named, so apply re-checks
+        // the protected set as named; everything else (trainer files, aliases, files
+        // that are no checkpoint of the run, paths outside it) is refused again here.
+        for f in &v.files {
+            if let Some(why) = self.file_protected(snap, &f.path, true) {
+                return Err(format!("{} is protected: {why}", f.path.display()));
             }
         }
+        let mut now: BTreeMap<&Path, FileStamp> = BTreeMap::new();
+        let fresh = self
+            .victim_files(snap, c, true)
+            .map_err(|e| e.to_string())?
+            .map_err(|why| format!("it is protected now: {why}"))?;
         for f in &fresh {
             now.insert(f.path.as_path(), f.clone());
         }
@@ -343,7 +393,10 @@ impl Run {
             .collect();
         let mut freed = 0;
         for rel in &c.paths {
-            if !inside_run(rel) || alias_paths.contains(rel.as_path()) {
+            if !inside_run(rel)
+                || alias_paths.contains(rel.as_path())
+                || super::foreign::protected_reason(snap, rel, true).is_some()
+            {
                 continue;
             }
             let full = self.dir.join(rel);
@@ -378,6 +431,7 @@ impl Run {
 mod tests {
     use super::*;
     use crate::snapshot::Checkpoint;
+    use std::path::PathBuf;
 
     /// An HF-like run: checkpoint-N directories, one holding a symlink out of the run.
     fn hf_run() -> (tempfile::TempDir, Run, RunSnapshot, std::path::PathBuf) {
@@ -466,5 +520,133 @@ mod tests {
             .plan_prune_from(&snap, RetentionPolicy::default(), &["checkpoint-40".into()])
             .unwrap_err();
         assert!(e.to_string().contains("resume point"), "{e}");
+    }
+
+    /// A timm-like run whose (stale) snapshot lists a hardlinked alias and a trainer
+    /// file among a victim's paths, and a checkpoint the protected set owns outright.
+    fn timm_run() -> (tempfile::TempDir, Run, RunSnapshot) {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("run");
+        std::fs::create_dir(&dir).unwrap();
+        for (name, byte) in [
+            ("checkpoint-3.pth.tar", 3u8),
+            ("checkpoint-4.pth.tar", 4),
+            ("checkpoint-5.pth.tar", 5),
+            ("last.pth.tar", 7),
+            ("summary.csv", b's'),
+            ("args.yaml", b'a'),
+        ] {
+            std::fs::write(dir.join(name), vec![byte; 100]).unwrap();
+        }
+        std::fs::hard_link(
+            dir.join("checkpoint-3.pth.tar"),
+            dir.join("model_best.pth.tar"),
+        )
+        .unwrap();
+        let ck = |epoch: u64, paths: &[&str], roles: Vec<Role>| Checkpoint {
+            name: paths[0].into(),
+            epoch: Some(epoch),
+            metric: Some(epoch as f64),
+            bytes: 100,
+            paths: paths.iter().map(PathBuf::from).collect(),
+            roles,
+            ..Default::default()
+        };
+        let snap = RunSnapshot {
+            run: dir.clone(),
+            layout: LayoutKind::Timm,
+            metric: None,
+            checkpoints: vec![
+                // A monitor snapshot taken before best moved on: the hardlinked alias
+                // is still listed among checkpoint-3's names, without the role.
+                ck(
+                    3,
+                    &["checkpoint-3.pth.tar", "model_best.pth.tar", "summary.csv"],
+                    vec![],
+                ),
+                ck(4, &["args.yaml"], vec![]),
+                ck(5, &["checkpoint-5.pth.tar"], vec![Role::Best]),
+                ck(7, &["last.pth.tar"], vec![Role::Last]),
+            ],
+            best: None,
+            last: None,
+            temps: vec![],
+            warnings: vec![],
+            scanned_at: chrono::Utc::now(),
+        };
+        let run = Run {
+            dir,
+            layout: LayoutKind::Timm,
+            options: EngineOptions::default(),
+        };
+        (d, run, snap)
+    }
+
+    #[test]
+    fn prune_never_deletes_an_alias_name_or_a_trainer_file() {
+        let (_d, run, snap) = timm_run();
+        let policy = RetentionPolicy {
+            keep_top_k: Some(1),
+            ..Default::default()
+        };
+        let plan = run.plan_prune_from(&snap, policy, &[]).unwrap();
+        let names: Vec<&str> = plan.victims.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, vec!["checkpoint-3.pth.tar"], "{plan:?}");
+        let files: Vec<&Path> = plan.victims[0]
+            .files
+            .iter()
+            .map(|f| f.path.as_path())
+            .collect();
+        assert_eq!(files, vec![run.dir.join("checkpoint-3.pth.tar")]);
+        // The alias keeps the inode alive: nothing is freed.
+        assert_eq!(plan.bytes_freed, 0);
+        // `args.yaml` is listed as a checkpoint, but the trainer owns it: kept.
+        assert!(plan
+            .kept
+            .iter()
+            .any(|(n, why)| n == "args.yaml" && why == &vec![KeepReason::NotManaged]));
+
+        let rep = run.apply_prune(&plan, &snap).unwrap();
+        assert_eq!(rep.removed, vec!["checkpoint-3.pth.tar".to_string()]);
+        assert!(!run.dir.join("checkpoint-3.pth.tar").exists());
+        for f in [
+            "model_best.pth.tar",
+            "summary.csv",
+            "args.yaml",
+            "last.pth.tar",
+        ] {
+            assert!(run.dir.join(f).is_file(), "{f} removed");
+        }
+        assert_eq!(
+            std::fs::read(run.dir.join("model_best.pth.tar")).unwrap(),
+            vec![3u8; 100]
+        );
+
+        // Naming a protected "checkpoint" is refused with the reason.
+        let e = run
+            .plan_prune_from(&snap, RetentionPolicy::default(), &["args.yaml".into()])
+            .unwrap_err();
+        assert!(e.to_string().contains("belongs to the trainer"), "{e}");
+    }
+
+    #[test]
+    fn apply_refuses_a_plan_file_the_protected_set_covers() {
+        let (_d, run, snap) = timm_run();
+        let mut plan = run
+            .plan_prune_from(
+                &snap,
+                RetentionPolicy::default(),
+                &["checkpoint-3.pth.tar".into()],
+            )
+            .unwrap();
+        // A plan edited (or made elsewhere) to delete the alias name is refused whole.
+        plan.victims[0]
+            .files
+            .push(stamp(&run.dir.join("model_best.pth.tar")).unwrap());
+        let rep = run.apply_prune(&plan, &snap).unwrap();
+        assert!(rep.removed.is_empty(), "{rep:?}");
+        assert!(rep.refused[0].1.contains("alias"), "{rep:?}");
+        assert!(run.dir.join("checkpoint-3.pth.tar").is_file());
+        assert!(run.dir.join("model_best.pth.tar").is_file());
     }
 }

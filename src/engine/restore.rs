@@ -1,18 +1,538 @@
 //! `restore`: make a checkpoint the resume point, or export it.
+//!
+//! The old `last` is kept in `.ckpt/trash/<time>/` first when it is the only copy of
+//! its state (timm's `last.pth.tar` often is). Newer checkpoints are reported and, with
+//! `archive_newer` (always on hf, where resume picks the highest step), moved to trash.
 
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::foreign::native::{damage, entry_path, find_entry, is_trashed, rank_best};
+use super::foreign::opsfs::{
+    self, engine as core, export, keep_copy, make_trash_dir, move_into, plan_trash_dir,
+    same_content, step, with_progress, Report,
+};
+use super::foreign::{alias_names, ensure_alias_name, is_newer, DEFAULT_EXT};
+use super::manifest_io::{self, set_pending, Pending};
+use super::promote::refuse;
 use super::*;
-use crate::Result;
+use crate::manifest::{Entry, Manifest};
+use crate::snapshot::{Checkpoint, CheckpointState, Role};
+use crate::{Error, Result};
 
 impl Run {
     /// Plan a restore of `selector` (pure apart from reading the run).
     pub fn plan_restore(&self, selector: &str, options: &RestoreOptions) -> Result<RestorePlan> {
-        let _ = (selector, options);
-        todo!("issue 2")
+        if let Some(to) = &options.to {
+            if !options.force && (to.exists() || to.is_symlink()) {
+                return Err(Error::Exists { path: to.clone() });
+            }
+        }
+        match self.layout {
+            LayoutKind::Ckpt => self.plan_restore_native(selector, options),
+            _ => self.plan_restore_foreign(selector, options),
+        }
     }
 
     /// Apply a restore plan.
     pub fn restore(&self, plan: &RestorePlan, progress: Option<ProgressFn<'_>>) -> Result<()> {
-        let _ = (plan, progress);
-        todo!("issue 2")
+        with_progress(progress, |report| match self.layout {
+            LayoutKind::Ckpt => {
+                let (_lock, m) = self.begin_mutation("restore")?;
+                let m = m.ok_or_else(|| Error::Invalid("restore: no manifest".into()))?;
+                self.restore_native(m, plan, report)
+            }
+            _ => {
+                let _lock = core::lock(&self.foreign_base(), "restore", self.options.lock_timeout)?;
+                self.restore_foreign(plan, report)
+            }
+        })
     }
+
+    fn plan_restore_native(&self, selector: &str, options: &RestoreOptions) -> Result<RestorePlan> {
+        let m = core::load_manifest(&self.dir)?;
+        let i = find_entry(&self.dir, &m, selector)?;
+        let e = &m.checkpoints[i];
+        if let Some(why) = damage(&self.dir, e) {
+            return Err(refuse(selector, &why));
+        }
+        if let Some(to) = &options.to {
+            return Ok(export_plan(
+                &self.dir,
+                &e.path,
+                Some(e.epoch),
+                to,
+                e.bytes,
+                options.force,
+            ));
+        }
+        let last = self.dir.join(format!("last{}", m.ext));
+        let trash = plan_trash_dir(&self.dir);
+        let backup =
+            native_last_is_only_copy(&self.dir, &m, &last).then(|| trash.join(file_name(&last)));
+        let newer = newer_entries(&m, e.epoch)
+            .map(|n| n.path.clone())
+            .collect::<Vec<_>>();
+        let archive_dir = (options.archive_newer && !newer.is_empty()).then(|| trash.clone());
+        Ok(RestorePlan {
+            run: self.dir.clone(),
+            target: e.path.clone(),
+            epoch: Some(e.epoch),
+            dest: last,
+            backup,
+            newer,
+            archive_dir,
+            bytes_to_copy: 0,
+            export: false,
+            force: false,
+        })
+    }
+
+    /// Apply under the lock, on the manifest `begin_mutation` loaded and recovered.
+    fn restore_native(
+        &self,
+        mut m: Manifest,
+        plan: &RestorePlan,
+        report: Report<'_>,
+    ) -> Result<()> {
+        let i = find_entry(&self.dir, &m, &plan.target)?;
+        if let Some(why) = damage(&self.dir, &m.checkpoints[i]) {
+            return Err(refuse(&plan.target, &why));
+        }
+        let src = entry_path(&self.dir, &m.checkpoints[i]);
+        let epoch = m.checkpoints[i].epoch;
+        let (last_name, best_name) = manifest_io::alias_names(&m.ext);
+        let last = self.dir.join(&last_name);
+        if plan.export {
+            export(&src, &plan.dest, plan.force, report)?;
+            return Ok(());
+        }
+        if plan.dest != last {
+            return Err(Error::Invalid(format!(
+                "restore plan names {} but this run's resume point is {}; re-plan",
+                plan.dest.display(),
+                last.display()
+            )));
+        }
+        let trash = plan
+            .archive_dir
+            .clone()
+            .or_else(|| {
+                plan.backup
+                    .as_ref()
+                    .and_then(|b| b.parent().map(Path::to_path_buf))
+            })
+            .unwrap_or_else(|| plan_trash_dir(&self.dir));
+        let stamp = trash_rel(&self.dir, &trash)?;
+        let live_hash = |m: &Manifest, epoch: Option<u64>| {
+            epoch.and_then(|ep| {
+                m.checkpoints
+                    .iter()
+                    .rfind(|e| e.epoch == ep && !is_trashed(e))
+                    .map(|e| e.hash.clone())
+            })
+        };
+        let mut last_may_hold: Vec<String> = live_hash(&m, m.last).into_iter().collect();
+        let old_best = m.best.as_ref().map(|b| b.epoch);
+        let best_may_hold: Vec<String> = live_hash(&m, old_best).into_iter().collect();
+
+        // 1. Keep an only-copy `last` (re-checked under the lock): a second name in trash.
+        if native_last_is_only_copy(&self.dir, &m, &last) {
+            make_trash_dir(&trash)?;
+            let kept = trash.join(&last_name);
+            keep_copy(&last, &kept, report)?;
+            let hash = core::hash_file(&kept, &mut |_: &Progress| {})?;
+            let bytes = fs::metadata(&kept).map(|md| md.len()).unwrap_or(0);
+            let old = m
+                .last
+                .and_then(|l| m.checkpoints.iter().rfind(|e| e.epoch == l))
+                .cloned();
+            last_may_hold.push(hash.clone());
+            m.checkpoints.push(Entry {
+                epoch: old.as_ref().map(|o| o.epoch).or(m.last).unwrap_or(0),
+                step: old.as_ref().and_then(|o| o.step),
+                path: format!("{stamp}/{last_name}"),
+                bytes,
+                hash,
+                metric: None,
+                metric_raw: None,
+                metrics: Default::default(),
+                saved_at: chrono::Utc::now(),
+                pinned: false,
+                extra: [(
+                    "note".to_string(),
+                    serde_json::Value::String("previous last, kept by restore".into()),
+                )]
+                .into_iter()
+                .collect(),
+            });
+        }
+
+        // 2. Archive newer checkpoints: a second name in trash now, the manifest next,
+        //    the old names unlinked last (rule 5).
+        let mut unlink = Vec::new();
+        if plan.archive_dir.is_some() {
+            let victims: Vec<usize> = m
+                .checkpoints
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| !is_trashed(e) && e.epoch > epoch)
+                .map(|(j, _)| j)
+                .collect();
+            if !victims.is_empty() {
+                make_trash_dir(&trash)?;
+            }
+            for j in victims {
+                let name = m.checkpoints[j].path.clone();
+                let from = entry_path(&self.dir, &m.checkpoints[j]);
+                keep_copy(&from, &trash.join(&name), report)?;
+                m.checkpoints[j].path = format!("{stamp}/{name}");
+                unlink.push(name);
+            }
+            if old_best.is_some_and(|b| b > epoch) {
+                m.best = rank_best(&m).map(|e| crate::manifest::BestRef {
+                    epoch: e,
+                    held: false,
+                    extra: Default::default(),
+                });
+            }
+        }
+
+        // 3. Manifest (last := target) with a pending note covering the alias moves and
+        //    unlinks, then the aliases, the unlinks, and the manifest without the note.
+        m.last = Some(epoch);
+        let mut may_hold = std::collections::BTreeMap::new();
+        may_hold.insert(last_name.clone(), last_may_hold);
+        may_hold.insert(best_name.clone(), best_may_hold);
+        let pending = Pending {
+            operation: "restore".into(),
+            may_hold,
+            unlink: unlink.clone(),
+            ..Default::default()
+        };
+        set_pending(&mut m, Some(&pending));
+        step("restore.manifest", &self.dir)?;
+        core::store_manifest(&self.dir, &m)?;
+        step("restore.alias", &last)?;
+        core::set_alias(&src, &last)?;
+        if m.best.as_ref().map(|b| b.epoch) != old_best {
+            if let Some(be) = m.best.as_ref().and_then(|b| {
+                m.checkpoints
+                    .iter()
+                    .rfind(|e| e.epoch == b.epoch && !is_trashed(e))
+            }) {
+                let alias = self.dir.join(&best_name);
+                step("restore.best_alias", &alias)?;
+                core::set_alias(&entry_path(&self.dir, be), &alias)?;
+            }
+        }
+        for name in &unlink {
+            let f = self.dir.join(name);
+            step("restore.unlink", &f)?;
+            match fs::remove_file(&f) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("restore.unlink", &f, e)),
+            }
+        }
+        if !unlink.is_empty() {
+            opsfs::fsync_dir("restore.fsync_dir", &self.dir)?;
+        }
+        set_pending(&mut m, None);
+        step("restore.manifest", &self.dir)?;
+        core::store_manifest(&self.dir, &m)
+    }
+
+    fn plan_restore_foreign(
+        &self,
+        selector: &str,
+        options: &RestoreOptions,
+    ) -> Result<RestorePlan> {
+        let snap = self.snapshot()?;
+        let base = snap.run.clone();
+        let c = usable(&snap, selector, &base)?;
+        let primary = c
+            .paths
+            .first()
+            .cloned()
+            .unwrap_or_else(|| c.name.clone().into());
+        if let Some(to) = &options.to {
+            return Ok(export_plan(
+                &base,
+                &primary.to_string_lossy(),
+                c.epoch,
+                to,
+                c.bytes,
+                options.force,
+            ));
+        }
+        let trash = plan_trash_dir(&base);
+        let newer: Vec<String> = snap
+            .checkpoints
+            .iter()
+            .filter(|n| n.name != c.name && is_newer(n, c) && !n.has_role(Role::Milestone))
+            .map(|n| n.name.clone())
+            .collect();
+        let hf = self.layout == LayoutKind::Hf;
+        let archive = (options.archive_newer || hf) && !newer.is_empty();
+        let (dest, backup) = if hf {
+            (base.join(&primary), None)
+        } else {
+            let rel = alias_names(&snap, DEFAULT_EXT).last.unwrap_or_default();
+            ensure_alias_name(&snap, &rel)?;
+            let dest = base.join(&rel);
+            let already_last = base.join(&primary) == dest;
+            let backup = (!already_last && foreign_last_is_only_copy(&base, &snap, &dest))
+                .then(|| trash.join(file_name(&dest)));
+            (dest, backup)
+        };
+        Ok(RestorePlan {
+            run: base.clone(),
+            target: c.name.clone(),
+            epoch: c.epoch.or(c.step),
+            dest,
+            backup,
+            newer,
+            archive_dir: archive.then_some(trash),
+            bytes_to_copy: 0,
+            export: false,
+            force: false,
+        })
+    }
+
+    fn restore_foreign(&self, plan: &RestorePlan, report: Report<'_>) -> Result<()> {
+        let snap = self.snapshot()?;
+        let base = snap.run.clone();
+        let c = usable(&snap, &plan.target, &base)?;
+        let primary = c
+            .paths
+            .first()
+            .cloned()
+            .unwrap_or_else(|| c.name.clone().into());
+        let src = base.join(&primary);
+        let hf = self.layout == LayoutKind::Hf;
+        if plan.export {
+            export(&src, &plan.dest, plan.force, report)?;
+            return Ok(());
+        }
+        let in_run_dest = if hf {
+            Some(src.clone())
+        } else {
+            let rel = alias_names(&snap, DEFAULT_EXT).last.unwrap_or_default();
+            ensure_alias_name(&snap, &rel)?;
+            Some(base.join(rel))
+        };
+        if in_run_dest.as_ref() != Some(&plan.dest) {
+            return Err(Error::Invalid(format!(
+                "the run changed since the restore plan ({} is no longer its resume point); re-plan",
+                plan.dest.display()
+            )));
+        }
+        let trash = plan
+            .archive_dir
+            .clone()
+            .or_else(|| {
+                plan.backup
+                    .as_ref()
+                    .and_then(|b| b.parent().map(Path::to_path_buf))
+            })
+            .unwrap_or_else(|| plan_trash_dir(&base));
+
+        // Restoring the checkpoint `last` already is (timm's only-copy `last.pth.tar`):
+        // only the archive step has anything to do.
+        let already_last = src == plan.dest;
+
+        // 1. Keep an only-copy `last` (re-checked under the lock).
+        if !hf && !already_last && foreign_last_is_only_copy(&base, &snap, &plan.dest) {
+            make_trash_dir(&trash)?;
+            keep_copy(&plan.dest, &trash.join(file_name(&plan.dest)), report)?;
+        }
+
+        // 2. Archive newer checkpoints (whole hf directories) by rename into trash.
+        if plan.archive_dir.is_some() {
+            let victims: Vec<&Checkpoint> = snap
+                .checkpoints
+                .iter()
+                .filter(|n| n.name != c.name && is_newer(n, c) && !n.has_role(Role::Milestone))
+                .collect();
+            if !victims.is_empty() {
+                make_trash_dir(&trash)?;
+            }
+            let names = alias_names(&snap, DEFAULT_EXT);
+            let is_alias = |rel: &Path| {
+                names.best.as_deref() == Some(rel) || names.last.as_deref() == Some(rel)
+            };
+            for v in victims {
+                // Alias names (a hardlinked model_best.pth.tar) stay: they never vanish.
+                for rel in v.paths.iter().filter(|r| !is_alias(r)) {
+                    let from = base.join(rel);
+                    if from.symlink_metadata().is_err() {
+                        continue;
+                    }
+                    let to = unique_in(&trash, &file_name(&from));
+                    move_into(&from, &to)?;
+                }
+            }
+        }
+
+        // 3. `last` := the chosen checkpoint under the layout's own name.
+        if !hf && !already_last {
+            step("restore.alias", &plan.dest)?;
+            if plan.dest.is_symlink() {
+                relink(&src, &plan.dest)?;
+            } else {
+                core::set_alias(&src, &plan.dest)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn export_plan(
+    run: &Path,
+    target: &str,
+    epoch: Option<u64>,
+    to: &Path,
+    bytes: u64,
+    force: bool,
+) -> RestorePlan {
+    RestorePlan {
+        run: run.to_path_buf(),
+        target: target.to_string(),
+        epoch,
+        dest: to.to_path_buf(),
+        backup: None,
+        newer: vec![],
+        archive_dir: None,
+        bytes_to_copy: bytes,
+        export: true,
+        force,
+    }
+}
+
+/// The checkpoint a selector names, refused when it is not complete.
+fn usable<'a>(
+    snap: &'a crate::snapshot::RunSnapshot,
+    selector: &str,
+    run: &Path,
+) -> Result<&'a Checkpoint> {
+    let c = snap
+        .find(selector)
+        .ok_or_else(|| Error::UnknownCheckpoint {
+            selector: selector.to_string(),
+            run: run.to_path_buf(),
+        })?;
+    match c.state {
+        CheckpointState::Complete => Ok(c),
+        CheckpointState::Writing => Err(refuse(selector, "it is still being written")),
+        CheckpointState::Damaged => Err(refuse(
+            selector,
+            c.damage.as_deref().unwrap_or("it is damaged"),
+        )),
+    }
+}
+
+fn newer_entries(m: &Manifest, epoch: u64) -> impl Iterator<Item = &Entry> {
+    m.checkpoints
+        .iter()
+        .filter(move |e| !is_trashed(e) && e.epoch > epoch)
+}
+
+/// True when the native `last` alias holds bytes no live checkpoint file holds.
+fn native_last_is_only_copy(run: &Path, m: &Manifest, last: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(lm) = fs::metadata(last) else {
+        return false;
+    };
+    if !lm.is_file() {
+        return false;
+    }
+    let live: Vec<&Entry> = m.checkpoints.iter().filter(|e| !is_trashed(e)).collect();
+    // Same inode (the usual hardlinked alias): no read at all.
+    let shares_inode = live.iter().any(|e| {
+        fs::metadata(entry_path(run, e))
+            .is_ok_and(|em| (em.dev(), em.ino()) == (lm.dev(), lm.ino()))
+    });
+    if shares_inode {
+        return false;
+    }
+    // A copy: one read of `last`, compared with the manifest's hashes.
+    if !live.iter().any(|e| e.bytes == lm.len()) {
+        return true;
+    }
+    match core::hash_file(last, &mut |_: &Progress| {}) {
+        Ok(h) => !live.iter().any(|e| e.hash == h),
+        // Unreadable: nothing to keep that we could copy anyway.
+        Err(_) => false,
+    }
+}
+
+/// True when a foreign `last` alias holds bytes no checkpoint file of the run holds.
+fn foreign_last_is_only_copy(run: &Path, snap: &crate::snapshot::RunSnapshot, last: &Path) -> bool {
+    if last.is_symlink() || !last.is_file() {
+        return false;
+    }
+    !snap
+        .checkpoints
+        .iter()
+        .filter_map(|c| c.paths.first())
+        .map(|p| run.join(p))
+        .filter(|p| p != last)
+        .any(|p| same_content(last, &p).unwrap_or(false))
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// `trash/<stamp>` relative to `.ckpt/`, as native manifest paths spell it.
+fn trash_rel(run: &Path, trash: &Path) -> Result<String> {
+    trash
+        .strip_prefix(run.join(".ckpt"))
+        .ok()
+        .filter(|r| r.starts_with("trash"))
+        .map(|r| r.to_string_lossy().into_owned())
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "restore plan names trash {} outside {}/.ckpt/trash; re-plan",
+                trash.display(),
+                run.display()
+            ))
+        })
+}
+
+/// A name in `dir` that does not exist yet (`name`, `name.1`, …).
+fn unique_in(dir: &Path, name: &str) -> PathBuf {
+    let mut p = dir.join(name);
+    let mut n = 1;
+    while p.symlink_metadata().is_ok() {
+        p = dir.join(format!("{name}.{n}"));
+        n += 1;
+    }
+    p
+}
+
+/// Replace the symlink `link` with a relative symlink to `target` (temp link + rename),
+/// as Lightning's `save_last="link"` writes it.
+fn relink(target: &Path, link: &Path) -> Result<()> {
+    let dir = link.parent().unwrap_or(Path::new("."));
+    let rel = target
+        .strip_prefix(dir)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| target.to_path_buf());
+    let tmp = core::temp_path(dir, link);
+    step("restore.symlink", &tmp)?;
+    opsfs::io(
+        "restore.symlink",
+        &tmp,
+        std::os::unix::fs::symlink(&rel, &tmp),
+    )?;
+    step("restore.rename", link)?;
+    if let Err(e) = fs::rename(&tmp, link) {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io("restore.rename", link, e));
+    }
+    opsfs::fsync_dir("restore.fsync_dir", dir)
 }

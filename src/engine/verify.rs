@@ -1,13 +1,304 @@
 //! `verify`: re-hash native checkpoints; zip CRC / safetensors checks for any layout.
+//!
+//! Reads only: no lock is taken, nothing is written. Every problem is listed with its
+//! path and reason; the CLI turns a non-empty `damaged` list into exit code 3.
 
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::foreign::native::{entry_path, is_trashed};
+use super::foreign::opsfs::{engine as core, tree_files, with_progress, Report};
 use super::*;
+use crate::layout::check_file_integrity;
 use crate::Result;
 
 impl Run {
     /// Re-hash every checkpoint against the manifest (native), or check zip CRCs /
     /// safetensors headers (any layout).
     pub fn verify(&self, progress: Option<ProgressFn<'_>>) -> Result<VerifyReport> {
-        let _ = progress;
-        todo!("issue 2")
+        with_progress(progress, |report| match self.layout {
+            LayoutKind::Ckpt => self.verify_native(report),
+            _ => self.verify_foreign(report),
+        })
+    }
+
+    fn verify_native(&self, report: Report<'_>) -> Result<VerifyReport> {
+        let m = core::load_manifest(&self.dir)?;
+        let mut out = VerifyReport {
+            run: self.dir.clone(),
+            checked: 0,
+            bytes: 0,
+            ok: vec![],
+            damaged: vec![],
+            notes: vec![],
+        };
+        let mut tally = Tally::new(
+            m.checkpoints
+                .iter()
+                .map(|e| entry_path(&self.dir, e))
+                .collect(),
+        );
+        // After a crash, a file may hold a hash the interrupted operation allows until
+        // the next mutation finishes it: that is not damage.
+        let pending = super::manifest_io::pending(&m).ok().flatten();
+        // `epoch`: the checkpoint the file stands for; a replace in flight allows the
+        // new entry's bytes there too.
+        let allowed = |name: &str, epoch: u64| -> Vec<String> {
+            let Some(p) = pending.as_ref() else {
+                return Vec::new();
+            };
+            let mut v = p.may_hold.get(name).cloned().unwrap_or_default();
+            if let Some(r) = p.replace.as_ref().filter(|r| r.entry.epoch == epoch) {
+                v.push(r.entry.hash.clone());
+            }
+            v
+        };
+        let note = |name: &str, path: &Path| VerifyIssue {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            reason: format!(
+                "pending {}: holds bytes the interrupted operation allows; \
+                 finish with any mutation (the next save, or `ckpt prune`/`pin`)",
+                pending
+                    .as_ref()
+                    .map(|p| p.operation.as_str())
+                    .filter(|o| !o.is_empty())
+                    .unwrap_or("operation")
+            ),
+        };
+        for e in &m.checkpoints {
+            let path = entry_path(&self.dir, e);
+            out.checked += 1;
+            let may_hold = allowed(&e.path, e.epoch);
+            if !may_hold.is_empty() && !is_trashed(e) {
+                if let Ok(md) = std::fs::metadata(&path) {
+                    let hash = core::hash_file(&path, &mut |p| tally.report(p, report))?;
+                    tally.done(&path);
+                    if hash != e.hash && may_hold.contains(&hash) {
+                        out.bytes += md.len();
+                        out.ok.push(e.path.clone());
+                        out.notes.push(note(&e.path, &path));
+                        continue;
+                    }
+                }
+            }
+            let reason = match std::fs::metadata(&path) {
+                Err(err) => Some(format!("missing or unreadable: {err}")),
+                Ok(md) if md.len() != e.bytes => Some(format!(
+                    "size {} bytes, the manifest says {} (truncated or overwritten)",
+                    md.len(),
+                    e.bytes
+                )),
+                Ok(_) => {
+                    let hash = core::hash_file(&path, &mut |p| tally.report(p, report))?;
+                    tally.done(&path);
+                    out.bytes += e.bytes;
+                    if hash != e.hash {
+                        Some(format!("content hash {hash} != manifest {}", e.hash))
+                    } else {
+                        check_file_integrity(&path)
+                    }
+                }
+            };
+            match reason {
+                Some(reason) => out.damaged.push(VerifyIssue {
+                    name: e.path.clone(),
+                    path,
+                    reason,
+                }),
+                None => out.ok.push(e.path.clone()),
+            }
+        }
+        // Aliases must hold the bytes of the checkpoint the manifest says they hold.
+        let aliases = [
+            ("last", m.last),
+            ("model_best", m.best.as_ref().map(|b| b.epoch)),
+        ];
+        for (stem, epoch) in aliases {
+            let Some(epoch) = epoch else { continue };
+            let alias = self.dir.join(format!("{stem}{}", m.ext));
+            let Some(e) = m
+                .checkpoints
+                .iter()
+                .rfind(|e| e.epoch == epoch && !is_trashed(e))
+            else {
+                continue;
+            };
+            let name = format!("{stem}{}", m.ext);
+            let target = entry_path(&self.dir, e);
+            let may_hold = allowed(&name, epoch);
+            if !may_hold.is_empty() && std::fs::metadata(&alias).is_ok() {
+                let hash = core::hash_file(&alias, &mut |_: &Progress| {})?;
+                if hash != e.hash && may_hold.contains(&hash) {
+                    out.checked += 1;
+                    out.ok.push(name.clone());
+                    out.notes.push(note(&name, &alias));
+                    continue;
+                }
+            }
+            let reason = match (std::fs::metadata(&alias), std::fs::metadata(&target)) {
+                (Err(err), _) => Some(format!("alias missing: {err}")),
+                (Ok(a), Ok(t)) if (a.dev(), a.ino()) == (t.dev(), t.ino()) => None,
+                (Ok(a), _) if a.len() != e.bytes => Some(format!(
+                    "alias has {} bytes, {} has {}",
+                    a.len(),
+                    e.path,
+                    e.bytes
+                )),
+                (Ok(_), _) => {
+                    let hash = core::hash_file(&alias, &mut |_: &Progress| {})?;
+                    (hash != e.hash).then(|| format!("alias does not hold {}", e.path))
+                }
+            };
+            out.checked += 1;
+            match reason {
+                Some(reason) => out.damaged.push(VerifyIssue {
+                    name,
+                    path: alias,
+                    reason,
+                }),
+                None => out.ok.push(name),
+            }
+        }
+        Ok(out)
+    }
+
+    fn verify_foreign(&self, report: Report<'_>) -> Result<VerifyReport> {
+        let snap = self.snapshot()?;
+        let base = snap.run.clone();
+        let mut out = VerifyReport {
+            run: base.clone(),
+            checked: 0,
+            bytes: 0,
+            ok: vec![],
+            damaged: vec![],
+            notes: vec![],
+        };
+        // Each checkpoint's files, then alias files that are not one of them (timm's
+        // `last.pth.tar` may be the only copy of its state).
+        let mut units: Vec<(String, Vec<PathBuf>)> = snap
+            .checkpoints
+            .iter()
+            .map(|c| {
+                let files = c
+                    .paths
+                    .iter()
+                    .flat_map(|p| {
+                        let abs = base.join(p);
+                        let found = tree_files(&abs);
+                        if found.is_empty() && !abs.is_dir() {
+                            vec![abs]
+                        } else {
+                            found
+                        }
+                    })
+                    .collect();
+                (c.name.clone(), files)
+            })
+            .collect();
+        let mut seen: HashSet<(u64, u64)> = HashSet::new();
+        for (_, files) in &units {
+            for f in files {
+                if let Ok(md) = std::fs::metadata(f) {
+                    seen.insert((md.dev(), md.ino()));
+                }
+            }
+        }
+        for alias in [snap.last.as_ref(), snap.best.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            let abs = base.join(&alias.path);
+            if let Ok(md) = std::fs::metadata(&abs) {
+                if md.is_file() && seen.insert((md.dev(), md.ino())) {
+                    units.push((alias.path.to_string_lossy().into_owned(), vec![abs]));
+                }
+            }
+        }
+        let mut tally = Tally::new(units.iter().flat_map(|(_, f)| f.clone()).collect());
+        for (name, files) in units {
+            out.checked += 1;
+            let mut bad = None;
+            for f in &files {
+                tally.report_file(f, report);
+                let reason = match std::fs::symlink_metadata(f) {
+                    Err(err) => Some(format!("missing or unreadable: {err}")),
+                    Ok(md) if md.len() == 0 && is_payload(f) => Some("empty file".to_string()),
+                    Ok(md) => {
+                        out.bytes += md.len();
+                        check_file_integrity(f)
+                    }
+                };
+                tally.done(f);
+                if let Some(reason) = reason {
+                    bad = Some((f.clone(), reason));
+                    break;
+                }
+            }
+            match bad {
+                Some((path, reason)) => out.damaged.push(VerifyIssue { name, path, reason }),
+                None => out.ok.push(name),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Weights and checkpoint payloads, where zero bytes can only mean damage.
+fn is_payload(p: &Path) -> bool {
+    let n = p
+        .file_name()
+        .map(|f| f.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    [
+        ".pth.tar",
+        ".pth",
+        ".pt",
+        ".ckpt",
+        ".safetensors",
+        ".bin",
+        ".tar",
+    ]
+    .iter()
+    .any(|ext| n.ends_with(ext))
+}
+
+/// Progress by bytes over the whole verify, not per file.
+struct Tally {
+    total: u64,
+    finished: u64,
+}
+
+impl Tally {
+    fn new(files: Vec<PathBuf>) -> Tally {
+        let mut seen = HashSet::new();
+        let total = files
+            .iter()
+            .filter(|f| seen.insert((*f).clone()))
+            .filter_map(|f| std::fs::metadata(f).ok())
+            .map(|m| m.len())
+            .sum();
+        Tally { total, finished: 0 }
+    }
+
+    fn report(&self, p: &Progress, sink: Report<'_>) {
+        sink(&Progress {
+            what: p.what.clone(),
+            done: self.finished + p.done,
+            total: self.total.max(self.finished + p.done),
+        });
+    }
+
+    fn report_file(&self, f: &Path, sink: Report<'_>) {
+        sink(&Progress {
+            what: format!("verify {}", f.display()),
+            done: self.finished,
+            total: self.total,
+        });
+    }
+
+    fn done(&mut self, f: &Path) {
+        self.finished += std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
     }
 }

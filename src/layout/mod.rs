@@ -1,14 +1,18 @@
 //! Layouts: how a run names things (DESIGN §4). Each layout scans a run directory
 //! into one [`RunSnapshot`] and says which file names carry its roles.
 
+pub mod common;
+pub mod hf;
+pub mod lightning;
 pub mod native;
+pub mod timm;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::snapshot::RunSnapshot;
-use crate::Result;
+use crate::{Error, Result};
 
 /// The naming scheme of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -51,28 +55,133 @@ impl std::str::FromStr for LayoutKind {
 }
 
 /// Guess the layout of `dir`; `None` when nothing ckpt can read is there.
+///
+/// `.ckpt/manifest.json` means native, even when the names also look like timm (a
+/// foreign run ckpt has acted on gets `.ckpt/state.json`, never a manifest).
 pub fn detect(dir: &Path) -> Option<LayoutKind> {
-    let _ = dir;
-    todo!("layout detection (issue 5)")
+    if dir.join(".ckpt").join("manifest.json").is_file() {
+        return Some(LayoutKind::Ckpt);
+    }
+    let entries = common::list_types(dir).ok()?;
+    if hf::looks_like(&entries) {
+        return Some(LayoutKind::Hf);
+    }
+    if timm::looks_like(&entries) {
+        return Some(LayoutKind::Timm);
+    }
+    if lightning::looks_like(dir, &entries) {
+        return Some(LayoutKind::Lightning);
+    }
+    None
 }
 
 /// Scan `dir` into a snapshot, detecting the layout unless `layout` is given.
 pub fn scan(dir: &Path, layout: Option<LayoutKind>) -> Result<RunSnapshot> {
-    let _ = (dir, layout);
-    todo!("layout scan (issue 5)")
+    let meta = std::fs::metadata(dir).map_err(|e| Error::NoRun {
+        path: dir.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    if !meta.is_dir() {
+        return Err(Error::NoRun {
+            path: dir.to_path_buf(),
+            reason: "not a directory".into(),
+        });
+    }
+    let kind = match layout.or_else(|| detect(dir)) {
+        Some(k) => k,
+        None => {
+            return Err(Error::NoRun {
+                path: dir.to_path_buf(),
+                reason: "no checkpoints of a known layout (ckpt, timm, lightning, hf); \
+                         pass --layout to choose one"
+                    .into(),
+            })
+        }
+    };
+    let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    match kind {
+        LayoutKind::Ckpt => native::scan(&canonical),
+        LayoutKind::Timm => timm::scan(&canonical),
+        LayoutKind::Lightning => lightning::scan(&canonical),
+        LayoutKind::Hf => hf::scan(&canonical),
+    }
 }
 
+/// How deep [`discover_runs`] looks below the directory it is given.
+const DISCOVER_DEPTH: usize = 3;
+
 /// Runs found at or below `dir` (for `ckpt watch runs/`): `dir` itself if it is a
-/// run, else its run subdirectories (a few levels deep), sorted by path.
-pub fn discover_runs(dir: &Path) -> Vec<std::path::PathBuf> {
-    let _ = dir;
-    todo!("run discovery (issue 5)")
+/// run, else its run subdirectories (a few levels deep), sorted by path. A Lightning
+/// logger directory with several `version_N` runs yields each of them.
+pub fn discover_runs(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    discover(dir, 0, &mut out);
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn discover(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    if let Some(kind) = detect(dir) {
+        let versions = lightning::version_dirs(dir);
+        if kind == LayoutKind::Lightning
+            && !dir.join("checkpoints").is_dir()
+            && !versions.is_empty()
+        {
+            out.extend(versions);
+        } else {
+            out.push(dir.to_path_buf());
+        }
+        return;
+    }
+    if depth >= DISCOVER_DEPTH {
+        return;
+    }
+    let Ok(entries) = common::list_types(dir) else {
+        return;
+    };
+    // lstat-based: symlinked directories are not entered (no loops).
+    for e in entries
+        .iter()
+        .filter(|e| e.is_dir() && !e.name.starts_with('.'))
+    {
+        discover(&dir.join(&e.name), depth + 1, out);
+    }
 }
 
 /// Check one checkpoint file's internal integrity without trusting it: every member's
 /// CRC32 for a torch zip, the header against the file size for safetensors.
 /// Returns `Some(reason)` when damaged, `None` when intact or of an unknown format.
 pub fn check_file_integrity(path: &Path) -> Option<String> {
-    let _ = path;
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("cannot read: {e}")),
+    };
+    if !meta.is_file() {
+        return None;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    if name.ends_with(".safetensors") {
+        return crate::safetensors::check(path).err();
+    }
+    if meta.len() == 0 {
+        return Some("zero-byte file".into());
+    }
+    let torch_ext = [".pth.tar", ".pth", ".pt", ".ckpt", ".bin", ".tar"]
+        .iter()
+        .any(|e| name.ends_with(e));
+    if crate::torchzip::looks_like_zip(path) || (torch_ext && looks_truncated_zip(path)) {
+        return crate::torchzip::verify_file(path)
+            .err()
+            .map(|e| e.to_string());
+    }
     None
+}
+
+/// A torch-named file that is too short to even hold a zip's local header.
+fn looks_truncated_zip(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.len() < 4)
 }

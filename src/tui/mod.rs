@@ -1,1 +1,277 @@
-//! The live monitor, `ckpt watch` (issue 4).
+//! The live monitor, `ckpt watch` (issue 4): app state + pure update, keymap,
+//! one widget file per pane, and a terminal guard that restores the terminal.
+//!
+//! The loop blocks on one channel fed by the input, watcher, scanner, worker and
+//! trainer threads; it redraws only when the rendered screen differs, at most once
+//! per [`FRAME_GAP`], inside a synchronized update, so an idle monitor writes nothing.
+
+pub mod app;
+pub mod keymap;
+pub mod render;
+pub mod terminal;
+pub mod trainer;
+pub mod worker;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{Local, Offset, Utc};
+use crossterm::event::{self, Event, KeyEventKind};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+
+use crate::layout::LayoutKind;
+use crate::watch::{self, WatchConfig, WatchEvent};
+
+use app::{update, App, Command, Msg};
+
+/// Shortest gap between two frames: bursts of messages are coalesced into one draw.
+pub const FRAME_GAP: Duration = Duration::from_millis(50);
+
+/// How often trainer activity is looked up.
+const TRAINER_EVERY: Duration = Duration::from_secs(5);
+
+/// When to use colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColorChoice {
+    /// Colour on a terminal unless `NO_COLOR` is set.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Decide from the choice, whether stdout is a terminal, and `NO_COLOR`.
+    pub fn enabled(self, is_tty: bool, no_color: Option<&str>) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => is_tty && no_color.is_none_or(str::is_empty),
+        }
+    }
+}
+
+/// Options of `ckpt watch` (and of the monitor `ckpt demo` opens).
+#[derive(Debug, Clone, Default)]
+pub struct WatchOptions {
+    /// Runs, or directories holding runs; empty = the current directory.
+    pub paths: Vec<PathBuf>,
+    /// Force polling at this interval instead of native file events.
+    pub poll: Option<Duration>,
+    /// Disable every action (promote, restore, pin, prune).
+    pub read_only: bool,
+    pub color: ColorChoice,
+    /// Layout override for every run.
+    pub layout: Option<LayoutKind>,
+}
+
+/// Expand the given paths into run directories (a directory of runs → its runs).
+pub fn resolve_runs(paths: &[PathBuf]) -> crate::Result<(Vec<PathBuf>, Option<PathBuf>)> {
+    let paths: Vec<PathBuf> = if paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        paths.to_vec()
+    };
+    let mut runs = Vec::new();
+    for p in &paths {
+        let meta = std::fs::metadata(p).map_err(|e| crate::Error::NoRun {
+            path: p.clone(),
+            reason: format!("{e}; give the run directory (or a directory of runs)"),
+        })?;
+        if !meta.is_dir() {
+            return Err(crate::Error::NoRun {
+                path: p.clone(),
+                reason: "not a directory; give the run directory (or a directory of runs)".into(),
+            });
+        }
+        let canon = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+        let found = discover(&canon);
+        if found.is_empty() {
+            // An empty or not-yet-started run: watch it, checkpoints will appear.
+            runs.push(canon);
+        } else {
+            runs.extend(found);
+        }
+    }
+    runs.dedup();
+    let root = if paths.len() == 1 && runs.len() > 1 {
+        std::fs::canonicalize(&paths[0]).ok()
+    } else {
+        None
+    };
+    Ok((runs, root))
+}
+
+fn discover(dir: &std::path::Path) -> Vec<PathBuf> {
+    terminal::CATCHING.with(|c| c.set(true));
+    let r = std::panic::catch_unwind(|| crate::layout::discover_runs(dir));
+    terminal::CATCHING.with(|c| c.set(false));
+    r.unwrap_or_default()
+}
+
+/// Run the monitor until the user quits; restores the terminal on every exit path.
+pub fn run(options: WatchOptions) -> crate::Result<()> {
+    let (runs, root) = resolve_runs(&options.paths)?;
+    let is_tty = crossterm::tty::IsTty::is_tty(&std::io::stdout());
+    let no_color = std::env::var("NO_COLOR").ok();
+    let mut app = App::new(runs.clone(), options.read_only, Utc::now());
+    app.color = options.color.enabled(is_tty, no_color.as_deref());
+    app.utc_offset = Local::now().offset().fix().local_minus_utc();
+    app.root = root;
+
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let mut guard = terminal::TerminalGuard::enter()?;
+    {
+        let tx = tx.clone();
+        terminal::on_signals(move || {
+            let _ = tx.send(Msg::Terminate);
+        });
+    }
+    spawn_input(tx.clone());
+    let scanner = worker::spawn_scanner(tx.clone(), options.layout);
+    let worker = worker::spawn_worker(tx.clone(), options.layout);
+    let _watcher = {
+        let tx = tx.clone();
+        let emit: watch::Emit = Arc::new(move |ev| {
+            let msg = match ev {
+                WatchEvent::Changed(run) => Msg::RunChanged(run),
+                WatchEvent::Mode { run, mode, reason } => Msg::WatchMode { run, mode, reason },
+            };
+            let _ = tx.send(msg);
+        });
+        let config = WatchConfig {
+            poll: options.poll,
+            ..WatchConfig::default()
+        };
+        watch::start(&runs, config, emit)
+    };
+    let (_trainer_stop, trainer_rx) = mpsc::channel::<()>();
+    {
+        let tx = tx.clone();
+        let runs = runs.clone();
+        let _ = std::thread::Builder::new()
+            .name("ckpt-trainer".into())
+            .spawn(move || {
+                trainer::poll_loop(runs, TRAINER_EVERY, trainer_rx, |run, trainer| {
+                    let _ = tx.send(Msg::Trainer {
+                        run: run.to_path_buf(),
+                        trainer,
+                    });
+                })
+            });
+    }
+
+    let size = guard
+        .terminal
+        .size()
+        .map_err(|e| crate::Error::io("read the terminal size", "/dev/tty", e))?;
+    update(&mut app, Msg::Resize(size.width, size.height));
+    for r in &runs {
+        let _ = scanner.send(r.clone());
+    }
+
+    let mut last: Option<Buffer> = None;
+    let mut last_draw = Instant::now() - FRAME_GAP;
+    let mut pending: Vec<Msg> = Vec::new();
+    // Block until something happens. No timer here: ages and "last save" move with
+    // each scan (the watcher's safety-net rescan comes once a minute), so an idle
+    // minute costs one small redraw.
+    while let Ok(msg) = rx.recv() {
+        pending.push(msg);
+        // Coalesce: drain the queue, and wait out the rest of the frame gap.
+        loop {
+            while let Ok(m) = rx.try_recv() {
+                pending.push(m);
+            }
+            let wait = FRAME_GAP.saturating_sub(last_draw.elapsed());
+            if wait.is_zero() {
+                break;
+            }
+            match rx.recv_timeout(wait) {
+                Ok(m) => pending.push(m),
+                Err(_) => break,
+            }
+        }
+        for m in pending.drain(..) {
+            for cmd in update(&mut app, m) {
+                match cmd {
+                    Command::Scan(run) => {
+                        let _ = scanner.send(run);
+                    }
+                    Command::Plan { run, request } => {
+                        let _ = worker.send(worker::Job::Plan { run, request });
+                    }
+                    Command::Apply { run, action } => {
+                        let _ = worker.send(worker::Job::Apply { run, action });
+                    }
+                    Command::Quit => app.quit = true,
+                }
+            }
+        }
+        if app.quit {
+            break;
+        }
+        let area = Rect::new(0, 0, app.size.0, app.size.1);
+        let mut buf = Buffer::empty(area);
+        render::draw(&app, area, &mut buf);
+        if last.as_ref() != Some(&buf) {
+            draw(&mut guard.terminal, &buf)?;
+            last = Some(buf);
+            last_draw = Instant::now();
+            // Test seam (debug builds only): prove the panic hook restores the terminal.
+            #[cfg(debug_assertions)]
+            if std::env::var_os("CKPT_TUI_TEST_PANIC").is_some() {
+                panic!("CKPT_TUI_TEST_PANIC: deliberate panic after a frame");
+            }
+        }
+    }
+    drop(guard);
+    Ok(())
+}
+
+/// Write one frame: ratatui diffs against the previous frame (no full clears), and the
+/// whole frame goes out inside a synchronized update.
+fn draw(terminal: &mut terminal::Term, buf: &Buffer) -> crate::Result<()> {
+    let io = |e: std::io::Error| crate::Error::io("draw", "/dev/tty", e);
+    crossterm::queue!(
+        terminal.backend_mut(),
+        crossterm::terminal::BeginSynchronizedUpdate
+    )
+    .map_err(io)?;
+    terminal
+        .draw(|f| {
+            let area = f.area();
+            if area == buf.area {
+                *f.buffer_mut() = buf.clone();
+            } else {
+                render::draw_fallback(area, f.buffer_mut());
+            }
+        })
+        .map_err(io)?;
+    crossterm::queue!(
+        terminal.backend_mut(),
+        crossterm::terminal::EndSynchronizedUpdate
+    )
+    .map_err(io)?;
+    terminal.backend_mut().flush().map_err(io)
+}
+
+fn spawn_input(tx: Sender<Msg>) {
+    let _ = std::thread::Builder::new()
+        .name("ckpt-input".into())
+        .spawn(move || loop {
+            let msg = match event::read() {
+                Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => Msg::Key(k),
+                Ok(Event::Resize(w, h)) => Msg::Resize(w, h),
+                Ok(_) => continue,
+                Err(_) => return,
+            };
+            if tx.send(msg).is_err() {
+                return;
+            }
+        });
+}

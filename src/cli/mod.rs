@@ -1,0 +1,123 @@
+//! The binary's modules: argument types, one file per command, output helpers.
+
+pub mod args;
+pub mod confirm;
+pub mod demo;
+pub mod doctor;
+pub mod ls;
+pub mod output;
+pub mod pin;
+pub mod promote;
+pub mod prune;
+pub mod restore;
+pub mod save;
+pub mod verify;
+pub mod view;
+pub mod watch;
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use ckpt::engine::{EngineOptions, Run};
+use ckpt::layout::LayoutKind;
+use ckpt::snapshot::{Checkpoint, RunSnapshot};
+
+/// What every command gets from the global flags.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub layout: Option<LayoutKind>,
+    pub engine: EngineOptions,
+}
+
+/// A bad combination of arguments found after parsing: exit code 2, like clap's own.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// `verify` found damage: exit code 3 (the report was already printed).
+#[derive(Debug, thiserror::Error)]
+#[error("verify found {count} damaged checkpoint(s) in {run}; nothing was changed. Resume from an intact one with `ckpt restore {run} EPOCH`, or save the damaged epoch again")]
+pub struct DamageFound {
+    pub count: usize,
+    pub run: String,
+}
+
+/// Seconds from a flag, rejecting negative, NaN and absurd values as a usage error.
+pub fn secs(flag: &str, s: f64) -> Result<Duration> {
+    if !s.is_finite() || !(0.0..=1e9).contains(&s) {
+        return Err(UsageError(format!("{flag} {s}: expected a number of seconds ≥ 0")).into());
+    }
+    Ok(Duration::from_secs_f64(s))
+}
+
+/// Open an existing run with the global `--layout`. When `dir` is not a run but holds
+/// runs (`ckpt ls runs/`), say which, since that is what the user was looking for.
+pub fn open(dir: &Path, ctx: &Ctx) -> Result<Run> {
+    match Run::open(dir, ctx.layout, ctx.engine.clone()) {
+        Ok(run) => Ok(run),
+        Err(err @ ckpt::Error::NoRun { .. }) if dir.is_dir() => {
+            let runs = ckpt::layout::discover_runs(dir);
+            if runs.is_empty() {
+                return Err(err.into());
+            }
+            let names: Vec<String> = runs
+                .iter()
+                .take(5)
+                .map(|r| r.display().to_string())
+                .collect();
+            let more = if runs.len() > 5 { ", …" } else { "" };
+            Err(anyhow::anyhow!(
+                "{} is not a run but holds {} run(s): {}{more}; name one (e.g. `ckpt ls {}`), or `ckpt watch {}` to browse them all",
+                dir.display(),
+                runs.len(),
+                names.join(", "),
+                names[0],
+                dir.display()
+            ))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// A checkpoint named by epoch (or step) or by file name.
+pub fn resolve<'a>(snap: &'a RunSnapshot, selector: Option<&OsStr>) -> Result<&'a Checkpoint> {
+    let Some(sel) = selector else {
+        return Err(UsageError("name a CHECKPOINT: an epoch number or a file name".into()).into());
+    };
+    let sel = sel.to_string_lossy();
+    snap.find(&sel).ok_or_else(|| {
+        ckpt::Error::UnknownCheckpoint {
+            selector: sel.into_owned(),
+            run: snap.run.clone(),
+        }
+        .into()
+    })
+}
+
+/// Run the parsed command.
+pub fn dispatch(cli: args::Cli) -> Result<()> {
+    let ctx = Ctx {
+        layout: cli.layout,
+        engine: EngineOptions {
+            lock_timeout: secs("--lock-timeout", cli.lock_timeout)?,
+            ..EngineOptions::default()
+        },
+    };
+    use args::Command as C;
+    match cli.command {
+        C::Watch(a) => watch::run(&a, &ctx),
+        C::Ls(a) => ls::run(&a, &ctx),
+        C::Save(a) => save::run(&a, &ctx),
+        C::Promote(a) => promote::run(&a, &ctx),
+        C::Restore(a) => restore::run(&a, &ctx),
+        C::Prune(a) => prune::run(&a, &ctx),
+        C::Pin(a) => pin::run(&a, &ctx, true),
+        C::Unpin(a) => pin::run(&a, &ctx, false),
+        C::Verify(a) => verify::run(&a, &ctx),
+        C::Doctor(a) => doctor::run(&a, &ctx),
+        C::Demo(a) => demo::run(&a, &ctx),
+    }
+}

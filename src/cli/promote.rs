@@ -1,0 +1,80 @@
+//! `ckpt promote`: best := a checkpoint, held (and pinned); `--release` lets saves move it.
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use super::args::{run_and_item, PromoteArgs};
+use super::confirm::{confirm, Answer};
+use super::{Ctx, UsageError};
+
+pub fn run(args: &PromoteArgs, ctx: &Ctx) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if args.release {
+        if args.targets.len() > 1 {
+            return Err(UsageError("promote --release takes only RUN".into()).into());
+        }
+        let dir = args
+            .targets
+            .first()
+            .map_or_else(|| ".".into(), std::path::PathBuf::from);
+        let run = super::open(&dir, ctx)?;
+        run.release_best()?;
+        writeln!(
+            out,
+            "released best of {}: later saves may move it",
+            dir.display()
+        )?;
+        return Ok(());
+    }
+    let (dir, item) = run_and_item(&args.targets);
+    if item.is_none() {
+        return Err(UsageError(
+            "promote needs a CHECKPOINT (epoch or file name), or --release".into(),
+        )
+        .into());
+    }
+    let run = super::open(&dir, ctx)?;
+    let snap = run.snapshot()?;
+    let c = super::resolve(&snap, item.as_deref())?;
+    let current = snap.best.as_ref().and_then(|b| b.target.clone());
+    let replaces = snap.best.is_some() && current.as_deref() != Some(c.name.as_str());
+    // hf keeps best as a record (trainer_state + .ckpt/), other layouts rewrite a file.
+    let target = match (snap.layout, &snap.best) {
+        (ckpt::layout::LayoutKind::Hf, _) => "best is recorded in .ckpt/state.json".to_string(),
+        (_, Some(b)) => format!("{} is rewritten to hold it", b.path.display()),
+        (_, None) => "the best alias is created".to_string(),
+    };
+    let plan = format!(
+        "promote {} to best: {target} (was {}); it is pinned, and best stays held until `ckpt promote {} --release`",
+        c.name,
+        current.as_deref().unwrap_or("none"),
+        dir.display()
+    );
+    if args.dry_run {
+        writeln!(out, "{plan}")?;
+        return Ok(());
+    }
+    if replaces {
+        eprintln!("{plan}");
+        if confirm("Replace the current best?", args.yes, "promote")? == Answer::No {
+            writeln!(out, "nothing changed")?;
+            return Ok(());
+        }
+    }
+    let report = run.promote(&c.name)?;
+    let alias = report.alias.as_ref().map_or_else(
+        || "the run's record".to_string(),
+        |p| p.display().to_string(),
+    );
+    writeln!(
+        out,
+        "best := {} ({alias}); held and pinned{}",
+        report.target,
+        report
+            .previous
+            .as_ref()
+            .map_or(String::new(), |p| format!("; was {p}"))
+    )?;
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! `ckpt save`: a file (copied, or renamed with `--move`) or stdin (`-`) into a native run.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::args::{run_and_item, ModeArg, PolicyArgs, SaveArgs};
+use super::output::{human_bytes, Bar, Paint};
+use super::{view, Ctx, UsageError};
+use ckpt::engine::{Run, SaveRequest, SaveSource};
+use ckpt::layout::LayoutKind;
+use ckpt::rank::{MetricSpec, Mode, RetentionPolicy};
+
+/// Parse `--metric`: a number, or nan/inf (accepted, never ranked as best).
+pub fn parse_metric(s: &str) -> Result<f64> {
+    s.trim().parse::<f64>().map_err(|_| {
+        UsageError(format!(
+            "--metric {s:?} is not a number (use e.g. 71.25, or nan when evaluation failed)"
+        ))
+        .into()
+    })
+}
+
+/// The retention flags as a policy, or `None` to keep the run's own.
+pub fn policy(p: &PolicyArgs) -> Option<RetentionPolicy> {
+    p.any().then_some(RetentionPolicy {
+        keep_top_k: p.keep_top,
+        keep_last: p.keep_last,
+        keep_every: p.keep_every,
+    })
+}
+
+pub fn run(args: &SaveArgs, ctx: &Ctx) -> Result<()> {
+    let (dir, source) = run_and_item(&args.targets);
+    let Some(source) = source else {
+        return Err(UsageError("save needs a FILE, or - to read stdin".into()).into());
+    };
+    if let Some(l) = ctx.layout {
+        if l != LayoutKind::Ckpt {
+            return Err(UsageError(format!(
+                "save writes native (ckpt) runs only, not --layout {}",
+                l.as_str()
+            ))
+            .into());
+        }
+    }
+    let stdin = source == "-";
+    if stdin && args.r#move {
+        return Err(UsageError("--move needs a FILE, not - (stdin)".into()).into());
+    }
+    let metric = args.metric.as_deref().map(parse_metric).transpose()?;
+    let run = Run::open_or_create(&dir, ctx.engine.clone())?;
+    // The run's metric is fixed by the first save that names one; a bare --metric on a
+    // run without one records it as "metric" (max) so `ls` can say what it ranks by.
+    let existing = run.snapshot().ok().and_then(|s| s.metric);
+    let metric_spec = match (&args.metric_name, args.mode) {
+        (None, None) if metric.is_some() && existing.is_none() => Some(MetricSpec {
+            name: "metric".into(),
+            mode: Mode::Max,
+        }),
+        (None, None) => None,
+        (name, mode) => {
+            let name = name
+                .clone()
+                .or_else(|| existing.as_ref().map(|m| m.name.clone()))
+                .unwrap_or_else(|| "metric".into());
+            let mode = match mode {
+                Some(ModeArg::Max) => Mode::Max,
+                Some(ModeArg::Min) => Mode::Min,
+                None => Mode::infer_from_name(&name),
+            };
+            Some(MetricSpec { name, mode })
+        }
+    };
+    let req = SaveRequest {
+        epoch: args.epoch,
+        step: args.step,
+        metric,
+        metric_spec,
+        metrics: Default::default(),
+        policy: policy(&args.policy),
+    };
+    let bar = Bar::new();
+    let mut progress = |p: &ckpt::engine::Progress| bar.update(p);
+    let report = if stdin {
+        let mut input = std::io::stdin().lock();
+        run.save(&req, SaveSource::Stream(&mut input), Some(&mut progress))?
+    } else {
+        let path = Path::new(&source);
+        run.save(
+            &req,
+            SaveSource::File {
+                path,
+                move_file: args.r#move,
+            },
+            Some(&mut progress),
+        )?
+    };
+    bar.finish();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        return view::print_json(&mut out, &view::save_view(&report));
+    }
+    let paint = Paint::stdout();
+    let verb = if report.replaced { "replaced" } else { "saved" };
+    writeln!(
+        out,
+        "{verb} epoch {} -> {} ({}, {})",
+        args.epoch,
+        report.path.display(),
+        human_bytes(report.bytes),
+        report.hash
+    )?;
+    if report.became_best {
+        writeln!(out, "{}", paint.green("new best"))?;
+    }
+    for p in &report.pruned {
+        writeln!(out, "pruned {}", p.display())?;
+    }
+    if !report.pruned.is_empty() {
+        writeln!(out, "freed {}", human_bytes(report.bytes_freed))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! Native-manifest lookups the operations share: find an entry by selector, resolve
+//! `trash/…` paths, tell live entries from archived ones, re-rank best.
+
+use std::path::{Path, PathBuf};
+
+use crate::manifest::{Entry, Manifest};
+use crate::rank::{strictly_better, Mode};
+use crate::{Error, Result};
+
+/// True for an entry archived into `.ckpt/trash/`.
+pub fn is_trashed(e: &Entry) -> bool {
+    e.path.starts_with("trash/")
+}
+
+/// Absolute path of an entry's file: `trash/…` lives under `.ckpt/`.
+pub fn entry_path(run: &Path, e: &Entry) -> PathBuf {
+    if is_trashed(e) {
+        run.join(".ckpt").join(&e.path)
+    } else {
+        run.join(&e.path)
+    }
+}
+
+/// Index of the live entry a selector names: an epoch number, or a file name.
+pub fn find_entry(run: &Path, m: &Manifest, selector: &str) -> Result<usize> {
+    let sel = selector.trim();
+    let file = Path::new(sel)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let by_epoch = sel.parse::<u64>().ok();
+    m.checkpoints
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| !is_trashed(e))
+        .rfind(|(_, e)| match by_epoch {
+            Some(n) => e.epoch == n,
+            None => e.path == sel || e.path == file,
+        })
+        .map(|(i, _)| i)
+        .ok_or_else(|| Error::UnknownCheckpoint {
+            selector: selector.to_string(),
+            run: run.to_path_buf(),
+        })
+}
+
+/// Why an entry cannot be acted on (its file is missing or not the size recorded).
+pub fn damage(run: &Path, e: &Entry) -> Option<String> {
+    let p = entry_path(run, e);
+    match std::fs::metadata(&p) {
+        Err(err) => Some(format!("{} is unreadable: {err}", p.display())),
+        Ok(md) if !md.is_file() => Some(format!("{} is not a regular file", p.display())),
+        Ok(md) if md.len() != e.bytes => Some(format!(
+            "{} has {} bytes, the manifest says {}",
+            p.display(),
+            md.len(),
+            e.bytes
+        )),
+        Ok(_) => None,
+    }
+}
+
+/// The best live entry by metric (finite only; ties keep the earlier epoch).
+pub fn rank_best(m: &Manifest) -> Option<u64> {
+    let mode = m.metric.as_ref().map(|s| s.mode).unwrap_or(Mode::Max);
+    let mut best: Option<(u64, f64)> = None;
+    let mut live: Vec<&Entry> = m.checkpoints.iter().filter(|e| !is_trashed(e)).collect();
+    live.sort_by_key(|e| e.epoch);
+    for e in live {
+        let Some(v) = e.rank_value().filter(|v| v.is_finite()) else {
+            continue;
+        };
+        match best {
+            Some((_, b)) if !strictly_better(v, b, mode) => {}
+            _ => best = Some((e.epoch, v)),
+        }
+    }
+    best.map(|(epoch, _)| epoch)
+}

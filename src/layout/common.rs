@@ -1,0 +1,546 @@
+//! Helpers every foreign layout scanner shares: listing a directory without following
+//! symlinks, resolving a symlink only inside the run, tiny YAML/CSV readers, ckpt's own
+//! `.ckpt/state.json`, and assembling the final [`RunSnapshot`].
+
+use std::collections::BTreeMap;
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+
+use crate::layout::LayoutKind;
+use crate::manifest::ForeignState;
+use crate::rank::MetricSpec;
+use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::{Error, Result};
+
+/// Prefix of the engine's unique temp files (DESIGN §3 rule 2).
+pub const CKPT_TEMP_PREFIX: &str = ".ckpt-tmp-";
+
+/// One directory entry. Its type comes from the directory listing itself (`d_type`),
+/// its metadata from `lstat` when asked for (symlinks are never followed).
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    pub ftype: std::fs::FileType,
+    /// `lstat` of the entry; `None` from [`list_types`].
+    pub meta: Option<Metadata>,
+}
+
+impl Entry {
+    pub fn is_file(&self) -> bool {
+        self.ftype.is_file()
+    }
+    pub fn is_dir(&self) -> bool {
+        self.ftype.is_dir()
+    }
+    pub fn is_symlink(&self) -> bool {
+        self.ftype.is_symlink()
+    }
+}
+
+fn list(dir: &Path, with_meta: bool) -> Result<Vec<Entry>> {
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::io("read directory", dir, e))?;
+    let mut out = Vec::new();
+    for ent in rd {
+        let Ok(ent) = ent else { continue };
+        let Ok(ftype) = ent.file_type() else { continue };
+        // DirEntry::metadata does not traverse symlinks on Unix.
+        let meta = if with_meta {
+            match ent.metadata() {
+                Ok(m) => Some(m),
+                Err(_) => continue,
+            }
+        } else {
+            None
+        };
+        let name = ent.file_name().to_string_lossy().into_owned();
+        out.push(Entry { name, ftype, meta });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// List `dir` with one `lstat` per entry, sorted by name.
+pub fn list_dir(dir: &Path) -> Result<Vec<Entry>> {
+    list(dir, true)
+}
+
+/// List `dir` names and types only (no `stat`): enough to detect a layout cheaply.
+pub fn list_types(dir: &Path) -> Result<Vec<Entry>> {
+    list(dir, false)
+}
+
+pub fn mtime(meta: &Metadata) -> Option<chrono::DateTime<chrono::Utc>> {
+    meta.modified()
+        .ok()
+        .map(chrono::DateTime::<chrono::Utc>::from)
+}
+
+pub fn inode(meta: &Metadata) -> (u64, u64) {
+    (meta.dev(), meta.ino())
+}
+
+/// Remove `.` and `..` lexically; `None` when `..` climbs above the start.
+fn normalize(p: &Path) -> Option<PathBuf> {
+    let mut out: Vec<Component> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                _ => return None,
+            },
+            other => out.push(other),
+        }
+    }
+    Some(out.iter().collect())
+}
+
+/// Follow the symlink `rel` (relative to `run`) hop by hop, never leaving the run.
+/// Returns the relative path of the final non-symlink entry and its metadata.
+pub fn resolve_in_run(run: &Path, rel: &Path) -> std::result::Result<(PathBuf, Metadata), String> {
+    let mut cur = rel.to_path_buf();
+    for _ in 0..16 {
+        let full = run.join(&cur);
+        let meta = std::fs::symlink_metadata(&full)
+            .map_err(|e| format!("{} is a dangling symlink ({e})", rel.display()))?;
+        if !meta.file_type().is_symlink() {
+            // A directory symlink in the middle of the path could still lead out.
+            let canon_run = run.canonicalize().unwrap_or_else(|_| run.to_path_buf());
+            let inside = full.canonicalize().is_ok_and(|c| c.starts_with(&canon_run));
+            return if inside {
+                Ok((cur, meta))
+            } else {
+                Err(outside(rel))
+            };
+        }
+        let target = std::fs::read_link(&full)
+            .map_err(|e| format!("cannot read link {}: {e}", rel.display()))?;
+        if target.is_absolute() {
+            // Accept an absolute target only when it points inside the run.
+            let canon_run = run.canonicalize().unwrap_or_else(|_| run.to_path_buf());
+            let norm = normalize(&target).ok_or_else(|| outside(rel))?;
+            cur = norm
+                .strip_prefix(&canon_run)
+                .or_else(|_| norm.strip_prefix(run))
+                .map_err(|_| outside(rel))?
+                .to_path_buf();
+        } else {
+            let parent = cur.parent().map(Path::to_path_buf).unwrap_or_default();
+            cur = normalize(&parent.join(&target)).ok_or_else(|| outside(rel))?;
+        }
+        if cur.as_os_str().is_empty() {
+            return Err(outside(rel));
+        }
+    }
+    Err(format!("{} is a symlink loop", rel.display()))
+}
+
+fn outside(rel: &Path) -> String {
+    format!(
+        "{} is a symlink pointing outside the run; ignored",
+        rel.display()
+    )
+}
+
+/// Top-level `key: value` pairs of a YAML file (the subset timm's args.yaml and
+/// Lightning's hparams.yaml use for scalars); nested blocks and lists are skipped.
+pub fn parse_yaml_scalars(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        if line.starts_with([' ', '\t', '-', '#']) || line.trim().is_empty() {
+            continue;
+        }
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
+        let v = v.split(" #").next().unwrap_or("").trim();
+        let v = v
+            .strip_prefix('\'')
+            .and_then(|s| s.strip_suffix('\''))
+            .or_else(|| v.strip_prefix('"').and_then(|s| s.strip_suffix('"')))
+            .unwrap_or(v);
+        out.insert(k.trim().to_string(), v.to_string());
+    }
+    out
+}
+
+/// A metric cell: `(value, raw)`; raw is kept when the text is not a finite number.
+pub fn parse_metric_cell(s: &str) -> (Option<f64>, Option<String>) {
+    let t = s.trim();
+    match t.parse::<f64>() {
+        Ok(v) if v.is_finite() => (Some(v), None),
+        Ok(v) => (Some(v), Some(t.to_string())),
+        Err(_) => (None, Some(t.to_string())),
+    }
+}
+
+/// Per-row metrics of a CSV log (`summary.csv`, `metrics.csv`), keyed by the integer in
+/// `key_col`; later rows win. Bad cells become warnings, never errors.
+pub struct CsvTable {
+    pub rows: BTreeMap<u64, BTreeMap<String, f64>>,
+    /// Cells that were not finite numbers, by (key, column).
+    pub raw: BTreeMap<(u64, String), String>,
+    pub columns: Vec<String>,
+}
+
+pub fn read_csv(path: &Path, key_col: &str, warnings: &mut Vec<String>) -> Option<CsvTable> {
+    let file_name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            warnings.push(format!("{file_name}: cannot read ({e}); metrics unknown"));
+            return None;
+        }
+    };
+    if text.iter().all(|b| b.is_ascii_whitespace()) {
+        warnings.push(format!("{file_name} is empty; metrics unknown"));
+        return None;
+    }
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_slice());
+    let columns: Vec<String> = match rdr.headers() {
+        Ok(h) => h.iter().map(|s| s.trim().to_string()).collect(),
+        Err(e) => {
+            warnings.push(format!("{file_name}: unreadable header ({e})"));
+            return None;
+        }
+    };
+    let Some(key_idx) = columns.iter().position(|c| c == key_col) else {
+        warnings.push(format!(
+            "{file_name} has no {key_col:?} column; metrics unknown"
+        ));
+        return None;
+    };
+    let mut table = CsvTable {
+        rows: BTreeMap::new(),
+        raw: BTreeMap::new(),
+        columns: columns.clone(),
+    };
+    let mut bad = 0usize;
+    for (i, rec) in rdr.records().enumerate() {
+        let Ok(rec) = rec else {
+            bad += 1;
+            continue;
+        };
+        let key_txt = rec.get(key_idx).unwrap_or("").trim();
+        let key = match key_txt.parse::<u64>() {
+            Ok(k) => k,
+            Err(_) => match key_txt.parse::<f64>() {
+                Ok(f) if f.is_finite() && f >= 0.0 && f.fract() == 0.0 => f as u64,
+                _ => {
+                    warnings.push(format!(
+                        "{file_name} row {}: {key_col} {key_txt:?} is not a number; row ignored",
+                        i + 2
+                    ));
+                    continue;
+                }
+            },
+        };
+        let row = table.rows.entry(key).or_default();
+        for (j, cell) in rec.iter().enumerate() {
+            if j == key_idx || cell.trim().is_empty() {
+                continue;
+            }
+            let Some(col) = columns.get(j) else { continue };
+            let (v, raw) = parse_metric_cell(cell);
+            if let Some(v) = v {
+                row.insert(col.clone(), v);
+            } else {
+                row.remove(col);
+            }
+            match raw {
+                Some(raw) => {
+                    if v.is_none() {
+                        warnings.push(format!(
+                            "{file_name} row {}: {col} {raw:?} is not a number",
+                            i + 2
+                        ));
+                    }
+                    table.raw.insert((key, col.clone()), raw);
+                }
+                None if !table.raw.is_empty() => {
+                    table.raw.remove(&(key, col.clone()));
+                }
+                None => {}
+            }
+        }
+    }
+    if bad > 0 {
+        warnings.push(format!("{file_name}: {bad} unreadable rows ignored"));
+    }
+    Some(table)
+}
+
+/// Set `metric`/`metric_raw` of a checkpoint from a table cell.
+pub fn apply_metric(c: &mut Checkpoint, table: &CsvTable, key: u64, metric: &str) {
+    let v = table.rows.get(&key).and_then(|r| r.get(metric)).copied();
+    let raw = table.raw.get(&(key, metric.to_string())).cloned();
+    if v.is_some() || raw.is_some() {
+        c.metric = v;
+        c.metric_raw = raw;
+    }
+}
+
+/// ckpt's own record for a foreign run (`.ckpt/state.json`), when present.
+pub fn load_foreign_state(run: &Path, warnings: &mut Vec<String>) -> Option<ForeignState> {
+    let p = run.join(".ckpt").join("state.json");
+    let text = match std::fs::read(&p) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            warnings.push(format!(".ckpt/state.json: cannot read ({e}); pins ignored"));
+            return None;
+        }
+    };
+    match serde_json::from_slice::<ForeignState>(&text) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            warnings.push(format!(
+                ".ckpt/state.json is not valid ({e}); pins ignored. `ckpt doctor` inspects it"
+            ));
+            None
+        }
+    }
+}
+
+/// Facts of a regular file as a checkpoint (size, mtime, inode; zero bytes = damaged).
+pub fn file_checkpoint(name: &str, rel: PathBuf, meta: &Metadata) -> Checkpoint {
+    let mut c = Checkpoint {
+        name: name.to_string(),
+        bytes: meta.len(),
+        paths: vec![rel],
+        mtime: mtime(meta),
+        inode: Some(inode(meta)),
+        ..Default::default()
+    };
+    if meta.len() == 0 {
+        c.state = CheckpointState::Damaged;
+        c.damage = Some("zero-byte file".into());
+    }
+    c
+}
+
+/// Give `role` to the checkpoint named `target` (and record its epoch/step on the alias).
+pub fn attach_role(checkpoints: &mut [Checkpoint], alias: &mut Alias) {
+    let Some(t) = alias.target.as_deref() else {
+        return;
+    };
+    if let Some(c) = checkpoints.iter_mut().find(|c| c.name == t) {
+        if !c.roles.contains(&alias.role) {
+            c.roles.push(alias.role);
+        }
+        alias.epoch = alias.epoch.or(c.epoch);
+        alias.step = alias.step.or(c.step);
+    }
+}
+
+/// Build the final snapshot: sort, apply pins and held best, order roles.
+pub struct Parts {
+    pub layout: LayoutKind,
+    pub metric: Option<MetricSpec>,
+    pub checkpoints: Vec<Checkpoint>,
+    pub best: Option<Alias>,
+    pub last: Option<Alias>,
+    pub temps: Vec<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
+    if let Some(state) = load_foreign_state(run, &mut p.warnings) {
+        for name in &state.pinned {
+            match p.checkpoints.iter_mut().find(|c| &c.name == name) {
+                Some(c) => c.pinned = true,
+                None => p
+                    .warnings
+                    .push(format!("pinned checkpoint {name} is no longer in the run")),
+            }
+        }
+        if let Some(held) = &state.best_held {
+            if p.checkpoints.iter().any(|c| &c.name == held) {
+                let resolved = p.best.as_ref().and_then(|b| b.target.clone());
+                // A best alias that is a real file (timm model_best, Lightning best.ckpt)
+                // is what a user loads: when it disagrees with the hold, the file wins and
+                // we say so. A best that is only a record (hf) or a ranking follows the hold.
+                let file_backed = p.best.as_ref().is_some_and(|b| {
+                    matches!(
+                        b.how.as_str(),
+                        "hardlink" | "copy" | "symlink" | "file" | "reflink"
+                    )
+                });
+                if file_backed && resolved.as_deref() != Some(held.as_str()) {
+                    p.warnings.push(format!(
+                        "best was promoted and held on {held}, but {} now holds {}; \
+                         promote again to restore the hold",
+                        p.best
+                            .as_ref()
+                            .map(|b| b.path.display().to_string())
+                            .unwrap_or_default(),
+                        resolved
+                            .clone()
+                            .unwrap_or_else(|| "an unknown checkpoint".into())
+                    ));
+                } else if resolved.as_deref() != Some(held.as_str()) {
+                    for c in &mut p.checkpoints {
+                        c.roles.retain(|r| *r != Role::Best);
+                    }
+                    let path = p
+                        .checkpoints
+                        .iter()
+                        .find(|c| &c.name == held)
+                        .and_then(|c| c.paths.first().cloned())
+                        .unwrap_or_else(|| PathBuf::from(held));
+                    let mut alias = p.best.take().unwrap_or(Alias {
+                        role: Role::Best,
+                        path,
+                        target: None,
+                        epoch: None,
+                        step: None,
+                        how: "record".into(),
+                        held: true,
+                    });
+                    alias.target = Some(held.clone());
+                    alias.epoch = None;
+                    alias.step = None;
+                    attach_role(&mut p.checkpoints, &mut alias);
+                    p.best = Some(alias);
+                }
+                if let Some(b) = p
+                    .best
+                    .as_mut()
+                    .filter(|b| b.target.as_deref() == Some(held))
+                {
+                    b.held = true;
+                }
+            } else {
+                p.warnings.push(format!(
+                    "best was held on {held}, which is no longer in the run"
+                ));
+            }
+        }
+    }
+    for c in &mut p.checkpoints {
+        c.roles.sort();
+        c.roles.dedup();
+    }
+    // Within one epoch a milestone sorts before the regular checkpoint, so that
+    // `RunSnapshot::find("3")` (the last match) names the regular one.
+    let key = |c: &Checkpoint| (c.epoch, c.step, c.batch, !c.has_role(Role::Milestone));
+    p.checkpoints
+        .sort_by(|a, b| (key(a), &a.name).cmp(&(key(b), &b.name)));
+    p.temps.sort();
+    RunSnapshot {
+        run: run.to_path_buf(),
+        layout: p.layout,
+        metric: p.metric,
+        checkpoints: p.checkpoints,
+        best: p.best,
+        last: p.last,
+        temps: p.temps,
+        warnings: p.warnings,
+        scanned_at: chrono::Utc::now(),
+    }
+}
+
+/// Warn when the best checkpoint's metric is NaN/inf while finite ones exist (timm's NaN bug).
+pub fn warn_non_finite_best(p: &mut Parts) {
+    let Some(best) = p.checkpoints.iter().find(|c| c.has_role(Role::Best)) else {
+        return;
+    };
+    let bad = best.metric.is_some_and(|m| !m.is_finite());
+    let finite_exists = p
+        .checkpoints
+        .iter()
+        .any(|c| !c.has_role(Role::Milestone) && c.finite_metric().is_some());
+    if bad && finite_exists {
+        let raw = best
+            .metric_raw
+            .clone()
+            .unwrap_or_else(|| format!("{:?}", best.metric.unwrap_or(f64::NAN)));
+        p.warnings.push(format!(
+            "best ({}) holds a non-finite metric ({raw}) while finite ones exist; it should not be best",
+            best.name
+        ));
+    }
+}
+
+/// Strip one of `exts` from `name`: `("checkpoint-3", ".pth.tar")`.
+pub fn split_ext<'a>(name: &'a str, exts: &[&'static str]) -> Option<(&'a str, &'static str)> {
+    exts.iter()
+        .find_map(|e| name.strip_suffix(e).map(|stem| (stem, *e)))
+}
+
+/// Sum of regular files under `dir` (never following symlinks), and the newest mtime.
+pub fn dir_usage(dir: &Path, depth: usize) -> (u64, Option<std::time::SystemTime>) {
+    let mut total = 0u64;
+    let mut newest = None;
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return (0, None);
+    };
+    for ent in rd.flatten() {
+        let Ok(meta) = ent.metadata() else { continue };
+        if meta.is_file() {
+            total += meta.len();
+            if let Ok(m) = meta.modified() {
+                newest = newest.max(Some(m));
+            }
+        } else if meta.is_dir() && depth < 8 {
+            let (b, m) = dir_usage(&ent.path(), depth + 1);
+            total += b;
+            newest = newest.max(m);
+        }
+    }
+    (total, newest)
+}
+
+/// Read a checkpoint's pickle, building only the top-level `keys` (tensors and
+/// optimizer state are skipped); errors become one-line reasons.
+pub fn read_pickle(
+    path: &Path,
+    keys: &[&str],
+) -> std::result::Result<crate::pickle::Value, String> {
+    crate::torchzip::read_pickle_keys(path, keys).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_scalars_skip_nested_blocks() {
+        let y = "eval_metric: loss # comment\nmodel: 'resnet'\nnested:\n  a: 1\n- item\nname: \"x: y\"\n";
+        let m = parse_yaml_scalars(y);
+        assert_eq!(m["eval_metric"], "loss");
+        assert_eq!(m["model"], "resnet");
+        assert_eq!(m["nested"], "");
+        assert_eq!(m["name"], "x: y");
+        assert!(!m.contains_key("a"));
+    }
+
+    #[test]
+    fn symlinks_resolve_only_inside_the_run() {
+        let t = tempfile::tempdir().unwrap();
+        let run = t.path().join("run");
+        std::fs::create_dir_all(run.join("sub")).unwrap();
+        std::fs::write(run.join("a"), b"x").unwrap();
+        std::os::unix::fs::symlink("../a", run.join("sub/l")).unwrap();
+        std::os::unix::fs::symlink("../../outside", run.join("sub/out")).unwrap();
+        let (p, _) = resolve_in_run(&run, Path::new("sub/l")).unwrap();
+        assert_eq!(p, PathBuf::from("a"));
+        assert!(resolve_in_run(&run, Path::new("sub/out"))
+            .unwrap_err()
+            .contains("outside"));
+        std::os::unix::fs::symlink(run.join("a"), run.join("abs")).unwrap();
+        assert_eq!(
+            resolve_in_run(&run, Path::new("abs")).unwrap().0,
+            PathBuf::from("a")
+        );
+    }
+}

@@ -1,0 +1,543 @@
+//! timm (`timm.utils.CheckpointSaver`) runs: `checkpoint-<epoch>`, `last`, `model_best`,
+//! `recovery-<epoch>-<batch>`, `milestone-<n>`, with metrics from `summary.csv` and the
+//! metric name from `args.yaml` (DESIGN §4).
+//!
+//! Which epoch `last`/`model_best` hold is found by shared inode when hardlinked, and
+//! only otherwise by reading the torch zip's pickle (data only), so a scan opens at most
+//! those two files however many checkpoints the run has.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::common::{self, Entry, Parts};
+use crate::layout::LayoutKind;
+use crate::pickle::Value;
+use crate::rank::{MetricSpec, Mode};
+use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::Result;
+
+/// File extensions timm writes (longest first so `.pth.tar` wins over `.tar`).
+pub const EXTS: &[&str] = &[".pth.tar", ".safetensors", ".pth", ".pt"];
+
+/// What a timm file name says it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimmName {
+    Checkpoint(u64),
+    Recovery(u64, u64),
+    Milestone(u64),
+    Last,
+    Best,
+    Temp,
+    /// Looks like a checkpoint name but the number is not one (`checkpoint-abc.pth.tar`).
+    Malformed,
+}
+
+/// Classify a file name; `None` for files timm does not write as checkpoints.
+pub fn classify(name: &str) -> Option<TimmName> {
+    if name.starts_with(common::CKPT_TEMP_PREFIX) {
+        return Some(TimmName::Temp);
+    }
+    let (stem, _) = common::split_ext(name, EXTS)?;
+    let num = |s: &str| s.parse::<u64>().ok();
+    Some(match stem {
+        "last" => TimmName::Last,
+        "model_best" => TimmName::Best,
+        "tmp" | "recovery_tmp" => TimmName::Temp,
+        _ => {
+            if let Some(n) = stem.strip_prefix("checkpoint-") {
+                num(n).map_or(TimmName::Malformed, TimmName::Checkpoint)
+            } else if let Some(n) = stem.strip_prefix("milestone-") {
+                num(n).map_or(TimmName::Malformed, TimmName::Milestone)
+            } else if let Some(rest) = stem.strip_prefix("recovery-") {
+                match rest.split_once('-') {
+                    Some((e, b)) => match (num(e), num(b)) {
+                        (Some(e), Some(b)) => TimmName::Recovery(e, b),
+                        _ => TimmName::Malformed,
+                    },
+                    None => TimmName::Malformed,
+                }
+            } else {
+                return None;
+            }
+        }
+    })
+}
+
+/// True when `entries` look like a timm run.
+pub fn looks_like(entries: &[Entry]) -> bool {
+    let names = |n: &str| entries.iter().any(|e| e.name == n);
+    entries.iter().any(|e| {
+        !e.is_dir()
+            && matches!(
+                classify(&e.name),
+                Some(
+                    TimmName::Checkpoint(_)
+                        | TimmName::Recovery(..)
+                        | TimmName::Milestone(_)
+                        | TimmName::Last
+                        | TimmName::Best
+                )
+            )
+    }) || (names("summary.csv") && names("args.yaml"))
+}
+
+/// The metric timm ranks by, from `args.yaml` (`eval_metric`, default `top1`).
+fn metric_spec(run: &Path, warnings: &mut Vec<String>) -> (MetricSpec, Option<usize>) {
+    let args = match std::fs::read_to_string(run.join("args.yaml")) {
+        Ok(t) => common::parse_yaml_scalars(&t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+        Err(e) => {
+            warnings.push(format!(
+                "args.yaml: cannot read ({e}); assuming eval_metric top1"
+            ));
+            BTreeMap::new()
+        }
+    };
+    let m = args
+        .get("eval_metric")
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .unwrap_or_else(|| "top1".into());
+    let name = if m.starts_with("eval_") {
+        m.clone()
+    } else {
+        format!("eval_{m}")
+    };
+    let hist = args.get("checkpoint_hist").and_then(|s| s.parse().ok());
+    (
+        MetricSpec {
+            mode: Mode::infer_from_name(&m),
+            name,
+        },
+        hist,
+    )
+}
+
+/// timm's own history from a checkpoint's `saver` entry (timm ≥ 1.0.31).
+#[derive(Debug, Clone, Default)]
+struct Saver {
+    files: Vec<(String, Option<f64>)>,
+    best_epoch: Option<u64>,
+}
+
+fn read_saver(v: &Value) -> Option<Saver> {
+    let s = v.get("saver")?;
+    let mut out = Saver::default();
+    if let Some(files) = s.get("checkpoint_files").and_then(Value::as_seq) {
+        for f in files {
+            let Some(t) = f.as_seq() else { continue };
+            let Some(path) = t.first().and_then(Value::as_str) else {
+                continue;
+            };
+            let name = Path::new(path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.to_string());
+            out.files.push((name, t.get(1).and_then(Value::as_f64)));
+        }
+    }
+    out.best_epoch = s
+        .get("best_epoch")
+        .and_then(Value::as_i64)
+        .and_then(|e| u64::try_from(e).ok());
+    Some(out)
+}
+
+/// What an alias file's pickle says: epoch and metric.
+struct Held {
+    epoch: Option<u64>,
+    metric: Option<f64>,
+    value: Value,
+}
+
+fn read_held(path: &Path) -> std::result::Result<Held, String> {
+    if path.to_string_lossy().ends_with(".safetensors") {
+        return Err(
+            "a safetensors file records no epoch, and it shares no inode with a \
+                    checkpoint; cannot tell which epoch it holds"
+                .into(),
+        );
+    }
+    let value = common::read_pickle(path, &["epoch", "metric", "saver"])?;
+    let epoch = value
+        .get("epoch")
+        .and_then(Value::as_i64)
+        .and_then(|e| u64::try_from(e).ok());
+    let metric = value.get("metric").and_then(Value::as_f64);
+    Ok(Held {
+        epoch,
+        metric,
+        value,
+    })
+}
+
+/// Scan a timm run directory.
+pub fn scan(run: &Path) -> Result<RunSnapshot> {
+    let entries = common::list_dir(run)?;
+    let mut warnings = Vec::new();
+    let (metric, _hist) = metric_spec(run, &mut warnings);
+    let table = common::read_csv(&run.join("summary.csv"), "epoch", &mut warnings);
+    if let Some(t) = &table {
+        if !t.columns.iter().any(|c| c == &metric.name) {
+            warnings.push(format!(
+                "summary.csv has no {} column (args.yaml eval_metric); checkpoints are unranked",
+                metric.name
+            ));
+        }
+    }
+
+    let mut checkpoints: Vec<Checkpoint> = Vec::new();
+    let mut temps: Vec<PathBuf> = Vec::new();
+    let mut last_file: Option<(String, PathBuf)> = None;
+    let mut best_file: Option<(String, PathBuf)> = None;
+
+    for e in &entries {
+        let Some(kind) = classify(&e.name) else {
+            continue;
+        };
+        if kind == TimmName::Temp {
+            temps.push(PathBuf::from(&e.name));
+            continue;
+        }
+        if kind == TimmName::Malformed {
+            warnings.push(format!(
+                "{}: not a timm checkpoint name (no epoch number); ignored",
+                e.name
+            ));
+            continue;
+        }
+        if matches!(kind, TimmName::Last | TimmName::Best) {
+            let slot = if kind == TimmName::Last {
+                &mut last_file
+            } else {
+                &mut best_file
+            };
+            match slot {
+                Some((prev, _)) => {
+                    warnings.push(format!("both {prev} and {} exist; using {prev}", e.name))
+                }
+                None => *slot = Some((e.name.clone(), PathBuf::from(&e.name))),
+            }
+            continue;
+        }
+        // A checkpoint file: regular, or a symlink resolved inside the run.
+        let meta = if e.is_symlink() {
+            match common::resolve_in_run(run, Path::new(&e.name)) {
+                Ok((_, m)) if m.is_file() => m,
+                Ok(_) => {
+                    warnings.push(format!("{} does not lead to a file; ignored", e.name));
+                    continue;
+                }
+                Err(why) => {
+                    warnings.push(why);
+                    continue;
+                }
+            }
+        } else if let (true, Some(m)) = (e.is_file(), &e.meta) {
+            m.clone()
+        } else {
+            warnings.push(format!("{} is not a regular file; ignored", e.name));
+            continue;
+        };
+        let mut c = common::file_checkpoint(&e.name, PathBuf::from(&e.name), &meta);
+        match kind {
+            TimmName::Checkpoint(n) => c.epoch = Some(n),
+            TimmName::Recovery(ep, b) => {
+                c.epoch = Some(ep);
+                c.batch = Some(b);
+                c.roles.push(Role::Recovery);
+            }
+            TimmName::Milestone(n) => {
+                c.epoch = Some(n);
+                c.roles.push(Role::Milestone);
+            }
+            _ => {}
+        }
+        // A recovery save is mid-epoch: that epoch's eval row does not describe it.
+        if let (Some(t), Some(ep), false) = (&table, c.epoch, c.has_role(Role::Recovery)) {
+            if let Some(row) = t.rows.get(&ep) {
+                c.metrics = row.clone();
+            }
+            // Milestones are kept outside the ranking: their metric stays in `metrics`.
+            if !c.has_role(Role::Milestone) {
+                common::apply_metric(&mut c, t, ep, &metric.name);
+            }
+        }
+        checkpoints.push(c);
+    }
+
+    // Resolve `last` first: when it is the only copy of its epoch it becomes a checkpoint
+    // that `model_best` may then share.
+    let mut last_pickle: Option<Value> = None;
+    let last = last_file.map(|(name, rel)| {
+        resolve_alias(
+            run,
+            Role::Last,
+            &name,
+            &rel,
+            &mut checkpoints,
+            table.as_ref(),
+            &metric.name,
+            &mut warnings,
+            &mut last_pickle,
+            true,
+        )
+    });
+    let mut best_pickle = None;
+    let best = best_file.map(|(name, rel)| {
+        resolve_alias(
+            run,
+            Role::Best,
+            &name,
+            &rel,
+            &mut checkpoints,
+            table.as_ref(),
+            &metric.name,
+            &mut warnings,
+            &mut best_pickle,
+            false,
+        )
+    });
+
+    if let Some(saver) = last_pickle.as_ref().and_then(read_saver) {
+        check_saver(&saver, &checkpoints, best.as_ref(), &mut warnings);
+    }
+
+    // A temp named for a checkpoint (the engine's `.ckpt-tmp-…-<name>`) marks it Writing.
+    for t in &temps {
+        let tn = t.to_string_lossy();
+        if let Some(c) = checkpoints
+            .iter_mut()
+            .find(|c| tn.starts_with(common::CKPT_TEMP_PREFIX) && tn.ends_with(&c.name))
+        {
+            c.state = CheckpointState::Writing;
+        }
+    }
+
+    let mut parts = Parts {
+        layout: LayoutKind::Timm,
+        metric: Some(metric),
+        checkpoints,
+        best,
+        last,
+        temps,
+        warnings,
+    };
+    common::warn_non_finite_best(&mut parts);
+    Ok(common::finish(run, parts))
+}
+
+/// Resolve `last`/`model_best` to the checkpoint it holds and give that checkpoint `role`.
+#[allow(clippy::too_many_arguments)]
+fn resolve_alias(
+    run: &Path,
+    role: Role,
+    name: &str,
+    rel: &Path,
+    checkpoints: &mut Vec<Checkpoint>,
+    table: Option<&common::CsvTable>,
+    metric_name: &str,
+    warnings: &mut Vec<String>,
+    pickle_out: &mut Option<Value>,
+    always_read: bool,
+) -> Alias {
+    let mut alias = Alias {
+        role,
+        path: rel.to_path_buf(),
+        target: None,
+        epoch: None,
+        step: None,
+        how: "unknown".into(),
+        held: false,
+    };
+    let meta = match std::fs::symlink_metadata(run.join(rel)) {
+        Ok(m) => m,
+        Err(e) => {
+            warnings.push(format!("{name}: cannot stat ({e})"));
+            return alias;
+        }
+    };
+    if meta.file_type().is_symlink() {
+        match common::resolve_in_run(run, rel) {
+            Ok((target, m)) if m.is_file() => {
+                let tname = target.to_string_lossy().into_owned();
+                if checkpoints.iter().any(|c| c.name == tname) {
+                    alias.how = "symlink".into();
+                    alias.target = Some(tname);
+                    common::attach_role(checkpoints, &mut alias);
+                } else {
+                    warnings.push(format!(
+                        "{name} links to {tname}, which is not a checkpoint of this run"
+                    ));
+                }
+            }
+            Ok(_) => warnings.push(format!("{name} does not lead to a file")),
+            Err(why) => warnings.push(why),
+        }
+        return alias;
+    }
+    if !meta.is_file() {
+        warnings.push(format!("{name} is not a regular file; ignored"));
+        return alias;
+    }
+    if meta.len() == 0 {
+        warnings.push(format!(
+            "{name} is a zero-byte file; it holds no checkpoint"
+        ));
+        return alias;
+    }
+    let ino = common::inode(&meta);
+    let by_inode = checkpoints
+        .iter()
+        .position(|c| c.inode == Some(ino))
+        .filter(|_| meta.nlink() > 1);
+    // Read the pickle only when needed (no inode match), or for `last`'s saver history.
+    let held = if by_inode.is_none() || always_read {
+        match read_held(&run.join(rel)) {
+            Ok(h) => Some(h),
+            Err(why) => {
+                warnings.push(format!("{name}: {why}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    if let Some(i) = by_inode {
+        let c = &mut checkpoints[i];
+        if !c.paths.iter().any(|p| p == rel) {
+            c.paths.push(rel.to_path_buf());
+        }
+        alias.how = "hardlink".into();
+        alias.target = Some(c.name.clone());
+        if let Some(ep) = held.as_ref().and_then(|h| h.epoch) {
+            if c.epoch != Some(ep) {
+                warnings.push(format!(
+                    "{name} is a hardlink of {} but its pickle says epoch {ep}",
+                    c.name
+                ));
+            }
+        }
+    } else if let Some(h) = &held {
+        match h.epoch {
+            Some(ep) => {
+                let existing = checkpoints.iter().find(|c| {
+                    c.epoch == Some(ep)
+                        && !c.has_role(Role::Recovery)
+                        && !c.has_role(Role::Milestone)
+                });
+                if let Some(c) = existing {
+                    alias.how = "copy".into();
+                    alias.target = Some(c.name.clone());
+                } else {
+                    // The alias is the only copy of this epoch: list it as a checkpoint.
+                    let mut c = common::file_checkpoint(name, rel.to_path_buf(), &meta);
+                    c.epoch = Some(ep);
+                    if let Some(t) = table {
+                        if let Some(row) = t.rows.get(&ep) {
+                            c.metrics = row.clone();
+                        }
+                        common::apply_metric(&mut c, t, ep, metric_name);
+                    }
+                    if c.metric.is_none() && c.metric_raw.is_none() {
+                        c.metric = h.metric;
+                        if h.metric.is_some_and(|m| !m.is_finite()) {
+                            c.metric_raw = h.metric.map(|m| format!("{m}"));
+                        }
+                    }
+                    alias.how = "file".into();
+                    alias.target = Some(c.name.clone());
+                    checkpoints.push(c);
+                }
+            }
+            None => warnings.push(format!("{name}: its pickle has no integer `epoch`")),
+        }
+    }
+    common::attach_role(checkpoints, &mut alias);
+    if let Some(h) = held {
+        *pickle_out = Some(h.value);
+    }
+    alias
+}
+
+/// Compare timm's own history (the `saver` entry of `last`) with the files on disk.
+fn check_saver(
+    saver: &Saver,
+    checkpoints: &[Checkpoint],
+    best: Option<&Alias>,
+    warnings: &mut Vec<String>,
+) {
+    for (file, m) in &saver.files {
+        match checkpoints.iter().find(|c| &c.name == file) {
+            None => warnings.push(format!("timm's history lists {file}, which is not on disk")),
+            Some(c) => {
+                if let (Some(a), Some(b)) = (m, c.metric) {
+                    let same = (a.is_nan() && b.is_nan())
+                        || a == &b
+                        || (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1.0);
+                    if !same {
+                        warnings.push(format!(
+                            "timm's history gives {file} metric {a}, summary.csv says {b}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if !saver.files.is_empty() {
+        for c in checkpoints {
+            let regular = !c.has_role(Role::Recovery)
+                && !c.has_role(Role::Milestone)
+                && c.name.starts_with("checkpoint-");
+            if regular && !saver.files.iter().any(|(f, _)| f == &c.name) {
+                warnings.push(format!(
+                    "{} is not in timm's checkpoint history (timm will not rotate it out)",
+                    c.name
+                ));
+            }
+        }
+    }
+    if let (Some(be), Some(b)) = (saver.best_epoch, best) {
+        if b.epoch.is_some_and(|e| e != be) && !b.held {
+            warnings.push(format!(
+                "timm's history says best is epoch {be}, {} holds epoch {}",
+                b.path.display(),
+                b.epoch.unwrap_or_default()
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_timm_names() {
+        assert_eq!(
+            classify("checkpoint-12.pth.tar"),
+            Some(TimmName::Checkpoint(12))
+        );
+        assert_eq!(
+            classify("checkpoint-3.safetensors"),
+            Some(TimmName::Checkpoint(3))
+        );
+        assert_eq!(classify("recovery-2-1.pth"), Some(TimmName::Recovery(2, 1)));
+        assert_eq!(
+            classify("milestone-10.pth.tar"),
+            Some(TimmName::Milestone(10))
+        );
+        assert_eq!(classify("last.pth.tar"), Some(TimmName::Last));
+        assert_eq!(classify("model_best.pth.tar"), Some(TimmName::Best));
+        assert_eq!(classify("tmp.pth.tar"), Some(TimmName::Temp));
+        assert_eq!(classify("recovery_tmp.pth.tar"), Some(TimmName::Temp));
+        assert_eq!(classify(".ckpt-tmp-123-ab"), Some(TimmName::Temp));
+        assert_eq!(
+            classify("checkpoint-abc.pth.tar"),
+            Some(TimmName::Malformed)
+        );
+        assert_eq!(classify("summary.csv"), None);
+        assert_eq!(classify("model.pth.tar"), None);
+    }
+}

@@ -1,0 +1,981 @@
+//! The monitor's state and its pure update: `update(&mut App, Msg) -> Vec<Command>`.
+//! No I/O here: the event loop turns [`Command`]s into work on other threads, and the
+//! results come back as [`Msg`]s. Rendering reads `&App` only.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use crossterm::event::KeyEvent;
+
+use crate::disk::Headroom;
+use crate::engine::{Progress, PrunePlan, RestorePlan};
+use crate::rank::{strictly_better, Mode};
+use crate::snapshot::{Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::watch::WatchMode;
+
+use super::keymap::{self, Action, KeyMode};
+use super::render;
+
+/// The process that looks like it is training into a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainerInfo {
+    pub pid: u32,
+    /// Short command line (program and first arguments).
+    pub command: String,
+    /// CPU use in percent of one core.
+    pub cpu_percent: f32,
+    /// Resident memory in bytes.
+    pub memory: u64,
+}
+
+/// Column the history table is sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    /// Newest first.
+    #[default]
+    Epoch,
+    /// Best first under the run's mode; non-finite last.
+    Metric,
+    /// Largest first.
+    Size,
+}
+
+impl SortKey {
+    pub fn next(self) -> SortKey {
+        match self {
+            SortKey::Epoch => SortKey::Metric,
+            SortKey::Metric => SortKey::Size,
+            SortKey::Size => SortKey::Epoch,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortKey::Epoch => "epoch",
+            SortKey::Metric => "metric",
+            SortKey::Size => "size",
+        }
+    }
+}
+
+/// An action planned and waiting for the user's yes (default No).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PendingAction {
+    Promote {
+        name: String,
+        epoch: Option<u64>,
+        /// The checkpoint's files and their bytes.
+        files: Vec<(PathBuf, u64)>,
+        /// The alias file rewritten, when the layout has one.
+        alias: Option<PathBuf>,
+    },
+    Pin {
+        name: String,
+        pin: bool,
+        files: Vec<(PathBuf, u64)>,
+    },
+    Restore(RestorePlan),
+    Prune(PrunePlan),
+    Verify {
+        checkpoints: usize,
+        bytes: u64,
+    },
+}
+
+impl PendingAction {
+    /// One word for status lines ("promote", "prune", …).
+    pub fn verb(&self) -> &'static str {
+        match self {
+            PendingAction::Promote { .. } => "promote",
+            PendingAction::Pin { pin: true, .. } => "pin",
+            PendingAction::Pin { pin: false, .. } => "unpin",
+            PendingAction::Restore(_) => "restore",
+            PendingAction::Prune(_) => "prune",
+            PendingAction::Verify { .. } => "verify",
+        }
+    }
+}
+
+/// The confirm dialog: the exact plan, and which button has focus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirm {
+    pub run: PathBuf,
+    pub action: PendingAction,
+    /// False = "No" focused (the default).
+    pub yes_focused: bool,
+}
+
+/// A plan the engine must compute (it reads the run).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlanRequest {
+    Restore {
+        name: String,
+    },
+    /// Marked checkpoints, or the run's retention policy when empty.
+    Prune {
+        marked: Vec<String>,
+    },
+}
+
+/// Work for the event loop to start; results come back as messages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Scan(PathBuf),
+    Plan { run: PathBuf, request: PlanRequest },
+    Apply { run: PathBuf, action: PendingAction },
+    Quit,
+}
+
+/// Everything that can happen to the monitor.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // moved once per scan; boxing buys nothing
+pub enum Msg {
+    Key(KeyEvent),
+    Resize(u16, u16),
+    /// A watcher saw the run change.
+    RunChanged(PathBuf),
+    Scanned {
+        run: PathBuf,
+        result: Result<RunSnapshot, String>,
+        headroom: Option<Headroom>,
+        at: DateTime<Utc>,
+    },
+    WatchMode {
+        run: PathBuf,
+        mode: WatchMode,
+        /// Why polling was chosen (fs type, a failed watch, `--poll`).
+        reason: Option<String>,
+    },
+    Trainer {
+        run: PathBuf,
+        trainer: Option<TrainerInfo>,
+    },
+    Planned {
+        run: PathBuf,
+        result: Result<PendingAction, String>,
+    },
+    Progress(Progress),
+    Done {
+        run: PathBuf,
+        result: Result<String, String>,
+    },
+    /// The wall clock moved (ages and "last save" are drawn relative to it).
+    Tick(DateTime<Utc>),
+    /// SIGTERM/SIGHUP: leave now.
+    Terminate,
+}
+
+/// Severity of the status line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Ok,
+    Warn,
+    Error,
+}
+
+/// The status line: the last result or error.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub level: Level,
+    pub text: String,
+}
+
+/// An action running on the worker.
+#[derive(Debug, Clone)]
+pub struct Busy {
+    pub label: String,
+    pub progress: Option<Progress>,
+}
+
+/// What covers the main view.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per app; boxing buys nothing
+pub enum Overlay {
+    None,
+    Help,
+    Details,
+    Confirm(Confirm),
+}
+
+/// Which screen is showing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    RunList,
+    Run(usize),
+}
+
+/// Everything known about one watched run.
+#[derive(Debug, Clone)]
+pub struct RunEntry {
+    pub path: PathBuf,
+    pub snapshot: Option<RunSnapshot>,
+    /// The last scan's error, if it failed.
+    pub error: Option<String>,
+    pub headroom: Option<Headroom>,
+    pub trainer: Option<TrainerInfo>,
+    /// False until the trainer search has run once.
+    pub trainer_checked: bool,
+    pub watch_mode: Option<WatchMode>,
+    pub watch_reason: Option<String>,
+    pub last_scan: Option<DateTime<Utc>>,
+    /// 1-based rank by metric per checkpoint index (finite metrics only).
+    pub ranks: Vec<Option<usize>>,
+    /// Checkpoint indices in display order (sorted, filtered).
+    pub view: Vec<usize>,
+    /// Names marked for prune.
+    pub marked: BTreeSet<String>,
+    /// Selected position in `view`, and the first visible one.
+    pub selected: usize,
+    pub offset: usize,
+}
+
+impl RunEntry {
+    pub fn new(path: PathBuf) -> RunEntry {
+        RunEntry {
+            path,
+            snapshot: None,
+            error: None,
+            headroom: None,
+            trainer: None,
+            trainer_checked: false,
+            watch_mode: None,
+            watch_reason: None,
+            last_scan: None,
+            ranks: Vec::new(),
+            view: Vec::new(),
+            marked: BTreeSet::new(),
+            selected: 0,
+            offset: 0,
+        }
+    }
+
+    /// The checkpoint under the cursor.
+    pub fn selected_checkpoint(&self) -> Option<&Checkpoint> {
+        let snap = self.snapshot.as_ref()?;
+        let idx = *self.view.get(self.selected)?;
+        snap.checkpoints.get(idx)
+    }
+
+    /// Metric mode of the run (max when unknown).
+    pub fn mode(&self) -> Mode {
+        self.snapshot
+            .as_ref()
+            .and_then(|s| s.metric.as_ref())
+            .map(|m| m.mode)
+            .unwrap_or_default()
+    }
+
+    /// Checkpoint indices best first (finite metrics only; ties keep the earlier first).
+    pub fn ranking(&self) -> Vec<usize> {
+        let mut ranked: Vec<(usize, usize)> = self
+            .ranks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.map(|r| (r, i)))
+            .collect();
+        ranked.sort_unstable();
+        ranked.into_iter().map(|(_, i)| i).collect()
+    }
+}
+
+/// The whole monitor.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub runs: Vec<RunEntry>,
+    pub screen: Screen,
+    /// Selected row of the run list.
+    pub list_selected: usize,
+    pub sort: SortKey,
+    pub filter: String,
+    pub filter_editing: bool,
+    pub overlay: Overlay,
+    pub status: Option<Status>,
+    pub busy: Option<Busy>,
+    pub read_only: bool,
+    /// Draw with colours (false = NO_COLOR: attributes only).
+    pub color: bool,
+    /// "Now" for ages; injected so rendering is deterministic.
+    pub now: DateTime<Utc>,
+    /// Terminal size, for page sizes and scrolling.
+    pub size: (u16, u16),
+    /// Offset of local time from UTC in seconds (injected; tests use 0).
+    pub utc_offset: i32,
+    /// The root the runs were found under (for short names in the run list).
+    pub root: Option<PathBuf>,
+    pub quit: bool,
+}
+
+impl App {
+    /// A monitor over `runs`; opens the run directly when there is only one.
+    pub fn new(runs: Vec<PathBuf>, read_only: bool, now: DateTime<Utc>) -> App {
+        let screen = if runs.len() == 1 {
+            Screen::Run(0)
+        } else {
+            Screen::RunList
+        };
+        App {
+            runs: runs.into_iter().map(RunEntry::new).collect(),
+            screen,
+            list_selected: 0,
+            sort: SortKey::default(),
+            filter: String::new(),
+            filter_editing: false,
+            overlay: Overlay::None,
+            status: None,
+            busy: None,
+            read_only,
+            color: true,
+            now,
+            size: (80, 24),
+            utc_offset: 0,
+            root: None,
+            quit: false,
+        }
+    }
+
+    /// Which keys are live.
+    pub fn key_mode(&self) -> KeyMode {
+        match (&self.overlay, self.screen) {
+            (Overlay::Confirm(_), _) => KeyMode::Confirm,
+            (Overlay::Help, _) => KeyMode::Help,
+            (Overlay::Details, _) => KeyMode::Details,
+            _ if self.filter_editing => KeyMode::Filter,
+            (_, Screen::RunList) => KeyMode::RunList,
+            (_, Screen::Run(_)) => KeyMode::Run,
+        }
+    }
+
+    /// The run being shown, if one is open.
+    pub fn current(&self) -> Option<&RunEntry> {
+        match self.screen {
+            Screen::Run(i) => self.runs.get(i),
+            Screen::RunList => None,
+        }
+    }
+
+    fn current_mut(&mut self) -> Option<&mut RunEntry> {
+        match self.screen {
+            Screen::Run(i) => self.runs.get_mut(i),
+            Screen::RunList => None,
+        }
+    }
+
+    fn run_index(&self, path: &Path) -> Option<usize> {
+        self.runs.iter().position(|r| r.path == path)
+    }
+
+    /// The run-list rows in display order (filtered by name).
+    pub fn list_view(&self) -> Vec<usize> {
+        let f = self.filter.to_lowercase();
+        (0..self.runs.len())
+            .filter(|&i| {
+                f.is_empty()
+                    || self.runs[i]
+                        .path
+                        .to_string_lossy()
+                        .to_lowercase()
+                        .contains(&f)
+            })
+            .collect()
+    }
+
+    fn set_status(&mut self, level: Level, text: impl Into<String>) {
+        self.status = Some(Status {
+            level,
+            text: text.into(),
+        });
+    }
+
+    fn table_height(&self) -> usize {
+        render::table_rows(self)
+    }
+}
+
+/// Apply one message; return the work it asks for. Pure: no I/O, no clock.
+pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
+    match msg {
+        Msg::Key(ev) => on_key(app, &ev),
+        Msg::Resize(w, h) => {
+            app.size = (w, h);
+            let h = app.table_height();
+            for run in &mut app.runs {
+                ensure_visible(run, h);
+            }
+            vec![]
+        }
+        Msg::RunChanged(run) => vec![Command::Scan(run)],
+        Msg::Scanned {
+            run,
+            result,
+            headroom,
+            at,
+        } => {
+            if at > app.now {
+                app.now = at;
+            }
+            let (sort, filter, h) = (app.sort, app.filter.clone(), app.table_height());
+            if let Some(i) = app.run_index(&run) {
+                let entry = &mut app.runs[i];
+                entry.last_scan = Some(at);
+                if headroom.is_some() {
+                    entry.headroom = headroom;
+                }
+                match result {
+                    Ok(snap) => {
+                        entry.error = None;
+                        set_snapshot(entry, snap, sort, &filter, h);
+                    }
+                    Err(e) => entry.error = Some(e),
+                }
+            }
+            vec![]
+        }
+        Msg::WatchMode { run, mode, reason } => {
+            if let Some(i) = app.run_index(&run) {
+                app.runs[i].watch_mode = Some(mode);
+                app.runs[i].watch_reason = reason;
+            }
+            vec![]
+        }
+        Msg::Trainer { run, trainer } => {
+            if let Some(i) = app.run_index(&run) {
+                app.runs[i].trainer = trainer;
+                app.runs[i].trainer_checked = true;
+            }
+            vec![]
+        }
+        Msg::Planned { run, result } => {
+            app.busy = None;
+            match result {
+                Ok(action) => {
+                    app.overlay = Overlay::Confirm(Confirm {
+                        run,
+                        action,
+                        yes_focused: false,
+                    });
+                }
+                Err(e) => app.set_status(Level::Error, e),
+            }
+            vec![]
+        }
+        Msg::Progress(p) => {
+            if let Some(b) = &mut app.busy {
+                b.progress = Some(p);
+            }
+            vec![]
+        }
+        Msg::Done { run, result } => {
+            app.busy = None;
+            match result {
+                Ok(text) => {
+                    if text.starts_with("pruned") {
+                        if let Some(i) = app.run_index(&run) {
+                            app.runs[i].marked.clear();
+                        }
+                    }
+                    app.set_status(Level::Ok, text)
+                }
+                Err(e) => app.set_status(Level::Error, e),
+            }
+            vec![Command::Scan(run)]
+        }
+        Msg::Tick(now) => {
+            app.now = now;
+            vec![]
+        }
+        Msg::Terminate => {
+            app.quit = true;
+            vec![Command::Quit]
+        }
+    }
+}
+
+fn on_key(app: &mut App, ev: &KeyEvent) -> Vec<Command> {
+    let mode = app.key_mode();
+    let action = keymap::resolve(mode, ev);
+    if mode == KeyMode::Filter && action.is_none() {
+        if let crossterm::event::KeyCode::Char(c) = ev.code {
+            app.filter.push(c);
+            refilter(app);
+        }
+        return vec![];
+    }
+    let Some(action) = action else {
+        return vec![];
+    };
+    on_action(app, action)
+}
+
+/// Perform a resolved key action.
+pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
+    let page = app.table_height().max(1);
+    match action {
+        Action::Quit => {
+            app.quit = true;
+            return vec![Command::Quit];
+        }
+        Action::Help => {
+            app.overlay = if app.overlay == Overlay::Help {
+                Overlay::None
+            } else {
+                Overlay::Help
+            };
+        }
+        Action::Up => move_by(app, -1),
+        Action::Down => move_by(app, 1),
+        Action::PageUp => move_by(app, -(page as i64)),
+        Action::PageDown => move_by(app, page as i64),
+        Action::Top => move_by(app, i64::MIN / 2),
+        Action::Bottom => move_by(app, i64::MAX / 2),
+        Action::Back => back(app),
+        Action::Open => match app.screen {
+            Screen::RunList => {
+                if let Some(&i) = app.list_view().get(app.list_selected) {
+                    app.screen = Screen::Run(i);
+                    app.filter.clear();
+                    refilter(app);
+                }
+            }
+            Screen::Run(_) => {
+                if app
+                    .current()
+                    .and_then(RunEntry::selected_checkpoint)
+                    .is_some()
+                {
+                    app.overlay = Overlay::Details;
+                }
+            }
+        },
+        Action::Sort => {
+            app.sort = app.sort.next();
+            refilter(app);
+            app.set_status(Level::Info, format!("sorted by {}", app.sort.as_str()));
+        }
+        Action::Filter => app.filter_editing = true,
+        Action::ApplyFilter => app.filter_editing = false,
+        Action::Backspace => {
+            app.filter.pop();
+            refilter(app);
+        }
+        Action::Rescan => {
+            return match app.current() {
+                Some(r) => vec![Command::Scan(r.path.clone())],
+                None => app
+                    .runs
+                    .iter()
+                    .map(|r| Command::Scan(r.path.clone()))
+                    .collect(),
+            };
+        }
+        Action::Yes | Action::No | Action::ToggleButton | Action::Press => {
+            return on_confirm_key(app, action)
+        }
+        Action::Promote
+        | Action::Restore
+        | Action::Pin
+        | Action::Mark
+        | Action::PrunePlan
+        | Action::Verify => return on_run_action(app, action),
+    }
+    vec![]
+}
+
+fn back(app: &mut App) {
+    if app.overlay != Overlay::None {
+        app.overlay = Overlay::None;
+    } else if app.filter_editing || !app.filter.is_empty() {
+        app.filter_editing = false;
+        app.filter.clear();
+        refilter(app);
+    } else if matches!(app.screen, Screen::Run(_)) && app.runs.len() > 1 {
+        app.screen = Screen::RunList;
+    }
+}
+
+fn on_confirm_key(app: &mut App, action: Action) -> Vec<Command> {
+    let Overlay::Confirm(confirm) = &mut app.overlay else {
+        return vec![];
+    };
+    let yes = match action {
+        Action::ToggleButton => {
+            confirm.yes_focused = !confirm.yes_focused;
+            return vec![];
+        }
+        Action::Yes => true,
+        Action::Press => confirm.yes_focused,
+        _ => false,
+    };
+    let Overlay::Confirm(confirm) = std::mem::replace(&mut app.overlay, Overlay::None) else {
+        return vec![];
+    };
+    if !yes {
+        app.set_status(Level::Info, format!("{} cancelled", confirm.action.verb()));
+        return vec![];
+    }
+    app.busy = Some(Busy {
+        label: format!("{}…", confirm.action.verb()),
+        progress: None,
+    });
+    vec![Command::Apply {
+        run: confirm.run,
+        action: confirm.action,
+    }]
+}
+
+fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
+    if action.mutates() && app.read_only {
+        app.set_status(
+            Level::Warn,
+            "read-only: actions are disabled (started with --read-only)",
+        );
+        return vec![];
+    }
+    if let Some(b) = &app.busy {
+        let text = format!("busy: {} still running", b.label);
+        app.set_status(Level::Warn, text);
+        return vec![];
+    }
+    let h = app.table_height();
+    let Some(run) = app.current() else {
+        return vec![];
+    };
+    let path = run.path.clone();
+    let Some(snap) = run.snapshot.as_ref() else {
+        app.set_status(Level::Warn, "the run has not been scanned yet");
+        return vec![];
+    };
+    match action {
+        Action::PrunePlan => {
+            let marked: Vec<String> = run.marked.iter().cloned().collect();
+            app.busy = Some(Busy {
+                label: "planning prune…".into(),
+                progress: None,
+            });
+            return vec![Command::Plan {
+                run: path,
+                request: PlanRequest::Prune { marked },
+            }];
+        }
+        Action::Verify => {
+            let checkpoints = snap.checkpoints.len();
+            let bytes = snap.total_bytes();
+            app.overlay = Overlay::Confirm(Confirm {
+                run: path,
+                action: PendingAction::Verify { checkpoints, bytes },
+                yes_focused: false,
+            });
+            return vec![];
+        }
+        _ => {}
+    }
+    let best_alias = snap.best.as_ref().map(|a| a.path.clone());
+    let Some(ckpt) = run.selected_checkpoint().cloned() else {
+        app.set_status(Level::Warn, "no checkpoint selected");
+        return vec![];
+    };
+    if ckpt.state == CheckpointState::Writing && action != Action::Mark {
+        app.set_status(
+            Level::Warn,
+            format!(
+                "{} is still being written; try again when it is complete",
+                ckpt.name
+            ),
+        );
+        return vec![];
+    }
+    let files: Vec<(PathBuf, u64)> = ckpt
+        .paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.clone(), if i == 0 { ckpt.bytes } else { 0 }))
+        .collect();
+    let pending = match action {
+        Action::Mark => {
+            let protected = if ckpt.has_role(Role::Best) {
+                Some("it is the best checkpoint (promote another one first)")
+            } else if ckpt.has_role(Role::Last) {
+                Some("it is the resume point (restore another one first)")
+            } else if ckpt.pinned {
+                Some("it is pinned (space unpins it)")
+            } else {
+                None
+            };
+            let Some(run) = app.current_mut() else {
+                return vec![];
+            };
+            let unmark = run.marked.contains(&ckpt.name);
+            if let (Some(why), false) = (protected, unmark) {
+                app.set_status(Level::Warn, format!("cannot mark {}: {why}", ckpt.name));
+                return vec![];
+            }
+            if !run.marked.remove(&ckpt.name) {
+                run.marked.insert(ckpt.name.clone());
+            }
+            if run.selected + 1 < run.view.len() {
+                run.selected += 1;
+                ensure_visible(run, h);
+            }
+            let n = run.marked.len();
+            app.set_status(
+                Level::Info,
+                format!("{n} marked for prune; x shows the plan"),
+            );
+            return vec![];
+        }
+        Action::Restore => {
+            app.busy = Some(Busy {
+                label: "planning restore…".into(),
+                progress: None,
+            });
+            return vec![Command::Plan {
+                run: path,
+                request: PlanRequest::Restore { name: ckpt.name },
+            }];
+        }
+        Action::Pin => PendingAction::Pin {
+            name: ckpt.name.clone(),
+            pin: !ckpt.pinned,
+            files,
+        },
+        Action::Promote => PendingAction::Promote {
+            name: ckpt.name.clone(),
+            epoch: ckpt.epoch,
+            files,
+            alias: best_alias,
+        },
+        _ => return vec![],
+    };
+    app.overlay = Overlay::Confirm(Confirm {
+        run: path,
+        action: pending,
+        yes_focused: false,
+    });
+    vec![]
+}
+
+fn move_by(app: &mut App, delta: i64) {
+    let h = app.table_height();
+    let (sel, len) = match app.overlay {
+        Overlay::None | Overlay::Details => match app.screen {
+            Screen::RunList => {
+                let len = app.list_view().len();
+                (&mut app.list_selected, len)
+            }
+            Screen::Run(i) => {
+                let Some(run) = app.runs.get_mut(i) else {
+                    return;
+                };
+                let len = run.view.len();
+                let new = clamp_move(run.selected, delta, len);
+                run.selected = new;
+                ensure_visible(run, h);
+                return;
+            }
+        },
+        _ => return,
+    };
+    *sel = clamp_move(*sel, delta, len);
+}
+
+fn clamp_move(cur: usize, delta: i64, len: usize) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    let v = (cur as i64).saturating_add(delta);
+    v.clamp(0, len as i64 - 1) as usize
+}
+
+/// Keep the selection inside the visible window of `height` rows.
+pub fn ensure_visible(run: &mut RunEntry, height: usize) {
+    let len = run.view.len();
+    if len == 0 {
+        run.selected = 0;
+        run.offset = 0;
+        return;
+    }
+    run.selected = run.selected.min(len - 1);
+    let h = height.max(1);
+    if run.selected < run.offset {
+        run.offset = run.selected;
+    } else if run.selected >= run.offset + h {
+        run.offset = run.selected + 1 - h;
+    }
+    run.offset = run.offset.min(len.saturating_sub(h));
+}
+
+fn refilter(app: &mut App) {
+    let (sort, filter, h) = (app.sort, app.filter.clone(), app.table_height());
+    match app.screen {
+        Screen::RunList => {
+            let len = app.list_view().len();
+            app.list_selected = app.list_selected.min(len.saturating_sub(1));
+        }
+        Screen::Run(i) => {
+            if let Some(run) = app.runs.get_mut(i) {
+                let keep = run.selected_checkpoint().map(|c| c.name.clone());
+                rebuild_view(run, sort, &filter);
+                reselect(run, keep.as_deref(), h);
+            }
+        }
+    }
+}
+
+fn set_snapshot(run: &mut RunEntry, snap: RunSnapshot, sort: SortKey, filter: &str, h: usize) {
+    let keep = run.selected_checkpoint().map(|c| c.name.clone());
+    run.ranks = compute_ranks(&snap);
+    run.marked
+        .retain(|m| snap.checkpoints.iter().any(|c| &c.name == m));
+    run.snapshot = Some(snap);
+    rebuild_view(run, sort, filter);
+    reselect(run, keep.as_deref(), h);
+}
+
+fn reselect(run: &mut RunEntry, name: Option<&str>, h: usize) {
+    if let (Some(name), Some(snap)) = (name, run.snapshot.as_ref()) {
+        if let Some(pos) = run
+            .view
+            .iter()
+            .position(|&i| snap.checkpoints.get(i).is_some_and(|c| c.name == name))
+        {
+            run.selected = pos;
+        }
+    }
+    ensure_visible(run, h);
+}
+
+/// 1-based rank per checkpoint: finite metrics only, best first, ties keep the earlier.
+pub fn compute_ranks(snap: &RunSnapshot) -> Vec<Option<usize>> {
+    let mode = snap.metric.as_ref().map(|m| m.mode).unwrap_or_default();
+    let mut idx: Vec<usize> = (0..snap.checkpoints.len())
+        .filter(|&i| {
+            let c = &snap.checkpoints[i];
+            c.finite_metric().is_some() && !c.has_role(Role::Recovery)
+        })
+        .collect();
+    idx.sort_by(|&a, &b| {
+        let (ma, mb) = (
+            snap.checkpoints[a].metric.unwrap_or(f64::NAN),
+            snap.checkpoints[b].metric.unwrap_or(f64::NAN),
+        );
+        if strictly_better(ma, mb, mode) {
+            std::cmp::Ordering::Less
+        } else if strictly_better(mb, ma, mode) {
+            std::cmp::Ordering::Greater
+        } else {
+            std::cmp::Ordering::Equal
+        }
+    });
+    let mut ranks = vec![None; snap.checkpoints.len()];
+    for (r, i) in idx.into_iter().enumerate() {
+        ranks[i] = Some(r + 1);
+    }
+    ranks
+}
+
+/// Text a filter matches against: name, `e<epoch>`, `s<step>`, roles, pinned, state.
+pub fn row_text(c: &Checkpoint) -> String {
+    let mut s = c.name.to_lowercase();
+    if let Some(e) = c.epoch {
+        s.push_str(&format!(" e{e} epoch={e}"));
+    }
+    if let Some(st) = c.step {
+        s.push_str(&format!(" s{st} step={st}"));
+    }
+    for r in &c.roles {
+        s.push(' ');
+        s.push_str(role_name(*r));
+    }
+    if c.pinned {
+        s.push_str(" pinned");
+    }
+    s.push(' ');
+    s.push_str(state_name(&c.state));
+    s
+}
+
+pub fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Best => "best",
+        Role::Last => "last",
+        Role::Recovery => "recovery",
+        Role::Milestone => "milestone",
+    }
+}
+
+pub fn state_name(s: &CheckpointState) -> &'static str {
+    match s {
+        CheckpointState::Complete => "ok",
+        CheckpointState::Writing => "writing",
+        CheckpointState::Damaged => "damaged",
+    }
+}
+
+fn rebuild_view(run: &mut RunEntry, sort: SortKey, filter: &str) {
+    let Some(snap) = run.snapshot.as_ref() else {
+        run.view.clear();
+        return;
+    };
+    let f = filter.to_lowercase();
+    let mut view: Vec<usize> = (0..snap.checkpoints.len())
+        .filter(|&i| f.is_empty() || row_text(&snap.checkpoints[i]).contains(&f))
+        .collect();
+    let cps = &snap.checkpoints;
+    match sort {
+        SortKey::Epoch => view.reverse(),
+        SortKey::Metric => {
+            view.sort_by_key(|&i| (run.ranks[i].unwrap_or(usize::MAX), std::cmp::Reverse(i)))
+        }
+        SortKey::Size => view.sort_by_key(|&i| (std::cmp::Reverse(cps[i].bytes), i)),
+    }
+    run.view = view;
+}
+
+/// Disk projection for the gauge: what the next save needs and how long space lasts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Projection {
+    /// Expected size of the next checkpoint (the newest complete one's).
+    pub next_size: u64,
+    /// How many more checkpoints of that size fit (with the engine's few-% headroom).
+    pub fits: u64,
+    /// Median interval between the recent saves.
+    pub interval: Option<Duration>,
+    /// Time until full at that rate.
+    pub full_in: Option<Duration>,
+    /// The next save would not fit.
+    pub warn: bool,
+}
+
+/// Project headroom from the run's recent saves; `None` without headroom or checkpoints.
+pub fn projection(snap: &RunSnapshot, headroom: &Headroom) -> Option<Projection> {
+    let complete: Vec<&Checkpoint> = snap
+        .checkpoints
+        .iter()
+        .filter(|c| c.state == CheckpointState::Complete && !c.has_role(Role::Recovery))
+        .collect();
+    let next_size = complete.iter().rev().take(3).map(|c| c.bytes).max()?;
+    // The engine's preflight wants the size plus a few percent.
+    let need = next_size + next_size / 32;
+    let fits = headroom.available.checked_div(need).unwrap_or(0);
+    let mut times: Vec<DateTime<Utc>> = complete.iter().filter_map(|c| c.mtime).collect();
+    times.sort();
+    let recent = &times[times.len().saturating_sub(11)..];
+    let mut gaps: Vec<i64> = recent
+        .windows(2)
+        .map(|w| (w[1] - w[0]).num_milliseconds())
+        .filter(|g| *g > 0)
+        .collect();
+    gaps.sort_unstable();
+    let interval = gaps
+        .get(gaps.len() / 2)
+        .map(|ms| Duration::from_millis(*ms as u64));
+    let full_in = interval.map(|i| i.saturating_mul(fits.min(u32::MAX as u64) as u32));
+    Some(Projection {
+        next_size,
+        fits,
+        interval,
+        full_in,
+        warn: headroom.available < need,
+    })
+}

@@ -1,0 +1,185 @@
+//! Confirm dialog: the exact files and bytes an action touches; "No" is focused.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget};
+
+use super::fmt;
+use super::theme::Theme;
+use crate::tui::app::{Confirm, PendingAction};
+
+/// Most file lines listed before "… and N more".
+const MAX_FILES: usize = 12;
+
+fn file_line(path: &std::path::Path, bytes: u64) -> Line<'static> {
+    Line::from(format!(
+        "  {:<44} {:>10}",
+        path.display(),
+        fmt::bytes(bytes)
+    ))
+}
+
+/// The dialog's title and body lines for an action (also used by tests).
+pub fn body(action: &PendingAction) -> (String, Vec<Line<'static>>) {
+    let mut lines = Vec::new();
+    let title = match action {
+        PendingAction::Promote {
+            name,
+            epoch,
+            files,
+            alias,
+        } => {
+            let e = epoch.map(|e| format!(" (epoch {e})")).unwrap_or_default();
+            lines.push(Line::from(format!(
+                "Make {name}{e} the best checkpoint, held"
+            )));
+            lines.push(Line::from(
+                "until `ckpt promote --release`; it is also pinned.",
+            ));
+            if let Some(a) = alias {
+                lines.push(Line::from(format!("Rewrites {} to hold:", a.display())));
+            } else {
+                lines.push(Line::from("Points best at:"));
+            }
+            for (p, b) in files {
+                lines.push(file_line(p, *b));
+            }
+            "Promote to best?".to_string()
+        }
+        PendingAction::Pin { name, pin, files } => {
+            if *pin {
+                lines.push(Line::from(format!("Pin {name}: it will never be pruned.")));
+            } else {
+                lines.push(Line::from(format!(
+                    "Unpin {name}: the retention policy may prune it."
+                )));
+            }
+            for (p, b) in files {
+                lines.push(file_line(p, *b));
+            }
+            if *pin { "Pin?" } else { "Unpin?" }.to_string()
+        }
+        PendingAction::Restore(plan) => {
+            let e = plan
+                .epoch
+                .map(|e| format!(" (epoch {e})"))
+                .unwrap_or_default();
+            if plan.export {
+                lines.push(Line::from(format!(
+                    "Export an independent copy of {}{e} to",
+                    plan.target
+                )));
+                lines.push(Line::from(format!(
+                    "  {}  ({} bytes to copy); the run is not changed",
+                    plan.dest.display(),
+                    fmt::exact(plan.bytes_to_copy)
+                )));
+            } else {
+                lines.push(Line::from(format!(
+                    "Make {}{e} the resume point:",
+                    plan.target
+                )));
+                lines.push(Line::from(format!(
+                    "  rewrite {}  ({} bytes to copy)",
+                    plan.dest.display(),
+                    fmt::exact(plan.bytes_to_copy)
+                )));
+            }
+            if let Some(b) = &plan.backup {
+                lines.push(Line::from(format!(
+                    "  the old last is the only copy of its state: kept in {}",
+                    b.display()
+                )));
+            }
+            if !plan.newer.is_empty() {
+                lines.push(Line::from(format!(
+                    "{} newer checkpoint(s); a resumed trainer will overwrite them:",
+                    plan.newer.len()
+                )));
+                for n in plan.newer.iter().take(MAX_FILES) {
+                    lines.push(Line::from(format!("  {n}")));
+                }
+                if plan.newer.len() > MAX_FILES {
+                    lines.push(Line::from(format!(
+                        "  … and {} more",
+                        plan.newer.len() - MAX_FILES
+                    )));
+                }
+                if let Some(a) = &plan.archive_dir {
+                    lines.push(Line::from(format!("  they move to {}", a.display())));
+                }
+            }
+            "Restore?".to_string()
+        }
+        PendingAction::Prune(plan) => {
+            let files: usize = plan.victims.iter().map(|v| v.files.len()).sum();
+            lines.push(Line::from(format!(
+                "Delete {} checkpoint(s), {} file(s); frees {} bytes ({}):",
+                plan.victims.len(),
+                files,
+                fmt::exact(plan.bytes_freed),
+                fmt::bytes(plan.bytes_freed)
+            )));
+            let mut shown = 0;
+            let all: Vec<_> = plan.victims.iter().flat_map(|v| v.files.iter()).collect();
+            for f in &all {
+                if shown == MAX_FILES {
+                    break;
+                }
+                lines.push(file_line(&f.path, f.bytes));
+                shown += 1;
+            }
+            if all.len() > shown {
+                let rest: u64 = all[shown..].iter().map(|f| f.bytes).sum();
+                lines.push(Line::from(format!(
+                    "  … and {} more file(s), {}",
+                    all.len() - shown,
+                    fmt::bytes(rest)
+                )));
+            }
+            let kept: Vec<&str> = plan.kept.iter().map(|(n, _)| n.as_str()).collect();
+            if !kept.is_empty() {
+                lines.push(Line::from(format!(
+                    "Kept: {}",
+                    fmt::fit(&kept.join(", "), 60)
+                )));
+            }
+            "Prune?".to_string()
+        }
+        PendingAction::Verify { checkpoints, bytes } => {
+            lines.push(Line::from(format!(
+                "Re-read {checkpoints} checkpoint(s), {} bytes ({}),",
+                fmt::exact(*bytes),
+                fmt::bytes(*bytes)
+            )));
+            lines.push(Line::from(
+                "and check them against their hashes / zip CRCs.",
+            ));
+            lines.push(Line::from("Nothing is changed."));
+            "Verify?".to_string()
+        }
+    };
+    (title, lines)
+}
+
+pub fn render(c: &Confirm, area: Rect, buf: &mut Buffer, theme: Theme) {
+    let (title, mut lines) = body(&c.action);
+    lines.push(Line::from(""));
+    let (no, yes) = if c.yes_focused {
+        (theme.title(), theme.selected().patch(theme.warn()))
+    } else {
+        (theme.selected().patch(theme.title()), theme.title())
+    };
+    lines.push(Line::from(vec![
+        Span::raw("        "),
+        Span::styled("[ No ]", no),
+        Span::raw("    "),
+        Span::styled("[ Yes ]", yes),
+        Span::styled("    y confirm · n/Esc cancel", theme.dim()),
+    ]));
+    let h = lines.len() as u16 + 2;
+    let w = lines.iter().map(|l| l.width()).max().unwrap_or(20) as u16 + 4;
+    let inner = super::popup(area, w.max(40), h, &title, buf, theme);
+    Paragraph::new(lines).render(inner, buf);
+}

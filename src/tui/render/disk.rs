@@ -1,0 +1,119 @@
+//! Disk headroom: free/total, checkpoint bytes, "~N more checkpoints fit", time to
+//! full at the observed save rate, and a warning when the next save would not fit.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Widget};
+
+use super::fmt;
+use super::theme::Theme;
+use crate::tui::app::{projection, App, RunEntry};
+
+fn bar(used_frac: f64, width: usize) -> String {
+    let filled = ((used_frac.clamp(0.0, 1.0)) * width as f64).round() as usize;
+    let mut s = "█".repeat(filled.min(width));
+    s.push_str(&"░".repeat(width - filled.min(width)));
+    s
+}
+
+pub fn render(_app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buffer, theme: Theme) {
+    let inner = if boxed {
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(theme.border())
+            .title(Span::styled(" disk ", theme.title()));
+        let inner = block.inner(area);
+        block.render(area, buf);
+        inner
+    } else {
+        area
+    };
+    let Some(h) = run.headroom.as_ref() else {
+        Paragraph::new(Span::styled("disk: measuring…", theme.dim())).render(inner, buf);
+        return;
+    };
+    let used = if h.total > 0 {
+        1.0 - h.available as f64 / h.total as f64
+    } else {
+        0.0
+    };
+    let proj = run.snapshot.as_ref().and_then(|s| projection(s, h));
+    let ckpt_bytes = run.snapshot.as_ref().map(|s| s.total_bytes()).unwrap_or(0);
+    let bar_style = if proj.as_ref().is_some_and(|p| p.warn) || used > 0.95 {
+        theme.error()
+    } else if used > 0.85 {
+        theme.warn()
+    } else {
+        theme.ok()
+    };
+    let fits = proj
+        .as_ref()
+        .map(|p| format!("~{} more checkpoints fit", p.fits));
+    let full = proj.as_ref().and_then(|p| {
+        p.full_in
+            .map(|d| format!("full in ~{} at the current rate", fmt::long_duration(d)))
+    });
+    let warn = proj.as_ref().filter(|p| p.warn).map(|p| {
+        format!(
+            "⚠ next save would not fit: needs ~{}, {} free",
+            fmt::bytes(p.next_size),
+            fmt::bytes(h.available)
+        )
+    });
+    if !boxed {
+        let bw = (inner.width as usize / 6).clamp(4, 12);
+        let mut spans = vec![
+            Span::styled("disk ", theme.title()),
+            Span::styled(bar(used, bw), bar_style),
+            Span::raw(format!(
+                " {} free of {}",
+                fmt::bytes(h.available),
+                fmt::bytes(h.total)
+            )),
+        ];
+        if let Some(w) = warn {
+            spans.push(Span::raw(" · "));
+            spans.push(Span::styled(w, theme.error()));
+        } else {
+            if let Some(p) = &proj {
+                spans.push(Span::raw(format!(" · ~{} more fit", p.fits)));
+            }
+            if let Some(d) = proj.as_ref().and_then(|p| p.full_in) {
+                spans.push(Span::raw(format!(" · full ~{}", fmt::long_duration(d))));
+            }
+        }
+        Paragraph::new(Line::from(spans)).render(inner, buf);
+        return;
+    }
+    let bw = (inner.width as usize).saturating_sub(12).max(1);
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(bar(used, bw), bar_style),
+            Span::raw(format!(" {:>3.0}% used", used * 100.0)),
+        ]),
+        Line::from(format!(
+            "free {} of {} · {}",
+            fmt::bytes(h.available),
+            fmt::bytes(h.total),
+            h.fs_type
+        )),
+        Line::from(format!(
+            "checkpoints {}{}",
+            fmt::bytes(ckpt_bytes),
+            proj.as_ref()
+                .map(|p| format!(" · next ~{}", fmt::bytes(p.next_size)))
+                .unwrap_or_default()
+        )),
+    ];
+    if let Some(w) = warn {
+        lines.push(Line::from(Span::styled(w, theme.error())));
+    } else if let Some(f) = fits {
+        lines.push(Line::from(f));
+    }
+    lines.push(Line::from(Span::styled(
+        full.unwrap_or_else(|| "time to full: needs two saves to measure".into()),
+        theme.dim(),
+    )));
+    Paragraph::new(lines).render(inner, buf);
+}

@@ -1,0 +1,145 @@
+//! Text formatting shared by the panes: bytes, ages, durations, metrics.
+
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Offset, Utc};
+
+use crate::snapshot::Checkpoint;
+
+/// "2.9 MiB", "812 B".
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if v >= 100.0 {
+        format!("{v:.0} {}", UNITS[u])
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// "1,234,567" — exact bytes for confirm dialogs.
+pub fn exact(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Coarse duration: "12s", "5m", "3h", "2d".
+pub fn short_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+/// Two-unit duration: "6h 40m", "3m 20s", "4d 2h".
+pub fn long_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {}s", s / 60, s % 60),
+        3600..86400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d {}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+/// Age of `t` relative to `now` ("-" when unknown or in the future by more than a minute).
+pub fn age(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    match t {
+        Some(t) => {
+            let ms = (now - t).num_milliseconds();
+            if ms < -60_000 {
+                "-".into()
+            } else {
+                short_duration(Duration::from_millis(ms.max(0) as u64))
+            }
+        }
+        None => "-".into(),
+    }
+}
+
+/// Wall-clock time of day in the monitor's offset, "14:03:22".
+pub fn clock(t: DateTime<Utc>, offset_secs: i32) -> String {
+    let off = FixedOffset::east_opt(offset_secs).unwrap_or_else(|| Utc.fix());
+    t.with_timezone(&off).format("%H:%M:%S").to_string()
+}
+
+/// A metric value: up to 4 decimals, trailing zeros trimmed.
+pub fn metric_value(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}").to_lowercase();
+    }
+    let s = if v.abs() >= 10000.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.4}")
+    };
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// The checkpoint's metric as shown: the number, the raw text (nan, inf), or "-".
+pub fn metric(c: &Checkpoint) -> String {
+    match (c.metric, &c.metric_raw) {
+        (Some(v), _) if v.is_finite() => metric_value(v),
+        (_, Some(raw)) => raw.clone(),
+        (Some(v), None) => metric_value(v),
+        (None, None) => "-".into(),
+    }
+}
+
+/// "e5", "s40", "e3/s16" — how a checkpoint is named briefly.
+pub fn label(c: &Checkpoint) -> String {
+    match (c.epoch, c.step) {
+        (Some(e), _) => format!("e{e}"),
+        (None, Some(s)) => format!("s{s}"),
+        (None, None) => c.name.clone(),
+    }
+}
+
+/// Cut `s` to `w` display columns, ending with "…" when cut.
+pub fn fit(s: &str, w: usize) -> String {
+    let n = s.chars().count();
+    if n <= w {
+        return s.to_string();
+    }
+    if w == 0 {
+        return String::new();
+    }
+    let mut out: String = s.chars().take(w - 1).collect();
+    out.push('…');
+    out
+}
+
+/// Keep the end of a path-like string: "…/runs/exp1".
+pub fn fit_left(s: &str, w: usize) -> String {
+    let n = s.chars().count();
+    if n <= w {
+        return s.to_string();
+    }
+    if w == 0 {
+        return String::new();
+    }
+    let tail: String = s.chars().skip(n - (w - 1)).collect();
+    format!("…{tail}")
+}

@@ -1,0 +1,163 @@
+//! Header: run, layout, metric and mode, watch mode and last scan, trainer activity.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget};
+
+use super::fmt;
+use super::theme::Theme;
+use crate::snapshot::Role;
+use crate::tui::app::{App, RunEntry};
+
+/// "eval_top1 ▲max" or "no metric".
+pub fn metric_label(run: &RunEntry) -> String {
+    match run.snapshot.as_ref().and_then(|s| s.metric.as_ref()) {
+        Some(m) => format!("{} ({})", m.name, m.mode.as_str()),
+        None => "no metric".into(),
+    }
+}
+
+/// "events · scan 14:03:22", "polling 2s · scan …", "starting…".
+pub fn watch_label(app: &App, run: &RunEntry) -> String {
+    let mut mode = run
+        .watch_mode
+        .map(|m| m.label())
+        .unwrap_or_else(|| "starting".into());
+    // Say why when polling was chosen for the user (not by --poll).
+    if let (Some(crate::watch::WatchMode::Polling(_)), Some(why)) =
+        (run.watch_mode, &run.watch_reason)
+    {
+        if why != "--poll" {
+            mode.push_str(&format!(" ({})", fmt::fit(why, 24)));
+        }
+    }
+    match run.last_scan {
+        Some(t) => format!("{mode} · scan {}", fmt::clock(t, app.utc_offset)),
+        None => format!("{mode} · scanning…"),
+    }
+}
+
+/// Trainer line: pid, cpu, memory, time since the last save; or "no trainer seen".
+pub fn trainer_spans(app: &App, run: &RunEntry, theme: Theme) -> Vec<Span<'static>> {
+    let last_save = run
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.checkpoints.iter().filter_map(|c| c.mtime).max());
+    let since = match last_save {
+        Some(t) => format!("last save {} ago", fmt::age(Some(t), app.now)),
+        None => "no save yet".into(),
+    };
+    let mut spans = vec![Span::raw(since), Span::raw(" · ")];
+    match (&run.trainer, run.trainer_checked) {
+        (Some(t), _) => {
+            spans.push(Span::styled("trainer ", theme.title()));
+            spans.push(Span::styled(format!("pid {}", t.pid), theme.ok()));
+            spans.push(Span::raw(format!(
+                " cpu {:.0}% · mem {} · {}",
+                t.cpu_percent,
+                fmt::bytes(t.memory),
+                t.command
+            )));
+        }
+        (None, true) => spans.push(Span::styled("no trainer seen", theme.dim())),
+        (None, false) => spans.push(Span::styled("looking for a trainer…", theme.dim())),
+    }
+    spans
+}
+
+pub fn render(app: &App, run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme) {
+    let w = area.width as usize;
+    let layout = run
+        .snapshot
+        .as_ref()
+        .map(|s| s.layout.as_str())
+        .unwrap_or("?");
+    let right = watch_label(app, run);
+    let metric = metric_label(run);
+    let ro = if app.read_only { " · READ-ONLY" } else { "" };
+    let fixed = 8 + layout.len() + metric.len() + right.len() + ro.len() + 9;
+    let path = fmt::fit_left(&run.path.to_string_lossy(), w.saturating_sub(fixed).max(8));
+    let mut line = vec![
+        Span::styled("ckpt ", theme.accent()),
+        Span::styled(path, theme.title()),
+        Span::raw(" · "),
+        Span::raw(layout.to_string()),
+        Span::raw(" · "),
+        Span::raw(metric),
+        Span::raw(" · "),
+        Span::styled(right, theme.dim()),
+    ];
+    if app.read_only {
+        line.push(Span::raw(" · "));
+        line.push(Span::styled("READ-ONLY", theme.warn()));
+    }
+    let mut lines = vec![Line::from(line)];
+    if area.height >= 2 {
+        lines.push(Line::from(trainer_spans(app, run, theme)));
+    }
+    Paragraph::new(lines).render(area, buf);
+}
+
+/// Compact one-liner: best and last.
+pub fn render_summary(app: &App, run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme) {
+    let mut spans = Vec::new();
+    let snap = run.snapshot.as_ref();
+    let best = snap.and_then(|s| s.with_role(Role::Best));
+    let last = snap.and_then(|s| s.with_role(Role::Last));
+    spans.push(Span::styled("best ", theme.title()));
+    match best {
+        Some(c) => spans.push(Span::styled(
+            format!("{} {}", fmt::label(c), fmt::metric(c)),
+            theme.best(),
+        )),
+        None => spans.push(Span::styled("-", theme.dim())),
+    }
+    if snap.and_then(|s| s.best.as_ref()).is_some_and(|a| a.held) {
+        spans.push(Span::raw(" (held)"));
+    }
+    spans.push(Span::raw("  "));
+    spans.push(Span::styled("last ", theme.title()));
+    match last {
+        Some(c) => spans.push(Span::styled(
+            format!("{} {}", fmt::label(c), fmt::metric(c)),
+            theme.last(),
+        )),
+        None => match snap.and_then(|s| s.last.as_ref()).and_then(|a| a.epoch) {
+            Some(e) => spans.push(Span::styled(format!("e{e} (alias only)"), theme.last())),
+            None => spans.push(Span::styled("-", theme.dim())),
+        },
+    }
+    if let Some(s) = snap {
+        spans.push(Span::raw(format!(
+            "  {} checkpoints · {}",
+            s.checkpoints.len(),
+            fmt::bytes(s.total_bytes())
+        )));
+    }
+    // The compact layout has no table title: say how the table is shaped here.
+    if app.sort != crate::tui::app::SortKey::Epoch {
+        spans.push(Span::styled(
+            format!(" · sort {}", app.sort.as_str()),
+            theme.key(),
+        ));
+    }
+    if !app.filter.is_empty() {
+        spans.push(Span::styled(
+            format!(
+                " · filter \"{}\" {}/{}",
+                app.filter,
+                run.view.len(),
+                snap.map(|s| s.checkpoints.len()).unwrap_or(0)
+            ),
+            theme.key(),
+        ));
+    }
+    if !run.marked.is_empty() {
+        spans.push(Span::styled(
+            format!(" · {} marked", run.marked.len()),
+            theme.marked(),
+        ));
+    }
+    Paragraph::new(Line::from(spans)).render(area, buf);
+}

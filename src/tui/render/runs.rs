@@ -1,0 +1,151 @@
+//! The run list (`ckpt watch DIR` with several runs): per-run layout, best, last, size.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Widget};
+
+use super::fmt;
+use super::theme::Theme;
+use crate::snapshot::Role;
+use crate::tui::app::App;
+
+fn split(area: Rect) -> [Rect; 4] {
+    Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area)
+}
+
+/// The list's area (including its border and column header).
+pub fn list_area(area: Rect) -> Rect {
+    split(area)[1]
+}
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
+    let [header, list, status, footer] = split(area);
+    let root = app
+        .root
+        .as_ref()
+        .map(|r| r.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut spans = vec![
+        Span::styled("ckpt ", theme.accent()),
+        Span::styled(format!("{} runs", app.runs.len()), theme.title()),
+    ];
+    if !root.is_empty() {
+        spans.push(Span::raw(format!(" under {root}")));
+    }
+    if app.read_only {
+        spans.push(Span::raw(" · "));
+        spans.push(Span::styled("READ-ONLY", theme.warn()));
+    }
+    Paragraph::new(Line::from(spans)).render(header, buf);
+
+    let mut title = " runs ".to_string();
+    if !app.filter.is_empty() {
+        title.push_str(&format!("· filter \"{}\" ", app.filter));
+    }
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border())
+        .title(Span::styled(title, theme.title()));
+    let inner = block.inner(list);
+    block.render(list, buf);
+    let view = app.list_view();
+    let rows_h = (inner.height as usize).saturating_sub(1).max(1);
+    let offset = app.list_selected.saturating_sub(rows_h - 1);
+    let rows: Vec<Row> = view
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(rows_h)
+        .filter_map(|(pos, &i)| {
+            let r = app.runs.get(i)?;
+            let name = match &app.root {
+                Some(root) => r
+                    .path
+                    .strip_prefix(root)
+                    .ok()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| r.path.to_string_lossy().into_owned()),
+                None => r.path.to_string_lossy().into_owned(),
+            };
+            let snap = r.snapshot.as_ref();
+            let best = snap
+                .and_then(|s| s.with_role(Role::Best))
+                .map(|c| format!("{} {}", fmt::label(c), fmt::metric(c)))
+                .unwrap_or_else(|| "-".into());
+            let last = snap
+                .and_then(|s| s.with_role(Role::Last))
+                .map(fmt::label)
+                .or_else(|| {
+                    snap.and_then(|s| s.last.as_ref())
+                        .and_then(|a| a.epoch)
+                        .map(|e| format!("e{e}"))
+                })
+                .unwrap_or_else(|| "-".into());
+            let (layout, count, size) = match snap {
+                Some(s) => (
+                    s.layout.as_str().to_string(),
+                    s.checkpoints.len().to_string(),
+                    fmt::bytes(s.total_bytes()),
+                ),
+                None => ("?".into(), "-".into(), "-".into()),
+            };
+            let activity = match (&r.error, &r.trainer) {
+                (Some(e), _) => Span::styled(fmt::fit(e, 40), theme.error()),
+                (None, Some(t)) => {
+                    Span::styled(format!("pid {} {:.0}%", t.pid, t.cpu_percent), theme.ok())
+                }
+                (None, None) => Span::styled(
+                    r.watch_mode.map(|m| m.label()).unwrap_or_default(),
+                    theme.dim(),
+                ),
+            };
+            let style = if pos == app.list_selected {
+                theme.selected()
+            } else {
+                Style::new()
+            };
+            Some(
+                Row::new(vec![
+                    Cell::from(fmt::fit_left(&name, 40)),
+                    Cell::from(layout),
+                    Cell::from(Line::from(count).right_aligned()),
+                    Cell::from(Span::styled(best, theme.best())),
+                    Cell::from(last),
+                    Cell::from(Line::from(size).right_aligned()),
+                    Cell::from(activity),
+                ])
+                .style(style),
+            )
+        })
+        .collect();
+    let header_row = Row::new(
+        ["run", "layout", "ckpts", "best", "last", "size", "activity"]
+            .map(|h| Cell::from(Span::styled(h, theme.title()))),
+    );
+    Table::new(
+        rows,
+        [
+            Constraint::Fill(2),
+            Constraint::Length(9),
+            Constraint::Length(5),
+            Constraint::Length(14),
+            Constraint::Length(7),
+            Constraint::Length(9),
+            Constraint::Fill(1),
+        ],
+    )
+    .header(header_row)
+    .column_spacing(1)
+    .render(inner, buf);
+    super::status::render(app, status, buf, theme);
+    super::footer::render(app, footer, buf, theme);
+}

@@ -1,0 +1,221 @@
+//! History table. Virtualised: only the rows in the visible window are built, so a
+//! 10,000-checkpoint run costs the same to draw as a 20-checkpoint one.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Widget};
+
+use super::fmt;
+use super::theme::Theme;
+use crate::snapshot::{CheckpointState, Role};
+use crate::tui::app::{role_name, state_name, App, RunEntry};
+
+/// A column: title, width, and drop priority (higher survives longer on narrow screens).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Col {
+    Mark,
+    Epoch,
+    Step,
+    Metric,
+    Rank,
+    Size,
+    Age,
+    Roles,
+    State,
+}
+
+impl Col {
+    fn spec(self) -> (&'static str, u16, u8) {
+        match self {
+            Col::Mark => ("", 1, 9),
+            Col::Epoch => ("epoch", 6, 9),
+            Col::Step => ("step", 7, 8),
+            Col::Metric => ("metric", 9, 9),
+            Col::Rank => ("rank", 4, 4),
+            Col::Size => ("size", 8, 6),
+            Col::Age => ("age", 4, 3),
+            Col::Roles => ("roles", 12, 7),
+            Col::State => ("state", 7, 5),
+        }
+    }
+}
+
+/// The columns that fit `width`: epoch/step only when the run has them, then the
+/// lowest-priority columns dropped until the rest fit.
+fn columns(width: u16, has_epoch: bool, has_step: bool) -> Vec<Col> {
+    let mut cols: Vec<Col> = [
+        Col::Mark,
+        Col::Epoch,
+        Col::Step,
+        Col::Metric,
+        Col::Rank,
+        Col::Size,
+        Col::Age,
+        Col::Roles,
+        Col::State,
+    ]
+    .into_iter()
+    .filter(|c| match c {
+        Col::Epoch => has_epoch || !has_step,
+        Col::Step => has_step,
+        _ => true,
+    })
+    .collect();
+    let need = |cols: &[Col]| -> u16 {
+        cols.iter().map(|c| c.spec().1).sum::<u16>() + cols.len().saturating_sub(1) as u16
+    };
+    while need(&cols) > width && cols.len() > 2 {
+        let Some((i, _)) = cols
+            .iter()
+            .enumerate()
+            .min_by_key(|(i, c)| (c.spec().2, std::cmp::Reverse(*i)))
+        else {
+            break;
+        };
+        cols.remove(i);
+    }
+    cols
+}
+
+pub fn render(app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buffer, theme: Theme) {
+    if area.area() == 0 {
+        return;
+    }
+    let total = run
+        .snapshot
+        .as_ref()
+        .map(|s| s.checkpoints.len())
+        .unwrap_or(0);
+    let mut title = format!(
+        " history {}/{} · sort {} ",
+        run.view.len(),
+        total,
+        app.sort.as_str()
+    );
+    if !app.filter.is_empty() {
+        title.push_str(&format!("· filter \"{}\" ", app.filter));
+    }
+    if !run.marked.is_empty() {
+        title.push_str(&format!("· {} marked ", run.marked.len()));
+    }
+    let inner = if boxed {
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(theme.border())
+            .title(Span::styled(title, theme.title()));
+        let inner = block.inner(area);
+        block.render(area, buf);
+        inner
+    } else {
+        area
+    };
+    let Some(snap) = run.snapshot.as_ref() else {
+        let text = match &run.error {
+            Some(e) if e.starts_with("waiting") => Line::from(Span::styled(e.clone(), theme.dim())),
+            Some(e) => Line::from(Span::styled(e.clone(), theme.error())),
+            None => Line::from(Span::styled("scanning…", theme.dim())),
+        };
+        Paragraph::new(text)
+            .wrap(ratatui::widgets::Wrap { trim: true })
+            .render(inner, buf);
+        return;
+    };
+    let rows_h = (inner.height as usize).saturating_sub(1);
+    let has_epoch = snap.checkpoints.iter().any(|c| c.epoch.is_some());
+    let has_step = snap.checkpoints.iter().any(|c| c.step.is_some());
+    let cols = columns(inner.width, has_epoch, has_step);
+    let widths: Vec<Constraint> = cols
+        .iter()
+        .map(|c| Constraint::Length(c.spec().1))
+        .collect();
+    let header = Row::new(
+        cols.iter()
+            .map(|c| Cell::from(Span::styled(c.spec().0, theme.title())))
+            .collect::<Vec<_>>(),
+    );
+    let end = (run.offset + rows_h).min(run.view.len());
+    let start = run.offset.min(end);
+    let rows: Vec<Row> = run.view[start..end]
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &idx)| {
+            let c = snap.checkpoints.get(idx)?;
+            let marked = run.marked.contains(&c.name);
+            let mut roles: Vec<&str> = c
+                .roles
+                .iter()
+                .map(|r| match r {
+                    Role::Recovery => "recov",
+                    Role::Milestone => "milest",
+                    r => role_name(*r),
+                })
+                .collect();
+            if c.pinned {
+                roles.push("pin");
+            }
+            let state_style = match c.state {
+                CheckpointState::Complete => theme.dim(),
+                CheckpointState::Writing => theme.warn(),
+                CheckpointState::Damaged => theme.error(),
+            };
+            let base = if marked {
+                theme.marked()
+            } else if c.has_role(Role::Best) {
+                theme.best()
+            } else if c.has_role(Role::Last) {
+                theme.last()
+            } else {
+                Style::new()
+            };
+            let num = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+            let right = |t: String| Cell::from(Line::from(t).right_aligned());
+            let cells: Vec<Cell> = cols
+                .iter()
+                .map(|col| match col {
+                    Col::Mark => Cell::from(if marked { "×" } else { " " }),
+                    Col::Epoch => right(num(c.epoch)),
+                    Col::Step => right(num(c.step)),
+                    Col::Metric => right(fmt::metric(c)),
+                    Col::Rank => right(
+                        run.ranks
+                            .get(idx)
+                            .copied()
+                            .flatten()
+                            .map(|r| format!("#{r}"))
+                            .unwrap_or_else(|| "-".into()),
+                    ),
+                    Col::Size => right(fmt::bytes(c.bytes)),
+                    Col::Age => right(fmt::age(c.mtime, app.now)),
+                    Col::Roles => Cell::from(roles.join(",")),
+                    Col::State => Cell::from(Span::styled(state_name(&c.state), state_style)),
+                })
+                .collect();
+            let mut row = Row::new(cells).style(base);
+            if start + i == run.selected {
+                row = row.style(base.patch(theme.selected()));
+            }
+            Some(row)
+        })
+        .collect();
+    if rows.is_empty() {
+        let text = if total == 0 {
+            "no checkpoints yet"
+        } else {
+            "no checkpoint matches the filter (Esc clears it)"
+        };
+        Table::new(Vec::<Row>::new(), widths)
+            .header(header)
+            .render(inner, buf);
+        if inner.height > 1 {
+            let r = Rect::new(inner.x, inner.y + 1, inner.width, 1);
+            Paragraph::new(Span::styled(text, theme.dim())).render(r, buf);
+        }
+        return;
+    }
+    Table::new(rows, widths)
+        .header(header)
+        .column_spacing(1)
+        .render(inner, buf);
+}

@@ -1,0 +1,252 @@
+//! Background threads that touch the disk: the scanner (coalesces scan requests) and
+//! the action worker (plans and applies through the engine, with progress messages).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use crate::engine::{EngineOptions, Progress, RestoreOptions, Run};
+use crate::layout::LayoutKind;
+use crate::rank::RetentionPolicy;
+
+use super::app::{Msg, PendingAction, PlanRequest};
+use super::render::fmt;
+use super::terminal::CATCHING;
+
+/// Run `f`, turning a panic into an error message (a layout bug must not kill the monitor).
+fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    CATCHING.with(|c| c.set(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    CATCHING.with(|c| c.set(false));
+    match r {
+        Ok(r) => r,
+        Err(p) => {
+            let text = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(format!("{what} failed unexpectedly: {text}"))
+        }
+    }
+}
+
+/// Start the scanner: send it run paths; it replies with `Msg::Scanned`.
+pub fn spawn_scanner(tx: Sender<Msg>, layout: Option<LayoutKind>) -> Sender<PathBuf> {
+    let (req_tx, req_rx) = mpsc::channel::<PathBuf>();
+    let _ = std::thread::Builder::new()
+        .name("ckpt-scan".into())
+        .spawn(move || scan_loop(req_rx, tx, layout));
+    req_tx
+}
+
+fn scan_loop(rx: Receiver<PathBuf>, tx: Sender<Msg>, layout: Option<LayoutKind>) {
+    while let Ok(first) = rx.recv() {
+        // Coalesce: everything already queued is served by one scan per run.
+        let mut todo = BTreeSet::from([first]);
+        while let Ok(more) = rx.try_recv() {
+            todo.insert(more);
+        }
+        for run in todo {
+            let msg = scan_one(&run, layout);
+            if tx.send(msg).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Scan one run and measure its filesystem.
+pub fn scan_one(run: &Path, layout: Option<LayoutKind>) -> Msg {
+    let result = guarded("scan", || {
+        crate::layout::scan(run, layout).map_err(|e| match e {
+            // Watching a run before its first save is normal: say what we wait for.
+            crate::Error::NoRun { .. } => format!("waiting for the first checkpoint: {e}"),
+            e => e.to_string(),
+        })
+    });
+    let headroom = guarded("disk", || {
+        crate::disk::headroom(run).map_err(|e| e.to_string())
+    })
+    .ok();
+    Msg::Scanned {
+        run: run.to_path_buf(),
+        result,
+        headroom,
+        at: chrono::Utc::now(),
+    }
+}
+
+/// Work for the action worker.
+#[derive(Debug)]
+pub enum Job {
+    Plan { run: PathBuf, request: PlanRequest },
+    Apply { run: PathBuf, action: PendingAction },
+}
+
+/// Start the action worker.
+pub fn spawn_worker(tx: Sender<Msg>, layout: Option<LayoutKind>) -> Sender<Job> {
+    let (job_tx, job_rx) = mpsc::channel::<Job>();
+    let _ = std::thread::Builder::new()
+        .name("ckpt-worker".into())
+        .spawn(move || {
+            while let Ok(job) = job_rx.recv() {
+                let msg = match job {
+                    Job::Plan { run, request } => {
+                        let result = guarded("planning", || plan(&run, layout, &request));
+                        Msg::Planned { run, result }
+                    }
+                    Job::Apply { run, action } => {
+                        let result = guarded("the action", || apply(&run, layout, &action, &tx));
+                        Msg::Done { run, result }
+                    }
+                };
+                if tx.send(msg).is_err() {
+                    return;
+                }
+            }
+        });
+    job_tx
+}
+
+fn open(run: &Path, layout: Option<LayoutKind>) -> Result<Run, String> {
+    Run::open(run, layout, EngineOptions::default()).map_err(|e| e.to_string())
+}
+
+/// Ask the engine for a plan.
+pub fn plan(
+    run: &Path,
+    layout: Option<LayoutKind>,
+    request: &PlanRequest,
+) -> Result<PendingAction, String> {
+    let r = open(run, layout)?;
+    match request {
+        PlanRequest::Restore { name } => r
+            .plan_restore(name, &RestoreOptions::default())
+            .map(PendingAction::Restore)
+            .map_err(|e| e.to_string()),
+        PlanRequest::Prune { marked } => {
+            let policy = if marked.is_empty() {
+                None
+            } else {
+                // Only what was marked: a policy that keeps everything else.
+                Some(RetentionPolicy {
+                    keep_top_k: None,
+                    keep_last: Some(usize::MAX),
+                    keep_every: None,
+                })
+            };
+            let mut plan = r.plan_prune(policy, marked).map_err(|e| e.to_string())?;
+            if !marked.is_empty() {
+                plan.victims.retain(|v| marked.contains(&v.name));
+                plan.bytes_freed = plan.victims.iter().map(|v| v.bytes_freed).sum();
+                let refused: Vec<&String> = marked
+                    .iter()
+                    .filter(|m| !plan.victims.iter().any(|v| &v.name == *m))
+                    .collect();
+                if plan.victims.is_empty() {
+                    return Err(format!(
+                        "nothing to prune: the engine keeps every marked checkpoint ({}) — best, last and pinned are never pruned",
+                        refused.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            } else if plan.victims.is_empty() {
+                return Err("nothing to prune: the retention policy keeps every checkpoint (mark rows with d to choose)".into());
+            }
+            Ok(PendingAction::Prune(plan))
+        }
+    }
+}
+
+/// Progress callback that forwards at most ~10 updates a second.
+fn throttled(tx: &Sender<Msg>) -> impl FnMut(&Progress) + '_ {
+    let mut last = Instant::now() - Duration::from_secs(1);
+    move |p: &Progress| {
+        if last.elapsed() >= Duration::from_millis(100) || p.done >= p.total {
+            last = Instant::now();
+            let _ = tx.send(Msg::Progress(p.clone()));
+        }
+    }
+}
+
+/// Apply a confirmed action through the engine; the text is the status line.
+pub fn apply(
+    run: &Path,
+    layout: Option<LayoutKind>,
+    action: &PendingAction,
+    tx: &Sender<Msg>,
+) -> Result<String, String> {
+    let r = open(run, layout)?;
+    let err = |e: crate::Error| e.to_string();
+    match action {
+        PendingAction::Promote { name, .. } => {
+            let rep = r.promote(name).map_err(err)?;
+            Ok(format!(
+                "promoted {} to best (held, pinned){}",
+                rep.target,
+                rep.previous
+                    .map(|p| format!("; was {p}"))
+                    .unwrap_or_default()
+            ))
+        }
+        PendingAction::Pin { name, pin, .. } => {
+            r.set_pinned(name, *pin).map_err(err)?;
+            Ok(format!(
+                "{} {name}",
+                if *pin { "pinned" } else { "unpinned" }
+            ))
+        }
+        PendingAction::Restore(plan) => {
+            let mut cb = throttled(tx);
+            r.restore(plan, Some(&mut cb)).map_err(err)?;
+            Ok(format!(
+                "restored {}: {} is now the resume point",
+                plan.target,
+                plan.dest.display()
+            ))
+        }
+        PendingAction::Prune(plan) => {
+            let rep = r.prune(plan).map_err(err)?;
+            let mut text = format!(
+                "pruned {} checkpoint(s), freed {}",
+                rep.removed.len(),
+                fmt::bytes(rep.bytes_freed)
+            );
+            if !rep.refused.is_empty() {
+                text.push_str(&format!(
+                    "; left {} that changed since the plan: {}",
+                    rep.refused.len(),
+                    rep.refused
+                        .iter()
+                        .map(|(n, why)| format!("{n} ({why})"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            Ok(text)
+        }
+        PendingAction::Verify { .. } => {
+            let mut cb = throttled(tx);
+            let rep = r.verify(Some(&mut cb)).map_err(err)?;
+            if rep.damaged.is_empty() {
+                Ok(format!(
+                    "verified {} checkpoint(s), {}: all intact",
+                    rep.checked,
+                    fmt::bytes(rep.bytes)
+                ))
+            } else {
+                Err(format!(
+                    "verify: {} damaged of {}: {}",
+                    rep.damaged.len(),
+                    rep.checked,
+                    rep.damaged
+                        .iter()
+                        .map(|d| format!("{} ({})", d.path.display(), d.reason))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }
+        }
+    }
+}

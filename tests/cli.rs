@@ -1,0 +1,1091 @@
+//! Integration tests of the `ckpt` binary: every command on the real fixture runs and
+//! on native runs made with `ckpt save`, including the error paths and exit codes.
+
+mod common_cli;
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::MetadataExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common_cli::{assert_keys, is_root, payload, Dir};
+use serde_json::Value;
+
+const KIB: usize = 1024;
+
+fn checkpoints(v: &Value) -> &Vec<Value> {
+    v["checkpoints"].as_array().expect("checkpoints array")
+}
+
+fn by_epoch(v: &Value, epoch: u64) -> &Value {
+    checkpoints(v)
+        .iter()
+        .rfind(|c| c["epoch"] == epoch)
+        .unwrap_or_else(|| panic!("no epoch {epoch} in {v}"))
+}
+
+// ---------------------------------------------------------------- help and usage
+
+#[test]
+fn help_has_examples_and_exit_codes() {
+    let d = Dir::new("help");
+    let out = d.command().arg("--help").assert_ok();
+    assert!(out.contains("Examples:"), "{out}");
+    assert!(out.contains("Exit codes: 0 ok, 1 failure, 2 usage error, 3 verify"));
+    for cmd in [
+        "watch", "ls", "save", "promote", "restore", "prune", "pin", "unpin", "verify", "doctor",
+        "demo",
+    ] {
+        assert!(out.contains(cmd), "{cmd} missing from --help");
+        let sub = d.command().args([cmd, "--help"]).assert_ok();
+        assert!(
+            sub.contains("Example"),
+            "{cmd} --help has no example:\n{sub}"
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let d = Dir::new("usage");
+    d.command().arg("--bogus").assert_exit(2);
+    d.command().args(["ls", "--nope"]).assert_exit(2);
+    d.command().arg("frobnicate").assert_exit(2);
+    let err = d.command().args(["--layout", "zip", "ls"]).assert_err(2);
+    assert!(
+        err.contains("expected one of ckpt, timm, lightning, hf"),
+        "{err}"
+    );
+    let err = d
+        .command()
+        .args(["save", "run", "--epoch", "1", "--metric", "abc", "x"])
+        .assert_err(2);
+    assert!(err.contains("--metric \"abc\" is not a number"), "{err}");
+    let err = d
+        .command()
+        .args(["save", "run", "--epoch", "1", "--move", "-"])
+        .assert_err(2);
+    assert!(err.contains("--move needs a FILE"), "{err}");
+    d.command()
+        .args(["--lock-timeout", "-1", "ls"])
+        .assert_exit(2);
+}
+
+// ---------------------------------------------------------------- ls
+
+#[test]
+fn ls_timm_fixture_json() {
+    let d = Dir::new("ls-timm");
+    let run = d.unpack("timm-basic");
+    let v = d.command().arg("ls").arg(&run).arg("--json").json();
+    assert_keys(
+        &v,
+        &[
+            "run",
+            "layout",
+            "metric",
+            "best",
+            "last",
+            "checkpoints",
+            "warnings",
+            "disk",
+        ],
+    );
+    assert_eq!(v["layout"], "timm");
+    assert_eq!(v["metric"]["name"], "eval_top1");
+    assert_eq!(v["metric"]["mode"], "max");
+    assert_eq!(v["best"]["epoch"], 5);
+    assert_eq!(v["best"]["held"], false);
+    assert_keys(&v["best"], &["epoch", "step", "path", "held"]);
+    assert_keys(&v["last"], &["epoch", "step", "path"]);
+    assert_eq!(v["last"]["epoch"], 7);
+    let c5 = by_epoch(&v, 5);
+    assert_keys(
+        c5,
+        &[
+            "epoch",
+            "step",
+            "metric",
+            "metric_raw",
+            "metrics",
+            "bytes",
+            "paths",
+            "mtime",
+            "roles",
+            "pinned",
+            "state",
+        ],
+    );
+    assert_eq!(c5["metric"], 62.5);
+    assert_eq!(c5["rank"], 1);
+    assert_eq!(c5["bytes"], 3041705);
+    assert!(c5["roles"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("best")));
+    assert_eq!(c5["state"], "complete");
+    assert_keys(
+        &v["disk"],
+        &[
+            "fs_type",
+            "mount",
+            "total",
+            "available",
+            "projected_checkpoints_until_full",
+        ],
+    );
+    assert!(v["disk"]["available"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn ls_timm_fixture_human_table() {
+    let d = Dir::new("ls-timm-h");
+    let run = d.unpack("timm-basic");
+    let out = d.command().arg("ls").arg(&run).assert_ok();
+    let header = out.lines().nth(1).unwrap();
+    for col in [
+        "EPOCH", "STEP", "METRIC", "RANK", "SIZE", "AGE", "ROLES", "PIN", "STATE",
+    ] {
+        assert!(header.contains(col), "{col} missing: {header}");
+    }
+    let row5 = out
+        .lines()
+        .find(|l| l.contains("checkpoint-5.pth.tar"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(row5.contains("62.5") && row5.contains("2.9 MiB") && row5.contains("best"));
+    assert!(!out.contains('\x1b'), "colour off a terminal:\n{out}");
+    assert!(out.contains("best epoch 5"), "{out}");
+    assert!(out.contains("last epoch 7"), "{out}");
+    assert!(out.contains("disk "), "{out}");
+}
+
+#[test]
+fn ls_lightning_and_hf_fixtures() {
+    let d = Dir::new("ls-other");
+    let pl = d.unpack("lightning-basic").join("version_0");
+    let v = d.command().arg("ls").arg(&pl).arg("--json").json();
+    assert_eq!(v["layout"], "lightning");
+    assert_eq!(v["metric"]["name"], "val_loss");
+    assert_eq!(v["metric"]["mode"], "min");
+    assert_eq!(v["best"]["epoch"], 3);
+    assert_eq!(by_epoch(&v, 1)["metric"], 0.5);
+
+    let hf = d.unpack("hf-basic");
+    let v = d.command().arg("ls").arg(&hf).arg("--json").json();
+    assert_eq!(v["layout"], "hf");
+    assert_eq!(v["metric"]["mode"], "min");
+    assert_eq!(v["best"]["step"], 20);
+    assert_eq!(checkpoints(&v).len(), 2);
+}
+
+#[test]
+fn ls_defaults_to_current_directory() {
+    let d = Dir::new("ls-dot");
+    d.unpack("timm-basic");
+    let v = d
+        .command()
+        .args(["--layout", "timm", "ls", "timm-basic", "--json"])
+        .json();
+    assert_eq!(v["layout"], "timm");
+    let mut cmd = common_cli::TestCommand::new(&d.join("timm-basic"));
+    let v = cmd.args(["ls", "--json"]).json();
+    assert_eq!(v["best"]["epoch"], 5);
+}
+
+#[test]
+fn ls_missing_run_names_path_and_next_step() {
+    let d = Dir::new("ls-missing");
+    let err = d.command().args(["ls", "no-such-run"]).assert_err(1);
+    assert!(err.starts_with("ckpt: error: "), "{err}");
+    assert!(err.contains("no-such-run"), "{err}");
+    assert!(err.contains("ckpt save"), "next step missing: {err}");
+    assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+}
+
+#[test]
+fn ls_corrupt_manifest_points_to_doctor() {
+    let d = Dir::new("ls-corrupt");
+    let run = d.native_run("run", &[1.0, 2.0], KIB);
+    fs::write(
+        run.join(".ckpt/manifest.json"),
+        b"{ \"format\": \"ckpt-manifest\", trunc",
+    )
+    .unwrap();
+    let err = d.command().args(["ls", "run"]).assert_err(1);
+    assert!(err.contains("corrupt manifest"), "{err}");
+    assert!(err.contains("manifest.json"), "{err}");
+    assert!(err.contains("ckpt doctor"), "{err}");
+}
+
+#[test]
+fn closed_stdout_pipe_is_not_an_error() {
+    let d = Dir::new("pipe");
+    let run = d.unpack("timm-basic");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ckpt"))
+        .arg("ls")
+        .arg(&run)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// ---------------------------------------------------------------- save
+
+#[test]
+fn save_copy_move_and_stdin() {
+    let d = Dir::new("save");
+    // copy: the source stays.
+    let src = d.create("a.bin", payload(0, 64 * KIB));
+    let out = d
+        .command()
+        .args([
+            "save",
+            "run",
+            "--epoch",
+            "0",
+            "--metric",
+            "10",
+            "--metric-name",
+            "top1",
+        ])
+        .arg(&src)
+        .assert_ok();
+    assert!(out.contains("saved epoch 0"), "{out}");
+    assert!(src.exists());
+    assert_eq!(
+        fs::read(d.join("run/checkpoint-0.pth.tar")).unwrap(),
+        payload(0, 64 * KIB)
+    );
+    assert_eq!(
+        fs::read(d.join("run/last.pth.tar")).unwrap(),
+        payload(0, 64 * KIB)
+    );
+
+    // move: zero-copy rename on the same filesystem (same inode).
+    let staged = d.create("run/staged.pth.tar", payload(1, 64 * KIB));
+    let ino = fs::metadata(&staged).unwrap().ino();
+    d.command()
+        .args(["save", "run", "--epoch", "1", "--metric", "30", "--move"])
+        .arg(&staged)
+        .assert_ok();
+    assert!(!staged.exists());
+    let saved = d.join("run/checkpoint-1.pth.tar");
+    assert_eq!(fs::metadata(&saved).unwrap().ino(), ino);
+    assert_eq!(fs::read(&saved).unwrap(), payload(1, 64 * KIB));
+
+    // stdin.
+    let v: Value = {
+        let out = d
+            .command()
+            .args([
+                "save", "run", "--epoch", "2", "--metric", "20", "--json", "-",
+            ])
+            .stdin(payload(2, 200 * KIB))
+            .assert_ok();
+        serde_json::from_str(&out).unwrap()
+    };
+    assert_keys(
+        &v,
+        &["path", "bytes", "hash", "replaced", "became_best", "pruned"],
+    );
+    assert_eq!(v["bytes"], 200 * KIB);
+    assert_eq!(v["became_best"], false);
+    assert_eq!(
+        fs::read(d.join("run/checkpoint-2.pth.tar")).unwrap(),
+        payload(2, 200 * KIB)
+    );
+
+    let ls = d.command().args(["ls", "run", "--json"]).json();
+    assert_eq!(ls["layout"], "ckpt");
+    assert_eq!(ls["metric"]["name"], "top1");
+    assert_eq!(ls["best"]["epoch"], 1);
+    assert_eq!(ls["last"]["epoch"], 2);
+    assert_eq!(checkpoints(&ls).len(), 3);
+    assert!(by_epoch(&ls, 2)["hash"]
+        .as_str()
+        .unwrap()
+        .starts_with("xxh3-128:"));
+}
+
+#[test]
+fn save_nan_metric_never_becomes_best() {
+    let d = Dir::new("save-nan");
+    d.native_run("run", &[5.0], KIB);
+    d.command()
+        .args(["save", "run", "--epoch", "1", "--metric", "nan", "-"])
+        .stdin(payload(9, KIB))
+        .assert_ok();
+    let v = d.command().args(["ls", "run", "--json"]).json();
+    let c1 = by_epoch(&v, 1);
+    assert_eq!(c1["metric"], Value::Null);
+    assert_eq!(c1["metric_raw"].as_str().unwrap().to_lowercase(), "nan");
+    assert_eq!(c1["rank"], Value::Null);
+    assert_eq!(v["best"]["epoch"], 0);
+}
+
+#[test]
+fn save_same_epoch_replaces_it() {
+    let d = Dir::new("save-replace");
+    d.native_run("run", &[1.0], KIB);
+    let out = d
+        .command()
+        .args(["save", "run", "--epoch", "0", "--metric", "2", "-"])
+        .stdin(payload(7, 2 * KIB))
+        .assert_ok();
+    assert!(out.contains("replaced epoch 0"), "{out}");
+    assert_eq!(
+        fs::read(d.join("run/checkpoint-0.pth.tar")).unwrap(),
+        payload(7, 2 * KIB)
+    );
+}
+
+#[test]
+fn save_missing_file_names_it() {
+    let d = Dir::new("save-missing");
+    let err = d
+        .command()
+        .args(["save", "run", "--epoch", "0", "nope.pth.tar"])
+        .assert_err(1);
+    assert!(err.contains("nope.pth.tar"), "{err}");
+}
+
+#[test]
+fn save_into_read_only_directory_fails_before_touching_anything() {
+    let d = Dir::new("save-ro");
+    let ro = d.join("ro");
+    fs::create_dir(&ro).unwrap();
+    let mounted = if is_root() {
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs"])
+            .arg(&ro)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!(
+                "SKIPPED save_into_read_only_directory: running as root and cannot mount a \
+                 read-only tmpfs (no CAP_SYS_ADMIN?), and chmod does not stop root's writes"
+            );
+            return;
+        }
+        true
+    } else {
+        let mut perm = fs::metadata(&ro).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o555);
+        fs::set_permissions(&ro, perm).unwrap();
+        false
+    };
+    let src = d.create("a.bin", payload(0, KIB));
+    let out = d
+        .command()
+        .args(["save", "ro", "--epoch", "0"])
+        .arg(&src)
+        .assert_exit(1);
+    if mounted {
+        let _ = Command::new("umount").arg(&ro).status();
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ro"), "{err}");
+    assert!(
+        err.contains("cannot write") || err.contains("Read-only") || err.contains("ermission"),
+        "{err}"
+    );
+    assert!(src.exists());
+}
+
+// ---------------------------------------------------------------- promote
+
+#[test]
+fn promote_needs_yes_off_a_terminal_then_holds_best() {
+    let d = Dir::new("promote");
+    let run = d.native_run("run", &[1.0, 3.0, 2.0], KIB);
+    let before = fs::read(run.join("model_best.pth.tar")).unwrap();
+    let err = d.command().args(["promote", "run", "0"]).assert_err(2);
+    assert!(err.contains("pass --yes"), "{err}");
+    assert_eq!(fs::read(run.join("model_best.pth.tar")).unwrap(), before);
+
+    let plan = d
+        .command()
+        .args(["promote", "run", "0", "--dry-run"])
+        .assert_ok();
+    assert!(plan.contains("checkpoint-0.pth.tar"), "{plan}");
+
+    d.command()
+        .args(["promote", "run", "checkpoint-0.pth.tar", "--yes"])
+        .assert_ok();
+    assert_eq!(
+        fs::read(run.join("model_best.pth.tar")).unwrap(),
+        payload(0, KIB)
+    );
+    let v = d.command().args(["ls", "run", "--json"]).json();
+    assert_eq!(v["best"]["epoch"], 0);
+    assert_eq!(v["best"]["held"], true);
+    assert_eq!(by_epoch(&v, 0)["pinned"], true);
+
+    // A better save does not move a held best...
+    d.command()
+        .args(["save", "run", "--epoch", "3", "--metric", "9", "-"])
+        .stdin(payload(3, KIB))
+        .assert_ok();
+    let v = d.command().args(["ls", "run", "--json"]).json();
+    assert_eq!(v["best"]["epoch"], 0);
+    // ...until released.
+    d.command()
+        .args(["promote", "run", "--release"])
+        .assert_ok();
+    let v = d.command().args(["ls", "run", "--json"]).json();
+    assert_eq!(v["best"]["held"], false);
+}
+
+#[test]
+fn promote_unknown_epoch_says_how_to_list() {
+    let d = Dir::new("promote-unknown");
+    d.native_run("run", &[1.0], KIB);
+    let err = d
+        .command()
+        .args(["promote", "run", "99", "--yes"])
+        .assert_err(1);
+    assert!(err.contains("no checkpoint 99"), "{err}");
+    assert!(err.contains("ckpt ls"), "{err}");
+}
+
+#[test]
+fn promote_on_timm_rewrites_model_best() {
+    let d = Dir::new("promote-timm");
+    let run = d.unpack("timm-basic");
+    d.command()
+        .arg("promote")
+        .arg(&run)
+        .args(["4", "--yes"])
+        .assert_ok();
+    assert_eq!(
+        fs::read(run.join("model_best.pth.tar")).unwrap(),
+        fs::read(run.join("checkpoint-4.pth.tar")).unwrap()
+    );
+    let v = d.command().arg("ls").arg(&run).arg("--json").json();
+    assert_eq!(v["best"]["epoch"], 4);
+    assert_eq!(v["best"]["held"], true);
+}
+
+// ---------------------------------------------------------------- restore
+
+#[test]
+fn restore_plan_confirm_apply() {
+    let d = Dir::new("restore");
+    let run = d.native_run("run", &[1.0, 3.0, 2.0], KIB);
+    let err = d.command().args(["restore", "run", "1"]).assert_err(2);
+    assert!(err.contains("pass --yes"), "{err}");
+    let plan = d
+        .command()
+        .args(["restore", "run", "1", "--dry-run"])
+        .assert_ok();
+    assert!(plan.contains("last.pth.tar"), "{plan}");
+    assert!(
+        plan.contains("checkpoint-2.pth.tar"),
+        "newer listed: {plan}"
+    );
+    assert_eq!(fs::read(run.join("last.pth.tar")).unwrap(), payload(2, KIB));
+
+    d.command()
+        .args(["restore", "run", "1", "--yes"])
+        .assert_ok();
+    assert_eq!(fs::read(run.join("last.pth.tar")).unwrap(), payload(1, KIB));
+    let v = d.command().args(["ls", "run", "--json"]).json();
+    assert_eq!(v["last"]["epoch"], 1);
+}
+
+#[test]
+fn restore_to_exports_without_clobbering() {
+    let d = Dir::new("restore-to");
+    d.native_run("run", &[1.0, 3.0], KIB);
+    let out = d.join("export.pth.tar");
+    d.command()
+        .args(["restore", "run", "0", "--to"])
+        .arg(&out)
+        .assert_ok();
+    assert_eq!(fs::read(&out).unwrap(), payload(0, KIB));
+    let err = d
+        .command()
+        .args(["restore", "run", "1", "--yes", "--to"])
+        .arg(&out)
+        .assert_err(1);
+    assert!(
+        err.contains("export.pth.tar") && err.contains("--force"),
+        "{err}"
+    );
+    d.command()
+        .args(["restore", "run", "1", "--yes", "--force", "--to"])
+        .arg(&out)
+        .assert_ok();
+    assert_eq!(fs::read(&out).unwrap(), payload(1, KIB));
+}
+
+#[test]
+fn restore_timm_keeps_the_only_copy_of_last() {
+    let d = Dir::new("restore-timm");
+    let run = d.unpack("timm-basic");
+    let old_last = fs::read(run.join("last.pth.tar")).unwrap();
+    d.command()
+        .arg("restore")
+        .arg(&run)
+        .args(["4", "--yes"])
+        .assert_ok();
+    assert_eq!(
+        fs::read(run.join("last.pth.tar")).unwrap(),
+        fs::read(run.join("checkpoint-4.pth.tar")).unwrap()
+    );
+    // The epoch-7 state was the only copy: it must survive somewhere under .ckpt/trash.
+    let mut found = false;
+    let mut stack = vec![run.join(".ckpt/trash")];
+    while let Some(p) = stack.pop() {
+        for e in fs::read_dir(&p).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else if fs::read(e.path()).unwrap() == old_last {
+                found = true;
+            }
+        }
+    }
+    assert!(found, "old last.pth.tar not kept in .ckpt/trash");
+}
+
+// ---------------------------------------------------------------- prune, pin
+
+#[test]
+fn prune_dry_run_then_apply_with_pins() {
+    let d = Dir::new("prune");
+    let run = d.native_run("run", &[1.0, 5.0, 2.0, 4.0, 3.0], 4 * KIB);
+    d.command().args(["pin", "run", "0"]).assert_ok();
+
+    let plan = d
+        .command()
+        .args([
+            "prune",
+            "run",
+            "--keep-top",
+            "1",
+            "--keep-last",
+            "1",
+            "--dry-run",
+        ])
+        .assert_ok();
+    assert!(plan.contains("checkpoint-2.pth.tar"), "{plan}");
+    assert!(plan.contains("checkpoint-3.pth.tar"), "{plan}");
+    assert!(plan.contains("4.0 KiB"), "{plan}");
+    assert!(plan.contains("dry run"), "{plan}");
+    assert!(run.join("checkpoint-2.pth.tar").exists());
+
+    let j = d
+        .command()
+        .args([
+            "prune",
+            "run",
+            "--keep-top",
+            "1",
+            "--keep-last",
+            "1",
+            "--dry-run",
+            "--json",
+        ])
+        .json();
+    assert_keys(&j, &["run", "dry_run", "plan", "result"]);
+    assert_keys(&j["plan"], &["policy", "victims", "kept", "bytes_freed"]);
+    assert_eq!(j["result"], Value::Null);
+    let victims: Vec<&str> = j["plan"]["victims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(victims, ["checkpoint-2.pth.tar", "checkpoint-3.pth.tar"]);
+    assert_eq!(j["plan"]["bytes_freed"], 8 * KIB);
+
+    let err = d
+        .command()
+        .args(["prune", "run", "--keep-top", "1", "--keep-last", "1"])
+        .assert_err(2);
+    assert!(err.contains("pass --yes"), "{err}");
+    assert!(run.join("checkpoint-2.pth.tar").exists());
+
+    let j = d
+        .command()
+        .args([
+            "prune",
+            "run",
+            "--keep-top",
+            "1",
+            "--keep-last",
+            "1",
+            "--yes",
+            "--json",
+        ])
+        .json();
+    assert_keys(&j["result"], &["removed", "bytes_freed", "refused"]);
+    assert_eq!(j["result"]["bytes_freed"], 8 * KIB);
+    assert!(!run.join("checkpoint-2.pth.tar").exists());
+    assert!(!run.join("checkpoint-3.pth.tar").exists());
+    assert!(run.join("checkpoint-0.pth.tar").exists(), "pinned");
+    assert!(run.join("checkpoint-1.pth.tar").exists(), "best");
+    assert!(run.join("checkpoint-4.pth.tar").exists(), "last");
+
+    d.command().args(["unpin", "run", "0"]).assert_ok();
+    let v = d.command().args(["ls", "run", "--json"]).json();
+    assert_eq!(by_epoch(&v, 0)["pinned"], false);
+}
+
+#[test]
+fn pin_unknown_checkpoint_fails() {
+    let d = Dir::new("pin-unknown");
+    d.native_run("run", &[1.0], KIB);
+    let err = d
+        .command()
+        .args(["pin", "run", "checkpoint-9.pth.tar"])
+        .assert_err(1);
+    assert!(err.contains("no checkpoint checkpoint-9.pth.tar"), "{err}");
+}
+
+// ---------------------------------------------------------------- verify, doctor
+
+#[test]
+fn verify_clean_then_damaged_exits_3() {
+    let d = Dir::new("verify");
+    let run = d.native_run("run", &[1.0, 2.0, 0.5], 8 * KIB);
+    let out = d.command().args(["verify", "run"]).assert_ok();
+    assert!(out.contains("0 damaged"), "{out}");
+
+    // Flip one byte of the oldest (not an alias target) checkpoint.
+    let victim = run.join("checkpoint-0.pth.tar");
+    let mut bytes = fs::read(&victim).unwrap();
+    bytes[100] ^= 0xff;
+    fs::write(&victim, bytes).unwrap();
+    let out = d.command().args(["verify", "run"]).assert_exit(3);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("DAMAGED checkpoint-0.pth.tar"), "{text}");
+    let v: Value = {
+        let out = d.command().args(["verify", "run", "--json"]).assert_exit(3);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    assert_keys(&v, &["run", "status", "checked", "bytes", "ok", "damaged"]);
+    assert_eq!(v["status"], "damaged");
+    assert_eq!(v["damaged"][0]["name"], "checkpoint-0.pth.tar");
+    assert_keys(&v["damaged"][0], &["name", "path", "reason"]);
+}
+
+#[test]
+fn verify_timm_fixture_zip_crcs() {
+    let d = Dir::new("verify-timm");
+    let run = d.unpack("timm-basic");
+    let v = d.command().arg("verify").arg(&run).arg("--json").json();
+    assert_eq!(v["status"], "ok");
+    assert!(v["checked"].as_u64().unwrap() >= 3);
+}
+
+#[test]
+fn doctor_json_on_native_and_fixtures() {
+    let d = Dir::new("doctor");
+    d.native_run("run", &[1.0], KIB);
+    let v = d.command().args(["doctor", "run", "--json"]).json();
+    assert_keys(
+        &v,
+        &[
+            "run",
+            "layout",
+            "status",
+            "checks",
+            "disk",
+            "watch_mode",
+            "stale_temps",
+        ],
+    );
+    assert_eq!(v["layout"], "ckpt");
+    assert_keys(&v["checks"][0], &["name", "status", "detail"]);
+    let out = d.command().args(["doctor", "run"]).assert_ok();
+    assert!(out.contains("doctor"), "{out}");
+
+    let timm = d.unpack("timm-basic");
+    let v = d.command().arg("doctor").arg(&timm).arg("--json").json();
+    assert_eq!(v["layout"], "timm");
+}
+
+// ---------------------------------------------------------------- lock
+
+#[test]
+fn lock_timeout_is_honoured() {
+    let d = Dir::new("lock");
+    let run = d.native_run("run", &[1.0], KIB);
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(run.join(".ckpt/lock"))
+        .unwrap();
+    // SAFETY: flock on a valid fd; released when `lock` closes.
+    let rc = unsafe {
+        libc::flock(
+            std::os::unix::io::AsRawFd::as_raw_fd(&lock),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    };
+    assert_eq!(rc, 0);
+    let t = Instant::now();
+    let err = d
+        .command()
+        .args(["--lock-timeout", "0.5", "pin", "run", "0"])
+        .assert_err(1);
+    assert!(t.elapsed() < Duration::from_secs(20));
+    assert!(err.contains("lock"), "{err}");
+    drop(lock);
+    d.command().args(["pin", "run", "0"]).assert_ok();
+}
+
+// ---------------------------------------------------------------- demo
+
+#[test]
+fn demo_prints_saves_and_leaves_nothing_behind() {
+    let d = Dir::new("demo");
+    let tmp = d.join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    let out = d
+        .command()
+        .env("TMPDIR", tmp.to_str().unwrap())
+        .args(["demo", "--saves", "4", "--interval", "0", "--size", "4096"])
+        .assert_ok();
+    assert_eq!(
+        fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "left behind in TMPDIR"
+    );
+    let saves = out.lines().filter(|l| l.starts_with("epoch")).count();
+    assert_eq!(saves, 4, "{out}");
+    let run = out
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("demo run "))
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(!std::path::Path::new(run).exists(), "{run} left behind");
+    assert!(out.contains("temporary run was removed"), "{out}");
+}
+
+#[test]
+fn demo_with_dir_keeps_a_native_run() {
+    let d = Dir::new("demo-dir");
+    d.command()
+        .args([
+            "demo",
+            "--dir",
+            "kept",
+            "--saves",
+            "6",
+            "--interval",
+            "0",
+            "--size",
+            "2048",
+        ])
+        .assert_ok();
+    let v = d.command().args(["ls", "kept", "--json"]).json();
+    assert_eq!(v["layout"], "ckpt");
+    assert_eq!(v["metric"]["name"], "eval_top1");
+    assert_eq!(v["last"]["epoch"], 5);
+    // keep top 3 + last 2: never more than 5 of 6.
+    assert!(checkpoints(&v).len() <= 5, "{v}");
+    d.command().args(["verify", "kept"]).assert_ok();
+}
+
+#[test]
+fn demo_stops_cleanly_on_sigint() {
+    let d = Dir::new("demo-int");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ckpt"))
+        .args(["demo", "--interval", "0.05", "--size", "1024"])
+        .current_dir(d.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let run = first
+        .strip_prefix("demo run ")
+        .and_then(|l| l.split(' ').next())
+        .unwrap()
+        .to_string();
+    // Wait for one save, then interrupt.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let l = lines.next().unwrap().unwrap();
+        if l.starts_with("epoch") {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+    }
+    // SAFETY: signalling our own child by pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{rest:?}");
+    assert!(!std::path::Path::new(&run).exists(), "{run} left behind");
+}
+
+// ---------------------------------------------------------------- on a terminal
+
+#[test]
+fn prune_on_a_terminal_asks_and_defaults_to_no() {
+    let d = Dir::new("tty-prune");
+    let run = d.native_run("run", &[1.0, 5.0, 2.0, 4.0], KIB);
+    let args = ["prune", "run", "--keep-top", "1", "--keep-last", "1"];
+    let mut pty = common_cli::PtyRun::spawn(d.path(), &args, &[]);
+    let shown = pty.wait_for("[y/N]");
+    assert!(shown.contains("checkpoint-2.pth.tar"), "{shown}");
+    pty.send(b"\r");
+    assert_eq!(pty.wait(), 0);
+    // The reader thread may still be draining the pty after exit: poll, don't peek.
+    pty.wait_for("nothing deleted");
+    assert!(run.join("checkpoint-2.pth.tar").exists());
+
+    let mut pty = common_cli::PtyRun::spawn(d.path(), &args, &[]);
+    pty.wait_for("[y/N]");
+    pty.send(b"y\r");
+    assert_eq!(pty.wait(), 0);
+    assert!(!run.join("checkpoint-2.pth.tar").exists(), "{}", pty.text());
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_under_no_color() {
+    let d = Dir::new("tty-colour");
+    d.unpack("timm-basic");
+    let mut pty = common_cli::PtyRun::spawn(d.path(), &["ls", "timm-basic"], &[]);
+    assert_eq!(pty.wait(), 0);
+    pty.wait_for("free of");
+    assert!(
+        pty.text().contains("\x1b["),
+        "no colour on a terminal:\n{}",
+        pty.text()
+    );
+
+    let mut pty = common_cli::PtyRun::spawn(d.path(), &["ls", "timm-basic"], &[("NO_COLOR", "1")]);
+    assert_eq!(pty.wait(), 0);
+    let text = pty.wait_for("free of");
+    assert!(
+        !text.contains("\x1b[1m") && !text.contains("\x1b[3"),
+        "colour under NO_COLOR:\n{text}"
+    );
+}
+
+// ---------------------------------------------------------------- foreign layouts
+
+#[test]
+fn timm_fixture_pin_prune_and_damage() {
+    let d = Dir::new("timm-ops");
+    let run = d.unpack("timm-basic");
+    d.command().arg("pin").arg(&run).arg("3").assert_ok();
+    let plan = d
+        .command()
+        .arg("prune")
+        .arg(&run)
+        .args(["--keep-top", "1", "--dry-run", "--json"])
+        .json();
+    let victims: Vec<&str> = plan["plan"]["victims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert!(victims.contains(&"checkpoint-4.pth.tar"), "{plan}");
+    assert!(!victims.contains(&"checkpoint-3.pth.tar"), "pinned: {plan}");
+    assert!(!victims.contains(&"checkpoint-5.pth.tar"), "best: {plan}");
+    assert!(!victims.contains(&"last.pth.tar"), "last: {plan}");
+    d.command()
+        .arg("prune")
+        .arg(&run)
+        .args(["--keep-top", "1", "--yes"])
+        .assert_ok();
+    assert!(!run.join("checkpoint-4.pth.tar").exists());
+    assert!(run.join("checkpoint-3.pth.tar").exists());
+    assert!(run.join("model_best.pth.tar").exists());
+    assert!(run.join("last.pth.tar").exists());
+    assert!(
+        run.join("summary.csv").exists(),
+        "never delete what is not a checkpoint"
+    );
+
+    // Damage inside the torch zip (a stored member's bytes): the CRC check catches it.
+    let victim = run.join("checkpoint-3.pth.tar");
+    let mut bytes = fs::read(&victim).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    fs::write(&victim, bytes).unwrap();
+    let out = d
+        .command()
+        .arg("verify")
+        .arg(&run)
+        .arg("--json")
+        .assert_exit(3);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["damaged"][0]["name"], "checkpoint-3.pth.tar", "{v}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("damaged") && err.contains("ckpt restore"),
+        "{err}"
+    );
+}
+
+#[test]
+fn lightning_fixture_restore_rewrites_last_ckpt() {
+    let d = Dir::new("pl-restore");
+    let run = d.unpack("lightning-basic").join("version_0");
+    let ckpts = run.join("checkpoints");
+    d.command()
+        .arg("restore")
+        .arg(&run)
+        .args(["epoch=1-step=8-val_loss=0.500.ckpt", "--yes"])
+        .assert_ok();
+    assert_eq!(
+        fs::read(ckpts.join("last.ckpt")).unwrap(),
+        fs::read(ckpts.join("epoch=1-step=8-val_loss=0.500.ckpt")).unwrap()
+    );
+    let v = d.command().arg("ls").arg(&run).arg("--json").json();
+    assert_eq!(v["last"]["epoch"], 1);
+    d.command().arg("verify").arg(&run).assert_ok();
+}
+
+#[test]
+fn hf_fixture_by_step_pin_promote_doctor() {
+    let d = Dir::new("hf-ops");
+    let run = d.unpack("hf-basic");
+    d.command().arg("pin").arg(&run).arg("40").assert_ok();
+    let v = d.command().arg("ls").arg(&run).arg("--json").json();
+    let c40 = checkpoints(&v).iter().find(|c| c["step"] == 40).unwrap();
+    assert_eq!(c40["pinned"], true);
+    assert_eq!(c40["name"], "checkpoint-40");
+    let err = d.command().arg("promote").arg(&run).arg("40").assert_err(2);
+    assert!(err.contains("pass --yes"), "{err}");
+    d.command()
+        .arg("promote")
+        .arg(&run)
+        .args(["checkpoint-40/", "--yes"])
+        .assert_ok();
+    let v = d.command().arg("ls").arg(&run).arg("--json").json();
+    assert_eq!(v["best"]["step"], 40);
+    assert_eq!(v["best"]["held"], true);
+    let doc = d.command().arg("doctor").arg(&run).arg("--json").json();
+    assert_eq!(doc["layout"], "hf");
+    d.command().arg("verify").arg(&run).assert_ok();
+}
+
+// ---------------------------------------------------------------- watch and demo on a terminal
+
+#[test]
+fn watch_flags_and_errors() {
+    let d = Dir::new("watch-args");
+    d.command().args(["watch", "--poll", "-1"]).assert_exit(2);
+    d.command()
+        .args(["watch", "--color", "sometimes"])
+        .assert_exit(2);
+    let err = d.command().args(["watch", "no-such-dir"]).assert_err(1);
+    assert!(err.contains("no-such-dir"), "{err}");
+}
+
+#[test]
+fn watch_opens_a_run_and_quits_on_q() {
+    let d = Dir::new("tty-watch");
+    d.unpack("timm-basic");
+    let args = ["watch", "timm-basic", "--poll", "1", "--read-only"];
+    let mut pty = common_cli::PtyRun::spawn(d.path(), &args, &[]);
+    pty.wait_for("checkpoint");
+    pty.send(b"q");
+    assert_eq!(pty.wait(), 0, "{}", pty.text());
+}
+
+#[test]
+fn demo_on_a_terminal_opens_the_monitor_and_cleans_up_on_q() {
+    let d = Dir::new("tty-demo");
+    // The demo's temp run goes under TMPDIR: give it one of our own to check afterwards.
+    let tmp = d.join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    let args = ["demo", "--interval", "0.2", "--size", "2048"];
+    let env = [("TMPDIR", tmp.to_str().unwrap())];
+    let mut pty = common_cli::PtyRun::spawn(d.path(), &args, &env);
+    pty.wait_for("eval_top1");
+    assert_eq!(
+        fs::read_dir(&tmp).unwrap().count(),
+        1,
+        "the demo run is in TMPDIR"
+    );
+    pty.send(b"q");
+    assert_eq!(pty.wait(), 0, "{}", pty.text());
+    pty.wait_for("temporary run was removed");
+    let left: Vec<_> = fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn ls_on_a_directory_of_runs_names_them() {
+    let d = Dir::new("ls-many");
+    d.unpack("timm-basic");
+    d.unpack("hf-basic");
+    let err = d.command().args(["ls", "."]).assert_err(1);
+    assert!(err.contains("holds 2 run(s)"), "{err}");
+    assert!(
+        err.contains("timm-basic") && err.contains("ckpt watch"),
+        "{err}"
+    );
+}
+
+/// The README's training-loop recipe, with Python standing in for torch.save.
+#[test]
+fn python_training_loop_streams_and_stages() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("SKIPPED python_training_loop_streams_and_stages: python3 not found");
+        return;
+    }
+    let d = Dir::new("python");
+    let script = format!(
+        r#"
+import subprocess, os
+ckpt, run = {bin:?}, "run"
+for epoch, metric in enumerate([61.0, 70.5, float("nan")]):
+    state = bytes([epoch]) * 100000
+    cmd = [ckpt, "save", run, "--epoch", str(epoch), "--metric", str(metric), "--metric-name", "eval_top1"]
+    if epoch % 2 == 0:
+        proc = subprocess.Popen(cmd + ["-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        proc.stdin.write(state); proc.stdin.close(); assert proc.wait() == 0
+    else:
+        os.makedirs(run, exist_ok=True)
+        with open(f"{{run}}/staged.pth.tar", "wb") as f: f.write(state)
+        subprocess.run(cmd + ["--move", f"{{run}}/staged.pth.tar"], check=True, stdout=subprocess.DEVNULL)
+"#,
+        bin = env!("CARGO_BIN_EXE_ckpt")
+    );
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .current_dir(d.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let v = d.command().args(["ls", "run", "--json"]).json();
+    assert_eq!(checkpoints(&v).len(), 3);
+    assert_eq!(v["best"]["epoch"], 1);
+    assert_eq!(v["last"]["epoch"], 2);
+    assert_eq!(by_epoch(&v, 2)["metric_raw"], "nan");
+    assert!(!d.join("run/staged.pth.tar").exists());
+    assert_eq!(
+        fs::read(d.join("run/checkpoint-1.pth.tar")).unwrap(),
+        vec![1u8; 100000]
+    );
+}

@@ -1,0 +1,279 @@
+//! Speed numbers for the monitor (ignored by default; they take ~2 minutes):
+//!   cargo test --release --test tui_bench -- --ignored --nocapture
+//! idle CPU over 60 s on a 1,000-checkpoint run, RSS at 10,000 checkpoints,
+//! file-appear-to-screen latency p95 with events and with polling, and bytes written
+//! per idle minute next to `watch -n 2 'ls -l RUN; df -h RUN'` in the same pty size.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ckpt::engine::{EngineOptions, Run, SaveRequest, SaveSource};
+use ckpt::manifest::{BestRef, Entry, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION};
+use ckpt::rank::{MetricSpec, Mode};
+use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ckpt");
+
+struct Term {
+    parser: Arc<Mutex<(vt100::Parser, usize)>>,
+    child: Box<dyn Child + Send + Sync>,
+    _master: Box<dyn MasterPty + Send>,
+}
+
+impl Term {
+    fn start(program: &str, args: &[&str]) -> Term {
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows: 40,
+                cols: 120,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+        let mut cmd = CommandBuilder::new(program);
+        cmd.args(args);
+        cmd.env("TERM", "xterm-256color");
+        let child = pair.slave.spawn_command(cmd).unwrap();
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().unwrap();
+        let parser = Arc::new(Mutex::new((vt100::Parser::new(40, 120, 0), 0usize)));
+        let p = parser.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 16384];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    return;
+                }
+                let mut g = p.lock().unwrap();
+                g.0.process(&buf[..n]);
+                g.1 += n;
+            }
+        });
+        Term {
+            parser,
+            child,
+            _master: pair.master,
+        }
+    }
+    fn text(&self) -> String {
+        self.parser.lock().unwrap().0.screen().contents()
+    }
+    fn bytes(&self) -> usize {
+        self.parser.lock().unwrap().1
+    }
+    fn pid(&self) -> u32 {
+        self.child.process_id().unwrap()
+    }
+    fn wait_for(&self, secs: u64, cond: impl Fn(&str) -> bool) -> Instant {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if cond(&self.text()) {
+                return Instant::now();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timeout; screen:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+impl Drop for Term {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// A native run of `n` 1 KiB checkpoints, written directly (fast for 10,000).
+fn synthetic_run(dir: &Path, n: u64) {
+    std::fs::create_dir_all(dir.join(".ckpt")).unwrap();
+    let mut entries = Vec::new();
+    let t0 = chrono::Utc::now() - chrono::Duration::seconds(n as i64 * 60);
+    for e in 0..n {
+        let name = format!("checkpoint-{e}.pth.tar");
+        let data = vec![(e % 251) as u8; 1024];
+        std::fs::write(dir.join(&name), &data).unwrap();
+        entries.push(Entry {
+            epoch: e,
+            step: None,
+            path: name,
+            bytes: 1024,
+            hash: format!("xxh3-128:{:032x}", xxhash_rust::xxh3::xxh3_128(&data)),
+            metric: Some(50.0 + (e as f64 / 9.0).sin() * 10.0),
+            metric_raw: None,
+            metrics: BTreeMap::new(),
+            saved_at: t0 + chrono::Duration::seconds(e as i64 * 60),
+            pinned: false,
+            extra: BTreeMap::new(),
+        });
+    }
+    let best = entries
+        .iter()
+        .max_by(|a, b| a.metric.partial_cmp(&b.metric).unwrap())
+        .unwrap()
+        .epoch;
+    std::fs::hard_link(
+        dir.join(format!("checkpoint-{}.pth.tar", n - 1)),
+        dir.join("last.pth.tar"),
+    )
+    .unwrap();
+    std::fs::hard_link(
+        dir.join(format!("checkpoint-{best}.pth.tar")),
+        dir.join("model_best.pth.tar"),
+    )
+    .unwrap();
+    let m = Manifest {
+        format: MANIFEST_FORMAT.into(),
+        version: MANIFEST_VERSION,
+        metric: Some(MetricSpec {
+            name: "eval_top1".into(),
+            mode: Mode::Max,
+        }),
+        policy: Default::default(),
+        ext: ".pth.tar".into(),
+        best: Some(BestRef {
+            epoch: best,
+            held: false,
+            extra: BTreeMap::new(),
+        }),
+        last: Some(n - 1),
+        checkpoints: entries,
+        extra: BTreeMap::new(),
+    };
+    std::fs::write(
+        dir.join(".ckpt/manifest.json"),
+        serde_json::to_vec(&m).unwrap(),
+    )
+    .unwrap();
+    let snap = ckpt::layout::scan(dir, None).unwrap();
+    assert_eq!(snap.checkpoints.len() as u64, n, "{:?}", snap.warnings);
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split(' ').collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn p95(mut v: Vec<Duration>) -> (Duration, Duration) {
+    v.sort();
+    (v[v.len() / 2], v[(v.len() * 95).div_ceil(100) - 1])
+}
+
+/// Latency from a save's commit (engine in-process) to its row on screen; with
+/// `compare`, also to its line in `watch -n 2 'ls -lt RUN'`.
+fn latency(
+    extra: &[&str],
+    samples: u64,
+    compare: bool,
+) -> ((Duration, Duration), Option<(Duration, Duration)>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("run");
+    synthetic_run(&run_dir, 20);
+    let mut args = vec!["watch", run_dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let t = Term::start(BIN, &args);
+    t.wait_for(20, |s| s.contains("history 20/20"));
+    let script = format!("ls -lt {}", run_dir.display());
+    let w = compare.then(|| Term::start("watch", &["-n", "2", &script]));
+    if let Some(w) = &w {
+        w.wait_for(10, |s| s.contains("checkpoint-19"));
+    }
+    let run = Run::open(&run_dir, None, EngineOptions::default()).unwrap();
+    let mut out = Vec::new();
+    let mut other = Vec::new();
+    for i in 0..samples {
+        let epoch = 20 + i;
+        let mut write = |w: &mut dyn std::io::Write| w.write_all(&[7u8; 4096]);
+        run.save(
+            &SaveRequest {
+                epoch,
+                metric: Some(1.0),
+                ..Default::default()
+            },
+            SaveSource::Writer(&mut write),
+            None,
+        )
+        .unwrap();
+        let t0 = Instant::now();
+        let want = format!("history {}/{}", epoch + 1, epoch + 1);
+        let t1 = t.wait_for(10, |s| s.contains(&want));
+        out.push(t1 - t0);
+        if let Some(w) = &w {
+            let name = format!("checkpoint-{epoch}.pth.tar");
+            other.push(w.wait_for(10, |s| s.contains(&name)) - t0);
+        }
+        // Spread the saves so each is its own change, not part of one burst; with the
+        // `watch -n 2` comparison, at varied phases of its 2 s period.
+        let pause = if compare { 150 + (i * 373) % 2000 } else { 150 };
+        std::thread::sleep(Duration::from_millis(pause));
+    }
+    (p95(out), w.map(|_| p95(other)))
+}
+
+#[test]
+#[ignore = "benchmark: ~2 minutes; run with --ignored --nocapture"]
+fn monitor_speed_numbers() {
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+
+    // RSS at 10,000 checkpoints.
+    let tmp = tempfile::tempdir().unwrap();
+    let big = tmp.path().join("big");
+    synthetic_run(&big, 10_000);
+    let t = Term::start(BIN, &["watch", big.to_str().unwrap()]);
+    let t0 = Instant::now();
+    t.wait_for(60, |s| s.contains("history 10000/10000"));
+    println!(
+        "10,000 checkpoints: first full screen after {:?}",
+        t0.elapsed()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    println!("RSS at 10,000 checkpoints: {} KiB", rss_kib(t.pid()));
+    drop(t);
+
+    // Latency, events then polling.
+    let ((med, p), other) = latency(&[], 20, true);
+    println!("latency with events: median {med:?}, p95 {p:?}");
+    if let Some((med, p)) = other {
+        println!("latency of watch -n 2 'ls -lt RUN': median {med:?}, p95 {p:?}");
+    }
+    let ((med, p), _) = latency(&["--poll", "1"], 12, false);
+    println!("latency with --poll 1: median {med:?}, p95 {p:?}");
+
+    // Idle CPU and bytes over 60 s on 1,000 checkpoints, beside `watch -n 2`.
+    let mid = tmp.path().join("mid");
+    synthetic_run(&mid, 1_000);
+    let t = Term::start(BIN, &["watch", mid.to_str().unwrap()]);
+    t.wait_for(30, |s| s.contains("history 1000/1000"));
+    std::thread::sleep(Duration::from_secs(2));
+    let script = format!("ls -l {0}; df -h {0}", mid.display());
+    let w = Term::start("watch", &["-n", "2", &script]);
+    w.wait_for(10, |s| s.contains("checkpoint-"));
+    let (c0, b0, wb0, start) = (cpu_ticks(t.pid()), t.bytes(), w.bytes(), Instant::now());
+    std::thread::sleep(Duration::from_secs(60));
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = (cpu_ticks(t.pid()) - c0) as f64 / tick / secs * 100.0;
+    println!("idle CPU over {secs:.0} s at 1,000 checkpoints: {cpu:.3}% of one core");
+    println!(
+        "bytes per idle minute: ckpt watch {}, watch -n 2 'ls -l; df -h' {}",
+        (t.bytes() - b0) as f64 * 60.0 / secs,
+        (w.bytes() - wb0) as f64 * 60.0 / secs
+    );
+}

@@ -1,0 +1,428 @@
+//! End to end in a real pseudo-terminal: `ckpt watch` on a temp native run, driven
+//! with keys and with checkpoints saved by another process, read back through vt100.
+//! Also the output budget: bytes written to the terminal idle and per new checkpoint.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ckpt");
+
+struct Screen {
+    parser: vt100::Parser,
+    bytes: usize,
+    last_byte: Instant,
+}
+
+/// `ckpt watch` running in a pty, its output parsed by vt100 on a reader thread.
+struct Watch {
+    screen: Arc<Mutex<Screen>>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn Child + Send + Sync>,
+    _master: Box<dyn MasterPty + Send>,
+}
+
+impl Watch {
+    fn start(args: &[&str], cols: u16, rows: u16) -> Watch {
+        Watch::start_env(args, cols, rows, &[])
+    }
+
+    fn start_env(args: &[&str], cols: u16, rows: u16, env: &[(&str, &str)]) -> Watch {
+        let pty = native_pty_system();
+        let pair = pty
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+        let mut cmd = CommandBuilder::new(BIN);
+        cmd.arg("watch");
+        for a in args {
+            cmd.arg(a);
+        }
+        cmd.env("TERM", "xterm-256color");
+        cmd.env_remove("NO_COLOR");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = pair.slave.spawn_command(cmd).unwrap();
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().unwrap();
+        let writer = pair.master.take_writer().unwrap();
+        let screen = Arc::new(Mutex::new(Screen {
+            parser: vt100::Parser::new(rows, cols, 0),
+            bytes: 0,
+            last_byte: Instant::now(),
+        }));
+        let s = screen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        let mut s = s.lock().unwrap();
+                        s.parser.process(&buf[..n]);
+                        s.bytes += n;
+                        s.last_byte = Instant::now();
+                    }
+                }
+            }
+        });
+        Watch {
+            screen,
+            writer,
+            child,
+            _master: pair.master,
+        }
+    }
+
+    fn text(&self) -> String {
+        self.screen.lock().unwrap().parser.screen().contents()
+    }
+
+    fn bytes(&self) -> usize {
+        self.screen.lock().unwrap().bytes
+    }
+
+    /// Poll the screen until `cond` holds; panic with the screen after `secs`.
+    fn wait_for(&self, what: &str, secs: u64, cond: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let text = self.text();
+            if cond(&text) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; screen:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait until no byte has arrived for `quiet` (the monitor settled).
+    fn settle(&self, quiet: Duration) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.screen.lock().unwrap().last_byte.elapsed() < quiet && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn keys(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.process_id().unwrap() as i32
+    }
+
+    fn wait_exit(&mut self, secs: u64) -> portable_pty::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(Instant::now() < deadline, "ckpt watch did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Save a checkpoint from another process (the CLI), like a trainer would.
+fn save(run: &Path, epoch: u64, metric: f64) {
+    let payload = run.with_file_name(format!("payload-{epoch}"));
+    std::fs::create_dir_all(run.parent().unwrap()).unwrap();
+    std::fs::write(&payload, vec![epoch as u8; 200_000 + epoch as usize]).unwrap();
+    let out = Command::new(BIN)
+        .args(["save"])
+        .arg(run)
+        .args([
+            "--epoch",
+            &epoch.to_string(),
+            "--metric",
+            &metric.to_string(),
+            "--metric-name",
+            "eval_top1",
+            "--mode",
+            "max",
+        ])
+        .arg(&payload)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ckpt save failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn native_run(n: u64) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    for e in 0..n {
+        save(&run, e, [10.0, 30.0, 20.0, 50.0, 40.0][e as usize % 5]);
+    }
+    (tmp, run)
+}
+
+fn appear_then_prune(extra: &[&str]) {
+    let (_tmp, run) = native_run(3);
+    let run_s = run.to_str().unwrap();
+    let mut args = vec![run_s];
+    args.extend_from_slice(extra);
+    let mut w = Watch::start(&args, 120, 40);
+    w.wait_for("the history", 20, |s| s.contains("history 3/3"));
+    if extra.is_empty() {
+        w.wait_for("events mode", 5, |s| s.contains("events · scan"));
+    } else {
+        w.wait_for("polling mode", 5, |s| s.contains("polling 1s · scan"));
+    }
+    // Another process saves epoch 3: its row appears.
+    save(&run, 3, 45.0);
+    w.wait_for("epoch 3 to appear", 10, |s| s.contains("history 4/4"));
+    // Oldest row (epoch 0, neither best nor last): mark, plan, confirm.
+    w.keys("G");
+    w.keys("d");
+    w.wait_for("the mark", 5, |s| s.contains("1 marked"));
+    w.keys("x");
+    w.wait_for("the prune dialog", 10, |s| s.contains("Prune?"));
+    let s = w.text();
+    assert!(s.contains("checkpoint-0.pth.tar"), "{s}");
+    assert!(s.contains("200,000 bytes"), "exact bytes shown: {s}");
+    assert!(s.contains("[ No ]"));
+    w.keys("y");
+    w.wait_for("the prune result", 15, |s| {
+        s.contains("pruned 1 checkpoint")
+    });
+    assert!(
+        !run.join("checkpoint-0.pth.tar").exists(),
+        "the file is gone"
+    );
+    assert!(run.join("checkpoint-1.pth.tar").exists());
+    w.wait_for("the rescan", 10, |s| s.contains("history 3/3"));
+    w.keys("q");
+    assert!(w.wait_exit(10).success());
+    let screen = w.screen.lock().unwrap();
+    assert!(!screen.parser.screen().alternate_screen());
+    assert!(!screen.parser.screen().hide_cursor());
+}
+
+#[test]
+fn events_new_row_appears_and_prune_removes_files() {
+    appear_then_prune(&[]);
+}
+
+#[test]
+fn polling_new_row_appears_and_prune_removes_files() {
+    appear_then_prune(&["--poll", "1"]);
+}
+
+#[test]
+fn sigterm_and_sighup_restore_the_terminal() {
+    for sig in [libc::SIGTERM, libc::SIGHUP] {
+        let (_tmp, run) = native_run(2);
+        let mut w = Watch::start(&[run.to_str().unwrap()], 100, 30);
+        w.wait_for("the monitor", 20, |s| s.contains("history 2/2"));
+        {
+            let s = w.screen.lock().unwrap();
+            assert!(s.parser.screen().alternate_screen());
+            assert!(s.parser.screen().hide_cursor());
+        }
+        assert_eq!(unsafe { libc::kill(w.pid(), sig) }, 0);
+        w.wait_exit(10);
+        // The reader thread may still be draining the last bytes.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let (alt, hidden) = {
+                let s = w.screen.lock().unwrap();
+                (
+                    s.parser.screen().alternate_screen(),
+                    s.parser.screen().hide_cursor(),
+                )
+            };
+            if !alt && !hidden {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "signal {sig}: alternate screen {alt}, cursor hidden {hidden}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn read_only_says_so_and_refuses() {
+    let (_tmp, run) = native_run(2);
+    let mut w = Watch::start(&[run.to_str().unwrap(), "--read-only"], 120, 40);
+    w.wait_for("the monitor", 20, |s| s.contains("history 2/2"));
+    assert!(w.text().contains("READ-ONLY"));
+    w.keys("Gdx");
+    w.wait_for("the refusal", 5, |s| {
+        s.contains("read-only: actions are disabled")
+    });
+    assert!(!w.text().contains("Prune?"));
+    w.keys("q");
+    w.wait_exit(10);
+}
+
+fn minute_of_day() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 60
+}
+
+#[test]
+fn output_budget_idle_and_per_checkpoint() {
+    let (_tmp, run) = native_run(4);
+    let w = Watch::start(&[run.to_str().unwrap()], 120, 40);
+    w.wait_for("the monitor", 20, |s| {
+        s.contains("history 4/4") && s.contains("no trainer seen")
+    });
+    w.settle(Duration::from_millis(500));
+    // Idle: nothing changes, nothing is written (retry once if a minute tick fell inside).
+    let mut idle = None;
+    for _ in 0..2 {
+        let minute = minute_of_day();
+        let before = w.bytes();
+        std::thread::sleep(Duration::from_secs(3)); // the measurement window itself
+        if minute_of_day() == minute {
+            idle = Some(w.bytes() - before);
+            break;
+        }
+    }
+    let idle = idle.expect("two minute boundaries in a row?");
+    eprintln!("idle: {idle} bytes in 3 s");
+    assert_eq!(idle, 0, "an idle monitor writes nothing");
+    // One new checkpoint.
+    let before = w.bytes();
+    save(&run, 4, 60.0);
+    w.wait_for("epoch 4", 10, |s| s.contains("history 5/5"));
+    w.settle(Duration::from_millis(600));
+    let cost = w.bytes() - before;
+    eprintln!("one new checkpoint at 120x40: {cost} bytes");
+    assert!(cost < 4096, "one new checkpoint cost {cost} bytes");
+}
+
+#[test]
+fn directory_of_runs_lists_them_and_opens_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("runs/alpha");
+    let b = tmp.path().join("runs/beta");
+    save(&a, 0, 10.0);
+    save(&a, 1, 20.0);
+    save(&b, 0, 5.0);
+    let root = tmp.path().join("runs");
+    let mut w = Watch::start(&[root.to_str().unwrap()], 100, 30);
+    w.wait_for("the run list", 20, |s| {
+        s.contains("2 runs") && s.contains("alpha") && s.contains("beta") && s.contains("e1 20")
+    });
+    w.keys("j\r");
+    w.wait_for("beta opened", 10, |s| {
+        s.contains("history 1/1") && s.contains("beta")
+    });
+    w.keys("\x1b");
+    w.wait_for("back to the list", 10, |s| s.contains("2 runs"));
+    w.keys("q");
+    assert!(w.wait_exit(10).success());
+}
+
+#[test]
+fn panic_restores_the_terminal() {
+    let (_tmp, run) = native_run(1);
+    let mut w = Watch::start_env(
+        &[run.to_str().unwrap()],
+        80,
+        24,
+        &[("CKPT_TUI_TEST_PANIC", "1")],
+    );
+    let status = w.wait_exit(20);
+    assert!(!status.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (alt, hidden, text) = {
+            let s = w.screen.lock().unwrap();
+            let sc = s.parser.screen();
+            (sc.alternate_screen(), sc.hide_cursor(), sc.contents())
+        };
+        if !alt && !hidden && text.contains("deliberate panic") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "alternate screen {alt}, cursor hidden {hidden}, screen:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Colours used on screen: (any colour at all, any outside the ANSI-16 palette, any inverse cell).
+fn palette(w: &Watch) -> (bool, bool, bool) {
+    let s = w.screen.lock().unwrap();
+    let sc = s.parser.screen();
+    let (rows, cols) = sc.size();
+    let (mut any, mut wide, mut inverse) = (false, false, false);
+    for r in 0..rows {
+        for c in 0..cols {
+            if let Some(cell) = sc.cell(r, c) {
+                for col in [cell.fgcolor(), cell.bgcolor()] {
+                    match col {
+                        vt100::Color::Default => {}
+                        vt100::Color::Idx(i) => {
+                            any = true;
+                            wide |= i >= 16;
+                        }
+                        vt100::Color::Rgb(..) => {
+                            any = true;
+                            wide = true;
+                        }
+                    }
+                }
+                inverse |= cell.inverse();
+            }
+        }
+    }
+    (any, wide, inverse)
+}
+
+#[test]
+fn ansi16_by_default_and_no_color_keeps_the_selection() {
+    let (_tmp, run) = native_run(3);
+    let mut w = Watch::start(&[run.to_str().unwrap(), "--color", "always"], 120, 40);
+    w.wait_for("the monitor", 20, |s| s.contains("history 3/3"));
+    w.settle(Duration::from_millis(300));
+    let (any, wide, inverse) = palette(&w);
+    assert!(
+        any && !wide && inverse,
+        "colour {any}, beyond ANSI-16 {wide}, selection {inverse}"
+    );
+    w.keys("q");
+    w.wait_exit(10);
+    let mut w = Watch::start_env(&[run.to_str().unwrap()], 120, 40, &[("NO_COLOR", "1")]);
+    w.wait_for("the monitor", 20, |s| s.contains("history 3/3"));
+    w.settle(Duration::from_millis(300));
+    let (any, _, inverse) = palette(&w);
+    assert!(!any, "NO_COLOR: no colour at all");
+    assert!(
+        inverse,
+        "NO_COLOR: the selection is still visible (reversed)"
+    );
+    w.keys("q");
+    w.wait_exit(10);
+}

@@ -1,0 +1,637 @@
+//! Render tests: ratatui TestBackend + insta snapshots of every pane arrangement,
+//! overlay and layout; a size sweep for panics and overlap; NO_COLOR attributes.
+
+mod tui_support;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use ckpt::engine::{FileStamp, KeepReason, PrunePlan, RestorePlan, Victim};
+use ckpt::layout::LayoutKind;
+use ckpt::rank::{MetricSpec, Mode, RetentionPolicy};
+use ckpt::snapshot::{Alias, Checkpoint, Role, RunSnapshot};
+use ckpt::tui::app::{update, App, Confirm, Msg, Overlay, PendingAction};
+use ckpt::tui::render;
+use crossterm::event::KeyCode;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier};
+use ratatui::Terminal;
+use tui_support::*;
+
+fn buffer(app: &App, w: u16, h: u16) -> Buffer {
+    let area = Rect::new(0, 0, w, h);
+    let mut buf = Buffer::empty(area);
+    render::draw(app, area, &mut buf);
+    buf
+}
+
+fn screen(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| render::draw(app, f.area(), f.buffer_mut()))
+        .unwrap();
+    format!("{}", t.backend())
+}
+
+fn at(mut app: App, w: u16, h: u16) -> App {
+    update(&mut app, Msg::Resize(w, h));
+    app
+}
+
+fn confirm(app: &mut App, action: PendingAction) {
+    app.overlay = Overlay::Confirm(Confirm {
+        run: PathBuf::from(RUN),
+        action,
+        yes_focused: false,
+    });
+}
+
+#[test]
+fn native_80x24() {
+    let app = app_with(native_run(), 80, 24);
+    insta::assert_snapshot!(screen(&app, 80, 24));
+}
+
+#[test]
+fn native_120x40() {
+    let app = app_with(native_run(), 120, 40);
+    insta::assert_snapshot!(screen(&app, 120, 40));
+}
+
+#[test]
+fn native_100x30_with_trainer_and_writing() {
+    let mut snap = native_run();
+    snap.checkpoints.push(writing(ckpt(8, None, 1_200_000, 0)));
+    snap.temps
+        .push(PathBuf::from("checkpoint-8.pth.tar.tmp-4242-x"));
+    let mut app = app_with(snap, 100, 30);
+    update(
+        &mut app,
+        Msg::Trainer {
+            run: PathBuf::from(RUN),
+            trainer: Some(trainer()),
+        },
+    );
+    let s = screen(&app, 100, 30);
+    assert!(s.contains("writing"));
+    assert!(s.contains("pid 4242"));
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn polling_read_only_header() {
+    let mut app = app_with(native_run(), 120, 40);
+    app.read_only = true;
+    update(
+        &mut app,
+        Msg::WatchMode {
+            run: PathBuf::from(RUN),
+            mode: ckpt::watch::WatchMode::Polling(std::time::Duration::from_secs(2)),
+            reason: Some("nfs4 filesystem".into()),
+        },
+    );
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("polling 2s (nfs4 filesystem) · scan 15:00:00"));
+    assert!(s.contains("READ-ONLY"));
+    assert!(!s.contains("promote"), "no promote hint in read-only");
+    insta::assert_snapshot!(s);
+}
+
+fn prune_plan() -> PrunePlan {
+    let victim = |e: u64| Victim {
+        name: format!("checkpoint-{e}.pth.tar"),
+        epoch: Some(e),
+        step: None,
+        files: vec![FileStamp {
+            path: PathBuf::from(format!("checkpoint-{e}.pth.tar")),
+            bytes: 3_041_705,
+            mtime_ns: 0,
+            dev: 1,
+            ino: e,
+            nlink: 1,
+        }],
+        bytes_freed: 3_041_705,
+    };
+    PrunePlan {
+        run: PathBuf::from(RUN),
+        policy: RetentionPolicy {
+            keep_top_k: Some(3),
+            keep_last: Some(1),
+            keep_every: None,
+        },
+        victims: vec![victim(0), victim(2), victim(6)],
+        kept: vec![
+            (
+                "checkpoint-5.pth.tar".into(),
+                vec![KeepReason::Best, KeepReason::TopK(1)],
+            ),
+            ("checkpoint-3.pth.tar".into(), vec![KeepReason::TopK(2)]),
+            ("checkpoint-7.pth.tar".into(), vec![KeepReason::Last]),
+        ],
+        bytes_freed: 3 * 3_041_705,
+    }
+}
+
+#[test]
+fn confirm_prune() {
+    for (w, h) in [(80, 24), (120, 40)] {
+        let mut app = app_with(native_run(), w, h);
+        confirm(&mut app, PendingAction::Prune(prune_plan()));
+        let s = screen(&app, w, h);
+        assert!(s.contains("9,125,115 bytes"));
+        assert!(s.contains("checkpoint-6.pth.tar"));
+        assert!(s.contains("[ No ]"));
+        insta::assert_snapshot!(format!("confirm_prune_{w}x{h}"), s);
+    }
+}
+
+#[test]
+fn confirm_restore_promote_pin_verify() {
+    let mut app = app_with(native_run(), 100, 30);
+    confirm(
+        &mut app,
+        PendingAction::Restore(RestorePlan {
+            run: PathBuf::from(RUN),
+            target: "checkpoint-3.pth.tar".into(),
+            epoch: Some(3),
+            dest: PathBuf::from("last.pth.tar"),
+            backup: Some(PathBuf::from(".ckpt/trash/20261128T150000Z/last.pth.tar")),
+            newer: vec![
+                "checkpoint-4.pth.tar".into(),
+                "checkpoint-5.pth.tar".into(),
+                "checkpoint-7.pth.tar".into(),
+            ],
+            archive_dir: None,
+            bytes_to_copy: 0,
+            export: false,
+            force: false,
+        }),
+    );
+    insta::assert_snapshot!("confirm_restore", screen(&app, 100, 30));
+    confirm(
+        &mut app,
+        PendingAction::Promote {
+            name: "checkpoint-3.pth.tar".into(),
+            epoch: Some(3),
+            files: vec![(PathBuf::from("checkpoint-3.pth.tar"), 3_041_705)],
+            alias: Some(PathBuf::from("model_best.pth.tar")),
+        },
+    );
+    insta::assert_snapshot!("confirm_promote", screen(&app, 100, 30));
+    confirm(
+        &mut app,
+        PendingAction::Pin {
+            name: "checkpoint-3.pth.tar".into(),
+            pin: false,
+            files: vec![(PathBuf::from("checkpoint-3.pth.tar"), 3_041_705)],
+        },
+    );
+    insta::assert_snapshot!("confirm_unpin", screen(&app, 100, 30));
+    confirm(
+        &mut app,
+        PendingAction::Verify {
+            checkpoints: 8,
+            bytes: 8 * 3_041_705,
+        },
+    );
+    insta::assert_snapshot!("confirm_verify", screen(&app, 100, 30));
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = app_with(native_run(), 120, 40);
+    update(&mut app, key('?'));
+    let s = screen(&app, 120, 40);
+    use ckpt::tui::keymap::KeyMode;
+    for b in ckpt::tui::keymap::BINDINGS {
+        if !b
+            .modes
+            .iter()
+            .any(|m| matches!(m, KeyMode::Run | KeyMode::Filter | KeyMode::Confirm))
+        {
+            continue;
+        }
+        assert!(s.contains(b.help), "help lacks {:?}", b.help);
+    }
+    insta::assert_snapshot!(s);
+    let s80 = screen(&at(app, 80, 24), 80, 24);
+    insta::assert_snapshot!("help_overlay_80x24", s80);
+}
+
+#[test]
+fn details_overlay() {
+    let mut app = app_with(native_run(), 100, 30);
+    update(&mut app, code(KeyCode::Enter));
+    insta::assert_snapshot!(screen(&app, 100, 30));
+}
+
+#[test]
+fn error_status() {
+    let mut app = app_with(native_run(), 80, 24);
+    update(&mut app, key('p'));
+    update(&mut app, key('y'));
+    update(
+        &mut app,
+        Msg::Done {
+            run: PathBuf::from(RUN),
+            result: Err("not enough space on /data (ext4) for checkpoint-8.pth.tar: 1 bytes free, 3041705 bytes needed; prune checkpoints".into()),
+        },
+    );
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("error: not enough space"));
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn disk_full_warning_and_empty_run() {
+    let mut app = app_with(native_run(), 120, 40);
+    let mut h = headroom();
+    h.available = 2_000_000;
+    update(
+        &mut app,
+        Msg::Scanned {
+            run: PathBuf::from(RUN),
+            result: Ok(native_run()),
+            headroom: Some(h),
+            at: now(),
+        },
+    );
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("next save would not fit"));
+    insta::assert_snapshot!("disk_full_120x40", s);
+    let s = screen(&at(app, 80, 24), 80, 24);
+    assert!(s.contains("next save would not fit"));
+    let mut empty = native_run();
+    empty.checkpoints.clear();
+    empty.best = None;
+    empty.last = None;
+    let app = app_with(empty, 120, 40);
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("no checkpoints yet"));
+    insta::assert_snapshot!("empty_run_120x40", s);
+}
+
+#[test]
+fn progress_in_status() {
+    let mut app = app_with(native_run(), 80, 24);
+    update(&mut app, key('v'));
+    update(&mut app, key('y'));
+    update(
+        &mut app,
+        Msg::Progress(ckpt::engine::Progress {
+            what: "checkpoint-4.pth.tar".into(),
+            done: 1_500_000,
+            total: 3_041_705,
+        }),
+    );
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("verify… checkpoint-4.pth.tar 49%"), "{s}");
+}
+
+/// Mimics what the layout scanners yield for the fixtures (tests/fixtures/README.md).
+fn timm_like() -> RunSnapshot {
+    let mut s = native_run();
+    s.run = PathBuf::from("/data/timm-basic");
+    s.layout = LayoutKind::Timm;
+    s.metric = Some(MetricSpec {
+        name: "top1".into(),
+        mode: Mode::Max,
+    });
+    let mut keep: Vec<Checkpoint> = vec![];
+    let mut rec = ckpt(2, None, 3_041_000, 55);
+    rec.name = "recovery-2-1.pth.tar".into();
+    rec.batch = Some(1);
+    rec.paths = vec![PathBuf::from("recovery-2-1.pth.tar")];
+    rec.roles = vec![Role::Recovery];
+    keep.push(rec);
+    for (e, m) in [(3, 50.0), (4, 40.0), (5, 62.5)] {
+        let mut c = ckpt(e, Some(m), 3_041_705, (8 - e as i64) * 10);
+        c.hash = None;
+        if e == 5 {
+            c.roles = vec![Role::Best];
+        }
+        keep.push(c);
+    }
+    s.checkpoints = keep;
+    s.last = Some(Alias {
+        role: Role::Last,
+        path: PathBuf::from("last.pth.tar"),
+        target: None,
+        epoch: Some(7),
+        step: None,
+        how: "copy".into(),
+        held: false,
+    });
+    s.warnings = vec!["last.pth.tar (epoch 7) is the only copy of its state".into()];
+    s
+}
+
+fn lightning_like() -> RunSnapshot {
+    let mut s = native_run();
+    s.run = PathBuf::from("/data/lightning_logs/version_0");
+    s.layout = LayoutKind::Lightning;
+    s.metric = Some(MetricSpec {
+        name: "val_loss".into(),
+        mode: Mode::Min,
+    });
+    let mk = |e: u64, st: u64, m: f64| {
+        let name = format!("epoch={e}-step={st}-val_loss={m:.3}.ckpt");
+        Checkpoint {
+            name: name.clone(),
+            epoch: Some(e),
+            step: Some(st),
+            metric: Some(m),
+            bytes: 1_203_811,
+            paths: vec![PathBuf::from(format!("checkpoints/{name}"))],
+            mtime: Some(now() - chrono::Duration::minutes(30 - e as i64 * 5)),
+            ..Default::default()
+        }
+    };
+    let mut a = mk(1, 8, 0.5);
+    let mut b = mk(3, 16, 0.4);
+    a.roles = vec![];
+    b.roles = vec![Role::Best, Role::Last];
+    s.checkpoints = vec![a, b];
+    s.best = None;
+    s.last = Some(Alias {
+        role: Role::Last,
+        path: PathBuf::from("checkpoints/last.ckpt"),
+        target: Some("epoch=3-step=16-val_loss=0.400.ckpt".into()),
+        epoch: Some(3),
+        step: Some(16),
+        how: "copy".into(),
+        held: false,
+    });
+    s
+}
+
+fn hf_like() -> RunSnapshot {
+    let mut s = native_run();
+    s.run = PathBuf::from("/data/hf-basic");
+    s.layout = LayoutKind::Hf;
+    s.metric = Some(MetricSpec {
+        name: "eval_loss".into(),
+        mode: Mode::Min,
+    });
+    let mk = |st: u64, m: f64| Checkpoint {
+        name: format!("checkpoint-{st}"),
+        epoch: None,
+        step: Some(st),
+        metric: Some(m),
+        bytes: 2_407_332,
+        paths: vec![
+            PathBuf::from(format!("checkpoint-{st}/model.safetensors")),
+            PathBuf::from(format!("checkpoint-{st}/trainer_state.json")),
+        ],
+        mtime: Some(now() - chrono::Duration::minutes(40 - st as i64 / 2)),
+        ..Default::default()
+    };
+    let mut a = mk(20, 0.5);
+    let mut b = mk(40, 0.7);
+    a.roles = vec![Role::Best];
+    b.roles = vec![Role::Last];
+    s.checkpoints = vec![a, b];
+    s.best = None;
+    s.last = None;
+    s
+}
+
+#[test]
+fn layouts_at_both_sizes() {
+    for (name, snap) in [
+        ("timm", timm_like()),
+        ("lightning", lightning_like()),
+        ("hf", hf_like()),
+    ] {
+        for (w, h) in [(80, 24), (120, 40)] {
+            let app = app_with(snap.clone(), w, h);
+            let s = screen(&app, w, h);
+            assert!(s.contains(snap.layout.as_str()));
+            insta::assert_snapshot!(format!("layout_{name}_{w}x{h}"), s);
+        }
+    }
+}
+
+#[test]
+fn run_list() {
+    let runs = vec![
+        PathBuf::from("/data/runs/hf-basic"),
+        PathBuf::from("/data/runs/lightning/version_0"),
+        PathBuf::from("/data/runs/timm-basic"),
+    ];
+    let mut app = App::new(runs.clone(), false, now());
+    app.root = Some(PathBuf::from("/data/runs"));
+    update(&mut app, Msg::Resize(100, 30));
+    for (path, mut snap) in runs.iter().zip([hf_like(), lightning_like(), timm_like()]) {
+        snap.run = path.clone();
+        update(
+            &mut app,
+            Msg::Scanned {
+                run: path.clone(),
+                result: Ok(snap),
+                headroom: Some(headroom()),
+                at: now(),
+            },
+        );
+    }
+    update(
+        &mut app,
+        Msg::Trainer {
+            run: runs[2].clone(),
+            trainer: Some(trainer()),
+        },
+    );
+    update(&mut app, key('j'));
+    let s = screen(&app, 100, 30);
+    assert!(s.contains("lightning/version_0"));
+    insta::assert_snapshot!(s);
+    insta::assert_snapshot!("run_list_80x24", screen(&at(app, 80, 24), 80, 24));
+}
+
+fn assert_ansi16(buf: &Buffer) {
+    for c in buf.content() {
+        for col in [c.fg, c.bg] {
+            assert!(
+                !matches!(col, Color::Rgb(..) | Color::Indexed(_)),
+                "non-ANSI-16 colour {col:?}"
+            );
+        }
+    }
+}
+
+fn selected_row_y(buf: &Buffer, name_fragment: &str) -> u16 {
+    let area = buf.area;
+    (0..area.height)
+        .find(|&y| {
+            let line: String = (0..area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect();
+            line.contains(name_fragment)
+                && buf[(area.width / 4, y)]
+                    .modifier
+                    .contains(Modifier::REVERSED)
+        })
+        .expect("selected row is reversed")
+}
+
+#[test]
+fn no_color_keeps_the_selection_visible() {
+    let mut app = app_with(native_run(), 120, 40);
+    app.color = false;
+    update(&mut app, key('j'));
+    let buf = buffer(&app, 120, 40);
+    for c in buf.content() {
+        assert_eq!(c.fg, Color::Reset, "NO_COLOR draws no foreground colour");
+        assert_eq!(c.bg, Color::Reset, "NO_COLOR draws no background colour");
+    }
+    let y = selected_row_y(&buf, "     6 ");
+    // Snapshot the text plus which rows carry REVERSED.
+    let marks: String = (0..40)
+        .map(|row| {
+            if buf[(30, row)].modifier.contains(Modifier::REVERSED) {
+                'R'
+            } else {
+                '.'
+            }
+        })
+        .collect();
+    assert_eq!(marks.chars().filter(|c| *c == 'R').count(), 1);
+    assert_eq!(marks.find('R'), Some(y as usize));
+    insta::assert_snapshot!(format!("{}\nreversed rows: {marks}", screen(&app, 120, 40)));
+    // In colour, only ANSI-16 named colours, and the selection is still reversed.
+    app.color = true;
+    let buf = buffer(&app, 120, 40);
+    assert_ansi16(&buf);
+    selected_row_y(&buf, "     6 ");
+}
+
+#[test]
+fn every_size_renders_without_panic_or_overlap() {
+    let mut states: Vec<App> = vec![];
+    states.push(app_with(native_run(), 80, 24));
+    let mut help = app_with(native_run(), 80, 24);
+    update(&mut help, key('?'));
+    states.push(help);
+    let mut conf = app_with(native_run(), 80, 24);
+    confirm(&mut conf, PendingAction::Prune(prune_plan()));
+    states.push(conf);
+    let mut details = app_with(native_run(), 80, 24);
+    update(&mut details, code(KeyCode::Enter));
+    states.push(details);
+    states.push(app_with(hf_like(), 80, 24));
+    states.push(App::new(
+        vec![PathBuf::from("/a"), PathBuf::from("/b")],
+        true,
+        now(),
+    ));
+    let mut sizes = vec![];
+    for w in (20..=300).step_by(7) {
+        for h in (5..=100).step_by(5) {
+            sizes.push((w, h));
+        }
+    }
+    sizes.extend([(20, 5), (300, 100), (80, 24), (99, 29), (100, 30), (21, 6)]);
+    for (w, h) in sizes {
+        let area = Rect::new(0, 0, w, h);
+        let a = render::areas(area);
+        let panes = [
+            a.header, a.summary, a.table, a.chart, a.ranking, a.disk, a.status, a.footer,
+        ];
+        for (i, p) in panes.iter().enumerate() {
+            if p.area() == 0 {
+                continue;
+            }
+            assert!(area.contains(p.as_position()) && p.right() <= w && p.bottom() <= h);
+            for q in &panes[i + 1..] {
+                assert!(
+                    q.area() == 0 || !p.intersects(*q),
+                    "{w}x{h}: {p:?} overlaps {q:?}"
+                );
+            }
+        }
+        for app in &states {
+            let app = at(app.clone(), w, h);
+            let _ = buffer(&app, w, h);
+        }
+    }
+}
+
+#[test]
+fn compact_80x24_shows_table_best_last_headroom() {
+    let app = app_with(native_run(), 80, 24);
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("best e5 62.5"));
+    assert!(s.contains("last e7 35"));
+    assert!(s.contains("41.0 GiB free"));
+    assert!(s.contains("epoch"));
+    let app = app_with(native_run(), 120, 40);
+    let s = screen(&app, 120, 40);
+    for pane in [
+        "history",
+        "eval_top1",
+        "top-k",
+        "disk",
+        "more checkpoints fit",
+        "full in ~",
+    ] {
+        assert!(s.contains(pane), "120x40 lacks {pane}");
+    }
+}
+
+#[test]
+fn ten_thousand_rows_render_fast() {
+    let mut app = app_with(big_run(10_000), 120, 40);
+    let t = Instant::now();
+    for _ in 0..20 {
+        update(&mut app, key('j'));
+        let _ = buffer(&app, 120, 40);
+    }
+    let per_frame = t.elapsed() / 20;
+    eprintln!("10,000 rows: {per_frame:?} per key + frame (debug build)");
+    assert!(per_frame.as_millis() < 100, "{per_frame:?} per frame");
+}
+
+/// Unpack a real fixture run and scan it with the real layout code.
+fn real_fixture(name: &str) -> RunSnapshot {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(format!("{name}.tar.gz"));
+    let file = std::fs::File::open(&archive).unwrap();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    tar.set_preserve_permissions(true);
+    tar.unpack(tmp.path()).unwrap();
+    let root = tmp.path().join(name);
+    let runs = ckpt::layout::discover_runs(&root);
+    assert_eq!(runs.len(), 1, "{name}: {runs:?}");
+    let mut snap = ckpt::layout::scan(&runs[0], None).unwrap();
+    // Deterministic text: the temp dir becomes a fixed path.
+    let fixed = PathBuf::from("/fixtures").join(runs[0].strip_prefix(tmp.path()).unwrap());
+    let tmp_s = runs[0].to_string_lossy().into_owned();
+    snap.run = fixed.clone();
+    for w in &mut snap.warnings {
+        *w = w.replace(&tmp_s, &fixed.to_string_lossy());
+    }
+    snap
+}
+
+#[test]
+fn real_fixture_layouts_at_both_sizes() {
+    for name in ["timm-basic", "lightning-basic", "hf-basic"] {
+        let snap = real_fixture(name);
+        let newest = snap
+            .checkpoints
+            .iter()
+            .filter_map(|c| c.mtime)
+            .max()
+            .unwrap();
+        for (w, h) in [(80, 24), (120, 40)] {
+            let mut app = app_with(snap.clone(), w, h);
+            app.now = newest + chrono::Duration::minutes(5);
+            let s = screen(&app, w, h);
+            assert!(s.contains(snap.layout.as_str()), "{name}: {s}");
+            insta::assert_snapshot!(format!("fixture_{name}_{w}x{h}"), s);
+        }
+    }
+}

@@ -1,0 +1,597 @@
+//! Pure tests of the monitor's state update and keymap: no terminal, no disk.
+
+mod tui_support;
+
+use std::path::PathBuf;
+
+use ckpt::engine::{FileStamp, PrunePlan, Victim};
+use ckpt::rank::RetentionPolicy;
+use ckpt::snapshot::Role;
+use ckpt::tui::app::{
+    projection, update, App, Command, Level, Msg, Overlay, PendingAction, PlanRequest, Screen,
+    SortKey,
+};
+use ckpt::tui::keymap::{self, Action, KeyMode, BINDINGS};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use tui_support::*;
+
+fn press(app: &mut App, keys: &str) -> Vec<Command> {
+    keys.chars().flat_map(|c| update(app, key(c))).collect()
+}
+
+fn prune_plan(names: &[&str]) -> PrunePlan {
+    PrunePlan {
+        run: PathBuf::from(RUN),
+        policy: RetentionPolicy::default(),
+        victims: names
+            .iter()
+            .map(|n| Victim {
+                name: n.to_string(),
+                epoch: None,
+                step: None,
+                files: vec![FileStamp {
+                    path: PathBuf::from(n),
+                    bytes: 3_041_705,
+                    mtime_ns: 0,
+                    dev: 1,
+                    ino: 2,
+                    nlink: 1,
+                }],
+                bytes_freed: 3_041_705,
+            })
+            .collect(),
+        kept: vec![],
+        bytes_freed: 3_041_705 * names.len() as u64,
+    }
+}
+
+#[test]
+fn keymap_resolves_per_mode() {
+    let ev = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+    assert_eq!(keymap::resolve(KeyMode::Run, &ev('j')), Some(Action::Down));
+    assert_eq!(
+        keymap::resolve(
+            KeyMode::Run,
+            &KeyEvent::new(KeyCode::Up, KeyModifiers::NONE)
+        ),
+        Some(Action::Up)
+    );
+    assert_eq!(keymap::resolve(KeyMode::Run, &ev('y')), None);
+    assert_eq!(
+        keymap::resolve(KeyMode::Confirm, &ev('y')),
+        Some(Action::Yes)
+    );
+    assert_eq!(keymap::resolve(KeyMode::Confirm, &ev('j')), None);
+    assert_eq!(
+        keymap::resolve(
+            KeyMode::Confirm,
+            &KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)
+        ),
+        Some(Action::Press)
+    );
+    // Shift is implied by the character.
+    assert_eq!(
+        keymap::resolve(
+            KeyMode::Run,
+            &KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT)
+        ),
+        Some(Action::Bottom)
+    );
+    let cc = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    for mode in [
+        KeyMode::Run,
+        KeyMode::RunList,
+        KeyMode::Filter,
+        KeyMode::Confirm,
+        KeyMode::Help,
+        KeyMode::Details,
+    ] {
+        assert_eq!(keymap::resolve(mode, &cc), Some(Action::Quit), "{mode:?}");
+    }
+    // In the filter input, letters are text, not commands.
+    assert_eq!(keymap::resolve(KeyMode::Filter, &ev('q')), None);
+}
+
+#[test]
+fn keymap_has_no_conflicts_and_drives_hints_and_help() {
+    for b in BINDINGS {
+        assert!(!b.keys.is_empty());
+        for other in BINDINGS {
+            if std::ptr::eq(b, other) {
+                continue;
+            }
+            let shared_mode = b.modes.iter().any(|m| other.modes.contains(m));
+            let shared_key = b.keys.iter().any(|k| other.keys.contains(k));
+            assert!(
+                !(shared_mode && shared_key && b.action != other.action),
+                "{:?} and {:?} conflict",
+                b.action,
+                other.action
+            );
+        }
+    }
+    let hints = keymap::hints(KeyMode::Run, false);
+    assert!(hints.iter().any(|(k, h)| k == "p" && *h == "promote"));
+    assert!(hints.iter().any(|(k, h)| k == "?" && *h == "help"));
+    let ro = keymap::hints(KeyMode::Run, true);
+    assert!(!ro.iter().any(|(_, h)| *h == "promote" || *h == "prune"));
+    assert!(ro.iter().any(|(_, h)| *h == "verify"));
+    let help = keymap::help_lines(KeyMode::Run, true);
+    assert!(help.iter().any(|(k, _, disabled)| k == "p" && *disabled));
+    assert!(help.iter().any(|(k, _, _)| k == "q/Ctrl-C"));
+}
+
+#[test]
+fn navigation_moves_and_clamps() {
+    let mut app = app_with(native_run(), 120, 40);
+    assert_eq!(selected_name(&app), "checkpoint-7.pth.tar", "newest first");
+    press(&mut app, "j");
+    assert_eq!(selected_name(&app), "checkpoint-6.pth.tar");
+    press(&mut app, "G");
+    assert_eq!(selected_name(&app), "checkpoint-0.pth.tar");
+    press(&mut app, "j");
+    assert_eq!(
+        selected_name(&app),
+        "checkpoint-0.pth.tar",
+        "clamped at the end"
+    );
+    press(&mut app, "g");
+    assert_eq!(selected_name(&app), "checkpoint-7.pth.tar");
+    press(&mut app, "k");
+    assert_eq!(
+        selected_name(&app),
+        "checkpoint-7.pth.tar",
+        "clamped at the top"
+    );
+    update(&mut app, code(KeyCode::Down));
+    assert_eq!(selected_name(&app), "checkpoint-6.pth.tar");
+}
+
+#[test]
+fn ten_thousand_rows_page_and_scroll() {
+    let mut app = app_with(big_run(10_000), 120, 40);
+    let rows = ckpt::tui::render::table_rows(&app);
+    assert!(rows > 10);
+    update(&mut app, code(KeyCode::PageDown));
+    let run = app.current().unwrap();
+    assert_eq!(run.selected, rows);
+    assert!(run.selected >= run.offset && run.selected < run.offset + rows);
+    press(&mut app, "G");
+    let run = app.current().unwrap();
+    assert_eq!(run.selected, 9_999);
+    assert_eq!(run.offset, 10_000 - rows);
+}
+
+#[test]
+fn sort_cycles_epoch_metric_size() {
+    let mut app = app_with(native_run(), 120, 40);
+    assert_eq!(app.sort, SortKey::Epoch);
+    press(&mut app, "s");
+    assert_eq!(app.sort, SortKey::Metric);
+    let names = view_names(&app);
+    assert_eq!(names[0], "checkpoint-5.pth.tar", "best first");
+    assert_eq!(names[1], "checkpoint-3.pth.tar");
+    assert_eq!(names[7], "checkpoint-0.pth.tar");
+    press(&mut app, "s");
+    assert_eq!(app.sort, SortKey::Size);
+    press(&mut app, "s");
+    assert_eq!(app.sort, SortKey::Epoch);
+    assert_eq!(view_names(&app)[0], "checkpoint-7.pth.tar");
+}
+
+#[test]
+fn metric_sort_respects_min_mode_and_nan() {
+    let mut snap = native_run();
+    snap.metric.as_mut().unwrap().mode = ckpt::rank::Mode::Min;
+    snap.checkpoints[0].metric = Some(f64::NAN);
+    snap.checkpoints[0].metric_raw = Some("nan".into());
+    let mut app = app_with(snap, 120, 40);
+    press(&mut app, "s");
+    let names = view_names(&app);
+    assert_eq!(names[0], "checkpoint-2.pth.tar", "20 is the lowest finite");
+    assert_eq!(names[7], "checkpoint-0.pth.tar", "NaN never ranks");
+    let run = app.current().unwrap();
+    assert_eq!(run.ranks[0], None);
+}
+
+#[test]
+fn filter_narrows_and_esc_clears() {
+    let mut app = app_with(native_run(), 120, 40);
+    press(&mut app, "/");
+    assert_eq!(app.key_mode(), KeyMode::Filter);
+    press(&mut app, "pinned");
+    assert_eq!(view_names(&app), vec!["checkpoint-3.pth.tar"]);
+    update(&mut app, code(KeyCode::Enter));
+    assert_eq!(app.key_mode(), KeyMode::Run);
+    assert_eq!(app.filter, "pinned");
+    update(&mut app, code(KeyCode::Esc));
+    assert_eq!(app.filter, "");
+    assert_eq!(view_names(&app).len(), 8);
+    press(&mut app, "/e5");
+    assert_eq!(view_names(&app), vec!["checkpoint-5.pth.tar"]);
+    update(&mut app, code(KeyCode::Backspace));
+    update(&mut app, code(KeyCode::Backspace));
+    assert_eq!(view_names(&app).len(), 8);
+}
+
+#[test]
+fn mark_toggles_and_prune_plans_marked() {
+    let mut app = app_with(native_run(), 120, 40);
+    press(&mut app, "jj"); // e5? no: e7, e6, e5 -> on e5
+    press(&mut app, "j"); // e4
+    assert_eq!(selected_name(&app), "checkpoint-4.pth.tar");
+    press(&mut app, "d"); // marks e4, moves to e3
+    assert_eq!(selected_name(&app), "checkpoint-3.pth.tar");
+    press(&mut app, "j");
+    press(&mut app, "d"); // marks e2
+    let marked: Vec<String> = app.current().unwrap().marked.iter().cloned().collect();
+    assert_eq!(marked, vec!["checkpoint-2.pth.tar", "checkpoint-4.pth.tar"]);
+    let cmds = press(&mut app, "x");
+    assert_eq!(
+        cmds,
+        vec![Command::Plan {
+            run: PathBuf::from(RUN),
+            request: PlanRequest::Prune { marked }
+        }]
+    );
+    assert!(app.busy.is_some());
+    // Toggle off.
+    press(&mut app, "k");
+    assert_eq!(selected_name(&app), "checkpoint-2.pth.tar");
+}
+
+#[test]
+fn best_last_and_pinned_cannot_be_marked() {
+    let mut app = app_with(native_run(), 120, 40);
+    press(&mut app, "d"); // e7 is last
+    assert!(app.current().unwrap().marked.is_empty());
+    assert!(app.status.as_ref().unwrap().text.contains("resume point"));
+    press(&mut app, "jjd"); // e5 is best
+    assert!(app.current().unwrap().marked.is_empty());
+    assert!(app.status.as_ref().unwrap().text.contains("best"));
+    press(&mut app, "jjd"); // e3 is pinned
+    assert!(app.current().unwrap().marked.is_empty());
+    assert!(app.status.as_ref().unwrap().text.contains("pinned"));
+}
+
+#[test]
+fn confirm_defaults_to_no() {
+    let mut app = app_with(native_run(), 120, 40);
+    let cmds = press(&mut app, "x");
+    assert_eq!(
+        cmds,
+        vec![Command::Plan {
+            run: PathBuf::from(RUN),
+            request: PlanRequest::Prune { marked: vec![] }
+        }]
+    );
+    update(
+        &mut app,
+        Msg::Planned {
+            run: PathBuf::from(RUN),
+            result: Ok(PendingAction::Prune(prune_plan(&["checkpoint-0.pth.tar"]))),
+        },
+    );
+    assert!(app.busy.is_none());
+    let Overlay::Confirm(c) = &app.overlay else {
+        panic!("no confirm dialog")
+    };
+    assert!(!c.yes_focused, "No is focused by default");
+    assert_eq!(app.key_mode(), KeyMode::Confirm);
+    // Enter presses the focused button: No.
+    let cmds = update(&mut app, code(KeyCode::Enter));
+    assert!(cmds.is_empty());
+    assert_eq!(app.overlay, Overlay::None);
+    assert_eq!(app.status.as_ref().unwrap().text, "prune cancelled");
+    // Keys that mean nothing in the dialog do nothing (no accidental yes).
+    update(
+        &mut app,
+        Msg::Planned {
+            run: PathBuf::from(RUN),
+            result: Ok(PendingAction::Prune(prune_plan(&["checkpoint-0.pth.tar"]))),
+        },
+    );
+    assert!(press(&mut app, "jkpxd ").is_empty());
+    assert!(matches!(app.overlay, Overlay::Confirm(_)));
+    assert!(update(&mut app, code(KeyCode::Esc)).is_empty());
+    assert_eq!(app.overlay, Overlay::None);
+    // n cancels too.
+    update(
+        &mut app,
+        Msg::Planned {
+            run: PathBuf::from(RUN),
+            result: Ok(PendingAction::Prune(prune_plan(&["checkpoint-0.pth.tar"]))),
+        },
+    );
+    assert!(press(&mut app, "n").is_empty());
+    // Tab then Enter = yes.
+    update(
+        &mut app,
+        Msg::Planned {
+            run: PathBuf::from(RUN),
+            result: Ok(PendingAction::Prune(prune_plan(&["checkpoint-0.pth.tar"]))),
+        },
+    );
+    update(&mut app, code(KeyCode::Tab));
+    let cmds = update(&mut app, code(KeyCode::Enter));
+    assert!(matches!(cmds.as_slice(), [Command::Apply { .. }]));
+}
+
+#[test]
+fn confirmed_prune_runs_and_reports() {
+    let mut app = app_with(native_run(), 120, 40);
+    press(&mut app, "jd");
+    press(&mut app, "x");
+    let plan = prune_plan(&["checkpoint-6.pth.tar"]);
+    update(
+        &mut app,
+        Msg::Planned {
+            run: PathBuf::from(RUN),
+            result: Ok(PendingAction::Prune(plan.clone())),
+        },
+    );
+    let cmds = press(&mut app, "y");
+    assert_eq!(
+        cmds,
+        vec![Command::Apply {
+            run: PathBuf::from(RUN),
+            action: PendingAction::Prune(plan)
+        }]
+    );
+    assert!(app.busy.is_some());
+    // Another action while busy is refused.
+    assert!(press(&mut app, "v").is_empty());
+    assert_eq!(app.status.as_ref().unwrap().level, Level::Warn);
+    let cmds = update(
+        &mut app,
+        Msg::Done {
+            run: PathBuf::from(RUN),
+            result: Ok("pruned 1 checkpoint(s), freed 2.9 MiB".into()),
+        },
+    );
+    assert_eq!(cmds, vec![Command::Scan(PathBuf::from(RUN))]);
+    assert!(app.busy.is_none());
+    assert!(app.current().unwrap().marked.is_empty());
+    assert_eq!(app.status.as_ref().unwrap().level, Level::Ok);
+}
+
+#[test]
+fn engine_errors_reach_the_status_line() {
+    let mut app = app_with(native_run(), 120, 40);
+    press(&mut app, "r");
+    update(
+        &mut app,
+        Msg::Planned {
+            run: PathBuf::from(RUN),
+            result: Err("run /data/runs/resnet50-a1 is locked by pid 77 (save)".into()),
+        },
+    );
+    assert_eq!(app.overlay, Overlay::None);
+    let s = app.status.as_ref().unwrap();
+    assert_eq!(s.level, Level::Error);
+    assert!(s.text.contains("locked by pid 77"));
+}
+
+#[test]
+fn promote_and_pin_plan_exact_files() {
+    let mut app = app_with(native_run(), 120, 40);
+    press(&mut app, "jj"); // e5
+    press(&mut app, "j"); // e4
+    press(&mut app, "p");
+    let Overlay::Confirm(c) = &app.overlay else {
+        panic!("no confirm")
+    };
+    assert_eq!(
+        c.action,
+        PendingAction::Promote {
+            name: "checkpoint-4.pth.tar".into(),
+            epoch: Some(4),
+            files: vec![(PathBuf::from("checkpoint-4.pth.tar"), 3_041_705)],
+            alias: Some(PathBuf::from("model_best.pth.tar")),
+        }
+    );
+    press(&mut app, "n");
+    press(&mut app, " ");
+    let Overlay::Confirm(c) = &app.overlay else {
+        panic!("no confirm")
+    };
+    assert!(
+        matches!(&c.action, PendingAction::Pin { pin: true, name, .. } if name == "checkpoint-4.pth.tar")
+    );
+    let cmds = press(&mut app, "y");
+    assert!(matches!(
+        cmds.as_slice(),
+        [Command::Apply {
+            action: PendingAction::Pin { .. },
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn read_only_refuses_actions_but_verifies() {
+    let mut app = app_with(native_run(), 120, 40);
+    app.read_only = true;
+    for k in ['p', 'r', ' ', 'd', 'x'] {
+        let cmds = press(&mut app, &k.to_string());
+        assert!(cmds.is_empty(), "{k}");
+        assert_eq!(app.overlay, Overlay::None);
+        let s = app.status.as_ref().unwrap();
+        assert_eq!(s.level, Level::Warn);
+        assert!(s.text.contains("read-only"));
+    }
+    assert!(app.current().unwrap().marked.is_empty());
+    press(&mut app, "v");
+    assert!(matches!(
+        &app.overlay,
+        Overlay::Confirm(c) if matches!(c.action, PendingAction::Verify { checkpoints: 8, .. })
+    ));
+}
+
+#[test]
+fn writing_checkpoints_are_not_acted_on() {
+    let mut snap = native_run();
+    let mut c = writing(ckpt(8, None, 100, 0));
+    c.roles = vec![];
+    snap.checkpoints.push(c);
+    let mut app = app_with(snap, 120, 40);
+    assert_eq!(selected_name(&app), "checkpoint-8.pth.tar");
+    press(&mut app, "p");
+    assert_eq!(app.overlay, Overlay::None);
+    assert!(app
+        .status
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("still being written"));
+}
+
+#[test]
+fn help_toggles_and_esc_closes() {
+    let mut app = app_with(native_run(), 120, 40);
+    press(&mut app, "?");
+    assert_eq!(app.overlay, Overlay::Help);
+    assert_eq!(app.key_mode(), KeyMode::Help);
+    press(&mut app, "?");
+    assert_eq!(app.overlay, Overlay::None);
+    press(&mut app, "?");
+    update(&mut app, code(KeyCode::Esc));
+    assert_eq!(app.overlay, Overlay::None);
+    update(&mut app, code(KeyCode::Enter));
+    assert_eq!(app.overlay, Overlay::Details);
+    update(&mut app, code(KeyCode::Esc));
+    assert_eq!(app.overlay, Overlay::None);
+}
+
+#[test]
+fn quit_keys() {
+    let mut app = app_with(native_run(), 120, 40);
+    assert_eq!(press(&mut app, "q"), vec![Command::Quit]);
+    assert!(app.quit);
+    let mut app = app_with(native_run(), 120, 40);
+    press(&mut app, "/");
+    assert_eq!(update(&mut app, ctrl('c')), vec![Command::Quit]);
+    let mut app = app_with(native_run(), 120, 40);
+    assert_eq!(update(&mut app, Msg::Terminate), vec![Command::Quit]);
+}
+
+#[test]
+fn rescan_keeps_the_selection_and_marks() {
+    let mut app = app_with(native_run(), 120, 40);
+    press(&mut app, "j");
+    press(&mut app, "d"); // marks e6, moves to e5
+    assert_eq!(selected_name(&app), "checkpoint-5.pth.tar");
+    let mut snap = native_run();
+    snap.checkpoints.push(ckpt(8, Some(70.0), 3_041_705, 0));
+    snap.checkpoints[7].roles.clear();
+    snap.checkpoints[8].roles = vec![Role::Last, Role::Best];
+    snap.checkpoints[5].roles.clear();
+    update(
+        &mut app,
+        Msg::Scanned {
+            run: PathBuf::from(RUN),
+            result: Ok(snap),
+            headroom: None,
+            at: now(),
+        },
+    );
+    assert_eq!(selected_name(&app), "checkpoint-5.pth.tar");
+    assert_eq!(view_names(&app)[0], "checkpoint-8.pth.tar");
+    assert!(app
+        .current()
+        .unwrap()
+        .marked
+        .contains("checkpoint-6.pth.tar"));
+    // A vanished checkpoint loses its mark.
+    update(
+        &mut app,
+        Msg::Scanned {
+            run: PathBuf::from(RUN),
+            result: Ok({
+                let mut s = native_run();
+                s.checkpoints.remove(6);
+                s
+            }),
+            headroom: None,
+            at: now(),
+        },
+    );
+    assert!(app.current().unwrap().marked.is_empty());
+    let cmds = press(&mut app, "R");
+    assert_eq!(cmds, vec![Command::Scan(PathBuf::from(RUN))]);
+    let cmds = update(&mut app, Msg::RunChanged(PathBuf::from(RUN)));
+    assert_eq!(cmds, vec![Command::Scan(PathBuf::from(RUN))]);
+}
+
+#[test]
+fn multi_run_list_opens_and_goes_back() {
+    let runs = vec![PathBuf::from("/r/a"), PathBuf::from("/r/b")];
+    let mut app = App::new(runs, false, now());
+    update(&mut app, Msg::Resize(100, 30));
+    assert_eq!(app.screen, Screen::RunList);
+    assert_eq!(app.key_mode(), KeyMode::RunList);
+    press(&mut app, "j");
+    assert_eq!(app.list_selected, 1);
+    update(&mut app, code(KeyCode::Enter));
+    assert_eq!(app.screen, Screen::Run(1));
+    // Actions need a scanned run.
+    press(&mut app, "p");
+    assert!(app
+        .status
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("not been scanned"));
+    update(&mut app, code(KeyCode::Esc));
+    assert_eq!(app.screen, Screen::RunList);
+    let cmds = press(&mut app, "R");
+    assert_eq!(cmds.len(), 2, "rescan all runs from the list");
+}
+
+#[test]
+fn scan_errors_are_kept_per_run() {
+    let mut app = app_with(native_run(), 120, 40);
+    update(
+        &mut app,
+        Msg::Scanned {
+            run: PathBuf::from(RUN),
+            result: Err("corrupt manifest".into()),
+            headroom: None,
+            at: now(),
+        },
+    );
+    let run = app.current().unwrap();
+    assert_eq!(run.error.as_deref(), Some("corrupt manifest"));
+    assert!(run.snapshot.is_some(), "the last good snapshot stays");
+}
+
+#[test]
+fn projection_counts_fits_and_time() {
+    let snap = native_run(); // saves every 10 minutes, 3,041,705 bytes each
+    let mut h = headroom();
+    let p = projection(&snap, &h).unwrap();
+    assert_eq!(p.next_size, 3_041_705);
+    let need = 3_041_705 + 3_041_705 / 32;
+    assert_eq!(p.fits, h.available / need);
+    assert_eq!(p.interval, Some(std::time::Duration::from_secs(600)));
+    assert_eq!(
+        p.full_in,
+        Some(std::time::Duration::from_secs(600 * p.fits))
+    );
+    assert!(!p.warn);
+    h.available = 3_000_000;
+    let p = projection(&snap, &h).unwrap();
+    assert_eq!(p.fits, 0);
+    assert!(p.warn);
+}
+
+#[test]
+fn color_choice_honours_no_color() {
+    use ckpt::tui::ColorChoice;
+    assert!(ColorChoice::Auto.enabled(true, None));
+    assert!(!ColorChoice::Auto.enabled(true, Some("1")));
+    assert!(ColorChoice::Auto.enabled(true, Some("")));
+    assert!(!ColorChoice::Auto.enabled(false, None));
+    assert!(ColorChoice::Always.enabled(false, Some("1")));
+    assert!(!ColorChoice::Never.enabled(true, None));
+}
