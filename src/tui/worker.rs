@@ -122,8 +122,17 @@ pub fn plan(
 ) -> Result<PendingAction, String> {
     let r = open(run, layout)?;
     match request {
-        PlanRequest::Restore { name } => r
-            .plan_restore(name, &RestoreOptions::default())
+        PlanRequest::Restore {
+            name,
+            archive_newer,
+        } => r
+            .plan_restore(
+                name,
+                &RestoreOptions {
+                    archive_newer: *archive_newer,
+                    ..RestoreOptions::default()
+                },
+            )
             .map(PendingAction::Restore)
             .map_err(|e| e.to_string()),
         PlanRequest::Prune { marked } => {
@@ -200,11 +209,20 @@ pub fn apply(
         PendingAction::Restore(plan) => {
             let mut cb = throttled(tx);
             r.restore(plan, Some(&mut cb)).map_err(err)?;
-            Ok(format!(
+            let mut text = format!(
                 "restored {}: {} is now the resume point",
                 plan.target,
                 plan.dest.display()
-            ))
+            );
+            if let Some(dir) = &plan.archive_dir {
+                let shown = dir.strip_prefix(&plan.run).unwrap_or(dir);
+                text.push_str(&format!(
+                    "; archived {} newer to {}",
+                    plan.newer.len(),
+                    shown.display()
+                ));
+            }
+            Ok(text)
         }
         PendingAction::Prune(plan) => {
             let rep = r.prune(plan).map_err(err)?;
