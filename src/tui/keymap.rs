@@ -302,7 +302,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::ToggleArchive,
         modes: &[M::Confirm],
         hint: Some("archive newer"),
-        help: "restore: archive newer to .ckpt/trash/",
+        help: "restore: archive newer",
     },
     Binding {
         keys: &[code(KeyCode::Enter)],

@@ -64,17 +64,14 @@ fn newer_lines(plan: &RestorePlan, snap: Option<&RunSnapshot>, lines: &mut Vec<L
             let known = found.iter().all(Option::is_some);
             let size = if known {
                 format!(
-                    ", {files} file(s), {} bytes ({})",
+                    " ({files} file(s), {} bytes, {})",
                     fmt::exact(bytes),
                     fmt::bytes(bytes)
                 )
             } else {
                 String::new()
             };
-            lines.push(Line::from(format!(
-                "[x] a: archive them: {} checkpoint(s){size} move to",
-                plan.newer.len()
-            )));
+            lines.push(Line::from(format!("[x] a: archive them{size} to")));
             let always = snap.is_some_and(|s| s.layout == LayoutKind::Hf);
             lines.push(Line::from(format!(
                 "       {}/{}",
