@@ -209,17 +209,18 @@ pub fn apply(
         PendingAction::Restore(plan) => {
             let mut cb = throttled(tx);
             r.restore(plan, Some(&mut cb)).map_err(err)?;
+            // Paths inside the run are shown relative to it: the status line is short.
+            let short = |p: &Path| p.strip_prefix(&plan.run).unwrap_or(p).display().to_string();
             let mut text = format!(
                 "restored {}: {} is now the resume point",
                 plan.target,
-                plan.dest.display()
+                short(&plan.dest)
             );
             if let Some(dir) = &plan.archive_dir {
-                let shown = dir.strip_prefix(&plan.run).unwrap_or(dir);
                 text.push_str(&format!(
-                    "; archived {} newer to {}",
+                    "; archived {} newer to {}/",
                     plan.newer.len(),
-                    shown.display()
+                    short(dir)
                 ));
             }
             Ok(text)
