@@ -521,3 +521,54 @@ fn promote_and_pin_through_the_engine() {
     w.keys("q");
     w.wait_exit(10);
 }
+
+#[test]
+fn restore_with_archive_moves_newer_to_trash() {
+    let (_tmp, run) = native_run(4); // epochs 0..3
+    let mut w = Watch::start(&[run.to_str().unwrap()], 120, 40);
+    w.wait_for("the monitor", 20, |s| s.contains("history 4/4"));
+    w.keys("G"); // epoch 0
+    w.keys("k"); // epoch 1
+    w.keys("r");
+    w.wait_for("the restore dialog", 10, |s| s.contains("Restore?"));
+    let s = w.text();
+    assert!(
+        s.contains("2 newer checkpoint(s); a resumed trainer will overwrite them"),
+        "{s}"
+    );
+    assert!(
+        s.contains("[ ] a: archive them"),
+        "archiving is off by default: {s}"
+    );
+    w.keys("a");
+    // Re-planned: the exact bytes that move (epochs 2 and 3: 200,002 + 200,003).
+    w.wait_for("the archiving plan", 10, |s| {
+        s.contains("[x] a: archive them (2 file(s), 400,005 bytes")
+    });
+    assert!(w.text().contains(".ckpt/trash/"));
+    w.keys("y");
+    w.wait_for("the restore result", 15, |s| {
+        s.contains("archived 2 newer to .ckpt/trash/")
+    });
+    let trash = std::fs::read_dir(run.join(".ckpt/trash"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("checkpoint-2.pth.tar").exists())
+        .expect("a trash dir holding the newer checkpoints");
+    for e in [2u64, 3] {
+        let name = format!("checkpoint-{e}.pth.tar");
+        assert!(!run.join(&name).exists(), "{name} left the run");
+        assert_eq!(
+            std::fs::metadata(trash.join(&name)).unwrap().len(),
+            200_000 + e,
+            "{name} in trash"
+        );
+    }
+    assert_eq!(
+        std::fs::read(run.join("last.pth.tar")).unwrap(),
+        std::fs::read(run.join("checkpoint-1.pth.tar")).unwrap(),
+        "last is epoch 1"
+    );
+    w.keys("q");
+    assert!(w.wait_exit(10).success());
+}

@@ -147,6 +147,37 @@ fn confirm_prune() {
 }
 
 #[test]
+fn confirm_restore_archive_newer() {
+    for (w, h) in [(80, 24), (120, 40)] {
+        let mut app = app_with(native_run(), w, h);
+        confirm(
+            &mut app,
+            PendingAction::Restore(RestorePlan {
+                run: PathBuf::from(RUN),
+                target: "checkpoint-3.pth.tar".into(),
+                epoch: Some(3),
+                dest: PathBuf::from(RUN).join("last.pth.tar"),
+                backup: None,
+                newer: (4..8).map(|e| format!("checkpoint-{e}.pth.tar")).collect(),
+                archive_dir: Some(PathBuf::from(RUN).join(".ckpt/trash/20261128T150000Z")),
+                bytes_to_copy: 0,
+                export: false,
+                force: false,
+            }),
+        );
+        let s = screen(&app, w, h);
+        assert!(s.contains("a resumed trainer will overwrite them"), "{s}");
+        assert!(s.contains("checkpoint-7.pth.tar"), "{s}");
+        assert!(s.contains("[x] a: archive them"), "{s}");
+        assert!(s.contains("12,166,820 bytes"), "{s}");
+        assert!(s.contains(".ckpt/trash/20261128T150000Z/"), "{s}");
+        assert!(s.contains("archive newer"), "footer offers the toggle: {s}");
+        assert!(s.contains("[ No ]"));
+        insta::assert_snapshot!(format!("confirm_restore_archive_{w}x{h}"), s);
+    }
+}
+
+#[test]
 fn confirm_restore_promote_pin_verify() {
     let mut app = app_with(native_run(), 100, 30);
     confirm(

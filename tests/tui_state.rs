@@ -4,7 +4,7 @@ mod tui_support;
 
 use std::path::PathBuf;
 
-use ckpt::engine::{FileStamp, PrunePlan, Victim};
+use ckpt::engine::{FileStamp, PrunePlan, RestorePlan, Victim};
 use ckpt::rank::RetentionPolicy;
 use ckpt::snapshot::Role;
 use ckpt::tui::app::{
@@ -353,6 +353,140 @@ fn confirmed_prune_runs_and_reports() {
     assert!(app.busy.is_none());
     assert!(app.current().unwrap().marked.is_empty());
     assert_eq!(app.status.as_ref().unwrap().level, Level::Ok);
+}
+
+/// The plan the engine gives for restoring epoch 3 of `native_run`, archiving or not.
+fn restore_plan(archive: bool) -> RestorePlan {
+    RestorePlan {
+        run: PathBuf::from(RUN),
+        target: "checkpoint-3.pth.tar".into(),
+        epoch: Some(3),
+        dest: PathBuf::from(RUN).join("last.pth.tar"),
+        backup: None,
+        newer: (4..8).map(|e| format!("checkpoint-{e}.pth.tar")).collect(),
+        archive_dir: archive.then(|| PathBuf::from(RUN).join(".ckpt/trash/20261128T150000Z")),
+        bytes_to_copy: 0,
+        export: false,
+        force: false,
+    }
+}
+
+fn planned(app: &mut App, plan: RestorePlan) {
+    update(
+        app,
+        Msg::Planned {
+            run: PathBuf::from(RUN),
+            result: Ok(PendingAction::Restore(plan)),
+        },
+    );
+}
+
+#[test]
+fn archive_toggle_replans_and_confirm_sends_it() {
+    let mut app = app_with(native_run(), 120, 40);
+    press(&mut app, "jjjj");
+    assert_eq!(selected_name(&app), "checkpoint-3.pth.tar");
+    // r plans with archiving off (the default).
+    let cmds = press(&mut app, "r");
+    assert_eq!(
+        cmds,
+        vec![Command::Plan {
+            run: PathBuf::from(RUN),
+            request: PlanRequest::Restore {
+                name: "checkpoint-3.pth.tar".into(),
+                archive_newer: false,
+            },
+        }]
+    );
+    planned(&mut app, restore_plan(false));
+    assert!(app.offers(Action::ToggleArchive));
+    let hints = keymap::hints_where(KeyMode::Confirm, false, |a| app.offers(a));
+    assert!(hints.iter().any(|(k, h)| k == "a" && *h == "archive newer"));
+    // a re-plans with archiving on; the old plan cannot be confirmed meanwhile.
+    let cmds = press(&mut app, "a");
+    assert_eq!(
+        cmds,
+        vec![Command::Plan {
+            run: PathBuf::from(RUN),
+            request: PlanRequest::Restore {
+                name: "checkpoint-3.pth.tar".into(),
+                archive_newer: true,
+            },
+        }]
+    );
+    assert_eq!(app.overlay, Overlay::None);
+    assert!(app
+        .busy
+        .as_ref()
+        .unwrap()
+        .label
+        .contains("archive newer on"));
+    assert!(
+        press(&mut app, "y").is_empty(),
+        "no stale yes while re-planning"
+    );
+    planned(&mut app, restore_plan(true));
+    let Overlay::Confirm(c) = &app.overlay else {
+        panic!("no confirm dialog after re-planning")
+    };
+    assert!(!c.yes_focused, "No is focused again after re-planning");
+    // Enter still means No.
+    assert!(update(&mut app, code(KeyCode::Enter)).is_empty());
+    assert_eq!(app.status.as_ref().unwrap().text, "restore cancelled");
+    // a again turns it off.
+    planned(&mut app, restore_plan(true));
+    let cmds = press(&mut app, "a");
+    assert!(matches!(
+        cmds.as_slice(),
+        [Command::Plan {
+            request: PlanRequest::Restore {
+                archive_newer: false,
+                ..
+            },
+            ..
+        }]
+    ));
+    // y confirms exactly the archiving plan.
+    planned(&mut app, restore_plan(true));
+    let cmds = press(&mut app, "y");
+    assert_eq!(
+        cmds,
+        vec![Command::Apply {
+            run: PathBuf::from(RUN),
+            action: PendingAction::Restore(restore_plan(true)),
+        }]
+    );
+}
+
+#[test]
+fn archive_toggle_only_where_it_applies() {
+    let mut app = app_with(native_run(), 120, 40);
+    // Not offered in a prune dialog: a does nothing but say why.
+    update(
+        &mut app,
+        Msg::Planned {
+            run: PathBuf::from(RUN),
+            result: Ok(PendingAction::Prune(prune_plan(&["checkpoint-0.pth.tar"]))),
+        },
+    );
+    assert!(!app.offers(Action::ToggleArchive));
+    let hints = keymap::hints_where(KeyMode::Confirm, false, |a| app.offers(a));
+    assert!(!hints.iter().any(|(k, _)| k == "a"));
+    assert!(press(&mut app, "a").is_empty());
+    assert!(matches!(app.overlay, Overlay::Confirm(_)));
+    assert!(app
+        .status
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("nothing to archive"));
+    // Nor in a restore of the newest checkpoint (nothing newer).
+    let mut plan = restore_plan(false);
+    plan.newer.clear();
+    planned(&mut app, plan);
+    assert!(!app.offers(Action::ToggleArchive));
+    assert!(press(&mut app, "a").is_empty());
+    assert!(matches!(app.overlay, Overlay::Confirm(_)));
 }
 
 #[test]

@@ -111,11 +111,11 @@ pub struct Confirm {
 pub enum PlanRequest {
     Restore {
         name: String,
+        /// Plan moving the newer checkpoints to `.ckpt/trash/<time>/` (`--archive-newer`).
+        archive_newer: bool,
     },
     /// Marked checkpoints, or the run's retention policy when empty.
-    Prune {
-        marked: Vec<String>,
-    },
+    Prune { marked: Vec<String> },
 }
 
 /// Work for the event loop to start; results come back as messages.
@@ -347,6 +347,20 @@ impl App {
         }
     }
 
+    /// Whether a key action applies right now (the footer hides those that do not).
+    pub fn offers(&self, action: Action) -> bool {
+        match action {
+            Action::ToggleArchive => matches!(
+                &self.overlay,
+                Overlay::Confirm(Confirm {
+                    action: PendingAction::Restore(p),
+                    ..
+                }) if !p.export && !p.newer.is_empty()
+            ),
+            _ => true,
+        }
+    }
+
     /// The run being shown, if one is open.
     pub fn current(&self) -> Option<&RunEntry> {
         match self.screen {
@@ -572,6 +586,7 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
         Action::Yes | Action::No | Action::ToggleButton | Action::Press => {
             return on_confirm_key(app, action)
         }
+        Action::ToggleArchive => return toggle_archive(app),
         Action::Promote
         | Action::Restore
         | Action::Pin
@@ -621,6 +636,40 @@ fn on_confirm_key(app: &mut App, action: Action) -> Vec<Command> {
     vec![Command::Apply {
         run: confirm.run,
         action: confirm.action,
+    }]
+}
+
+/// Flip "archive newer checkpoints" in a restore dialog: the engine re-plans, so the
+/// dialog that comes back shows exactly what will move (and No is focused again).
+fn toggle_archive(app: &mut App) -> Vec<Command> {
+    if !app.offers(Action::ToggleArchive) {
+        app.set_status(
+            Level::Info,
+            "nothing to archive: only a restore with newer checkpoints can archive them",
+        );
+        return vec![];
+    }
+    let Overlay::Confirm(c) = std::mem::replace(&mut app.overlay, Overlay::None) else {
+        return vec![];
+    };
+    let PendingAction::Restore(plan) = c.action else {
+        return vec![];
+    };
+    let archive_newer = plan.archive_dir.is_none();
+    app.busy = Some(Busy {
+        label: format!(
+            "planning restore (archive newer {})…",
+            if archive_newer { "on" } else { "off" }
+        ),
+        progress: None,
+    });
+    vec![Command::Plan {
+        run: c.run,
+        request: PlanRequest::Restore {
+            // The plan's target is a selector the engine resolves to the same checkpoint.
+            name: plan.target,
+            archive_newer,
+        },
     }]
 }
 
@@ -731,7 +780,10 @@ fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
             });
             return vec![Command::Plan {
                 run: path,
-                request: PlanRequest::Restore { name: ckpt.name },
+                request: PlanRequest::Restore {
+                    name: ckpt.name,
+                    archive_newer: false,
+                },
             }];
         }
         Action::Pin => PendingAction::Pin {

@@ -51,6 +51,8 @@ pub enum Action {
     ToggleButton,
     /// Confirm dialog: press the focused button (No unless moved).
     Press,
+    /// Restore dialog: archive the newer checkpoints to `.ckpt/trash/` (re-plans).
+    ToggleArchive,
     /// Filter input: apply and leave the input.
     ApplyFilter,
     /// Filter input: delete one character.
@@ -296,6 +298,13 @@ pub const BINDINGS: &[Binding] = &[
         help: "switch button",
     },
     Binding {
+        keys: &[k('a')],
+        action: Action::ToggleArchive,
+        modes: &[M::Confirm],
+        hint: Some("archive newer"),
+        help: "restore: archive newer",
+    },
+    Binding {
         keys: &[code(KeyCode::Enter)],
         action: Action::Press,
         modes: &[M::Confirm],
@@ -357,10 +366,21 @@ pub fn resolve(mode: KeyMode, ev: &KeyEvent) -> Option<Action> {
 
 /// Footer hints for a mode: (key label, hint), mutating ones dropped when read-only.
 pub fn hints(mode: KeyMode, read_only: bool) -> Vec<(String, &'static str)> {
+    hints_where(mode, read_only, |_| true)
+}
+
+/// Footer hints for a mode, keeping only actions `offered` says apply right now
+/// (e.g. the archive toggle only in a restore dialog with newer checkpoints).
+pub fn hints_where(
+    mode: KeyMode,
+    read_only: bool,
+    offered: impl Fn(Action) -> bool,
+) -> Vec<(String, &'static str)> {
     BINDINGS
         .iter()
         .filter(|b| b.modes.contains(&mode))
         .filter(|b| !(read_only && b.action.mutates()))
+        .filter(|b| offered(b.action))
         .filter_map(|b| b.hint.map(|h| (b.keys[0].label(), h)))
         .collect()
 }

@@ -122,8 +122,17 @@ pub fn plan(
 ) -> Result<PendingAction, String> {
     let r = open(run, layout)?;
     match request {
-        PlanRequest::Restore { name } => r
-            .plan_restore(name, &RestoreOptions::default())
+        PlanRequest::Restore {
+            name,
+            archive_newer,
+        } => r
+            .plan_restore(
+                name,
+                &RestoreOptions {
+                    archive_newer: *archive_newer,
+                    ..RestoreOptions::default()
+                },
+            )
             .map(PendingAction::Restore)
             .map_err(|e| e.to_string()),
         PlanRequest::Prune { marked } => {
@@ -200,11 +209,21 @@ pub fn apply(
         PendingAction::Restore(plan) => {
             let mut cb = throttled(tx);
             r.restore(plan, Some(&mut cb)).map_err(err)?;
-            Ok(format!(
+            // Paths inside the run are shown relative to it: the status line is short.
+            let short = |p: &Path| p.strip_prefix(&plan.run).unwrap_or(p).display().to_string();
+            let mut text = format!(
                 "restored {}: {} is now the resume point",
                 plan.target,
-                plan.dest.display()
-            ))
+                short(&plan.dest)
+            );
+            if let Some(dir) = &plan.archive_dir {
+                text.push_str(&format!(
+                    "; archived {} newer to {}/",
+                    plan.newer.len(),
+                    short(dir)
+                ));
+            }
+            Ok(text)
         }
         PendingAction::Prune(plan) => {
             let rep = r.prune(plan).map_err(err)?;

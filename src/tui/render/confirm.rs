@@ -5,8 +5,13 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
+use std::path::Path;
+
 use super::fmt;
 use super::theme::Theme;
+use crate::engine::RestorePlan;
+use crate::layout::LayoutKind;
+use crate::snapshot::{Checkpoint, RunSnapshot};
 use crate::tui::app::{Confirm, PendingAction};
 
 /// Most file lines listed before "… and N more".
@@ -20,8 +25,70 @@ fn file_line(path: &std::path::Path, bytes: u64) -> Line<'static> {
     ))
 }
 
-/// The dialog's title and body lines for an action (also used by tests).
-pub fn body(action: &PendingAction) -> (String, Vec<Line<'static>>) {
+/// A path shown relative to the run when it lies inside it (`.ckpt/trash/…`).
+fn in_run(run: &Path, p: &Path) -> String {
+    p.strip_prefix(run).unwrap_or(p).display().to_string()
+}
+
+/// The newer checkpoints a resumed trainer will overwrite, and the archive toggle:
+/// off = they stay; on = the exact checkpoints, files and bytes that move to trash.
+fn newer_lines(plan: &RestorePlan, snap: Option<&RunSnapshot>, lines: &mut Vec<Line<'static>>) {
+    lines.push(Line::from(format!(
+        "{} newer checkpoint(s); a resumed trainer will overwrite them:",
+        plan.newer.len()
+    )));
+    let found: Vec<Option<&Checkpoint>> = plan
+        .newer
+        .iter()
+        .map(|n| snap.and_then(|s| s.checkpoints.iter().find(|c| &c.name == n)))
+        .collect();
+    for (n, c) in plan.newer.iter().zip(&found).take(MAX_FILES) {
+        match c {
+            Some(c) => lines.push(file_line(Path::new(n), c.bytes)),
+            None => lines.push(Line::from(format!("  {n}"))),
+        }
+    }
+    if plan.newer.len() > MAX_FILES {
+        lines.push(Line::from(format!(
+            "  … and {} more",
+            plan.newer.len() - MAX_FILES
+        )));
+    }
+    match &plan.archive_dir {
+        None => lines.push(Line::from(
+            "[ ] a: archive them to .ckpt/trash/ first (off: they stay)",
+        )),
+        Some(dir) => {
+            let files: usize = found.iter().flatten().map(|c| c.paths.len().max(1)).sum();
+            let bytes: u64 = found.iter().flatten().map(|c| c.bytes).sum();
+            let known = found.iter().all(Option::is_some);
+            let size = if known {
+                format!(
+                    " ({files} file(s), {} bytes, {})",
+                    fmt::exact(bytes),
+                    fmt::bytes(bytes)
+                )
+            } else {
+                String::new()
+            };
+            lines.push(Line::from(format!("[x] a: archive them{size} to")));
+            let always = snap.is_some_and(|s| s.layout == LayoutKind::Hf);
+            lines.push(Line::from(format!(
+                "       {}/{}",
+                in_run(&plan.run, dir),
+                if always {
+                    "  (always on hf: resume picks the highest step)"
+                } else {
+                    ""
+                }
+            )));
+        }
+    }
+}
+
+/// The dialog's title and body lines for an action (also used by tests); `snap` is the
+/// run's latest scan, for the sizes of checkpoints a plan names only.
+pub fn body(action: &PendingAction, snap: Option<&RunSnapshot>) -> (String, Vec<Line<'static>>) {
     let mut lines = Vec::new();
     let title = match action {
         PendingAction::Promote {
@@ -82,33 +149,18 @@ pub fn body(action: &PendingAction) -> (String, Vec<Line<'static>>) {
                 )));
                 lines.push(Line::from(format!(
                     "  rewrite {}  ({} bytes to copy)",
-                    plan.dest.display(),
+                    in_run(&plan.run, &plan.dest),
                     fmt::exact(plan.bytes_to_copy)
                 )));
             }
             if let Some(b) = &plan.backup {
                 lines.push(Line::from(format!(
                     "  the old last is the only copy of its state: kept in {}",
-                    b.display()
+                    in_run(&plan.run, b)
                 )));
             }
             if !plan.newer.is_empty() {
-                lines.push(Line::from(format!(
-                    "{} newer checkpoint(s); a resumed trainer will overwrite them:",
-                    plan.newer.len()
-                )));
-                for n in plan.newer.iter().take(MAX_FILES) {
-                    lines.push(Line::from(format!("  {n}")));
-                }
-                if plan.newer.len() > MAX_FILES {
-                    lines.push(Line::from(format!(
-                        "  … and {} more",
-                        plan.newer.len() - MAX_FILES
-                    )));
-                }
-                if let Some(a) = &plan.archive_dir {
-                    lines.push(Line::from(format!("  they move to {}", a.display())));
-                }
+                newer_lines(plan, snap, &mut lines);
             }
             "Restore?".to_string()
         }
@@ -163,8 +215,8 @@ pub fn body(action: &PendingAction) -> (String, Vec<Line<'static>>) {
     (title, lines)
 }
 
-pub fn render(c: &Confirm, area: Rect, buf: &mut Buffer, theme: Theme) {
-    let (title, mut lines) = body(&c.action);
+pub fn render(c: &Confirm, snap: Option<&RunSnapshot>, area: Rect, buf: &mut Buffer, theme: Theme) {
+    let (title, mut lines) = body(&c.action, snap);
     lines.push(Line::from(""));
     let (no, yes) = if c.yes_focused {
         (theme.title(), theme.selected().patch(theme.warn()))

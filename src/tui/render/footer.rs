@@ -28,11 +28,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
     }
     // Fit the hints by priority (actions first; help and quit always, since help
     // lists everything), then show them in the keymap's order.
-    let hints = keymap::hints(mode, app.read_only);
+    let hints = keymap::hints_where(mode, app.read_only, |a| app.offers(a));
     let priority = |h: &str| match h {
         "help" | "quit" => 0,
         "promote" | "restore" | "pin" | "mark" | "prune" | "verify" | "yes" | "no" | "open"
-        | "apply" => 1,
+        | "apply" | "archive newer" => 1,
         _ => 2,
     };
     let cost = |(k, h): &(String, &str)| k.chars().count() + h.len() + 2;

@@ -139,7 +139,14 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         Overlay::None => {}
         Overlay::Help => help::render(app, area, buf, theme),
         Overlay::Details => details::render(app, area, buf, theme),
-        Overlay::Confirm(c) => confirm::render(c, area, buf, theme),
+        Overlay::Confirm(c) => {
+            let snap = app
+                .runs
+                .iter()
+                .find(|r| r.path == c.run)
+                .and_then(|r| r.snapshot.as_ref());
+            confirm::render(c, snap, area, buf, theme)
+        }
     }
 }
 
