@@ -16,7 +16,7 @@
 //! - `CKPT_BENCH_DIR`    directory to measure in (default: the system temp dir); a fresh
 //!   subdirectory is created there and removed at the end.
 //! - `CKPT_BENCH_ROUNDS` rounds of the large writes (dd, save, copy, cp), median
-//!   reported (default 3).
+//!   reported (default 5).
 //! - `CKPT_BENCH_REPS`   repetitions of the small operations, median reported (default 31).
 //! - `CKPT_BENCH_PYTHON` interpreter for the timm baseline (default `python3`; the row is
 //!   skipped when it cannot run).
@@ -225,7 +225,7 @@ fn main() {
     let rounds: u64 = std::env::var("CKPT_BENCH_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(3)
+        .unwrap_or(5)
         .max(1);
     let reps: usize = std::env::var("CKPT_BENCH_REPS")
         .ok()
@@ -298,6 +298,19 @@ fn main() {
         sync_all();
     }
     let _ = std::fs::remove_file(&src);
+    let list = |v: &[Duration]| {
+        v.iter()
+            .map(|d| format!("{:.2}", d.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let rounds_line = format!(
+        "per round (s): dd {} | writer {} | file copy {} | cp+sync {}",
+        list(&dd_v),
+        list(&writer_v),
+        list(&file_v),
+        list(&cp_v)
+    );
     let dd_t = median(dd_v);
     let dd_bytes = size.div_ceil(MIB) * MIB;
     let dd_mbps = mbps(dd_bytes, dd_t);
@@ -438,6 +451,7 @@ fn main() {
     for (op, t, tp, vs) in &rows {
         println!("{op:<w$}  {t:>10}  {tp:>12}  {vs:>9}");
     }
+    println!("{rounds_line}");
     println!(
         "peak RSS: bench process {:.1} MiB (children: {:.1} MiB); total {:.1} s",
         peak_rss_mib(libc::RUSAGE_SELF),

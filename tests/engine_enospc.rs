@@ -19,6 +19,13 @@ use common_stress::{assert_run_consistent, list_temps, skip_lock, tree_listing, 
 
 const MIB: u64 = 1 << 20;
 
+/// Say why a test did nothing, past libtest's output capture (which only takes the
+/// print macros), so a skip is visible in a plain `cargo test`.
+fn loud(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n*** {msg} ***\n");
+}
+
 /// A tmpfs mounted for one test, unmounted (and its mount point removed) on drop.
 struct TmpfsMount {
     path: PathBuf,
@@ -31,8 +38,9 @@ impl TmpfsMount {
     fn new(test: &str, size: &str, opts: &str) -> Option<TmpfsMount> {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
-            eprintln!("\n*** SKIPPED: {test} needs root to mount a tmpfs (engine_enospc) ***\n");
-            println!("SKIPPED: engine_enospc needs root to mount a tmpfs ({test})");
+            loud(&format!(
+                "SKIPPED: engine_enospc needs root to mount a tmpfs ({test})"
+            ));
             return None;
         }
         let parent = tempfile::tempdir().unwrap();
@@ -49,11 +57,10 @@ impl TmpfsMount {
             .output()
             .unwrap();
         if !out.status.success() {
-            eprintln!(
-                "\n*** SKIPPED: {test}: mount -t tmpfs failed even as root: {} ***\n",
+            loud(&format!(
+                "SKIPPED: engine_enospc could not mount a tmpfs ({test}): {}",
                 String::from_utf8_lossy(&out.stderr).trim()
-            );
-            println!("SKIPPED: engine_enospc could not mount a tmpfs ({test})");
+            ));
             return None;
         }
         Some(TmpfsMount {

@@ -205,7 +205,14 @@ fn check(run: &Run, model: &Model, step: usize, op: &Op) -> Result<(), TestCaseE
     Ok(())
 }
 
-fn run_sequence(max: bool, policy: RetentionPolicy, ops: &[Op]) -> Result<(), TestCaseError> {
+/// Run `ops` against a fresh run and the model. `nan_held_resave`: let a resave give
+/// the held best a NaN/inf metric (skipped otherwise; pinned down by its own test).
+fn run_sequence(
+    max: bool,
+    policy: RetentionPolicy,
+    ops: &[Op],
+    nan_held_resave: bool,
+) -> Result<(), TestCaseError> {
     let tmp = tempfile::tempdir().unwrap();
     let run = Run::open_or_create(&tmp.path().join("run"), EngineOptions::default()).unwrap();
     let spec = MetricSpec {
@@ -223,6 +230,15 @@ fn run_sequence(max: bool, policy: RetentionPolicy, ops: &[Op]) -> Result<(), Te
                     let Some(e) = model.nth(gap as usize) else {
                         continue;
                     };
+                    // A held best given a NaN/inf metric is pinned down on its own in
+                    // `release_of_a_best_resaved_as_nan_moves_best`.
+                    if !nan_held_resave
+                        && model.held
+                        && model.best == Some(e)
+                        && !metric.is_finite()
+                    {
+                        continue;
+                    }
                     e
                 } else {
                     model.next_epoch += gap;
@@ -278,6 +294,14 @@ fn run_sequence(max: bool, policy: RetentionPolicy, ops: &[Op]) -> Result<(), Te
                 }
                 run.release_best().map_err(fail)?;
                 model.held = false;
+                // Best stays until the next save moves it, unless a resave gave the held
+                // checkpoint a NaN/inf metric: an unheld best is never non-finite.
+                let finite = model
+                    .best
+                    .is_some_and(|b| model.entries[&b].metric.is_finite());
+                if !finite {
+                    model.recompute_best(max);
+                }
             }
             Op::Restore(i) => {
                 let Some(e) = model.nth(i) else { continue };
@@ -351,7 +375,7 @@ proptest! {
         policy in policy_strategy(),
         ops in proptest::collection::vec(op_strategy(), 1..24),
     ) {
-        run_sequence(max, policy, &ops)?;
+        run_sequence(max, policy, &ops, false)?;
     }
 }
 
@@ -389,5 +413,33 @@ fn nan_first_then_finite_best_is_best_finite() {
         keep_last: Some(1),
         keep_every: None,
     };
-    run_sequence(true, policy, &ops).unwrap();
+    run_sequence(true, policy, &ops, false).unwrap();
+}
+
+/// A held best whose checkpoint was re-saved with a NaN metric: once released, best must
+/// not stay on a non-finite metric (DESIGN §1: NaN never becomes best).
+#[test]
+fn release_of_a_best_resaved_as_nan_moves_best() {
+    let ops = [
+        Op::Save {
+            gap: 1,
+            metric: 1.0,
+        },
+        Op::Save {
+            gap: 1,
+            metric: 3.0,
+        },
+        Op::Promote(0),
+        Op::Resave {
+            pick: 0,
+            metric: f64::NAN,
+        },
+        Op::Release,
+    ];
+    let policy = RetentionPolicy {
+        keep_top_k: Some(2),
+        keep_last: None,
+        keep_every: None,
+    };
+    run_sequence(true, policy, &ops, true).unwrap();
 }
