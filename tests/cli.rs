@@ -1219,3 +1219,47 @@ for epoch, metric in enumerate([61.0, 70.5, float("nan")]):
         vec![1u8; 100000]
     );
 }
+
+// ---------------------------------------------------------------- QA #15 messages
+
+#[test]
+fn promote_without_epoch_is_a_usage_error() {
+    let d = Dir::new("promote-no-epoch");
+    let run = d.native_run("run", &[1.0, 3.0, 2.0], KIB);
+    let err = d.command().args(["promote", "run"]).assert_err(2);
+    assert!(
+        err.contains("missing EPOCH: ckpt promote RUN EPOCH, or --release"),
+        "{err}"
+    );
+    let err = d.command().args(["pin", "run"]).assert_err(2);
+    assert!(err.contains("missing EPOCH"), "{err}");
+    // One positional that is not a run is the epoch in the run `.`.
+    let out = common_cli::TestCommand::new(&run)
+        .args(["promote", "2", "--yes"])
+        .assert_ok();
+    assert!(out.contains("best := checkpoint-2"), "{out}");
+    common_cli::TestCommand::new(&run)
+        .args(["pin", "0"])
+        .assert_ok();
+}
+
+#[test]
+fn forced_layout_that_does_not_match_says_what_the_run_is() {
+    let d = Dir::new("layout-mismatch");
+    d.unpack("timm-basic");
+    for forced in ["ckpt", "hf"] {
+        let err = d
+            .command()
+            .args(["ls", "timm-basic", "--layout", forced])
+            .assert_err(1);
+        assert!(
+            err.contains(&format!(
+                "timm-basic is not a {forced} run (it looks like a timm run); drop --layout or pass --layout timm"
+            )),
+            "{err}"
+        );
+    }
+    d.command()
+        .args(["ls", "timm-basic", "--layout", "timm"])
+        .assert_ok();
+}

@@ -56,9 +56,26 @@ pub fn secs(flag: &str, s: f64) -> Result<Duration> {
 /// Open an existing run with the global `--layout`. When `dir` is not a run but holds
 /// runs (`ckpt ls runs/`), say which, since that is what the user was looking for.
 pub fn open(dir: &Path, ctx: &Ctx) -> Result<Run> {
-    match Run::open(dir, ctx.layout, ctx.engine.clone()) {
-        Ok(run) => Ok(run),
-        Err(err @ ckpt::Error::NoRun { .. }) if dir.is_dir() => {
+    // A forced --layout the directory does not match: say what it looks like instead.
+    let mismatch = ctx
+        .layout
+        .zip(ckpt::layout::detect(dir))
+        .filter(|(forced, found)| forced != found)
+        .map(|(forced, found)| {
+            anyhow::anyhow!(
+                "{} is not a {} run (it looks like a {} run); drop --layout or pass --layout {}",
+                dir.display(),
+                forced.as_str(),
+                found.as_str(),
+                found.as_str()
+            )
+        });
+    match (Run::open(dir, ctx.layout, ctx.engine.clone()), mismatch) {
+        // A forced reader that finds nothing in another layout's run is the same mistake.
+        (Ok(run), Some(e)) if run.snapshot().is_ok_and(|s| s.checkpoints.is_empty()) => Err(e),
+        (Ok(run), _) => Ok(run),
+        (Err(ckpt::Error::NoRun { .. }), Some(e)) => Err(e),
+        (Err(err @ ckpt::Error::NoRun { .. }), None) if dir.is_dir() => {
             let runs = ckpt::layout::discover_runs(dir);
             if runs.is_empty() {
                 return Err(err.into());
@@ -78,8 +95,28 @@ pub fn open(dir: &Path, ctx: &Ctx) -> Result<Run> {
                 dir.display()
             ))
         }
-        Err(err) => Err(err.into()),
+        (Err(err), _) => Err(err.into()),
     }
+}
+
+/// `[RUN] EPOCH` commands given one positional that names a run directory (`ckpt
+/// promote pyrun`) lack the epoch: a usage error, not a search for epoch "pyrun" in `.`.
+/// One positional that is not a run stays the epoch in the run `.` (`ckpt promote 5`).
+pub fn require_item(cmd: &str, targets: &[std::ffi::OsString], usage: &str) -> Result<()> {
+    let missing = match targets {
+        [] => true,
+        [one] => is_run_dir(Path::new(one)),
+        _ => false,
+    };
+    if missing {
+        return Err(UsageError(format!("missing EPOCH: ckpt {cmd}{usage}")).into());
+    }
+    Ok(())
+}
+
+/// An existing directory that holds a run ckpt can read.
+fn is_run_dir(p: &Path) -> bool {
+    p.is_dir() && ckpt::layout::detect(p).is_some()
 }
 
 /// A checkpoint named by epoch (or step) or by file name.
@@ -111,11 +148,25 @@ pub fn dispatch(cli: args::Cli) -> Result<()> {
         C::Watch(a) => watch::run(&a, &ctx),
         C::Ls(a) => ls::run(&a, &ctx),
         C::Save(a) => save::run(&a, &ctx),
-        C::Promote(a) => promote::run(&a, &ctx),
-        C::Restore(a) => restore::run(&a, &ctx),
+        C::Promote(a) => {
+            if !a.release {
+                require_item("promote", &a.targets, " RUN EPOCH, or --release")?;
+            }
+            promote::run(&a, &ctx)
+        }
+        C::Restore(a) => {
+            require_item("restore", &a.targets, " RUN EPOCH")?;
+            restore::run(&a, &ctx)
+        }
         C::Prune(a) => prune::run(&a, &ctx),
-        C::Pin(a) => pin::run(&a, &ctx, true),
-        C::Unpin(a) => pin::run(&a, &ctx, false),
+        C::Pin(a) => {
+            require_item("pin", &a.targets, " RUN EPOCH")?;
+            pin::run(&a, &ctx, true)
+        }
+        C::Unpin(a) => {
+            require_item("unpin", &a.targets, " RUN EPOCH")?;
+            pin::run(&a, &ctx, false)
+        }
         C::Verify(a) => verify::run(&a, &ctx),
         C::Doctor(a) => doctor::run(&a, &ctx),
         C::Demo(a) => demo::run(&a, &ctx),
