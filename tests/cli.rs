@@ -1263,3 +1263,84 @@ fn forced_layout_that_does_not_match_says_what_the_run_is() {
         .args(["ls", "timm-basic", "--layout", "timm"])
         .assert_ok();
 }
+
+#[test]
+fn io_errors_get_a_next_step_that_fits() {
+    let d = Dir::new("io-hints");
+    d.create("afile", b"not a run");
+    d.create("p1", payload(1, KIB));
+    fs::create_dir(d.join("adir")).unwrap();
+    // A regular file named as the run: it is a file, not "check that it exists".
+    let err = d
+        .command()
+        .args(["save", "afile", "--epoch", "1", "--metric", "1", "p1"])
+        .assert_err(1);
+    assert!(
+        err.contains("afile is a file, not a directory; choose a directory for the run"),
+        "{err}"
+    );
+    assert!(!err.contains("exists and is readable"), "{err}");
+    let err = d.command().args(["ls", "afile"]).assert_err(1);
+    assert!(
+        err.contains("afile is a file, not a run directory"),
+        "{err}"
+    );
+    assert!(!err.contains("ckpt save"), "{err}");
+    // A directory where a file is wanted.
+    let err = d
+        .command()
+        .args(["save", "run", "--epoch", "1", "--metric", "1", "adir"])
+        .assert_err(1);
+    assert!(
+        err.contains("adir is a directory; give a file path"),
+        "{err}"
+    );
+    // A missing path is the one case told to check that it exists.
+    let err = d
+        .command()
+        .args(["save", "run", "--epoch", "1", "--metric", "1", "gone"])
+        .assert_err(1);
+    assert!(err.contains("gone"), "{err}");
+}
+
+/// A disk that fills mid-stream: the hint names the mount and the prune dry run.
+#[test]
+fn disk_full_mid_write_says_free_space() {
+    if !is_root() {
+        eprintln!("SKIPPED disk_full_mid_write_says_free_space: needs root to mount a tmpfs");
+        return;
+    }
+    let d = Dir::new("enospc");
+    let mnt = d.join("small");
+    fs::create_dir(&mnt).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("SKIPPED disk_full_mid_write_says_free_space: could not mount a tmpfs");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+    let err = d
+        .command()
+        .args(["save", "small/run", "--epoch", "1", "--metric", "1", "-"])
+        .stdin(payload(2, 6 << 20))
+        .assert_err(1);
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "free space on {} (`ckpt prune small/run --dry-run` shows what pruning frees)",
+            mnt.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("exists"), "{err}");
+}
