@@ -1344,3 +1344,36 @@ fn disk_full_mid_write_says_free_space() {
     );
     assert!(!err.contains("exists"), "{err}");
 }
+
+#[test]
+fn doctor_on_a_corrupt_manifest_gives_the_repair_step() {
+    let d = Dir::new("doctor-corrupt");
+    let run = d.native_run("run", &[1.0, 2.0], KIB);
+    fs::write(run.join(".ckpt/manifest.json"), b"{ trunc").unwrap();
+    let out = d.command().args(["doctor", "run"]).assert_exit(1);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("FAIL") && l.contains("manifest"))
+        .unwrap_or_else(|| panic!("no failing manifest check:\n{stdout}"));
+    assert!(
+        !line.contains("ckpt doctor"),
+        "doctor sends you to itself: {line}"
+    );
+    assert!(
+        line.contains("restore it from a backup")
+            && line.contains("`mv run/.ckpt/manifest.json run/.ckpt/manifest.json.bad`"),
+        "{line}"
+    );
+    // The step works: the checkpoint files stay and the run can be read again.
+    fs::rename(
+        run.join(".ckpt/manifest.json"),
+        run.join(".ckpt/manifest.json.bad"),
+    )
+    .unwrap();
+    d.command().args(["ls", "run"]).assert_ok();
+    assert_eq!(
+        fs::read(run.join("checkpoint-1.pth.tar")).unwrap(),
+        payload(1, KIB)
+    );
+}

@@ -8,10 +8,46 @@ use super::args::DoctorArgs;
 use super::output::{human_bytes, Paint};
 use super::view::{self, rel};
 use super::Ctx;
+use ckpt::engine::manifest_io::{manifest_path, state_path};
+use ckpt::engine::DoctorReport;
+
+/// A failing manifest/state check ends in the repair step, not in "run ckpt doctor"
+/// (this is ckpt doctor): which file, and how to move it aside safely.
+fn add_repair_steps(report: &mut DoctorReport) {
+    let run = report.run.clone();
+    for c in &mut report.checks {
+        if c.status != "fail" {
+            continue;
+        }
+        let step = match c.name.as_str() {
+            "manifest" => {
+                let m = manifest_path(&run).display().to_string();
+                format!(
+                    "ckpt rebuilds nothing automatically: restore it from a backup, or move it aside \
+                     with `mv {m} {m}.bad`; the checkpoint files stay where they are, but metrics, pins \
+                     and a held best are lost, and new saves need a fresh run directory"
+                )
+            }
+            "ckpt state" => {
+                let s = state_path(&run).display().to_string();
+                format!(
+                    "restore it from a backup, or move it aside with `mv {s} {s}.bad`; ckpt then starts \
+                     a fresh state (its pins and held best are forgotten) and the trainer's files stay untouched"
+                )
+            }
+            _ => continue,
+        };
+        if let Some(i) = c.detail.find("; run `ckpt doctor") {
+            c.detail.truncate(i);
+        }
+        c.detail = format!("{}; {step}", c.detail);
+    }
+}
 
 pub fn run(args: &DoctorArgs, ctx: &Ctx) -> Result<()> {
     let run = super::open(&args.run, ctx)?;
-    let report = run.doctor()?;
+    let mut report = run.doctor()?;
+    add_repair_steps(&mut report);
     let mut out = std::io::stdout().lock();
     if args.json {
         view::print_json(&mut out, &view::doctor_view(&report))?;
