@@ -1377,3 +1377,88 @@ fn doctor_on_a_corrupt_manifest_gives_the_repair_step() {
         payload(1, KIB)
     );
 }
+
+// ---------------------------------------------------------------- QA #18 prune policy
+
+#[test]
+fn prune_flags_override_the_saved_policy_one_rule_at_a_time() {
+    let d = Dir::new("prune-merge");
+    // Metrics by epoch 0..=8; the last save stores keep-top 3 / keep-last 2.
+    let metrics = [0.0, 7.0, 5.0, 3.0, 1.0, 8.0, 6.0, 4.0, 2.0];
+    for (epoch, m) in metrics.iter().enumerate() {
+        let src = d.create(format!("s{epoch}"), payload(epoch as u64, KIB));
+        let mut cmd = d.command();
+        cmd.args(["save", "run", "--epoch", &epoch.to_string()])
+            .args(["--metric", &m.to_string(), "--metric-name", "top1"]);
+        if epoch == 8 {
+            cmd.args(["--keep-top", "3", "--keep-last", "2"]);
+        }
+        cmd.arg(&src).assert_ok();
+    }
+    // Kept by the saved policy: top 3 (5, 1, 6) and the newest 2 (7, 8).
+    let out = d.command().args(["prune", "run", "--dry-run"]).assert_ok();
+    assert!(
+        out.starts_with("policy: keep-top 3 (saved), keep-last 2 (saved)\n"),
+        "{out}"
+    );
+    // --keep-every 4 adds a rule; the saved top-3 and last-2 still hold.
+    let v = d
+        .command()
+        .args(["prune", "run", "--keep-every", "4", "--dry-run", "--json"])
+        .json();
+    assert_eq!(v["plan"]["policy"]["keep_top_k"], 3, "{v}");
+    assert_eq!(v["plan"]["policy"]["keep_last"], 2, "{v}");
+    assert_eq!(v["plan"]["policy"]["keep_every"], 4, "{v}");
+    let out = d
+        .command()
+        .args(["prune", "run", "--keep-every", "4", "--dry-run"])
+        .assert_ok();
+    assert!(
+        out.starts_with("policy: keep-top 3 (saved), keep-last 2 (saved), keep-every 4 (flag)\n"),
+        "{out}"
+    );
+    for top in [
+        "checkpoint-1.pth.tar",
+        "checkpoint-5.pth.tar",
+        "checkpoint-6.pth.tar",
+    ] {
+        assert!(!out.contains(&format!("delete {top}")), "{out}");
+        assert!(d.join("run").join(top).exists());
+    }
+    // A flag replaces only its own rule.
+    let out = d
+        .command()
+        .args(["prune", "run", "--keep-top", "1", "--dry-run"])
+        .assert_ok();
+    assert!(
+        out.starts_with("policy: keep-top 1 (flag), keep-last 2 (saved)\n"),
+        "{out}"
+    );
+    assert!(out.contains("delete checkpoint-1.pth.tar"), "{out}");
+}
+
+#[test]
+fn prune_of_a_foreign_run_without_any_policy_says_so() {
+    let d = Dir::new("prune-nopolicy");
+    d.unpack("timm-basic");
+    let out = d
+        .command()
+        .args(["prune", "timm-basic", "--dry-run"])
+        .assert_ok();
+    assert_eq!(
+        out.trim(),
+        "no retention policy for this run: pass --keep-top/--keep-last/--keep-every"
+    );
+    let out = d
+        .command()
+        .args(["prune", "timm-basic", "--yes"])
+        .assert_ok();
+    assert!(out.contains("no retention policy"), "{out}");
+    assert!(d.join("timm-basic/checkpoint-3.pth.tar").exists());
+    let out = d
+        .command()
+        .args(["prune", "timm-basic", "--keep-last", "1", "--dry-run"])
+        .assert_ok();
+    assert!(out.starts_with("policy: keep-last 1 (flag)\n"), "{out}");
+    assert!(!out.contains("()"), "{out}");
+}

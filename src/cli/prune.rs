@@ -4,16 +4,71 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::args::PruneArgs;
+use super::args::{PolicyArgs, PruneArgs};
 use super::confirm::{confirm, Answer};
 use super::output::{human_bytes, Paint};
-use super::save::policy;
 use super::view::{self, keep_reason_str, rel};
 use super::Ctx;
-use ckpt::engine::{PrunePlan, PruneReport};
+use ckpt::engine::{PrunePlan, PruneReport, Run};
+use ckpt::layout::LayoutKind;
+use ckpt::rank::RetentionPolicy;
 
-/// The plan in words: every file that goes, its bytes, and why the rest stays.
-pub fn describe(plan: &PrunePlan, out: &mut dyn Write, paint: Paint) -> std::io::Result<()> {
+/// Printed instead of a plan when neither flags nor the run give any keep rule.
+pub const NO_POLICY: &str =
+    "no retention policy for this run: pass --keep-top/--keep-last/--keep-every";
+
+/// The policy a prune applies: each flag given replaces that one rule of the run's
+/// saved policy, the other rules stay. Returns it with its words for the plan
+/// ("keep-top 3 (saved), keep-every 4 (flag)").
+pub fn effective_policy(flags: &PolicyArgs, saved: &RetentionPolicy) -> (RetentionPolicy, String) {
+    let pick = |flag: Option<u64>, saved: Option<u64>| match (flag, saved) {
+        (Some(v), _) => Some((v, "flag")),
+        (None, Some(v)) => Some((v, "saved")),
+        (None, None) => None,
+    };
+    let top = pick(
+        flags.keep_top.map(|v| v as u64),
+        saved.keep_top_k.map(|v| v as u64),
+    );
+    let last = pick(
+        flags.keep_last.map(|v| v as u64),
+        saved.keep_last.map(|v| v as u64),
+    );
+    let every = pick(flags.keep_every, saved.keep_every);
+    let words: Vec<String> = [
+        ("keep-top", top),
+        ("keep-last", last),
+        ("keep-every", every),
+    ]
+    .into_iter()
+    .filter_map(|(name, rule)| rule.map(|(v, from)| format!("{name} {v} ({from})")))
+    .collect();
+    let policy = RetentionPolicy {
+        keep_top_k: top.map(|(v, _)| v as usize),
+        keep_last: last.map(|(v, _)| v as usize),
+        keep_every: every.map(|(v, _)| v),
+    };
+    (policy, words.join(", "))
+}
+
+/// The run's saved policy: the manifest's for native runs; foreign runs have none.
+fn saved_policy(run: &Run) -> Result<RetentionPolicy> {
+    Ok(match run.layout {
+        LayoutKind::Ckpt => ckpt::engine::manifest_io::load_manifest(&run.dir)?.policy,
+        _ => RetentionPolicy::default(),
+    })
+}
+
+/// The plan in words: the policy, every file that goes, its bytes, and why the rest stays.
+pub fn describe(
+    plan: &PrunePlan,
+    policy_words: &str,
+    out: &mut dyn Write,
+    paint: Paint,
+) -> std::io::Result<()> {
+    if !policy_words.is_empty() {
+        writeln!(out, "policy: {policy_words}")?;
+    }
     if plan.victims.is_empty() {
         writeln!(
             out,
@@ -40,12 +95,12 @@ pub fn describe(plan: &PrunePlan, out: &mut dyn Write, paint: Paint) -> std::io:
     }
     for (name, reasons) in &plan.kept {
         let why: Vec<String> = reasons.iter().map(keep_reason_str).collect();
-        writeln!(
-            out,
-            "  {} {name}  ({})",
-            paint.green("keep  "),
+        let why = if why.is_empty() {
+            "no keep rule deletes it".to_string()
+        } else {
             why.join(", ")
-        )?;
+        };
+        writeln!(out, "  {} {name}  ({why})", paint.green("keep  "))?;
     }
     Ok(())
 }
@@ -65,7 +120,8 @@ fn summary(r: &PruneReport, out: &mut dyn Write) -> std::io::Result<()> {
 
 pub fn run(args: &PruneArgs, ctx: &Ctx) -> Result<()> {
     let run = super::open(&args.run, ctx)?;
-    let plan = run.plan_prune(policy(&args.policy), &[])?;
+    let (policy, words) = effective_policy(&args.policy, &saved_policy(&run)?);
+    let plan = run.plan_prune(Some(policy), &[])?;
     let mut out = std::io::stdout().lock();
     let json = |result: Option<&PruneReport>, out: &mut dyn Write| {
         view::print_json(
@@ -80,6 +136,10 @@ pub fn run(args: &PruneArgs, ctx: &Ctx) -> Result<()> {
         )
     };
     let paint = Paint::stdout();
+    if plan.policy.is_empty() && !args.json {
+        writeln!(out, "{NO_POLICY}")?;
+        return Ok(());
+    }
     if args.dry_run || plan.victims.is_empty() {
         if args.json {
             return json(
@@ -93,14 +153,19 @@ pub fn run(args: &PruneArgs, ctx: &Ctx) -> Result<()> {
                 &mut out,
             );
         }
-        describe(&plan, &mut out, paint)?;
+        describe(&plan, &words, &mut out, paint)?;
         if args.dry_run {
             writeln!(out, "dry run: nothing deleted")?;
         }
         return Ok(());
     }
     if !args.yes {
-        describe(&plan, &mut std::io::stderr().lock(), Paint::stderr())?;
+        describe(
+            &plan,
+            &words,
+            &mut std::io::stderr().lock(),
+            Paint::stderr(),
+        )?;
         if confirm("Delete these files?", args.yes, "prune")? == Answer::No {
             if args.json {
                 return json(None, &mut out);
@@ -109,7 +174,7 @@ pub fn run(args: &PruneArgs, ctx: &Ctx) -> Result<()> {
             return Ok(());
         }
     } else if !args.json {
-        describe(&plan, &mut out, paint)?;
+        describe(&plan, &words, &mut out, paint)?;
     }
     let report = run.prune(&plan)?;
     if args.json {
