@@ -6,7 +6,7 @@
 
 mod cli;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -81,10 +81,13 @@ fn io_hint(op: &str, path: &Path, source: &std::io::Error) -> Option<String> {
             let mount = existing_ancestor(path)
                 .and_then(|a| ckpt::disk::headroom(a).ok())
                 .map_or_else(|| p.to_string(), |h| h.mount.display().to_string());
-            Some(format!(
-                "free space on {mount} (`ckpt prune {} --dry-run` shows what pruning frees)",
-                run_of(path).display()
-            ))
+            Some(match run_of(path) {
+                Some(run) => format!(
+                    "free space on {mount} (`ckpt prune {} --dry-run` shows what pruning frees)",
+                    run.display()
+                ),
+                None => format!("free space on {mount}, or choose another path"),
+            })
         }
         Some(libc::EISDIR) => Some(format!("{p} is a directory; give a file path")),
         Some(libc::EEXIST) if op.contains("director") && path.is_file() => Some(format!(
@@ -116,16 +119,18 @@ fn existing_ancestor(path: &Path) -> Option<&Path> {
         .or_else(|| Some(Path::new(".")))
 }
 
-/// The run a failing path belongs to: the nearest ancestor ckpt recognises as a run,
-/// else the directory holding the path.
-fn run_of(path: &Path) -> PathBuf {
+/// The run a failing path belongs to: the nearest ancestor ckpt recognises as a run.
+fn run_of(path: &Path) -> Option<&Path> {
     path.ancestors()
         .skip(1)
-        .take_while(|a| !a.as_os_str().is_empty())
+        .map(|a| {
+            if a.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                a
+            }
+        })
         .find(|a| a.join(".ckpt").is_dir() || ckpt::layout::detect(a).is_some())
-        .or_else(|| path.parent().filter(|p| !p.as_os_str().is_empty()))
-        .unwrap_or_else(|| Path::new("."))
-        .to_path_buf()
 }
 
 #[cfg(test)]
@@ -150,6 +155,12 @@ mod tests {
             "{full}"
         );
         assert!(!full.contains("exists"), "{full}");
+        let export = io(
+            "write",
+            tmp.path().join("x").to_str().unwrap(),
+            libc::ENOSPC,
+        );
+        assert!(export.ends_with("or choose another path"), "{export}");
         let dir = io("rename into place", "out", libc::EISDIR);
         assert_eq!(dir, "out is a directory; give a file path");
         let afile = tmp.path().join("afile");
