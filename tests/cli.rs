@@ -1231,7 +1231,13 @@ fn promote_without_epoch_is_a_usage_error() {
         err.contains("missing EPOCH: ckpt promote RUN EPOCH, or --release"),
         "{err}"
     );
-    let err = d.command().args(["pin", "run"]).assert_err(2);
+    for cmd in ["pin", "unpin", "restore"] {
+        let err = d.command().args([cmd, "run"]).assert_err(2);
+        assert!(err.contains("missing EPOCH"), "{cmd}: {err}");
+    }
+    let err = common_cli::TestCommand::new(&run)
+        .arg("promote")
+        .assert_err(2);
     assert!(err.contains("missing EPOCH"), "{err}");
     // One positional that is not a run is the epoch in the run `.`.
     let out = common_cli::TestCommand::new(&run)
