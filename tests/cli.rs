@@ -826,6 +826,12 @@ fn doctor_json_on_native_and_fixtures() {
 fn lock_timeout_is_honoured() {
     let d = Dir::new("lock");
     let run = d.native_run("run", &[1.0], KIB);
+    // The holder record a mutation writes into the lock file.
+    fs::write(
+        run.join(".ckpt/lock"),
+        r#"{"pid":4242,"operation":"save","since":"2026-01-02T03:04:05Z"}"#,
+    )
+    .unwrap();
     let lock = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -847,6 +853,9 @@ fn lock_timeout_is_honoured() {
         .assert_err(1);
     assert!(t.elapsed() < Duration::from_secs(20));
     assert!(err.contains("lock"), "{err}");
+    // While waiting it said who holds the lock, once.
+    let wait = "waiting for the run lock held by pid 4242 (save) since 2026-01-02T03:04:05Z";
+    assert_eq!(err.matches(wait).count(), 1, "{err}");
     drop(lock);
     d.command().args(["pin", "run", "0"]).assert_ok();
 }
