@@ -693,11 +693,10 @@ fn native_scan_turns_drift_into_warnings_not_panics() {
     std::fs::create_dir(run.dir.join("checkpoint-9.pth.tar")).unwrap();
     std::fs::write(run.dir.join("tmp.pth.tar"), b"timm temp").unwrap();
     std::fs::write(
-        run.dir
-            .join(format!(
-                ".ckpt-tmp-{}-2147483600-0123456789abcdef-checkpoint-5.pth.tar",
-                ckpt::engine::atomic::host_tag()
-            )),
+        run.dir.join(format!(
+            ".ckpt-tmp-{}-2147483600-0123456789abcdef-checkpoint-5.pth.tar",
+            ckpt::engine::atomic::host_tag()
+        )),
         b"dead",
     )
     .unwrap();
@@ -959,7 +958,9 @@ fn save_refuses_a_source_that_belongs_to_the_run() {
     let before = run_state(&run.dir);
     let outside_link = d.path().join("link.bin");
     std::fs::hard_link(run.dir.join("checkpoint-1.pth.tar"), &outside_link).unwrap();
-    let temp = run.dir.join(ckpt::engine::atomic::temp_name("checkpoint-7.pth.tar"));
+    let temp = run
+        .dir
+        .join(ckpt::engine::atomic::temp_name("checkpoint-7.pth.tar"));
     std::fs::write(&temp, b"being written").unwrap();
     let state_with_temp = run_state(&run.dir);
     let sources: Vec<(PathBuf, &str)> = vec![
@@ -1032,7 +1033,10 @@ fn save_refuses_to_overwrite_a_held_best_or_a_pinned_epoch() {
     let e = save_gen(&run, 3, 1, Some(1.0), None).unwrap_err();
     let msg = e.to_string();
     assert!(msg.contains("epoch 3"), "{msg}");
-    assert!(msg.contains("pinned") && msg.contains("ckpt unpin"), "{msg}");
+    assert!(
+        msg.contains("pinned") && msg.contains("ckpt unpin"),
+        "{msg}"
+    );
     assert_eq!(run_state(&run.dir), before);
     // Unheld, unpinned epochs are replaced as before.
     let r = save_gen(&run, 1, 1, Some(11.0), None).unwrap();
@@ -1075,5 +1079,9 @@ fn a_waiting_mutation_is_told_who_holds_the_lock() {
     );
     drop(held);
     waiting.set_pinned("1", true).unwrap();
-    assert_eq!(seen.lock().unwrap().len(), 1, "not called when the lock is free");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "not called when the lock is free"
+    );
 }

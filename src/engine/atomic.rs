@@ -896,7 +896,10 @@ mod tests {
         assert_eq!(temp_final_name(old), Some("checkpoint-9.pth.tar"));
         // A host tag made only of digits is not taken for an old pid.
         let digits = ".ckpt-tmp-12345678-42-0123456789abcdef-a-b.bin";
-        assert_eq!(parse_temp_name(digits), Some((Some("12345678"), 42, "a-b.bin")));
+        assert_eq!(
+            parse_temp_name(digits),
+            Some((Some("12345678"), 42, "a-b.bin"))
+        );
         let long = "x".repeat(300);
         assert!(temp_name(&long).len() <= 255);
     }
@@ -934,9 +937,10 @@ mod tests {
     fn sweep_removes_dead_writers_only() {
         let d = tempfile::tempdir().unwrap();
         // pid that cannot exist (beyond pid_max) on this host counts as dead
-        let dead = d
-            .path()
-            .join(format!(".ckpt-tmp-{}-2147483600-0123456789abcdef-x.bin", host_tag()));
+        let dead = d.path().join(format!(
+            ".ckpt-tmp-{}-2147483600-0123456789abcdef-x.bin",
+            host_tag()
+        ));
         std::fs::write(&dead, b"partial").unwrap();
         // Another host's (or an old, hostless) temp being written: kept despite its pid.
         let other = d

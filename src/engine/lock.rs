@@ -82,8 +82,7 @@ impl RunLock {
                         // The holder writes its record just after locking: give it a
                         // moment before reporting an unknown holder.
                         let h = read_holder(&path).or_else(|| {
-                            (start.elapsed() >= Duration::from_millis(100))
-                                .then(unknown_holder)
+                            (start.elapsed() >= Duration::from_millis(100)).then(unknown_holder)
                         });
                         if let Some(h) = h {
                             told = true;
@@ -200,7 +199,11 @@ mod tests {
         let s2 = seen.clone();
         let cb = move |h: &LockHolder| s2.lock().unwrap().push(h.operation.clone());
         RunLock::acquire_with(d.path(), "pin", Duration::from_millis(80), Some(&cb)).unwrap_err();
-        assert_eq!(*seen.lock().unwrap(), vec!["save".to_string()], "called once");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec!["save".to_string()],
+            "called once"
+        );
         drop(held);
         assert!(current_holder(d.path()).is_none());
         RunLock::acquire(d.path(), "prune", Duration::from_millis(50)).unwrap();

@@ -117,7 +117,9 @@ fn check_source_outside(m: &Manifest, run: &Path, src: &Path) -> Result<()> {
             src.display()
         )));
     }
-    let run_c = run.canonicalize().map_err(|e| Error::io("resolve", run, e))?;
+    let run_c = run
+        .canonicalize()
+        .map_err(|e| Error::io("resolve", run, e))?;
     let name = src.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let parent = match src.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
