@@ -1,6 +1,8 @@
 //! `save`: rules 1–8 of DESIGN §3, then aliases and retention.
 //!
-//! Order: preflight (writable, free space) → stream into a temp (no lock) → lock →
+//! Order: refusals (a source inside the run; overwriting a pinned epoch or the held
+//! best) → preflight (writable, free space) → stream into a temp (no lock) → refuse an
+//! empty or cut-off payload (the temp is removed) → lock →
 //! sweep stale temps → finish any pending intent → [replacing: record the intent] →
 //! rename → manifest (new entry, last/best, aliases pending) → aliases → manifest
 //! (victims dropped) → unlink victims → dir fsync → manifest (intent cleared).
