@@ -69,6 +69,14 @@ pub enum Error {
     /// The destination exists and `--force` was not given.
     #[error("{path} already exists; pass --force to overwrite it")]
     Exists { path: PathBuf },
+    /// The bytes to save are not a complete checkpoint (empty, or a zip cut short);
+    /// the run was not changed.
+    #[error("refusing to save {source_desc} as {path}: {reason}; the run was not changed. Check that the writer finished (e.g. torch.save returned without error) and save again")]
+    IncompletePayload {
+        path: PathBuf,
+        source_desc: String,
+        reason: String,
+    },
     /// A fault injected through the test seam (never seen in production).
     #[error("injected fault at step {step} ({label})")]
     Injected { step: usize, label: &'static str },

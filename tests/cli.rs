@@ -826,6 +826,12 @@ fn doctor_json_on_native_and_fixtures() {
 fn lock_timeout_is_honoured() {
     let d = Dir::new("lock");
     let run = d.native_run("run", &[1.0], KIB);
+    // The holder record a mutation writes into the lock file.
+    fs::write(
+        run.join(".ckpt/lock"),
+        r#"{"pid":4242,"operation":"save","since":"2026-01-02T03:04:05Z"}"#,
+    )
+    .unwrap();
     let lock = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -847,6 +853,9 @@ fn lock_timeout_is_honoured() {
         .assert_err(1);
     assert!(t.elapsed() < Duration::from_secs(20));
     assert!(err.contains("lock"), "{err}");
+    // While waiting it said who holds the lock, once.
+    let wait = "waiting for the run lock held by pid 4242 (save) since 2026-01-02T03:04:05Z";
+    assert_eq!(err.matches(wait).count(), 1, "{err}");
     drop(lock);
     d.command().args(["pin", "run", "0"]).assert_ok();
 }
@@ -1467,4 +1476,169 @@ fn prune_of_a_foreign_run_without_any_policy_says_so() {
         .assert_ok();
     assert!(out.starts_with("policy: keep-last 1 (flag)\n"), "{out}");
     assert!(!out.contains("()"), "{out}");
+}
+
+// ---------------------------------------------------------------- save refusals
+
+/// Every file of a run (top level and .ckpt/, not the lock) with its bytes.
+fn run_files(run: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    for d in [run.to_path_buf(), run.join(".ckpt")] {
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_file() && p.file_name().unwrap() != "lock" {
+                out.insert(p.clone(), fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn save_refuses_a_cut_off_torch_save_piped_in_and_an_empty_stdin() {
+    let d = Dir::new("save-cut");
+    let timm = d.unpack("timm-basic");
+    let good = timm.join("checkpoint-5.pth.tar");
+    d.command()
+        .args(["save", "run", "--epoch", "1", "--metric", "50"])
+        .args([
+            "--metric-name",
+            "top1",
+            "--keep-top",
+            "1",
+            "--keep-last",
+            "1",
+        ])
+        .arg(&good)
+        .assert_ok();
+    let run = d.join("run");
+    let before = run_files(&run);
+    // The trainer died mid torch.save: only the head of the file reaches the pipe.
+    let whole = fs::metadata(timm.join("checkpoint-4.pth.tar"))
+        .unwrap()
+        .len();
+    let out = std::process::Command::new("sh")
+        .current_dir(d.path())
+        .arg("-c")
+        .arg(format!(
+            "head -c {} \"$1\" | \"$2\" save run --epoch 2 --metric 60 -",
+            whole / 2
+        ))
+        .arg("sh")
+        .arg(timm.join("checkpoint-4.pth.tar"))
+        .arg(env!("CARGO_BIN_EXE_ckpt"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("checkpoint-2.pth.tar"), "{err}");
+    assert!(err.contains("end of central directory"), "{err}");
+    assert!(err.contains("not changed"), "{err}");
+    assert_eq!(run_files(&run), before, "the run changed");
+
+    let err = d
+        .command()
+        .args(["save", "run", "--epoch", "2", "--metric", "60", "-"])
+        .stdin(Vec::new())
+        .assert_err(1);
+    assert!(err.contains("empty (0 bytes)"), "{err}");
+    assert_eq!(run_files(&run), before, "the run changed");
+    let v = d.command().args(["ls", "run", "--json"]).json();
+    assert_eq!(v["best"]["epoch"], 1);
+    assert_eq!(checkpoints(&v).len(), 1);
+}
+
+#[test]
+fn save_refuses_to_move_a_checkpoint_of_the_same_run() {
+    let d = Dir::new("save-self");
+    let run = d.native_run("run", &[10.0, 20.0], KIB);
+    let before = run_files(&run);
+    for name in ["checkpoint-0.pth.tar", "model_best.pth.tar"] {
+        let err = d
+            .command()
+            .args(["save", "run", "--epoch", "0", "--metric", "10", "--move"])
+            .arg(run.join(name))
+            .assert_err(1);
+        assert!(err.contains("outside the run"), "{err}");
+        assert_eq!(run_files(&run), before, "{name}");
+    }
+    d.command().args(["pin", "run", "1"]).assert_ok();
+    assert_eq!(
+        fs::read(run.join("checkpoint-0.pth.tar")).unwrap(),
+        payload(0, KIB)
+    );
+}
+
+#[test]
+fn save_ext_sets_a_new_runs_extension_and_cannot_change_it() {
+    let d = Dir::new("save-ext");
+    d.command()
+        .args([
+            "save", "run", "--epoch", "3", "--metric", "1", "--ext", ".pt", "-",
+        ])
+        .stdin(payload(3, KIB))
+        .assert_ok();
+    assert_eq!(
+        fs::read(d.join("run/checkpoint-3.pt")).unwrap(),
+        payload(3, KIB)
+    );
+    assert!(d.join("run/last.pt").exists());
+    // Later saves keep the run's extension, with or without a matching --ext.
+    d.command()
+        .args(["save", "run", "--epoch", "4", "--metric", "2", "-"])
+        .stdin(payload(4, KIB))
+        .assert_ok();
+    assert!(d.join("run/checkpoint-4.pt").exists());
+    let err = d
+        .command()
+        .args([
+            "save", "run", "--epoch", "5", "--metric", "2", "--ext", ".pth.tar", "-",
+        ])
+        .stdin(payload(5, KIB))
+        .assert_err(1);
+    assert!(err.contains("*.pt") && err.contains("--ext"), "{err}");
+    assert!(!d.join("run/checkpoint-5.pth.tar").exists());
+    let err = d
+        .command()
+        .args(["save", "run2", "--epoch", "1", "--ext", "pt", "-"])
+        .stdin(payload(1, KIB))
+        .assert_err(2);
+    assert!(err.contains("--ext"), "{err}");
+}
+
+#[test]
+fn save_metric_name_defaults_with_a_note_and_a_switch_says_what_to_do() {
+    let d = Dir::new("save-metric");
+    let out = d
+        .command()
+        .args(["save", "run", "--epoch", "1", "--metric", "50", "-"])
+        .stdin(payload(1, KIB))
+        .output();
+    assert_eq!(out.status.code(), Some(0));
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        note.contains("`metric` (max)") && note.contains("--metric-name"),
+        "{note}"
+    );
+    // Later bare --metric saves say nothing.
+    let out = d
+        .command()
+        .args(["save", "run", "--epoch", "2", "--metric", "51", "-"])
+        .stdin(payload(2, KIB))
+        .output();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = d
+        .command()
+        .args(["save", "run", "--epoch", "3", "--metric", "52"])
+        .args(["--metric-name", "eval_top1", "-"])
+        .stdin(payload(3, KIB))
+        .assert_err(1);
+    assert!(err.contains("ranks by `metric` (max)"), "{err}");
+    assert!(err.contains("--metric-name metric"), "{err}");
+    assert!(err.contains("new run directory"), "{err}");
 }

@@ -61,7 +61,7 @@ fn concurrency_child() {
     let mut lines = Vec::new();
     for i in 0..SAVES {
         let epoch = epoch_of(p, i);
-        let mut data = vec![0u8; rng.range(0, 256 << 10) as usize];
+        let mut data = vec![0u8; rng.range(1, 256 << 10) as usize]; // empty saves are refused
         rng.fill(&mut data);
         let req = SaveRequest {
             epoch,

@@ -693,8 +693,10 @@ fn native_scan_turns_drift_into_warnings_not_panics() {
     std::fs::create_dir(run.dir.join("checkpoint-9.pth.tar")).unwrap();
     std::fs::write(run.dir.join("tmp.pth.tar"), b"timm temp").unwrap();
     std::fs::write(
-        run.dir
-            .join(".ckpt-tmp-2147483600-0123456789abcdef-checkpoint-5.pth.tar"),
+        run.dir.join(format!(
+            ".ckpt-tmp-{}-2147483600-0123456789abcdef-checkpoint-5.pth.tar",
+            ckpt::engine::atomic::host_tag()
+        )),
         b"dead",
     )
     .unwrap();
@@ -716,7 +718,10 @@ fn native_scan_turns_drift_into_warnings_not_panics() {
     save(&run, 3, Some(3.0));
     assert!(!run
         .dir
-        .join(".ckpt-tmp-2147483600-0123456789abcdef-checkpoint-5.pth.tar")
+        .join(format!(
+            ".ckpt-tmp-{}-2147483600-0123456789abcdef-checkpoint-5.pth.tar",
+            ckpt::engine::atomic::host_tag()
+        ))
         .exists());
     assert!(
         run.dir.join("tmp.pth.tar").exists(),
@@ -829,4 +834,254 @@ fn verify_reports_no_damage_after_a_save_fails_at_any_step() {
         }
     }
     assert!(noted > 0, "no step left an alias holding pending bytes");
+}
+
+// ------------------------------------------------------------ refusals (QA #1 #2 #9)
+
+/// Every name in the run (top level and `.ckpt/`) with its bytes, to show nothing moved.
+fn run_state(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for d in [dir.to_path_buf(), dir.join(".ckpt")] {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_file() && p.file_name().unwrap() != "lock" {
+                out.insert(p.clone(), read(&p));
+            }
+        }
+    }
+    out
+}
+
+/// A complete stored zip with one member, the way torch.save lays one out.
+fn tiny_zip() -> Vec<u8> {
+    let name = b"archive/data.pkl";
+    let data = b"\x80\x02}q\x00.";
+    let crc = crc32fast::hash(data);
+    let mut z = Vec::new();
+    let local = |z: &mut Vec<u8>| {
+        z.extend_from_slice(b"PK\x03\x04");
+        z.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        z.extend_from_slice(&crc.to_le_bytes());
+        z.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        z.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        z.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        z.extend_from_slice(&0u16.to_le_bytes());
+        z.extend_from_slice(name);
+        z.extend_from_slice(data);
+    };
+    local(&mut z);
+    let cd_at = z.len() as u32;
+    z.extend_from_slice(b"PK\x01\x02");
+    z.extend_from_slice(&[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    z.extend_from_slice(&crc.to_le_bytes());
+    z.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    z.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    z.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    z.extend_from_slice(&[0; 12]); // extra, comment, disk, attrs
+    z.extend_from_slice(&0u32.to_le_bytes()); // local header offset
+    z.extend_from_slice(name);
+    let cd_len = z.len() as u32 - cd_at;
+    z.extend_from_slice(b"PK\x05\x06");
+    z.extend_from_slice(&[0, 0, 0, 0, 1, 0, 1, 0]);
+    z.extend_from_slice(&cd_len.to_le_bytes());
+    z.extend_from_slice(&cd_at.to_le_bytes());
+    z.extend_from_slice(&0u16.to_le_bytes());
+    z
+}
+
+#[test]
+fn save_refuses_empty_and_cut_off_zip_payloads() {
+    let (d, run) = new_run();
+    save(&run, 1, Some(50.0));
+    let before = run_state(&run.dir);
+    let zip = tiny_zip();
+    ckpt::torchzip::TorchZip::from_file({
+        let p = d.path().join("whole.zip");
+        std::fs::write(&p, &zip).unwrap();
+        std::fs::File::open(&p).unwrap()
+    })
+    .expect("the helper builds a valid zip");
+    let mut cut = zip[..zip.len() - 30].to_vec(); // torch.save died mid-stream
+    cut.extend_from_slice(&[0u8; 5]);
+
+    // Stream, writer and file sources all pass the same check on the durable temp.
+    for (what, bytes) in [("empty", Vec::new()), ("cut", cut.clone())] {
+        let mut cursor = std::io::Cursor::new(bytes.clone());
+        let e = run
+            .save(&req(2, Some(60.0)), SaveSource::Stream(&mut cursor), None)
+            .unwrap_err();
+        assert!(matches!(e, Error::IncompletePayload { .. }), "{what}: {e}");
+        let msg = e.to_string();
+        assert!(msg.contains("checkpoint-2.pth.tar"), "{msg}");
+        assert!(msg.contains("not changed"), "{msg}");
+        if what == "empty" {
+            assert!(msg.contains("empty"), "{msg}");
+        } else {
+            assert!(msg.contains("end of central directory"), "{msg}");
+        }
+        let mut writer = |w: &mut dyn std::io::Write| w.write_all(&bytes);
+        let e = run
+            .save(&req(2, Some(60.0)), SaveSource::Writer(&mut writer), None)
+            .unwrap_err();
+        assert!(matches!(e, Error::IncompletePayload { .. }), "{what}: {e}");
+        let src = d.path().join(format!("{what}.bin"));
+        std::fs::write(&src, &bytes).unwrap();
+        for move_file in [false, true] {
+            let e = run
+                .save(
+                    &req(2, Some(60.0)),
+                    SaveSource::File {
+                        path: &src,
+                        move_file,
+                    },
+                    None,
+                )
+                .unwrap_err();
+            assert!(e.to_string().contains(&*src.to_string_lossy()), "{e}");
+            assert!(src.exists(), "a refused move keeps its source");
+        }
+        assert_eq!(run_state(&run.dir), before, "{what}: run changed");
+    }
+    // A complete zip, and bytes that are no zip at all, are saved as before.
+    let mut cursor = std::io::Cursor::new(zip.clone());
+    run.save(&req(2, Some(60.0)), SaveSource::Stream(&mut cursor), None)
+        .unwrap();
+    assert_eq!(read(run.dir.join("checkpoint-2.pth.tar")), zip);
+    assert_run_consistent(&run.dir);
+}
+
+#[test]
+fn save_refuses_a_source_that_belongs_to_the_run() {
+    let (d, run) = new_run();
+    save(&run, 0, Some(10.0));
+    save(&run, 1, Some(20.0));
+    let before = run_state(&run.dir);
+    let outside_link = d.path().join("link.bin");
+    std::fs::hard_link(run.dir.join("checkpoint-1.pth.tar"), &outside_link).unwrap();
+    let temp = run
+        .dir
+        .join(ckpt::engine::atomic::temp_name("checkpoint-7.pth.tar"));
+    std::fs::write(&temp, b"being written").unwrap();
+    let state_with_temp = run_state(&run.dir);
+    let sources: Vec<(PathBuf, &str)> = vec![
+        (run.dir.join("checkpoint-0.pth.tar"), "a checkpoint"),
+        (run.dir.join("model_best.pth.tar"), "an alias"),
+        (run.dir.join("last.pth.tar"), "an alias"),
+        (temp.clone(), "a temp"),
+        (run.dir.join(".ckpt/manifest.json"), "inside .ckpt"),
+        // Another spelling of the run dir still names the same file.
+        (
+            run.dir.join("../run/./checkpoint-1.pth.tar"),
+            "a checkpoint",
+        ),
+        (outside_link.clone(), "the same file"),
+    ];
+    for (src, what) in &sources {
+        for move_file in [true, false] {
+            let e = run
+                .save(
+                    &req(0, Some(10.0)),
+                    SaveSource::File {
+                        path: src,
+                        move_file,
+                    },
+                    None,
+                )
+                .unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains(what), "{}: {msg}", src.display());
+            assert!(msg.contains("outside the run"), "{msg}");
+            assert_eq!(run_state(&run.dir), state_with_temp, "{}", src.display());
+        }
+    }
+    std::fs::remove_file(&temp).unwrap();
+    std::fs::remove_file(&outside_link).unwrap();
+    assert_eq!(run_state(&run.dir), before);
+    // A file next to the checkpoints that the run does not own may be moved in.
+    let loose = run.dir.join("exported.bin");
+    std::fs::write(&loose, payload(2, 0)).unwrap();
+    run.save(
+        &req(2, Some(30.0)),
+        SaveSource::File {
+            path: &loose,
+            move_file: true,
+        },
+        None,
+    )
+    .unwrap();
+    assert!(!loose.exists());
+    assert_run_consistent(&run.dir);
+}
+
+#[test]
+fn save_refuses_to_overwrite_a_held_best_or_a_pinned_epoch() {
+    let (_d, run) = new_run();
+    save(&run, 1, Some(10.0));
+    save(&run, 2, Some(20.0));
+    save(&run, 3, Some(5.0));
+    run.promote("1").unwrap();
+    let before = run_state(&run.dir);
+    let e = save_gen(&run, 1, 1, Some(99.0), None).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("epoch 1 is the promoted best (held)"), "{msg}");
+    assert!(msg.contains("--release"), "{msg}");
+    assert_eq!(run_state(&run.dir), before);
+    run.release_best().unwrap();
+    run.set_pinned("1", false).unwrap();
+    run.set_pinned("3", true).unwrap();
+    let before = run_state(&run.dir);
+    let e = save_gen(&run, 3, 1, Some(1.0), None).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("epoch 3"), "{msg}");
+    assert!(
+        msg.contains("pinned") && msg.contains("ckpt unpin"),
+        "{msg}"
+    );
+    assert_eq!(run_state(&run.dir), before);
+    // Unheld, unpinned epochs are replaced as before.
+    let r = save_gen(&run, 1, 1, Some(11.0), None).unwrap();
+    assert!(r.replaced);
+    assert_run_consistent(&run.dir);
+}
+
+#[test]
+fn free_space_headroom_is_proportional() {
+    use ckpt::engine::save::space_needed;
+    assert_eq!(space_needed(800_000), 800_000 + 64 * 1024);
+    assert_eq!(space_needed(1 << 30), (1 << 30) + (1 << 30) / 32);
+    assert!(space_needed(0) > 0, "the manifest still needs room");
+}
+
+#[test]
+fn a_waiting_mutation_is_told_who_holds_the_lock() {
+    let (_d, run) = new_run();
+    save(&run, 1, Some(1.0));
+    let held = RunLock::acquire(&run.dir, "prune", Duration::from_secs(5)).unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let waiting = Run::open(
+        &run.dir,
+        None,
+        EngineOptions {
+            lock_timeout: Duration::from_millis(300),
+            on_lock_wait: Some(std::sync::Arc::new(move |h| {
+                s2.lock().unwrap().push((h.pid, h.operation.clone()))
+            })),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let e = waiting.set_pinned("1", true).unwrap_err();
+    assert!(matches!(e, Error::Locked { .. }), "{e}");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![(std::process::id(), "prune".to_string())]
+    );
+    drop(held);
+    waiting.set_pinned("1", true).unwrap();
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "not called when the lock is free"
+    );
 }

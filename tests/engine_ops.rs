@@ -452,7 +452,8 @@ fn doctor_reports_temps_lock_holder_and_drift_without_touching_them() {
     let dead_pid = gone.id();
     gone.wait().unwrap();
     let temp = run.dir.join(format!(
-        ".ckpt-tmp-{dead_pid}-0123456789abcdef-checkpoint-3.pth.tar"
+        ".ckpt-tmp-{}-{dead_pid}-0123456789abcdef-checkpoint-3.pth.tar",
+        ckpt::engine::atomic::host_tag()
     ));
     fs::write(&temp, b"partial").unwrap();
     fs::write(run.dir.join("checkpoint-9.pth.tar"), b"unlisted").unwrap();

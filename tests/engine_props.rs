@@ -253,6 +253,19 @@ fn run_sequence(
                     ..Default::default()
                 };
                 let mut w = |out: &mut dyn std::io::Write| out.write_all(&data);
+                // Saving over a pinned epoch or the held best is refused; nothing changes.
+                let protected = resave
+                    && (model.entries.get(&epoch).is_some_and(|m| m.pinned)
+                        || (model.held && model.best == Some(epoch)));
+                if protected {
+                    let refused = run.save(&req, SaveSource::Writer(&mut w), None);
+                    prop_assert!(
+                        refused.is_err(),
+                        "step {} resave of a protected epoch",
+                        step
+                    );
+                    continue;
+                }
                 let report = run
                     .save(&req, SaveSource::Writer(&mut w), None)
                     .map_err(fail)?;
@@ -416,8 +429,8 @@ fn nan_first_then_finite_best_is_best_finite() {
     run_sequence(true, policy, &ops, false).unwrap();
 }
 
-/// A held best whose checkpoint was re-saved with a NaN metric: once released, best must
-/// not stay on a non-finite metric (DESIGN §1: NaN never becomes best).
+/// A held best re-saved with a NaN metric: the resave is refused (the held best is
+/// protected), so once released best is still a finite checkpoint (DESIGN §1).
 #[test]
 fn release_of_a_best_resaved_as_nan_moves_best() {
     let ops = [

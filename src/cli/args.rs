@@ -212,6 +212,10 @@ pub struct SaveArgs {
     /// Rename FILE into the run (zero-copy) when on the same filesystem.
     #[arg(long)]
     pub r#move: bool,
+    /// Extension of the checkpoint files of a new run (e.g. .pt) [default: .pth.tar];
+    /// an existing run keeps its own.
+    #[arg(long, value_name = "EXT")]
+    pub ext: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,

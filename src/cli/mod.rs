@@ -140,6 +140,12 @@ pub fn dispatch(cli: args::Cli) -> Result<()> {
         layout: cli.layout,
         engine: EngineOptions {
             lock_timeout: secs("--lock-timeout", cli.lock_timeout)?,
+            on_lock_wait: Some(std::sync::Arc::new(|h: &ckpt::engine::lock::LockHolder| {
+                eprintln!(
+                    "waiting for the run lock held by pid {} ({}) since {}…",
+                    h.pid, h.operation, h.since
+                );
+            })),
             ..EngineOptions::default()
         },
     };

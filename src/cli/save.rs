@@ -31,6 +31,22 @@ pub fn policy(p: &PolicyArgs) -> Option<RetentionPolicy> {
     })
 }
 
+/// `--ext`: a file extension such as `.pt` (leading dot, no path separators).
+fn check_ext(ext: &str) -> Result<()> {
+    let ok = ext.len() > 1
+        && ext.starts_with('.')
+        && !ext.contains('/')
+        && !ext.contains(char::is_whitespace);
+    if ok {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "--ext {ext:?} is not a file extension; use e.g. --ext .pt or --ext .pth.tar"
+        ))
+        .into())
+    }
+}
+
 pub fn run(args: &SaveArgs, ctx: &Ctx) -> Result<()> {
     let (dir, source) = run_and_item(&args.targets);
     let Some(source) = source else {
@@ -50,15 +66,37 @@ pub fn run(args: &SaveArgs, ctx: &Ctx) -> Result<()> {
         return Err(UsageError("--move needs a FILE, not - (stdin)".into()).into());
     }
     let metric = args.metric.as_deref().map(parse_metric).transpose()?;
-    let run = Run::open_or_create(&dir, ctx.engine.clone())?;
+    let mut engine = ctx.engine.clone();
+    if let Some(ext) = &args.ext {
+        check_ext(ext)?;
+        // A run's extension is fixed by its manifest: a different --ext is a mistake.
+        if let Ok(m) = ckpt::engine::manifest_io::load_manifest(&dir) {
+            if m.ext != *ext {
+                return Err(ckpt::Error::Invalid(format!(
+                    "{} saves its checkpoints as *{}, fixed when it was created; drop --ext {ext} (or pass --ext {}), or start a new run directory",
+                    dir.display(),
+                    m.ext,
+                    m.ext
+                ))
+                .into());
+            }
+        }
+        engine.ext = ext.clone();
+    }
+    let run = Run::open_or_create(&dir, engine)?;
     // The run's metric is fixed by the first save that names one; a bare --metric on a
     // run without one records it as "metric" (max) so `ls` can say what it ranks by.
     let existing = run.snapshot().ok().and_then(|s| s.metric);
     let metric_spec = match (&args.metric_name, args.mode) {
-        (None, None) if metric.is_some() && existing.is_none() => Some(MetricSpec {
-            name: "metric".into(),
-            mode: Mode::Max,
-        }),
+        (None, None) if metric.is_some() && existing.is_none() => {
+            eprintln!(
+                "note: no --metric-name given; this run will rank by `metric` (max) from now on. To name it, save with e.g. `--metric-name top1` (or `--metric-name val_loss --mode min`) the first time"
+            );
+            Some(MetricSpec {
+                name: "metric".into(),
+                mode: Mode::Max,
+            })
+        }
         (None, None) => None,
         (name, mode) => {
             let name = name

@@ -134,9 +134,32 @@ fn random_hex() -> String {
     format!("{:016x}", xxhash_rust::xxh3::xxh3_64(seed.as_bytes()))
 }
 
-/// A fresh temp name for `final_name`: `.ckpt-tmp-<pid>-<random>-<final name>`.
+/// Short tag of this host (8 hex digits of a hash of its name), carried in temp names
+/// so a sweep can tell this host's dead writers from writers on other NFS/Lustre nodes.
+pub fn host_tag() -> &'static str {
+    static TAG: OnceLock<String> = OnceLock::new();
+    TAG.get_or_init(|| {
+        let mut buf = [0u8; 256];
+        // SAFETY: the buffer is valid for its length; gethostname NUL-terminates on success.
+        let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+        let name: &[u8] = if r == 0 {
+            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+            &buf[..end]
+        } else {
+            b"unknown-host"
+        };
+        format!("{:08x}", xxhash_rust::xxh3::xxh3_64(name) as u32)
+    })
+}
+
+/// A fresh temp name for `final_name`: `.ckpt-tmp-<host8>-<pid>-<random>-<final name>`.
 pub fn temp_name(final_name: &str) -> String {
-    let mut name = format!("{TEMP_PREFIX}{}-{}-", std::process::id(), random_hex());
+    let mut name = format!(
+        "{TEMP_PREFIX}{}-{}-{}-",
+        host_tag(),
+        std::process::id(),
+        random_hex()
+    );
     // Stay under NAME_MAX (255 bytes) whatever the final name's length.
     let room = 255usize.saturating_sub(name.len());
     let mut tail = final_name;
@@ -151,29 +174,65 @@ pub fn temp_name(final_name: &str) -> String {
     name
 }
 
+/// The parts of a ckpt temp name: writer host tag (None for the older
+/// `.ckpt-tmp-<pid>-<random>-<final>` names), writer pid, final name.
+pub fn parse_temp_name(name: &str) -> Option<(Option<&str>, u32, &str)> {
+    let rest = name.strip_prefix(TEMP_PREFIX)?;
+    let is_rand = |r: &str| r.len() == 16 && r.bytes().all(|b| b.is_ascii_hexdigit());
+    let is_pid = |p: &str| !p.is_empty() && p.len() <= 10 && p.bytes().all(|b| b.is_ascii_digit());
+    let (a, rest1) = rest.split_once('-')?;
+    // Old form: <pid>-<rand16>-<final>.
+    if let Some((b, fin)) = rest1.split_once('-') {
+        if is_pid(a) && is_rand(b) {
+            return Some((None, a.parse().ok()?, fin));
+        }
+    }
+    // New form: <host8>-<pid>-<rand16>-<final>.
+    if a.len() != 8 || !a.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let (pid, rest2) = rest1.split_once('-')?;
+    let (rand, fin) = rest2.split_once('-')?;
+    if !is_pid(pid) || !is_rand(rand) {
+        return None;
+    }
+    Some((Some(a), pid.parse().ok()?, fin))
+}
+
 /// True for a name ckpt's temps use.
 pub fn is_temp_name(name: &str) -> bool {
-    temp_owner_pid(name).is_some()
+    parse_temp_name(name).is_some()
 }
 
 /// The writer pid carried in a ckpt temp name.
 pub fn temp_owner_pid(name: &str) -> Option<u32> {
-    let rest = name.strip_prefix(TEMP_PREFIX)?;
-    let (pid, rest) = rest.split_once('-')?;
-    let (rand, _final) = rest.split_once('-')?;
-    if rand.len() != 16 || !rand.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    pid.parse().ok()
+    parse_temp_name(name).map(|(_, pid, _)| pid)
+}
+
+/// The writer host tag carried in a ckpt temp name (None for old names).
+pub fn temp_owner_host(name: &str) -> Option<&str> {
+    parse_temp_name(name).and_then(|(h, _, _)| h)
 }
 
 /// The final name a ckpt temp is for (`checkpoint-7.pth.tar`), when it fits whole.
 pub fn temp_final_name(name: &str) -> Option<&str> {
-    temp_owner_pid(name)?;
-    let rest = name.strip_prefix(TEMP_PREFIX)?;
-    let (_, rest) = rest.split_once('-')?;
-    let (_, fin) = rest.split_once('-')?;
-    Some(fin)
+    parse_temp_name(name).map(|(_, _, fin)| fin)
+}
+
+/// A temp written on another host (or by an older ckpt that did not record its host)
+/// is only presumed abandoned when untouched this long: its pid means nothing here.
+pub const FOREIGN_HOST_GRACE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// True when `path` was modified less than [`FOREIGN_HOST_GRACE`] ago (or its age is
+/// unknown): a writer elsewhere may still be appending to it.
+fn recently_modified(path: &Path) -> bool {
+    match std::fs::symlink_metadata(path).and_then(|m| m.modified()) {
+        Ok(t) => t
+            .elapsed()
+            .map(|age| age < FOREIGN_HOST_GRACE)
+            .unwrap_or(true),
+        Err(_) => true,
+    }
 }
 
 /// True for timm's fixed temp names (`tmp.pth.tar`, `recovery_tmp.pth.tar`).
@@ -197,7 +256,8 @@ pub struct FoundTemp {
     pub path: PathBuf,
     /// Writer pid (ckpt temps only).
     pub pid: Option<u32>,
-    /// False when the writer is known to be gone.
+    /// False when the writer is known to be gone (this host: its pid is dead; another
+    /// or unknown host: the temp is untouched for [`FOREIGN_HOST_GRACE`]).
     pub writer_alive: bool,
     /// timm's fixed temp name: its writer is unknown, so it is never deleted.
     pub foreign: bool,
@@ -214,8 +274,11 @@ pub fn find_temps(dir: &Path) -> Vec<FoundTemp> {
         let name = ent.file_name();
         let Some(name) = name.to_str() else { continue };
         let path = dir.join(name);
-        if let Some(pid) = temp_owner_pid(name) {
-            let alive = if pid == me {
+        if let Some((host, pid, _)) = parse_temp_name(name) {
+            let alive = if host != Some(host_tag()) {
+                // Another host's writer (or an unknown one): its pid is not ours to check.
+                recently_modified(&path)
+            } else if pid == me {
                 is_live(&path)
             } else {
                 pid_alive(pid)
@@ -825,6 +888,18 @@ mod tests {
         assert_ne!(n, temp_name("checkpoint-7.pth.tar"));
         assert!(!is_temp_name("checkpoint-7.pth.tar"));
         assert!(!is_temp_name(".ckpt-tmp-abc-0123456789abcdef-x"));
+        assert_eq!(temp_owner_host(&n), Some(host_tag()));
+        // Old names (no host) still parse.
+        let old = ".ckpt-tmp-4194000-0123456789abcdef-checkpoint-9.pth.tar";
+        assert_eq!(temp_owner_pid(old), Some(4194000));
+        assert_eq!(temp_owner_host(old), None);
+        assert_eq!(temp_final_name(old), Some("checkpoint-9.pth.tar"));
+        // A host tag made only of digits is not taken for an old pid.
+        let digits = ".ckpt-tmp-12345678-42-0123456789abcdef-a-b.bin";
+        assert_eq!(
+            parse_temp_name(digits),
+            Some((Some("12345678"), 42, "a-b.bin"))
+        );
         let long = "x".repeat(300);
         assert!(temp_name(&long).len() <= 255);
     }
@@ -861,16 +936,37 @@ mod tests {
     #[test]
     fn sweep_removes_dead_writers_only() {
         let d = tempfile::tempdir().unwrap();
-        // pid that cannot exist (beyond pid_max) counts as dead
-        let dead = d.path().join(".ckpt-tmp-2147483600-0123456789abcdef-x.bin");
+        // pid that cannot exist (beyond pid_max) on this host counts as dead
+        let dead = d.path().join(format!(
+            ".ckpt-tmp-{}-2147483600-0123456789abcdef-x.bin",
+            host_tag()
+        ));
         std::fs::write(&dead, b"partial").unwrap();
+        // Another host's (or an old, hostless) temp being written: kept despite its pid.
+        let other = d
+            .path()
+            .join(".ckpt-tmp-0badc0de-2147483600-0123456789abcdef-x.bin");
+        std::fs::write(&other, b"writing").unwrap();
+        let old = d.path().join(".ckpt-tmp-2147483600-0123456789abcdef-z.bin");
+        std::fs::write(&old, b"writing").unwrap();
         let timm = d.path().join("tmp.pth.tar");
         std::fs::write(&timm, b"timm").unwrap();
         let mut live = TempFile::create_for(&d.path().join("y.bin")).unwrap();
         live.fill(Source::Bytes(b"abc"), None).unwrap();
         let removed = sweep_stale_temps(d.path()).unwrap();
         assert_eq!(removed, vec![dead.clone()]);
+        assert!(other.exists() && old.exists());
         assert!(timm.exists());
+        // Untouched past the grace period: presumed abandoned wherever it was written.
+        let past = std::time::SystemTime::now() - FOREIGN_HOST_GRACE * 2;
+        std::fs::File::options()
+            .write(true)
+            .open(&other)
+            .unwrap()
+            .set_modified(past)
+            .unwrap();
+        assert_eq!(sweep_stale_temps(d.path()).unwrap(), vec![other.clone()]);
+        assert!(old.exists());
         assert!(live.path().exists());
         let found = find_temps(d.path());
         assert!(found.iter().any(|t| t.foreign && t.path == timm));

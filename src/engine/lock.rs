@@ -39,6 +39,17 @@ impl RunLock {
     /// Creates `.ckpt/` when missing. On timeout returns [`Error::Locked`] naming the
     /// holder.
     pub fn acquire(run_dir: &Path, operation: &str, timeout: Duration) -> Result<RunLock> {
+        RunLock::acquire_with(run_dir, operation, timeout, None)
+    }
+
+    /// [`acquire`](Self::acquire), calling `on_wait` once with the holder when the
+    /// lock is busy, so a waiting call can say who it waits for.
+    pub fn acquire_with(
+        run_dir: &Path,
+        operation: &str,
+        timeout: Duration,
+        on_wait: Option<&(dyn Fn(&LockHolder) + Send + Sync)>,
+    ) -> Result<RunLock> {
         let ckpt = run_dir.join(".ckpt");
         if !ckpt.is_dir() {
             super::atomic::create_dir_durable(&ckpt)?;
@@ -62,16 +73,24 @@ impl RunLock {
             })?;
         let start = Instant::now();
         let mut pause = Duration::from_millis(1);
+        let mut told = false;
         loop {
             match flock(&file, FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => break,
                 Err(e) if e == rustix::io::Errno::WOULDBLOCK || e == rustix::io::Errno::INTR => {
-                    if start.elapsed() >= timeout {
-                        let h = read_holder(&path).unwrap_or(LockHolder {
-                            pid: 0,
-                            operation: "unknown".into(),
-                            since: "an unknown time".into(),
+                    if let (false, Some(f)) = (told, on_wait) {
+                        // The holder writes its record just after locking: give it a
+                        // moment before reporting an unknown holder.
+                        let h = read_holder(&path).or_else(|| {
+                            (start.elapsed() >= Duration::from_millis(100)).then(unknown_holder)
                         });
+                        if let Some(h) = h {
+                            told = true;
+                            f(&h);
+                        }
+                    }
+                    if start.elapsed() >= timeout {
+                        let h = read_holder(&path).unwrap_or_else(unknown_holder);
                         return Err(Error::Locked {
                             run: run_dir.to_path_buf(),
                             pid: h.pid,
@@ -126,6 +145,15 @@ impl Drop for RunLock {
     }
 }
 
+/// Stand-in when the holder record is missing or unreadable.
+fn unknown_holder() -> LockHolder {
+    LockHolder {
+        pid: 0,
+        operation: "unknown".into(),
+        since: "an unknown time".into(),
+    }
+}
+
 /// The holder record in the lock file (may be stale when nobody holds the lock).
 pub fn read_holder(path: &Path) -> Option<LockHolder> {
     let mut s = String::new();
@@ -167,6 +195,15 @@ mod tests {
             }
             other => panic!("unexpected {other}"),
         }
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        let cb = move |h: &LockHolder| s2.lock().unwrap().push(h.operation.clone());
+        RunLock::acquire_with(d.path(), "pin", Duration::from_millis(80), Some(&cb)).unwrap_err();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec!["save".to_string()],
+            "called once"
+        );
         drop(held);
         assert!(current_holder(d.path()).is_none());
         RunLock::acquire(d.path(), "prune", Duration::from_millis(50)).unwrap();

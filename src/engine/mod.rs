@@ -34,13 +34,28 @@ use crate::rank::{MetricSpec, RetentionPolicy};
 use crate::snapshot::RunSnapshot;
 use crate::Result;
 
+/// Called once when a mutation starts waiting for a run lock another process holds.
+pub type LockWaitFn = std::sync::Arc<dyn Fn(&lock::LockHolder) + Send + Sync>;
+
 /// Knobs shared by all operations.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EngineOptions {
     /// How long a mutation waits for the run lock (DESIGN rule 1; default 60 s).
     pub lock_timeout: Duration,
     /// Extension for new native checkpoint files (default ".pth.tar").
     pub ext: String,
+    /// Told who holds the run lock when a mutation has to wait for it (DESIGN §3.1).
+    pub on_lock_wait: Option<LockWaitFn>,
+}
+
+impl std::fmt::Debug for EngineOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineOptions")
+            .field("lock_timeout", &self.lock_timeout)
+            .field("ext", &self.ext)
+            .field("on_lock_wait", &self.on_lock_wait.as_ref().map(|_| "Fn"))
+            .finish()
+    }
 }
 
 impl Default for EngineOptions {
@@ -48,6 +63,7 @@ impl Default for EngineOptions {
         EngineOptions {
             lock_timeout: Duration::from_secs(60),
             ext: ".pth.tar".into(),
+            on_lock_wait: None,
         }
     }
 }
@@ -177,7 +193,12 @@ impl Run {
             }
         }
         atomic::create_dir_durable(&dir.join(".ckpt").join("trash"))?;
-        let _lock = lock::RunLock::acquire(dir, "create", options.lock_timeout)?;
+        let _lock = lock::RunLock::acquire_with(
+            dir,
+            "create",
+            options.lock_timeout,
+            options.on_lock_wait.as_deref(),
+        )?;
         if !manifest_io::manifest_path(dir).is_file() {
             manifest_io::store_manifest(dir, &manifest_io::new_manifest(&options.ext))?;
         }

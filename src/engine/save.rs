@@ -1,6 +1,8 @@
 //! `save`: rules 1–8 of DESIGN §3, then aliases and retention.
 //!
-//! Order: preflight (writable, free space) → stream into a temp (no lock) → lock →
+//! Order: refusals (a source inside the run; overwriting a pinned epoch or the held
+//! best) → preflight (writable, free space) → stream into a temp (no lock) → refuse an
+//! empty or cut-off payload (the temp is removed) → lock →
 //! sweep stale temps → finish any pending intent → [replacing: record the intent] →
 //! rename → manifest (new entry, last/best, aliases pending) → aliases → manifest
 //! (victims dropped) → unlink victims → dir fsync → manifest (intent cleared).
@@ -22,9 +24,132 @@ use crate::rank::{Mode, RetentionItem};
 use crate::snapshot::Role;
 use crate::{Error, Result};
 
-/// Extra room asked for on top of the checkpoint: ~3% plus 1 MiB for the manifest.
+/// Smallest headroom asked for: room for the manifest rewrite and directory entries.
+const MIN_HEADROOM: u64 = 64 << 10;
+
+/// Room asked for a checkpoint of `bytes`: the bytes plus a proportional headroom
+/// (~3%, at least 64 KiB), so small saves are not refused on a nearly full disk.
 pub fn space_needed(bytes: u64) -> u64 {
-    bytes + bytes / 32 + (1 << 20)
+    bytes + (bytes / 32).max(MIN_HEADROOM)
+}
+
+/// Refuse bytes that cannot be a complete checkpoint: empty, or a zip (torch.save's
+/// format) with no readable end of central directory — a writer cut off mid-stream.
+fn check_payload(temp: &DurableTemp, dest: &Path, source_desc: &str) -> Result<()> {
+    let refuse = |reason: String| Error::IncompletePayload {
+        path: dest.to_path_buf(),
+        source_desc: source_desc.to_string(),
+        reason,
+    };
+    if temp.bytes == 0 {
+        return Err(refuse("it is empty (0 bytes)".into()));
+    }
+    if crate::torchzip::looks_like_zip(temp.path()) {
+        if let Err(e) = crate::torchzip::TorchZip::open(temp.path()) {
+            return Err(refuse(format!(
+                "it starts like a torch zip but is not complete ({})",
+                e.0
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Refuse to overwrite an epoch that a promote holds as best or that is pinned.
+fn check_overwrite(m: &Manifest, run: &Path, epoch: u64) -> Result<()> {
+    let Some(e) = live_entry(m, epoch) else {
+        return Ok(());
+    };
+    if m.best.as_ref().is_some_and(|b| b.held && b.epoch == epoch) {
+        return Err(Error::Invalid(format!(
+            "epoch {epoch} is the promoted best (held) of {}; `ckpt promote {} --release` first, or save under another epoch",
+            run.display(),
+            run.display()
+        )));
+    }
+    if e.pinned {
+        return Err(Error::Invalid(format!(
+            "epoch {epoch} of {} is pinned; `ckpt unpin {} {epoch}` first, or save under another epoch",
+            run.display(),
+            run.display()
+        )));
+    }
+    Ok(())
+}
+
+/// (dev, ino) of every file ckpt keeps in a run (top level, `.ckpt/` and trash dirs),
+/// except the name `skip` (canonical parent, file name) itself.
+fn run_inodes(run: &Path, skip: Option<(&Path, &str)>) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    for d in atomic::run_temp_dirs(run) {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        let d_c = d.canonicalize().ok();
+        for ent in rd.flatten() {
+            if let (Some((sp, sn)), Some(dc)) = (skip, d_c.as_deref()) {
+                if sp == dc && ent.file_name().to_str() == Some(sn) {
+                    continue;
+                }
+            }
+            if let Ok(md) = std::fs::symlink_metadata(ent.path()) {
+                if md.is_file() {
+                    out.push((md.dev(), md.ino()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Refuse a source file that belongs to the run itself (a checkpoint, alias, temp or
+/// anything under `.ckpt/`): copying or moving it onto the run would lose data.
+fn check_source_outside(m: &Manifest, run: &Path, src: &Path) -> Result<()> {
+    let refuse = |what: &str| {
+        Error::Invalid(format!(
+            "{} is {what} of run {}; a save takes a file from outside the run (to re-record it, copy it elsewhere first; to change best or last, use `ckpt promote` or `ckpt restore`)",
+            src.display(),
+            run.display()
+        ))
+    };
+    let md = std::fs::metadata(src).map_err(|e| Error::io("stat", src, e))?;
+    if md.is_dir() {
+        return Err(Error::Invalid(format!(
+            "{} is a directory; save takes one checkpoint file (or - for stdin)",
+            src.display()
+        )));
+    }
+    let run_c = run
+        .canonicalize()
+        .map_err(|e| Error::io("resolve", run, e))?;
+    let name = src.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let parent = match src.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let parent_c = parent.canonicalize().ok();
+    if let Some(parent_c) = &parent_c {
+        if parent_c.starts_with(run_c.join(".ckpt")) {
+            return Err(refuse("inside .ckpt/"));
+        }
+        if *parent_c == run_c {
+            let (last, best) = alias_names(&m.ext);
+            if name == last || name == best {
+                return Err(refuse("an alias"));
+            }
+            if atomic::is_temp_name(name) || name.starts_with(atomic::TEMP_PREFIX) {
+                return Err(refuse("a temp file"));
+            }
+            if m.checkpoints.iter().any(|e| e.path == name) {
+                return Err(refuse("a checkpoint"));
+            }
+        }
+    }
+    let skip = parent_c.as_deref().map(|p| (p, name));
+    if run_inodes(run, skip).contains(&(md.dev(), md.ino())) {
+        return Err(refuse("the same file as a checkpoint, alias or temp"));
+    }
+    Ok(())
 }
 
 /// Check that `dir` is writable and has room for `bytes` more (rule 6), before
@@ -139,7 +264,12 @@ impl Run {
     /// writers, and for native runs load the manifest and finish any interrupted
     /// operation first. Hold the returned lock until the mutation is committed.
     pub fn begin_mutation(&self, operation: &str) -> Result<(RunLock, Option<Manifest>)> {
-        let lock = RunLock::acquire(&self.dir, operation, self.options.lock_timeout)?;
+        let lock = RunLock::acquire_with(
+            &self.dir,
+            operation,
+            self.options.lock_timeout,
+            self.options.on_lock_wait.as_deref(),
+        )?;
         atomic::sweep_run(&self.dir)?;
         if self.layout != LayoutKind::Ckpt {
             return Ok((lock, None));
@@ -168,13 +298,20 @@ impl Run {
         if let (Some(have), Some(want)) = (&m0.metric, &req.metric_spec) {
             if have.name != want.name || have.mode != want.mode {
                 return Err(Error::Invalid(format!(
-                    "this run ranks by {} ({}); a save cannot switch it to {} ({})",
+                    "{} ranks by `{}` ({}), fixed by its first save; it cannot switch to `{}` ({}). Save with `--metric-name {} --mode {}`, or start a new run directory",
+                    self.dir.display(),
                     have.name,
                     have.mode.as_str(),
                     want.name,
-                    want.mode.as_str()
+                    want.mode.as_str(),
+                    have.name,
+                    have.mode.as_str()
                 )));
             }
+        }
+        check_overwrite(&m0, &self.dir, req.epoch)?;
+        if let SaveSource::File { path, .. } = &source {
+            check_source_outside(&m0, &self.dir, path)?;
         }
         let name = checkpoint_name(req.epoch, &m0.ext);
         let dest = self.dir.join(&name);
@@ -203,6 +340,11 @@ impl Run {
         }
         preflight(&self.dir, needed, || self.prune_hint())?;
 
+        let source_desc = match &source {
+            SaveSource::File { path, .. } => path.display().to_string(),
+            SaveSource::Stream(_) => "the input stream".to_string(),
+            SaveSource::Writer(_) => "the written data".to_string(),
+        };
         let temp = match source {
             SaveSource::File {
                 path,
@@ -213,8 +355,13 @@ impl Run {
             SaveSource::Writer(w) => write_temp(&dest, Source::Writer(w), progress)?,
         };
 
+        // Checked on the durable temp (the bytes that would be committed); on refusal
+        // dropping the temp removes it.
+        check_payload(&temp, &dest, &source_desc)?;
+
         let (_lock, m) = self.begin_mutation("save")?;
         let m = m.ok_or_else(|| Error::Invalid("save needs a native run".into()))?;
+        check_overwrite(&m, &self.dir, req.epoch)?;
         self.commit_save(m, req, name, temp)
     }
 
