@@ -23,26 +23,48 @@ impl Run {
 
     /// Release a held best: later saves may move it again.
     pub fn release_best(&self) -> Result<()> {
+        self.release_best_held().map(|_| ())
+    }
+
+    /// The file a promote writes to hold best (`model_best.pth.tar`, Lightning's
+    /// `best.ckpt`); `None` where best is a record only (hf).
+    pub fn best_alias_path(&self) -> Result<Option<std::path::PathBuf>> {
+        if self.layout == LayoutKind::Ckpt {
+            let m = core::load_manifest(&self.dir)?;
+            return Ok(Some(self.dir.join(alias_names_native(&m.ext).1)));
+        }
+        let snap = self.snapshot()?;
+        Ok(alias_names(&snap, DEFAULT_EXT)
+            .best
+            .map(|rel| snap.run.join(rel)))
+    }
+
+    /// [`Run::release_best`], telling whether a held best was released (`false`: none was held).
+    pub fn release_best_held(&self) -> Result<bool> {
         match self.layout {
             LayoutKind::Ckpt => {
                 let (_lock, m) = self.begin_mutation("promote --release")?;
                 let mut m = m.ok_or_else(|| Error::Invalid("release: no manifest".into()))?;
                 match m.best.as_mut() {
                     Some(b) if b.held => b.held = false,
-                    _ => return Ok(()),
+                    _ => return Ok(false),
                 }
                 step("promote.manifest", &self.dir)?;
-                core::store_manifest(&self.dir, &m)
+                core::store_manifest(&self.dir, &m).map(|()| true)
             }
             _ => {
                 let base = self.foreign_base();
+                // Nothing held: nothing to write, not even a lock file.
+                if core::load_state(&base)?.best_held.is_none() {
+                    return Ok(false);
+                }
                 let _lock = core::lock(&base, "promote --release", self.options.lock_timeout)?;
                 let mut s = core::load_state(&base)?;
                 if s.best_held.take().is_none() {
-                    return Ok(());
+                    return Ok(false);
                 }
                 step("promote.state", &base)?;
-                core::store_state(&base, &s)
+                core::store_state(&base, &s).map(|()| true)
             }
         }
     }
