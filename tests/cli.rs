@@ -1348,7 +1348,10 @@ fn promote_messages_name_the_written_file_release_and_nan() {
         .arg(&pl)
         .arg("--release")
         .assert_ok();
-    assert!(out.contains("nothing to release: best is not held"), "{out}");
+    assert!(
+        out.contains("nothing to release: best is not held"),
+        "{out}"
+    );
 
     let run = d.native_run("run", &[1.0, 3.0], KIB);
     d.command()

@@ -502,7 +502,10 @@ fn hf_export_copies_the_whole_directory() {
     assert_eq!(plan.dest, dest.join("checkpoint-20"));
     r.restore(&plan, None).unwrap();
     assert_eq!(fs::read(dest.join("keep.txt")).unwrap(), b"mine");
-    assert!(!dir.join(".ckpt").exists(), "an export creates nothing in the run");
+    assert!(
+        !dir.join(".ckpt").exists(),
+        "an export creates nothing in the run"
+    );
 }
 
 #[test]

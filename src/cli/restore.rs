@@ -145,8 +145,11 @@ pub fn run(args: &RestoreArgs, ctx: &Ctx) -> Result<()> {
                 ))
                 .into());
             }
-            if confirm(&format!("Overwrite {}?", plan.dest.display()), false, "export")?
-                == Answer::No
+            if confirm(
+                &format!("Overwrite {}?", plan.dest.display()),
+                false,
+                "export",
+            )? == Answer::No
             {
                 writeln!(out, "nothing changed")?;
                 return Ok(());
@@ -167,12 +170,21 @@ pub fn run(args: &RestoreArgs, ctx: &Ctx) -> Result<()> {
         writeln!(out, "exported {} -> {}", c.name, plan.dest.display())?;
         return Ok(());
     }
-    writeln!(
-        out,
-        "resume point := {} ({})",
-        what(&plan),
-        plan.dest.display()
-    )?;
+    let unit_of = match (plan.epoch, plan.step) {
+        (Some(e), _) => format!("epoch {e}"),
+        (None, Some(s)) => format!("step {s}"),
+        (None, None) => "its state".to_string(),
+    };
+    if plan.dest == plan.run.join(&plan.target) {
+        writeln!(out, "resume point := {} ({unit_of})", plan.target)?;
+    } else {
+        writeln!(
+            out,
+            "resume point := {} ({unit_of}), now in {}",
+            plan.target,
+            plan.dest.display()
+        )?;
+    }
     if let Some(b) = &plan.backup {
         let old = plan
             .backup_epoch

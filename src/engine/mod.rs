@@ -286,7 +286,7 @@ pub struct RestoreOptions {
 }
 
 /// A restore plan, shown before it is applied.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RestorePlan {
     pub run: PathBuf,
     /// Checkpoint that becomes the resume point (or is exported).

@@ -193,11 +193,8 @@ impl Run {
                 m.checkpoints[j].path = format!("{stamp}/{name}");
                 unlink.push(name);
             }
-            let best_left = old_best.is_some_and(|b| {
-                !m.checkpoints
-                    .iter()
-                    .any(|e| e.epoch == b && !is_trashed(e))
-            });
+            let best_left = old_best
+                .is_some_and(|b| !m.checkpoints.iter().any(|e| e.epoch == b && !is_trashed(e)));
             if best_left {
                 m.best = rank_best(&m).map(|e| crate::manifest::BestRef {
                     epoch: e,
@@ -266,8 +263,14 @@ impl Run {
             .cloned()
             .unwrap_or_else(|| c.name.clone().into());
         if let Some(to) = &options.to {
-            let mut plan =
-                export_plan(&base, &base.join(&primary), &c.name, to, c.bytes, options.force)?;
+            let mut plan = export_plan(
+                &base,
+                &base.join(&primary),
+                &c.name,
+                to,
+                c.bytes,
+                options.force,
+            )?;
             plan.epoch = c.epoch;
             plan.step = c.step;
             return Ok(plan);
