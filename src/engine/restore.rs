@@ -281,11 +281,19 @@ impl Run {
         let hf = self.layout == LayoutKind::Hf;
         if hf {
             if let Some((name, why)) = kept_newer.first() {
+                let run = self.dir.display();
+                let mut steps = Vec::new();
+                if why.contains("held") {
+                    steps.push(format!("`ckpt promote {run} --release`"));
+                }
+                if why.contains("pinned") {
+                    steps.push(format!("`ckpt unpin {run} {name}`"));
+                }
                 return Err(Error::Invalid(format!(
                     "refusing to restore {}: {name} is newer and {why}, so a resumed trainer \
-                     would pick it; release or unpin it first (`ckpt promote {} --release`, `ckpt unpin`)",
+                     would pick it instead; first run {}",
                     c.name,
-                    self.dir.display()
+                    steps.join(" and ")
                 )));
             }
         }
