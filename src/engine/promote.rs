@@ -4,7 +4,7 @@
 //! entry; foreign runs rewrite their own best alias (timm `model_best.pth.tar`,
 //! Lightning `best.ckpt`) and record hold and pin in `.ckpt/state.json` (hf: record only).
 
-use super::foreign::native::{damage, find_entry};
+use super::foreign::native::{damage, find_entry, is_trashed, rank_best};
 use super::foreign::opsfs::{engine as core, step};
 use super::foreign::{alias_names, ensure_alias_name, DEFAULT_EXT};
 use super::manifest_io::{alias_names as alias_names_native, store_and_repoint};
@@ -44,10 +44,34 @@ impl Run {
         match self.layout {
             LayoutKind::Ckpt => {
                 let (_lock, m) = self.begin_mutation("promote --release")?;
-                let mut m = m.ok_or_else(|| Error::Invalid("release: no manifest".into()))?;
-                match m.best.as_mut() {
-                    Some(b) if b.held => b.held = false,
+                let old = m.ok_or_else(|| Error::Invalid("release: no manifest".into()))?;
+                let mut m = old.clone();
+                let held_epoch = match m.best.as_mut() {
+                    Some(b) if b.held => {
+                        b.held = false;
+                        b.epoch
+                    }
                     _ => return Ok(false),
+                };
+                // An unheld best is never NaN/inf: a held best re-saved with such a
+                // metric gives way to the ranking's best once released.
+                let finite = m
+                    .checkpoints
+                    .iter()
+                    .rfind(|e| e.epoch == held_epoch && !is_trashed(e))
+                    .and_then(|e| e.rank_value())
+                    .is_some_and(f64::is_finite);
+                if !finite {
+                    if let Some(epoch) = rank_best(&m) {
+                        m.best = Some(crate::manifest::BestRef {
+                            epoch,
+                            held: false,
+                            extra: Default::default(),
+                        });
+                        step("promote.manifest", &self.dir)?;
+                        store_and_repoint(&self.dir, &old, &mut m, "promote --release")?;
+                        return Ok(true);
+                    }
                 }
                 step("promote.manifest", &self.dir)?;
                 core::store_manifest(&self.dir, &m).map(|()| true)
