@@ -1643,3 +1643,150 @@ fn save_metric_name_defaults_with_a_note_and_a_switch_says_what_to_do() {
     assert!(err.contains("--metric-name metric"), "{err}");
     assert!(err.contains("new run directory"), "{err}");
 }
+
+// ---------------------------------------------------------------- restore/promote messages (QA)
+
+#[test]
+fn restore_timm_says_where_the_old_last_went() {
+    let d = Dir::new("restore-timm-msg");
+    let run = d.unpack("timm-basic");
+    let plan = d
+        .command()
+        .arg("restore")
+        .arg(&run)
+        .args(["3", "--dry-run"])
+        .assert_ok();
+    assert!(plan.contains("epoch 7"), "{plan}");
+    assert!(!plan.contains("last.pth.tar, "), "{plan}");
+    assert!(!plan.contains(", last.pth.tar"), "{plan}");
+    let out = d
+        .command()
+        .arg("restore")
+        .arg(&run)
+        .args(["5", "--yes"])
+        .assert_ok();
+    assert!(
+        out.contains("old last (epoch 7, only copy) kept in .ckpt/trash/"),
+        "{out}"
+    );
+    let kept = out
+        .lines()
+        .find_map(|l| l.split(" kept in ").nth(1))
+        .unwrap();
+    assert!(run.join(kept.trim()).is_file(), "{out}");
+}
+
+#[test]
+fn restore_hf_names_steps_and_says_what_happens() {
+    let d = Dir::new("restore-hf-msg");
+    let run = d.unpack("hf-basic");
+    let plan = d
+        .command()
+        .arg("restore")
+        .arg(&run)
+        .args(["20", "--dry-run"])
+        .assert_ok();
+    assert!(plan.contains("restore step 20"), "{plan}");
+    assert!(!plan.contains("epoch 20"), "{plan}");
+    assert!(!plan.contains("rewrite"), "{plan}");
+    assert!(!plan.contains("0 B to copy"), "{plan}");
+    assert!(plan.contains("checkpoint-40"), "{plan}");
+}
+
+#[test]
+fn restore_to_never_writes_into_the_run_nor_replaces_a_directory() {
+    let d = Dir::new("restore-to-safe");
+    let run = d.native_run("run", &[1.0, 3.0, 2.0], KIB);
+    let err = d
+        .command()
+        .args(["restore", "run", "2", "--force", "--yes", "--to"])
+        .arg(run.join("checkpoint-0.pth.tar"))
+        .assert_err(1);
+    assert!(err.contains("inside the run"), "{err}");
+    assert_eq!(
+        fs::read(run.join("checkpoint-0.pth.tar")).unwrap(),
+        payload(0, KIB)
+    );
+    let out = d.join("out");
+    fs::create_dir(&out).unwrap();
+    fs::write(out.join("keep.txt"), b"mine").unwrap();
+    let plan = d
+        .command()
+        .args(["restore", "run", "2", "--dry-run", "--to"])
+        .arg(&out)
+        .assert_ok();
+    assert!(plan.contains("out/checkpoint-2.pth.tar"), "{plan}");
+    // A fresh destination needs no --yes, even with --force.
+    let done = d
+        .command()
+        .args(["restore", "run", "2", "--force", "--to"])
+        .arg(&out)
+        .assert_ok();
+    assert!(done.contains("out/checkpoint-2.pth.tar"), "{done}");
+    assert_eq!(fs::read(out.join("keep.txt")).unwrap(), b"mine");
+    // Overwriting asks, and off a terminal says what it would overwrite.
+    let err = d
+        .command()
+        .args(["restore", "run", "1", "--force", "--to"])
+        .arg(out.join("checkpoint-2.pth.tar"))
+        .assert_err(2);
+    assert!(
+        err.contains("overwrites") && err.contains("checkpoint-2.pth.tar"),
+        "{err}"
+    );
+    assert!(!err.contains("changes the run"), "{err}");
+}
+
+#[test]
+fn restore_to_on_a_foreign_run_creates_nothing_in_it() {
+    let d = Dir::new("restore-to-ro");
+    let run = d.unpack("timm-basic");
+    let dest = d.join("x.pth.tar");
+    d.command()
+        .arg("restore")
+        .arg(&run)
+        .args(["4", "--to"])
+        .arg(&dest)
+        .assert_ok();
+    assert_eq!(
+        fs::read(&dest).unwrap(),
+        fs::read(run.join("checkpoint-4.pth.tar")).unwrap()
+    );
+    assert!(!run.join(".ckpt").exists());
+}
+
+#[test]
+fn promote_messages_name_the_written_file_release_and_nan() {
+    let d = Dir::new("promote-msg");
+    let pl = d.unpack("lightning-basic").join("version_0");
+    let plan = d
+        .command()
+        .arg("promote")
+        .arg(&pl)
+        .args(["1", "--dry-run"])
+        .assert_ok();
+    assert!(plan.contains("best.ckpt is"), "{plan}");
+    let out = d
+        .command()
+        .arg("promote")
+        .arg(&pl)
+        .arg("--release")
+        .assert_ok();
+    assert!(
+        out.contains("nothing to release: best is not held"),
+        "{out}"
+    );
+
+    let run = d.native_run("run", &[1.0, 3.0], KIB);
+    d.command()
+        .args(["save", "run", "--epoch", "2", "--metric", "nan", "-"])
+        .stdin(payload(2, KIB))
+        .assert_ok();
+    let out = d
+        .command()
+        .args(["promote", "run", "2", "--yes"])
+        .assert_exit(0);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("metric") && err.contains("nan"), "{err}");
+    assert!(run.join("model_best.pth.tar").is_file());
+}

@@ -703,3 +703,120 @@ fn restore_then_resume_saving_keeps_the_run_consistent() {
     let v = run.verify(None).unwrap();
     assert!(v.damaged.is_empty(), "{:?}", v.damaged);
 }
+
+#[test]
+fn restore_archive_newer_keeps_a_promoted_and_a_pinned_checkpoint_in_place() {
+    let (_t, run) = native_run(&[(1, 10.0), (2, 30.0), (3, 20.0), (4, 5.0)]);
+    run.promote("3").unwrap();
+    run.set_pinned("4", true).unwrap();
+    let opts = RestoreOptions {
+        archive_newer: true,
+        ..Default::default()
+    };
+    let plan = run.plan_restore("1", &opts).unwrap();
+    assert_eq!(plan.newer, vec!["checkpoint-2.pth.tar".to_string()]);
+    assert_eq!(
+        plan.kept_newer,
+        vec![
+            (
+                "checkpoint-3.pth.tar".to_string(),
+                "pinned, held best".to_string()
+            ),
+            ("checkpoint-4.pth.tar".to_string(), "pinned".to_string()),
+        ]
+    );
+    run.restore(&plan, None).unwrap();
+    assert!(!run.dir.join("checkpoint-2.pth.tar").exists());
+    assert!(run.dir.join("checkpoint-3.pth.tar").is_file());
+    assert!(run.dir.join("checkpoint-4.pth.tar").is_file());
+    let m = manifest(&run.dir);
+    let best = m.best.clone().unwrap();
+    assert_eq!((best.epoch, best.held), (3, true));
+    assert!(m.checkpoints.iter().any(|e| e.epoch == 3 && e.pinned));
+    assert_eq!(m.last, Some(1));
+    assert_eq!(
+        file_hash(&run.dir.join("model_best.pth.tar")),
+        hash_of(&payload(3))
+    );
+    let v = run.verify(None).unwrap();
+    assert!(v.damaged.is_empty(), "{:?}", v.damaged);
+}
+
+#[test]
+fn restore_to_refuses_paths_inside_the_run_and_exports_into_an_existing_directory() {
+    let (t, run) = native_run(&[(0, 10.0), (1, 30.0), (2, 20.0)]);
+    for inside in [
+        run.dir.join("checkpoint-0.pth.tar"),
+        run.dir.join("last.pth.tar"),
+        run.dir.join(".ckpt/x.pth.tar"),
+        run.dir.clone(),
+    ] {
+        let opts = RestoreOptions {
+            to: Some(inside.clone()),
+            force: true,
+            ..Default::default()
+        };
+        match run.plan_restore("2", &opts) {
+            Err(Error::Invalid(msg)) => assert!(msg.contains("inside the run"), "{msg}"),
+            other => panic!("{}: expected a refusal, got {other:?}", inside.display()),
+        }
+    }
+    assert_eq!(
+        fs::read(run.dir.join("checkpoint-0.pth.tar")).unwrap(),
+        payload(0)
+    );
+    // An existing directory receives DIR/<checkpoint name>; --force replaces only that file.
+    let out = t.path().join("out");
+    fs::create_dir(&out).unwrap();
+    fs::write(out.join("keep.txt"), b"mine").unwrap();
+    let opts = RestoreOptions {
+        to: Some(out.clone()),
+        force: true,
+        ..Default::default()
+    };
+    for _ in 0..2 {
+        let plan = run.plan_restore("2", &opts).unwrap();
+        assert_eq!(plan.dest, out.join("checkpoint-2.pth.tar"));
+        run.restore(&plan, None).unwrap();
+    }
+    assert_eq!(
+        fs::read(out.join("checkpoint-2.pth.tar")).unwrap(),
+        payload(2)
+    );
+    assert_eq!(fs::read(out.join("keep.txt")).unwrap(), b"mine");
+    // A directory of the checkpoint's name is never replaced by a file, even with --force.
+    fs::remove_file(out.join("checkpoint-2.pth.tar")).unwrap();
+    fs::create_dir(out.join("checkpoint-2.pth.tar")).unwrap();
+    assert!(matches!(
+        run.plan_restore("2", &opts),
+        Err(Error::Invalid(_))
+    ));
+}
+
+#[test]
+fn restore_to_takes_no_lock_and_writes_nothing_in_the_run() {
+    let (t, mut run) = native_run(&[(0, 10.0), (1, 30.0)]);
+    run.options.lock_timeout = std::time::Duration::from_secs(1);
+    // Another process holds the run's lock for as long as the export takes.
+    let lock = fs::File::create(run.dir.join(".ckpt/lock")).unwrap();
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+    let before: Vec<_> = fs::read_dir(run.dir.join(".ckpt"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    let dest = t.path().join("e.pth.tar");
+    let opts = RestoreOptions {
+        to: Some(dest.clone()),
+        ..Default::default()
+    };
+    let plan = run.plan_restore("0", &opts).unwrap();
+    run.restore(&plan, None).unwrap();
+    assert_eq!(fs::read(&dest).unwrap(), payload(0));
+    let after: Vec<_> = fs::read_dir(run.dir.join(".ckpt"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(before, after);
+}

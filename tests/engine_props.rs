@@ -324,7 +324,12 @@ fn run_sequence(
                 let newer: BTreeSet<u64> =
                     model.entries.keys().filter(|&&k| k > e).copied().collect();
                 prop_assert_eq!(plan.epoch, Some(e));
-                prop_assert_eq!(plan.newer.len(), newer.len(), "step {} restore.newer", step);
+                prop_assert_eq!(
+                    plan.newer.len() + plan.kept_newer.len(),
+                    newer.len(),
+                    "step {} restore.newer",
+                    step
+                );
                 run.restore(&plan, None).map_err(fail)?;
                 model.last = Some(e);
             }

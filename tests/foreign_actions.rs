@@ -481,14 +481,31 @@ fn hf_export_copies_the_whole_directory() {
         assert_eq!(hash(&dest.join(f.file_name())), hash(&f.path()));
     }
     assert!(dir.join("checkpoint-40").is_dir(), "export touches nothing");
-    let again = r.plan_restore(
-        "checkpoint-20",
-        &RestoreOptions {
-            to: Some(dest.clone()),
-            ..Default::default()
-        },
-    );
+    // An existing directory receives the export inside it, like `cp -r`.
+    fs::write(dest.join("keep.txt"), b"mine").unwrap();
+    let opts = RestoreOptions {
+        to: Some(dest.clone()),
+        ..Default::default()
+    };
+    let into = r.plan_restore("checkpoint-20", &opts).unwrap();
+    assert_eq!(into.dest, dest.join("checkpoint-20"));
+    r.restore(&into, None).unwrap();
+    assert!(dest.join("checkpoint-20/trainer_state.json").is_file());
+    let again = r.plan_restore("checkpoint-20", &opts);
     assert!(matches!(again, Err(ckpt::Error::Exists { .. })));
+    // --force replaces only that checkpoint directory, never the user's directory.
+    let forced = RestoreOptions {
+        force: true,
+        ..opts.clone()
+    };
+    let plan = r.plan_restore("checkpoint-20", &forced).unwrap();
+    assert_eq!(plan.dest, dest.join("checkpoint-20"));
+    r.restore(&plan, None).unwrap();
+    assert_eq!(fs::read(dest.join("keep.txt")).unwrap(), b"mine");
+    assert!(
+        !dir.join(".ckpt").exists(),
+        "an export creates nothing in the run"
+    );
 }
 
 #[test]
@@ -848,4 +865,109 @@ fn timm_prune_keeps_milestones_unless_named_and_never_touches_trainer_files() {
     assert_eq!(before, after);
     assert_eq!(pickle_epoch(&dir.join("last.pth.tar")), Some(7));
     assert_eq!(pickle_epoch(&dir.join("model_best.pth.tar")), Some(5));
+}
+
+#[test]
+fn timm_restore_plan_names_the_old_last_and_lists_only_real_newer_checkpoints() {
+    let (_t, dir) = fixture("timm-basic");
+    let r = run(&dir, LayoutKind::Timm);
+    let plan = r.plan_restore("5", &RestoreOptions::default()).unwrap();
+    assert_eq!(plan.backup_epoch, Some(7));
+    assert!(plan.backup.is_some());
+    assert!(plan.newer.is_empty(), "{:?}", plan.newer);
+    let plan = r.plan_restore("3", &RestoreOptions::default()).unwrap();
+    assert!(
+        !plan.newer.iter().any(|n| n.contains("last")),
+        "{:?}",
+        plan.newer
+    );
+}
+
+#[test]
+fn timm_restore_archive_newer_keeps_a_promoted_best_in_place() {
+    let (_t, dir) = fixture("timm-basic");
+    let r = run(&dir, LayoutKind::Timm);
+    r.promote("4").unwrap();
+    let c4 = hash(&dir.join("checkpoint-4.pth.tar"));
+    let opts = RestoreOptions {
+        archive_newer: true,
+        ..Default::default()
+    };
+    let plan = r.plan_restore("3", &opts).unwrap();
+    assert_eq!(
+        plan.kept_newer,
+        vec![(
+            "checkpoint-4.pth.tar".to_string(),
+            "pinned, held best".to_string()
+        )]
+    );
+    assert!(!plan.newer.contains(&"checkpoint-4.pth.tar".to_string()));
+    r.restore(&plan, None).unwrap();
+    assert_eq!(hash(&dir.join("checkpoint-4.pth.tar")), c4);
+    assert!(!dir.join("checkpoint-5.pth.tar").exists());
+    assert_eq!(hash(&dir.join("model_best.pth.tar")), c4);
+    let snap = scan(&dir, LayoutKind::Timm);
+    let best = snap.best.unwrap();
+    assert_eq!(best.epoch, Some(4));
+    assert!(best.held);
+}
+
+#[test]
+fn timm_export_refuses_the_run_and_creates_no_ckpt_dir() {
+    let (t, dir) = fixture("timm-basic");
+    let r = run(&dir, LayoutKind::Timm);
+    for inside in [
+        dir.join("checkpoint-3.pth.tar"),
+        dir.join("last.pth.tar"),
+        dir.join("new.pth.tar"),
+    ] {
+        let opts = RestoreOptions {
+            to: Some(inside),
+            force: true,
+            ..Default::default()
+        };
+        assert!(matches!(
+            r.plan_restore("4", &opts),
+            Err(ckpt::Error::Invalid(_))
+        ));
+    }
+    let out = t.path().join("out");
+    fs::create_dir(&out).unwrap();
+    let plan = r
+        .plan_restore(
+            "4",
+            &RestoreOptions {
+                to: Some(out.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(plan.dest, out.join("checkpoint-4.pth.tar"));
+    r.restore(&plan, None).unwrap();
+    assert_eq!(
+        hash(&out.join("checkpoint-4.pth.tar")),
+        hash(&dir.join("checkpoint-4.pth.tar"))
+    );
+    assert!(!dir.join(".ckpt").exists(), "an export only reads the run");
+}
+
+#[test]
+fn hf_restore_plan_counts_steps() {
+    let (_t, dir) = fixture("hf-basic");
+    let r = run(&dir, LayoutKind::Hf);
+    let plan = r.plan_restore("20", &RestoreOptions::default()).unwrap();
+    assert_eq!(plan.step, Some(20));
+    assert_eq!(plan.epoch, None);
+}
+
+#[test]
+fn hf_restore_refuses_when_a_newer_checkpoint_is_held() {
+    let (_t, dir) = fixture("hf-basic");
+    let r = run(&dir, LayoutKind::Hf);
+    r.promote("checkpoint-40").unwrap();
+    match r.plan_restore("20", &RestoreOptions::default()) {
+        Err(ckpt::Error::Invalid(msg)) => assert!(msg.contains("checkpoint-40"), "{msg}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(dir.join("checkpoint-40").is_dir());
 }

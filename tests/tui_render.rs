@@ -163,6 +163,7 @@ fn confirm_restore_archive_newer() {
                 bytes_to_copy: 0,
                 export: false,
                 force: false,
+                ..Default::default()
             }),
         );
         let s = screen(&app, w, h);
@@ -197,6 +198,7 @@ fn confirm_restore_promote_pin_verify() {
             bytes_to_copy: 0,
             export: false,
             force: false,
+            ..Default::default()
         }),
     );
     insta::assert_snapshot!("confirm_restore", screen(&app, 100, 30));

@@ -368,6 +368,7 @@ fn restore_plan(archive: bool) -> RestorePlan {
         bytes_to_copy: 0,
         export: false,
         force: false,
+        ..Default::default()
     }
 }
 

@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use super::args::{run_and_item, PromoteArgs};
 use super::confirm::{confirm, Answer};
+use super::view::rel;
 use super::{Ctx, UsageError};
 
 pub fn run(args: &PromoteArgs, ctx: &Ctx) -> Result<()> {
@@ -19,12 +20,15 @@ pub fn run(args: &PromoteArgs, ctx: &Ctx) -> Result<()> {
             .first()
             .map_or_else(|| ".".into(), std::path::PathBuf::from);
         let run = super::open(&dir, ctx)?;
-        run.release_best()?;
-        writeln!(
-            out,
-            "released best of {}: later saves may move it",
-            dir.display()
-        )?;
+        if run.release_best_held()? {
+            writeln!(
+                out,
+                "released best of {}: later saves may move it",
+                dir.display()
+            )?;
+        } else {
+            writeln!(out, "nothing to release: best is not held")?;
+        }
         return Ok(());
     }
     let (dir, item) = run_and_item(&args.targets);
@@ -39,12 +43,21 @@ pub fn run(args: &PromoteArgs, ctx: &Ctx) -> Result<()> {
     let c = super::resolve(&snap, item.as_deref())?;
     let current = snap.best.as_ref().and_then(|b| b.target.clone());
     let replaces = snap.best.is_some() && current.as_deref() != Some(c.name.as_str());
-    // hf keeps best as a record (trainer_state + .ckpt/), other layouts rewrite a file.
-    let target = match (snap.layout, &snap.best) {
-        (ckpt::layout::LayoutKind::Hf, _) => "best is recorded in .ckpt/state.json".to_string(),
-        (_, Some(b)) => format!("{} is rewritten to hold it", b.path.display()),
-        (_, None) => "the best alias is created".to_string(),
+    // hf keeps best as a record (trainer_state + .ckpt/), other layouts write a file.
+    let target = match run.best_alias_path()? {
+        None => "best is recorded in .ckpt/state.json".to_string(),
+        Some(p) => {
+            let verb = if p.exists() { "rewritten" } else { "created" };
+            format!("{} is {verb} to hold it", rel(&snap.run, &p))
+        }
     };
+    if let Some(m) = odd_metric(c) {
+        eprintln!(
+            "warning: the metric of {} is {m}; it will stay best until released (`ckpt promote {} --release`)",
+            c.name,
+            dir.display()
+        );
+    }
     let plan = format!(
         "promote {} to best: {target} (was {}); it is pinned, and best stays held until `ckpt promote {} --release`",
         c.name,
@@ -77,4 +90,16 @@ pub fn run(args: &PromoteArgs, ctx: &Ctx) -> Result<()> {
             .map_or(String::new(), |p| format!("; was {p}"))
     )?;
     Ok(())
+}
+
+/// "nan"/"inf" when the checkpoint's metric is not a finite number.
+fn odd_metric(c: &ckpt::snapshot::Checkpoint) -> Option<String> {
+    if let Some(m) = c.metric.filter(|m| !m.is_finite()) {
+        return Some(m.to_string().to_lowercase());
+    }
+    c.metric_raw
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| r.parse::<f64>().is_ok_and(|v| !v.is_finite()))
+        .map(str::to_lowercase)
 }

@@ -1,6 +1,6 @@
 //! `ckpt restore`: make a checkpoint the resume point, or export a copy with `--to`.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use anyhow::Result;
 
@@ -8,26 +8,74 @@ use super::args::{run_and_item, RestoreArgs};
 use super::confirm::{confirm, Answer};
 use super::output::{human_bytes, Bar};
 use super::view::rel;
-use super::Ctx;
+use super::{Ctx, UsageError};
 use ckpt::engine::{RestoreOptions, RestorePlan};
+
+/// How the plan names its target: "epoch 5 (checkpoint-5.pth.tar)", "step 20 (checkpoint-20)".
+fn what(plan: &RestorePlan) -> String {
+    match (plan.epoch, plan.step) {
+        (Some(e), _) => format!("epoch {e} ({})", plan.target),
+        (None, Some(s)) => format!("step {s} ({})", plan.target),
+        (None, None) => plan.target.clone(),
+    }
+}
+
+/// "epoch 7" / "step 40" for the old `last`, in the plan's own unit.
+fn unit(plan: &RestorePlan, n: u64) -> String {
+    if plan.epoch.is_none() && plan.step.is_some() {
+        format!("step {n}")
+    } else {
+        format!("epoch {n}")
+    }
+}
 
 /// The plan in words: exactly what will be written, backed up and moved.
 pub fn describe(plan: &RestorePlan, out: &mut dyn Write) -> std::io::Result<()> {
-    let what = plan.epoch.map_or_else(
-        || plan.target.clone(),
-        |e| format!("epoch {e} ({})", plan.target),
-    );
-    writeln!(out, "restore {what}")?;
-    writeln!(
-        out,
-        "  write   {} ({} to copy)",
-        plan.dest.display(),
-        human_bytes(plan.bytes_to_copy)
-    )?;
-    if let Some(b) = &plan.backup {
+    if plan.export {
+        writeln!(out, "export {}", what(plan))?;
+        let verb = if plan.dest.symlink_metadata().is_ok() {
+            "overwrite"
+        } else {
+            "write  "
+        };
         writeln!(
             out,
-            "  backup  the current last (the only copy of its state) -> {}",
+            "  {verb} {} ({} to copy); the run is not changed",
+            plan.dest.display(),
+            human_bytes(plan.bytes_to_copy)
+        )?;
+        return Ok(());
+    }
+    writeln!(out, "restore {}", what(plan))?;
+    if plan.dest == plan.run.join(&plan.target) {
+        if plan.step.is_some() && plan.epoch.is_none() {
+            writeln!(
+                out,
+                "  resume  a resumed trainer picks the highest step; newer step directories are archived so it picks {}",
+                unit(plan, plan.step.unwrap_or(0))
+            )?;
+        } else {
+            writeln!(
+                out,
+                "  keep    {} already holds it",
+                rel(&plan.run, &plan.dest)
+            )?;
+        }
+    } else {
+        writeln!(
+            out,
+            "  rewrite {} := {} (the resume point)",
+            rel(&plan.run, &plan.dest),
+            plan.target
+        )?;
+    }
+    if let Some(b) = &plan.backup {
+        let old = plan
+            .backup_epoch
+            .map_or_else(String::new, |n| format!(" ({})", unit(plan, n)));
+        writeln!(
+            out,
+            "  backup  the current last{old}, the only copy of its state -> {}",
             rel(&plan.run, b)
         )?;
     }
@@ -48,7 +96,23 @@ pub fn describe(plan: &RestorePlan, out: &mut dyn Write) -> std::io::Result<()> 
             )?,
         }
     }
+    if !plan.kept_newer.is_empty() {
+        writeln!(out, "  kept    {}", kept(plan))?;
+    }
     Ok(())
+}
+
+/// "pinned/held best stay in place: checkpoint-4.pth.tar (pinned, held best)".
+fn kept(plan: &RestorePlan) -> String {
+    let list: Vec<String> = plan
+        .kept_newer
+        .iter()
+        .map(|(n, why)| format!("{n} ({why})"))
+        .collect();
+    format!(
+        "pinned/held best newer checkpoint(s) stay in place: {}",
+        list.join(", ")
+    )
 }
 
 pub fn run(args: &RestoreArgs, ctx: &Ctx) -> Result<()> {
@@ -68,9 +132,30 @@ pub fn run(args: &RestoreArgs, ctx: &Ctx) -> Result<()> {
         writeln!(out, "dry run: nothing changed")?;
         return Ok(());
     }
-    // An export to a fresh path changes nothing in the run: no question needed.
-    let destructive = args.to.is_none() || args.force;
-    if destructive && !args.yes {
+    if plan.export {
+        // An export never changes the run; only overwriting an existing file asks.
+        let overwrites = plan.dest.symlink_metadata().is_ok();
+        if overwrites && !args.yes {
+            describe(&plan, &mut std::io::stderr().lock())?;
+            if !std::io::stdin().is_terminal() {
+                return Err(UsageError(format!(
+                    "export overwrites {} and stdin is not a terminal to confirm it; \
+                     pass --yes to overwrite it (or pick another path)",
+                    plan.dest.display()
+                ))
+                .into());
+            }
+            if confirm(
+                &format!("Overwrite {}?", plan.dest.display()),
+                false,
+                "export",
+            )? == Answer::No
+            {
+                writeln!(out, "nothing changed")?;
+                return Ok(());
+            }
+        }
+    } else if !args.yes {
         describe(&plan, &mut std::io::stderr().lock())?;
         if confirm("Restore?", args.yes, "restore")? == Answer::No {
             writeln!(out, "nothing changed")?;
@@ -81,19 +166,46 @@ pub fn run(args: &RestoreArgs, ctx: &Ctx) -> Result<()> {
     let mut progress = |p: &ckpt::engine::Progress| bar.update(p);
     run.restore(&plan, Some(&mut progress))?;
     bar.finish();
-    match &args.to {
-        Some(to) => writeln!(out, "exported {} -> {}", c.name, to.display())?,
-        None => {
-            writeln!(out, "resume point := {} ({})", c.name, plan.dest.display())?;
-            if let (Some(dir), false) = (&plan.archive_dir, plan.newer.is_empty()) {
-                writeln!(
-                    out,
-                    "archived {} -> {}",
-                    plan.newer.join(", "),
-                    dir.display()
-                )?;
-            }
-        }
+    if plan.export {
+        writeln!(out, "exported {} -> {}", c.name, plan.dest.display())?;
+        return Ok(());
+    }
+    let unit_of = match (plan.epoch, plan.step) {
+        (Some(e), _) => format!("epoch {e}"),
+        (None, Some(s)) => format!("step {s}"),
+        (None, None) => "its state".to_string(),
+    };
+    if plan.dest == plan.run.join(&plan.target) {
+        writeln!(out, "resume point := {} ({unit_of})", plan.target)?;
+    } else {
+        writeln!(
+            out,
+            "resume point := {} ({unit_of}), now in {}",
+            plan.target,
+            plan.dest.display()
+        )?;
+    }
+    if let Some(b) = &plan.backup {
+        let old = plan
+            .backup_epoch
+            .map_or_else(String::new, |n| format!("{}, ", unit(&plan, n)));
+        writeln!(
+            out,
+            "old last ({old}only copy) kept in {}",
+            rel(&plan.run, b)
+        )?;
+    }
+    if let (Some(dir), false) = (&plan.archive_dir, plan.newer.is_empty()) {
+        writeln!(
+            out,
+            "archived {} newer checkpoint(s) -> {}: {}",
+            plan.newer.len(),
+            rel(&plan.run, dir),
+            plan.newer.join(", ")
+        )?;
+    }
+    if !plan.kept_newer.is_empty() {
+        writeln!(out, "kept: {}", kept(&plan))?;
     }
     Ok(())
 }

@@ -307,7 +307,7 @@ pub struct RestoreOptions {
 }
 
 /// A restore plan, shown before it is applied.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RestorePlan {
     pub run: PathBuf,
     /// Checkpoint that becomes the resume point (or is exported).
@@ -327,6 +327,13 @@ pub struct RestorePlan {
     pub export: bool,
     /// An export may replace an existing `dest` (`--force`).
     pub force: bool,
+    /// Newer checkpoints that stay in place whatever `archive_dir` says, with why
+    /// ("pinned", "held best"): a restore never moves them.
+    pub kept_newer: Vec<(String, String)>,
+    /// The target's step, for layouts that count steps (hf), so messages say "step N".
+    pub step: Option<u64>,
+    /// Epoch (or step) of the old `last` that `backup` keeps, when known.
+    pub backup_epoch: Option<u64>,
 }
 
 /// What a promote did.

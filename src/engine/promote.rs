@@ -4,7 +4,7 @@
 //! entry; foreign runs rewrite their own best alias (timm `model_best.pth.tar`,
 //! Lightning `best.ckpt`) and record hold and pin in `.ckpt/state.json` (hf: record only).
 
-use super::foreign::native::{damage, find_entry};
+use super::foreign::native::{damage, find_entry, is_trashed, rank_best};
 use super::foreign::opsfs::{engine as core, step};
 use super::foreign::{alias_names, ensure_alias_name, DEFAULT_EXT};
 use super::manifest_io::{alias_names as alias_names_native, store_and_repoint};
@@ -23,26 +23,72 @@ impl Run {
 
     /// Release a held best: later saves may move it again.
     pub fn release_best(&self) -> Result<()> {
+        self.release_best_held().map(|_| ())
+    }
+
+    /// The file a promote writes to hold best (`model_best.pth.tar`, Lightning's
+    /// `best.ckpt`); `None` where best is a record only (hf).
+    pub fn best_alias_path(&self) -> Result<Option<std::path::PathBuf>> {
+        if self.layout == LayoutKind::Ckpt {
+            let m = core::load_manifest(&self.dir)?;
+            return Ok(Some(self.dir.join(alias_names_native(&m.ext).1)));
+        }
+        let snap = self.snapshot()?;
+        Ok(alias_names(&snap, DEFAULT_EXT)
+            .best
+            .map(|rel| snap.run.join(rel)))
+    }
+
+    /// [`Run::release_best`], telling whether a held best was released (`false`: none was held).
+    pub fn release_best_held(&self) -> Result<bool> {
         match self.layout {
             LayoutKind::Ckpt => {
                 let (_lock, m) = self.begin_mutation("promote --release")?;
-                let mut m = m.ok_or_else(|| Error::Invalid("release: no manifest".into()))?;
-                match m.best.as_mut() {
-                    Some(b) if b.held => b.held = false,
-                    _ => return Ok(()),
+                let old = m.ok_or_else(|| Error::Invalid("release: no manifest".into()))?;
+                let mut m = old.clone();
+                let held_epoch = match m.best.as_mut() {
+                    Some(b) if b.held => {
+                        b.held = false;
+                        b.epoch
+                    }
+                    _ => return Ok(false),
+                };
+                // An unheld best is never NaN/inf: a held best re-saved with such a
+                // metric gives way to the ranking's best once released.
+                let finite = m
+                    .checkpoints
+                    .iter()
+                    .rfind(|e| e.epoch == held_epoch && !is_trashed(e))
+                    .and_then(|e| e.rank_value())
+                    .is_some_and(f64::is_finite);
+                if !finite {
+                    if let Some(epoch) = rank_best(&m) {
+                        m.best = Some(crate::manifest::BestRef {
+                            epoch,
+                            held: false,
+                            extra: Default::default(),
+                        });
+                        step("promote.manifest", &self.dir)?;
+                        store_and_repoint(&self.dir, &old, &mut m, "promote --release")?;
+                        return Ok(true);
+                    }
                 }
                 step("promote.manifest", &self.dir)?;
-                core::store_manifest(&self.dir, &m)
+                core::store_manifest(&self.dir, &m).map(|()| true)
             }
             _ => {
                 let base = self.foreign_base();
+                // Nothing held: nothing to write, not even a lock file.
+                if core::load_state(&base)?.best_held.is_none() {
+                    return Ok(false);
+                }
                 let _lock = core::lock(&base, "promote --release", self.options.lock_timeout)?;
                 let mut s = core::load_state(&base)?;
                 if s.best_held.take().is_none() {
-                    return Ok(());
+                    return Ok(false);
                 }
                 step("promote.state", &base)?;
-                core::store_state(&base, &s)
+                core::store_state(&base, &s).map(|()| true)
             }
         }
     }

@@ -23,11 +23,6 @@ use crate::{Error, Result};
 impl Run {
     /// Plan a restore of `selector` (pure apart from reading the run).
     pub fn plan_restore(&self, selector: &str, options: &RestoreOptions) -> Result<RestorePlan> {
-        if let Some(to) = &options.to {
-            if !options.force && (to.exists() || to.is_symlink()) {
-                return Err(Error::Exists { path: to.clone() });
-            }
-        }
         match self.layout {
             LayoutKind::Ckpt => self.plan_restore_native(selector, options),
             _ => self.plan_restore_foreign(selector, options),
@@ -36,6 +31,10 @@ impl Run {
 
     /// Apply a restore plan.
     pub fn restore(&self, plan: &RestorePlan, progress: Option<ProgressFn<'_>>) -> Result<()> {
+        if plan.export {
+            // An export only reads the run: no lock, no `.ckpt/` (works on a read-only run).
+            return with_progress(progress, |report| self.restore_export(plan, report));
+        }
         with_progress(progress, |report| match self.layout {
             LayoutKind::Ckpt => {
                 let (_lock, m) = self.begin_mutation("restore")?;
@@ -57,22 +56,25 @@ impl Run {
             return Err(refuse(selector, &why));
         }
         if let Some(to) = &options.to {
-            return Ok(export_plan(
-                &self.dir,
-                &e.path,
-                Some(e.epoch),
-                to,
-                e.bytes,
-                options.force,
-            ));
+            let src = entry_path(&self.dir, e);
+            let mut plan = export_plan(&self.dir, &src, &e.path, to, e.bytes, options.force)?;
+            plan.epoch = Some(e.epoch);
+            plan.step = e.step;
+            return Ok(plan);
         }
         let last = self.dir.join(format!("last{}", m.ext));
         let trash = plan_trash_dir(&self.dir);
         let backup =
             native_last_is_only_copy(&self.dir, &m, &last).then(|| trash.join(file_name(&last)));
-        let newer = newer_entries(&m, e.epoch)
-            .map(|n| n.path.clone())
-            .collect::<Vec<_>>();
+        let held = held_epoch(&m);
+        let mut newer = Vec::new();
+        let mut kept_newer = Vec::new();
+        for n in newer_entries(&m, e.epoch) {
+            match keep_reason(n.pinned, held == Some(n.epoch)) {
+                Some(why) => kept_newer.push((n.path.clone(), why)),
+                None => newer.push(n.path.clone()),
+            }
+        }
         let archive_dir = (options.archive_newer && !newer.is_empty()).then(|| trash.clone());
         Ok(RestorePlan {
             run: self.dir.clone(),
@@ -85,6 +87,9 @@ impl Run {
             bytes_to_copy: 0,
             export: false,
             force: false,
+            kept_newer,
+            step: e.step,
+            backup_epoch: m.last,
         })
     }
 
@@ -103,10 +108,6 @@ impl Run {
         let epoch = m.checkpoints[i].epoch;
         let (last_name, best_name) = manifest_io::alias_names(&m.ext);
         let last = self.dir.join(&last_name);
-        if plan.export {
-            export(&src, &plan.dest, plan.force, report)?;
-            return Ok(());
-        }
         if plan.dest != last {
             return Err(Error::Invalid(format!(
                 "restore plan names {} but this run's resume point is {}; re-plan",
@@ -134,6 +135,7 @@ impl Run {
         };
         let mut last_may_hold: Vec<String> = live_hash(&m, m.last).into_iter().collect();
         let old_best = m.best.as_ref().map(|b| b.epoch);
+        let held = held_epoch(&m);
         let best_may_hold: Vec<String> = live_hash(&m, old_best).into_iter().collect();
 
         // 1. Keep an only-copy `last` (re-checked under the lock): a second name in trash.
@@ -177,6 +179,8 @@ impl Run {
                 .iter()
                 .enumerate()
                 .filter(|(_, e)| !is_trashed(e) && e.epoch > epoch)
+                // Pinned and held-best checkpoints stay in place (the plan says so).
+                .filter(|(_, e)| keep_reason(e.pinned, held == Some(e.epoch)).is_none())
                 .map(|(j, _)| j)
                 .collect();
             if !victims.is_empty() {
@@ -189,7 +193,9 @@ impl Run {
                 m.checkpoints[j].path = format!("{stamp}/{name}");
                 unlink.push(name);
             }
-            if old_best.is_some_and(|b| b > epoch) {
+            let best_left = old_best
+                .is_some_and(|b| !m.checkpoints.iter().any(|e| e.epoch == b && !is_trashed(e)));
+            if best_left {
                 m.best = rank_best(&m).map(|e| crate::manifest::BestRef {
                     epoch: e,
                     held: false,
@@ -257,23 +263,40 @@ impl Run {
             .cloned()
             .unwrap_or_else(|| c.name.clone().into());
         if let Some(to) = &options.to {
-            return Ok(export_plan(
+            let mut plan = export_plan(
                 &base,
-                &primary.to_string_lossy(),
-                c.epoch,
+                &base.join(&primary),
+                &c.name,
                 to,
                 c.bytes,
                 options.force,
-            ));
+            )?;
+            plan.epoch = c.epoch;
+            plan.step = c.step;
+            return Ok(plan);
         }
         let trash = plan_trash_dir(&base);
-        let newer: Vec<String> = snap
-            .checkpoints
-            .iter()
-            .filter(|n| n.name != c.name && is_newer(n, c) && !n.has_role(Role::Milestone))
-            .map(|n| n.name.clone())
-            .collect();
+        let (movable, kept_newer) = foreign_newer(&snap, c);
+        let newer: Vec<String> = movable.iter().map(|n| n.name.clone()).collect();
         let hf = self.layout == LayoutKind::Hf;
+        if hf {
+            if let Some((name, why)) = kept_newer.first() {
+                let run = self.dir.display();
+                let mut steps = Vec::new();
+                if why.contains("held") {
+                    steps.push(format!("`ckpt promote {run} --release`"));
+                }
+                if why.contains("pinned") {
+                    steps.push(format!("`ckpt unpin {run} {name}`"));
+                }
+                return Err(Error::Invalid(format!(
+                    "refusing to restore {}: {name} is newer and {why}, so a resumed trainer \
+                     would pick it instead; first run {}",
+                    c.name,
+                    steps.join(" and ")
+                )));
+            }
+        }
         let archive = (options.archive_newer || hf) && !newer.is_empty();
         let (dest, backup) = if hf {
             (base.join(&primary), None)
@@ -286,10 +309,16 @@ impl Run {
                 .then(|| trash.join(file_name(&dest)));
             (dest, backup)
         };
+        let backup_epoch = backup.as_ref().and_then(|_| {
+            snap.checkpoints
+                .iter()
+                .find(|n| n.paths.iter().any(|p| base.join(p) == dest))
+                .and_then(|n| n.epoch.or(n.step))
+        });
         Ok(RestorePlan {
             run: base.clone(),
             target: c.name.clone(),
-            epoch: c.epoch.or(c.step),
+            epoch: c.epoch,
             dest,
             backup,
             newer,
@@ -297,6 +326,9 @@ impl Run {
             bytes_to_copy: 0,
             export: false,
             force: false,
+            kept_newer,
+            step: c.step,
+            backup_epoch,
         })
     }
 
@@ -311,10 +343,6 @@ impl Run {
             .unwrap_or_else(|| c.name.clone().into());
         let src = base.join(&primary);
         let hf = self.layout == LayoutKind::Hf;
-        if plan.export {
-            export(&src, &plan.dest, plan.force, report)?;
-            return Ok(());
-        }
         let in_run_dest = if hf {
             Some(src.clone())
         } else {
@@ -350,11 +378,8 @@ impl Run {
 
         // 2. Archive newer checkpoints (whole hf directories) by rename into trash.
         if plan.archive_dir.is_some() {
-            let victims: Vec<&Checkpoint> = snap
-                .checkpoints
-                .iter()
-                .filter(|n| n.name != c.name && is_newer(n, c) && !n.has_role(Role::Milestone))
-                .collect();
+            // Pinned and held-best checkpoints stay in place (the plan says so).
+            let (victims, _) = foreign_newer(&snap, c);
             if !victims.is_empty() {
                 make_trash_dir(&trash)?;
             }
@@ -388,26 +413,158 @@ impl Run {
     }
 }
 
+impl Run {
+    /// Apply an export plan: read the run, write only outside it.
+    fn restore_export(&self, plan: &RestorePlan, report: Report<'_>) -> Result<()> {
+        let (src, run) = match self.layout {
+            LayoutKind::Ckpt => {
+                let m = core::load_manifest(&self.dir)?;
+                let i = find_entry(&self.dir, &m, &plan.target)?;
+                if let Some(why) = damage(&self.dir, &m.checkpoints[i]) {
+                    return Err(refuse(&plan.target, &why));
+                }
+                (entry_path(&self.dir, &m.checkpoints[i]), self.dir.clone())
+            }
+            _ => {
+                let snap = self.snapshot()?;
+                let base = snap.run.clone();
+                let c = usable(&snap, &plan.target, &base)?;
+                let primary = c
+                    .paths
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| c.name.clone().into());
+                (base.join(primary), base)
+            }
+        };
+        check_export_dest(&run, &src, &plan.dest, plan.force)?;
+        export(&src, &plan.dest, plan.force, report)?;
+        Ok(())
+    }
+}
+
+/// An export plan; `to` that is an existing directory receives `to/<checkpoint name>`
+/// (like `cp`), so a user's directory is never replaced.
 fn export_plan(
     run: &Path,
+    src: &Path,
     target: &str,
-    epoch: Option<u64>,
     to: &Path,
     bytes: u64,
     force: bool,
-) -> RestorePlan {
-    RestorePlan {
+) -> Result<RestorePlan> {
+    let dest = export_dest(src, to);
+    check_export_dest(run, src, &dest, force)?;
+    Ok(RestorePlan {
         run: run.to_path_buf(),
         target: target.to_string(),
-        epoch,
-        dest: to.to_path_buf(),
+        epoch: None,
+        dest,
         backup: None,
         newer: vec![],
         archive_dir: None,
         bytes_to_copy: bytes,
         export: true,
         force,
+        kept_newer: vec![],
+        step: None,
+        backup_epoch: None,
+    })
+}
+
+/// Where an export of `src` to `to` lands: `to`, or `to/<name>` when `to` is a directory.
+pub(crate) fn export_dest(src: &Path, to: &Path) -> PathBuf {
+    match src.file_name() {
+        Some(name) if to.is_dir() => to.join(name),
+        _ => to.to_path_buf(),
     }
+}
+
+/// Refuse an export destination inside the run (it could overwrite a checkpoint, an
+/// alias or `.ckpt/`), an existing one without `force`, and with `force` anything but a
+/// file (for a file checkpoint) or a directory (for a directory checkpoint) of that name.
+fn check_export_dest(run: &Path, src: &Path, dest: &Path, force: bool) -> Result<()> {
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if let (Ok(p), Ok(r)) = (fs::canonicalize(parent), fs::canonicalize(run)) {
+        if p.starts_with(&r) {
+            return Err(Error::Invalid(format!(
+                "refusing to export to {}: it is inside the run {} (its checkpoints, aliases \
+                 and .ckpt/ live there); pick a path outside the run",
+                dest.display(),
+                run.display()
+            )));
+        }
+    }
+    let Ok(dm) = fs::symlink_metadata(dest) else {
+        return Ok(());
+    };
+    if !force {
+        return Err(Error::Exists {
+            path: dest.to_path_buf(),
+        });
+    }
+    let src_dir = fs::metadata(src).is_ok_and(|m| m.is_dir());
+    if dm.is_dir() != src_dir {
+        let (is, want) = if dm.is_dir() {
+            ("a directory", "file")
+        } else {
+            ("not a directory", "directory")
+        };
+        return Err(Error::Invalid(format!(
+            "refusing to overwrite {}: it is {is}, and --force only replaces a {want} \
+             of the checkpoint's own name; pick another path",
+            dest.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Why a newer checkpoint stays in place during a restore, if it does.
+fn keep_reason(pinned: bool, held_best: bool) -> Option<String> {
+    match (pinned, held_best) {
+        (true, true) => Some("pinned, held best".into()),
+        (true, false) => Some("pinned".into()),
+        (false, true) => Some("held best".into()),
+        (false, false) => None,
+    }
+}
+
+fn held_epoch(m: &Manifest) -> Option<u64> {
+    m.best.as_ref().filter(|b| b.held).map(|b| b.epoch)
+}
+
+/// Foreign checkpoints newer than `c` that a restore may archive, and those it keeps
+/// (pinned, held best). Checkpoints that exist only as an alias file (timm's only-copy
+/// `last.pth.tar`) are neither: the backup step keeps those.
+fn foreign_newer<'a>(
+    snap: &'a crate::snapshot::RunSnapshot,
+    c: &Checkpoint,
+) -> (Vec<&'a Checkpoint>, Vec<(String, String)>) {
+    let names = alias_names(snap, DEFAULT_EXT);
+    let is_alias =
+        |rel: &Path| names.best.as_deref() == Some(rel) || names.last.as_deref() == Some(rel);
+    let held = snap
+        .best
+        .as_ref()
+        .filter(|b| b.held)
+        .and_then(|b| b.target.clone());
+    let mut movable = Vec::new();
+    let mut kept = Vec::new();
+    for n in snap.checkpoints.iter().filter(|n| {
+        n.name != c.name
+            && is_newer(n, c)
+            && !n.has_role(Role::Milestone)
+            && n.paths.iter().any(|r| !is_alias(r))
+    }) {
+        match keep_reason(n.pinned, held.as_deref() == Some(n.name.as_str())) {
+            Some(why) => kept.push((n.name.clone(), why)),
+            None => movable.push(n),
+        }
+    }
+    (movable, kept)
 }
 
 /// The checkpoint a selector names, refused when it is not complete.
