@@ -82,7 +82,7 @@ impl Run {
                 if core::load_state(&base)?.best_held.is_none() {
                     return Ok(false);
                 }
-                let _lock = core::lock(&base, "promote --release", self.options.lock_timeout)?;
+                let _lock = core::lock(&base, "promote --release", &self.options)?;
                 let mut s = core::load_state(&base)?;
                 if s.best_held.take().is_none() {
                     return Ok(false);
@@ -166,7 +166,7 @@ impl Run {
                 snap.with_role(crate::snapshot::Role::Best)
                     .map(|b| b.name.clone())
             });
-        let _lock = core::lock(&base, "promote", self.options.lock_timeout)?;
+        let _lock = core::lock(&base, "promote", &self.options)?;
         let mut alias_written = None;
         if let (Some(rel), Some(primary)) = (names.best.as_ref(), c.paths.first()) {
             ensure_alias_name(&snap, rel)?;

@@ -42,7 +42,7 @@ impl Run {
                 self.restore_native(m, plan, report)
             }
             _ => {
-                let _lock = core::lock(&self.foreign_base(), "restore", self.options.lock_timeout)?;
+                let _lock = core::lock(&self.foreign_base(), "restore", &self.options)?;
                 self.restore_foreign(plan, report)
             }
         })

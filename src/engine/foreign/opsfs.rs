@@ -336,8 +336,13 @@ pub mod engine {
     use crate::manifest::{ForeignState, Manifest};
 
     /// Take the run lock (rule 1) for `op`, then sweep temps of dead writers (rule 2).
-    pub fn lock(run: &Path, op: &str, timeout: std::time::Duration) -> Result<RunLock> {
-        let guard = RunLock::acquire(run, op, timeout)?;
+    pub fn lock(run: &Path, op: &str, options: &crate::engine::EngineOptions) -> Result<RunLock> {
+        let guard = RunLock::acquire_with(
+            run,
+            op,
+            options.lock_timeout,
+            options.on_lock_wait.as_deref(),
+        )?;
         sweep(run)?;
         Ok(guard)
     }
