@@ -573,3 +573,112 @@ fn timing_discover_and_scan_two_hundred_runs() {
         }
     );
 }
+
+/// Scan the timm fixture after `prepare` changed summary.csv; epochs 3/4/5/7 must rank
+/// by the metrics stored in the checkpoints themselves (issue: QA #7).
+fn timm_metrics_without_summary(prepare: impl FnOnce(&Path)) {
+    let (_t, run) = unpack("timm-basic");
+    prepare(&run);
+    let s = layout::scan(&run, None).unwrap();
+    for (name, top1) in [
+        ("checkpoint-3.pth.tar", 50.0),
+        ("checkpoint-4.pth.tar", 40.0),
+        ("checkpoint-5.pth.tar", 62.5),
+        ("last.pth.tar", 35.0),
+    ] {
+        let c = by_name(&s, name);
+        assert!(approx(c.metric, top1), "{name}: {:?}", c.metric);
+    }
+    assert_eq!(by_name(&s, "recovery-2-1.pth.tar").metric, None);
+    assert_eq!(s.best.as_ref().unwrap().epoch, Some(5));
+    assert_eq!(s.with_role(Role::Best).unwrap().epoch, Some(5));
+    let metrics: Vec<_> = s.checkpoints.iter().map(|c| c.metric).collect();
+    let ranked = ckpt::rank::ranked(&metrics, Mode::Max);
+    let first = ranked.first().map(|&i| s.checkpoints[i].name.as_str());
+    assert_eq!(first, Some("checkpoint-5.pth.tar"), "{ranked:?}");
+    assert!(
+        !s.warnings.iter().any(|w| w.contains("history")),
+        "{:?}",
+        s.warnings
+    );
+}
+
+#[test]
+fn timm_metrics_come_from_the_checkpoints_when_summary_csv_is_missing() {
+    timm_metrics_without_summary(|run| fs::remove_file(run.join("summary.csv")).unwrap());
+}
+
+#[test]
+fn timm_metrics_come_from_the_checkpoints_when_summary_csv_is_empty() {
+    timm_metrics_without_summary(|run| fs::write(run.join("summary.csv"), b"").unwrap());
+}
+
+#[test]
+fn timm_metrics_come_from_the_checkpoints_when_summary_csv_lacks_rows_or_cells() {
+    timm_metrics_without_summary(|run| {
+        let p = run.join("summary.csv");
+        let text = fs::read_to_string(&p).unwrap();
+        let mut out = String::new();
+        for line in text.lines() {
+            // Drop epoch 4's row; blank epoch 5's top1 cell.
+            if line.starts_with("4,") {
+                continue;
+            }
+            out.push_str(&line.replace(",62.5,", ",,"));
+            out.push('\n');
+        }
+        fs::write(&p, out).unwrap();
+    });
+}
+
+#[test]
+fn timm_history_is_read_from_the_newest_checkpoint_only() {
+    // After a restore to epoch 4, last.pth.tar holds epoch 4 (a copy) whose pickle
+    // carries timm's history as of epoch 4; checkpoint-5 is newer and is the one to trust.
+    let (_t, run) = unpack("timm-basic");
+    fs::remove_file(run.join("last.pth.tar")).unwrap();
+    fs::copy(run.join("checkpoint-4.pth.tar"), run.join("last.pth.tar")).unwrap();
+    let s = layout::scan(&run, None).unwrap();
+    assert_eq!(s.last.as_ref().unwrap().epoch, Some(4));
+    assert_eq!(s.best.as_ref().unwrap().epoch, Some(5));
+    assert!(
+        !s.warnings.iter().any(|w| w.contains("history")),
+        "{:?}",
+        s.warnings
+    );
+
+    // Restored to epoch 5 (the best): last is a copy of epoch 5, whose history predates
+    // its own save (timm records the save in progress as pending).
+    fs::remove_file(run.join("last.pth.tar")).unwrap();
+    fs::copy(run.join("checkpoint-5.pth.tar"), run.join("last.pth.tar")).unwrap();
+    let s = layout::scan(&run, None).unwrap();
+    assert_eq!(s.last.as_ref().unwrap().epoch, Some(5));
+    assert!(
+        !s.warnings.iter().any(|w| w.contains("history")),
+        "{:?}",
+        s.warnings
+    );
+}
+
+#[test]
+fn timm_truncated_torch_zip_is_damaged() {
+    let (_t, run) = unpack("timm-basic");
+    let p = run.join("checkpoint-4.pth.tar");
+    let f = fs::OpenOptions::new().write(true).open(&p).unwrap();
+    f.set_len(1_500_000).unwrap();
+    drop(f);
+    let s = layout::scan(&run, None).unwrap();
+    let c4 = by_name(&s, "checkpoint-4.pth.tar");
+    assert_eq!(c4.state, CheckpointState::Damaged);
+    assert_eq!(
+        c4.damage.as_deref(),
+        Some("truncated: no end of central directory")
+    );
+    for name in [
+        "checkpoint-3.pth.tar",
+        "checkpoint-5.pth.tar",
+        "last.pth.tar",
+    ] {
+        assert_eq!(by_name(&s, name).state, CheckpointState::Complete, "{name}");
+    }
+}

@@ -328,6 +328,59 @@ pub fn file_checkpoint(name: &str, rel: PathBuf, meta: &Metadata) -> Checkpoint 
     c
 }
 
+/// Extensions of files that are torch zips when they start with `PK`.
+const ZIP_EXTS: &[&str] = &[".pth.tar", ".pth", ".ckpt", ".pt"];
+
+/// Mark a checkpoint Damaged when its file is a torch zip cut short: it starts with `PK`
+/// but has no end-of-central-directory record at its end. Reads 4 + 22 bytes (more only
+/// when a zip comment may follow the record), so a scan stays cheap.
+pub fn mark_truncated_zip(run: &Path, c: &mut Checkpoint) {
+    let Some(rel) = c.paths.first() else {
+        return;
+    };
+    let name = rel.to_string_lossy();
+    if !ZIP_EXTS.iter().any(|e| name.ends_with(e)) || c.bytes == 0 {
+        return;
+    }
+    if let Some(why) = zip_tail_problem(&run.join(rel)) {
+        c.state = CheckpointState::Damaged;
+        c.damage = Some(why);
+    }
+}
+
+/// `Some(reason)` when `path` starts like a zip and has no end of central directory.
+fn zip_tail_problem(path: &Path) -> Option<String> {
+    use std::os::unix::fs::FileExt;
+    const EOCD: &[u8; 4] = b"PK\x05\x06";
+    const EOCD_LEN: u64 = 22;
+    let f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let mut head = [0u8; 4];
+    f.read_exact_at(&mut head, 0).ok()?;
+    if &head[..2] != b"PK" {
+        return None;
+    }
+    if len < EOCD_LEN {
+        return Some("truncated: no end of central directory".into());
+    }
+    let mut tail = [0u8; EOCD_LEN as usize];
+    f.read_exact_at(&mut tail, len - EOCD_LEN).ok()?;
+    if &tail[..4] == EOCD {
+        return None;
+    }
+    // A zip comment (up to 64 KiB) may follow the record: look for it before judging.
+    let span = len.min(EOCD_LEN + 65_535);
+    let mut buf = vec![0u8; span as usize];
+    f.read_exact_at(&mut buf, len - span).ok()?;
+    let found = buf.windows(4).enumerate().rev().any(|(i, w)| {
+        w == EOCD && i + EOCD_LEN as usize <= buf.len() && {
+            let clen = u16::from_le_bytes([buf[i + 20], buf[i + 21]]) as usize;
+            i + EOCD_LEN as usize + clen == buf.len()
+        }
+    });
+    (!found).then(|| "truncated: no end of central directory".into())
+}
+
 /// Give `role` to the checkpoint named `target` (and record its epoch/step on the alias).
 pub fn attach_role(checkpoints: &mut [Checkpoint], alias: &mut Alias) {
     let Some(t) = alias.target.as_deref() else {
