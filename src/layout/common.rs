@@ -331,6 +331,22 @@ pub fn file_checkpoint(name: &str, rel: PathBuf, meta: &Metadata) -> Checkpoint 
 /// Extensions of files that are torch zips when they start with `PK`.
 const ZIP_EXTS: &[&str] = &[".pth.tar", ".pth", ".ckpt", ".pt"];
 
+/// [`mark_truncated_zip`] for the checkpoints whose size no other checkpoint of the run
+/// shares. Checkpoints of one model are all the same size, so a file cut short stands
+/// out; opening only those keeps a 10,000-checkpoint scan fast (opening every file
+/// tripled its time).
+pub fn mark_truncated_zips(run: &Path, checkpoints: &mut [Checkpoint]) {
+    let mut sizes: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+    for c in checkpoints.iter() {
+        *sizes.entry(c.bytes).or_default() += 1;
+    }
+    for c in checkpoints.iter_mut() {
+        if c.state == CheckpointState::Complete && sizes.get(&c.bytes) == Some(&1) {
+            mark_truncated_zip(run, c);
+        }
+    }
+}
+
 /// Mark a checkpoint Damaged when its file is a torch zip cut short: it starts with `PK`
 /// but has no end-of-central-directory record at its end. Reads 4 + 22 bytes (more only
 /// when a zip comment may follow the record), so a scan stays cheap.

@@ -344,11 +344,7 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         )
     });
 
-    for c in &mut checkpoints {
-        if c.state == CheckpointState::Complete {
-            common::mark_truncated_zip(run, c);
-        }
-    }
+    common::mark_truncated_zips(run, &mut checkpoints);
 
     // timm's own history, from the newest checkpoint only: an older file (a `last`
     // restored to an earlier epoch) carries an older history that no longer holds.
