@@ -141,6 +141,14 @@ fn lightning_fixture_yields_the_readme_facts_from_any_entry_point() {
         let last = s.last.clone().unwrap();
         assert_eq!(last.path, PathBuf::from("checkpoints/last.ckpt"));
         assert_eq!((last.epoch, last.how.as_str()), (Some(3), "copy"));
+        // The copy is one of the files holding epoch 3, after its primary.
+        assert_eq!(
+            s.checkpoints[1].paths,
+            [
+                PathBuf::from("checkpoints/epoch=3-step=16-val_loss=0.400.ckpt"),
+                PathBuf::from("checkpoints/last.ckpt")
+            ]
+        );
         assert_eq!(s.with_role(Role::Last).unwrap().epoch, Some(3));
         assert_eq!(s.with_role(Role::Best).unwrap().epoch, Some(3));
         assert_eq!(s.best.as_ref().unwrap().epoch, Some(3));
