@@ -690,3 +690,31 @@ fn timm_truncated_torch_zip_is_damaged() {
         assert_eq!(by_name(&s, name).state, CheckpointState::Complete, "{name}");
     }
 }
+
+#[test]
+fn default_policy_is_what_the_trainer_was_told() {
+    use ckpt::rank::RetentionPolicy;
+    let (_t, run) = unpack("timm-basic");
+    let s = layout::scan(&run, None).unwrap();
+    // args.yaml: checkpoint_hist: 3.
+    assert_eq!(
+        s.default_policy,
+        Some(RetentionPolicy {
+            keep_top_k: Some(3),
+            ..RetentionPolicy::default()
+        })
+    );
+    let (_t, run) = unpack("hf-basic");
+    let s = layout::scan(&run, None).unwrap();
+    // training_args.bin: save_total_limit=2 (the Trainer keeps the newest 2).
+    assert_eq!(
+        s.default_policy,
+        Some(RetentionPolicy {
+            keep_last: Some(2),
+            ..RetentionPolicy::default()
+        })
+    );
+    // Lightning records save_top_k nowhere in the run.
+    let (_t, root) = unpack("lightning-basic");
+    assert_eq!(layout::scan(&root, None).unwrap().default_policy, None);
+}

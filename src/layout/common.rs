@@ -522,6 +522,7 @@ pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
         temps: p.temps,
         warnings: p.warnings,
         scanned_at: chrono::Utc::now(),
+        default_policy: None,
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use super::common::{self, Entry, Parts};
 use crate::layout::LayoutKind;
 use crate::pickle::Value;
-use crate::rank::{strictly_better, MetricSpec, Mode};
+use crate::rank::{strictly_better, MetricSpec, Mode, RetentionPolicy};
 use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
 use crate::Result;
 
@@ -433,7 +433,13 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         warnings,
     };
     common::warn_non_finite_best(&mut parts);
-    Ok(common::finish(run, parts))
+    let mut snap = common::finish(run, parts);
+    // timm keeps its `checkpoint_hist` best checkpoints: prune with no flags does the same.
+    snap.default_policy = hist.filter(|&h| h > 0).map(|h| RetentionPolicy {
+        keep_top_k: Some(h),
+        ..RetentionPolicy::default()
+    });
+    Ok(snap)
 }
 
 /// Index of the newest intact checkpoint by epoch (within an epoch a recovery save comes
