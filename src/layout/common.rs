@@ -591,6 +591,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn zip_tail_check_accepts_a_comment_and_spots_a_cut() {
+        let t = tempfile::tempdir().unwrap();
+        let mut eocd = b"PK\x05\x06".to_vec();
+        eocd.extend_from_slice(&[0u8; 16]);
+        let mut bytes = b"PK\x03\x04 some entry data".to_vec();
+        bytes.extend_from_slice(&eocd);
+        bytes.extend_from_slice(&[0, 0]);
+        let plain = t.path().join("plain.pth");
+        std::fs::write(&plain, &bytes).unwrap();
+        assert_eq!(zip_tail_problem(&plain), None);
+        // Same record with a 3-byte comment after it.
+        let n = bytes.len();
+        bytes[n - 2] = 3;
+        bytes.extend_from_slice(b"abc");
+        let commented = t.path().join("commented.pth");
+        std::fs::write(&commented, &bytes).unwrap();
+        assert_eq!(zip_tail_problem(&commented), None);
+        let cut = t.path().join("cut.pth");
+        std::fs::write(&cut, &bytes[..bytes.len() - 10]).unwrap();
+        assert!(zip_tail_problem(&cut)
+            .unwrap()
+            .contains("no end of central directory"));
+        // Not a zip (legacy torch pickle): not judged here.
+        let legacy = t.path().join("legacy.pth");
+        std::fs::write(&legacy, b"\x80\x02 pickle").unwrap();
+        assert_eq!(zip_tail_problem(&legacy), None);
+    }
+
+    #[test]
     fn yaml_scalars_skip_nested_blocks() {
         let y = "eval_metric: loss # comment\nmodel: 'resnet'\nnested:\n  a: 1\n- item\nname: \"x: y\"\n";
         let m = parse_yaml_scalars(y);

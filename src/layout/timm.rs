@@ -700,6 +700,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pending_save_joins_the_history_as_timm_would() {
+        let s = Saver {
+            files: vec![
+                ("checkpoint-1.pth.tar".into(), Some(0.3)),
+                ("checkpoint-2.pth.tar".into(), Some(0.5)),
+            ],
+            best_epoch: Some(1),
+            best_metric: Some(0.3),
+            pending: Some((3, Some(0.2))),
+        };
+        // A loss (min): 0.2 is best; history capped at 2 drops the worst (0.5).
+        let t = settle(s.clone(), Mode::Min, Some(2), ".pth.tar");
+        let names: Vec<_> = t.files.iter().map(|f| f.0.as_str()).collect();
+        assert_eq!(names, ["checkpoint-3.pth.tar", "checkpoint-1.pth.tar"]);
+        assert_eq!((t.best_epoch, t.best_metric), (Some(3), Some(0.2)));
+        // An accuracy (max): 0.2 is worse than both; with room it still joins, last.
+        let t = settle(s, Mode::Max, None, ".pth");
+        assert_eq!(t.files.len(), 3);
+        assert_eq!(t.files[2].0, "checkpoint-3.pth");
+        assert_eq!(t.best_epoch, Some(1));
+    }
+
+    #[test]
     fn classifies_timm_names() {
         assert_eq!(
             classify("checkpoint-12.pth.tar"),
