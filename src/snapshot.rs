@@ -119,6 +119,11 @@ pub struct RunSnapshot {
     /// Things that look wrong but did not stop the scan.
     pub warnings: Vec<String>,
     pub scanned_at: chrono::DateTime<chrono::Utc>,
+    /// The retention the trainer itself was told to apply (timm `checkpoint_hist`, HF
+    /// `save_total_limit`): what `prune` with no flags keeps on a foreign run. `None`
+    /// when the run records none (and always for native runs, whose manifest has one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_policy: Option<crate::rank::RetentionPolicy>,
 }
 
 impl RunSnapshot {

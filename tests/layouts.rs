@@ -141,6 +141,14 @@ fn lightning_fixture_yields_the_readme_facts_from_any_entry_point() {
         let last = s.last.clone().unwrap();
         assert_eq!(last.path, PathBuf::from("checkpoints/last.ckpt"));
         assert_eq!((last.epoch, last.how.as_str()), (Some(3), "copy"));
+        // The copy is one of the files holding epoch 3, after its primary.
+        assert_eq!(
+            s.checkpoints[1].paths,
+            [
+                PathBuf::from("checkpoints/epoch=3-step=16-val_loss=0.400.ckpt"),
+                PathBuf::from("checkpoints/last.ckpt")
+            ]
+        );
         assert_eq!(s.with_role(Role::Last).unwrap().epoch, Some(3));
         assert_eq!(s.with_role(Role::Best).unwrap().epoch, Some(3));
         assert_eq!(s.best.as_ref().unwrap().epoch, Some(3));
@@ -572,4 +580,141 @@ fn timing_discover_and_scan_two_hundred_runs() {
             "release"
         }
     );
+}
+
+/// Scan the timm fixture after `prepare` changed summary.csv; epochs 3/4/5/7 must rank
+/// by the metrics stored in the checkpoints themselves (issue: QA #7).
+fn timm_metrics_without_summary(prepare: impl FnOnce(&Path)) {
+    let (_t, run) = unpack("timm-basic");
+    prepare(&run);
+    let s = layout::scan(&run, None).unwrap();
+    for (name, top1) in [
+        ("checkpoint-3.pth.tar", 50.0),
+        ("checkpoint-4.pth.tar", 40.0),
+        ("checkpoint-5.pth.tar", 62.5),
+        ("last.pth.tar", 35.0),
+    ] {
+        let c = by_name(&s, name);
+        assert!(approx(c.metric, top1), "{name}: {:?}", c.metric);
+    }
+    assert_eq!(by_name(&s, "recovery-2-1.pth.tar").metric, None);
+    assert_eq!(s.best.as_ref().unwrap().epoch, Some(5));
+    assert_eq!(s.with_role(Role::Best).unwrap().epoch, Some(5));
+    let metrics: Vec<_> = s.checkpoints.iter().map(|c| c.metric).collect();
+    let ranked = ckpt::rank::ranked(&metrics, Mode::Max);
+    let first = ranked.first().map(|&i| s.checkpoints[i].name.as_str());
+    assert_eq!(first, Some("checkpoint-5.pth.tar"), "{ranked:?}");
+    assert!(
+        !s.warnings.iter().any(|w| w.contains("history")),
+        "{:?}",
+        s.warnings
+    );
+}
+
+#[test]
+fn timm_metrics_come_from_the_checkpoints_when_summary_csv_is_missing() {
+    timm_metrics_without_summary(|run| fs::remove_file(run.join("summary.csv")).unwrap());
+}
+
+#[test]
+fn timm_metrics_come_from_the_checkpoints_when_summary_csv_is_empty() {
+    timm_metrics_without_summary(|run| fs::write(run.join("summary.csv"), b"").unwrap());
+}
+
+#[test]
+fn timm_metrics_come_from_the_checkpoints_when_summary_csv_lacks_rows_or_cells() {
+    timm_metrics_without_summary(|run| {
+        let p = run.join("summary.csv");
+        let text = fs::read_to_string(&p).unwrap();
+        let mut out = String::new();
+        for line in text.lines() {
+            // Drop epoch 4's row; blank epoch 5's top1 cell.
+            if line.starts_with("4,") {
+                continue;
+            }
+            out.push_str(&line.replace(",62.5,", ",,"));
+            out.push('\n');
+        }
+        fs::write(&p, out).unwrap();
+    });
+}
+
+#[test]
+fn timm_history_is_read_from_the_newest_checkpoint_only() {
+    // After a restore to epoch 4, last.pth.tar holds epoch 4 (a copy) whose pickle
+    // carries timm's history as of epoch 4; checkpoint-5 is newer and is the one to trust.
+    let (_t, run) = unpack("timm-basic");
+    fs::remove_file(run.join("last.pth.tar")).unwrap();
+    fs::copy(run.join("checkpoint-4.pth.tar"), run.join("last.pth.tar")).unwrap();
+    let s = layout::scan(&run, None).unwrap();
+    assert_eq!(s.last.as_ref().unwrap().epoch, Some(4));
+    assert_eq!(s.best.as_ref().unwrap().epoch, Some(5));
+    assert!(
+        !s.warnings.iter().any(|w| w.contains("history")),
+        "{:?}",
+        s.warnings
+    );
+
+    // Restored to epoch 5 (the best): last is a copy of epoch 5, whose history predates
+    // its own save (timm records the save in progress as pending).
+    fs::remove_file(run.join("last.pth.tar")).unwrap();
+    fs::copy(run.join("checkpoint-5.pth.tar"), run.join("last.pth.tar")).unwrap();
+    let s = layout::scan(&run, None).unwrap();
+    assert_eq!(s.last.as_ref().unwrap().epoch, Some(5));
+    assert!(
+        !s.warnings.iter().any(|w| w.contains("history")),
+        "{:?}",
+        s.warnings
+    );
+}
+
+#[test]
+fn timm_truncated_torch_zip_is_damaged() {
+    let (_t, run) = unpack("timm-basic");
+    let p = run.join("checkpoint-4.pth.tar");
+    let f = fs::OpenOptions::new().write(true).open(&p).unwrap();
+    f.set_len(1_500_000).unwrap();
+    drop(f);
+    let s = layout::scan(&run, None).unwrap();
+    let c4 = by_name(&s, "checkpoint-4.pth.tar");
+    assert_eq!(c4.state, CheckpointState::Damaged);
+    assert_eq!(
+        c4.damage.as_deref(),
+        Some("truncated: no end of central directory")
+    );
+    for name in [
+        "checkpoint-3.pth.tar",
+        "checkpoint-5.pth.tar",
+        "last.pth.tar",
+    ] {
+        assert_eq!(by_name(&s, name).state, CheckpointState::Complete, "{name}");
+    }
+}
+
+#[test]
+fn default_policy_is_what_the_trainer_was_told() {
+    use ckpt::rank::RetentionPolicy;
+    let (_t, run) = unpack("timm-basic");
+    let s = layout::scan(&run, None).unwrap();
+    // args.yaml: checkpoint_hist: 3.
+    assert_eq!(
+        s.default_policy,
+        Some(RetentionPolicy {
+            keep_top_k: Some(3),
+            ..RetentionPolicy::default()
+        })
+    );
+    let (_t, run) = unpack("hf-basic");
+    let s = layout::scan(&run, None).unwrap();
+    // training_args.bin: save_total_limit=2 (the Trainer keeps the newest 2).
+    assert_eq!(
+        s.default_policy,
+        Some(RetentionPolicy {
+            keep_last: Some(2),
+            ..RetentionPolicy::default()
+        })
+    );
+    // Lightning records save_top_k nowhere in the run.
+    let (_t, root) = unpack("lightning-basic");
+    assert_eq!(layout::scan(&root, None).unwrap().default_policy, None);
 }

@@ -266,6 +266,7 @@ mod tests {
             temps: vec![],
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
+            default_policy: None,
         }
     }
 

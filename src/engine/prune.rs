@@ -471,6 +471,7 @@ mod tests {
             temps: vec![],
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
+            default_policy: None,
         };
         let run = Run {
             dir: run_dir,
@@ -573,6 +574,7 @@ mod tests {
             temps: vec![],
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
+            default_policy: None,
         };
         let run = Run {
             dir,

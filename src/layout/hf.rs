@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use super::common::{self, Entry, Parts};
 use crate::layout::LayoutKind;
 use crate::pickle::Value;
-use crate::rank::{MetricSpec, Mode};
+use crate::rank::{MetricSpec, Mode, RetentionPolicy};
 use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
 use crate::Result;
 
@@ -82,16 +82,36 @@ fn read_state(path: &Path) -> std::result::Result<TrainerState, String> {
     Ok(s)
 }
 
-/// `metric_for_best_model` and `greater_is_better` from `training_args.bin` (a pickled
-/// `TrainingArguments`, read as data).
-fn read_args(path: &Path) -> Option<(Option<String>, Option<bool>)> {
-    let v = common::read_pickle(path, &["metric_for_best_model", "greater_is_better"]).ok()?;
-    let name = v
-        .get("metric_for_best_model")
-        .and_then(Value::as_str)
-        .map(String::from);
-    let gib = v.get("greater_is_better").and_then(Value::as_bool);
-    Some((name, gib))
+/// What the Trainer was told, from `training_args.bin` (a pickled `TrainingArguments`,
+/// read as data).
+struct Args {
+    metric_for_best_model: Option<String>,
+    greater_is_better: Option<bool>,
+    save_total_limit: Option<usize>,
+}
+
+fn read_args(path: &Path) -> Option<Args> {
+    let v = common::read_pickle(
+        path,
+        &[
+            "metric_for_best_model",
+            "greater_is_better",
+            "save_total_limit",
+        ],
+    )
+    .ok()?;
+    Some(Args {
+        metric_for_best_model: v
+            .get("metric_for_best_model")
+            .and_then(Value::as_str)
+            .map(String::from),
+        greater_is_better: v.get("greater_is_better").and_then(Value::as_bool),
+        save_total_limit: v
+            .get("save_total_limit")
+            .and_then(Value::as_i64)
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|&n| n > 0),
+    })
 }
 
 /// Scan a Trainer output directory.
@@ -188,7 +208,14 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         .iter()
         .rev()
         .find_map(|c| read_args(&run.join(&c.name).join("training_args.bin")));
-    let (arg_name, arg_gib) = args.unwrap_or((None, None));
+    let (arg_name, arg_gib, save_total_limit) = match args {
+        Some(a) => (
+            a.metric_for_best_model,
+            a.greater_is_better,
+            a.save_total_limit,
+        ),
+        None => (None, None, None),
+    };
     let best_name = state.best_model_checkpoint.as_deref().and_then(|p| {
         Path::new(p)
             .file_name()
@@ -319,5 +346,11 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         warnings,
     };
     common::warn_non_finite_best(&mut parts);
-    Ok(common::finish(run, parts))
+    let mut snap = common::finish(run, parts);
+    // The Trainer keeps its `save_total_limit` newest checkpoints (and the best).
+    snap.default_policy = save_total_limit.map(|n| RetentionPolicy {
+        keep_last: Some(n),
+        ..RetentionPolicy::default()
+    });
+    Ok(snap)
 }

@@ -331,6 +331,7 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
             Err(why) => warnings.push(format!("{}: {why}", rel.display())),
         }
     }
+    common::mark_truncated_zips(run, &mut checkpoints);
     let best_alias_file = best_file
         .map(|rel| resolve_alias(run, Role::Best, &rel, &mut checkpoints, &mut warnings, None));
 
@@ -563,10 +564,18 @@ fn resolve_alias(
             let pick = candidates
                 .iter()
                 .find(|c| c.bytes == meta.len())
-                .or(candidates.first());
-            if let Some(c) = pick {
+                .or(candidates.first())
+                .map(|c| c.name.clone());
+            if let Some(target) = pick {
                 alias.how = "copy".into();
-                alias.target = Some(c.name.clone());
+                // The copy is a file of the run holding that checkpoint: listed after
+                // its primary path, so sizes and totals count it.
+                if let Some(c) = checkpoints.iter_mut().find(|c| c.name == target) {
+                    if !c.paths.iter().any(|p| p == rel) {
+                        c.paths.push(rel.to_path_buf());
+                    }
+                }
+                alias.target = Some(target);
             } else if ep.is_some() || st.is_some() {
                 let fname = rel
                     .file_name()

@@ -225,5 +225,6 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         temps,
         warnings,
         scanned_at: chrono::Utc::now(),
+        default_policy: None,
     })
 }

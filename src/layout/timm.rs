@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use super::common::{self, Entry, Parts};
 use crate::layout::LayoutKind;
 use crate::pickle::Value;
-use crate::rank::{MetricSpec, Mode};
+use crate::rank::{strictly_better, MetricSpec, Mode, RetentionPolicy};
 use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
 use crate::Result;
 
@@ -119,6 +119,10 @@ fn metric_spec(run: &Path, warnings: &mut Vec<String>) -> (MetricSpec, Option<us
 struct Saver {
     files: Vec<(String, Option<f64>)>,
     best_epoch: Option<u64>,
+    best_metric: Option<f64>,
+    /// `(epoch, metric)` of the save in progress when this pickle was written: timm
+    /// records its history *before* adding the file that holds it.
+    pending: Option<(u64, Option<f64>)>,
 }
 
 fn read_saver(v: &Value) -> Option<Saver> {
@@ -141,7 +145,52 @@ fn read_saver(v: &Value) -> Option<Saver> {
         .get("best_epoch")
         .and_then(Value::as_i64)
         .and_then(|e| u64::try_from(e).ok());
+    out.best_metric = s.get("best_metric").and_then(Value::as_f64);
+    out.pending = s.get("pending").and_then(Value::as_seq).and_then(|t| {
+        let ep = t
+            .first()
+            .and_then(Value::as_i64)
+            .and_then(|e| u64::try_from(e).ok())?;
+        Some((ep, t.get(1).and_then(Value::as_f64)))
+    });
     Some(out)
+}
+
+/// The history as timm holds it once the pending save is done: the pending file joins
+/// the ranked list (best first, at most `hist` long) and may become best (timm's
+/// `CheckpointSaver.save_checkpoint`).
+fn settle(mut s: Saver, mode: Mode, hist: Option<usize>, ext: &str) -> Saver {
+    let Some((ep, Some(m))) = s.pending.take() else {
+        return s;
+    };
+    if !m.is_finite() {
+        return s;
+    }
+    let better = |a: f64, b: f64| strictly_better(a, b, mode);
+    let worst = s.files.last().and_then(|f| f.1);
+    let room = hist.is_none_or(|h| s.files.len() < h);
+    let name = format!("checkpoint-{ep}{ext}");
+    if (room || worst.is_none_or(|w| better(m, w))) && !s.files.iter().any(|f| f.0 == name) {
+        s.files.push((name, Some(m)));
+        s.files.sort_by(|a, b| {
+            let (x, y) = (a.1.unwrap_or(f64::NAN), b.1.unwrap_or(f64::NAN));
+            if better(x, y) {
+                std::cmp::Ordering::Less
+            } else if better(y, x) {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        });
+        if let Some(h) = hist {
+            s.files.truncate(h.max(1));
+        }
+    }
+    if s.best_metric.is_none_or(|b| better(m, b)) {
+        s.best_epoch = Some(ep);
+        s.best_metric = Some(m);
+    }
+    s
 }
 
 /// What an alias file's pickle says: epoch and metric.
@@ -176,16 +225,11 @@ fn read_held(path: &Path) -> std::result::Result<Held, String> {
 pub fn scan(run: &Path) -> Result<RunSnapshot> {
     let entries = common::list_dir(run)?;
     let mut warnings = Vec::new();
-    let (metric, _hist) = metric_spec(run, &mut warnings);
+    let (metric, hist) = metric_spec(run, &mut warnings);
     let table = common::read_csv(&run.join("summary.csv"), "epoch", &mut warnings);
-    if let Some(t) = &table {
-        if !t.columns.iter().any(|c| c == &metric.name) {
-            warnings.push(format!(
-                "summary.csv has no {} column (args.yaml eval_metric); checkpoints are unranked",
-                metric.name
-            ));
-        }
-    }
+    let column_missing = table
+        .as_ref()
+        .is_some_and(|t| !t.columns.iter().any(|c| c == &metric.name));
 
     let mut checkpoints: Vec<Checkpoint> = Vec::new();
     let mut temps: Vec<PathBuf> = Vec::new();
@@ -300,8 +344,72 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         )
     });
 
-    if let Some(saver) = last_pickle.as_ref().and_then(read_saver) {
-        check_saver(&saver, &checkpoints, best.as_ref(), &mut warnings);
+    common::mark_truncated_zips(run, &mut checkpoints);
+
+    // timm's own history, from the newest checkpoint only: an older file (a `last`
+    // restored to an earlier epoch) carries an older history that no longer holds.
+    let newest = newest_checkpoint(&checkpoints);
+    let mut own_metric: Option<(String, Option<f64>)> = None;
+    let newest_pickle = match newest {
+        // `last` holds the newest: its pickle was read already (or failed, and said so).
+        Some(i) if last.as_ref().and_then(|l| l.target.as_ref()) == Some(&checkpoints[i].name) => {
+            last_pickle.take()
+        }
+        Some(i) => {
+            let c = &checkpoints[i];
+            let rel = c
+                .paths
+                .first()
+                .cloned()
+                .unwrap_or_else(|| PathBuf::from(&c.name));
+            match common::read_pickle(&run.join(&rel), &["metric", "saver"]) {
+                Ok(v) => {
+                    own_metric = Some((c.name.clone(), v.get("metric").and_then(Value::as_f64)));
+                    Some(v)
+                }
+                Err(why) => {
+                    warnings.push(format!("{}: {why}", rel.display()));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let saver = newest_pickle.as_ref().and_then(read_saver).map(|s| {
+        let ext = newest
+            .and_then(|i| common::split_ext(&checkpoints[i].name, EXTS))
+            .map_or(".pth.tar", |(_, e)| e);
+        settle(s, metric.mode, hist, ext)
+    });
+
+    fill_missing_metrics(
+        run,
+        &mut checkpoints,
+        saver.as_ref(),
+        own_metric,
+        &metric.name,
+        &mut warnings,
+    );
+    if column_missing {
+        let any = checkpoints
+            .iter()
+            .any(|c| c.metric.is_some() && !c.has_role(Role::Milestone));
+        warnings.push(if any {
+            format!(
+                "summary.csv has no {} column (args.yaml eval_metric); metrics come from \
+                 the checkpoint files",
+                metric.name
+            )
+        } else {
+            format!(
+                "summary.csv has no {} column (args.yaml eval_metric); checkpoints are unranked",
+                metric.name
+            )
+        });
+    }
+
+    if let Some(saver) = &saver {
+        check_saver(saver, &checkpoints, best.as_ref(), &mut warnings);
     }
 
     // A temp named for a checkpoint (the engine's `.ckpt-tmp-…-<name>`) marks it Writing.
@@ -325,7 +433,85 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         warnings,
     };
     common::warn_non_finite_best(&mut parts);
-    Ok(common::finish(run, parts))
+    let mut snap = common::finish(run, parts);
+    // timm keeps its `checkpoint_hist` best checkpoints: prune with no flags does the same.
+    snap.default_policy = hist.filter(|&h| h > 0).map(|h| RetentionPolicy {
+        keep_top_k: Some(h),
+        ..RetentionPolicy::default()
+    });
+    Ok(snap)
+}
+
+/// Index of the newest intact checkpoint by epoch (within an epoch a recovery save comes
+/// before the milestone and the end-of-epoch checkpoint).
+fn newest_checkpoint(checkpoints: &[Checkpoint]) -> Option<usize> {
+    checkpoints
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.state == CheckpointState::Complete && c.epoch.is_some())
+        .max_by_key(|(_, c)| {
+            let rank = if c.has_role(Role::Recovery) {
+                0
+            } else if c.has_role(Role::Milestone) {
+                1
+            } else {
+                2
+            };
+            (c.epoch, rank, c.batch)
+        })
+        .map(|(i, _)| i)
+}
+
+/// Metrics summary.csv does not give (file deleted, empty, or a missing cell): from
+/// timm's history, else from the checkpoint's own pickle. Only those checkpoints are
+/// opened, so a run with a full summary.csv reads none.
+fn fill_missing_metrics(
+    run: &Path,
+    checkpoints: &mut [Checkpoint],
+    saver: Option<&Saver>,
+    own: Option<(String, Option<f64>)>,
+    metric_name: &str,
+    warnings: &mut Vec<String>,
+) {
+    for c in checkpoints.iter_mut() {
+        // A NaN/inf cell is a recorded value; an unreadable one is not.
+        if c.metric.is_some()
+            || c.has_role(Role::Recovery)
+            || c.has_role(Role::Milestone)
+            || c.state != CheckpointState::Complete
+        {
+            continue;
+        }
+        let from_history = saver
+            .and_then(|s| s.files.iter().find(|f| f.0 == c.name))
+            .and_then(|f| f.1);
+        let value = match (&own, from_history) {
+            (Some((name, m)), _) if name == &c.name && m.is_some() => *m,
+            (_, Some(m)) => Some(m),
+            _ => {
+                let rel = c
+                    .paths
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| PathBuf::from(&c.name));
+                if rel.to_string_lossy().ends_with(".safetensors") {
+                    continue;
+                }
+                match common::read_pickle(&run.join(&rel), &["metric"]) {
+                    Ok(v) => v.get("metric").and_then(Value::as_f64),
+                    Err(why) => {
+                        warnings.push(format!("{}: {why}", rel.display()));
+                        None
+                    }
+                }
+            }
+        };
+        if let Some(m) = value {
+            c.metric = Some(m);
+            c.metrics.insert(metric_name.to_string(), m);
+            c.metric_raw = (!m.is_finite()).then(|| format!("{m}"));
+        }
+    }
 }
 
 /// Resolve `last`/`model_best` to the checkpoint it holds and give that checkpoint `role`.
@@ -512,6 +698,29 @@ fn check_saver(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pending_save_joins_the_history_as_timm_would() {
+        let s = Saver {
+            files: vec![
+                ("checkpoint-1.pth.tar".into(), Some(0.3)),
+                ("checkpoint-2.pth.tar".into(), Some(0.5)),
+            ],
+            best_epoch: Some(1),
+            best_metric: Some(0.3),
+            pending: Some((3, Some(0.2))),
+        };
+        // A loss (min): 0.2 is best; history capped at 2 drops the worst (0.5).
+        let t = settle(s.clone(), Mode::Min, Some(2), ".pth.tar");
+        let names: Vec<_> = t.files.iter().map(|f| f.0.as_str()).collect();
+        assert_eq!(names, ["checkpoint-3.pth.tar", "checkpoint-1.pth.tar"]);
+        assert_eq!((t.best_epoch, t.best_metric), (Some(3), Some(0.2)));
+        // An accuracy (max): 0.2 is worse than both; with room it still joins, last.
+        let t = settle(s, Mode::Max, None, ".pth");
+        assert_eq!(t.files.len(), 3);
+        assert_eq!(t.files[2].0, "checkpoint-3.pth");
+        assert_eq!(t.best_epoch, Some(1));
+    }
 
     #[test]
     fn classifies_timm_names() {

@@ -74,6 +74,7 @@ pub fn native_run() -> RunSnapshot {
         temps: vec![],
         warnings: vec![],
         scanned_at: now(),
+        default_policy: None,
     }
 }
 
