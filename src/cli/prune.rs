@@ -20,10 +20,14 @@ pub const NO_POLICY: &str =
 /// The policy a prune applies: each flag given replaces that one rule of the run's
 /// saved policy, the other rules stay. Returns it with its words for the plan
 /// ("keep-top 3 (saved), keep-every 4 (flag)").
-pub fn effective_policy(flags: &PolicyArgs, saved: &RetentionPolicy) -> (RetentionPolicy, String) {
+pub fn effective_policy(
+    flags: &PolicyArgs,
+    saved: &RetentionPolicy,
+    saved_from: &'static str,
+) -> (RetentionPolicy, String) {
     let pick = |flag: Option<u64>, saved: Option<u64>| match (flag, saved) {
         (Some(v), _) => Some((v, "flag")),
-        (None, Some(v)) => Some((v, "saved")),
+        (None, Some(v)) => Some((v, saved_from)),
         (None, None) => None,
     };
     let top = pick(
@@ -51,11 +55,19 @@ pub fn effective_policy(flags: &PolicyArgs, saved: &RetentionPolicy) -> (Retenti
     (policy, words.join(", "))
 }
 
-/// The run's saved policy: the manifest's for native runs; foreign runs have none.
-fn saved_policy(run: &Run) -> Result<RetentionPolicy> {
+/// The run's saved policy and where it comes from: the manifest's for native runs;
+/// for foreign runs the trainer's own setting (timm `checkpoint_hist`, HF
+/// `save_total_limit`) when the layout records one.
+fn saved_policy(run: &Run) -> Result<(RetentionPolicy, &'static str)> {
     Ok(match run.layout {
-        LayoutKind::Ckpt => ckpt::engine::manifest_io::load_manifest(&run.dir)?.policy,
-        _ => RetentionPolicy::default(),
+        LayoutKind::Ckpt => (
+            ckpt::engine::manifest_io::load_manifest(&run.dir)?.policy,
+            "saved",
+        ),
+        _ => (
+            run.snapshot()?.default_policy.unwrap_or_default(),
+            "trainer setting",
+        ),
     })
 }
 
@@ -120,7 +132,8 @@ fn summary(r: &PruneReport, out: &mut dyn Write) -> std::io::Result<()> {
 
 pub fn run(args: &PruneArgs, ctx: &Ctx) -> Result<()> {
     let run = super::open(&args.run, ctx)?;
-    let (policy, words) = effective_policy(&args.policy, &saved_policy(&run)?);
+    let (saved, saved_from) = saved_policy(&run)?;
+    let (policy, words) = effective_policy(&args.policy, &saved, saved_from);
     let plan = run.plan_prune(Some(policy), &[])?;
     let mut out = std::io::stdout().lock();
     let json = |result: Option<&PruneReport>, out: &mut dyn Write| {
