@@ -1455,11 +1455,12 @@ fn prune_flags_override_the_saved_policy_one_rule_at_a_time() {
 
 #[test]
 fn prune_of_a_foreign_run_without_any_policy_says_so() {
+    // Lightning records no save_top_k anywhere on disk: no policy unless flags give one.
     let d = Dir::new("prune-nopolicy");
-    d.unpack("timm-basic");
+    d.unpack("lightning-basic");
     let out = d
         .command()
-        .args(["prune", "timm-basic", "--dry-run"])
+        .args(["prune", "lightning-basic", "--dry-run"])
         .assert_ok();
     assert_eq!(
         out.trim(),
@@ -1467,16 +1468,45 @@ fn prune_of_a_foreign_run_without_any_policy_says_so() {
     );
     let out = d
         .command()
-        .args(["prune", "timm-basic", "--yes"])
+        .args(["prune", "lightning-basic", "--yes"])
         .assert_ok();
     assert!(out.contains("no retention policy"), "{out}");
-    assert!(d.join("timm-basic/checkpoint-3.pth.tar").exists());
+    assert!(d
+        .join("lightning-basic/version_0/checkpoints/epoch=1-step=8-val_loss=0.500.ckpt")
+        .exists());
+    let out = d
+        .command()
+        .args(["prune", "lightning-basic", "--keep-last", "1", "--dry-run"])
+        .assert_ok();
+    assert!(out.starts_with("policy: keep-last 1 (flag)\n"), "{out}");
+    assert!(!out.contains("()"), "{out}");
+}
+
+#[test]
+fn prune_of_a_timm_run_defaults_to_its_checkpoint_hist() {
+    // args.yaml says checkpoint_hist: 3; a flag replaces only its own rule.
+    let d = Dir::new("prune-timm-hist");
+    d.unpack("timm-basic");
+    let out = d
+        .command()
+        .args(["prune", "timm-basic", "--dry-run"])
+        .assert_ok();
+    assert!(
+        out.starts_with("policy: keep-top 3 (trainer setting)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("keep   checkpoint-4.pth.tar  (top_k:3)"),
+        "{out}"
+    );
     let out = d
         .command()
         .args(["prune", "timm-basic", "--keep-last", "1", "--dry-run"])
         .assert_ok();
-    assert!(out.starts_with("policy: keep-last 1 (flag)\n"), "{out}");
-    assert!(!out.contains("()"), "{out}");
+    assert!(
+        out.starts_with("policy: keep-top 3 (trainer setting), keep-last 1 (flag)\n"),
+        "{out}"
+    );
 }
 
 // ---------------------------------------------------------------- save refusals
