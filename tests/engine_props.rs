@@ -231,7 +231,7 @@ fn run_sequence(
                         continue;
                     };
                     // A held best given a NaN/inf metric is pinned down on its own in
-                    // `release_of_a_best_resaved_as_nan_moves_best`.
+                    // `resave_of_a_held_best_is_refused_and_best_stays_finite`.
                     if !nan_held_resave
                         && model.held
                         && model.best == Some(e)
@@ -264,6 +264,8 @@ fn run_sequence(
                         "step {} resave of a protected epoch",
                         step
                     );
+                    // Refused before anything was written: the run is as it was.
+                    check(&run, &model, step, op)?;
                     continue;
                 }
                 let report = run
@@ -432,7 +434,7 @@ fn nan_first_then_finite_best_is_best_finite() {
 /// A held best re-saved with a NaN metric: the resave is refused (the held best is
 /// protected), so once released best is still a finite checkpoint (DESIGN §1).
 #[test]
-fn release_of_a_best_resaved_as_nan_moves_best() {
+fn resave_of_a_held_best_is_refused_and_best_stays_finite() {
     let ops = [
         Op::Save {
             gap: 1,
