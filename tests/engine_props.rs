@@ -143,9 +143,8 @@ fn check(run: &Run, model: &Model, step: usize, op: &Op) -> Result<(), TestCaseE
     let ctx = format!("after step {step} ({op:?})");
     let check = common_stress::assert_run_consistent(&run.dir);
     prop_assert!(check.temps.is_empty(), "{ctx}: temps {:?}", check.temps);
-    // The native scan `Run::snapshot` dispatches to for a ckpt run (called directly so
-    // this test does not depend on layout detection).
-    let snap = ckpt::layout::native::scan(&run.dir)
+    let snap = run
+        .snapshot()
         .map_err(|e| TestCaseError::fail(format!("{ctx}: {e}")))?;
     let kept: BTreeSet<u64> = snap.checkpoints.iter().filter_map(|c| c.epoch).collect();
     let want: BTreeSet<u64> = model.entries.keys().copied().collect();
