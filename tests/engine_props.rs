@@ -143,9 +143,8 @@ fn check(run: &Run, model: &Model, step: usize, op: &Op) -> Result<(), TestCaseE
     let ctx = format!("after step {step} ({op:?})");
     let check = common_stress::assert_run_consistent(&run.dir);
     prop_assert!(check.temps.is_empty(), "{ctx}: temps {:?}", check.temps);
-    // The native scan `Run::snapshot` dispatches to for a ckpt run (called directly so
-    // this test does not depend on layout detection).
-    let snap = ckpt::layout::native::scan(&run.dir)
+    let snap = run
+        .snapshot()
         .map_err(|e| TestCaseError::fail(format!("{ctx}: {e}")))?;
     let kept: BTreeSet<u64> = snap.checkpoints.iter().filter_map(|c| c.epoch).collect();
     let want: BTreeSet<u64> = model.entries.keys().copied().collect();
@@ -231,7 +230,7 @@ fn run_sequence(
                         continue;
                     };
                     // A held best given a NaN/inf metric is pinned down on its own in
-                    // `release_of_a_best_resaved_as_nan_moves_best`.
+                    // `resave_of_a_held_best_is_refused_and_best_stays_finite`.
                     if !nan_held_resave
                         && model.held
                         && model.best == Some(e)
@@ -264,6 +263,8 @@ fn run_sequence(
                         "step {} resave of a protected epoch",
                         step
                     );
+                    // Refused before anything was written: the run is as it was.
+                    check(&run, &model, step, op)?;
                     continue;
                 }
                 let report = run
@@ -437,7 +438,7 @@ fn nan_first_then_finite_best_is_best_finite() {
 /// A held best re-saved with a NaN metric: the resave is refused (the held best is
 /// protected), so once released best is still a finite checkpoint (DESIGN §1).
 #[test]
-fn release_of_a_best_resaved_as_nan_moves_best() {
+fn resave_of_a_held_best_is_refused_and_best_stays_finite() {
     let ops = [
         Op::Save {
             gap: 1,
