@@ -729,3 +729,25 @@ fn color_choice_honours_no_color() {
     assert!(ColorChoice::Always.enabled(false, Some("1")));
     assert!(!ColorChoice::Never.enabled(true, None));
 }
+
+#[test]
+fn poll_below_a_tenth_of_a_second_is_refused() {
+    use ckpt::tui::{check_poll, run, WatchOptions};
+    use std::time::Duration;
+    for bad in [Duration::ZERO, Duration::from_millis(99)] {
+        let e = check_poll(Some(bad)).unwrap_err();
+        assert!(matches!(e, ckpt::Error::Invalid(_)), "{e:?}");
+        assert!(e
+            .to_string()
+            .contains("--poll must be at least 0.1 seconds"));
+    }
+    assert!(check_poll(Some(Duration::from_millis(100))).is_ok());
+    assert!(check_poll(None).is_ok());
+    // run() refuses before touching the terminal.
+    let e = run(WatchOptions {
+        poll: Some(Duration::ZERO),
+        ..WatchOptions::default()
+    })
+    .unwrap_err();
+    assert!(matches!(e, ckpt::Error::Invalid(_)), "{e:?}");
+}
