@@ -271,6 +271,14 @@ fn error_status() {
     );
     let s = screen(&app, 80, 24);
     assert!(s.contains("error: not enough space"));
+    assert!(
+        s.contains("… (! shows all)"),
+        "a cut status says where the rest is"
+    );
+    update(&mut app, key('!'));
+    let full = screen(&app, 80, 24);
+    assert!(full.contains("prune checkpoints"), "{full}");
+    update(&mut app, code(KeyCode::Esc));
     insta::assert_snapshot!(s);
 }
 
@@ -665,4 +673,57 @@ fn real_fixture_layouts_at_both_sizes() {
             insta::assert_snapshot!(format!("fixture_{name}_{w}x{h}"), s);
         }
     }
+}
+
+#[test]
+fn verify_damage_shows_in_rows_status_and_details() {
+    let mut app = app_with(native_run(), 80, 24);
+    let rep = ckpt::engine::VerifyReport {
+        run: PathBuf::from(RUN),
+        checked: 8,
+        bytes: 1,
+        ok: vec![],
+        damaged: vec![ckpt::engine::VerifyIssue {
+            name: "checkpoint-7.pth.tar".into(),
+            path: PathBuf::from(RUN).join("checkpoint-7.pth.tar"),
+            reason:
+                "truncated: no end of central directory record in the last 65,557 bytes of the zip"
+                    .into(),
+        }],
+        notes: vec![],
+    };
+    let summary = ckpt::tui::app::verify_summary(&rep).unwrap_err();
+    update(
+        &mut app,
+        Msg::Verified {
+            run: PathBuf::from(RUN),
+            report: rep,
+        },
+    );
+    update(
+        &mut app,
+        Msg::Done {
+            run: PathBuf::from(RUN),
+            result: Err(summary),
+        },
+    );
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("damaged"), "{s}");
+    assert!(
+        s.contains("error: verify: 1 damaged of 8 — Enter on a row shows why"),
+        "{s}"
+    );
+    insta::assert_snapshot!("verify_damaged_80x24", s);
+    update(&mut app, code(KeyCode::Enter));
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("no end of central"), "{s}");
+    insta::assert_snapshot!("verify_damaged_details_80x24", s);
+    update(&mut app, code(KeyCode::Esc));
+    update(&mut app, key('!'));
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("65,557 bytes of") && s.contains("checkpoint-7.pth.tar):"),
+        "{s}"
+    );
+    insta::assert_snapshot!("verify_damaged_message_80x24", s);
 }

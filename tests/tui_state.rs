@@ -751,3 +751,127 @@ fn poll_below_a_tenth_of_a_second_is_refused() {
     .unwrap_err();
     assert!(matches!(e, ckpt::Error::Invalid(_)), "{e:?}");
 }
+
+fn report(damaged: &[(&str, &str, &str)], checked: usize) -> ckpt::engine::VerifyReport {
+    ckpt::engine::VerifyReport {
+        run: PathBuf::from(RUN),
+        checked,
+        bytes: 1,
+        ok: vec![],
+        damaged: damaged
+            .iter()
+            .map(|(n, p, r)| ckpt::engine::VerifyIssue {
+                name: n.to_string(),
+                path: PathBuf::from(RUN).join(p),
+                reason: r.to_string(),
+            })
+            .collect(),
+        notes: vec![],
+    }
+}
+
+#[test]
+fn verify_marks_damaged_rows_until_they_change_or_the_next_verify() {
+    use ckpt::snapshot::CheckpointState;
+    use ckpt::tui::app::verify_summary;
+    let mut app = app_with(native_run(), 120, 40);
+    let rep = report(
+        &[
+            (
+                "checkpoint-2.pth.tar",
+                "checkpoint-2.pth.tar",
+                "content hash a != manifest b",
+            ),
+            (
+                "last.pth.tar",
+                "last.pth.tar",
+                "alias missing: No such file",
+            ),
+        ],
+        10,
+    );
+    let summary = verify_summary(&rep).unwrap_err();
+    assert_eq!(
+        summary,
+        "verify: 2 damaged of 10 — Enter on a row shows why, ! lists all"
+    );
+    update(
+        &mut app,
+        Msg::Verified {
+            run: PathBuf::from(RUN),
+            report: rep,
+        },
+    );
+    update(
+        &mut app,
+        Msg::Done {
+            run: PathBuf::from(RUN),
+            result: Err(summary),
+        },
+    );
+    let run = app.current().unwrap();
+    let snap = run.snapshot.as_ref().unwrap();
+    let state = |e: usize| run.state_of(&snap.checkpoints[e]);
+    assert_eq!(state(2), CheckpointState::Damaged);
+    assert_eq!(
+        state(7),
+        CheckpointState::Damaged,
+        "last's alias is damaged"
+    );
+    assert_eq!(state(3), CheckpointState::Complete);
+    assert!(run
+        .damage_of(&snap.checkpoints[2])
+        .unwrap()
+        .contains("content hash a != manifest b"));
+    assert!(run
+        .damage_of(&snap.checkpoints[7])
+        .unwrap()
+        .contains("alias last.pth.tar: alias missing"));
+    // `!` shows every finding.
+    update(&mut app, key('!'));
+    assert_eq!(app.overlay, Overlay::Message);
+    let full = app.full_message().unwrap();
+    assert!(
+        full.contains("checkpoint-2.pth.tar") && full.contains("alias missing"),
+        "{full}"
+    );
+    update(&mut app, code(KeyCode::Esc));
+    assert_eq!(app.overlay, Overlay::None);
+
+    // A rescan with the same bytes keeps the marks; a rewritten checkpoint loses its mark.
+    let mut snap = native_run();
+    update(
+        &mut app,
+        Msg::Scanned {
+            run: PathBuf::from(RUN),
+            result: Ok(snap.clone()),
+            headroom: None,
+            at: now(),
+        },
+    );
+    assert_eq!(app.current().unwrap().damaged.len(), 2);
+    snap.checkpoints[2].bytes += 1;
+    update(
+        &mut app,
+        Msg::Scanned {
+            run: PathBuf::from(RUN),
+            result: Ok(snap),
+            headroom: None,
+            at: now(),
+        },
+    );
+    let run = app.current().unwrap();
+    assert!(!run.damaged.contains_key("checkpoint-2.pth.tar"));
+    assert!(run.damaged.contains_key("checkpoint-7.pth.tar"));
+    // The next verify replaces the verdicts.
+    let clean = report(&[], 10);
+    assert!(verify_summary(&clean).unwrap().contains("all intact"));
+    update(
+        &mut app,
+        Msg::Verified {
+            run: PathBuf::from(RUN),
+            report: clean,
+        },
+    );
+    assert!(app.current().unwrap().damaged.is_empty());
+}

@@ -2,7 +2,7 @@
 //! No I/O here: the event loop turns [`Command`]s into work on other threads, and the
 //! results come back as [`Msg`]s. Rendering reads `&App` only.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 
 use crate::disk::Headroom;
-use crate::engine::{Progress, PrunePlan, RestorePlan};
+use crate::engine::{Progress, PrunePlan, RestorePlan, VerifyReport};
 use crate::rank::{strictly_better, Mode};
 use crate::snapshot::{Checkpoint, CheckpointState, Role, RunSnapshot};
 use crate::watch::WatchMode;
@@ -160,6 +160,11 @@ pub enum Msg {
         run: PathBuf,
         result: Result<String, String>,
     },
+    /// A verify finished: its verdicts mark rows damaged (sent just before `Done`).
+    Verified {
+        run: PathBuf,
+        report: VerifyReport,
+    },
     /// The wall clock moved (ages and "last save" are drawn relative to it).
     Tick(DateTime<Utc>),
     /// SIGTERM/SIGHUP: leave now.
@@ -197,6 +202,8 @@ pub enum Overlay {
     Help,
     Details,
     Confirm(Confirm),
+    /// The full text of the status line (and the last verify's findings), wrapped.
+    Message,
 }
 
 /// Which screen is showing.
@@ -204,6 +211,15 @@ pub enum Overlay {
 pub enum Screen {
     RunList,
     Run(usize),
+}
+
+/// A damaged verdict of the last `v` verify for one checkpoint; it stands until the
+/// next verify or until the checkpoint's size or mtime changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifyMark {
+    pub reason: String,
+    pub bytes: u64,
+    pub mtime: Option<DateTime<Utc>>,
 }
 
 /// Everything known about one watched run.
@@ -229,6 +245,10 @@ pub struct RunEntry {
     /// Selected position in `view`, and the first visible one.
     pub selected: usize,
     pub offset: usize,
+    /// Checkpoints the last verify found damaged, by name.
+    pub damaged: BTreeMap<String, VerifyMark>,
+    /// The last verify's report (its full findings for the message view).
+    pub last_verify: Option<VerifyReport>,
 }
 
 impl RunEntry {
@@ -248,6 +268,26 @@ impl RunEntry {
             marked: BTreeSet::new(),
             selected: 0,
             offset: 0,
+            damaged: BTreeMap::new(),
+            last_verify: None,
+        }
+    }
+
+    /// A checkpoint's state as shown: the scan's, or `Damaged` after a failed verify.
+    pub fn state_of(&self, c: &Checkpoint) -> CheckpointState {
+        if self.damaged.contains_key(&c.name) {
+            CheckpointState::Damaged
+        } else {
+            c.state.clone()
+        }
+    }
+
+    /// Why a checkpoint is damaged: the scan's reason, else the last verify's.
+    pub fn damage_of(&self, c: &Checkpoint) -> Option<String> {
+        match (&c.damage, self.damaged.get(&c.name)) {
+            (Some(d), _) => Some(d.clone()),
+            (None, Some(m)) => Some(format!("verify: {}", m.reason)),
+            (None, None) => None,
         }
     }
 
@@ -341,6 +381,7 @@ impl App {
             (Overlay::Confirm(_), _) => KeyMode::Confirm,
             (Overlay::Help, _) => KeyMode::Help,
             (Overlay::Details, _) => KeyMode::Details,
+            (Overlay::Message, _) => KeyMode::Help,
             _ if self.filter_editing => KeyMode::Filter,
             (_, Screen::RunList) => KeyMode::RunList,
             (_, Screen::Run(_)) => KeyMode::Run,
@@ -393,6 +434,36 @@ impl App {
                         .contains(&f)
             })
             .collect()
+    }
+
+    /// Everything the status line may cut: the status text, else the run's scan
+    /// error or warnings; plus the last verify's findings. `None` = nothing to show.
+    pub fn full_message(&self) -> Option<String> {
+        let mut out = Vec::new();
+        if let Some(s) = &self.status {
+            out.push(s.text.clone());
+        } else if let Some(run) = self.current() {
+            if let Some(e) = &run.error {
+                out.push(e.clone());
+            }
+            if let Some(snap) = &run.snapshot {
+                out.extend(snap.warnings.iter().map(|w| format!("warning: {w}")));
+            }
+        }
+        if let Some(rep) = self.current().and_then(|r| r.last_verify.as_ref()) {
+            if !rep.damaged.is_empty() {
+                out.push(String::new());
+                out.push(format!(
+                    "last verify: {} damaged of {}",
+                    rep.damaged.len(),
+                    rep.checked
+                ));
+                for d in &rep.damaged {
+                    out.push(format!("• {} ({}): {}", d.name, d.path.display(), d.reason));
+                }
+            }
+        }
+        (!out.is_empty()).then(|| out.join("\n"))
     }
 
     fn set_status(&mut self, level: Level, text: impl Into<String>) {
@@ -495,6 +566,12 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             }
             vec![Command::Scan(run)]
         }
+        Msg::Verified { run, report } => {
+            if let Some(i) = app.run_index(&run) {
+                apply_verify(&mut app.runs[i], report);
+            }
+            vec![]
+        }
         Msg::Tick(now) => {
             app.now = now;
             vec![]
@@ -529,6 +606,11 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
         Action::Quit => {
             app.quit = true;
             return vec![Command::Quit];
+        }
+        Action::Message => {
+            if app.full_message().is_some() {
+                app.overlay = Overlay::Message;
+            }
         }
         Action::Help => {
             app.overlay = if app.overlay == Overlay::Help {
@@ -807,6 +889,63 @@ fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
     vec![]
 }
 
+/// The status line after a verify: one short sentence; details live on the rows.
+pub fn verify_summary(rep: &VerifyReport) -> Result<String, String> {
+    if rep.damaged.is_empty() {
+        Ok(format!(
+            "verified {} checkpoint(s), {}: all intact",
+            rep.checked,
+            render::fmt::bytes(rep.bytes)
+        ))
+    } else {
+        Err(format!(
+            "verify: {} damaged of {} — Enter on a row shows why, ! lists all",
+            rep.damaged.len(),
+            rep.checked
+        ))
+    }
+}
+
+/// Mark the checkpoints a verify found damaged (an alias's damage marks the checkpoint
+/// it resolves to); replaces the previous verify's marks.
+fn apply_verify(run: &mut RunEntry, report: VerifyReport) {
+    run.damaged.clear();
+    if let Some(snap) = &run.snapshot {
+        for d in &report.damaged {
+            let direct = snap.checkpoints.iter().find(|c| {
+                c.name == d.name || c.paths.iter().any(|p| d.path.ends_with(p) || p == &d.path)
+            });
+            let (ckpt, reason) = match direct {
+                Some(c) => (Some(c), d.reason.clone()),
+                None => {
+                    let alias = [snap.best.as_ref(), snap.last.as_ref()]
+                        .into_iter()
+                        .flatten()
+                        .find(|a| {
+                            d.path.ends_with(&a.path) || a.path.as_os_str() == d.name.as_str()
+                        });
+                    let c = alias
+                        .and_then(|a| a.target.as_ref())
+                        .and_then(|t| snap.checkpoints.iter().find(|c| &c.name == t));
+                    (c, format!("alias {}: {}", d.name, d.reason))
+                }
+            };
+            if let Some(c) = ckpt {
+                let mark = run.damaged.entry(c.name.clone()).or_insert(VerifyMark {
+                    reason: String::new(),
+                    bytes: c.bytes,
+                    mtime: c.mtime,
+                });
+                if !mark.reason.is_empty() {
+                    mark.reason.push_str("; ");
+                }
+                mark.reason.push_str(&reason);
+            }
+        }
+    }
+    run.last_verify = Some(report);
+}
+
 fn move_by(app: &mut App, delta: i64) {
     let h = app.table_height();
     let (sel, len) = match app.overlay {
@@ -879,6 +1018,12 @@ fn set_snapshot(run: &mut RunEntry, snap: RunSnapshot, sort: SortKey, filter: &s
     run.ranks = compute_ranks(&snap);
     run.marked
         .retain(|m| snap.checkpoints.iter().any(|c| &c.name == m));
+    // A verify verdict holds only while the checkpoint is unchanged.
+    run.damaged.retain(|name, m| {
+        snap.checkpoints
+            .iter()
+            .any(|c| &c.name == name && c.bytes == m.bytes && c.mtime == m.mtime)
+    });
     run.snapshot = Some(snap);
     rebuild_view(run, sort, filter);
     reselect(run, keep.as_deref(), h);

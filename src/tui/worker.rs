@@ -248,24 +248,12 @@ pub fn apply(
         PendingAction::Verify { .. } => {
             let mut cb = throttled(tx);
             let rep = r.verify(Some(&mut cb)).map_err(err)?;
-            if rep.damaged.is_empty() {
-                Ok(format!(
-                    "verified {} checkpoint(s), {}: all intact",
-                    rep.checked,
-                    fmt::bytes(rep.bytes)
-                ))
-            } else {
-                Err(format!(
-                    "verify: {} damaged of {}: {}",
-                    rep.damaged.len(),
-                    rep.checked,
-                    rep.damaged
-                        .iter()
-                        .map(|d| format!("{} ({})", d.path.display(), d.reason))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            }
+            let summary = super::app::verify_summary(&rep);
+            let _ = tx.send(Msg::Verified {
+                run: run.to_path_buf(),
+                report: rep,
+            });
+            summary
         }
     }
 }

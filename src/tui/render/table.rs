@@ -155,7 +155,8 @@ pub fn render(app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buff
             if c.pinned {
                 roles.push("pin");
             }
-            let state_style = match c.state {
+            let state = run.state_of(c);
+            let state_style = match state {
                 CheckpointState::Complete => theme.dim(),
                 CheckpointState::Writing => theme.warn(),
                 CheckpointState::Damaged => theme.error(),
@@ -189,7 +190,7 @@ pub fn render(app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buff
                     Col::Size => right(fmt::bytes(c.bytes)),
                     Col::Age => right(fmt::age(c.mtime, app.now)),
                     Col::Roles => Cell::from(roles.join(",")),
-                    Col::State => Cell::from(Span::styled(state_name(&c.state), state_style)),
+                    Col::State => Cell::from(Span::styled(state_name(&state), state_style)),
                 })
                 .collect();
             let mut row = Row::new(cells).style(base);
