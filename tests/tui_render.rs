@@ -727,3 +727,25 @@ fn verify_damage_shows_in_rows_status_and_details() {
     );
     insta::assert_snapshot!("verify_damaged_message_80x24", s);
 }
+
+#[test]
+fn deleted_run_is_stale_at_both_sizes() {
+    for (w, h) in [(80, 24), (120, 40)] {
+        let mut app = app_with(native_run(), w, h);
+        update(
+            &mut app,
+            Msg::Gone {
+                run: PathBuf::from(RUN),
+                at: now(),
+            },
+        );
+        let s = screen(&app, w, h);
+        assert!(
+            s.contains("run directory is gone: /data/runs/resnet50-a1"),
+            "{s}"
+        );
+        assert!(s.contains("stale"), "{s}");
+        assert!(!s.contains(" ok "), "no row claims ok: {s}");
+        insta::assert_snapshot!(format!("run_gone_{w}x{h}"), s);
+    }
+}

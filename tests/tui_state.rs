@@ -875,3 +875,43 @@ fn verify_marks_damaged_rows_until_they_change_or_the_next_verify() {
     );
     assert!(app.current().unwrap().damaged.is_empty());
 }
+
+#[test]
+fn a_deleted_run_goes_stale_and_resumes_when_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("deleted-run");
+    assert!(matches!(
+        ckpt::tui::worker::scan_one(&missing, None),
+        Msg::Gone { run, .. } if run == missing
+    ));
+    let mut app = app_with(native_run(), 120, 40);
+    update(
+        &mut app,
+        Msg::Gone {
+            run: PathBuf::from(RUN),
+            at: now(),
+        },
+    );
+    let run = app.current().unwrap();
+    assert!(run.gone);
+    assert_eq!(
+        run.error.as_deref(),
+        Some("run directory is gone: /data/runs/resnet50-a1")
+    );
+    assert_eq!(
+        run.snapshot.as_ref().unwrap().checkpoints.len(),
+        8,
+        "last rows kept"
+    );
+    update(
+        &mut app,
+        Msg::Scanned {
+            run: PathBuf::from(RUN),
+            result: Ok(native_run()),
+            headroom: None,
+            at: now(),
+        },
+    );
+    let run = app.current().unwrap();
+    assert!(!run.gone && run.error.is_none(), "back: live again");
+}

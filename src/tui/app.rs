@@ -160,6 +160,11 @@ pub enum Msg {
         run: PathBuf,
         result: Result<String, String>,
     },
+    /// The run directory no longer exists (deleted or moved): its rows go stale.
+    Gone {
+        run: PathBuf,
+        at: DateTime<Utc>,
+    },
     /// A verify finished: its verdicts mark rows damaged (sent just before `Done`).
     Verified {
         run: PathBuf,
@@ -249,6 +254,8 @@ pub struct RunEntry {
     pub damaged: BTreeMap<String, VerifyMark>,
     /// The last verify's report (its full findings for the message view).
     pub last_verify: Option<VerifyReport>,
+    /// The run directory is gone: the rows are the last known ones (stale).
+    pub gone: bool,
 }
 
 impl RunEntry {
@@ -270,6 +277,7 @@ impl RunEntry {
             offset: 0,
             damaged: BTreeMap::new(),
             last_verify: None,
+            gone: false,
         }
     }
 
@@ -510,6 +518,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
                 match result {
                     Ok(snap) => {
                         entry.error = None;
+                        entry.gone = false;
                         set_snapshot(entry, snap, sort, &filter, h);
                     }
                     Err(e) => entry.error = Some(e),
@@ -565,6 +574,17 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
                 Err(e) => app.set_status(Level::Error, e),
             }
             vec![Command::Scan(run)]
+        }
+        Msg::Gone { run, at } => {
+            if at > app.now {
+                app.now = at;
+            }
+            if let Some(i) = app.run_index(&run) {
+                let entry = &mut app.runs[i];
+                entry.gone = true;
+                entry.error = Some(gone_text(&entry.path));
+            }
+            vec![]
         }
         Msg::Verified { run, report } => {
             if let Some(i) = app.run_index(&run) {
@@ -887,6 +907,11 @@ fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
         yes_focused: false,
     });
     vec![]
+}
+
+/// What the header and status say while a run's directory is missing.
+pub fn gone_text(run: &Path) -> String {
+    format!("run directory is gone: {}", run.display())
 }
 
 /// The status line after a verify: one short sentence; details live on the rows.

@@ -44,6 +44,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
             format!("⟳ {}{}", b.label, p.unwrap_or_default()),
             theme.warn(),
         )
+    } else if let Some(run) = app.current().filter(|r| r.gone) {
+        let text = format!(
+            "{} — rows are the last known (stale); they resume when it is back",
+            crate::tui::app::gone_text(&run.path)
+        );
+        Span::styled(cut(&text, area.width), theme.error())
     } else if let Some(s) = &app.status {
         let style = match s.level {
             Level::Info => theme.dim(),
