@@ -700,21 +700,40 @@ fn scan_errors_are_kept_per_run() {
 }
 
 #[test]
-fn projection_counts_fits_and_time() {
+fn projection_counts_fits_and_time_from_the_runs_growth() {
+    use ckpt::tui::app::{growth, record_size, Growth};
     let snap = native_run(); // saves every 10 minutes, 3,041,705 bytes each
     let mut h = headroom();
-    let p = projection(&snap, &h).unwrap();
+    let t = now();
+    let min = chrono::Duration::minutes;
+    // One scan: no rate yet, so no time is claimed.
+    let mut sizes = Vec::new();
+    record_size(&mut sizes, t, 10_000_000);
+    assert_eq!(growth(&sizes), Growth::Unknown);
+    let p = projection(&snap, &h, growth(&sizes)).unwrap();
     assert_eq!(p.next_size, 3_041_705);
     let need = 3_041_705 + 3_041_705 / 32;
     assert_eq!(p.fits, h.available / need);
     assert_eq!(p.interval, Some(std::time::Duration::from_secs(600)));
-    assert_eq!(
-        p.full_in,
-        Some(std::time::Duration::from_secs(600 * p.fits))
-    );
+    assert_eq!(p.full_in, None);
     assert!(!p.warn);
+    // Saves with retention keep the size flat: steady, no time to full.
+    record_size(&mut sizes, t + min(10), 10_000_000);
+    record_size(&mut sizes, t + min(20), 9_000_000);
+    assert_eq!(growth(&sizes), Growth::Steady);
+    assert_eq!(projection(&snap, &h, growth(&sizes)).unwrap().full_in, None);
+    // Growing 3,600,000 bytes in an hour-equivalent: full when the free space runs out.
+    let mut sizes = Vec::new();
+    record_size(&mut sizes, t, 0);
+    record_size(&mut sizes, t + min(10), 1_000 * 600);
+    assert_eq!(growth(&sizes), Growth::Rate(1_000.0));
+    let p = projection(&snap, &h, growth(&sizes)).unwrap();
+    assert_eq!(p.full_in.map(|d| d.as_secs()), Some(h.available / 1_000));
+    // Old samples leave the window.
+    record_size(&mut sizes, t + min(60), 600_000);
+    assert_eq!(sizes.len(), 1);
     h.available = 3_000_000;
-    let p = projection(&snap, &h).unwrap();
+    let p = projection(&snap, &h, Growth::Unknown).unwrap();
     assert_eq!(p.fits, 0);
     assert!(p.warn);
 }

@@ -256,6 +256,8 @@ pub struct RunEntry {
     pub last_verify: Option<VerifyReport>,
     /// The run directory is gone: the rows are the last known ones (stale).
     pub gone: bool,
+    /// The run's total bytes at each recent scan (oldest first), for its growth rate.
+    pub sizes: Vec<(DateTime<Utc>, u64)>,
 }
 
 impl RunEntry {
@@ -278,6 +280,7 @@ impl RunEntry {
             damaged: BTreeMap::new(),
             last_verify: None,
             gone: false,
+            sizes: Vec::new(),
         }
     }
 
@@ -519,6 +522,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
                     Ok(snap) => {
                         entry.error = None;
                         entry.gone = false;
+                        record_size(&mut entry.sizes, at, snap.total_bytes());
                         set_snapshot(entry, snap, sort, &filter, h);
                     }
                     Err(e) => entry.error = Some(e),
@@ -1154,6 +1158,44 @@ fn rebuild_view(run: &mut RunEntry, sort: SortKey, filter: &str) {
     run.view = view;
 }
 
+/// How far back the run's growth is measured.
+const GROWTH_WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
+
+/// Remember the run's size at a scan (only the last [`GROWTH_WINDOW`], at most 256).
+pub fn record_size(sizes: &mut Vec<(DateTime<Utc>, u64)>, at: DateTime<Utc>, bytes: u64) {
+    sizes.retain(|(t, _)| *t <= at && at - *t <= GROWTH_WINDOW);
+    sizes.push((at, bytes));
+    if sizes.len() > 256 {
+        sizes.drain(..sizes.len() - 256);
+    }
+}
+
+/// How the run's own size moves: what the trainer adds net of pruning.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Growth {
+    /// Fewer than two scans a second or more apart.
+    Unknown,
+    /// Not growing (retention keeps it flat, or nothing is saved).
+    Steady,
+    /// Growing at this many bytes per second.
+    Rate(f64),
+}
+
+/// Growth between the oldest and the newest recorded scan.
+pub fn growth(sizes: &[(DateTime<Utc>, u64)]) -> Growth {
+    let (Some(first), Some(last)) = (sizes.first(), sizes.last()) else {
+        return Growth::Unknown;
+    };
+    let secs = (last.0 - first.0).num_milliseconds() as f64 / 1000.0;
+    if secs < 1.0 {
+        return Growth::Unknown;
+    }
+    if last.1 <= first.1 {
+        return Growth::Steady;
+    }
+    Growth::Rate((last.1 - first.1) as f64 / secs)
+}
+
 /// Disk projection for the gauge: what the next save needs and how long space lasts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Projection {
@@ -1163,14 +1205,18 @@ pub struct Projection {
     pub fits: u64,
     /// Median interval between the recent saves.
     pub interval: Option<Duration>,
-    /// Time until full at that rate.
+    /// The run's own growth between scans.
+    pub growth: Growth,
+    /// Time until full at that growth (none when steady or unknown).
     pub full_in: Option<Duration>,
     /// The next save would not fit.
     pub warn: bool,
 }
 
-/// Project headroom from the run's recent saves; `None` without headroom or checkpoints.
-pub fn projection(snap: &RunSnapshot, headroom: &Headroom) -> Option<Projection> {
+/// Project headroom from the run's recent saves and its measured growth; `None`
+/// without checkpoints. Time to full comes from the growth, never from the save
+/// interval alone: retention can keep a busy run's size flat.
+pub fn projection(snap: &RunSnapshot, headroom: &Headroom, growth: Growth) -> Option<Projection> {
     let complete: Vec<&Checkpoint> = snap
         .checkpoints
         .iter()
@@ -1192,11 +1238,17 @@ pub fn projection(snap: &RunSnapshot, headroom: &Headroom) -> Option<Projection>
     let interval = gaps
         .get(gaps.len() / 2)
         .map(|ms| Duration::from_millis(*ms as u64));
-    let full_in = interval.map(|i| i.saturating_mul(fits.min(u32::MAX as u64) as u32));
+    let full_in = match growth {
+        Growth::Rate(r) if r > 0.0 => Some(Duration::from_secs_f64(
+            (headroom.available as f64 / r).min(1e12),
+        )),
+        _ => None,
+    };
     Some(Projection {
         next_size,
         fits,
         interval,
+        growth,
         full_in,
         warn: headroom.available < need,
     })

@@ -46,7 +46,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
         )
     } else if let Some(run) = app.current().filter(|r| r.gone) {
         let text = format!(
-            "{} — rows are the last known (stale); they resume when it is back",
+            "{} · rows are stale until it is back",
             crate::tui::app::gone_text(&run.path)
         );
         Span::styled(cut(&text, area.width), theme.error())
