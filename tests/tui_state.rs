@@ -722,6 +722,12 @@ fn projection_counts_fits_and_time_from_the_runs_growth() {
     record_size(&mut sizes, t + min(20), 9_000_000);
     assert_eq!(growth(&sizes), Growth::Steady);
     assert_eq!(projection(&snap, &h, growth(&sizes)).unwrap().full_in, None);
+    // Grew, then retention holds it: steady again at once, not after the window.
+    let mut sizes = Vec::new();
+    for (m, b) in [(0, 1), (1, 2), (2, 3), (3, 4), (4, 3), (5, 4)] {
+        record_size(&mut sizes, t + min(m), b * 1_000_000);
+    }
+    assert_eq!(growth(&sizes), Growth::Steady);
     // Growing 3,600,000 bytes in an hour-equivalent: full when the free space runs out.
     let mut sizes = Vec::new();
     record_size(&mut sizes, t, 0);

@@ -1181,7 +1181,8 @@ pub enum Growth {
     Rate(f64),
 }
 
-/// Growth between the oldest and the newest recorded scan.
+/// Growth between the oldest and the newest recorded scan; steady when the newest
+/// size is no larger than one seen before it in the window.
 pub fn growth(sizes: &[(DateTime<Utc>, u64)]) -> Growth {
     let (Some(first), Some(last)) = (sizes.first(), sizes.last()) else {
         return Growth::Unknown;
@@ -1190,7 +1191,14 @@ pub fn growth(sizes: &[(DateTime<Utc>, u64)]) -> Growth {
     if secs < 1.0 {
         return Growth::Unknown;
     }
-    if last.1 <= first.1 {
+    // Not above an earlier size: retention is holding it (a save and its prune
+    // make it oscillate), even if it grew before the window's newest peak.
+    let earlier_max = sizes[..sizes.len() - 1]
+        .iter()
+        .map(|s| s.1)
+        .max()
+        .unwrap_or(0);
+    if last.1 <= first.1 || last.1 <= earlier_max {
         return Growth::Steady;
     }
     Growth::Rate((last.1 - first.1) as f64 / secs)
