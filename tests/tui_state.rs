@@ -852,6 +852,14 @@ fn verify_marks_damaged_rows_until_they_change_or_the_next_verify() {
         .damage_of(&snap.checkpoints[7])
         .unwrap()
         .contains("alias last.pth.tar: alias missing"));
+    // The filter finds the verdicts.
+    press(&mut app, "/damaged");
+    update(&mut app, code(KeyCode::Enter));
+    assert_eq!(
+        view_names(&app),
+        vec!["checkpoint-7.pth.tar", "checkpoint-2.pth.tar"]
+    );
+    update(&mut app, code(KeyCode::Esc));
     // `!` shows every finding.
     update(&mut app, key('!'));
     assert_eq!(app.overlay, Overlay::Message);

@@ -1145,7 +1145,13 @@ fn rebuild_view(run: &mut RunEntry, sort: SortKey, filter: &str) {
     };
     let f = filter.to_lowercase();
     let mut view: Vec<usize> = (0..snap.checkpoints.len())
-        .filter(|&i| f.is_empty() || row_text(&snap.checkpoints[i]).contains(&f))
+        .filter(|&i| {
+            let c = &snap.checkpoints[i];
+            // A verify's verdict is part of the row: `/damaged` finds it too.
+            f.is_empty()
+                || row_text(c).contains(&f)
+                || (run.damaged.contains_key(&c.name) && "damaged".contains(&f))
+        })
         .collect();
     let cps = &snap.checkpoints;
     match sort {
