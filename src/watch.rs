@@ -117,7 +117,13 @@ struct RunWatch {
     last_event: Instant,
     next_poll: Instant,
     signature: u64,
+    /// The run directory vanished: its native watches died with it, so its parent is
+    /// polled (every [`GONE_POLL`]) until it is back.
+    gone: bool,
 }
+
+/// How often a vanished run directory is looked for.
+const GONE_POLL: Duration = Duration::from_secs(1);
 
 /// Start watching `runs`; every change and mode decision goes to `emit`.
 pub fn start(runs: &[PathBuf], config: WatchConfig, emit: Emit) -> Watcher {
@@ -242,6 +248,7 @@ fn watch_loop(
             last_event: start,
             next_poll: start,
             signature: 0,
+            gone: false,
         };
         if forced.is_none() {
             if let Err(e) = add_watches(&mut native, &mut run) {
@@ -269,7 +276,7 @@ fn watch_loop(
                 deadline =
                     deadline.min((r.last_event + config.debounce).min(since + config.max_delay));
             }
-            if matches!(r.mode, WatchMode::Polling(_)) {
+            if matches!(r.mode, WatchMode::Polling(_)) || r.gone {
                 deadline = deadline.min(r.next_poll);
             }
         }
@@ -304,7 +311,27 @@ fn watch_loop(
             if let Some(since) = r.pending_since {
                 if now >= r.last_event + config.debounce || now >= since + config.max_delay {
                     r.pending_since = None;
-                    // A subdirectory created since (e.g. `.ckpt/` on the first save).
+                    if r.mode == WatchMode::Events && !r.path.is_dir() {
+                        // Deleted or moved: the kernel dropped its watches; look for it.
+                        r.gone = true;
+                        if let Some(w) = native.as_mut() {
+                            for d in r.watched.drain() {
+                                let _ = w.unwatch(&d);
+                            }
+                        }
+                        r.watched.clear();
+                        r.next_poll = now + GONE_POLL;
+                    } else {
+                        // A subdirectory created since (e.g. `.ckpt/` on the first save).
+                        let _ = add_watches(&mut native, r);
+                    }
+                    emit(WatchEvent::Changed(r.path.clone()));
+                }
+            }
+            if r.gone && r.mode == WatchMode::Events && now >= r.next_poll {
+                r.next_poll = now + GONE_POLL;
+                if r.path.is_dir() {
+                    r.gone = false;
                     let _ = add_watches(&mut native, r);
                     emit(WatchEvent::Changed(r.path.clone()));
                 }
@@ -515,6 +542,34 @@ mod tests {
             assert!(Instant::now() < deadline, "{:?}", seen.lock().unwrap());
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    #[test]
+    fn a_deleted_run_is_noticed_and_watched_again_when_it_is_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = tmp.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        let (_w, seen) = collect(&run, WatchConfig::default());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, WatchEvent::Mode { .. }))
+        {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let before = changes(&seen);
+        std::fs::remove_dir(&run).unwrap();
+        assert!(wait_changes(&seen, before + 1, 5), "deletion is a change");
+        let gone = changes(&seen);
+        std::fs::create_dir(&run).unwrap();
+        assert!(wait_changes(&seen, gone + 1, 5), "its return is a change");
+        // Watched natively again: a new file is noticed.
+        let back = changes(&seen);
+        std::fs::write(run.join("checkpoint-1.pth.tar"), b"x").unwrap();
+        assert!(wait_changes(&seen, back + 1, 5), "events resume");
     }
 
     #[test]

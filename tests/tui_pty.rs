@@ -572,3 +572,28 @@ fn restore_with_archive_moves_newer_to_trash() {
     w.keys("q");
     assert!(w.wait_exit(10).success());
 }
+
+#[test]
+fn a_deleted_run_is_noticed_and_comes_back() {
+    let (tmp, run) = native_run(2);
+    let run_s = run.to_str().unwrap();
+    let mut w = Watch::start(&[run_s], 120, 40);
+    w.wait_for("the history", 20, |s| s.contains("history 2/2"));
+    w.wait_for("events mode", 5, |s| s.contains("events · scan"));
+    // Move the run away (like `rm -rf`, but keep it to bring back).
+    let aside = tmp.path().join("aside");
+    std::fs::rename(&run, &aside).unwrap();
+    w.wait_for("the gone notice", 10, |s| {
+        s.contains(&format!("run directory is gone: {run_s}")) && s.contains("stale")
+    });
+    assert!(w.text().contains("history 2/2"), "last rows kept");
+    std::fs::rename(&aside, &run).unwrap();
+    w.wait_for("the run back", 10, |s| {
+        !s.contains("gone") && s.contains("events · scan")
+    });
+    // Events work again: a new save shows up.
+    save(&run, 2, 60.0);
+    w.wait_for("epoch 2 to appear", 10, |s| s.contains("history 3/3"));
+    w.keys("q");
+    assert!(w.wait_exit(10).success());
+}

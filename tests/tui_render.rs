@@ -12,6 +12,7 @@ use ckpt::rank::{MetricSpec, Mode, RetentionPolicy};
 use ckpt::snapshot::{Alias, Checkpoint, Role, RunSnapshot};
 use ckpt::tui::app::{update, App, Confirm, Msg, Overlay, PendingAction};
 use ckpt::tui::render;
+use ckpt::watch::WatchMode;
 use crossterm::event::KeyCode;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -273,6 +274,14 @@ fn error_status() {
     );
     let s = screen(&app, 80, 24);
     assert!(s.contains("error: not enough space"));
+    assert!(
+        s.contains("… (! shows all)"),
+        "a cut status says where the rest is"
+    );
+    update(&mut app, key('!'));
+    let full = screen(&app, 80, 24);
+    assert!(full.contains("prune checkpoints"), "{full}");
+    update(&mut app, code(KeyCode::Esc));
     insta::assert_snapshot!(s);
 }
 
@@ -606,7 +615,7 @@ fn compact_80x24_shows_table_best_last_headroom() {
         "top-k",
         "disk",
         "more checkpoints fit",
-        "full in ~",
+        "measuring growth",
     ] {
         assert!(s.contains(pane), "120x40 lacks {pane}");
     }
@@ -667,4 +676,230 @@ fn real_fixture_layouts_at_both_sizes() {
             insta::assert_snapshot!(format!("fixture_{name}_{w}x{h}"), s);
         }
     }
+}
+
+#[test]
+fn verify_damage_shows_in_rows_status_and_details() {
+    let mut app = app_with(native_run(), 80, 24);
+    let rep = ckpt::engine::VerifyReport {
+        run: PathBuf::from(RUN),
+        checked: 8,
+        bytes: 1,
+        ok: vec![],
+        damaged: vec![ckpt::engine::VerifyIssue {
+            name: "checkpoint-7.pth.tar".into(),
+            path: PathBuf::from(RUN).join("checkpoint-7.pth.tar"),
+            reason:
+                "truncated: no end of central directory record in the last 65,557 bytes of the zip"
+                    .into(),
+        }],
+        notes: vec![],
+    };
+    let summary = ckpt::tui::app::verify_summary(&rep).unwrap_err();
+    update(
+        &mut app,
+        Msg::Verified {
+            run: PathBuf::from(RUN),
+            report: rep,
+        },
+    );
+    update(
+        &mut app,
+        Msg::Done {
+            run: PathBuf::from(RUN),
+            result: Err(summary),
+        },
+    );
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("damaged"), "{s}");
+    assert!(
+        s.contains("error: verify: 1 damaged of 8 — Enter on a row shows why"),
+        "{s}"
+    );
+    insta::assert_snapshot!("verify_damaged_80x24", s);
+    update(&mut app, code(KeyCode::Enter));
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("no end of central"), "{s}");
+    insta::assert_snapshot!("verify_damaged_details_80x24", s);
+    update(&mut app, code(KeyCode::Esc));
+    update(&mut app, key('!'));
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("65,557 bytes of") && s.contains("checkpoint-7.pth.tar):"),
+        "{s}"
+    );
+    insta::assert_snapshot!("verify_damaged_message_80x24", s);
+}
+
+#[test]
+fn deleted_run_is_stale_at_both_sizes() {
+    for (w, h) in [(80, 24), (120, 40)] {
+        let mut app = app_with(native_run(), w, h);
+        update(
+            &mut app,
+            Msg::Gone {
+                run: PathBuf::from(RUN),
+                at: now(),
+            },
+        );
+        let s = screen(&app, w, h);
+        assert!(
+            s.contains("run directory is gone: /data/runs/resnet50-a1"),
+            "{s}"
+        );
+        assert!(s.contains("stale"), "{s}");
+        assert!(!s.contains(" ok "), "no row claims ok: {s}");
+        insta::assert_snapshot!(format!("run_gone_{w}x{h}"), s);
+    }
+}
+
+#[test]
+fn run_list_cuts_paths_from_the_left_and_shows_the_trainer() {
+    let runs = vec![
+        PathBuf::from("/tmp/qa/a-long-experiment-directory/timm/timm-basic"),
+        PathBuf::from("/tmp/qa/a-long-experiment-directory/runs/timm-basic"),
+    ];
+    let mut app = App::new(runs.clone(), false, now());
+    update(&mut app, Msg::Resize(80, 24));
+    for path in &runs {
+        let mut snap = timm_like();
+        snap.run = path.clone();
+        update(
+            &mut app,
+            Msg::Scanned {
+                run: path.clone(),
+                result: Ok(snap),
+                headroom: Some(headroom()),
+                at: now(),
+            },
+        );
+        update(
+            &mut app,
+            Msg::WatchMode {
+                run: path.clone(),
+                mode: WatchMode::Events,
+                reason: None,
+            },
+        );
+    }
+    update(
+        &mut app,
+        Msg::Trainer {
+            run: runs[0].clone(),
+            trainer: Some(trainer()),
+        },
+    );
+    update(
+        &mut app,
+        Msg::Trainer {
+            run: runs[1].clone(),
+            trainer: None,
+        },
+    );
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("…timm/timm-basic") || s.contains("timm/timm-basic"),
+        "{s}"
+    );
+    assert!(s.contains("/runs/timm-basic"), "{s}");
+    assert!(s.contains("pid "), "{s}");
+    assert!(s.contains("idle"), "{s}");
+    assert!(
+        !s.contains("events"),
+        "activity is the trainer, not the watch mode: {s}"
+    );
+    insta::assert_snapshot!("run_list_left_cut_80x24", s);
+    let s = screen(&at(app, 120, 30), 120, 30);
+    assert!(s.contains("idle · last save 30m ago"), "{s}");
+    assert!(s.contains("pid 4242 · cpu"), "{s}");
+}
+
+#[test]
+fn confirm_dialogs_wrap_long_paths_at_narrow_sizes() {
+    let long = PathBuf::from(
+        "/scratch/project-with-a-long-name/experiments/2026-11-28/resnet50-a1-lr0.1-wd1e-4",
+    );
+    for (w, h) in [(40, 24), (60, 24), (80, 24)] {
+        let mut snap = native_run();
+        snap.run = long.clone();
+        let mut app = App::new(vec![long.clone()], false, now());
+        update(&mut app, Msg::Resize(w, h));
+        update(
+            &mut app,
+            Msg::Scanned {
+                run: long.clone(),
+                result: Ok(snap),
+                headroom: Some(headroom()),
+                at: now(),
+            },
+        );
+        app.overlay = Overlay::Confirm(Confirm {
+            run: long.clone(),
+            action: PendingAction::Restore(RestorePlan {
+                run: long.clone(),
+                target: "checkpoint-3.pth.tar".into(),
+                epoch: Some(3),
+                dest: long.join("last.pth.tar"),
+                backup: None,
+                newer: (4..8).map(|e| format!("checkpoint-{e}.pth.tar")).collect(),
+                archive_dir: Some(PathBuf::from(
+                    "/elsewhere/trash-of-a-very-long-path/.ckpt/trash/20261128T150000Z",
+                )),
+                bytes_to_copy: 0,
+                export: false,
+                force: false,
+            }),
+            yes_focused: false,
+        });
+        let s = screen(&app, w, h);
+        // Rejoin the wrapped rows: the whole trash path is there, nothing is cut.
+        let joined: String = s
+            .lines()
+            .map(|l| {
+                l.trim_matches('"')
+                    .trim_end()
+                    .trim_end_matches('│')
+                    .trim()
+                    .trim_start_matches('│')
+                    .to_string()
+            })
+            .collect();
+        assert!(joined.contains("20261128T150000Z/"), "{w}x{h}: {s}");
+        assert!(s.contains("[ No ]"), "{w}x{h}: {s}");
+        insta::assert_snapshot!(format!("confirm_wrap_{w}x{h}"), s);
+    }
+}
+
+#[test]
+fn disk_pane_says_steady_or_full_from_the_runs_growth() {
+    let mut app = app_with(native_run(), 120, 40);
+    let later = now() + chrono::Duration::minutes(10);
+    update(
+        &mut app,
+        Msg::Scanned {
+            run: PathBuf::from(RUN),
+            result: Ok(native_run()),
+            headroom: Some(headroom()),
+            at: later,
+        },
+    );
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("run size steady"), "{s}");
+    assert!(!s.contains("full in"), "{s}");
+    let mut grown = native_run();
+    grown.checkpoints.push(ckpt(8, Some(1.0), 3_041_705, 0));
+    let later = later + chrono::Duration::minutes(10);
+    update(
+        &mut app,
+        Msg::Scanned {
+            run: PathBuf::from(RUN),
+            result: Ok(grown),
+            headroom: Some(headroom()),
+            at: later,
+        },
+    );
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("full in ~"), "{s}");
+    assert!(s.contains("· run +8.7 MiB/h"), "{s}");
+    insta::assert_snapshot!("disk_growth_120x40", s);
 }

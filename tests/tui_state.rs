@@ -701,21 +701,46 @@ fn scan_errors_are_kept_per_run() {
 }
 
 #[test]
-fn projection_counts_fits_and_time() {
+fn projection_counts_fits_and_time_from_the_runs_growth() {
+    use ckpt::tui::app::{growth, record_size, Growth};
     let snap = native_run(); // saves every 10 minutes, 3,041,705 bytes each
     let mut h = headroom();
-    let p = projection(&snap, &h).unwrap();
+    let t = now();
+    let min = chrono::Duration::minutes;
+    // One scan: no rate yet, so no time is claimed.
+    let mut sizes = Vec::new();
+    record_size(&mut sizes, t, 10_000_000);
+    assert_eq!(growth(&sizes), Growth::Unknown);
+    let p = projection(&snap, &h, growth(&sizes)).unwrap();
     assert_eq!(p.next_size, 3_041_705);
     let need = 3_041_705 + 3_041_705 / 32;
     assert_eq!(p.fits, h.available / need);
     assert_eq!(p.interval, Some(std::time::Duration::from_secs(600)));
-    assert_eq!(
-        p.full_in,
-        Some(std::time::Duration::from_secs(600 * p.fits))
-    );
+    assert_eq!(p.full_in, None);
     assert!(!p.warn);
+    // Saves with retention keep the size flat: steady, no time to full.
+    record_size(&mut sizes, t + min(10), 10_000_000);
+    record_size(&mut sizes, t + min(20), 9_000_000);
+    assert_eq!(growth(&sizes), Growth::Steady);
+    assert_eq!(projection(&snap, &h, growth(&sizes)).unwrap().full_in, None);
+    // Grew, then retention holds it: steady again at once, not after the window.
+    let mut sizes = Vec::new();
+    for (m, b) in [(0, 1), (1, 2), (2, 3), (3, 4), (4, 3), (5, 4)] {
+        record_size(&mut sizes, t + min(m), b * 1_000_000);
+    }
+    assert_eq!(growth(&sizes), Growth::Steady);
+    // Growing 3,600,000 bytes in an hour-equivalent: full when the free space runs out.
+    let mut sizes = Vec::new();
+    record_size(&mut sizes, t, 0);
+    record_size(&mut sizes, t + min(10), 1_000 * 600);
+    assert_eq!(growth(&sizes), Growth::Rate(1_000.0));
+    let p = projection(&snap, &h, growth(&sizes)).unwrap();
+    assert_eq!(p.full_in.map(|d| d.as_secs()), Some(h.available / 1_000));
+    // Old samples leave the window.
+    record_size(&mut sizes, t + min(60), 600_000);
+    assert_eq!(sizes.len(), 1);
     h.available = 3_000_000;
-    let p = projection(&snap, &h).unwrap();
+    let p = projection(&snap, &h, Growth::Unknown).unwrap();
     assert_eq!(p.fits, 0);
     assert!(p.warn);
 }
@@ -729,4 +754,198 @@ fn color_choice_honours_no_color() {
     assert!(!ColorChoice::Auto.enabled(false, None));
     assert!(ColorChoice::Always.enabled(false, Some("1")));
     assert!(!ColorChoice::Never.enabled(true, None));
+}
+
+#[test]
+fn poll_below_a_tenth_of_a_second_is_refused() {
+    use ckpt::tui::{check_poll, run, WatchOptions};
+    use std::time::Duration;
+    for bad in [Duration::ZERO, Duration::from_millis(99)] {
+        let e = check_poll(Some(bad)).unwrap_err();
+        assert!(matches!(e, ckpt::Error::Invalid(_)), "{e:?}");
+        assert!(e
+            .to_string()
+            .contains("--poll must be at least 0.1 seconds"));
+    }
+    assert!(check_poll(Some(Duration::from_millis(100))).is_ok());
+    assert!(check_poll(None).is_ok());
+    // run() refuses before touching the terminal.
+    let e = run(WatchOptions {
+        poll: Some(Duration::ZERO),
+        ..WatchOptions::default()
+    })
+    .unwrap_err();
+    assert!(matches!(e, ckpt::Error::Invalid(_)), "{e:?}");
+}
+
+fn report(damaged: &[(&str, &str, &str)], checked: usize) -> ckpt::engine::VerifyReport {
+    ckpt::engine::VerifyReport {
+        run: PathBuf::from(RUN),
+        checked,
+        bytes: 1,
+        ok: vec![],
+        damaged: damaged
+            .iter()
+            .map(|(n, p, r)| ckpt::engine::VerifyIssue {
+                name: n.to_string(),
+                path: PathBuf::from(RUN).join(p),
+                reason: r.to_string(),
+            })
+            .collect(),
+        notes: vec![],
+    }
+}
+
+#[test]
+fn verify_marks_damaged_rows_until_they_change_or_the_next_verify() {
+    use ckpt::snapshot::CheckpointState;
+    use ckpt::tui::app::verify_summary;
+    let mut app = app_with(native_run(), 120, 40);
+    let rep = report(
+        &[
+            (
+                "checkpoint-2.pth.tar",
+                "checkpoint-2.pth.tar",
+                "content hash a != manifest b",
+            ),
+            (
+                "last.pth.tar",
+                "last.pth.tar",
+                "alias missing: No such file",
+            ),
+        ],
+        10,
+    );
+    let summary = verify_summary(&rep).unwrap_err();
+    assert_eq!(
+        summary,
+        "verify: 2 damaged of 10 — Enter on a row shows why, ! lists all"
+    );
+    update(
+        &mut app,
+        Msg::Verified {
+            run: PathBuf::from(RUN),
+            report: rep,
+        },
+    );
+    update(
+        &mut app,
+        Msg::Done {
+            run: PathBuf::from(RUN),
+            result: Err(summary),
+        },
+    );
+    let run = app.current().unwrap();
+    let snap = run.snapshot.as_ref().unwrap();
+    let state = |e: usize| run.state_of(&snap.checkpoints[e]);
+    assert_eq!(state(2), CheckpointState::Damaged);
+    assert_eq!(
+        state(7),
+        CheckpointState::Damaged,
+        "last's alias is damaged"
+    );
+    assert_eq!(state(3), CheckpointState::Complete);
+    assert!(run
+        .damage_of(&snap.checkpoints[2])
+        .unwrap()
+        .contains("content hash a != manifest b"));
+    assert!(run
+        .damage_of(&snap.checkpoints[7])
+        .unwrap()
+        .contains("alias last.pth.tar: alias missing"));
+    // The filter finds the verdicts.
+    press(&mut app, "/damaged");
+    update(&mut app, code(KeyCode::Enter));
+    assert_eq!(
+        view_names(&app),
+        vec!["checkpoint-7.pth.tar", "checkpoint-2.pth.tar"]
+    );
+    update(&mut app, code(KeyCode::Esc));
+    // `!` shows every finding.
+    update(&mut app, key('!'));
+    assert_eq!(app.overlay, Overlay::Message);
+    let full = app.full_message().unwrap();
+    assert!(
+        full.contains("checkpoint-2.pth.tar") && full.contains("alias missing"),
+        "{full}"
+    );
+    update(&mut app, code(KeyCode::Esc));
+    assert_eq!(app.overlay, Overlay::None);
+
+    // A rescan with the same bytes keeps the marks; a rewritten checkpoint loses its mark.
+    let mut snap = native_run();
+    update(
+        &mut app,
+        Msg::Scanned {
+            run: PathBuf::from(RUN),
+            result: Ok(snap.clone()),
+            headroom: None,
+            at: now(),
+        },
+    );
+    assert_eq!(app.current().unwrap().damaged.len(), 2);
+    snap.checkpoints[2].bytes += 1;
+    update(
+        &mut app,
+        Msg::Scanned {
+            run: PathBuf::from(RUN),
+            result: Ok(snap),
+            headroom: None,
+            at: now(),
+        },
+    );
+    let run = app.current().unwrap();
+    assert!(!run.damaged.contains_key("checkpoint-2.pth.tar"));
+    assert!(run.damaged.contains_key("checkpoint-7.pth.tar"));
+    // The next verify replaces the verdicts.
+    let clean = report(&[], 10);
+    assert!(verify_summary(&clean).unwrap().contains("all intact"));
+    update(
+        &mut app,
+        Msg::Verified {
+            run: PathBuf::from(RUN),
+            report: clean,
+        },
+    );
+    assert!(app.current().unwrap().damaged.is_empty());
+}
+
+#[test]
+fn a_deleted_run_goes_stale_and_resumes_when_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("deleted-run");
+    assert!(matches!(
+        ckpt::tui::worker::scan_one(&missing, None),
+        Msg::Gone { run, .. } if run == missing
+    ));
+    let mut app = app_with(native_run(), 120, 40);
+    update(
+        &mut app,
+        Msg::Gone {
+            run: PathBuf::from(RUN),
+            at: now(),
+        },
+    );
+    let run = app.current().unwrap();
+    assert!(run.gone);
+    assert_eq!(
+        run.error.as_deref(),
+        Some("run directory is gone: /data/runs/resnet50-a1")
+    );
+    assert_eq!(
+        run.snapshot.as_ref().unwrap().checkpoints.len(),
+        8,
+        "last rows kept"
+    );
+    update(
+        &mut app,
+        Msg::Scanned {
+            run: PathBuf::from(RUN),
+            result: Ok(native_run()),
+            headroom: None,
+            at: now(),
+        },
+    );
+    let run = app.current().unwrap();
+    assert!(!run.gone && run.error.is_none(), "back: live again");
 }

@@ -41,6 +41,13 @@ fn parse_layout(s: &str) -> Result<LayoutKind, String> {
     s.parse()
 }
 
+fn parse_poll(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v >= 0.1 => Ok(v),
+        _ => Err("--poll must be at least 0.1 seconds".into()),
+    }
+}
+
 /// When to colour output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum ColorArg {
@@ -146,7 +153,7 @@ pub struct WatchArgs {
     #[arg(value_name = "RUN|DIR")]
     pub paths: Vec<PathBuf>,
     /// Poll every SECS instead of using native file events.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = parse_poll)]
     pub poll: Option<f64>,
     /// Disable every action (promote, restore, pin, prune).
     #[arg(long)]

@@ -2,7 +2,7 @@
 //! No I/O here: the event loop turns [`Command`]s into work on other threads, and the
 //! results come back as [`Msg`]s. Rendering reads `&App` only.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 
 use crate::disk::Headroom;
-use crate::engine::{Progress, PrunePlan, RestorePlan};
+use crate::engine::{Progress, PrunePlan, RestorePlan, VerifyReport};
 use crate::rank::{strictly_better, Mode};
 use crate::snapshot::{Checkpoint, CheckpointState, Role, RunSnapshot};
 use crate::watch::WatchMode;
@@ -160,6 +160,16 @@ pub enum Msg {
         run: PathBuf,
         result: Result<String, String>,
     },
+    /// The run directory no longer exists (deleted or moved): its rows go stale.
+    Gone {
+        run: PathBuf,
+        at: DateTime<Utc>,
+    },
+    /// A verify finished: its verdicts mark rows damaged (sent just before `Done`).
+    Verified {
+        run: PathBuf,
+        report: VerifyReport,
+    },
     /// The wall clock moved (ages and "last save" are drawn relative to it).
     Tick(DateTime<Utc>),
     /// SIGTERM/SIGHUP: leave now.
@@ -197,6 +207,8 @@ pub enum Overlay {
     Help,
     Details,
     Confirm(Confirm),
+    /// The full text of the status line (and the last verify's findings), wrapped.
+    Message,
 }
 
 /// Which screen is showing.
@@ -204,6 +216,15 @@ pub enum Overlay {
 pub enum Screen {
     RunList,
     Run(usize),
+}
+
+/// A damaged verdict of the last `v` verify for one checkpoint; it stands until the
+/// next verify or until the checkpoint's size or mtime changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifyMark {
+    pub reason: String,
+    pub bytes: u64,
+    pub mtime: Option<DateTime<Utc>>,
 }
 
 /// Everything known about one watched run.
@@ -229,6 +250,14 @@ pub struct RunEntry {
     /// Selected position in `view`, and the first visible one.
     pub selected: usize,
     pub offset: usize,
+    /// Checkpoints the last verify found damaged, by name.
+    pub damaged: BTreeMap<String, VerifyMark>,
+    /// The last verify's report (its full findings for the message view).
+    pub last_verify: Option<VerifyReport>,
+    /// The run directory is gone: the rows are the last known ones (stale).
+    pub gone: bool,
+    /// The run's total bytes at each recent scan (oldest first), for its growth rate.
+    pub sizes: Vec<(DateTime<Utc>, u64)>,
 }
 
 impl RunEntry {
@@ -248,6 +277,28 @@ impl RunEntry {
             marked: BTreeSet::new(),
             selected: 0,
             offset: 0,
+            damaged: BTreeMap::new(),
+            last_verify: None,
+            gone: false,
+            sizes: Vec::new(),
+        }
+    }
+
+    /// A checkpoint's state as shown: the scan's, or `Damaged` after a failed verify.
+    pub fn state_of(&self, c: &Checkpoint) -> CheckpointState {
+        if self.damaged.contains_key(&c.name) {
+            CheckpointState::Damaged
+        } else {
+            c.state.clone()
+        }
+    }
+
+    /// Why a checkpoint is damaged: the scan's reason, else the last verify's.
+    pub fn damage_of(&self, c: &Checkpoint) -> Option<String> {
+        match (&c.damage, self.damaged.get(&c.name)) {
+            (Some(d), _) => Some(d.clone()),
+            (None, Some(m)) => Some(format!("verify: {}", m.reason)),
+            (None, None) => None,
         }
     }
 
@@ -341,6 +392,7 @@ impl App {
             (Overlay::Confirm(_), _) => KeyMode::Confirm,
             (Overlay::Help, _) => KeyMode::Help,
             (Overlay::Details, _) => KeyMode::Details,
+            (Overlay::Message, _) => KeyMode::Help,
             _ if self.filter_editing => KeyMode::Filter,
             (_, Screen::RunList) => KeyMode::RunList,
             (_, Screen::Run(_)) => KeyMode::Run,
@@ -395,6 +447,36 @@ impl App {
             .collect()
     }
 
+    /// Everything the status line may cut: the status text, else the run's scan
+    /// error or warnings; plus the last verify's findings. `None` = nothing to show.
+    pub fn full_message(&self) -> Option<String> {
+        let mut out = Vec::new();
+        if let Some(s) = &self.status {
+            out.push(s.text.clone());
+        } else if let Some(run) = self.current() {
+            if let Some(e) = &run.error {
+                out.push(e.clone());
+            }
+            if let Some(snap) = &run.snapshot {
+                out.extend(snap.warnings.iter().map(|w| format!("warning: {w}")));
+            }
+        }
+        if let Some(rep) = self.current().and_then(|r| r.last_verify.as_ref()) {
+            if !rep.damaged.is_empty() {
+                out.push(String::new());
+                out.push(format!(
+                    "last verify: {} damaged of {}",
+                    rep.damaged.len(),
+                    rep.checked
+                ));
+                for d in &rep.damaged {
+                    out.push(format!("• {} ({}): {}", d.name, d.path.display(), d.reason));
+                }
+            }
+        }
+        (!out.is_empty()).then(|| out.join("\n"))
+    }
+
     fn set_status(&mut self, level: Level, text: impl Into<String>) {
         self.status = Some(Status {
             level,
@@ -439,6 +521,8 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
                 match result {
                     Ok(snap) => {
                         entry.error = None;
+                        entry.gone = false;
+                        record_size(&mut entry.sizes, at, snap.total_bytes());
                         set_snapshot(entry, snap, sort, &filter, h);
                     }
                     Err(e) => entry.error = Some(e),
@@ -495,6 +579,23 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             }
             vec![Command::Scan(run)]
         }
+        Msg::Gone { run, at } => {
+            if at > app.now {
+                app.now = at;
+            }
+            if let Some(i) = app.run_index(&run) {
+                let entry = &mut app.runs[i];
+                entry.gone = true;
+                entry.error = Some(gone_text(&entry.path));
+            }
+            vec![]
+        }
+        Msg::Verified { run, report } => {
+            if let Some(i) = app.run_index(&run) {
+                apply_verify(&mut app.runs[i], report);
+            }
+            vec![]
+        }
         Msg::Tick(now) => {
             app.now = now;
             vec![]
@@ -529,6 +630,11 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
         Action::Quit => {
             app.quit = true;
             return vec![Command::Quit];
+        }
+        Action::Message => {
+            if app.full_message().is_some() {
+                app.overlay = Overlay::Message;
+            }
         }
         Action::Help => {
             app.overlay = if app.overlay == Overlay::Help {
@@ -807,6 +913,68 @@ fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
     vec![]
 }
 
+/// What the header and status say while a run's directory is missing.
+pub fn gone_text(run: &Path) -> String {
+    format!("run directory is gone: {}", run.display())
+}
+
+/// The status line after a verify: one short sentence; details live on the rows.
+pub fn verify_summary(rep: &VerifyReport) -> Result<String, String> {
+    if rep.damaged.is_empty() {
+        Ok(format!(
+            "verified {} checkpoint(s), {}: all intact",
+            rep.checked,
+            render::fmt::bytes(rep.bytes)
+        ))
+    } else {
+        Err(format!(
+            "verify: {} damaged of {} — Enter on a row shows why, ! lists all",
+            rep.damaged.len(),
+            rep.checked
+        ))
+    }
+}
+
+/// Mark the checkpoints a verify found damaged (an alias's damage marks the checkpoint
+/// it resolves to); replaces the previous verify's marks.
+fn apply_verify(run: &mut RunEntry, report: VerifyReport) {
+    run.damaged.clear();
+    if let Some(snap) = &run.snapshot {
+        for d in &report.damaged {
+            let direct = snap.checkpoints.iter().find(|c| {
+                c.name == d.name || c.paths.iter().any(|p| d.path.ends_with(p) || p == &d.path)
+            });
+            let (ckpt, reason) = match direct {
+                Some(c) => (Some(c), d.reason.clone()),
+                None => {
+                    let alias = [snap.best.as_ref(), snap.last.as_ref()]
+                        .into_iter()
+                        .flatten()
+                        .find(|a| {
+                            d.path.ends_with(&a.path) || a.path.as_os_str() == d.name.as_str()
+                        });
+                    let c = alias
+                        .and_then(|a| a.target.as_ref())
+                        .and_then(|t| snap.checkpoints.iter().find(|c| &c.name == t));
+                    (c, format!("alias {}: {}", d.name, d.reason))
+                }
+            };
+            if let Some(c) = ckpt {
+                let mark = run.damaged.entry(c.name.clone()).or_insert(VerifyMark {
+                    reason: String::new(),
+                    bytes: c.bytes,
+                    mtime: c.mtime,
+                });
+                if !mark.reason.is_empty() {
+                    mark.reason.push_str("; ");
+                }
+                mark.reason.push_str(&reason);
+            }
+        }
+    }
+    run.last_verify = Some(report);
+}
+
 fn move_by(app: &mut App, delta: i64) {
     let h = app.table_height();
     let (sel, len) = match app.overlay {
@@ -879,6 +1047,12 @@ fn set_snapshot(run: &mut RunEntry, snap: RunSnapshot, sort: SortKey, filter: &s
     run.ranks = compute_ranks(&snap);
     run.marked
         .retain(|m| snap.checkpoints.iter().any(|c| &c.name == m));
+    // A verify verdict holds only while the checkpoint is unchanged.
+    run.damaged.retain(|name, m| {
+        snap.checkpoints
+            .iter()
+            .any(|c| &c.name == name && c.bytes == m.bytes && c.mtime == m.mtime)
+    });
     run.snapshot = Some(snap);
     rebuild_view(run, sort, filter);
     reselect(run, keep.as_deref(), h);
@@ -971,7 +1145,13 @@ fn rebuild_view(run: &mut RunEntry, sort: SortKey, filter: &str) {
     };
     let f = filter.to_lowercase();
     let mut view: Vec<usize> = (0..snap.checkpoints.len())
-        .filter(|&i| f.is_empty() || row_text(&snap.checkpoints[i]).contains(&f))
+        .filter(|&i| {
+            let c = &snap.checkpoints[i];
+            // A verify's verdict is part of the row: `/damaged` finds it too.
+            f.is_empty()
+                || row_text(c).contains(&f)
+                || (run.damaged.contains_key(&c.name) && "damaged".contains(&f))
+        })
         .collect();
     let cps = &snap.checkpoints;
     match sort {
@@ -984,6 +1164,52 @@ fn rebuild_view(run: &mut RunEntry, sort: SortKey, filter: &str) {
     run.view = view;
 }
 
+/// How far back the run's growth is measured.
+const GROWTH_WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
+
+/// Remember the run's size at a scan (only the last [`GROWTH_WINDOW`], at most 256).
+pub fn record_size(sizes: &mut Vec<(DateTime<Utc>, u64)>, at: DateTime<Utc>, bytes: u64) {
+    sizes.retain(|(t, _)| *t <= at && at - *t <= GROWTH_WINDOW);
+    sizes.push((at, bytes));
+    if sizes.len() > 256 {
+        sizes.drain(..sizes.len() - 256);
+    }
+}
+
+/// How the run's own size moves: what the trainer adds net of pruning.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Growth {
+    /// Fewer than two scans a second or more apart.
+    Unknown,
+    /// Not growing (retention keeps it flat, or nothing is saved).
+    Steady,
+    /// Growing at this many bytes per second.
+    Rate(f64),
+}
+
+/// Growth between the oldest and the newest recorded scan; steady when the newest
+/// size is no larger than one seen before it in the window.
+pub fn growth(sizes: &[(DateTime<Utc>, u64)]) -> Growth {
+    let (Some(first), Some(last)) = (sizes.first(), sizes.last()) else {
+        return Growth::Unknown;
+    };
+    let secs = (last.0 - first.0).num_milliseconds() as f64 / 1000.0;
+    if secs < 1.0 {
+        return Growth::Unknown;
+    }
+    // Not above an earlier size: retention is holding it (a save and its prune
+    // make it oscillate), even if it grew before the window's newest peak.
+    let earlier_max = sizes[..sizes.len() - 1]
+        .iter()
+        .map(|s| s.1)
+        .max()
+        .unwrap_or(0);
+    if last.1 <= first.1 || last.1 <= earlier_max {
+        return Growth::Steady;
+    }
+    Growth::Rate((last.1 - first.1) as f64 / secs)
+}
+
 /// Disk projection for the gauge: what the next save needs and how long space lasts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Projection {
@@ -993,14 +1219,18 @@ pub struct Projection {
     pub fits: u64,
     /// Median interval between the recent saves.
     pub interval: Option<Duration>,
-    /// Time until full at that rate.
+    /// The run's own growth between scans.
+    pub growth: Growth,
+    /// Time until full at that growth (none when steady or unknown).
     pub full_in: Option<Duration>,
     /// The next save would not fit.
     pub warn: bool,
 }
 
-/// Project headroom from the run's recent saves; `None` without headroom or checkpoints.
-pub fn projection(snap: &RunSnapshot, headroom: &Headroom) -> Option<Projection> {
+/// Project headroom from the run's recent saves and its measured growth; `None`
+/// without checkpoints. Time to full comes from the growth, never from the save
+/// interval alone: retention can keep a busy run's size flat.
+pub fn projection(snap: &RunSnapshot, headroom: &Headroom, growth: Growth) -> Option<Projection> {
     let complete: Vec<&Checkpoint> = snap
         .checkpoints
         .iter()
@@ -1022,11 +1252,17 @@ pub fn projection(snap: &RunSnapshot, headroom: &Headroom) -> Option<Projection>
     let interval = gaps
         .get(gaps.len() / 2)
         .map(|ms| Duration::from_millis(*ms as u64));
-    let full_in = interval.map(|i| i.saturating_mul(fits.min(u32::MAX as u64) as u32));
+    let full_in = match growth {
+        Growth::Rate(r) if r > 0.0 => Some(Duration::from_secs_f64(
+            (headroom.available as f64 / r).min(1e12),
+        )),
+        _ => None,
+    };
     Some(Projection {
         next_size,
         fits,
         interval,
+        growth,
         full_in,
         warn: headroom.available < need,
     })

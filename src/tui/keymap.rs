@@ -53,6 +53,8 @@ pub enum Action {
     Press,
     /// Restore dialog: archive the newer checkpoints to `.ckpt/trash/` (re-plans).
     ToggleArchive,
+    /// Show the full status text (and the last verify's findings).
+    Message,
     /// Filter input: apply and leave the input.
     ApplyFilter,
     /// Filter input: delete one character.
@@ -271,6 +273,13 @@ pub const BINDINGS: &[Binding] = &[
         modes: NAV,
         hint: None,
         help: "rescan now",
+    },
+    Binding {
+        keys: &[k('!')],
+        action: Action::Message,
+        modes: NAV,
+        hint: None,
+        help: "full status message",
     },
     Binding {
         keys: &[k('y')],

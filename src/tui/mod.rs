@@ -31,6 +31,9 @@ use app::{update, App, Command, Msg};
 /// Shortest gap between two frames: bursts of messages are coalesced into one draw.
 pub const FRAME_GAP: Duration = Duration::from_millis(50);
 
+/// Shortest `--poll` interval: below it polling burns a core re-listing the run.
+pub const MIN_POLL: Duration = Duration::from_millis(100);
+
 /// How often trainer activity is looked up.
 const TRAINER_EVERY: Duration = Duration::from_secs(5);
 
@@ -106,6 +109,16 @@ pub fn resolve_runs(paths: &[PathBuf]) -> crate::Result<(Vec<PathBuf>, Option<Pa
     Ok((runs, root))
 }
 
+/// Refuse a `--poll` interval below [`MIN_POLL`] (zero would spin a core).
+pub fn check_poll(poll: Option<Duration>) -> crate::Result<()> {
+    match poll {
+        Some(p) if p < MIN_POLL => Err(crate::Error::Invalid(
+            "--poll must be at least 0.1 seconds".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn discover(dir: &std::path::Path) -> Vec<PathBuf> {
     terminal::CATCHING.with(|c| c.set(true));
     let r = std::panic::catch_unwind(|| crate::layout::discover_runs(dir));
@@ -115,6 +128,7 @@ fn discover(dir: &std::path::Path) -> Vec<PathBuf> {
 
 /// Run the monitor until the user quits; restores the terminal on every exit path.
 pub fn run(options: WatchOptions) -> crate::Result<()> {
+    check_poll(options.poll)?;
     let (runs, root) = resolve_runs(&options.paths)?;
     let is_tty = crossterm::tty::IsTty::is_tty(&std::io::stdout());
     let no_color = std::env::var("NO_COLOR").ok();

@@ -59,6 +59,13 @@ fn scan_loop(rx: Receiver<PathBuf>, tx: Sender<Msg>, layout: Option<LayoutKind>)
 
 /// Scan one run and measure its filesystem.
 pub fn scan_one(run: &Path, layout: Option<LayoutKind>) -> Msg {
+    // Deleted or moved away: say so (the monitor keeps the last rows, marked stale).
+    if !run.is_dir() {
+        return Msg::Gone {
+            run: run.to_path_buf(),
+            at: chrono::Utc::now(),
+        };
+    }
     let result = guarded("scan", || {
         crate::layout::scan(run, layout).map_err(|e| match e {
             // Watching a run before its first save is normal: say what we wait for.
@@ -66,6 +73,12 @@ pub fn scan_one(run: &Path, layout: Option<LayoutKind>) -> Msg {
             e => e.to_string(),
         })
     });
+    if result.is_err() && !run.is_dir() {
+        return Msg::Gone {
+            run: run.to_path_buf(),
+            at: chrono::Utc::now(),
+        };
+    }
     let headroom = guarded("disk", || {
         crate::disk::headroom(run).map_err(|e| e.to_string())
     })
@@ -248,24 +261,12 @@ pub fn apply(
         PendingAction::Verify { .. } => {
             let mut cb = throttled(tx);
             let rep = r.verify(Some(&mut cb)).map_err(err)?;
-            if rep.damaged.is_empty() {
-                Ok(format!(
-                    "verified {} checkpoint(s), {}: all intact",
-                    rep.checked,
-                    fmt::bytes(rep.bytes)
-                ))
-            } else {
-                Err(format!(
-                    "verify: {} damaged of {}: {}",
-                    rep.damaged.len(),
-                    rep.checked,
-                    rep.damaged
-                        .iter()
-                        .map(|d| format!("{} ({})", d.path.display(), d.reason))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            }
+            let summary = super::app::verify_summary(&rep);
+            let _ = tx.send(Msg::Verified {
+                run: run.to_path_buf(),
+                report: rep,
+            });
+            summary
         }
     }
 }

@@ -3,7 +3,7 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Widget};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
 
 use std::path::Path;
 
@@ -230,8 +230,21 @@ pub fn render(c: &Confirm, snap: Option<&RunSnapshot>, area: Rect, buf: &mut Buf
         Span::styled("[ Yes ]", yes),
         Span::styled("    y confirm · n/Esc cancel", theme.dim()),
     ]));
-    let h = lines.len() as u16 + 2;
-    let w = lines.iter().map(|l| l.width()).max().unwrap_or(20) as u16 + 4;
-    let inner = super::popup(area, w.max(40), h, &title, buf, theme);
-    Paragraph::new(lines).render(inner, buf);
+    // As wide as the longest line when the screen allows; else long lines (paths)
+    // wrap, and the dialog grows taller instead of cutting them.
+    let want = lines.iter().map(|l| l.width()).max().unwrap_or(20) as u16 + 4;
+    let w = want.max(40).min(area.width);
+    let iw = w.saturating_sub(2).max(1) as usize;
+    let h = lines
+        .iter()
+        .map(|l| {
+            let n = l.width().max(1);
+            (n.div_ceil(iw) + usize::from(n > iw)) as u16
+        })
+        .sum::<u16>()
+        + 2;
+    let inner = super::popup(area, w, h, &title, buf, theme);
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(inner, buf);
 }

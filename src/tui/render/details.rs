@@ -51,9 +51,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
                 .join(", "),
         ),
         kv("pinned", if c.pinned { "yes".into() } else { "no".into() }),
-        kv("state", state_name(&c.state).to_string()),
+        kv("state", state_name(&run.state_of(c)).to_string()),
     ];
-    if let Some(d) = &c.damage {
+    if let Some(d) = run.damage_of(c) {
         lines.push(Line::from(Span::styled(
             format!("damage   {d}"),
             theme.error(),
@@ -69,8 +69,15 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
     for p in &c.paths {
         lines.push(Line::from(format!("  {}", p.display())));
     }
-    let h = lines.len() as u16 + 2;
-    let inner = super::popup(area, 76, h, "checkpoint · Esc closes", buf, theme);
+    // Long reasons and paths wrap: count the rows they take at the popup's width.
+    let w = 76.min(area.width);
+    let rows = |l: &Line| {
+        let n = l.width().max(1);
+        let iw = w.saturating_sub(2).max(1) as usize;
+        (n.div_ceil(iw) + usize::from(n > iw)) as u16
+    };
+    let h = lines.iter().map(rows).sum::<u16>() + 2;
+    let inner = super::popup(area, w, h, "checkpoint · Esc closes", buf, theme);
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
         .render(inner, buf);

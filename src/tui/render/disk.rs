@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Widget};
 
 use super::fmt;
 use super::theme::Theme;
-use crate::tui::app::{projection, App, RunEntry};
+use crate::tui::app::{growth, projection, App, Growth, RunEntry};
 
 fn bar(used_frac: f64, width: usize) -> String {
     let filled = ((used_frac.clamp(0.0, 1.0)) * width as f64).round() as usize;
@@ -38,7 +38,10 @@ pub fn render(_app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buf
     } else {
         0.0
     };
-    let proj = run.snapshot.as_ref().and_then(|s| projection(s, h));
+    let proj = run
+        .snapshot
+        .as_ref()
+        .and_then(|s| projection(s, h, growth(&run.sizes)));
     let ckpt_bytes = run.snapshot.as_ref().map(|s| s.total_bytes()).unwrap_or(0);
     let bar_style = if proj.as_ref().is_some_and(|p| p.warn) || used > 0.95 {
         theme.error()
@@ -50,9 +53,14 @@ pub fn render(_app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buf
     let fits = proj
         .as_ref()
         .map(|p| format!("~{} more checkpoints fit", p.fits));
-    let full = proj.as_ref().and_then(|p| {
-        p.full_in
-            .map(|d| format!("full in ~{} at the current rate", fmt::long_duration(d)))
+    let full = proj.as_ref().map(|p| match (p.growth, p.full_in) {
+        (Growth::Rate(r), Some(d)) => format!(
+            "full in ~{} · run +{}/h",
+            fmt::long_duration(d),
+            fmt::bytes((r * 3600.0) as u64)
+        ),
+        (Growth::Steady, _) => "run size steady: not filling the disk".to_string(),
+        _ => "time to full: measuring growth…".to_string(),
     });
     let warn = proj.as_ref().filter(|p| p.warn).map(|p| {
         format!(
@@ -79,8 +87,12 @@ pub fn render(_app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buf
             if let Some(p) = &proj {
                 spans.push(Span::raw(format!(" · ~{} more fit", p.fits)));
             }
-            if let Some(d) = proj.as_ref().and_then(|p| p.full_in) {
-                spans.push(Span::raw(format!(" · full ~{}", fmt::long_duration(d))));
+            match proj.as_ref().map(|p| (p.growth, p.full_in)) {
+                Some((Growth::Rate(_), Some(d))) => {
+                    spans.push(Span::raw(format!(" · full ~{}", fmt::long_duration(d))))
+                }
+                Some((Growth::Steady, _)) => spans.push(Span::raw(" · run size steady")),
+                _ => {}
             }
         }
         Paragraph::new(Line::from(spans)).render(inner, buf);
@@ -112,7 +124,7 @@ pub fn render(_app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buf
         lines.push(Line::from(f));
     }
     lines.push(Line::from(Span::styled(
-        full.unwrap_or_else(|| "time to full: needs two saves to measure".into()),
+        full.unwrap_or_else(|| "time to full: no checkpoint yet".into()),
         theme.dim(),
     )));
     Paragraph::new(lines).render(inner, buf);

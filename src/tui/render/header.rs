@@ -20,6 +20,13 @@ pub fn metric_label(run: &RunEntry) -> String {
 
 /// "events · scan 14:03:22", "polling 2s · scan …", "starting…".
 pub fn watch_label(app: &App, run: &RunEntry) -> String {
+    if run.gone {
+        let since = run
+            .last_scan
+            .map(|t| format!(" · stale since {}", fmt::clock(t, app.utc_offset)))
+            .unwrap_or_default();
+        return format!("directory gone{since}");
+    }
     let mut mode = run
         .watch_mode
         .map(|m| m.label())
@@ -86,7 +93,7 @@ pub fn render(app: &App, run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Th
         Span::raw(" · "),
         Span::raw(metric),
         Span::raw(" · "),
-        Span::styled(right, theme.dim()),
+        Span::styled(right, if run.gone { theme.error() } else { theme.dim() }),
     ];
     if app.read_only {
         line.push(Span::raw(" · "));

@@ -9,6 +9,7 @@ pub mod fmt;
 mod footer;
 mod header;
 mod help;
+mod message;
 mod ranking;
 mod runs;
 mod status;
@@ -139,6 +140,7 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
         Overlay::None => {}
         Overlay::Help => help::render(app, area, buf, theme),
         Overlay::Details => details::render(app, area, buf, theme),
+        Overlay::Message => message::render(app, area, buf, theme),
         Overlay::Confirm(c) => {
             let snap = app
                 .runs

@@ -26,6 +26,15 @@ pub fn list_area(area: Rect) -> Rect {
     split(area)[1]
 }
 
+/// The first (longest) wording that fits `w`, else the last one cut.
+fn longest_fitting(options: &[String], w: usize) -> String {
+    options
+        .iter()
+        .find(|o| o.chars().count() <= w)
+        .cloned()
+        .unwrap_or_else(|| fmt::fit(options.last().map(String::as_str).unwrap_or(""), w))
+}
+
 pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
     let [header, list, status, footer] = split(area);
     let root = app
@@ -56,6 +65,20 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
         .title(Span::styled(title, theme.title()));
     let inner = block.inner(list);
     block.render(list, buf);
+    let widths = [
+        Constraint::Fill(3),
+        Constraint::Length(9),
+        Constraint::Length(5),
+        Constraint::Length(14),
+        Constraint::Length(7),
+        Constraint::Length(9),
+        Constraint::Fill(2),
+    ];
+    // The table lays its columns out the same way: cut names to the real width, from
+    // the left, so `…/runs/timm-basic` and `…/qa/timm-basic` stay distinguishable.
+    let cols = Layout::horizontal(widths).spacing(1).split(inner);
+    let name_w = cols[0].width as usize;
+    let activity_w = cols[6].width as usize;
     let view = app.list_view();
     let rows_h = (inner.height as usize).saturating_sub(1).max(1);
     let offset = app.list_selected.saturating_sub(rows_h - 1);
@@ -98,13 +121,38 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
                 ),
                 None => ("?".into(), "-".into(), "-".into()),
             };
+            // What the trainer does (the watch mode is in each run's own header).
+            let last_save = snap.and_then(|s| s.checkpoints.iter().filter_map(|c| c.mtime).max());
             let activity = match (&r.error, &r.trainer) {
-                (Some(e), _) => Span::styled(fmt::fit(e, 40), theme.error()),
-                (None, Some(t)) => {
-                    Span::styled(format!("pid {} {:.0}%", t.pid, t.cpu_percent), theme.ok())
+                (Some(e), _) if r.gone || !e.starts_with("waiting") => {
+                    Span::styled(fmt::fit(e, activity_w), theme.error())
                 }
-                (None, None) => Span::styled(
-                    r.watch_mode.map(|m| m.label()).unwrap_or_default(),
+                (_, Some(t)) => Span::styled(
+                    longest_fitting(
+                        &[
+                            format!("pid {} · cpu {:.0}%", t.pid, t.cpu_percent),
+                            format!("pid {}", t.pid),
+                        ],
+                        activity_w,
+                    ),
+                    theme.ok(),
+                ),
+                (_, None) => Span::styled(
+                    match (r.trainer_checked, last_save) {
+                        (false, _) => "…".to_string(),
+                        (true, Some(t)) => {
+                            let age = fmt::age(Some(t), app.now);
+                            longest_fitting(
+                                &[
+                                    format!("idle · last save {age} ago"),
+                                    format!("idle · saved {age} ago"),
+                                    format!("idle {age}"),
+                                ],
+                                activity_w,
+                            )
+                        }
+                        (true, None) => "idle · no save yet".to_string(),
+                    },
                     theme.dim(),
                 ),
             };
@@ -115,7 +163,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
             };
             Some(
                 Row::new(vec![
-                    Cell::from(fmt::fit_left(&name, 40)),
+                    Cell::from(fmt::fit_left(&name, name_w)),
                     Cell::from(layout),
                     Cell::from(Line::from(count).right_aligned()),
                     Cell::from(Span::styled(best, theme.best())),
@@ -131,21 +179,10 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
         ["run", "layout", "ckpts", "best", "last", "size", "activity"]
             .map(|h| Cell::from(Span::styled(h, theme.title()))),
     );
-    Table::new(
-        rows,
-        [
-            Constraint::Fill(2),
-            Constraint::Length(9),
-            Constraint::Length(5),
-            Constraint::Length(14),
-            Constraint::Length(7),
-            Constraint::Length(9),
-            Constraint::Fill(1),
-        ],
-    )
-    .header(header_row)
-    .column_spacing(1)
-    .render(inner, buf);
+    Table::new(rows, widths)
+        .header(header_row)
+        .column_spacing(1)
+        .render(inner, buf);
     super::status::render(app, status, buf, theme);
     super::footer::render(app, footer, buf, theme);
 }

@@ -100,6 +100,9 @@ pub fn render(app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buff
     if !run.marked.is_empty() {
         title.push_str(&format!("· {} marked ", run.marked.len()));
     }
+    if run.gone {
+        title.push_str("· STALE: run directory is gone ");
+    }
     let inner = if boxed {
         let block = Block::default()
             .borders(Borders::ALL)
@@ -155,10 +158,18 @@ pub fn render(app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buff
             if c.pinned {
                 roles.push("pin");
             }
-            let state_style = match c.state {
+            let state = run.state_of(c);
+            let state_style = match state {
+                _ if run.gone => theme.error(),
                 CheckpointState::Complete => theme.dim(),
                 CheckpointState::Writing => theme.warn(),
                 CheckpointState::Damaged => theme.error(),
+            };
+            // The directory is gone: these rows are what was last seen, not what is.
+            let state_text = if run.gone {
+                "stale"
+            } else {
+                state_name(&state)
             };
             let base = if marked {
                 theme.marked()
@@ -189,7 +200,7 @@ pub fn render(app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buff
                     Col::Size => right(fmt::bytes(c.bytes)),
                     Col::Age => right(fmt::age(c.mtime, app.now)),
                     Col::Roles => Cell::from(roles.join(",")),
-                    Col::State => Cell::from(Span::styled(state_name(&c.state), state_style)),
+                    Col::State => Cell::from(Span::styled(state_text, state_style)),
                 })
                 .collect();
             let mut row = Row::new(cells).style(base);
