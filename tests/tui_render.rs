@@ -848,6 +848,7 @@ fn confirm_dialogs_wrap_long_paths_at_narrow_sizes() {
                 bytes_to_copy: 0,
                 export: false,
                 force: false,
+                ..Default::default()
             }),
             yes_focused: false,
         });
