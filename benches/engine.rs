@@ -12,7 +12,8 @@
 //! - peak RSS of this process (getrusage).
 //!
 //! Environment:
-//! - `CKPT_BENCH_SIZE`   large payload size, bytes or with a K/M/G suffix (default `1G`).
+//! - `CKPT_BENCH_SIZE`   large payload size, bytes or with a K/M/G suffix (default `1G`;
+//!   `8M` with 1 round and 3 reps when run without `--bench`, as `cargo test` does).
 //! - `CKPT_BENCH_DIR`    directory to measure in (default: the system temp dir); a fresh
 //!   subdirectory is created there and removed at the end.
 //! - `CKPT_BENCH_ROUNDS` rounds of the large writes (dd, save, copy, cp), median
@@ -218,19 +219,30 @@ fn hash_throughput(chunk: &[u8]) -> f64 {
 fn main() {
     // One line per panic (an unavailable operation is reported as n/a in the table).
     std::panic::set_hook(Box::new(|info| eprintln!("bench: {info}")));
+    // `cargo test --all-targets` runs bench binaries too (without `--bench`): then do a
+    // small smoke run that proves the bench works, not a 1 GiB measurement in debug.
+    let full = std::env::args().skip(1).any(|a| a == "--bench");
+    if !full {
+        println!("engine bench: smoke run (8 MiB, 1 round); `cargo bench --bench engine` measures");
+    }
+    let (default_size, default_rounds, default_reps) = if full {
+        (1u64 << 30, 5u64, 31usize)
+    } else {
+        (8 << 20, 1, 3)
+    };
     let size = std::env::var("CKPT_BENCH_SIZE")
         .ok()
         .and_then(|s| parse_size(&s))
-        .unwrap_or(1 << 30);
+        .unwrap_or(default_size);
     let rounds: u64 = std::env::var("CKPT_BENCH_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(5)
+        .unwrap_or(default_rounds)
         .max(1);
     let reps: usize = std::env::var("CKPT_BENCH_REPS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(31)
+        .unwrap_or(default_reps)
         .max(1);
     let parent = std::env::var_os("CKPT_BENCH_DIR")
         .map(PathBuf::from)
