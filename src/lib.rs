@@ -18,6 +18,7 @@ pub mod safetensors;
 pub mod snapshot;
 pub mod torchzip;
 pub mod tui;
+pub mod units;
 pub mod watch;
 
 pub use error::{Error, Result};

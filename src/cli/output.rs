@@ -9,21 +9,7 @@ use ckpt::engine::Progress;
 
 /// `1536` -> `1.5 KiB`; bytes below 1 KiB stay exact.
 pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if v >= 100.0 {
-        format!("{v:.0} {}", UNITS[unit])
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
+    ckpt::units::human_bytes(n)
 }
 
 /// Compact age: `42s`, `5m`, `3h`, `2d`; `-` when unknown.
@@ -48,15 +34,9 @@ pub fn human_metric(v: Option<f64>, raw: Option<&str>) -> String {
             let s = s.trim_end_matches('0').trim_end_matches('.');
             s.to_string()
         }
-        Some(v) => raw.map(str::to_string).unwrap_or_else(|| {
-            if v.is_nan() {
-                "nan".into()
-            } else if v > 0.0 {
-                "inf".into()
-            } else {
-                "-inf".into()
-            }
-        }),
+        Some(v) => raw
+            .map(str::to_string)
+            .unwrap_or_else(|| ckpt::units::non_finite_text(v)),
         None => raw.map(str::to_string).unwrap_or_else(|| "-".into()),
     }
 }

@@ -113,15 +113,11 @@ pub fn state_str(s: &CheckpointState) -> &'static str {
 pub fn metric_raw(c: &Checkpoint) -> Option<String> {
     match c.metric {
         Some(v) if v.is_finite() => None,
-        Some(v) => Some(c.metric_raw.clone().unwrap_or_else(|| {
-            if v.is_nan() {
-                "nan".into()
-            } else if v > 0.0 {
-                "inf".into()
-            } else {
-                "-inf".into()
-            }
-        })),
+        Some(v) => Some(
+            c.metric_raw
+                .clone()
+                .unwrap_or_else(|| ckpt::units::non_finite_text(v)),
+        ),
         None => c.metric_raw.clone(),
     }
 }

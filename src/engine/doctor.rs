@@ -42,11 +42,11 @@ impl Run {
                 let needed = crate::engine::save::space_needed(next);
                 let detail = format!(
                     "{} free of {} on {} ({}); next checkpoint needs ~{}",
-                    human(h.available),
-                    human(h.total),
+                    crate::units::human_bytes(h.available),
+                    crate::units::human_bytes(h.total),
                     h.mount.display(),
                     h.fs_type,
-                    human(needed)
+                    crate::units::human_bytes(needed)
                 );
                 checks.push(if h.available >= needed {
                     ok("free space", detail)
@@ -357,22 +357,6 @@ fn list(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
-/// Bytes as a short human string (binary units).
-fn human(b: u64) -> String {
-    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < U.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", U[i])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,11 +368,5 @@ mod tests {
         assert!(!looks_like_checkpoint("checkpoint-x.pth.tar", ".pth.tar"));
         assert!(!looks_like_checkpoint("last.pth.tar", ".pth.tar"));
         assert!(!looks_like_checkpoint("checkpoint-1.pt", ".pth.tar"));
-    }
-
-    #[test]
-    fn human_sizes() {
-        assert_eq!(human(10), "10 B");
-        assert_eq!(human(3 << 20), "3.0 MiB");
     }
 }

@@ -177,17 +177,6 @@ pub fn preflight(dir: &Path, bytes: u64, hint: impl FnOnce() -> String) -> Resul
     Ok(())
 }
 
-/// The manifest's `metric_raw` text for a non-finite value ("nan", "inf", "-inf").
-fn raw_text(v: f64) -> String {
-    if v.is_nan() {
-        "nan".into()
-    } else if v > 0.0 {
-        "inf".into()
-    } else {
-        "-inf".into()
-    }
-}
-
 /// Current (non-trash) entry of an epoch.
 fn live_entry(m: &Manifest, epoch: u64) -> Option<&Entry> {
     m.checkpoints
@@ -414,7 +403,7 @@ impl Run {
         let replaced = existing.is_some();
         let (metric, metric_raw) = match req.metric {
             Some(v) if v.is_finite() => (Some(v), None),
-            Some(v) => (None, Some(raw_text(v))),
+            Some(v) => (None, Some(crate::units::non_finite_text(v))),
             None => (None, None),
         };
         let entry = Entry {
