@@ -792,6 +792,91 @@ fn verify_accepts_alias_bytes_a_pending_intent_allows() {
     assert_eq!(read(&last), payload(2, 0));
 }
 
+/// Promote and restore commit with ONE durable manifest write: the pending record they
+/// leave is settled (aliases already hardlinked to their entries), invisible to scans
+/// and verify, and the next mutation drops it without a write of its own. A record
+/// whose alias does not share its entry's inode is not settled: it is reported and the
+/// next mutation repairs the alias and stores the manifest without it.
+#[test]
+fn promote_and_restore_leave_only_a_settled_record() {
+    use ckpt::engine::manifest_io::{is_settled, pending};
+    use ckpt::engine::RestoreOptions;
+    let (_d, run) = new_run();
+    save(&run, 1, Some(1.0));
+    save(&run, 2, Some(2.0));
+    let dir = run.dir.clone();
+    let ino = |name: &str| std::fs::metadata(dir.join(name)).unwrap().ino();
+    let stores = |steps: &[&str]| steps.iter().filter(|s| **s == "manifest.store").count();
+    let quiet = |what: &str| {
+        let m = assert_run_consistent(&dir);
+        let p = pending(&m).unwrap();
+        assert!(
+            p.as_ref().is_none_or(|p| is_settled(&dir, &m, p)),
+            "{what}: unsettled record {p:?}"
+        );
+        let snap = run.snapshot().unwrap();
+        assert!(
+            !snap.warnings.iter().any(|w| w.contains("interrupted")),
+            "{what}: {:?}",
+            snap.warnings
+        );
+        let v = run.verify(None).unwrap();
+        assert!(v.damaged.is_empty() && v.notes.is_empty(), "{what}: {v:?}");
+        m
+    };
+
+    for (i, sel) in ["1", "2", "1"].iter().enumerate() {
+        fault::start_recording();
+        run.promote(sel).unwrap();
+        let steps = fault::record();
+        assert_eq!(stores(&steps), 1, "promote #{i}: {steps:?}");
+        let m = quiet("promote");
+        assert!(pending(&m).unwrap().is_some(), "the record is left lazily");
+        assert_eq!(
+            ino("model_best.pth.tar"),
+            ino(&format!("checkpoint-{sel}.pth.tar"))
+        );
+    }
+    for sel in ["2", "1"] {
+        fault::start_recording();
+        let plan = run.plan_restore(sel, &RestoreOptions::default()).unwrap();
+        run.restore(&plan, None).unwrap();
+        let steps = fault::record();
+        assert_eq!(stores(&steps), 1, "restore {sel}: {steps:?}");
+        quiet("restore");
+        assert_eq!(
+            ino("last.pth.tar"),
+            ino(&format!("checkpoint-{sel}.pth.tar"))
+        );
+    }
+    // Any mutation that writes the manifest drops the settled record (promote pinned
+    // both checkpoints: unpinning one writes).
+    run.set_pinned("2", false).unwrap();
+    assert!(pending(&load_manifest(&dir).unwrap()).unwrap().is_none());
+    quiet("pin");
+
+    // Unsettled: model_best is a copy of the old best's bytes, not the entry's inode.
+    run.promote("2").unwrap();
+    let best = dir.join("model_best.pth.tar");
+    std::fs::remove_file(&best).unwrap();
+    std::fs::write(&best, payload(1, 0)).unwrap();
+    let m = assert_run_consistent(&dir);
+    assert!(!is_settled(&dir, &m, &pending(&m).unwrap().unwrap()));
+    let snap = run.snapshot().unwrap();
+    assert!(
+        snap.warnings
+            .iter()
+            .any(|w| w.contains("interrupted promote")),
+        "{:?}",
+        snap.warnings
+    );
+    assert_eq!(run.verify(None).unwrap().notes.len(), 1);
+    run.set_pinned("1", false).unwrap();
+    assert!(pending(&load_manifest(&dir).unwrap()).unwrap().is_none());
+    assert_eq!(ino("model_best.pth.tar"), ino("checkpoint-2.pth.tar"));
+    quiet("repair");
+}
+
 /// Fail every seam step of a save (new epoch, and a replace of the last one) in turn:
 /// whatever state is left, verify reports no damage until the next mutation.
 #[test]

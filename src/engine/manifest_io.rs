@@ -8,7 +8,10 @@
 //! [`Pending`] intent in the manifest (stored under the key `"pending"` of its unknown
 //! fields, so the shared types stay unchanged). Until it is cleared, a file may hold
 //! the hashes listed in `may_hold` besides its entry's. The next mutation finishes the
-//! job with [`recover_pending`].
+//! job with [`recover_pending`]. An operation whose files all reached their final state
+//! (aliases hardlinked to their entries) may leave its record in place instead of
+//! paying a second fsynced write: such a record is [`is_settled`], allows nothing a
+//! file still holds, and scans ignore it.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -302,12 +305,22 @@ pub fn set_pending(m: &mut Manifest, p: Option<&Pending>) {
 /// Finish what a crashed operation left pending (call under the run lock, before
 /// anything else): adopt a replaced entry whose file made it, re-point the aliases to
 /// the manifest's `last` and `best`, unlink what the manifest no longer lists, then
-/// store the manifest without the record. Returns true when something was pending.
+/// store the manifest without the record. A settled record ([`is_settled`]) is only
+/// dropped from `m`: the caller's next store writes it out. Returns true when something
+/// was pending.
 pub fn recover_pending(run: &Path, m: &mut Manifest) -> Result<bool> {
     let mpath = manifest_path(run);
     let Some(p) = pending(m).map_err(|r| corrupt(&mpath, run, r))? else {
         return Ok(false);
     };
+    if is_settled(run, m, &p) {
+        // The operation finished its files and left the record to be dropped lazily:
+        // make its alias renames durable (a kill may have come before its dir fsync),
+        // then drop the record in memory; this mutation's own store writes it out.
+        super::atomic::fsync_dir(run)?;
+        set_pending(m, None);
+        return Ok(true);
+    }
     if let Some(r) = &p.replace {
         let on_disk = std::fs::symlink_metadata(resolve(run, &r.entry.path)).ok();
         if on_disk.is_some_and(|md| md.dev() == r.dev && md.ino() == r.ino) {
@@ -320,7 +333,6 @@ pub fn recover_pending(run: &Path, m: &mut Manifest) -> Result<bool> {
     repoint_aliases(run, m)?;
     let listed: std::collections::HashSet<&str> =
         m.checkpoints.iter().map(|e| e.path.as_str()).collect();
-    let mut unlinked = false;
     for f in &p.unlink {
         if listed.contains(f.as_str()) {
             continue;
@@ -330,7 +342,7 @@ pub fn recover_pending(run: &Path, m: &mut Manifest) -> Result<bool> {
             Ok(md) if md.is_file() => {
                 super::fault::point("recover.unlink").map_err(|e| Error::io("remove", &path, e))?;
                 match std::fs::remove_file(&path) {
-                    Ok(()) => unlinked = true,
+                    Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => return Err(Error::io("remove", &path, e)),
                 }
@@ -338,9 +350,9 @@ pub fn recover_pending(run: &Path, m: &mut Manifest) -> Result<bool> {
             _ => {}
         }
     }
-    if unlinked {
-        super::atomic::fsync_dir(run)?;
-    }
+    // Always, even when nothing changed here: the crashed operation's alias renames
+    // may not be durable yet.
+    super::atomic::fsync_dir(run)?;
     set_pending(m, None);
     store_manifest(run, m)?;
     Ok(true)
@@ -375,8 +387,10 @@ pub fn recompute_best(m: &mut Manifest) {
 }
 
 /// Commit a manifest whose `last`/`best` changed and re-point the alias files,
-/// crash-safely: store `new` with a pending record saying the aliases may still hold
-/// `old`'s last/best bytes, re-point them, then store again without the record.
+/// crash-safely with one durable manifest write: store `new` with a pending record
+/// saying the aliases may still hold `old`'s last/best bytes, re-point them, fsync the
+/// run dir; the record, settled now, is dropped by the next mutation (see
+/// [`finish_pending`]).
 /// For promote/restore/release (call under the run lock).
 pub fn store_and_repoint(
     run: &Path,
@@ -407,30 +421,101 @@ pub fn store_and_repoint(
         }),
     );
     store_manifest(run, new)?;
-    repoint_aliases(run, new)?;
-    set_pending(new, None);
-    store_manifest(run, new)
+    if repoint_aliases(run, new)? {
+        super::atomic::fsync_dir(run)?;
+    }
+    finish_pending(run, new)
 }
 
-/// Make the `last` and `best` alias files hold the manifest's `last`/`best` entries.
-pub fn repoint_aliases(run: &Path, m: &Manifest) -> Result<()> {
+/// After an operation's files are in place (and their directory fsynced): leave a
+/// settled record to be dropped by the next mutation (one durable manifest write per
+/// operation), or store the manifest without an unsettled one.
+pub fn finish_pending(run: &Path, m: &mut Manifest) -> Result<()> {
+    let mpath = manifest_path(run);
+    let Some(p) = pending(m).map_err(|r| corrupt(&mpath, run, r))? else {
+        return Ok(());
+    };
+    if is_settled(run, m, &p) {
+        return Ok(());
+    }
+    set_pending(m, None);
+    store_manifest(run, m)
+}
+
+/// The target entry's file of each alias the manifest names: (alias name, entry path).
+fn alias_targets(m: &Manifest) -> Vec<(String, String)> {
     let (last_name, best_name) = alias_names(&m.ext);
     let find = |epoch: u64| {
         m.checkpoints
             .iter()
             .find(|e| e.epoch == epoch && !e.path.starts_with("trash/"))
+            .map(|e| e.path.clone())
     };
-    if let Some(e) = m.last.and_then(find) {
-        if resolve(run, &e.path).is_file() {
-            super::alias::set_alias(run, &last_name, Path::new(&e.path))?;
-        }
+    let mut v = Vec::new();
+    if let Some(p) = m.last.and_then(find) {
+        v.push((last_name, p));
     }
-    if let Some(e) = m.best.as_ref().and_then(|b| find(b.epoch)) {
-        if resolve(run, &e.path).is_file() {
-            super::alias::set_alias(run, &best_name, Path::new(&e.path))?;
-        }
+    if let Some(p) = m.best.as_ref().and_then(|b| find(b.epoch)) {
+        v.push((best_name, p));
     }
-    Ok(())
+    v
+}
+
+/// True when a pending record no longer allows anything: it only lets alias files hold
+/// older bytes (no replace, no unlink), and each of those aliases is already a hardlink
+/// of the file of the entry the manifest points it at. Such a record is harmless; the
+/// next mutation drops it (stat only, no reads).
+pub fn is_settled(run: &Path, m: &Manifest, p: &Pending) -> bool {
+    if p.replace.is_some() || !p.unlink.is_empty() {
+        return false;
+    }
+    let targets = alias_targets(m);
+    p.may_hold.iter().all(|(name, hashes)| {
+        // An empty list allows nothing.
+        if hashes.is_empty() {
+            return true;
+        }
+        let Some((_, target)) = targets.iter().find(|(a, _)| a == name) else {
+            return false;
+        };
+        let (Ok(a), Ok(t)) = (
+            std::fs::symlink_metadata(run.join(name)),
+            std::fs::symlink_metadata(resolve(run, target)),
+        ) else {
+            return false;
+        };
+        a.is_file() && t.is_file() && (a.dev(), a.ino()) == (t.dev(), t.ino())
+    })
+}
+
+/// True when the manifest records a pending intent that is not [`is_settled`]: an
+/// operation really was caught between its steps.
+pub fn has_unsettled_pending(run: &Path, m: &Manifest) -> bool {
+    match pending(m) {
+        Ok(Some(p)) => !is_settled(run, m, &p),
+        Ok(None) => false,
+        Err(_) => true,
+    }
+}
+
+/// Make the `last` and `best` alias files hold the manifest's `last`/`best` entries
+/// (renames only; the caller fsyncs the run dir once). Returns true when a name changed.
+pub fn repoint_aliases(run: &Path, m: &Manifest) -> Result<bool> {
+    let mut changed = false;
+    for (alias, target) in alias_targets(m) {
+        let src = resolve(run, &target);
+        if !src.is_file() {
+            continue;
+        }
+        let dest = run.join(&alias);
+        let before = std::fs::symlink_metadata(&dest).ok();
+        super::alias::link_or_copy(&src, &dest)?;
+        let same = before.is_some_and(|b| {
+            std::fs::symlink_metadata(&dest).is_ok_and(|a| (a.dev(), a.ino()) == (b.dev(), b.ino()))
+        });
+        changed |= !same;
+    }
+    Ok(changed)
 }
 
 #[cfg(test)]

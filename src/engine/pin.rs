@@ -10,7 +10,7 @@ impl Run {
     /// Pin (`true`) or unpin a checkpoint: pinned checkpoints are never pruned.
     pub fn set_pinned(&self, selector: &str, pinned: bool) -> Result<()> {
         let op = if pinned { "pin" } else { "unpin" };
-        let (_lock, _) = self.begin_mutation(op)?;
+        let (_lock, recovered) = self.begin_mutation(op)?;
         let snap = scan_run(self)?;
         let c = snap
             .find(selector)
@@ -19,7 +19,11 @@ impl Run {
                 run: self.dir.clone(),
             })?;
         if self.layout == LayoutKind::Ckpt {
-            let mut m = load_manifest(&self.dir)?;
+            // The recovered manifest: a settled pending record is already dropped from it.
+            let mut m = match recovered {
+                Some(m) => m,
+                None => load_manifest(&self.dir)?,
+            };
             let e = m
                 .checkpoints
                 .iter_mut()

@@ -219,8 +219,9 @@ impl Run {
         set_pending(&mut m, Some(&pending));
         step("restore.manifest", &self.dir)?;
         core::store_manifest(&self.dir, &m)?;
+        // Renames and unlinks in the run dir, then one fsync of it for all of them.
         step("restore.alias", &last)?;
-        core::set_alias(&src, &last)?;
+        alias::link_or_copy(&src, &last)?;
         if m.best.as_ref().map(|b| b.epoch) != old_best {
             if let Some(be) = m.best.as_ref().and_then(|b| {
                 m.checkpoints
@@ -229,7 +230,7 @@ impl Run {
             }) {
                 let alias = self.dir.join(&best_name);
                 step("restore.best_alias", &alias)?;
-                core::set_alias(&entry_path(&self.dir, be), &alias)?;
+                alias::link_or_copy(&entry_path(&self.dir, be), &alias)?;
             }
         }
         for name in &unlink {
@@ -241,12 +242,15 @@ impl Run {
                 Err(e) => return Err(Error::io("restore.unlink", &f, e)),
             }
         }
-        if !unlink.is_empty() {
-            opsfs::fsync_dir("restore.fsync_dir", &self.dir)?;
+        opsfs::fsync_dir("restore.fsync_dir", &self.dir)?;
+        // A settled record (aliases hardlinked, nothing to unlink) is left for the next
+        // mutation to drop; otherwise the manifest is stored again without it.
+        if manifest_io::has_unsettled_pending(&self.dir, &m) {
+            set_pending(&mut m, None);
+            step("restore.manifest", &self.dir)?;
+            core::store_manifest(&self.dir, &m)?;
         }
-        set_pending(&mut m, None);
-        step("restore.manifest", &self.dir)?;
-        core::store_manifest(&self.dir, &m)
+        Ok(())
     }
 
     fn plan_restore_foreign(

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::engine::alias::describe;
 use crate::engine::atomic::{find_temps, temp_final_name};
-use crate::engine::manifest_io::{alias_names, load_manifest, pending, resolve};
+use crate::engine::manifest_io::{alias_names, is_settled, load_manifest, pending, resolve};
 use crate::layout::LayoutKind;
 use crate::manifest::Entry;
 use crate::rank::Mode;
@@ -102,7 +102,9 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
             warnings.push(format!("{}: {d}", c.name));
         }
     }
-    if let Ok(Some(p)) = pending(&m) {
+    // A settled record (files already final, left for the next mutation to drop) is
+    // not an interruption: no warning for it.
+    if let Ok(Some(p)) = pending(&m).map(|p| p.filter(|p| !is_settled(dir, &m, p))) {
         warnings.push(format!(
             "an interrupted {} is recorded; the next mutation finishes it",
             if p.operation.is_empty() {
