@@ -6,6 +6,8 @@
 //! `disk` measures headroom, `watch` turns file events into "run changed", and `tui`
 //! is the monitor. The CLI (`src/main.rs`) and the TUI are thin callers of the engine.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod demo;
 pub mod disk;
 pub mod engine;
