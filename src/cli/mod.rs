@@ -141,10 +141,7 @@ pub fn dispatch(cli: args::Cli) -> Result<()> {
         engine: EngineOptions {
             lock_timeout: secs("--lock-timeout", cli.lock_timeout)?,
             on_lock_wait: Some(std::sync::Arc::new(|h: &ckpt::engine::lock::LockHolder| {
-                eprintln!(
-                    "waiting for the run lock held by pid {} ({}) since {}…",
-                    h.pid, h.operation, h.since
-                );
+                eprintln!("waiting for the run lock held by {}…", h.describe());
             })),
             ..EngineOptions::default()
         },

@@ -69,9 +69,13 @@ impl Run {
         let held = held_epoch(&m);
         let mut newer = Vec::new();
         let mut kept_newer = Vec::new();
+        let mut refused_saves = Vec::new();
         for n in newer_entries(&m, e.epoch) {
             match keep_reason(n.pinned, held == Some(n.epoch)) {
-                Some(why) => kept_newer.push((n.path.clone(), why)),
+                Some(why) => {
+                    refused_saves.push((n.epoch, why.clone()));
+                    kept_newer.push((n.path.clone(), why));
+                }
                 None => newer.push(n.path.clone()),
             }
         }
@@ -90,6 +94,7 @@ impl Run {
             kept_newer,
             step: e.step,
             backup_epoch: m.last,
+            refused_saves,
         })
     }
 
@@ -333,6 +338,7 @@ impl Run {
             kept_newer,
             step: c.step,
             backup_epoch,
+            refused_saves: vec![],
         })
     }
 
@@ -473,6 +479,7 @@ fn export_plan(
         kept_newer: vec![],
         step: None,
         backup_epoch: None,
+        refused_saves: vec![],
     })
 }
 
