@@ -833,7 +833,7 @@ fn restore_plan_lists_kept_epochs_whose_save_will_be_refused() {
         };
         let plan = run.plan_restore("1", &opts).unwrap();
         assert_eq!(
-            plan.refused_saves,
+            run.restore_refused_saves(&plan).unwrap(),
             vec![
                 (3, "pinned, held best".to_string()),
                 (4, "pinned".to_string())
@@ -842,7 +842,10 @@ fn restore_plan_lists_kept_epochs_whose_save_will_be_refused() {
         );
     }
     let plan = run.plan_restore("4", &RestoreOptions::default()).unwrap();
-    assert!(plan.refused_saves.is_empty(), "{plan:?}");
+    assert!(
+        run.restore_refused_saves(&plan).unwrap().is_empty(),
+        "{plan:?}"
+    );
 }
 
 #[test]

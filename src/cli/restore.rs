@@ -31,7 +31,11 @@ fn unit(plan: &RestorePlan, n: u64) -> String {
 }
 
 /// The plan in words: exactly what will be written, backed up and moved.
-pub fn describe(plan: &RestorePlan, run_arg: &Path, out: &mut dyn Write) -> std::io::Result<()> {
+pub fn describe(
+    plan: &RestorePlan,
+    refused: &[String],
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     if plan.export {
         writeln!(out, "export {}", what(plan))?;
         let verb = if plan.dest.symlink_metadata().is_ok() {
@@ -100,7 +104,7 @@ pub fn describe(plan: &RestorePlan, run_arg: &Path, out: &mut dyn Write) -> std:
     if !plan.kept_newer.is_empty() {
         writeln!(out, "  kept    {}", kept(plan))?;
     }
-    for w in refused_saves(plan, run_arg) {
+    for w in refused {
         writeln!(out, "  warning {w}")?;
     }
     Ok(())
@@ -108,9 +112,9 @@ pub fn describe(plan: &RestorePlan, run_arg: &Path, out: &mut dyn Write) -> std:
 
 /// One line per kept newer epoch the resumed trainer will reach: its `ckpt save` will be
 /// refused, which crashes a training loop that checks the exit code, so say it up front.
-pub fn refused_saves(plan: &RestorePlan, run_arg: &Path) -> Vec<String> {
+pub fn refused_saves(refused: &[(u64, String)], run_arg: &Path) -> Vec<String> {
     let run = quote_arg(run_arg);
-    plan.refused_saves
+    refused
         .iter()
         .map(|(epoch, why)| {
             let mut steps = Vec::new();
@@ -165,9 +169,10 @@ pub fn run(args: &RestoreArgs, ctx: &Ctx) -> Result<()> {
         force: args.force,
     };
     let plan = run.plan_restore(&c.name, &opts)?;
+    let refused = refused_saves(&run.restore_refused_saves(&plan)?, &dir);
     let mut out = std::io::stdout().lock();
     if args.dry_run {
-        describe(&plan, &dir, &mut out)?;
+        describe(&plan, &refused, &mut out)?;
         writeln!(out, "dry run: nothing changed")?;
         return Ok(());
     }
@@ -175,7 +180,7 @@ pub fn run(args: &RestoreArgs, ctx: &Ctx) -> Result<()> {
         // An export never changes the run; only overwriting an existing file asks.
         let overwrites = plan.dest.symlink_metadata().is_ok();
         if overwrites && !args.yes {
-            describe(&plan, &dir, &mut std::io::stderr().lock())?;
+            describe(&plan, &refused, &mut std::io::stderr().lock())?;
             if !std::io::stdin().is_terminal() {
                 return Err(UsageError(format!(
                     "export overwrites {} and stdin is not a terminal to confirm it; \
@@ -195,7 +200,7 @@ pub fn run(args: &RestoreArgs, ctx: &Ctx) -> Result<()> {
             }
         }
     } else if !args.yes {
-        describe(&plan, &dir, &mut std::io::stderr().lock())?;
+        describe(&plan, &refused, &mut std::io::stderr().lock())?;
         if confirm("Restore?", args.yes, "restore")? == Answer::No {
             writeln!(out, "nothing changed")?;
             return Ok(());
@@ -246,7 +251,7 @@ pub fn run(args: &RestoreArgs, ctx: &Ctx) -> Result<()> {
     if !plan.kept_newer.is_empty() {
         writeln!(out, "kept: {}", kept(&plan))?;
     }
-    for w in refused_saves(&plan, &dir) {
+    for w in &refused {
         writeln!(out, "warning: {w}")?;
     }
     Ok(())

@@ -334,9 +334,6 @@ pub struct RestorePlan {
     pub step: Option<u64>,
     /// Epoch (or step) of the old `last` that `backup` keeps, when known.
     pub backup_epoch: Option<u64>,
-    /// (epoch, why) of newer checkpoints kept in place ("pinned", "held best") whose
-    /// epoch a resumed trainer will reach: `ckpt save` refuses that epoch until released.
-    pub refused_saves: Vec<(u64, String)>,
 }
 
 /// What a promote did.

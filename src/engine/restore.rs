@@ -29,6 +29,27 @@ impl Run {
         }
     }
 
+    /// (epoch, why) of the newer checkpoints `plan` keeps in place ("pinned", "held best")
+    /// on a native run: a resumed trainer reaches those epochs and `save` refuses them
+    /// until they are unpinned/released, so the plan must say so. Empty for exports and
+    /// foreign runs (their trainer writes its own files).
+    pub fn restore_refused_saves(&self, plan: &RestorePlan) -> Result<Vec<(u64, String)>> {
+        if plan.export || self.layout != LayoutKind::Ckpt || plan.kept_newer.is_empty() {
+            return Ok(Vec::new());
+        }
+        let m = core::load_manifest(&self.dir)?;
+        Ok(plan
+            .kept_newer
+            .iter()
+            .filter_map(|(name, why)| {
+                m.checkpoints
+                    .iter()
+                    .rfind(|e| &e.path == name && !is_trashed(e))
+                    .map(|e| (e.epoch, why.clone()))
+            })
+            .collect())
+    }
+
     /// Apply a restore plan.
     pub fn restore(&self, plan: &RestorePlan, progress: Option<ProgressFn<'_>>) -> Result<()> {
         if plan.export {
@@ -69,13 +90,9 @@ impl Run {
         let held = held_epoch(&m);
         let mut newer = Vec::new();
         let mut kept_newer = Vec::new();
-        let mut refused_saves = Vec::new();
         for n in newer_entries(&m, e.epoch) {
             match keep_reason(n.pinned, held == Some(n.epoch)) {
-                Some(why) => {
-                    refused_saves.push((n.epoch, why.clone()));
-                    kept_newer.push((n.path.clone(), why));
-                }
+                Some(why) => kept_newer.push((n.path.clone(), why)),
                 None => newer.push(n.path.clone()),
             }
         }
@@ -94,7 +111,6 @@ impl Run {
             kept_newer,
             step: e.step,
             backup_epoch: m.last,
-            refused_saves,
         })
     }
 
@@ -338,7 +354,6 @@ impl Run {
             kept_newer,
             step: c.step,
             backup_epoch,
-            refused_saves: vec![],
         })
     }
 
@@ -479,7 +494,6 @@ fn export_plan(
         kept_newer: vec![],
         step: None,
         backup_epoch: None,
-        refused_saves: vec![],
     })
 }
 
