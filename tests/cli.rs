@@ -1820,3 +1820,145 @@ fn promote_messages_name_the_written_file_release_and_nan() {
     assert!(err.contains("metric") && err.contains("nan"), "{err}");
     assert!(run.join("model_best.pth.tar").is_file());
 }
+
+// ---------------------------------------------------------------- QA round 2
+
+#[test]
+fn restore_past_a_pinned_epoch_warns_its_save_will_be_refused() {
+    let d = Dir::new("restore-pinned-ahead");
+    d.native_run("pn", &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], KIB);
+    d.command().args(["pin", "pn", "5"]).assert_ok();
+    let warning = "the resumed trainer will reach epoch 5, which is pinned: its save will be refused until `ckpt unpin pn 5`";
+    for extra in [&["--archive-newer"][..], &[][..]] {
+        let plan = d
+            .command()
+            .args(["restore", "pn", "3", "--dry-run"])
+            .args(extra)
+            .assert_ok();
+        assert!(plan.contains(warning), "{extra:?}: {plan}");
+    }
+    let out = d
+        .command()
+        .args(["restore", "pn", "3", "--archive-newer", "--yes"])
+        .assert_ok();
+    assert!(out.contains(warning), "{out}");
+    // The warning is true: the resumed trainer's save of epoch 5 is refused.
+    let src = d.create("staged.bin", payload(9, KIB));
+    let err = d
+        .command()
+        .args(["save", "pn", "--epoch", "5"])
+        .arg(&src)
+        .assert_err(1);
+    assert!(err.contains("is pinned"), "{err}");
+}
+
+#[test]
+fn restore_past_a_held_best_names_release() {
+    let d = Dir::new("restore-held-ahead");
+    d.native_run("pn", &[1.0, 2.0, 3.0, 4.0, 5.0], KIB);
+    d.command()
+        .args(["promote", "pn", "4", "--yes"])
+        .assert_ok();
+    let plan = d
+        .command()
+        .args(["restore", "pn", "2", "--dry-run"])
+        .assert_ok();
+    assert!(
+        plan.contains("will reach epoch 4, which is pinned, held best")
+            && plan.contains("`ckpt unpin pn 4` and `ckpt promote pn --release`"),
+        "{plan}"
+    );
+}
+
+#[test]
+fn promote_dry_run_refuses_a_damaged_checkpoint_and_ls_does_not_rank_it() {
+    let d = Dir::new("promote-damaged");
+    let run = d.unpack("timm-basic");
+    let victim = run.join("checkpoint-3.pth.tar");
+    let len = fs::metadata(&victim).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&victim)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let yes = d
+        .command()
+        .arg("promote")
+        .arg(&run)
+        .args(["3", "--yes"])
+        .assert_err(1);
+    let dry = d
+        .command()
+        .arg("promote")
+        .arg(&run)
+        .args(["3", "--dry-run"])
+        .assert_err(1);
+    assert!(
+        dry.contains("refusing to use checkpoint checkpoint-3.pth.tar"),
+        "{dry}"
+    );
+    assert_eq!(dry, yes, "dry run refuses exactly as --yes");
+    let v = d.command().arg("ls").arg(&run).arg("--json").json();
+    let c3 = checkpoints(&v)
+        .iter()
+        .find(|c| c["name"] == "checkpoint-3.pth.tar")
+        .unwrap();
+    assert_eq!(c3["state"], "damaged", "{c3}");
+    assert!(c3["rank"].is_null(), "damaged gets no rank: {c3}");
+    let ranks: Vec<u64> = checkpoints(&v)
+        .iter()
+        .filter_map(|c| c["rank"].as_u64())
+        .collect();
+    let mut sorted = ranks.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (1..=ranks.len() as u64).collect::<Vec<_>>(), "{v}");
+}
+
+#[test]
+fn lock_wait_without_holder_record_says_so() {
+    let d = Dir::new("lock-unknown");
+    let run = d.native_run("run", &[1.0], KIB);
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(run.join(".ckpt/lock"))
+        .unwrap();
+    // SAFETY: flock on a valid fd; released when `lock` closes.
+    let rc = unsafe {
+        libc::flock(
+            std::os::unix::io::AsRawFd::as_raw_fd(&lock),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    };
+    assert_eq!(rc, 0);
+    let err = d
+        .command()
+        .args(["--lock-timeout", "0.5", "pin", "run", "0"])
+        .assert_err(1);
+    assert!(
+        err.contains("waiting for the run lock held by another process (no holder record)…"),
+        "{err}"
+    );
+    assert!(!err.contains("pid 0"), "{err}");
+    assert!(
+        err.contains("locked by another process (no holder record)"),
+        "{err}"
+    );
+    drop(lock);
+}
+
+#[test]
+fn pin_and_unpin_say_when_nothing_changed() {
+    let d = Dir::new("pin-noop");
+    d.native_run("run", &[1.0, 2.0], KIB);
+    let out = d.command().args(["unpin", "run", "1"]).assert_ok();
+    assert_eq!(out.trim(), "checkpoint-1.pth.tar was not pinned");
+    let out = d.command().args(["pin", "run", "1"]).assert_ok();
+    assert_eq!(out.trim(), "pinned checkpoint-1.pth.tar");
+    let out = d.command().args(["pin", "run", "1"]).assert_ok();
+    assert_eq!(out.trim(), "checkpoint-1.pth.tar is already pinned");
+    let out = d.command().args(["unpin", "run", "1"]).assert_ok();
+    assert_eq!(out.trim(), "unpinned checkpoint-1.pth.tar");
+}

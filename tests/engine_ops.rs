@@ -820,3 +820,52 @@ fn restore_to_takes_no_lock_and_writes_nothing_in_the_run() {
         .collect();
     assert_eq!(before, after);
 }
+
+#[test]
+fn restore_plan_lists_kept_epochs_whose_save_will_be_refused() {
+    let (_t, run) = native_run(&[(1, 10.0), (2, 30.0), (3, 20.0), (4, 5.0)]);
+    run.promote("3").unwrap();
+    run.set_pinned("4", true).unwrap();
+    for archive_newer in [true, false] {
+        let opts = RestoreOptions {
+            archive_newer,
+            ..Default::default()
+        };
+        let plan = run.plan_restore("1", &opts).unwrap();
+        assert_eq!(
+            run.restore_refused_saves(&plan).unwrap(),
+            vec![
+                (3, "pinned, held best".to_string()),
+                (4, "pinned".to_string())
+            ],
+            "archive_newer={archive_newer}"
+        );
+    }
+    let plan = run.plan_restore("4", &RestoreOptions::default()).unwrap();
+    assert!(
+        run.restore_refused_saves(&plan).unwrap().is_empty(),
+        "{plan:?}"
+    );
+}
+
+#[test]
+fn change_pinned_reports_whether_anything_changed_and_check_promote_refuses_damage() {
+    let (_t, run) = native_run(&[(1, 10.0), (2, 30.0)]);
+    assert!(!run.change_pinned("1", false).unwrap());
+    assert!(run.change_pinned("1", true).unwrap());
+    assert!(!run.change_pinned("1", true).unwrap());
+    assert!(run.change_pinned("1", false).unwrap());
+    run.check_promote("2").unwrap();
+    let f = run.dir.join("checkpoint-2.pth.tar");
+    let len = fs::metadata(&f).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_len(len - 1)
+        .unwrap();
+    let dry = run.check_promote("2").unwrap_err().to_string();
+    let real = run.promote("2").unwrap_err().to_string();
+    assert_eq!(dry, real);
+    assert!(dry.contains("refusing to use checkpoint 2"), "{dry}");
+}

@@ -141,40 +141,59 @@ pub fn dispatch(cli: args::Cli) -> Result<()> {
         engine: EngineOptions {
             lock_timeout: secs("--lock-timeout", cli.lock_timeout)?,
             on_lock_wait: Some(std::sync::Arc::new(|h: &ckpt::engine::lock::LockHolder| {
-                eprintln!(
-                    "waiting for the run lock held by pid {} ({}) since {}…",
-                    h.pid, h.operation, h.since
-                );
+                eprintln!("waiting for the run lock held by {}…", h.describe());
             })),
             ..EngineOptions::default()
         },
     };
+    run_command(cli.command, &ctx).map_err(name_unknown_holder)
+}
+
+/// A lock timeout whose holder left no record says so instead of "pid 0 (unknown)".
+fn name_unknown_holder(err: anyhow::Error) -> anyhow::Error {
+    match err.downcast_ref::<ckpt::Error>() {
+        Some(ckpt::Error::Locked {
+            run,
+            pid: 0,
+            waited_secs,
+            ..
+        }) => anyhow::anyhow!(
+            "run {} is locked by another process (no holder record); waited {waited_secs}s. \
+             If that process is gone, `ckpt doctor {}` shows the lock",
+            run.display(),
+            run.display()
+        ),
+        _ => err,
+    }
+}
+
+fn run_command(command: args::Command, ctx: &Ctx) -> Result<()> {
     use args::Command as C;
-    match cli.command {
-        C::Watch(a) => watch::run(&a, &ctx),
-        C::Ls(a) => ls::run(&a, &ctx),
-        C::Save(a) => save::run(&a, &ctx),
+    match command {
+        C::Watch(a) => watch::run(&a, ctx),
+        C::Ls(a) => ls::run(&a, ctx),
+        C::Save(a) => save::run(&a, ctx),
         C::Promote(a) => {
             if !a.release {
                 require_item("promote", &a.targets, " RUN EPOCH, or --release")?;
             }
-            promote::run(&a, &ctx)
+            promote::run(&a, ctx)
         }
         C::Restore(a) => {
             require_item("restore", &a.targets, " RUN EPOCH")?;
-            restore::run(&a, &ctx)
+            restore::run(&a, ctx)
         }
-        C::Prune(a) => prune::run(&a, &ctx),
+        C::Prune(a) => prune::run(&a, ctx),
         C::Pin(a) => {
             require_item("pin", &a.targets, " RUN EPOCH")?;
-            pin::run(&a, &ctx, true)
+            pin::run(&a, ctx, true)
         }
         C::Unpin(a) => {
             require_item("unpin", &a.targets, " RUN EPOCH")?;
-            pin::run(&a, &ctx, false)
+            pin::run(&a, ctx, false)
         }
-        C::Verify(a) => verify::run(&a, &ctx),
-        C::Doctor(a) => doctor::run(&a, &ctx),
-        C::Demo(a) => demo::run(&a, &ctx),
+        C::Verify(a) => verify::run(&a, ctx),
+        C::Doctor(a) => doctor::run(&a, ctx),
+        C::Demo(a) => demo::run(&a, ctx),
     }
 }

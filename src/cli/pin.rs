@@ -12,8 +12,13 @@ pub fn run(args: &PinArgs, ctx: &Ctx, pinned: bool) -> Result<()> {
     let run = super::open(&dir, ctx)?;
     let snap = run.snapshot()?;
     let c = super::resolve(&snap, item.as_deref())?;
-    run.set_pinned(&c.name, pinned)?;
-    let verb = if pinned { "pinned" } else { "unpinned" };
-    writeln!(std::io::stdout().lock(), "{verb} {}", c.name)?;
+    let changed = run.change_pinned(&c.name, pinned)?;
+    let mut out = std::io::stdout().lock();
+    match (changed, pinned) {
+        (true, true) => writeln!(out, "pinned {}", c.name)?,
+        (true, false) => writeln!(out, "unpinned {}", c.name)?,
+        (false, true) => writeln!(out, "{} is already pinned", c.name)?,
+        (false, false) => writeln!(out, "{} was not pinned", c.name)?,
+    }
     Ok(())
 }

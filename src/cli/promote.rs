@@ -41,6 +41,8 @@ pub fn run(args: &PromoteArgs, ctx: &Ctx) -> Result<()> {
     let run = super::open(&dir, ctx)?;
     let snap = run.snapshot()?;
     let c = super::resolve(&snap, item.as_deref())?;
+    // Refuse a damaged checkpoint before any plan, dry run or not.
+    run.check_promote(&c.name)?;
     let current = snap.best.as_ref().and_then(|b| b.target.clone());
     let replaces = snap.best.is_some() && current.as_deref() != Some(c.name.as_str());
     // hf keeps best as a record (trainer_state + .ckpt/), other layouts write a file.

@@ -1,6 +1,7 @@
 //! `ckpt restore`: make a checkpoint the resume point, or export a copy with `--to`.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 
 use anyhow::Result;
 
@@ -30,7 +31,11 @@ fn unit(plan: &RestorePlan, n: u64) -> String {
 }
 
 /// The plan in words: exactly what will be written, backed up and moved.
-pub fn describe(plan: &RestorePlan, out: &mut dyn Write) -> std::io::Result<()> {
+pub fn describe(
+    plan: &RestorePlan,
+    refused: &[String],
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     if plan.export {
         writeln!(out, "export {}", what(plan))?;
         let verb = if plan.dest.symlink_metadata().is_ok() {
@@ -99,7 +104,45 @@ pub fn describe(plan: &RestorePlan, out: &mut dyn Write) -> std::io::Result<()> 
     if !plan.kept_newer.is_empty() {
         writeln!(out, "  kept    {}", kept(plan))?;
     }
+    for w in refused {
+        writeln!(out, "  warning {w}")?;
+    }
     Ok(())
+}
+
+/// One line per kept newer epoch the resumed trainer will reach: its `ckpt save` will be
+/// refused, which crashes a training loop that checks the exit code, so say it up front.
+pub fn refused_saves(refused: &[(u64, String)], run_arg: &Path) -> Vec<String> {
+    let run = quote_arg(run_arg);
+    refused
+        .iter()
+        .map(|(epoch, why)| {
+            let mut steps = Vec::new();
+            if why.contains("pinned") {
+                steps.push(format!("`ckpt unpin {run} {epoch}`"));
+            }
+            if why.contains("held") {
+                steps.push(format!("`ckpt promote {run} --release`"));
+            }
+            format!(
+                "the resumed trainer will reach epoch {epoch}, which is {why}: its save will be refused until {}",
+                steps.join(" and ")
+            )
+        })
+        .collect()
+}
+
+/// The run as the user typed it, quoted for a shell when it needs it.
+fn quote_arg(p: &Path) -> String {
+    let s = p.display().to_string();
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:=@,%".contains(c))
+    {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// "pinned/held best stay in place: checkpoint-4.pth.tar (pinned, held best)".
@@ -126,9 +169,10 @@ pub fn run(args: &RestoreArgs, ctx: &Ctx) -> Result<()> {
         force: args.force,
     };
     let plan = run.plan_restore(&c.name, &opts)?;
+    let refused = refused_saves(&run.restore_refused_saves(&plan)?, &dir);
     let mut out = std::io::stdout().lock();
     if args.dry_run {
-        describe(&plan, &mut out)?;
+        describe(&plan, &refused, &mut out)?;
         writeln!(out, "dry run: nothing changed")?;
         return Ok(());
     }
@@ -136,7 +180,7 @@ pub fn run(args: &RestoreArgs, ctx: &Ctx) -> Result<()> {
         // An export never changes the run; only overwriting an existing file asks.
         let overwrites = plan.dest.symlink_metadata().is_ok();
         if overwrites && !args.yes {
-            describe(&plan, &mut std::io::stderr().lock())?;
+            describe(&plan, &refused, &mut std::io::stderr().lock())?;
             if !std::io::stdin().is_terminal() {
                 return Err(UsageError(format!(
                     "export overwrites {} and stdin is not a terminal to confirm it; \
@@ -156,7 +200,7 @@ pub fn run(args: &RestoreArgs, ctx: &Ctx) -> Result<()> {
             }
         }
     } else if !args.yes {
-        describe(&plan, &mut std::io::stderr().lock())?;
+        describe(&plan, &refused, &mut std::io::stderr().lock())?;
         if confirm("Restore?", args.yes, "restore")? == Answer::No {
             writeln!(out, "nothing changed")?;
             return Ok(());
@@ -206,6 +250,9 @@ pub fn run(args: &RestoreArgs, ctx: &Ctx) -> Result<()> {
     }
     if !plan.kept_newer.is_empty() {
         writeln!(out, "kept: {}", kept(&plan))?;
+    }
+    for w in &refused {
+        writeln!(out, "warning: {w}")?;
     }
     Ok(())
 }

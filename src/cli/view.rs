@@ -124,12 +124,14 @@ pub fn metric_raw(c: &Checkpoint) -> Option<String> {
 
 /// 1-based rank of each ranked checkpoint (by name): finite metrics only, recovery saves
 /// excluded, ties keep the earlier checkpoint ahead (stable sort over epoch order).
+/// Damaged and still-writing checkpoints get no rank: prune does not manage them either.
 pub fn ranks(snap: &RunSnapshot) -> HashMap<String, usize> {
     let mode = snap.metric.as_ref().map(|m| m.mode).unwrap_or_default();
     let mut ranked: Vec<(&str, f64)> = snap
         .checkpoints
         .iter()
         .filter(|c| !c.has_role(Role::Recovery))
+        .filter(|c| c.state == CheckpointState::Complete)
         .filter_map(|c| c.finite_metric().map(|m| (c.name.as_str(), m)))
         .collect();
     ranked.sort_by(|a, b| match mode {

@@ -22,6 +22,22 @@ pub struct LockHolder {
     pub since: String,
 }
 
+impl LockHolder {
+    /// True for the stand-in used when the lock file holds no readable holder record.
+    pub fn is_unknown(&self) -> bool {
+        self.pid == 0
+    }
+
+    /// "pid 42 (save) since <time>", or "another process (no holder record)".
+    pub fn describe(&self) -> String {
+        if self.is_unknown() {
+            "another process (no holder record)".into()
+        } else {
+            format!("pid {} ({}) since {}", self.pid, self.operation, self.since)
+        }
+    }
+}
+
 /// An acquired run lock; released (and its holder record cleared) on drop.
 #[derive(Debug)]
 pub struct RunLock {

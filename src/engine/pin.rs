@@ -9,6 +9,11 @@ use crate::{Error, Result};
 impl Run {
     /// Pin (`true`) or unpin a checkpoint: pinned checkpoints are never pruned.
     pub fn set_pinned(&self, selector: &str, pinned: bool) -> Result<()> {
+        self.change_pinned(selector, pinned).map(|_| ())
+    }
+
+    /// [`Run::set_pinned`], telling whether anything changed (`false`: it already was).
+    pub fn change_pinned(&self, selector: &str, pinned: bool) -> Result<bool> {
         let op = if pinned { "pin" } else { "unpin" };
         let (_lock, recovered) = self.begin_mutation(op)?;
         let snap = scan_run(self)?;
@@ -32,10 +37,11 @@ impl Run {
                     selector: selector.to_string(),
                     run: self.dir.clone(),
                 })?;
-            if e.pinned != pinned {
-                e.pinned = pinned;
-                store_manifest(&self.dir, &m)?;
+            if e.pinned == pinned {
+                return Ok(false);
             }
+            e.pinned = pinned;
+            store_manifest(&self.dir, &m)?;
         } else {
             let mut state = load_state(&self.dir)?;
             let has = state.pinned.contains(&c.name);
@@ -45,10 +51,10 @@ impl Run {
             } else if !pinned && has {
                 state.pinned.retain(|n| n != &c.name);
             } else {
-                return Ok(());
+                return Ok(false);
             }
             store_state(&self.dir, &state)?;
         }
-        Ok(())
+        Ok(true)
     }
 }

@@ -13,6 +13,34 @@ use crate::snapshot::CheckpointState;
 use crate::{Error, Result};
 
 impl Run {
+    /// The refusal `promote` would give for `selector` (damaged, still being written,
+    /// unknown), checked without the lock so a dry run refuses exactly as `--yes` does.
+    pub fn check_promote(&self, selector: &str) -> Result<()> {
+        if self.layout == LayoutKind::Ckpt {
+            let m = core::load_manifest(&self.dir)?;
+            let i = find_entry(&self.dir, &m, selector)?;
+            if let Some(why) = damage(&self.dir, &m.checkpoints[i]) {
+                return Err(refuse(selector, &why));
+            }
+            return Ok(());
+        }
+        let snap = self.snapshot()?;
+        let c = snap
+            .find(selector)
+            .ok_or_else(|| Error::UnknownCheckpoint {
+                selector: selector.to_string(),
+                run: snap.run.clone(),
+            })?;
+        match c.state {
+            CheckpointState::Complete => Ok(()),
+            CheckpointState::Writing => Err(refuse(selector, "it is still being written")),
+            CheckpointState::Damaged => {
+                let why = c.damage.clone().unwrap_or_else(|| "it is damaged".into());
+                Err(refuse(selector, &why))
+            }
+        }
+    }
+
     /// `best` := that checkpoint, held until [`Run::release_best`]; the checkpoint is pinned.
     pub fn promote(&self, selector: &str) -> Result<PromoteReport> {
         match self.layout {

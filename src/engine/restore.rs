@@ -29,6 +29,27 @@ impl Run {
         }
     }
 
+    /// (epoch, why) of the newer checkpoints `plan` keeps in place ("pinned", "held best")
+    /// on a native run: a resumed trainer reaches those epochs and `save` refuses them
+    /// until they are unpinned/released, so the plan must say so. Empty for exports and
+    /// foreign runs (their trainer writes its own files).
+    pub fn restore_refused_saves(&self, plan: &RestorePlan) -> Result<Vec<(u64, String)>> {
+        if plan.export || self.layout != LayoutKind::Ckpt || plan.kept_newer.is_empty() {
+            return Ok(Vec::new());
+        }
+        let m = core::load_manifest(&self.dir)?;
+        Ok(plan
+            .kept_newer
+            .iter()
+            .filter_map(|(name, why)| {
+                m.checkpoints
+                    .iter()
+                    .rfind(|e| &e.path == name && !is_trashed(e))
+                    .map(|e| (e.epoch, why.clone()))
+            })
+            .collect())
+    }
+
     /// Apply a restore plan.
     pub fn restore(&self, plan: &RestorePlan, progress: Option<ProgressFn<'_>>) -> Result<()> {
         if plan.export {
