@@ -523,6 +523,8 @@ fn promote_and_pin_plan_exact_files() {
             epoch: Some(4),
             files: vec![(PathBuf::from("checkpoint-4.pth.tar"), 3_041_705)],
             alias: Some(PathBuf::from("model_best.pth.tar")),
+            alias_exists: true,
+            previous: Some("checkpoint-5.pth.tar".into()),
         }
     );
     press(&mut app, "n");
