@@ -543,7 +543,7 @@ fn restore_with_archive_moves_newer_to_trash() {
     w.keys("a");
     // Re-planned: the exact bytes that move (epochs 2 and 3: 200,002 + 200,003).
     w.wait_for("the archiving plan", 10, |s| {
-        s.contains("[x] a: archive them (2 file(s), 400,005 bytes")
+        s.contains("[x] a: archive 2 checkpoint(s), 2 file(s), 400,005 bytes")
     });
     assert!(w.text().contains(".ckpt/trash/"));
     w.keys("y");

@@ -90,9 +90,15 @@ fn newer_lines(plan: &RestorePlan, snap: Option<&RunSnapshot>, lines: &mut Vec<L
         .collect();
     if !plan.newer.is_empty() {
         match &plan.archive_dir {
-            None => lines.push(Line::from(
-                "[ ] a: archive them to .ckpt/trash/ first (off: they stay)",
-            )),
+            None => {
+                lines.push(Line::from(format!(
+                    "{} newer checkpoint(s); a resumed trainer will overwrite them:",
+                    plan.newer.len()
+                )));
+                lines.push(Line::from(
+                    "[ ] a: archive them to .ckpt/trash/ first (off: they stay)",
+                ));
+            }
             Some(dir) => {
                 let mut files = 0usize;
                 let mut bytes = 0u64;
@@ -148,15 +154,11 @@ fn newer_lines(plan: &RestorePlan, snap: Option<&RunSnapshot>, lines: &mut Vec<L
     if plan.newer.is_empty() {
         return;
     }
-    let head = match (&plan.archive_dir, hf) {
-        (Some(_), true) => "newer step(s) moved:".to_string(),
-        (Some(_), false) => "newer checkpoint(s) moved:".to_string(),
-        (None, _) => format!(
-            "{} newer checkpoint(s); a resumed trainer will overwrite them:",
-            plan.newer.len()
-        ),
-    };
-    lines.push(Line::from(head));
+    match (&plan.archive_dir, hf) {
+        (Some(_), true) => lines.push(Line::from("newer step(s) moved:")),
+        (Some(_), false) => lines.push(Line::from("newer checkpoint(s) moved:")),
+        (None, _) => {}
+    }
     for (n, c) in plan.newer.iter().zip(&found).take(MAX_FILES) {
         match (c, snap) {
             (Some(c), Some(s)) => lines.push(file_line(Path::new(n), moving_files(s, c).1)),
