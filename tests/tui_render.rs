@@ -211,6 +211,7 @@ fn confirm_restore_promote_pin_verify() {
         PendingAction::Promote {
             name: "checkpoint-3.pth.tar".into(),
             epoch: Some(3),
+            step: None,
             files: vec![(PathBuf::from("checkpoint-3.pth.tar"), 3_041_705)],
             alias: Some(PathBuf::from("model_best.pth.tar")),
             alias_exists: true,
@@ -987,6 +988,13 @@ fn promote_dialogs_name_the_file_the_engine_writes() {
         s.contains("(was epoch=3-step=16-val_loss=0.400.ckpt)"),
         "{s}"
     );
+    // last.ckpt (a copy naming epoch 3) is not one of the checkpoint's files.
+    let (_t2, snap) = fixture_copy("lightning-basic");
+    let mut app = app_with(snap, 120, 40);
+    act_on(&mut app, "epoch=3-step=16-val_loss=0.400.ckpt", 'p');
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("It is already best"), "{s}");
+    assert!(!s.contains("last.ckpt"), "{s}");
 
     // hf: nothing is rewritten; best is a record.
     let (_t, snap) = fixture_copy("hf-basic");
@@ -998,6 +1006,7 @@ fn promote_dialogs_name_the_file_the_engine_writes() {
     );
     let s = screen(&app, 120, 40);
     assert!(s.contains("No file is rewritten"), "{s}");
+    assert!(s.contains("Make checkpoint-40 (step 40) the best"), "{s}");
     assert!(s.contains(".ckpt/state.json"), "{s}");
     assert!(s.contains("(was checkpoint-20)"), "{s}");
     assert!(!s.contains("Rewrites"), "{s}");

@@ -65,6 +65,8 @@ pub enum PendingAction {
     Promote {
         name: String,
         epoch: Option<u64>,
+        /// Its step, for layouts that count steps (hf).
+        step: Option<u64>,
         /// The checkpoint's files and their bytes.
         files: Vec<(PathBuf, u64)>,
         /// The alias file the engine writes to hold best (`None`: hf, best is a record).
@@ -829,6 +831,10 @@ fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
         }
         _ => {}
     }
+    let snap_best_last = (
+        snap.best.as_ref().map(|a| a.path.clone()),
+        snap.last.as_ref().map(|a| a.path.clone()),
+    );
     // What a promote of the selected row writes (owned: `app` is mutated below).
     let promote = run.selected_checkpoint().map(|c| {
         let alias = promote_alias(snap, c);
@@ -918,9 +924,19 @@ fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
         },
         Action::Promote => {
             let (alias, alias_exists, previous) = promote.unwrap_or_default();
+            // Alias files that merely name it (Lightning's last.ckpt) are not its files.
+            let files = files
+                .into_iter()
+                .filter(|(p, _)| {
+                    ckpt.paths.first() == Some(p)
+                        || ![snap_best_last.0.as_ref(), snap_best_last.1.as_ref()]
+                            .contains(&Some(p))
+                })
+                .collect();
             PendingAction::Promote {
                 name: ckpt.name.clone(),
                 epoch: ckpt.epoch,
+                step: ckpt.step,
                 files,
                 alias,
                 alias_exists,

@@ -181,12 +181,17 @@ pub fn body(action: &PendingAction, snap: Option<&RunSnapshot>) -> (String, Vec<
         PendingAction::Promote {
             name,
             epoch,
+            step,
             files,
             alias,
             alias_exists,
             previous,
         } => {
-            let e = epoch.map(|e| format!(" (epoch {e})")).unwrap_or_default();
+            let e = match (epoch, step) {
+                (Some(e), _) => format!(" (epoch {e})"),
+                (None, Some(s)) => format!(" (step {s})"),
+                _ => String::new(),
+            };
             lines.push(Line::from(format!(
                 "Make {name}{e} the best checkpoint, held"
             )));
@@ -194,7 +199,7 @@ pub fn body(action: &PendingAction, snap: Option<&RunSnapshot>) -> (String, Vec<
                 "until `ckpt promote --release`; it is also pinned.",
             ));
             lines.push(Line::from(match previous.as_deref() {
-                Some(p) if p == name => format!("It is already best (was {p})."),
+                Some(p) if p == name => "It is already best: this holds and pins it.".to_string(),
                 Some(p) => format!("Replaces the current best (was {p})."),
                 None => "There is no best yet (was none).".to_string(),
             }));
