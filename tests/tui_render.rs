@@ -1130,3 +1130,30 @@ fn prune_without_a_policy_says_so_like_the_cli() {
         Some(ckpt::tui::worker::NO_POLICY)
     );
 }
+
+#[test]
+fn compact_disk_line_drops_whole_segments_never_cuts_them() {
+    let mut app = app_with(native_run(), 80, 24);
+    let mut h = headroom();
+    h.total = 200_000_000_000_000;
+    h.available = 97_000_000_000_000; // ~32 million more checkpoints fit
+    update(
+        &mut app,
+        Msg::Scanned {
+            run: PathBuf::from(RUN),
+            result: Ok(native_run()),
+            headroom: Some(h),
+            at: now(),
+        },
+    );
+    for w in 50..=90u16 {
+        let s = screen(&at(app.clone(), w, 24), w, 24);
+        let Some(line) = s.lines().find(|l| l.contains("disk ")) else {
+            continue;
+        };
+        if line.contains(" · ~") {
+            assert!(line.contains("more fit"), "cut at {w}: {line}");
+        }
+        assert!(line.contains("free of"), "{w}: {line}");
+    }
+}

@@ -560,6 +560,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
                         yes_focused: false,
                     });
                 }
+                // "Nothing to do" is advice, not a failure.
+                Err(e) if e.starts_with("nothing to") || e.starts_with("no retention policy") => {
+                    app.set_status(Level::Warn, e)
+                }
                 Err(e) => app.set_status(Level::Error, e),
             }
             vec![]

@@ -244,19 +244,20 @@ pub fn apply(
             r.restore(plan, Some(&mut cb)).map_err(err)?;
             // Paths inside the run are shown relative to it: the status line is short.
             let short = |p: &Path| p.strip_prefix(&plan.run).unwrap_or(p).display().to_string();
-            let mut text = format!(
-                "restored {}: {} is now the resume point",
-                plan.target,
-                short(&plan.dest)
-            );
-            if let Some(dir) = &plan.archive_dir {
-                let moved = plan.newer.len();
-                if moved > 0 {
-                    text.push_str(&format!("; archived {moved} newer to {}/", short(dir)));
-                }
-            }
+            // Short (epoch/step): what follows must fit one status line at 120 columns.
+            let what = match (plan.epoch, plan.step) {
+                (Some(e), _) => format!("epoch {e}"),
+                (None, Some(st)) => format!("step {st}"),
+                _ => plan.target.clone(),
+            };
+            let mut text = format!("restored {what}");
+            // Where the old state went comes first: the status line may be cut.
             if let Some(b) = &plan.backup {
-                let unit = if plan.step.is_some() { "step" } else { "epoch" };
+                let unit = if plan.step.is_some() && plan.epoch.is_none() {
+                    "step"
+                } else {
+                    "epoch"
+                };
                 let when = plan
                     .backup_epoch
                     .map(|e| format!("{unit} {e}, "))
@@ -265,6 +266,22 @@ pub fn apply(
                     "; old last ({when}only copy) kept in {}",
                     short(b)
                 ));
+            }
+            if plan.dest == plan.run.join(&plan.target) {
+                text.push_str("; it is now the resume point");
+            } else {
+                text.push_str(&format!("; {} is now the resume point", short(&plan.dest)));
+            }
+            if let Some(dir) = &plan.archive_dir {
+                let moved = plan.newer.len();
+                if moved > 0 {
+                    let same = plan.backup.as_ref().and_then(|b| b.parent()) == Some(dir.as_path());
+                    if same {
+                        text.push_str(&format!("; archived {moved} newer there too"));
+                    } else {
+                        text.push_str(&format!("; archived {moved} newer to {}/", short(dir)));
+                    }
+                }
             }
             Ok(text)
         }

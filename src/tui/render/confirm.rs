@@ -260,9 +260,12 @@ pub fn body(action: &PendingAction, snap: Option<&RunSnapshot>) -> (String, Vec<
                 )));
                 if plan.dest == plan.run.join(&plan.target) {
                     if hf {
-                        lines.push(Line::from(
-                            "  the trainer resumes from the highest step directory",
-                        ));
+                        // With newer steps, the "Moves …" line below says it all.
+                        if plan.newer.is_empty() {
+                            lines.push(Line::from(
+                                "  it is the highest step: the trainer resumes from it",
+                            ));
+                        }
                     } else {
                         lines.push(Line::from(format!(
                             "  {} already holds it",
