@@ -597,3 +597,22 @@ fn a_deleted_run_is_noticed_and_comes_back() {
     w.keys("q");
     assert!(w.wait_exit(10).success());
 }
+
+#[test]
+fn native_run_without_policy_x_says_so_and_promote_names_the_old_best() {
+    let (_tmp, run) = native_run(3); // epochs 0..2, no --keep-*: no policy
+    let mut w = Watch::start(&[run.to_str().unwrap()], 160, 40);
+    w.wait_for("the monitor", 20, |s| s.contains("history 3/3"));
+    w.keys("x");
+    w.wait_for("the no-policy message", 10, |s| {
+        s.contains("no retention policy for this run: mark rows with d, or prune with")
+    });
+    w.keys("G"); // epoch 0
+    w.keys("p");
+    w.wait_for("the promote dialog", 10, |s| s.contains("Promote to best?"));
+    let s = w.text();
+    // Best is epoch 1 (30.0); its alias file exists and is replaced.
+    assert!(s.contains("(was checkpoint-1"), "{s}");
+    assert!(s.contains("is replaced to hold:"), "{s}");
+    w.keys("q");
+}
