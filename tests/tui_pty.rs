@@ -543,7 +543,7 @@ fn restore_with_archive_moves_newer_to_trash() {
     w.keys("a");
     // Re-planned: the exact bytes that move (epochs 2 and 3: 200,002 + 200,003).
     w.wait_for("the archiving plan", 10, |s| {
-        s.contains("[x] a: archive them (2 file(s), 400,005 bytes")
+        s.contains("[x] a: archive 2 checkpoint(s), 2 file(s), 400,005 bytes")
     });
     assert!(w.text().contains(".ckpt/trash/"));
     w.keys("y");
@@ -596,4 +596,23 @@ fn a_deleted_run_is_noticed_and_comes_back() {
     w.wait_for("epoch 2 to appear", 10, |s| s.contains("history 3/3"));
     w.keys("q");
     assert!(w.wait_exit(10).success());
+}
+
+#[test]
+fn native_run_without_policy_x_says_so_and_promote_names_the_old_best() {
+    let (_tmp, run) = native_run(3); // epochs 0..2, no --keep-*: no policy
+    let mut w = Watch::start(&[run.to_str().unwrap()], 160, 40);
+    w.wait_for("the monitor", 20, |s| s.contains("history 3/3"));
+    w.keys("x");
+    w.wait_for("the no-policy message", 10, |s| {
+        s.contains("no retention policy for this run: mark rows with d, or prune with")
+    });
+    w.keys("G"); // epoch 0
+    w.keys("p");
+    w.wait_for("the promote dialog", 10, |s| s.contains("Promote to best?"));
+    let s = w.text();
+    // Best is epoch 1 (30.0); its alias file exists and is replaced.
+    assert!(s.contains("(was checkpoint-1"), "{s}");
+    assert!(s.contains("is replaced to hold:"), "{s}");
+    w.keys("q");
 }

@@ -168,9 +168,12 @@ fn confirm_restore_archive_newer() {
             }),
         );
         let s = screen(&app, w, h);
-        assert!(s.contains("a resumed trainer will overwrite them"), "{s}");
+        assert!(s.contains("newer checkpoint(s) moved:"), "{s}");
         assert!(s.contains("checkpoint-7.pth.tar"), "{s}");
-        assert!(s.contains("[x] a: archive them"), "{s}");
+        assert!(
+            s.contains("[x] a: archive 4 checkpoint(s), 4 file(s)"),
+            "{s}"
+        );
         assert!(s.contains("12,166,820 bytes"), "{s}");
         assert!(s.contains(".ckpt/trash/20261128T150000Z/"), "{s}");
         assert!(s.contains("archive newer"), "footer offers the toggle: {s}");
@@ -208,8 +211,11 @@ fn confirm_restore_promote_pin_verify() {
         PendingAction::Promote {
             name: "checkpoint-3.pth.tar".into(),
             epoch: Some(3),
+            step: None,
             files: vec![(PathBuf::from("checkpoint-3.pth.tar"), 3_041_705)],
             alias: Some(PathBuf::from("model_best.pth.tar")),
+            alias_exists: true,
+            previous: Some("checkpoint-5.pth.tar".into()),
         },
     );
     insta::assert_snapshot!("confirm_promote", screen(&app, 100, 30));
@@ -903,4 +909,251 @@ fn disk_pane_says_steady_or_full_from_the_runs_growth() {
     assert!(s.contains("full in ~"), "{s}");
     assert!(s.contains("· run +8.7 MiB/h"), "{s}");
     insta::assert_snapshot!("disk_growth_120x40", s);
+}
+
+/// Unpack a fixture into a temp dir (kept alive by the caller) and scan it for real.
+fn fixture_copy(name: &str) -> (tempfile::TempDir, RunSnapshot) {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(format!("{name}.tar.gz"));
+    let file = std::fs::File::open(&archive).unwrap();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    tar.set_preserve_permissions(true);
+    tar.unpack(tmp.path()).unwrap();
+    let runs = ckpt::layout::discover_runs(&tmp.path().join(name));
+    assert_eq!(runs.len(), 1, "{name}: {runs:?}");
+    let snap = ckpt::layout::scan(&runs[0], None).unwrap();
+    (tmp, snap)
+}
+
+/// Select `name` in the table and press `key`; the dialog's action.
+fn act_on(app: &mut App, name: &str, key_c: char) -> PendingAction {
+    for _ in 0..30 {
+        if selected_name(app) == name {
+            break;
+        }
+        update(app, key('j'));
+    }
+    assert_eq!(selected_name(app), name);
+    update(app, key(key_c));
+    match &app.overlay {
+        Overlay::Confirm(c) => c.action.clone(),
+        o => panic!("no confirm: {o:?} status {:?}", app.status),
+    }
+}
+
+fn show(app: &mut App, action: PendingAction, w: u16, h: u16) -> String {
+    let run = app.current().unwrap().path.clone();
+    app.overlay = Overlay::Confirm(Confirm {
+        run,
+        action,
+        yes_focused: false,
+    });
+    screen(app, w, h)
+}
+
+/// Files and bytes under a path, walked on disk.
+fn tree_size(p: &std::path::Path) -> (usize, u64) {
+    let m = std::fs::symlink_metadata(p).unwrap();
+    if !m.is_dir() {
+        return (1, m.len());
+    }
+    std::fs::read_dir(p).unwrap().fold((0, 0), |(f, b), e| {
+        let (f2, b2) = tree_size(&e.unwrap().path());
+        (f + f2, b + b2)
+    })
+}
+
+#[test]
+fn promote_dialogs_name_the_file_the_engine_writes() {
+    // Lightning: best.ckpt (absent in the fixture) is created; no checkpoint is rewritten.
+    let (_t, snap) = fixture_copy("lightning-basic");
+    let mut app = app_with(snap, 120, 40);
+    let a = act_on(&mut app, "epoch=1-step=8-val_loss=0.500.ckpt", 'p');
+    let PendingAction::Promote { alias, .. } = &a else {
+        panic!("{a:?}")
+    };
+    assert_eq!(
+        alias.as_deref(),
+        Some(std::path::Path::new("checkpoints/best.ckpt"))
+    );
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("checkpoints/best.ckpt is created to hold:"),
+        "{s}"
+    );
+    assert!(!s.contains("Rewrites"), "{s}");
+    assert!(
+        s.contains("(was epoch=3-step=16-val_loss=0.400.ckpt)"),
+        "{s}"
+    );
+    // last.ckpt (a copy naming epoch 3) is not one of the checkpoint's files.
+    let (_t2, snap) = fixture_copy("lightning-basic");
+    let mut app = app_with(snap, 120, 40);
+    act_on(&mut app, "epoch=3-step=16-val_loss=0.400.ckpt", 'p');
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("It is already best"), "{s}");
+    assert!(!s.contains("last.ckpt"), "{s}");
+
+    // hf: nothing is rewritten; best is a record.
+    let (_t, snap) = fixture_copy("hf-basic");
+    let mut app = app_with(snap, 120, 40);
+    let a = act_on(&mut app, "checkpoint-40", 'p');
+    assert!(
+        matches!(&a, PendingAction::Promote { alias: None, .. }),
+        "{a:?}"
+    );
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("No file is rewritten"), "{s}");
+    assert!(s.contains("Make checkpoint-40 (step 40) the best"), "{s}");
+    assert!(s.contains(".ckpt/state.json"), "{s}");
+    assert!(s.contains("(was checkpoint-20)"), "{s}");
+    assert!(!s.contains("Rewrites"), "{s}");
+
+    // Native: says which best it replaces; the alias exists, so it is replaced.
+    let mut app = app_with(native_run(), 120, 40);
+    act_on(&mut app, "checkpoint-4.pth.tar", 'p');
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("model_best.pth.tar is replaced to hold:"), "{s}");
+    assert!(s.contains("(was checkpoint-5.pth.tar)"), "{s}");
+}
+
+#[test]
+fn hf_restore_dialog_moves_step_directories_with_their_real_size() {
+    let (_t, snap) = fixture_copy("hf-basic");
+    let run = snap.run.clone();
+    let (files, bytes) = tree_size(&run.join("checkpoint-40"));
+    assert!(files > 1, "checkpoint-40 is a directory of files");
+    let action = ckpt::tui::worker::plan(
+        &run,
+        None,
+        &ckpt::tui::app::PlanRequest::Restore {
+            name: "checkpoint-20".into(),
+            archive_newer: false,
+        },
+    )
+    .unwrap();
+    let mut app = app_with(snap, 120, 40);
+    let s = show(&mut app, action.clone(), 120, 40);
+    let want = format!(
+        "Moves 1 newer step dir(s), {files} file(s), {} bytes",
+        ckpt::tui::render::fmt::exact(bytes)
+    );
+    assert!(s.contains(&want), "{want}\n{s}");
+    assert!(s.contains("so the trainer resumes from step 20"), "{s}");
+    assert!(s.contains("(step 20)"), "{s}");
+    assert!(!s.contains("rewrite checkpoint-20"), "{s}");
+    assert!(!s.contains("(0 bytes to copy)"), "{s}");
+    // A small dialog keeps what moves.
+    let s = show(&mut app, action, 40, 10);
+    assert!(s.contains("Moves 1 newer"), "{s}");
+}
+
+#[test]
+fn restore_dialog_shows_kept_newer_and_its_warning() {
+    let mut app = app_with(native_run(), 120, 40);
+    let s = show(
+        &mut app,
+        PendingAction::Restore(RestorePlan {
+            run: PathBuf::from(RUN),
+            target: "checkpoint-2.pth.tar".into(),
+            epoch: Some(2),
+            dest: PathBuf::from(RUN).join("last.pth.tar"),
+            newer: vec!["checkpoint-4.pth.tar".into()],
+            kept_newer: vec![("checkpoint-3.pth.tar".into(), "pinned".into())],
+            archive_dir: Some(PathBuf::from(RUN).join(".ckpt/trash/20261128T150000Z")),
+            ..Default::default()
+        }),
+        120,
+        40,
+    );
+    assert!(
+        s.contains("Stay in place: checkpoint-3.pth.tar (pinned)"),
+        "{s}"
+    );
+    assert!(s.contains("unpin it or release best first"), "{s}");
+    assert!(s.contains("[x] a: archive 1 checkpoint(s)"), "{s}");
+}
+
+#[test]
+fn timm_restore_archive_counts_checkpoints_not_aliases_and_status_names_the_backup() {
+    let (_t, snap) = fixture_copy("timm-basic");
+    let run = snap.run.clone();
+    let req = ckpt::tui::app::PlanRequest::Restore {
+        name: "checkpoint-4.pth.tar".into(),
+        archive_newer: true,
+    };
+    let action = ckpt::tui::worker::plan(&run, None, &req).unwrap();
+    let PendingAction::Restore(plan) = &action else {
+        panic!("{action:?}")
+    };
+    let n = plan.newer.len();
+    let bytes: u64 = plan
+        .newer
+        .iter()
+        .map(|c| std::fs::metadata(run.join(c)).unwrap().len())
+        .sum();
+    let mut app = app_with(snap, 120, 40);
+    let s = show(&mut app, action.clone(), 120, 40);
+    let want = format!(
+        "[x] a: archive {n} checkpoint(s), {n} file(s), {} bytes",
+        ckpt::tui::render::fmt::exact(bytes)
+    );
+    assert!(s.contains(&want), "{want}\n{s}");
+    assert!(
+        plan.backup.is_some(),
+        "last.pth.tar is the only copy of epoch 7"
+    );
+    let (tx, _rx) = std::sync::mpsc::channel();
+    let text = ckpt::tui::worker::apply(&run, None, &action, &tx).unwrap();
+    assert!(
+        text.contains("old last (epoch 7, only copy) kept in .ckpt/trash/"),
+        "{text}"
+    );
+    assert!(text.contains("/last.pth.tar"), "{text}");
+}
+
+#[test]
+fn prune_without_a_policy_says_so_like_the_cli() {
+    let (_t, snap) = fixture_copy("lightning-basic");
+    let req = ckpt::tui::app::PlanRequest::Prune { marked: vec![] };
+    let err = ckpt::tui::worker::plan(&snap.run, None, &req).unwrap_err();
+    assert_eq!(err, ckpt::tui::worker::NO_POLICY);
+    assert!(err.contains("--keep-top/--keep-last/--keep-every"));
+    // timm's checkpoint_hist is the fallback policy, as in `ckpt prune`.
+    let (_t, snap) = fixture_copy("timm-basic");
+    assert!(snap.default_policy.is_some());
+    let r = ckpt::tui::worker::plan(&snap.run, None, &req);
+    assert_ne!(
+        r.as_ref().err().map(String::as_str),
+        Some(ckpt::tui::worker::NO_POLICY)
+    );
+}
+
+#[test]
+fn compact_disk_line_drops_whole_segments_never_cuts_them() {
+    let mut app = app_with(native_run(), 80, 24);
+    let mut h = headroom();
+    h.total = 200_000_000_000_000;
+    h.available = 97_000_000_000_000; // ~32 million more checkpoints fit
+    update(
+        &mut app,
+        Msg::Scanned {
+            run: PathBuf::from(RUN),
+            result: Ok(native_run()),
+            headroom: Some(h),
+            at: now(),
+        },
+    );
+    for w in 50..=90u16 {
+        let s = screen(&at(app.clone(), w, 24), w, 24);
+        let Some(line) = s.lines().find(|l| l.contains("disk ")) else {
+            continue;
+        };
+        if line.contains(" · ~") {
+            assert!(line.contains("more fit"), "cut at {w}: {line}");
+        }
+        assert!(line.contains("free of"), "{w}: {line}");
+    }
 }

@@ -521,8 +521,11 @@ fn promote_and_pin_plan_exact_files() {
         PendingAction::Promote {
             name: "checkpoint-4.pth.tar".into(),
             epoch: Some(4),
+            step: None,
             files: vec![(PathBuf::from("checkpoint-4.pth.tar"), 3_041_705)],
             alias: Some(PathBuf::from("model_best.pth.tar")),
+            alias_exists: true,
+            previous: Some("checkpoint-5.pth.tar".into()),
         }
     );
     press(&mut app, "n");

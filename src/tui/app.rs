@@ -65,10 +65,16 @@ pub enum PendingAction {
     Promote {
         name: String,
         epoch: Option<u64>,
+        /// Its step, for layouts that count steps (hf).
+        step: Option<u64>,
         /// The checkpoint's files and their bytes.
         files: Vec<(PathBuf, u64)>,
-        /// The alias file rewritten, when the layout has one.
+        /// The alias file the engine writes to hold best (`None`: hf, best is a record).
         alias: Option<PathBuf>,
+        /// `alias` exists already (it is replaced, not created).
+        alias_exists: bool,
+        /// The best it replaces, if any.
+        previous: Option<String>,
     },
     Pin {
         name: String,
@@ -554,6 +560,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
                         yes_focused: false,
                     });
                 }
+                // "Nothing to do" is advice, not a failure.
+                Err(e) if e.starts_with("nothing to") || e.starts_with("no retention policy") => {
+                    app.set_status(Level::Warn, e)
+                }
                 Err(e) => app.set_status(Level::Error, e),
             }
             vec![]
@@ -825,7 +835,26 @@ fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
         }
         _ => {}
     }
-    let best_alias = snap.best.as_ref().map(|a| a.path.clone());
+    let snap_best_last = (
+        snap.best.as_ref().map(|a| a.path.clone()),
+        snap.last.as_ref().map(|a| a.path.clone()),
+    );
+    // What a promote of the selected row writes (owned: `app` is mutated below).
+    let promote = run.selected_checkpoint().map(|c| {
+        let alias = promote_alias(snap, c);
+        let exists = alias.as_ref().is_some_and(|a| {
+            snap.run.join(a).exists()
+                || snap
+                    .best
+                    .as_ref()
+                    .is_some_and(|b| &b.path == a && b.how != "record")
+        });
+        (
+            alias,
+            exists,
+            snap.best.as_ref().and_then(|b| b.target.clone()),
+        )
+    });
     let Some(ckpt) = run.selected_checkpoint().cloned() else {
         app.set_status(Level::Warn, "no checkpoint selected");
         return vec![];
@@ -897,12 +926,27 @@ fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
             pin: !ckpt.pinned,
             files,
         },
-        Action::Promote => PendingAction::Promote {
-            name: ckpt.name.clone(),
-            epoch: ckpt.epoch,
-            files,
-            alias: best_alias,
-        },
+        Action::Promote => {
+            let (alias, alias_exists, previous) = promote.unwrap_or_default();
+            // Alias files that merely name it (Lightning's last.ckpt) are not its files.
+            let files = files
+                .into_iter()
+                .filter(|(p, _)| {
+                    ckpt.paths.first() == Some(p)
+                        || ![snap_best_last.0.as_ref(), snap_best_last.1.as_ref()]
+                            .contains(&Some(p))
+                })
+                .collect();
+            PendingAction::Promote {
+                name: ckpt.name.clone(),
+                epoch: ckpt.epoch,
+                step: ckpt.step,
+                files,
+                alias,
+                alias_exists,
+                previous,
+            }
+        }
         _ => return vec![],
     };
     app.overlay = Overlay::Confirm(Confirm {
@@ -911,6 +955,26 @@ fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
         yes_focused: false,
     });
     vec![]
+}
+
+/// The file a promote writes to hold best, by the engine's rule
+/// ([`crate::engine::Run::best_alias_path`]): `None` on hf, where best is a record.
+fn promote_alias(snap: &RunSnapshot, ckpt: &Checkpoint) -> Option<PathBuf> {
+    if snap.layout == crate::layout::LayoutKind::Ckpt {
+        // The manifest's extension: the current alias's, else the checkpoint's.
+        let from_alias = snap
+            .best
+            .as_ref()
+            .map(|a| a.path.to_string_lossy().into_owned())
+            .and_then(|p| p.strip_prefix("model_best").map(str::to_string));
+        let ext = from_alias.unwrap_or_else(|| {
+            ckpt.name
+                .find('.')
+                .map_or_else(|| ".pth.tar".to_string(), |i| ckpt.name[i..].to_string())
+        });
+        return Some(PathBuf::from(format!("model_best{ext}")));
+    }
+    crate::engine::foreign::alias_names(snap, crate::engine::foreign::DEFAULT_EXT).best
 }
 
 /// What the header and status say while a run's directory is missing.

@@ -127,6 +127,9 @@ fn open(run: &Path, layout: Option<LayoutKind>) -> Result<Run, String> {
     Run::open(run, layout, EngineOptions::default()).map_err(|e| e.to_string())
 }
 
+/// What `x` says when the run has no policy to prune by (the CLI's words).
+pub const NO_POLICY: &str = "no retention policy for this run: mark rows with d, or prune with --keep-top/--keep-last/--keep-every";
+
 /// Ask the engine for a plan.
 pub fn plan(
     run: &Path,
@@ -150,7 +153,24 @@ pub fn plan(
             .map_err(|e| e.to_string()),
         PlanRequest::Prune { marked } => {
             let policy = if marked.is_empty() {
-                None
+                // The CLI's fallback: the manifest's policy (native), else the trainer's
+                // own setting (timm checkpoint_hist, hf save_total_limit).
+                let saved = match r.layout {
+                    LayoutKind::Ckpt => {
+                        crate::engine::manifest_io::load_manifest(&r.dir)
+                            .map_err(|e| e.to_string())?
+                            .policy
+                    }
+                    _ => r
+                        .snapshot()
+                        .map_err(|e| e.to_string())?
+                        .default_policy
+                        .unwrap_or_default(),
+                };
+                if saved == RetentionPolicy::default() {
+                    return Err(NO_POLICY.into());
+                }
+                Some(saved)
             } else {
                 // Only what was marked: a policy that keeps everything else.
                 Some(RetentionPolicy {
@@ -224,17 +244,44 @@ pub fn apply(
             r.restore(plan, Some(&mut cb)).map_err(err)?;
             // Paths inside the run are shown relative to it: the status line is short.
             let short = |p: &Path| p.strip_prefix(&plan.run).unwrap_or(p).display().to_string();
-            let mut text = format!(
-                "restored {}: {} is now the resume point",
-                plan.target,
-                short(&plan.dest)
-            );
-            if let Some(dir) = &plan.archive_dir {
+            // Short (epoch/step): what follows must fit one status line at 120 columns.
+            let what = match (plan.epoch, plan.step) {
+                (Some(e), _) => format!("epoch {e}"),
+                (None, Some(st)) => format!("step {st}"),
+                _ => plan.target.clone(),
+            };
+            let mut text = format!("restored {what}");
+            // Where the old state went comes first: the status line may be cut.
+            if let Some(b) = &plan.backup {
+                let unit = if plan.step.is_some() && plan.epoch.is_none() {
+                    "step"
+                } else {
+                    "epoch"
+                };
+                let when = plan
+                    .backup_epoch
+                    .map(|e| format!("{unit} {e}, "))
+                    .unwrap_or_default();
                 text.push_str(&format!(
-                    "; archived {} newer to {}/",
-                    plan.newer.len(),
-                    short(dir)
+                    "; old last ({when}only copy) kept in {}",
+                    short(b)
                 ));
+            }
+            if plan.dest == plan.run.join(&plan.target) {
+                text.push_str("; it is now the resume point");
+            } else {
+                text.push_str(&format!("; {} is now the resume point", short(&plan.dest)));
+            }
+            if let Some(dir) = &plan.archive_dir {
+                let moved = plan.newer.len();
+                if moved > 0 {
+                    let same = plan.backup.as_ref().and_then(|b| b.parent()) == Some(dir.as_path());
+                    if same {
+                        text.push_str(&format!("; archived {moved} newer there too"));
+                    } else {
+                        text.push_str(&format!("; archived {moved} newer to {}/", short(dir)));
+                    }
+                }
             }
             Ok(text)
         }

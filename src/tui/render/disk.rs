@@ -80,19 +80,40 @@ pub fn render(_app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buf
                 fmt::bytes(h.total)
             )),
         ];
+        // Whole segments only: one that does not fit is dropped, never cut mid-phrase.
+        let mut segs: Vec<Vec<Span>> = Vec::new();
         if let Some(w) = warn {
-            spans.push(Span::raw(" · "));
-            spans.push(Span::styled(w, theme.error()));
+            // The warning matters most: its short form when the full one does not fit.
+            let full = vec![Span::raw(" · "), Span::styled(w, theme.error())];
+            let fits_full =
+                spans.iter().chain(&full).map(Span::width).sum::<usize>() <= inner.width as usize;
+            segs.push(if fits_full {
+                full
+            } else {
+                vec![
+                    Span::raw(" · "),
+                    Span::styled("⚠ next save would not fit", theme.error()),
+                ]
+            });
         } else {
             if let Some(p) = &proj {
-                spans.push(Span::raw(format!(" · ~{} more fit", p.fits)));
+                segs.push(vec![Span::raw(format!(" · ~{} more fit", p.fits))]);
             }
             match proj.as_ref().map(|p| (p.growth, p.full_in)) {
-                Some((Growth::Rate(_), Some(d))) => {
-                    spans.push(Span::raw(format!(" · full ~{}", fmt::long_duration(d))))
-                }
-                Some((Growth::Steady, _)) => spans.push(Span::raw(" · run size steady")),
+                Some((Growth::Rate(_), Some(d))) => segs.push(vec![Span::raw(format!(
+                    " · full ~{}",
+                    fmt::long_duration(d)
+                ))]),
+                Some((Growth::Steady, _)) => segs.push(vec![Span::raw(" · run size steady")]),
                 _ => {}
+            }
+        }
+        let mut used_w: usize = spans.iter().map(Span::width).sum();
+        for seg in segs {
+            let w: usize = seg.iter().map(Span::width).sum();
+            if used_w + w <= inner.width as usize {
+                used_w += w;
+                spans.extend(seg);
             }
         }
         Paragraph::new(Line::from(spans)).render(inner, buf);

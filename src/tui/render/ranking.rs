@@ -56,7 +56,7 @@ pub fn render(run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme) {
                 tags.push("last");
             }
             if c.pinned {
-                tags.push("pinned");
+                tags.push("pin");
             }
             Some(Line::from(vec![
                 Span::styled(format!("#{:<2} ", r + 1), theme.dim()),

@@ -36,7 +36,7 @@ impl Col {
             Col::Rank => ("rank", 4, 4),
             Col::Size => ("size", 8, 6),
             Col::Age => ("age", 4, 3),
-            Col::Roles => ("roles", 12, 7),
+            Col::Roles => ("roles", 13, 7),
             Col::State => ("state", 7, 5),
         }
     }
