@@ -163,6 +163,26 @@ impl RunSnapshot {
         })
     }
 
+    /// Rank (1 = best) of each checkpoint, in `checkpoints` order: only complete,
+    /// non-recovery checkpoints with a finite metric are ranked; ties keep the
+    /// earlier checkpoint ahead. The one ranking the CLI and the monitor show.
+    pub fn ranks(&self) -> Vec<Option<usize>> {
+        let mode = self.metric.as_ref().map(|m| m.mode).unwrap_or_default();
+        let metrics: Vec<Option<f64>> = self
+            .checkpoints
+            .iter()
+            .map(|c| {
+                let eligible = c.state == CheckpointState::Complete && !c.has_role(Role::Recovery);
+                c.metric.filter(|_| eligible)
+            })
+            .collect();
+        let mut ranks = vec![None; self.checkpoints.len()];
+        for (r, i) in crate::rank::ranked(&metrics, mode).into_iter().enumerate() {
+            ranks[i] = Some(r + 1);
+        }
+        ranks
+    }
+
     /// The checkpoint holding a role, if any.
     pub fn with_role(&self, role: Role) -> Option<&Checkpoint> {
         self.checkpoints.iter().find(|c| c.has_role(role))

@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use ckpt::disk::Headroom;
 use ckpt::engine::{DoctorReport, KeepReason, PrunePlan, PruneReport, SaveReport, VerifyReport};
-use ckpt::rank::Mode;
 use ckpt::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
 
 /// Version of every JSON document; bumped only for incompatible changes.
@@ -126,22 +125,10 @@ pub fn metric_raw(c: &Checkpoint) -> Option<String> {
 /// excluded, ties keep the earlier checkpoint ahead (stable sort over epoch order).
 /// Damaged and still-writing checkpoints get no rank: prune does not manage them either.
 pub fn ranks(snap: &RunSnapshot) -> HashMap<String, usize> {
-    let mode = snap.metric.as_ref().map(|m| m.mode).unwrap_or_default();
-    let mut ranked: Vec<(&str, f64)> = snap
-        .checkpoints
+    snap.checkpoints
         .iter()
-        .filter(|c| !c.has_role(Role::Recovery))
-        .filter(|c| c.state == CheckpointState::Complete)
-        .filter_map(|c| c.finite_metric().map(|m| (c.name.as_str(), m)))
-        .collect();
-    ranked.sort_by(|a, b| match mode {
-        Mode::Max => b.1.total_cmp(&a.1),
-        Mode::Min => a.1.total_cmp(&b.1),
-    });
-    ranked
-        .into_iter()
-        .enumerate()
-        .map(|(i, (n, _))| (n.to_string(), i + 1))
+        .zip(snap.ranks())
+        .filter_map(|(c, r)| r.map(|r| (c.name.clone(), r)))
         .collect()
 }
 

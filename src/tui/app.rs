@@ -11,7 +11,7 @@ use crossterm::event::KeyEvent;
 
 use crate::disk::Headroom;
 use crate::engine::{Progress, PrunePlan, RestorePlan, VerifyReport};
-use crate::rank::{strictly_better, Mode};
+use crate::rank::Mode;
 use crate::snapshot::{Checkpoint, CheckpointState, Role, RunSnapshot};
 use crate::watch::WatchMode;
 
@@ -1137,31 +1137,7 @@ fn reselect(run: &mut RunEntry, name: Option<&str>, h: usize) {
 
 /// 1-based rank per checkpoint: finite metrics only, best first, ties keep the earlier.
 pub fn compute_ranks(snap: &RunSnapshot) -> Vec<Option<usize>> {
-    let mode = snap.metric.as_ref().map(|m| m.mode).unwrap_or_default();
-    let mut idx: Vec<usize> = (0..snap.checkpoints.len())
-        .filter(|&i| {
-            let c = &snap.checkpoints[i];
-            c.finite_metric().is_some() && !c.has_role(Role::Recovery)
-        })
-        .collect();
-    idx.sort_by(|&a, &b| {
-        let (ma, mb) = (
-            snap.checkpoints[a].metric.unwrap_or(f64::NAN),
-            snap.checkpoints[b].metric.unwrap_or(f64::NAN),
-        );
-        if strictly_better(ma, mb, mode) {
-            std::cmp::Ordering::Less
-        } else if strictly_better(mb, ma, mode) {
-            std::cmp::Ordering::Greater
-        } else {
-            std::cmp::Ordering::Equal
-        }
-    });
-    let mut ranks = vec![None; snap.checkpoints.len()];
-    for (r, i) in idx.into_iter().enumerate() {
-        ranks[i] = Some(r + 1);
-    }
-    ranks
+    snap.ranks()
 }
 
 /// Text a filter matches against: name, `e<epoch>`, `s<step>`, roles, pinned, state.
