@@ -422,7 +422,11 @@ pub struct Parts {
     pub warnings: Vec<String>,
 }
 
+/// Build the snapshot from a layout's parts: warn about a non-finite trainer best
+/// (before ckpt's own state can override it), then apply pins and a held best from
+/// `.ckpt/state.json`.
 pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
+    warn_non_finite_best(&mut p);
     if let Some(state) = load_foreign_state(run, &mut p.warnings) {
         for name in &state.pinned {
             match p.checkpoints.iter_mut().find(|c| &c.name == name) {
@@ -527,7 +531,7 @@ pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
 }
 
 /// Warn when the best checkpoint's metric is NaN/inf while finite ones exist (timm's NaN bug).
-pub fn warn_non_finite_best(p: &mut Parts) {
+fn warn_non_finite_best(p: &mut Parts) {
     let Some(best) = p.checkpoints.iter().find(|c| c.has_role(Role::Best)) else {
         return;
     };

@@ -336,7 +336,7 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         }
     }
 
-    let mut parts = Parts {
+    let parts = Parts {
         layout: LayoutKind::Hf,
         metric,
         checkpoints,
@@ -345,7 +345,6 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         temps,
         warnings,
     };
-    common::warn_non_finite_best(&mut parts);
     let mut snap = common::finish(run, parts);
     // The Trainer keeps its `save_total_limit` newest checkpoints (and the best).
     snap.default_policy = save_total_limit.map(|n| RetentionPolicy {

@@ -387,7 +387,7 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         }
     }
 
-    let mut parts = Parts {
+    let parts = Parts {
         layout: LayoutKind::Lightning,
         metric,
         checkpoints,
@@ -396,7 +396,6 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         temps,
         warnings,
     };
-    common::warn_non_finite_best(&mut parts);
     Ok(common::finish(run, parts))
 }
 

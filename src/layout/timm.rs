@@ -423,7 +423,7 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         }
     }
 
-    let mut parts = Parts {
+    let parts = Parts {
         layout: LayoutKind::Timm,
         metric: Some(metric),
         checkpoints,
@@ -432,7 +432,6 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         temps,
         warnings,
     };
-    common::warn_non_finite_best(&mut parts);
     let mut snap = common::finish(run, parts);
     // timm keeps its `checkpoint_hist` best checkpoints: prune with no flags does the same.
     snap.default_policy = hist.filter(|&h| h > 0).map(|h| RetentionPolicy {
