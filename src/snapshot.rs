@@ -103,6 +103,21 @@ pub struct Alias {
     pub held: bool,
 }
 
+impl Alias {
+    /// An alias file whose target is not known yet (scanners fill it in).
+    pub fn unresolved(role: Role, path: &std::path::Path) -> Alias {
+        Alias {
+            role,
+            path: path.to_path_buf(),
+            target: None,
+            epoch: None,
+            step: None,
+            how: "unknown".into(),
+            held: false,
+        }
+    }
+}
+
 /// Everything known about a run at one instant.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunSnapshot {

@@ -459,15 +459,7 @@ fn resolve_alias(
     cb: Option<&mut CallbackInfo>,
 ) -> Alias {
     let name = rel.to_string_lossy().into_owned();
-    let mut alias = Alias {
-        role,
-        path: rel.to_path_buf(),
-        target: None,
-        epoch: None,
-        step: None,
-        how: "unknown".into(),
-        held: false,
-    };
+    let mut alias = Alias::unresolved(role, rel);
     let lmeta = match std::fs::symlink_metadata(run.join(rel)) {
         Ok(m) => m,
         Err(e) => {

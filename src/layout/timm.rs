@@ -527,15 +527,7 @@ fn resolve_alias(
     pickle_out: &mut Option<Value>,
     always_read: bool,
 ) -> Alias {
-    let mut alias = Alias {
-        role,
-        path: rel.to_path_buf(),
-        target: None,
-        epoch: None,
-        step: None,
-        how: "unknown".into(),
-        held: false,
-    };
+    let mut alias = Alias::unresolved(role, rel);
     let meta = match std::fs::symlink_metadata(run.join(rel)) {
         Ok(m) => m,
         Err(e) => {
