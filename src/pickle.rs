@@ -165,14 +165,7 @@ struct Machine<'a> {
 
 /// Parse one pickle (up to its `STOP`) into data.
 pub fn parse(data: &[u8]) -> Result<Value, PickleError> {
-    let mut m = Machine {
-        data,
-        pos: 0,
-        op_at: 0,
-        nodes: Vec::new(),
-        stack: Vec::new(),
-        memo: HashMap::new(),
-    };
+    let mut m = Machine::new(data);
     let root = m.run()?;
     let mut budget = MAX_COST;
     m.build(root, 0, &mut budget)
@@ -182,14 +175,7 @@ pub fn parse(data: &[u8]) -> Result<Value, PickleError> {
 /// (e.g. a torch checkpoint's `epoch`, `metric`, `saver` without its `state_dict`).
 /// A top level that is not a dict is built whole.
 pub fn parse_keys(data: &[u8], keys: &[&str]) -> Result<Value, PickleError> {
-    let mut m = Machine {
-        data,
-        pos: 0,
-        op_at: 0,
-        nodes: Vec::new(),
-        stack: Vec::new(),
-        memo: HashMap::new(),
-    };
+    let mut m = Machine::new(data);
     let root = m.run()?;
     let mut budget = MAX_COST;
     let Node::Dict(items) = &m.nodes[root] else {
@@ -207,6 +193,17 @@ pub fn parse_keys(data: &[u8], keys: &[&str]) -> Result<Value, PickleError> {
 }
 
 impl<'a> Machine<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Machine {
+            data,
+            pos: 0,
+            op_at: 0,
+            nodes: Vec::new(),
+            stack: Vec::new(),
+            memo: HashMap::new(),
+        }
+    }
+
     fn err<T>(&self, reason: impl Into<String>) -> Result<T, PickleError> {
         Err(PickleError {
             offset: self.op_at,

@@ -282,11 +282,7 @@ impl Run {
         let snap = self.snapshot()?;
         let base = snap.run.clone();
         let c = usable(&snap, selector, &base)?;
-        let primary = c
-            .paths
-            .first()
-            .cloned()
-            .unwrap_or_else(|| c.name.clone().into());
+        let primary = primary_path(c);
         if let Some(to) = &options.to {
             let mut plan = export_plan(
                 &base,
@@ -361,11 +357,7 @@ impl Run {
         let snap = self.snapshot()?;
         let base = snap.run.clone();
         let c = usable(&snap, &plan.target, &base)?;
-        let primary = c
-            .paths
-            .first()
-            .cloned()
-            .unwrap_or_else(|| c.name.clone().into());
+        let primary = primary_path(c);
         let src = base.join(&primary);
         let hf = self.layout == LayoutKind::Hf;
         let in_run_dest = if hf {
@@ -454,11 +446,7 @@ impl Run {
                 let snap = self.snapshot()?;
                 let base = snap.run.clone();
                 let c = usable(&snap, &plan.target, &base)?;
-                let primary = c
-                    .paths
-                    .first()
-                    .cloned()
-                    .unwrap_or_else(|| c.name.clone().into());
+                let primary = primary_path(c);
                 (base.join(primary), base)
             }
         };
@@ -590,6 +578,14 @@ fn foreign_newer<'a>(
         }
     }
     (movable, kept)
+}
+
+/// The file (or directory) holding a checkpoint's data, relative to the run.
+fn primary_path(c: &Checkpoint) -> std::path::PathBuf {
+    c.paths
+        .first()
+        .cloned()
+        .unwrap_or_else(|| c.name.clone().into())
 }
 
 /// The checkpoint a selector names, refused when it is not complete.
