@@ -102,7 +102,10 @@ fn in_process_save_records_this_process_as_saved_by() {
     run.save(&req(1, Some(1.0)), SaveSource::Writer(&mut write), None)
         .unwrap();
     let m = load_manifest(&run.dir).unwrap();
-    let by = m.checkpoints[0].saved_by.clone().expect("saved_by recorded");
+    let by = m.checkpoints[0]
+        .saved_by
+        .clone()
+        .expect("saved_by recorded");
     assert_eq!(by.pid, std::process::id());
     assert!(!by.is_cli_save());
     assert_eq!(by.trainer().0, std::process::id());
