@@ -809,14 +809,14 @@ fn run_list_cuts_paths_from_the_left_and_shows_the_trainer() {
     );
     assert!(s.contains("/runs/timm-basic"), "{s}");
     assert!(s.contains("pid "), "{s}");
-    assert!(s.contains("idle"), "{s}");
+    assert!(s.contains("no trainer"), "{s}");
     assert!(
         !s.contains("events"),
         "activity is the trainer, not the watch mode: {s}"
     );
     insta::assert_snapshot!("run_list_left_cut_80x24", s);
     let s = screen(&at(app, 120, 30), 120, 30);
-    assert!(s.contains("idle · last save 30m ago"), "{s}");
+    assert!(s.contains("no trainer · saved 30m ago"), "{s}");
     assert!(s.contains("pid 4242 · cpu"), "{s}");
 }
 
