@@ -472,6 +472,7 @@ mod tests {
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
             default_policy: None,
+            history: Vec::new(),
         };
         let run = Run {
             dir: run_dir,
@@ -575,6 +576,7 @@ mod tests {
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
             default_policy: None,
+            history: Vec::new(),
         };
         let run = Run {
             dir,

@@ -19,7 +19,7 @@ use super::manifest_io::{
     set_pending, store_manifest, Pending, PendingReplace,
 };
 use super::*;
-use crate::manifest::{Entry, Manifest};
+use crate::manifest::{Entry, HistoryEntry, Manifest};
 use crate::rank::{Mode, RetentionItem};
 use crate::snapshot::Role;
 use crate::{Error, Result};
@@ -421,6 +421,13 @@ impl Run {
                 .map(|i| m.checkpoints[i].extra.clone())
                 .unwrap_or_default(),
         };
+        let history = HistoryEntry {
+            epoch: entry.epoch,
+            step: entry.step,
+            metric: entry.metric,
+            saved_at: entry.saved_at,
+            extra: BTreeMap::new(),
+        };
         // Aliases may keep their old bytes until re-pointed.
         let mut may_hold: BTreeMap<String, Vec<String>> = BTreeMap::new();
         if let Some(e) = m.last.and_then(|l| live_entry(&m, l)) {
@@ -466,6 +473,7 @@ impl Run {
                 m.checkpoints.insert(at, entry);
             }
         }
+        m.record_history(history);
         m.last = Some(req.epoch);
         let old_best = m.best.as_ref().map(|b| b.epoch);
         // Unless held, best is the top of the ranking over every live entry: the same as

@@ -12,7 +12,7 @@ use crate::engine::manifest_io::{alias_names, is_settled, load_manifest, pending
 use crate::layout::LayoutKind;
 use crate::manifest::Entry;
 use crate::rank::Mode;
-use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::snapshot::{Alias, Checkpoint, CheckpointState, MetricPoint, Role, RunSnapshot};
 use crate::Result;
 
 /// Parse `checkpoint-<epoch><ext>` into its epoch.
@@ -217,6 +217,28 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         }
     }
 
+    // The save history (pruned saves included), then archived entries it may lack.
+    let mut history: Vec<MetricPoint> = m
+        .history
+        .iter()
+        .map(|h| (h.epoch, h.step, h.metric, Some(h.saved_at)))
+        .chain(
+            m.checkpoints
+                .iter()
+                .filter(|e| e.path.starts_with("trash/"))
+                .map(|e| (e.epoch, e.step, e.metric, Some(e.saved_at))),
+        )
+        .filter_map(|(epoch, step, metric, at)| {
+            Some(MetricPoint {
+                epoch: Some(epoch),
+                step,
+                value: metric.filter(|v| v.is_finite())?,
+                at,
+            })
+        })
+        .collect();
+    history.sort_by(|a, b| (a.epoch, a.at).cmp(&(b.epoch, b.at)));
+
     Ok(RunSnapshot {
         run: std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()),
         layout: LayoutKind::Ckpt,
@@ -228,5 +250,6 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         warnings,
         scanned_at: chrono::Utc::now(),
         default_policy: None,
+        history,
     })
 }
