@@ -49,6 +49,7 @@ fn checkpoint_of(dir: &Path, e: &Entry) -> Checkpoint {
         damage: None,
         hash: Some(e.hash.clone()),
         inode: None,
+        saved_by: e.saved_by.clone(),
     };
     match std::fs::symlink_metadata(resolve(dir, &e.path)) {
         Ok(md) if md.is_file() => {
