@@ -238,7 +238,7 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
             })
         })
         .collect();
-    history.sort_by(|a, b| (a.epoch, a.at).cmp(&(b.epoch, b.at)));
+    history.sort_by_key(|p| (p.epoch, p.at));
 
     Ok(RunSnapshot {
         run: std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()),

@@ -100,9 +100,7 @@ fn axis(lo: f64, hi: f64, pad_frac: f64, integer: bool) -> ([f64; 2], Vec<String
         let pad = (hi - lo) * pad_frac;
         return ([lo - pad, hi + pad], vec![label(lo), label(hi)]);
     }
-    let half = if integer {
-        1.0
-    } else if lo == 0.0 {
+    let half = if integer || lo == 0.0 {
         1.0
     } else {
         lo.abs() * 0.1
