@@ -736,7 +736,8 @@ fn verify_reports_hardlinked_aliases_of_damaged_bytes() {
 /// output and `notes` in `--json`.
 #[test]
 fn verify_prints_notes_for_bytes_a_pending_operation_allows() {
-    use ckpt::engine::manifest_io::{load_manifest, set_pending, store_manifest, Pending};
+    use ckpt::engine::commit::{set_pending, store_manifest};
+    use ckpt::store::{load_manifest, Pending};
     let d = Dir::new("verify-notes");
     let run = d.native_run("run", &[1.0, 2.0], 8 * KIB);
     let out = d.command().args(["verify", "run", "--json"]).json();

@@ -1,4 +1,4 @@
-//! Read, validate and atomically replace `.ckpt/manifest.json` and `.ckpt/state.json`.
+//! Read and validate `.ckpt/manifest.json` and `.ckpt/state.json` (DESIGN §2).
 //!
 //! A corrupt file is an [`Error::CorruptManifest`] naming it and pointing to
 //! `ckpt doctor`: never a panic, never a silent reset to an empty run.
@@ -7,38 +7,24 @@
 //! then other files (aliases, a replaced checkpoint, unlinks) first records a
 //! [`Pending`] intent in the manifest (stored under the key `"pending"` of its unknown
 //! fields, so the shared types stay unchanged). Until it is cleared, a file may hold
-//! the hashes listed in `may_hold` besides its entry's. The next mutation finishes the
-//! job with [`recover_pending`]. An operation whose files all reached their final state
-//! (aliases hardlinked to their entries) may leave its record in place instead of
-//! paying a second fsynced write: such a record is [`is_settled`], allows nothing a
-//! file still holds, and scans ignore it.
+//! the hashes listed in `may_hold` besides its entry's. The engine's next mutation
+//! finishes the job. An operation whose files all reached their final state (aliases
+//! hardlinked to their entries) may leave its record in place instead of paying a
+//! second fsynced write: such a record is [`is_settled`], allows nothing a file still
+//! holds, and scans ignore it.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::atomic::replace_file_atomic;
-use crate::manifest::{
+use super::manifest::{
     Entry, ForeignState, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION, STATE_FORMAT,
 };
+use super::path::{check_rel_path, resolve};
+use super::{alias_names, manifest_path, state_path};
 use crate::{Error, Result};
-
-/// `RUN/.ckpt/manifest.json`.
-pub fn manifest_path(run: &Path) -> PathBuf {
-    run.join(".ckpt").join("manifest.json")
-}
-
-/// `RUN/.ckpt/state.json` (foreign runs).
-pub fn state_path(run: &Path) -> PathBuf {
-    run.join(".ckpt").join("state.json")
-}
-
-/// `RUN/.ckpt/trash`.
-pub fn trash_dir(run: &Path) -> PathBuf {
-    run.join(".ckpt").join("trash")
-}
 
 /// An empty native manifest.
 pub fn new_manifest(ext: &str) -> Manifest {
@@ -55,61 +41,11 @@ pub fn new_manifest(ext: &str) -> Manifest {
     }
 }
 
-/// Names of the alias files of a native run with extension `ext`: (last, best).
-pub fn alias_names(ext: &str) -> (String, String) {
-    (format!("last{ext}"), format!("model_best{ext}"))
-}
-
-/// File name of the checkpoint of `epoch`.
-pub fn checkpoint_name(epoch: u64, ext: &str) -> String {
-    format!("checkpoint-{epoch}{ext}")
-}
-
-fn corrupt(path: &Path, run: &Path, reason: impl Into<String>) -> Error {
+pub(crate) fn corrupt(path: &Path, run: &Path, reason: impl Into<String>) -> Error {
     Error::CorruptManifest {
         path: path.to_path_buf(),
         run: run.to_path_buf(),
         reason: reason.into(),
-    }
-}
-
-/// Check a manifest path: relative, a single component or `trash/…`, no `..`.
-pub fn check_rel_path(p: &str) -> std::result::Result<(), String> {
-    if p.is_empty() {
-        return Err("empty path".into());
-    }
-    let path = Path::new(p);
-    if path.is_absolute() {
-        return Err(format!("absolute path {p:?}"));
-    }
-    let comps: Vec<Component> = path.components().collect();
-    for c in &comps {
-        match c {
-            Component::Normal(_) => {}
-            _ => {
-                return Err(format!(
-                    "path {p:?} leaves the run (\"..\", \".\" or a root)"
-                ))
-            }
-        }
-    }
-    if comps.len() > 1 && comps[0] != Component::Normal("trash".as_ref()) {
-        return Err(format!(
-            "path {p:?} is not a file of the run (only trash/… may have a directory)"
-        ));
-    }
-    if p.contains('\0') {
-        return Err(format!("path {p:?} contains NUL"));
-    }
-    Ok(())
-}
-
-/// Where a manifest path lives on disk: single names in the run dir, `trash/…` under
-/// `.ckpt/trash/`.
-pub fn resolve(run: &Path, rel: &str) -> PathBuf {
-    match rel.strip_prefix("trash/") {
-        Some(rest) => trash_dir(run).join(rest),
-        None => run.join(rel),
     }
 }
 
@@ -147,7 +83,7 @@ pub fn validate_manifest(m: &Manifest, path: &Path, run: &Path) -> Result<()> {
                 format!("path {:?} is listed twice", e.path),
             ));
         }
-        if !e.path.starts_with("trash/") && !seen.insert(e.epoch) {
+        if !e.is_trashed() && !seen.insert(e.epoch) {
             return Err(corrupt(
                 path,
                 run,
@@ -193,19 +129,10 @@ pub fn load_manifest(run: &Path) -> Result<Manifest> {
     })
 }
 
-/// Serialize a manifest as stored (pretty JSON, newline-terminated).
-pub fn manifest_bytes(m: &Manifest) -> Result<Vec<u8>> {
-    let mut v = serde_json::to_vec_pretty(m)
-        .map_err(|e| Error::Invalid(format!("cannot serialize manifest: {e}")))?;
-    v.push(b'\n');
-    Ok(v)
-}
-
-/// Replace the manifest atomically (temp + fsync + rename + dir fsync).
-pub fn store_manifest(run: &Path, m: &Manifest) -> Result<()> {
-    super::fault::point("manifest.store")
-        .map_err(|e| Error::io("write manifest", manifest_path(run), e))?;
-    replace_file_atomic(&manifest_path(run), &manifest_bytes(m)?)
+/// Parse `.ckpt/state.json` text without checking its format and version: what a scan
+/// uses (it only reads pins from it; a bad file becomes a warning there).
+pub fn parse_state_lenient(bytes: &[u8]) -> std::result::Result<ForeignState, serde_json::Error> {
+    serde_json::from_slice(bytes)
 }
 
 /// Load `.ckpt/state.json` of a foreign run; an empty state when missing.
@@ -222,7 +149,7 @@ pub fn load_state(run: &Path) -> Result<ForeignState> {
         }
         Err(e) => return Err(Error::io("read", &path, e)),
     };
-    let s: ForeignState = serde_json::from_slice(&bytes)
+    let s = parse_state_lenient(&bytes)
         .map_err(|e| corrupt(&path, run, format!("not a valid state file: {e}")))?;
     if s.format != STATE_FORMAT {
         return Err(corrupt(
@@ -239,16 +166,6 @@ pub fn load_state(run: &Path) -> Result<ForeignState> {
         ));
     }
     Ok(s)
-}
-
-/// Replace `.ckpt/state.json` atomically (creating `.ckpt/` when missing).
-pub fn store_state(run: &Path, s: &ForeignState) -> Result<()> {
-    super::atomic::create_dir_durable(&run.join(".ckpt"))?;
-    let mut v = serde_json::to_vec_pretty(s)
-        .map_err(|e| Error::Invalid(format!("cannot serialize state: {e}")))?;
-    v.push(b'\n');
-    super::fault::point("state.store").map_err(|e| Error::io("write state", state_path(run), e))?;
-    replace_file_atomic(&state_path(run), &v)
 }
 
 /// An operation caught between its steps (see the module doc).
@@ -278,7 +195,7 @@ pub struct PendingReplace {
     pub ino: u64,
 }
 
-const PENDING_KEY: &str = "pending";
+pub(crate) const PENDING_KEY: &str = "pending";
 
 /// The pending intent recorded in a manifest, if any.
 pub fn pending(m: &Manifest) -> std::result::Result<Option<Pending>, String> {
@@ -290,165 +207,13 @@ pub fn pending(m: &Manifest) -> std::result::Result<Option<Pending>, String> {
     }
 }
 
-/// Record (or clear, with `None`) a pending intent in a manifest (not stored yet).
-pub fn set_pending(m: &mut Manifest, p: Option<&Pending>) {
-    match p.and_then(|p| serde_json::to_value(p).ok()) {
-        Some(v) => {
-            m.extra.insert(PENDING_KEY.to_string(), v);
-        }
-        None => {
-            m.extra.remove(PENDING_KEY);
-        }
-    }
-}
-
-/// Finish what a crashed operation left pending (call under the run lock, before
-/// anything else): adopt a replaced entry whose file made it, re-point the aliases to
-/// the manifest's `last` and `best`, unlink what the manifest no longer lists, then
-/// store the manifest without the record. A settled record ([`is_settled`]) is only
-/// dropped from `m`: the caller's next store writes it out. Returns true when something
-/// was pending.
-pub fn recover_pending(run: &Path, m: &mut Manifest) -> Result<bool> {
-    let mpath = manifest_path(run);
-    let Some(p) = pending(m).map_err(|r| corrupt(&mpath, run, r))? else {
-        return Ok(false);
-    };
-    if is_settled(run, m, &p) {
-        // The operation finished its files and left the record to be dropped lazily:
-        // make its alias renames durable (a kill may have come before its dir fsync),
-        // then drop the record in memory; this mutation's own store writes it out.
-        super::atomic::fsync_dir(run)?;
-        set_pending(m, None);
-        return Ok(true);
-    }
-    if let Some(r) = &p.replace {
-        let on_disk = std::fs::symlink_metadata(resolve(run, &r.entry.path)).ok();
-        if on_disk.is_some_and(|md| md.dev() == r.dev && md.ino() == r.ino) {
-            if let Some(e) = m.checkpoints.iter_mut().find(|e| e.path == r.entry.path) {
-                *e = r.entry.clone();
-            }
-            recompute_best(m);
-        }
-    }
-    repoint_aliases(run, m)?;
-    let listed: std::collections::HashSet<&str> =
-        m.checkpoints.iter().map(|e| e.path.as_str()).collect();
-    for f in &p.unlink {
-        if listed.contains(f.as_str()) {
-            continue;
-        }
-        let path = resolve(run, f);
-        match std::fs::symlink_metadata(&path) {
-            Ok(md) if md.is_file() => {
-                super::fault::point("recover.unlink").map_err(|e| Error::io("remove", &path, e))?;
-                match std::fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::io("remove", &path, e)),
-                }
-            }
-            _ => {}
-        }
-    }
-    // Always, even when nothing changed here: the crashed operation's alias renames
-    // may not be durable yet.
-    super::atomic::fsync_dir(run)?;
-    set_pending(m, None);
-    store_manifest(run, m)?;
-    Ok(true)
-}
-
-/// Unless best is held, set it to the best finite metric among the live entries
-/// (ties: the earlier epoch); `None` when no metric is finite.
-pub fn recompute_best(m: &mut Manifest) {
-    if m.best.as_ref().is_some_and(|b| b.held) {
-        return;
-    }
-    let mode = m.metric.as_ref().map(|s| s.mode).unwrap_or_default();
-    let live: Vec<&Entry> = m
-        .checkpoints
-        .iter()
-        .filter(|e| !e.path.starts_with("trash/"))
-        .collect();
-    let metrics: Vec<Option<f64>> = live.iter().map(|e| e.rank_value()).collect();
-    let best = crate::rank::best_index(&metrics, mode).map(|i| live[i].epoch);
-    m.best = match (best, m.best.take()) {
-        (Some(epoch), Some(mut b)) => {
-            b.epoch = epoch;
-            Some(b)
-        }
-        (Some(epoch), None) => Some(crate::manifest::BestRef {
-            epoch,
-            held: false,
-            extra: BTreeMap::new(),
-        }),
-        (None, _) => None,
-    };
-}
-
-/// Commit a manifest whose `last`/`best` changed and re-point the alias files,
-/// crash-safely with one durable manifest write: store `new` with a pending record
-/// saying the aliases may still hold `old`'s last/best bytes, re-point them, fsync the
-/// run dir; the record, settled now, is dropped by the next mutation (see
-/// [`finish_pending`]).
-/// For promote/restore/release (call under the run lock).
-pub fn store_and_repoint(
-    run: &Path,
-    old: &Manifest,
-    new: &mut Manifest,
-    operation: &str,
-) -> Result<()> {
-    let (last_name, best_name) = alias_names(&new.ext);
-    let live = |m: &Manifest, epoch: u64| {
-        m.checkpoints
-            .iter()
-            .find(|e| e.epoch == epoch && !e.path.starts_with("trash/"))
-            .map(|e| e.hash.clone())
-    };
-    let mut may_hold = BTreeMap::new();
-    if let Some(h) = old.last.and_then(|l| live(old, l)) {
-        may_hold.insert(last_name, vec![h]);
-    }
-    if let Some(h) = old.best.as_ref().and_then(|b| live(old, b.epoch)) {
-        may_hold.insert(best_name, vec![h]);
-    }
-    set_pending(
-        new,
-        Some(&Pending {
-            operation: operation.to_string(),
-            may_hold,
-            ..Default::default()
-        }),
-    );
-    store_manifest(run, new)?;
-    if repoint_aliases(run, new)? {
-        super::atomic::fsync_dir(run)?;
-    }
-    finish_pending(run, new)
-}
-
-/// After an operation's files are in place (and their directory fsynced): leave a
-/// settled record to be dropped by the next mutation (one durable manifest write per
-/// operation), or store the manifest without an unsettled one.
-pub fn finish_pending(run: &Path, m: &mut Manifest) -> Result<()> {
-    let mpath = manifest_path(run);
-    let Some(p) = pending(m).map_err(|r| corrupt(&mpath, run, r))? else {
-        return Ok(());
-    };
-    if is_settled(run, m, &p) {
-        return Ok(());
-    }
-    set_pending(m, None);
-    store_manifest(run, m)
-}
-
 /// The target entry's file of each alias the manifest names: (alias name, entry path).
-fn alias_targets(m: &Manifest) -> Vec<(String, String)> {
+pub(crate) fn alias_targets(m: &Manifest) -> Vec<(String, String)> {
     let (last_name, best_name) = alias_names(&m.ext);
     let find = |epoch: u64| {
         m.checkpoints
             .iter()
-            .find(|e| e.epoch == epoch && !e.path.starts_with("trash/"))
+            .find(|e| e.epoch == epoch && !e.is_trashed())
             .map(|e| e.path.clone())
     };
     let mut v = Vec::new();
@@ -478,9 +243,12 @@ pub fn is_settled(run: &Path, m: &Manifest, p: &Pending) -> bool {
         let Some((_, target)) = targets.iter().find(|(a, _)| a == name) else {
             return false;
         };
+        let Ok(target) = resolve(run, target) else {
+            return false;
+        };
         let (Ok(a), Ok(t)) = (
             std::fs::symlink_metadata(run.join(name)),
-            std::fs::symlink_metadata(resolve(run, target)),
+            std::fs::symlink_metadata(target),
         ) else {
             return false;
         };
@@ -495,76 +263,5 @@ pub fn has_unsettled_pending(run: &Path, m: &Manifest) -> bool {
         Ok(Some(p)) => !is_settled(run, m, &p),
         Ok(None) => false,
         Err(_) => true,
-    }
-}
-
-/// Make the `last` and `best` alias files hold the manifest's `last`/`best` entries
-/// (renames only; the caller fsyncs the run dir once). Returns true when a name changed.
-pub fn repoint_aliases(run: &Path, m: &Manifest) -> Result<bool> {
-    let mut changed = false;
-    for (alias, target) in alias_targets(m) {
-        let src = resolve(run, &target);
-        if !src.is_file() {
-            continue;
-        }
-        let dest = run.join(&alias);
-        let before = std::fs::symlink_metadata(&dest).ok();
-        super::alias::link_or_copy(&src, &dest)?;
-        let same = before.is_some_and(|b| {
-            std::fs::symlink_metadata(&dest).is_ok_and(|a| (a.dev(), a.ino()) == (b.dev(), b.ino()))
-        });
-        changed |= !same;
-    }
-    Ok(changed)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rel_paths() {
-        assert!(check_rel_path("checkpoint-1.pth.tar").is_ok());
-        assert!(check_rel_path("trash/2026/checkpoint-1.pth.tar").is_ok());
-        assert!(check_rel_path("../x").is_err());
-        assert!(check_rel_path("/etc/passwd").is_err());
-        assert!(check_rel_path("a/b").is_err());
-        assert!(check_rel_path("trash/../../x").is_err());
-        assert!(check_rel_path("").is_err());
-    }
-
-    #[test]
-    fn roundtrip_keeps_unknown_fields_and_pending() {
-        let d = tempfile::tempdir().unwrap();
-        std::fs::create_dir(d.path().join(".ckpt")).unwrap();
-        let mut m = new_manifest(".pt");
-        m.extra.insert("future".into(), serde_json::json!({"x": 1}));
-        set_pending(
-            &mut m,
-            Some(&Pending {
-                operation: "save".into(),
-                unlink: vec!["checkpoint-1.pt".into()],
-                ..Default::default()
-            }),
-        );
-        store_manifest(d.path(), &m).unwrap();
-        let back = load_manifest(d.path()).unwrap();
-        assert_eq!(back, m);
-        assert_eq!(pending(&back).unwrap().unwrap().unlink.len(), 1);
-        set_pending(&mut m, None);
-        assert!(pending(&m).unwrap().is_none());
-        assert!(m.extra.contains_key("future"));
-    }
-
-    #[test]
-    fn corrupt_names_file() {
-        let d = tempfile::tempdir().unwrap();
-        std::fs::create_dir(d.path().join(".ckpt")).unwrap();
-        std::fs::write(manifest_path(d.path()), b"{not json").unwrap();
-        let e = load_manifest(d.path()).unwrap_err().to_string();
-        assert!(
-            e.contains("manifest.json") && e.contains("ckpt doctor"),
-            "{e}"
-        );
     }
 }
