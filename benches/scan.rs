@@ -212,6 +212,7 @@ fn native_run(dir: &Path, n: u64) {
             metrics: BTreeMap::from([("eval_top1".to_string(), metric)]),
             saved_at: chrono::Utc::now(),
             pinned: false,
+            saved_by: None,
             extra: BTreeMap::new(),
         });
     }

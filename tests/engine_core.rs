@@ -97,6 +97,24 @@ fn save_from_file_stream_writer_and_move() {
 }
 
 #[test]
+fn in_process_save_records_this_process_as_saved_by() {
+    let (_d, run) = new_run();
+    let mut write = |w: &mut dyn std::io::Write| w.write_all(&payload(1, 4096));
+    run.save(&req(1, Some(1.0)), SaveSource::Writer(&mut write), None)
+        .unwrap();
+    let m = load_manifest(&run.dir).unwrap();
+    let by = m.checkpoints[0]
+        .saved_by
+        .clone()
+        .expect("saved_by recorded");
+    assert_eq!(by.pid, std::process::id());
+    assert!(!by.is_cli_save());
+    assert_eq!(by.trainer().0, std::process::id());
+    let snap = run.snapshot().unwrap();
+    assert_eq!(snap.checkpoints[0].saved_by.as_ref(), Some(&by));
+}
+
+#[test]
 fn replacing_an_epoch_is_atomic_and_reported() {
     let (_d, run) = new_run();
     save(&run, 1, Some(1.0));

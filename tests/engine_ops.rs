@@ -59,6 +59,7 @@ fn native_run(metrics: &[(u64, f64)]) -> (tempfile::TempDir, Run) {
             metrics: Default::default(),
             saved_at: chrono::Utc::now(),
             pinned: false,
+            saved_by: None,
             extra: Default::default(),
         });
     }

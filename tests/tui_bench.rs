@@ -109,6 +109,7 @@ fn synthetic_run(dir: &Path, n: u64) {
             metrics: BTreeMap::new(),
             saved_at: t0 + chrono::Duration::seconds(e as i64 * 60),
             pinned: false,
+            saved_by: None,
             extra: BTreeMap::new(),
         });
     }

@@ -22,6 +22,7 @@ pub mod promote;
 pub mod prune;
 pub mod restore;
 pub mod save;
+pub mod saved_by;
 pub mod verify;
 
 use std::io::Read;

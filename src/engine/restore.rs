@@ -183,6 +183,7 @@ impl Run {
                 metrics: Default::default(),
                 saved_at: chrono::Utc::now(),
                 pinned: false,
+                saved_by: old.as_ref().and_then(|o| o.saved_by.clone()),
                 extra: [(
                     "note".to_string(),
                     serde_json::Value::String("previous last, kept by restore".into()),

@@ -418,6 +418,7 @@ impl Run {
             metrics: req.metrics.clone(),
             saved_at: chrono::Utc::now(),
             pinned: existing.is_some_and(|i| m.checkpoints[i].pinned),
+            saved_by: Some(super::saved_by::this_process()),
             extra: existing
                 .map(|i| m.checkpoints[i].extra.clone())
                 .unwrap_or_default(),

@@ -41,6 +41,7 @@ fn checkpoint_of(dir: &Path, e: &Entry) -> Checkpoint {
         damage: None,
         hash: Some(e.hash.clone()),
         inode: None,
+        saved_by: e.saved_by.clone(),
     };
     match resolve(dir, &e.path)
         .map_err(std::io::Error::other)
