@@ -356,7 +356,7 @@ fn save_records_saved_by_naming_the_parent_as_trainer() {
     assert!(parent.starts_with(&me), "{parent} vs {me}");
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     assert_eq!(by["host"], host.trim());
-    let sb: ckpt::manifest::SavedBy = serde_json::from_value(by.clone()).unwrap();
+    let sb: ckpt::store::manifest::SavedBy = serde_json::from_value(by.clone()).unwrap();
     assert!(sb.is_cli_save());
     assert_eq!(sb.trainer(), (std::process::id(), parent));
     // `ls --json` shows it per checkpoint.
