@@ -70,7 +70,7 @@ pub struct Checkpoint {
     pub inode: Option<(u64, u64)>,
     /// The process that wrote it (native runs whose manifest records it).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub saved_by: Option<crate::manifest::SavedBy>,
+    pub saved_by: Option<crate::store::manifest::SavedBy>,
 }
 
 impl Checkpoint {

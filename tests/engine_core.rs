@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ckpt::engine::atomic::create_mode;
+use ckpt::engine::commit::store_manifest;
 use ckpt::engine::fault::{self, FaultPlan};
 use ckpt::engine::lock::RunLock;
-use ckpt::engine::manifest_io::{load_manifest, manifest_path, store_manifest};
 use ckpt::engine::{EngineOptions, KeepReason, Run, SaveSource};
 use ckpt::rank::RetentionPolicy;
 use ckpt::snapshot::{CheckpointState, Role};
+use ckpt::store::{load_manifest, manifest_path};
 use ckpt::Error;
 use common_engine::*;
 
@@ -217,10 +218,7 @@ fn corrupt_manifests_are_errors_naming_the_file() {
         // never a silent reset: the file is untouched, nothing new was committed
         assert_eq!(read(&path), before, "{name}");
         assert!(!run.dir.join("checkpoint-2.pth.tar").exists(), "{name}");
-        assert!(
-            ckpt::engine::atomic::find_temps(&run.dir).is_empty(),
-            "{name}"
-        );
+        assert!(ckpt::store::temp::find_temps(&run.dir).is_empty(), "{name}");
         let scan = ckpt::layout::native::scan(&run.dir).unwrap_err();
         assert!(matches!(scan, Error::CorruptManifest { .. }), "{name}");
     }
@@ -264,7 +262,7 @@ fn held_best_is_not_moved_by_later_saves() {
     save(&run, 2, Some(2.0));
     // hold epoch 1 as a promote would
     let mut m = load_manifest(&run.dir).unwrap();
-    m.best = Some(ckpt::manifest::BestRef {
+    m.best = Some(ckpt::store::manifest::BestRef {
         epoch: 1,
         held: true,
         extra: BTreeMap::new(),
@@ -458,7 +456,7 @@ fn lock_timeout_names_holder_pid_and_operation() {
     done_tx.send(()).unwrap();
     holder.join().unwrap();
     // the failed save left nothing behind
-    assert!(ckpt::engine::atomic::find_temps(&run.dir).is_empty());
+    assert!(ckpt::store::temp::find_temps(&run.dir).is_empty());
     assert!(!run.dir.join("checkpoint-2.pth.tar").exists());
     save(&run, 2, Some(2.0));
 }
@@ -639,7 +637,7 @@ fn no_space_fails_before_writing_with_numbers_and_hint() {
         other => panic!("expected NoSpace, got {other}"),
     }
     assert_eq!(read(manifest_path(&run.dir)), manifest_before);
-    assert!(ckpt::engine::atomic::find_run_temps(&run.dir).is_empty());
+    assert!(ckpt::store::temp::find_run_temps(&run.dir).is_empty());
     assert!(!run.dir.join("checkpoint-3.pth.tar").exists());
 }
 
@@ -713,7 +711,7 @@ fn native_scan_turns_drift_into_warnings_not_panics() {
     std::fs::write(
         run.dir.join(format!(
             ".ckpt-tmp-{}-2147483600-0123456789abcdef-checkpoint-5.pth.tar",
-            ckpt::engine::atomic::host_tag()
+            ckpt::store::temp::host_tag()
         )),
         b"dead",
     )
@@ -738,7 +736,7 @@ fn native_scan_turns_drift_into_warnings_not_panics() {
         .dir
         .join(format!(
             ".ckpt-tmp-{}-2147483600-0123456789abcdef-checkpoint-5.pth.tar",
-            ckpt::engine::atomic::host_tag()
+            ckpt::store::temp::host_tag()
         ))
         .exists());
     assert!(
@@ -761,7 +759,8 @@ fn native_scan_turns_drift_into_warnings_not_panics() {
 /// the same bytes are damage; the next mutation finishes the job.
 #[test]
 fn verify_accepts_alias_bytes_a_pending_intent_allows() {
-    use ckpt::engine::manifest_io::{pending, set_pending, Pending};
+    use ckpt::engine::commit::set_pending;
+    use ckpt::store::{pending, Pending};
     let (_d, run) = new_run();
     save(&run, 1, Some(1.0));
     save(&run, 2, Some(2.0));
@@ -817,8 +816,8 @@ fn verify_accepts_alias_bytes_a_pending_intent_allows() {
 /// next mutation repairs the alias and stores the manifest without it.
 #[test]
 fn promote_and_restore_leave_only_a_settled_record() {
-    use ckpt::engine::manifest_io::{is_settled, pending};
     use ckpt::engine::RestoreOptions;
+    use ckpt::store::{is_settled, pending};
     let (_d, run) = new_run();
     save(&run, 1, Some(1.0));
     save(&run, 2, Some(2.0));
@@ -1063,7 +1062,7 @@ fn save_refuses_a_source_that_belongs_to_the_run() {
     std::fs::hard_link(run.dir.join("checkpoint-1.pth.tar"), &outside_link).unwrap();
     let temp = run
         .dir
-        .join(ckpt::engine::atomic::temp_name("checkpoint-7.pth.tar"));
+        .join(ckpt::store::temp::temp_name("checkpoint-7.pth.tar"));
     std::fs::write(&temp, b"being written").unwrap();
     let state_with_temp = run_state(&run.dir);
     let sources: Vec<(PathBuf, &str)> = vec![
@@ -1227,8 +1226,8 @@ fn the_manifest_history_keeps_every_save_after_retention_prunes_it() {
 
 #[test]
 fn the_manifest_history_is_bounded_and_keeps_its_whole_span() {
-    use ckpt::manifest::{HistoryEntry, MAX_HISTORY};
-    let mut m = ckpt::engine::manifest_io::new_manifest(".pt");
+    use ckpt::store::manifest::{HistoryEntry, MAX_HISTORY};
+    let mut m = ckpt::store::new_manifest(".pt");
     let at = chrono::Utc::now();
     for e in 0..(3 * MAX_HISTORY as u64) {
         m.record_history(HistoryEntry {

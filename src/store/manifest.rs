@@ -2,7 +2,8 @@
 //! and, for foreign runs, `.ckpt/state.json` (pins, held best, known hashes).
 //!
 //! Unknown fields are kept on write (`extra`), so a newer ckpt's data survives an
-//! older one's rewrite. Reading and validating lives in `engine::manifest_io`.
+//! older one's rewrite. Reading and validating lives in [`super::read`], writing in the
+//! engine's commit.
 
 use std::collections::BTreeMap;
 
@@ -30,7 +31,8 @@ pub struct Entry {
     pub epoch: u64,
     #[serde(default)]
     pub step: Option<u64>,
-    /// Relative path: a single component, or `trash/…` for archived entries.
+    /// Manifest path: one file name, or `trash/<dir>/<name>` for archived entries
+    /// (checked by [`super::path::ManifestPath`]).
     pub path: String,
     pub bytes: u64,
     pub hash: String,
@@ -91,6 +93,11 @@ impl SavedBy {
 }
 
 impl Entry {
+    /// True for an entry archived under `.ckpt/trash/` (judged by its checked path).
+    pub fn is_trashed(&self) -> bool {
+        super::path::is_trashed(&self.path)
+    }
+
     /// The metric as the engine ranks it: NaN when the raw text said so.
     pub fn rank_value(&self) -> Option<f64> {
         match (self.metric, &self.metric_raw) {
