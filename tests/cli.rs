@@ -356,7 +356,7 @@ fn save_records_saved_by_naming_the_parent_as_trainer() {
     assert!(parent.starts_with(&me), "{parent} vs {me}");
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     assert_eq!(by["host"], host.trim());
-    let sb: ckpt::manifest::SavedBy = serde_json::from_value(by.clone()).unwrap();
+    let sb: ckpt::store::manifest::SavedBy = serde_json::from_value(by.clone()).unwrap();
     assert!(sb.is_cli_save());
     assert_eq!(sb.trainer(), (std::process::id(), parent));
     // `ls --json` shows it per checkpoint.
@@ -762,7 +762,8 @@ fn verify_reports_hardlinked_aliases_of_damaged_bytes() {
 /// output and `notes` in `--json`.
 #[test]
 fn verify_prints_notes_for_bytes_a_pending_operation_allows() {
-    use ckpt::engine::manifest_io::{load_manifest, set_pending, store_manifest, Pending};
+    use ckpt::engine::commit::{set_pending, store_manifest};
+    use ckpt::store::{load_manifest, Pending};
     let d = Dir::new("verify-notes");
     let run = d.native_run("run", &[1.0, 2.0], 8 * KIB);
     let out = d.command().args(["verify", "run", "--json"]).json();

@@ -56,7 +56,7 @@ pub struct CheckpointView {
     pub hash: Option<String>,
     /// Who wrote it (native runs): host, pid, ppid, cmd (DESIGN §2).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub saved_by: Option<ckpt::manifest::SavedBy>,
+    pub saved_by: Option<ckpt::store::manifest::SavedBy>,
 }
 
 #[derive(Debug, Serialize)]

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::manifest::SavedBy;
+use crate::store::manifest::SavedBy;
 
 /// Longest command line kept in a manifest (characters).
 pub const MAX_CMD: usize = 512;
