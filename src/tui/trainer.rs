@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::procinfo::{self as proc, normalize};
-use crate::manifest::SavedBy;
+use crate::store::manifest::SavedBy;
 
 /// How often a known trainer's pid is checked (one small read each).
 pub const CHECK_EVERY: Duration = Duration::from_secs(2);
@@ -607,7 +607,8 @@ fn publish(t: &mut RunTrack, report: &mut impl FnMut(&Path, Option<TrainerInfo>)
 pub fn usual_interval(times: &[DateTime<Utc>]) -> Option<Duration> {
     let mut ts: Vec<DateTime<Utc>> = times.to_vec();
     ts.sort();
-    ts.dedup();
+    // One save seen twice (a file's mtime and its recorded time) is one save.
+    ts.dedup_by(|b, a| (*b - *a).num_milliseconds() < 1000);
     let recent = &ts[ts.len().saturating_sub(11)..];
     let mut gaps: Vec<i64> = recent
         .windows(2)
@@ -635,11 +636,17 @@ pub fn overdue(times: &[DateTime<Utc>], now: DateTime<Utc>) -> Option<(Duration,
     (since > overdue_after(usual)).then_some((since, usual))
 }
 
-/// The newest save times known from a snapshot (checkpoint mtimes), at most the
-/// dozen [`usual_interval`] looks at: linear in the run's size, no full sort.
+/// The newest save times known from a snapshot (checkpoint mtimes, and the times of
+/// the run's recorded history, pruned saves included), at most the couple of dozen
+/// [`usual_interval`] looks at: linear in the run's size, no full sort.
 pub fn save_times(snap: &crate::snapshot::RunSnapshot) -> Vec<DateTime<Utc>> {
-    const KEEP: usize = 12;
-    let mut times: Vec<DateTime<Utc>> = snap.checkpoints.iter().filter_map(|c| c.mtime).collect();
+    const KEEP: usize = 24;
+    let mut times: Vec<DateTime<Utc>> = snap
+        .checkpoints
+        .iter()
+        .filter_map(|c| c.mtime)
+        .chain(snap.history.iter().filter_map(|p| p.at))
+        .collect();
     if times.len() > KEEP {
         let cut = times.len() - KEEP;
         times.select_nth_unstable(cut);
