@@ -16,6 +16,7 @@ pub mod fault;
 pub mod foreign;
 pub mod lock;
 pub mod manifest_io;
+pub mod metric_choice;
 pub mod pin;
 pub mod promote;
 pub mod prune;
