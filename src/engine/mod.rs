@@ -21,6 +21,7 @@ pub mod promote;
 pub mod prune;
 pub mod restore;
 pub mod save;
+pub mod trash;
 pub mod verify;
 
 use std::io::Read;

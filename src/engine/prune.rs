@@ -472,6 +472,8 @@ mod tests {
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
             default_policy: None,
+            trash_bytes: 0,
+            trainer_record: Default::default(),
         };
         let run = Run {
             dir: run_dir,
@@ -575,6 +577,8 @@ mod tests {
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
             default_policy: None,
+            trash_bytes: 0,
+            trainer_record: Default::default(),
         };
         let run = Run {
             dir,
