@@ -193,6 +193,8 @@ impl Run {
                 pinned: c.pinned,
                 roles: c.roles.clone(),
                 managed: c.state == CheckpointState::Complete,
+                trainer_best: snap.trainer_record.best.as_deref() == Some(c.name.as_str()),
+                metric_unknown: snap.trainer_record.unreadable.contains_key(&c.name),
             })
             .collect();
         let outcome = plan_retention(&items, &policy, mode);
