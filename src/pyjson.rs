@@ -172,7 +172,12 @@ impl std::fmt::Display for CappedError {
                 "{bytes} bytes, more than the {cap} bytes ckpt reads from such a file; not read"
             ),
             CappedError::Io(e) => write!(f, "cannot read ({e})"),
-            CappedError::Json(e) => write!(f, "not JSON ({e})"),
+            CappedError::Json(e) => match e.classify() {
+                serde_json::error::Category::Io => write!(f, "cannot read ({e})"),
+                // Valid JSON of the wrong shape (the top level is not what is expected).
+                serde_json::error::Category::Data => write!(f, "not a JSON object ({e})"),
+                _ => write!(f, "not JSON ({e})"),
+            },
         }
     }
 }

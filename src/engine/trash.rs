@@ -13,12 +13,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::commit::{self, recompute_best};
 use super::foreign::opsfs::{self, engine as core, keep_copy, step, with_progress};
-use super::manifest_io::{self, checkpoint_name, recompute_best};
 use super::*;
 use crate::layout::{lightning, timm};
-use crate::manifest::{Entry, Manifest};
 use crate::snapshot::Role;
+use crate::store::checkpoint_name;
+use crate::store::manifest::{Entry, Manifest};
 use crate::{Error, Result};
 
 pub use crate::layout::trash::{TrashEntry, TrashFile, TrashListing, TrashOrigin, TrashProblem};
@@ -243,7 +244,7 @@ impl Run {
         let mut new = m.clone();
         adopt(&mut new, e, &plan.dest, epoch, Some(hash));
         let trash_rel = format!("trash/{}", e.name);
-        manifest_io::store_repoint_unlink(&base, &m, &mut new, "trash restore", &[trash_rel])?;
+        commit::store_repoint_unlink(&base, &m, &mut new, "trash restore", &[trash_rel])?;
         remove_empty_stamp(&listing.dir, e);
         Ok(TrashRestoreReport {
             name: file_name(&plan.dest),
@@ -531,6 +532,7 @@ fn adopt(m: &mut Manifest, e: &TrashEntry, dest: &Path, epoch: u64, hash: Option
             metrics: Default::default(),
             saved_at: e.trashed_at.unwrap_or_else(chrono::Utc::now),
             pinned: false,
+            saved_by: None,
             extra: [(
                 "note".to_string(),
                 serde_json::Value::String("restored from the trash".into()),

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::layout::{hf, lightning, native, timm, LayoutKind};
-use crate::manifest::Manifest;
+use crate::layout::{hf, lightning, timm, LayoutKind};
+use crate::store::manifest::Manifest;
 
 /// Deepest level walked below an item (an hf `checkpoint-N/` holds a shallow tree).
 const MAX_DEPTH: usize = 8;
@@ -458,7 +458,7 @@ fn numbers(
         return (None, hf::parse_dir_name(name));
     }
     if let Some(ext) = manifest.map(|m| m.ext.as_str()) {
-        if let Some(e) = native::epoch_of_name(name, ext) {
+        if let Some(e) = crate::store::epoch_of_name(name, ext) {
             return (Some(e), None);
         }
     }
