@@ -268,6 +268,7 @@ mod tests {
             default_policy: None,
             trash_bytes: 0,
             trainer_record: Default::default(),
+            history: Vec::new(),
         }
     }
 

@@ -477,6 +477,7 @@ mod tests {
             default_policy: None,
             trash_bytes: 0,
             trainer_record: Default::default(),
+            history: Vec::new(),
         };
         let run = Run {
             dir: run_dir,
@@ -582,6 +583,7 @@ mod tests {
             default_policy: None,
             trash_bytes: 0,
             trainer_record: Default::default(),
+            history: Vec::new(),
         };
         let run = Run {
             dir,

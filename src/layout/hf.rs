@@ -11,7 +11,7 @@ use super::common::{self, Entry, Parts};
 use crate::layout::LayoutKind;
 use crate::pickle::Value;
 use crate::rank::{MetricSpec, Mode, RetentionPolicy};
-use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::snapshot::{Alias, Checkpoint, CheckpointState, MetricPoint, Role, RunSnapshot};
 use crate::store::temp::CKPT_TEMP_PREFIX;
 use crate::Result;
 
@@ -50,6 +50,8 @@ struct TrainerState {
     by_step: BTreeMap<u64, BTreeMap<String, f64>>,
     /// Some log row (of any step) has `eval_loss`.
     has_eval_loss: bool,
+    /// `eval_*` values of every logged step (bounded), for the metric history.
+    evals: BTreeMap<u64, BTreeMap<String, f64>>,
 }
 
 /// Read a `trainer_state.json` as transformers writes it (Python's json.dumps: `NaN`
@@ -142,6 +144,23 @@ impl<'de> serde::de::Visitor<'de> for LogSeed<'_> {
                 continue;
             };
             self.state.has_eval_loss |= row.iter().any(|(k, _)| k == "eval_loss");
+            // Evaluations of every step (the monitor's full history), eval_* values only,
+            // the newest MAX_HISTORY_POINTS steps.
+            let evals: Vec<(String, f64)> = row
+                .iter()
+                .filter(|(k, _)| {
+                    k.starts_with("eval_")
+                        && !k.ends_with("_runtime")
+                        && !k.ends_with("_per_second")
+                })
+                .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+                .collect();
+            if !evals.is_empty() {
+                self.state.evals.entry(step).or_default().extend(evals);
+                if self.state.evals.len() > crate::snapshot::MAX_HISTORY_POINTS {
+                    self.state.evals.pop_first();
+                }
+            }
             if !self.steps.contains(&step) {
                 continue;
             }
@@ -472,6 +491,18 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         best: trainer_best,
         unreadable,
     };
+    // Every evaluation the Trainer logged, saved or not.
+    if let Some(m) = &snap.metric {
+        let points = state.evals.iter().filter_map(|(&step, row)| {
+            Some(MetricPoint {
+                epoch: None,
+                step: Some(step),
+                value: row.get(&m.name).copied().filter(|v| v.is_finite())?,
+                at: None,
+            })
+        });
+        snap.history = common::newest(points.collect());
+    }
     // The Trainer keeps its `save_total_limit` newest checkpoints (and the best).
     snap.default_policy = save_total_limit.map(|n| RetentionPolicy {
         keep_last: Some(n),

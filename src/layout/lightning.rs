@@ -395,6 +395,10 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
     // The monitored metric is unknown (not bad) for a checkpoint whose name does not
     // carry it when metrics.csv exists but could not be read.
     let unreadable = unreadable_metrics(run, table.is_none(), metric.as_ref(), &checkpoints);
+    let history = metric
+        .as_ref()
+        .map(|m| common::csv_history(table.as_ref(), &m.name))
+        .unwrap_or_default();
     let parts = Parts {
         layout: LayoutKind::Lightning,
         metric,
@@ -409,6 +413,7 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         best: trainer_best,
         unreadable,
     };
+    snap.history = history;
     Ok(snap)
 }
 

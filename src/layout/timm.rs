@@ -444,6 +444,7 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         .filter(|c| csv_unreadable && c.metric.is_none() && !c.has_role(Role::Milestone))
         .map(|c| (c.name.clone(), "summary.csv could not be read".to_string()))
         .collect();
+    let history = common::csv_history(table.as_ref(), &metric.name);
     let parts = Parts {
         layout: LayoutKind::Timm,
         metric: Some(metric),
@@ -458,6 +459,7 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         best: trainer_best,
         unreadable,
     };
+    snap.history = history;
     // timm keeps its `checkpoint_hist` best checkpoints: prune with no flags does the same.
     snap.default_policy = hist.filter(|&h| h > 0).map(|h| RetentionPolicy {
         keep_top_k: Some(h),

@@ -77,6 +77,7 @@ pub fn native_run() -> RunSnapshot {
         default_policy: None,
         trash_bytes: 0,
         trainer_record: Default::default(),
+        history: Vec::new(),
     }
 }
 
