@@ -391,14 +391,36 @@ pub fn recompute_best(m: &mut Manifest) {
 /// saying the aliases may still hold `old`'s last/best bytes, re-point them, fsync the
 /// run dir; the record, settled now, is dropped by the next mutation (see
 /// [`finish_pending`]).
+/// An alias file that is the only copy of its bytes is first kept in
+/// `.ckpt/trash/<time>/` and recorded in `new` (issue 10 item 1); returns where.
 /// For promote/restore/release (call under the run lock).
 pub fn store_and_repoint(
     run: &Path,
     old: &Manifest,
     new: &mut Manifest,
     operation: &str,
-) -> Result<()> {
+) -> Result<Vec<PathBuf>> {
     let (last_name, best_name) = alias_names(&new.ext);
+    let trash = super::foreign::opsfs::plan_trash_dir(run);
+    let mut kept = Vec::new();
+    // Both aliases: one that stays is still rewritten when it does not hold its target.
+    for (name, epoch) in [
+        (&last_name, old.last),
+        (&best_name, old.best.as_ref().map(|b| b.epoch)),
+    ] {
+        let why = format!("previous {name}, kept by {operation}: it was the only copy");
+        if let Some(p) = super::only_copy::keep_native_alias(
+            run,
+            new,
+            name,
+            epoch,
+            &trash,
+            &why,
+            &mut |_: &super::Progress| {},
+        )? {
+            kept.push(p);
+        }
+    }
     let live = |m: &Manifest, epoch: u64| {
         m.checkpoints
             .iter()
@@ -424,7 +446,8 @@ pub fn store_and_repoint(
     if repoint_aliases(run, new)? {
         super::atomic::fsync_dir(run)?;
     }
-    finish_pending(run, new)
+    finish_pending(run, new)?;
+    Ok(kept)
 }
 
 /// After an operation's files are in place (and their directory fsynced): leave a
