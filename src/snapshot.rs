@@ -68,6 +68,9 @@ pub struct Checkpoint {
     /// Inode and device of the primary file; used to count bytes freed by inode.
     #[serde(skip)]
     pub inode: Option<(u64, u64)>,
+    /// The process that wrote it (native runs whose manifest records it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_by: Option<crate::store::manifest::SavedBy>,
 }
 
 impl Checkpoint {

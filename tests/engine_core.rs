@@ -13,12 +13,13 @@ use std::time::Duration;
 use common_skip::{require_root, skip};
 
 use ckpt::engine::atomic::create_mode;
+use ckpt::engine::commit::store_manifest;
 use ckpt::engine::fault::{self, FaultPlan};
 use ckpt::engine::lock::RunLock;
-use ckpt::engine::manifest_io::{load_manifest, manifest_path, store_manifest};
 use ckpt::engine::{EngineOptions, KeepReason, Run, SaveSource};
 use ckpt::rank::RetentionPolicy;
 use ckpt::snapshot::{CheckpointState, Role};
+use ckpt::store::{load_manifest, manifest_path};
 use ckpt::Error;
 use common_engine::*;
 
@@ -96,6 +97,24 @@ fn save_from_file_stream_writer_and_move() {
     for e in &m.checkpoints {
         assert_eq!(e.hash, hash_of(&read(run.dir.join(&e.path))));
     }
+}
+
+#[test]
+fn in_process_save_records_this_process_as_saved_by() {
+    let (_d, run) = new_run();
+    let mut write = |w: &mut dyn std::io::Write| w.write_all(&payload(1, 4096));
+    run.save(&req(1, Some(1.0)), SaveSource::Writer(&mut write), None)
+        .unwrap();
+    let m = load_manifest(&run.dir).unwrap();
+    let by = m.checkpoints[0]
+        .saved_by
+        .clone()
+        .expect("saved_by recorded");
+    assert_eq!(by.pid, std::process::id());
+    assert!(!by.is_cli_save());
+    assert_eq!(by.trainer().0, std::process::id());
+    let snap = run.snapshot().unwrap();
+    assert_eq!(snap.checkpoints[0].saved_by.as_ref(), Some(&by));
 }
 
 #[test]
@@ -202,10 +221,7 @@ fn corrupt_manifests_are_errors_naming_the_file() {
         // never a silent reset: the file is untouched, nothing new was committed
         assert_eq!(read(&path), before, "{name}");
         assert!(!run.dir.join("checkpoint-2.pth.tar").exists(), "{name}");
-        assert!(
-            ckpt::engine::atomic::find_temps(&run.dir).is_empty(),
-            "{name}"
-        );
+        assert!(ckpt::store::temp::find_temps(&run.dir).is_empty(), "{name}");
         let scan = ckpt::layout::native::scan(&run.dir).unwrap_err();
         assert!(matches!(scan, Error::CorruptManifest { .. }), "{name}");
     }
@@ -249,7 +265,7 @@ fn held_best_is_not_moved_by_later_saves() {
     save(&run, 2, Some(2.0));
     // hold epoch 1 as a promote would
     let mut m = load_manifest(&run.dir).unwrap();
-    m.best = Some(ckpt::manifest::BestRef {
+    m.best = Some(ckpt::store::manifest::BestRef {
         epoch: 1,
         held: true,
         extra: BTreeMap::new(),
@@ -443,7 +459,7 @@ fn lock_timeout_names_holder_pid_and_operation() {
     done_tx.send(()).unwrap();
     holder.join().unwrap();
     // the failed save left nothing behind
-    assert!(ckpt::engine::atomic::find_temps(&run.dir).is_empty());
+    assert!(ckpt::store::temp::find_temps(&run.dir).is_empty());
     assert!(!run.dir.join("checkpoint-2.pth.tar").exists());
     save(&run, 2, Some(2.0));
 }
@@ -630,7 +646,7 @@ fn no_space_fails_before_writing_with_numbers_and_hint() {
         other => panic!("expected NoSpace, got {other}"),
     }
     assert_eq!(read(manifest_path(&run.dir)), manifest_before);
-    assert!(ckpt::engine::atomic::find_run_temps(&run.dir).is_empty());
+    assert!(ckpt::store::temp::find_run_temps(&run.dir).is_empty());
     assert!(!run.dir.join("checkpoint-3.pth.tar").exists());
 }
 
@@ -704,7 +720,7 @@ fn native_scan_turns_drift_into_warnings_not_panics() {
     std::fs::write(
         run.dir.join(format!(
             ".ckpt-tmp-{}-2147483600-0123456789abcdef-checkpoint-5.pth.tar",
-            ckpt::engine::atomic::host_tag()
+            ckpt::store::temp::host_tag()
         )),
         b"dead",
     )
@@ -729,7 +745,7 @@ fn native_scan_turns_drift_into_warnings_not_panics() {
         .dir
         .join(format!(
             ".ckpt-tmp-{}-2147483600-0123456789abcdef-checkpoint-5.pth.tar",
-            ckpt::engine::atomic::host_tag()
+            ckpt::store::temp::host_tag()
         ))
         .exists());
     assert!(
@@ -752,7 +768,8 @@ fn native_scan_turns_drift_into_warnings_not_panics() {
 /// the same bytes are damage; the next mutation finishes the job.
 #[test]
 fn verify_accepts_alias_bytes_a_pending_intent_allows() {
-    use ckpt::engine::manifest_io::{pending, set_pending, Pending};
+    use ckpt::engine::commit::set_pending;
+    use ckpt::store::{pending, Pending};
     let (_d, run) = new_run();
     save(&run, 1, Some(1.0));
     save(&run, 2, Some(2.0));
@@ -808,8 +825,8 @@ fn verify_accepts_alias_bytes_a_pending_intent_allows() {
 /// next mutation repairs the alias and stores the manifest without it.
 #[test]
 fn promote_and_restore_leave_only_a_settled_record() {
-    use ckpt::engine::manifest_io::{is_settled, pending};
     use ckpt::engine::RestoreOptions;
+    use ckpt::store::{is_settled, pending};
     let (_d, run) = new_run();
     save(&run, 1, Some(1.0));
     save(&run, 2, Some(2.0));
@@ -1054,7 +1071,7 @@ fn save_refuses_a_source_that_belongs_to_the_run() {
     std::fs::hard_link(run.dir.join("checkpoint-1.pth.tar"), &outside_link).unwrap();
     let temp = run
         .dir
-        .join(ckpt::engine::atomic::temp_name("checkpoint-7.pth.tar"));
+        .join(ckpt::store::temp::temp_name("checkpoint-7.pth.tar"));
     std::fs::write(&temp, b"being written").unwrap();
     let state_with_temp = run_state(&run.dir);
     let sources: Vec<(PathBuf, &str)> = vec![

@@ -122,7 +122,7 @@ fn promote_keeps_native_model_best_that_is_the_only_copy() {
     let rep = r.promote("2").unwrap();
     let kept = rep.backup.expect("kept");
     assert_eq!(h(&kept), best);
-    let m = ckpt::engine::manifest_io::load_manifest(&run).unwrap();
+    let m = ckpt::store::read::load_manifest(&run).unwrap();
     assert!(
         m.checkpoints
             .iter()

@@ -11,12 +11,12 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::foreign::native::entry_path;
 use super::foreign::opsfs::{engine as core, keep_copy, make_trash_dir, same_content, Report};
 use super::Progress;
 use crate::layout::LayoutKind;
-use crate::manifest::{Entry, Manifest};
 use crate::snapshot::{CheckpointState, Role, RunSnapshot};
+use crate::store::lookup::entry_path;
+use crate::store::{Entry, Manifest};
 use crate::{Error, Result};
 
 /// From a snapshot alone: the alias file `rel` holds bytes no other checkpoint file
@@ -70,13 +70,15 @@ pub(crate) fn native_alias_is_only_copy(run: &Path, m: &Manifest, alias: &Path) 
         return false;
     }
     let live: Vec<&Entry> = m.checkpoints.iter().collect();
-    let intact = |e: &Entry| {
-        fs::symlink_metadata(entry_path(run, e)).is_ok_and(|em| em.is_file() && em.len() == e.bytes)
+    let meta = |e: &Entry| {
+        entry_path(run, e)
+            .ok()
+            .and_then(|p| fs::symlink_metadata(p).ok())
     };
-    let shares_inode = live.iter().any(|e| {
-        fs::symlink_metadata(entry_path(run, e))
-            .is_ok_and(|em| (em.dev(), em.ino()) == (lm.dev(), lm.ino()))
-    });
+    let intact = |e: &Entry| meta(e).is_some_and(|em| em.is_file() && em.len() == e.bytes);
+    let shares_inode = live
+        .iter()
+        .any(|e| meta(e).is_some_and(|em| (em.dev(), em.ino()) == (lm.dev(), lm.ino())));
     if shares_inode {
         return false;
     }
@@ -143,9 +145,10 @@ pub(crate) fn keep_native_alias(
         hash,
         metric: old.as_ref().and_then(|o| o.metric),
         metric_raw: old.as_ref().and_then(|o| o.metric_raw.clone()),
-        metrics: old.map(|o| o.metrics).unwrap_or_default(),
+        metrics: old.as_ref().map(|o| o.metrics.clone()).unwrap_or_default(),
         saved_at: chrono::Utc::now(),
         pinned: false,
+        saved_by: old.as_ref().and_then(|o| o.saved_by.clone()),
         extra: [(
             "note".to_string(),
             serde_json::Value::String(why.to_string()),

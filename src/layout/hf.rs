@@ -12,6 +12,7 @@ use crate::layout::LayoutKind;
 use crate::pickle::Value;
 use crate::rank::{MetricSpec, Mode, RetentionPolicy};
 use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::store::temp::CKPT_TEMP_PREFIX;
 use crate::Result;
 
 /// `checkpoint-<step>` → step.
@@ -123,7 +124,7 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
     let mut writing: Vec<u64> = Vec::new();
 
     for e in &entries {
-        if e.name.starts_with(common::CKPT_TEMP_PREFIX) {
+        if e.name.starts_with(CKPT_TEMP_PREFIX) {
             temps.push(PathBuf::from(&e.name));
             continue;
         }

@@ -7,21 +7,13 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::engine::alias::describe;
-use crate::engine::atomic::{find_temps, temp_final_name};
-use crate::engine::manifest_io::{alias_names, is_settled, load_manifest, pending, resolve};
 use crate::layout::LayoutKind;
-use crate::manifest::Entry;
 use crate::rank::Mode;
 use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::store::temp::{find_temps, temp_final_name};
+use crate::store::Entry;
+use crate::store::{alias_names, epoch_of_name, is_settled, load_manifest, pending, resolve};
 use crate::Result;
-
-/// Parse `checkpoint-<epoch><ext>` into its epoch.
-pub fn epoch_of_name(name: &str, ext: &str) -> Option<u64> {
-    name.strip_prefix("checkpoint-")?
-        .strip_suffix(ext)?
-        .parse()
-        .ok()
-}
 
 fn mtime_of(md: &std::fs::Metadata) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::from_timestamp(md.mtime(), md.mtime_nsec().clamp(0, 999_999_999) as u32)
@@ -49,8 +41,12 @@ fn checkpoint_of(dir: &Path, e: &Entry) -> Checkpoint {
         damage: None,
         hash: Some(e.hash.clone()),
         inode: None,
+        saved_by: e.saved_by.clone(),
     };
-    match std::fs::symlink_metadata(resolve(dir, &e.path)) {
+    match resolve(dir, &e.path)
+        .map_err(std::io::Error::other)
+        .and_then(std::fs::symlink_metadata)
+    {
         Ok(md) if md.is_file() => {
             c.mtime = mtime_of(&md);
             c.inode = Some((md.dev(), md.ino()));
@@ -87,7 +83,7 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
     let mut checkpoints: Vec<Checkpoint> = m
         .checkpoints
         .iter()
-        .filter(|e| !e.path.starts_with("trash/"))
+        .filter(|e| !e.is_trashed())
         .map(|e| checkpoint_of(dir, e))
         .collect();
     let best_epoch = m.best.as_ref().map(|b| b.epoch);

@@ -15,6 +15,7 @@ use crate::layout::LayoutKind;
 use crate::pickle::Value;
 use crate::rank::{strictly_better, MetricSpec, Mode, RetentionPolicy};
 use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::store::temp::CKPT_TEMP_PREFIX;
 use crate::Result;
 
 /// File extensions timm writes (longest first so `.pth.tar` wins over `.tar`).
@@ -35,7 +36,7 @@ pub enum TimmName {
 
 /// Classify a file name; `None` for files timm does not write as checkpoints.
 pub fn classify(name: &str) -> Option<TimmName> {
-    if name.starts_with(common::CKPT_TEMP_PREFIX) {
+    if name.starts_with(CKPT_TEMP_PREFIX) {
         return Some(TimmName::Temp);
     }
     let (stem, _) = common::split_ext(name, EXTS)?;
@@ -417,7 +418,7 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         let tn = t.to_string_lossy();
         if let Some(c) = checkpoints
             .iter_mut()
-            .find(|c| tn.starts_with(common::CKPT_TEMP_PREFIX) && tn.ends_with(&c.name))
+            .find(|c| tn.starts_with(CKPT_TEMP_PREFIX) && tn.ends_with(&c.name))
         {
             c.state = CheckpointState::Writing;
         }
