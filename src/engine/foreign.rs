@@ -266,6 +266,7 @@ mod tests {
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
             default_policy: None,
+            history: Vec::new(),
         }
     }
 

@@ -473,6 +473,7 @@ mod tests {
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
             default_policy: None,
+            history: Vec::new(),
         };
         let run = Run {
             dir: run_dir,
@@ -576,6 +577,7 @@ mod tests {
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
             default_policy: None,
+            history: Vec::new(),
         };
         let run = Run {
             dir,
