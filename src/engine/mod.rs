@@ -17,6 +17,7 @@ pub mod fault;
 pub mod foreign;
 pub mod hash;
 pub mod lock;
+pub mod metric_choice;
 pub mod only_copy;
 pub mod pin;
 pub mod promote;
