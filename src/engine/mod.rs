@@ -25,6 +25,7 @@ pub mod prune;
 pub mod restore;
 pub mod save;
 pub mod saved_by;
+pub mod trash;
 pub mod verify;
 
 use std::io::Read;
@@ -253,6 +254,12 @@ pub enum KeepReason {
     Milestone,
     /// Not a checkpoint the policy decides on (e.g. damaged, writing).
     NotManaged,
+    /// The trainer's own recorded best (hf `best_model_checkpoint`, timm saver
+    /// `best_epoch`, Lightning `best_model_path`), even when ckpt's `best` is another.
+    TrainerBest,
+    /// Its metadata could not be read, so its metric is unknown: a metric rule
+    /// (keep-top) never ranks it worse or prunes it.
+    MetricUnknown,
 }
 
 /// Identity of a file at plan time; apply refuses to delete it if any of these changed.
