@@ -11,6 +11,7 @@
 
 pub mod alias;
 pub mod atomic;
+pub mod dir_record;
 pub mod doctor;
 pub mod fault;
 pub mod foreign;
@@ -20,6 +21,7 @@ pub mod pin;
 pub mod promote;
 pub mod prune;
 pub mod restore;
+pub mod run_files;
 pub mod save;
 pub mod verify;
 

@@ -355,7 +355,7 @@ impl Run {
     }
 
     /// What `ckpt prune` would free, for a no-space error.
-    fn prune_hint(&self) -> String {
+    pub(crate) fn prune_hint(&self) -> String {
         match self.plan_prune(None, &[]) {
             Ok(p) if !p.victims.is_empty() => format!(
                 "`ckpt prune {}` would free {} bytes ({} checkpoints)",
