@@ -45,56 +45,63 @@ def args_ns(**kw):
 RACE_CHILD = r"""
 import json, os, sys, time, argparse
 import torch
-kind, out, go, n, seed = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-if kind == "timm":
-    from timm.utils import CheckpointSaver
-else:
-    from ckpt.timm import CheckpointSaver
+import timm.utils
+import ckpt.timm
+base, n, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 torch.manual_seed(seed)
 model = torch.nn.Sequential(torch.nn.Linear(512, 512), torch.nn.Linear(512, 4))
 opt = torch.optim.SGD(model.parameters(), lr=0.1)
-saver = CheckpointSaver(model=model, optimizer=opt, args=argparse.Namespace(model="mlp", eval_metric="top1"),
-                        checkpoint_dir=out, recovery_dir=out, max_history=3)
-open(go + "." + str(seed), "w").close()
-while not os.path.exists(go):  # both savers start together
-    time.sleep(0.001)
-failures, first = 0, None
-for epoch in range(n):
-    try:
-        saver.save_checkpoint(epoch, metric=float((epoch * 7 + seed) % 10))
-    except Exception as e:
-        failures += 1
-        first = first or f"{type(e).__name__}: {e}"
-print(json.dumps({"saves": n, "failures": failures, "first_error": first}))
+for kind, cls in (("timm", timm.utils.CheckpointSaver), ("ckpt", ckpt.timm.CheckpointSaver)):
+    out = os.path.join(base, kind)
+    saver = cls(model=model, optimizer=opt, args=argparse.Namespace(model="mlp", eval_metric="top1"),
+                checkpoint_dir=out, recovery_dir=out, max_history=3)
+    open(os.path.join(base, f"ready-{kind}.{seed}"), "w").close()
+    while not os.path.exists(os.path.join(base, f"go-{kind}")):  # both savers start together
+        time.sleep(0.001)
+    failures, first = 0, None
+    for epoch in range(n):
+        try:
+            saver.save_checkpoint(epoch, metric=float((epoch * 7 + seed) % 10))
+        except Exception as e:
+            failures += 1
+            first = first or f"{type(e).__name__}: {e}"
+    print(json.dumps({"kind": kind, "saves": n, "failures": failures, "first_error": first}), flush=True)
 """
 
 
-def race(kind: str, out: Path, n: int):
-    out.mkdir()
-    go = out.parent / f"go-{kind}"
+def race(base: Path, n: int):
+    """Two processes, each a timm saver then a ckpt saver on one shared directory per
+    kind; both savers of a kind start together. Returns {kind: [result per saver]}."""
     import subprocess, sys
-    procs = [subprocess.Popen([sys.executable, "-c", RACE_CHILD, kind, str(out), str(go), str(n), str(s)],
+    for kind in ("timm", "ckpt"):
+        (base / kind).mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", RACE_CHILD, str(base), str(n), str(s)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for s in (1, 2)]
-    wait_for(lambda: all(Path(f"{go}.{s}").exists() for s in (1, 2)) or any(p.poll() is not None for p in procs),
-             timeout=120, what="both savers ready")
-    go.touch()
-    results = []
+    for kind in ("timm", "ckpt"):
+        wait_for(lambda: all((base / f"ready-{kind}.{s}").exists() for s in (1, 2))
+                 or any(p.poll() is not None for p in procs), timeout=240, what=f"both {kind} savers ready")
+        (base / f"go-{kind}").touch()
+    out = {"timm": [], "ckpt": []}
     for p in procs:
         so, se = p.communicate(timeout=300)
         assert p.returncode == 0, se
-        results.append(json.loads(so.strip().splitlines()[-1]))
-    return results
+        for line in so.strip().splitlines():
+            r = json.loads(line)
+            out[r["kind"]].append(r)
+    return out
 
 
 def test_two_savers_in_one_directory_never_fail(tmp_path):
     n = 12
-    base = race("timm", tmp_path / "timm", n)
-    print(f"timm.utils.CheckpointSaver, 2 savers x {n} saves: failures per saver "
-          f"{[r['failures'] for r in base]} ({[r['first_error'] for r in base]})")
-    ours = race("ckpt", tmp_path / "ours", n)
-    print(f"ckpt.timm.CheckpointSaver, 2 savers x {n} saves: failures per saver {[r['failures'] for r in ours]}")
+    res = race(tmp_path, n)
+    base = res["timm"]
+    print(f"timm.utils.CheckpointSaver, 2 savers x {n} saves into one dir: failures per saver "
+          f"{[r['failures'] for r in base]} (first: {[r['first_error'] for r in base]})")
+    ours = res["ckpt"]
+    print(f"ckpt.timm.CheckpointSaver, 2 savers x {n} saves into one dir: failures per saver "
+          f"{[r['failures'] for r in ours]}")
     assert [r["failures"] for r in ours] == [0, 0], ours
-    run = tmp_path / "ours"
+    run = tmp_path / "ckpt"
     assert temps_in(run) == []
     v = ckpt.Run(str(run)).verify()
     assert v["damaged"] == [], v
