@@ -4,7 +4,7 @@
 //! Built in a fresh temp dir, all on the same filesystem:
 //! - a native run with N checkpoints: the run and its first save come from the engine
 //!   (`Run::save`), the other N-1 files and manifest entries are written directly in the
-//!   manifest format, then stored and aliased with the engine's own `manifest_io`;
+//!   manifest format, then stored and aliased with the engine's own `commit`;
 //! - a timm run with N checkpoint files (tiny real torch zips holding `epoch` and
 //!   `metric`), `summary.csv`, `args.yaml`, and `last`/`model_best` hardlinked as timm does;
 //! - a directory of R small runs, a quarter of each layout: native (saved through the
@@ -24,15 +24,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ckpt::engine::atomic::format_hash;
-use ckpt::engine::manifest_io::{
-    checkpoint_name, load_manifest, recompute_best, repoint_aliases, store_manifest,
-};
+use ckpt::engine::commit::{recompute_best, repoint_aliases, store_manifest};
+use ckpt::engine::hash::format_hash;
 use ckpt::engine::{EngineOptions, Run, SaveRequest, SaveSource};
 use ckpt::layout::{self, LayoutKind};
-use ckpt::manifest::Entry;
 use ckpt::rank::{MetricSpec, Mode, RetentionPolicy};
 use ckpt::snapshot::RunSnapshot;
+use ckpt::store::manifest::Entry;
+use ckpt::store::{checkpoint_name, load_manifest};
 
 const TARGET_ONE_RUN: Duration = Duration::from_millis(100);
 const TARGET_MANY_RUNS: Duration = Duration::from_secs(1);
@@ -213,6 +212,7 @@ fn native_run(dir: &Path, n: u64) {
             metrics: BTreeMap::from([("eval_top1".to_string(), metric)]),
             saved_at: chrono::Utc::now(),
             pinned: false,
+            saved_by: None,
             extra: BTreeMap::new(),
         });
     }

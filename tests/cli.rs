@@ -339,6 +339,32 @@ fn save_nan_metric_never_becomes_best() {
 }
 
 #[test]
+fn save_records_saved_by_naming_the_parent_as_trainer() {
+    let d = Dir::new("save-by");
+    d.native_run("run", &[5.0], KIB);
+    let raw = std::fs::read_to_string(d.join("run/.ckpt/manifest.json")).unwrap();
+    let m: Value = serde_json::from_str(&raw).unwrap();
+    let by = &m["checkpoints"][0]["saved_by"];
+    assert_keys(by, &["host", "pid", "ppid", "cmd"]);
+    // The `ckpt save` child: its parent is this test process (the "trainer").
+    assert_eq!(by["ppid"], std::process::id());
+    assert_ne!(by["pid"], std::process::id());
+    let cmd = by["cmd"].as_str().unwrap();
+    assert!(cmd.contains("ckpt save run --epoch 0"), "{cmd}");
+    let parent = by["parent_cmd"].as_str().unwrap();
+    let me = std::env::args().next().unwrap();
+    assert!(parent.starts_with(&me), "{parent} vs {me}");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(by["host"], host.trim());
+    let sb: ckpt::store::manifest::SavedBy = serde_json::from_value(by.clone()).unwrap();
+    assert!(sb.is_cli_save());
+    assert_eq!(sb.trainer(), (std::process::id(), parent));
+    // `ls --json` shows it per checkpoint.
+    let v = d.command().args(["ls", "run", "--json"]).json();
+    assert_eq!(by_epoch(&v, 0)["saved_by"]["ppid"], std::process::id());
+}
+
+#[test]
 fn save_same_epoch_replaces_it() {
     let d = Dir::new("save-replace");
     d.native_run("run", &[1.0], KIB);
@@ -736,7 +762,8 @@ fn verify_reports_hardlinked_aliases_of_damaged_bytes() {
 /// output and `notes` in `--json`.
 #[test]
 fn verify_prints_notes_for_bytes_a_pending_operation_allows() {
-    use ckpt::engine::manifest_io::{load_manifest, set_pending, store_manifest, Pending};
+    use ckpt::engine::commit::{set_pending, store_manifest};
+    use ckpt::store::{load_manifest, Pending};
     let d = Dir::new("verify-notes");
     let run = d.native_run("run", &[1.0, 2.0], 8 * KIB);
     let out = d.command().args(["verify", "run", "--json"]).json();

@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ckpt::engine::atomic::create_mode;
+use ckpt::engine::commit::store_manifest;
 use ckpt::engine::fault::{self, FaultPlan};
 use ckpt::engine::lock::RunLock;
-use ckpt::engine::manifest_io::{load_manifest, manifest_path, store_manifest};
 use ckpt::engine::{EngineOptions, KeepReason, Run, SaveSource};
 use ckpt::rank::RetentionPolicy;
 use ckpt::snapshot::{CheckpointState, Role};
+use ckpt::store::{load_manifest, manifest_path};
 use ckpt::Error;
 use common_engine::*;
 
@@ -93,6 +94,24 @@ fn save_from_file_stream_writer_and_move() {
     for e in &m.checkpoints {
         assert_eq!(e.hash, hash_of(&read(run.dir.join(&e.path))));
     }
+}
+
+#[test]
+fn in_process_save_records_this_process_as_saved_by() {
+    let (_d, run) = new_run();
+    let mut write = |w: &mut dyn std::io::Write| w.write_all(&payload(1, 4096));
+    run.save(&req(1, Some(1.0)), SaveSource::Writer(&mut write), None)
+        .unwrap();
+    let m = load_manifest(&run.dir).unwrap();
+    let by = m.checkpoints[0]
+        .saved_by
+        .clone()
+        .expect("saved_by recorded");
+    assert_eq!(by.pid, std::process::id());
+    assert!(!by.is_cli_save());
+    assert_eq!(by.trainer().0, std::process::id());
+    let snap = run.snapshot().unwrap();
+    assert_eq!(snap.checkpoints[0].saved_by.as_ref(), Some(&by));
 }
 
 #[test]
@@ -199,10 +218,7 @@ fn corrupt_manifests_are_errors_naming_the_file() {
         // never a silent reset: the file is untouched, nothing new was committed
         assert_eq!(read(&path), before, "{name}");
         assert!(!run.dir.join("checkpoint-2.pth.tar").exists(), "{name}");
-        assert!(
-            ckpt::engine::atomic::find_temps(&run.dir).is_empty(),
-            "{name}"
-        );
+        assert!(ckpt::store::temp::find_temps(&run.dir).is_empty(), "{name}");
         let scan = ckpt::layout::native::scan(&run.dir).unwrap_err();
         assert!(matches!(scan, Error::CorruptManifest { .. }), "{name}");
     }
@@ -246,7 +262,7 @@ fn held_best_is_not_moved_by_later_saves() {
     save(&run, 2, Some(2.0));
     // hold epoch 1 as a promote would
     let mut m = load_manifest(&run.dir).unwrap();
-    m.best = Some(ckpt::manifest::BestRef {
+    m.best = Some(ckpt::store::manifest::BestRef {
         epoch: 1,
         held: true,
         extra: BTreeMap::new(),
@@ -440,7 +456,7 @@ fn lock_timeout_names_holder_pid_and_operation() {
     done_tx.send(()).unwrap();
     holder.join().unwrap();
     // the failed save left nothing behind
-    assert!(ckpt::engine::atomic::find_temps(&run.dir).is_empty());
+    assert!(ckpt::store::temp::find_temps(&run.dir).is_empty());
     assert!(!run.dir.join("checkpoint-2.pth.tar").exists());
     save(&run, 2, Some(2.0));
 }
@@ -621,7 +637,7 @@ fn no_space_fails_before_writing_with_numbers_and_hint() {
         other => panic!("expected NoSpace, got {other}"),
     }
     assert_eq!(read(manifest_path(&run.dir)), manifest_before);
-    assert!(ckpt::engine::atomic::find_run_temps(&run.dir).is_empty());
+    assert!(ckpt::store::temp::find_run_temps(&run.dir).is_empty());
     assert!(!run.dir.join("checkpoint-3.pth.tar").exists());
 }
 
@@ -695,7 +711,7 @@ fn native_scan_turns_drift_into_warnings_not_panics() {
     std::fs::write(
         run.dir.join(format!(
             ".ckpt-tmp-{}-2147483600-0123456789abcdef-checkpoint-5.pth.tar",
-            ckpt::engine::atomic::host_tag()
+            ckpt::store::temp::host_tag()
         )),
         b"dead",
     )
@@ -720,7 +736,7 @@ fn native_scan_turns_drift_into_warnings_not_panics() {
         .dir
         .join(format!(
             ".ckpt-tmp-{}-2147483600-0123456789abcdef-checkpoint-5.pth.tar",
-            ckpt::engine::atomic::host_tag()
+            ckpt::store::temp::host_tag()
         ))
         .exists());
     assert!(
@@ -743,7 +759,8 @@ fn native_scan_turns_drift_into_warnings_not_panics() {
 /// the same bytes are damage; the next mutation finishes the job.
 #[test]
 fn verify_accepts_alias_bytes_a_pending_intent_allows() {
-    use ckpt::engine::manifest_io::{pending, set_pending, Pending};
+    use ckpt::engine::commit::set_pending;
+    use ckpt::store::{pending, Pending};
     let (_d, run) = new_run();
     save(&run, 1, Some(1.0));
     save(&run, 2, Some(2.0));
@@ -799,8 +816,8 @@ fn verify_accepts_alias_bytes_a_pending_intent_allows() {
 /// next mutation repairs the alias and stores the manifest without it.
 #[test]
 fn promote_and_restore_leave_only_a_settled_record() {
-    use ckpt::engine::manifest_io::{is_settled, pending};
     use ckpt::engine::RestoreOptions;
+    use ckpt::store::{is_settled, pending};
     let (_d, run) = new_run();
     save(&run, 1, Some(1.0));
     save(&run, 2, Some(2.0));
@@ -1045,7 +1062,7 @@ fn save_refuses_a_source_that_belongs_to_the_run() {
     std::fs::hard_link(run.dir.join("checkpoint-1.pth.tar"), &outside_link).unwrap();
     let temp = run
         .dir
-        .join(ckpt::engine::atomic::temp_name("checkpoint-7.pth.tar"));
+        .join(ckpt::store::temp::temp_name("checkpoint-7.pth.tar"));
     std::fs::write(&temp, b"being written").unwrap();
     let state_with_temp = run_state(&run.dir);
     let sources: Vec<(PathBuf, &str)> = vec![
@@ -1169,4 +1186,71 @@ fn a_waiting_mutation_is_told_who_holds_the_lock() {
         1,
         "not called when the lock is free"
     );
+}
+
+#[test]
+fn the_manifest_history_keeps_every_save_after_retention_prunes_it() {
+    let (_d, run) = new_run();
+    let keep1 = RetentionPolicy {
+        keep_top_k: Some(1),
+        ..Default::default()
+    };
+    for (e, m) in [(0, 10.0), (1, 30.0), (2, 20.0), (3, f64::NAN), (4, 25.0)] {
+        save_gen(&run, e, 0, Some(m), Some(keep1)).unwrap();
+    }
+    // Re-saving an epoch is a new point for it; the chart shows the newer value.
+    save_gen(&run, 4, 1, Some(28.0), Some(keep1)).unwrap();
+    let m = load_manifest(&run.dir).unwrap();
+    let hist: Vec<(u64, Option<f64>)> = m.history.iter().map(|h| (h.epoch, h.metric)).collect();
+    assert_eq!(
+        hist,
+        [
+            (0, Some(10.0)),
+            (1, Some(30.0)),
+            (2, Some(20.0)),
+            (3, None),
+            (4, Some(25.0)),
+            (4, Some(28.0))
+        ]
+    );
+    let snap = run.snapshot().unwrap();
+    let on_disk: Vec<u64> = snap.checkpoints.iter().filter_map(|c| c.epoch).collect();
+    assert_eq!(on_disk, [1, 4], "best (1) and last (4) survive keep-top 1");
+    let xy: Vec<(u64, f64)> = snap
+        .metric_history()
+        .iter()
+        .map(|p| (p.x().unwrap(), p.value))
+        .collect();
+    assert_eq!(xy, [(0, 10.0), (1, 30.0), (2, 20.0), (4, 28.0)]);
+}
+
+#[test]
+fn the_manifest_history_is_bounded_and_keeps_its_whole_span() {
+    use ckpt::store::manifest::{HistoryEntry, MAX_HISTORY};
+    let mut m = ckpt::store::new_manifest(".pt");
+    let at = chrono::Utc::now();
+    for e in 0..(3 * MAX_HISTORY as u64) {
+        m.record_history(HistoryEntry {
+            epoch: e,
+            step: None,
+            metric: Some(e as f64),
+            saved_at: at,
+            extra: Default::default(),
+        });
+        assert!(
+            m.history.len() <= MAX_HISTORY,
+            "{} entries",
+            m.history.len()
+        );
+    }
+    assert_eq!(m.history.first().unwrap().epoch, 0, "the start stays");
+    assert_eq!(m.history.last().unwrap().epoch, 3 * MAX_HISTORY as u64 - 1);
+    assert!(m.history.windows(2).all(|w| w[0].epoch < w[1].epoch));
+    // The newest saves are all there, at full resolution.
+    let tail: Vec<u64> = m.history[m.history.len() - 10..]
+        .iter()
+        .map(|h| h.epoch)
+        .collect();
+    let want: Vec<u64> = (3 * MAX_HISTORY as u64 - 10..3 * MAX_HISTORY as u64).collect();
+    assert_eq!(tail, want);
 }

@@ -81,13 +81,13 @@ fn op(name: &str, dir: &Path) -> ckpt::Result<()> {
             let (_lock, m) = run.begin_mutation("repoint")?;
             let old = m.unwrap();
             let mut new = old.clone();
-            new.best = Some(ckpt::manifest::BestRef {
+            new.best = Some(ckpt::store::manifest::BestRef {
                 epoch: 1,
                 held: true,
                 extra: Default::default(),
             });
             new.last = Some(2);
-            ckpt::engine::manifest_io::store_and_repoint(&run.dir, &old, &mut new, "repoint")
+            ckpt::engine::commit::store_and_repoint(&run.dir, &old, &mut new, "repoint")
         }
         other => panic!("unknown child op {other}"),
     }

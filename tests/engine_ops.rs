@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use ckpt::engine::{EngineOptions, RestoreOptions, Run};
 use ckpt::layout::LayoutKind;
-use ckpt::manifest::{BestRef, Entry, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION};
 use ckpt::rank::{MetricSpec, Mode, RetentionPolicy};
+use ckpt::store::manifest::{BestRef, Entry, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION};
 use ckpt::Error;
 
 /// Bytes of a fake checkpoint: distinct per epoch, a few blocks long.
@@ -59,6 +59,7 @@ fn native_run(metrics: &[(u64, f64)]) -> (tempfile::TempDir, Run) {
             metrics: Default::default(),
             saved_at: chrono::Utc::now(),
             pinned: false,
+            saved_by: None,
             extra: Default::default(),
         });
     }
@@ -97,6 +98,7 @@ fn native_run(metrics: &[(u64, f64)]) -> (tempfile::TempDir, Run) {
         }),
         last: Some(last),
         checkpoints: entries,
+        history: Vec::new(),
         extra: Default::default(),
     };
     write_manifest(&dir, &m);
@@ -453,7 +455,7 @@ fn doctor_reports_temps_lock_holder_and_drift_without_touching_them() {
     gone.wait().unwrap();
     let temp = run.dir.join(format!(
         ".ckpt-tmp-{}-{dead_pid}-0123456789abcdef-checkpoint-3.pth.tar",
-        ckpt::engine::atomic::host_tag()
+        ckpt::store::temp::host_tag()
     ));
     fs::write(&temp, b"partial").unwrap();
     fs::write(run.dir.join("checkpoint-9.pth.tar"), b"unlisted").unwrap();

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ckpt::engine::{EngineOptions, Run, SaveRequest, SaveSource};
-use ckpt::manifest::{BestRef, Entry, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION};
 use ckpt::rank::{MetricSpec, Mode};
+use ckpt::store::manifest::{BestRef, Entry, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION};
 use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ckpt");
@@ -109,6 +109,7 @@ fn synthetic_run(dir: &Path, n: u64) {
             metrics: BTreeMap::new(),
             saved_at: t0 + chrono::Duration::seconds(e as i64 * 60),
             pinned: false,
+            saved_by: None,
             extra: BTreeMap::new(),
         });
     }
@@ -143,6 +144,7 @@ fn synthetic_run(dir: &Path, n: u64) {
         }),
         last: Some(n - 1),
         checkpoints: entries,
+        history: Vec::new(),
         extra: BTreeMap::new(),
     };
     std::fs::write(

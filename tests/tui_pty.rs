@@ -469,7 +469,7 @@ fn a_save_in_flight_shows_as_writing() {
     let mut w = Watch::start(&[run.to_str().unwrap()], 120, 40);
     w.wait_for("the monitor", 20, |s| s.contains("history 2/2"));
     // A writer (this test process, alive) has a temp file for epoch 2 open.
-    let temp = run.join(ckpt::engine::atomic::temp_name("checkpoint-2.pth.tar"));
+    let temp = run.join(ckpt::store::temp::temp_name("checkpoint-2.pth.tar"));
     std::fs::write(&temp, vec![0u8; 4096]).unwrap();
     w.wait_for("the writing row", 10, |s| s.contains("writing"));
     std::fs::remove_file(&temp).unwrap();

@@ -1157,3 +1157,66 @@ fn compact_disk_line_drops_whole_segments_never_cuts_them() {
         assert!(line.contains("free of"), "{w}: {line}");
     }
 }
+
+/// The native run after retention: only epochs 3, 5 and 7 remain, but the manifest's
+/// history has every save 0–7.
+fn pruned_native_run() -> RunSnapshot {
+    let mut s = native_run();
+    s.history = s
+        .checkpoints
+        .iter()
+        .map(|c| ckpt::snapshot::MetricPoint {
+            epoch: c.epoch,
+            step: None,
+            value: c.metric.unwrap(),
+            at: c.mtime,
+        })
+        .collect();
+    s.checkpoints
+        .retain(|c| [3, 5, 7].contains(&c.epoch.unwrap()));
+    s
+}
+
+#[test]
+fn chart_draws_pruned_epochs_and_marks_what_is_on_disk_120x40() {
+    let app = app_with(pruned_native_run(), 120, 40);
+    let s = screen(&app, 120, 40);
+    // The x axis spans the whole run (0–7), not just the surviving 3–7.
+    assert!(s.contains("8 epochs · • 3 on disk"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn chart_of_a_single_point_centres_it_120x40() {
+    let mut snap = native_run();
+    snap.checkpoints.retain(|c| c.epoch == Some(5));
+    snap.checkpoints[0].roles = vec![Role::Best, Role::Last];
+    let app = app_with(snap, 120, 40);
+    let s = screen(&app, 120, 40);
+    // One label each, at the point: not "5 … 6" and "62.5 … 63.5".
+    assert!(!s.contains("63.5") && !s.contains("│    5 "), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn compact_view_has_a_sparkline_of_the_whole_history_80x24() {
+    let app = app_with(pruned_native_run(), 80, 24);
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("eval_top1 ▁▄▂▆▅█▃▄ 10…62.5 · 8 epochs"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn sparkline_and_downsample_keep_the_shape() {
+    use ckpt::tui::render::chart::{downsample, sparkline};
+    assert_eq!(sparkline(&[1.0, 2.0, 3.0], 10), "▁▅█");
+    assert_eq!(sparkline(&[5.0, 5.0], 10), "▄▄", "flat is mid-height");
+    assert_eq!(sparkline(&[0.0, 0.0, 10.0, 10.0], 2), "▁█");
+    // A one-epoch spike survives a 50× downsample.
+    let mut pts: Vec<(f64, f64)> = (0..1000).map(|i| (i as f64, 1.0)).collect();
+    pts[500].1 = 9.0;
+    let d = downsample(&pts, 40);
+    assert!(d.len() <= 41, "{}", d.len());
+    assert!(d.contains(&(500.0, 9.0)));
+    assert_eq!(d.last(), Some(&(999.0, 1.0)));
+}

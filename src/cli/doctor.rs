@@ -8,8 +8,8 @@ use super::args::DoctorArgs;
 use super::output::{human_bytes, Paint};
 use super::view::{self, rel};
 use super::Ctx;
-use ckpt::engine::manifest_io::{manifest_path, state_path};
 use ckpt::engine::DoctorReport;
+use ckpt::store::{manifest_path, state_path};
 
 /// A failing manifest/state check ends in the repair step, not in "run ckpt doctor"
 /// (this is ckpt doctor): which file, and how to move it aside safely.

@@ -60,10 +60,7 @@ pub fn effective_policy(
 /// `save_total_limit`) when the layout records one.
 fn saved_policy(run: &Run) -> Result<(RetentionPolicy, &'static str)> {
     Ok(match run.layout {
-        LayoutKind::Ckpt => (
-            ckpt::engine::manifest_io::load_manifest(&run.dir)?.policy,
-            "saved",
-        ),
+        LayoutKind::Ckpt => (ckpt::store::load_manifest(&run.dir)?.policy, "saved"),
         _ => (
             run.snapshot()?.default_policy.unwrap_or_default(),
             "trainer setting",

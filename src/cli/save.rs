@@ -70,7 +70,7 @@ pub fn run(args: &SaveArgs, ctx: &Ctx) -> Result<()> {
     if let Some(ext) = &args.ext {
         check_ext(ext)?;
         // A run's extension is fixed by its manifest: a different --ext is a mistake.
-        if let Ok(m) = ckpt::engine::manifest_io::load_manifest(&dir) {
+        if let Ok(m) = ckpt::store::load_manifest(&dir) {
             if m.ext != *ext {
                 return Err(ckpt::Error::Invalid(format!(
                     "{} saves its checkpoints as *{}, fixed when it was created; drop --ext {ext} (or pass --ext {}), or start a new run directory",

@@ -54,6 +54,9 @@ pub struct CheckpointView {
     pub state: &'static str,
     pub damage: Option<String>,
     pub hash: Option<String>,
+    /// Who wrote it (native runs): host, pid, ppid, cmd (DESIGN §2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_by: Option<ckpt::store::manifest::SavedBy>,
 }
 
 #[derive(Debug, Serialize)]
@@ -187,6 +190,7 @@ pub fn checkpoint_view(c: &Checkpoint, rank: Option<usize>) -> CheckpointView {
         state: state_str(&c.state),
         damage: c.damage.clone(),
         hash: c.hash.clone(),
+        saved_by: c.saved_by.clone(),
     }
 }
 

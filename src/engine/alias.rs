@@ -13,8 +13,9 @@ use std::sync::{Mutex, OnceLock};
 
 use serde::Serialize;
 
-use super::atomic::{create_mode, fsync_dir, temp_name};
+use super::atomic::{create_mode, fsync_dir};
 use super::fault;
+use crate::store::temp::temp_name;
 use crate::{Error, Result};
 
 /// How an alias file is realised on disk.

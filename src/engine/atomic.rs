@@ -6,66 +6,30 @@
 //! returns a [`DurableTemp`], and [`DurableTemp::persist`] renames it onto its final
 //! name under the caller's lock. Dropping either one removes the temp (rule 7).
 
-use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use xxhash_rust::xxh3::Xxh3;
 
 use super::fault;
+use super::hash::{format_hash, hash_file};
 use super::{Progress, ProgressFn};
+use crate::store::temp::{find_temps, register_live, run_temp_dirs, temp_name};
 use crate::{Error, Result};
 
-/// Prefix of every temp file ckpt creates; the writer's pid follows.
-pub const TEMP_PREFIX: &str = ".ckpt-tmp-";
-/// Temp names timm's `CheckpointSaver` uses (fixed names; reported, never deleted).
-pub const FOREIGN_TEMPS: &[&str] = &["tmp.pth.tar", "recovery_tmp.pth.tar"];
 /// Copy/hash buffer: big enough that syscalls do not dominate, small enough that the
 /// bytes read, hashed and written stay in the CPU cache (4 MiB buffers were 2-3× slower).
-const BUF: usize = 256 << 10;
+pub(crate) const BUF: usize = 256 << 10;
 /// Writeback window: writeback of each window is started as soon as it is written, so
 /// the final fsync has little left to do.
 const WINDOW: u64 = 16 << 20;
 /// Windows allowed in flight before waiting for the oldest: keeps the device queue
 /// deep (waiting on each window serialised I/O) while bounding dirty memory.
 const IN_FLIGHT: u64 = 8;
-
-/// The content hash ckpt records: `xxh3-128:<32 hex>`.
-pub fn format_hash(h: u128) -> String {
-    format!("xxh3-128:{h:032x}")
-}
-
-/// Hash a whole file (for verify and checks); progress is reported per buffer.
-pub fn hash_file(path: &Path, mut progress: Option<ProgressFn<'_>>) -> Result<(u64, String)> {
-    let mut f = File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let total = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut h = Xxh3::new();
-    let mut buf = vec![0u8; BUF];
-    let mut done = 0u64;
-    loop {
-        let n = match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io("read", path, e)),
-        };
-        h.update(&buf[..n]);
-        done += n as u64;
-        if let Some(p) = progress.as_mut() {
-            p(&Progress {
-                what: format!("hash {}", path.display()),
-                done,
-                total,
-            });
-        }
-    }
-    Ok((done, format_hash(h.digest128())))
-}
 
 /// Permissions a plain `create` would give a new file: 0666 & !umask (rule 8). The
 /// umask is read once per process.
@@ -91,215 +55,6 @@ fn current_umask() -> u32 {
         libc::umask(old);
         old as u32
     }
-}
-
-/// Names of the temps this process is writing right now; a sweep never removes them.
-/// Keyed by file name (unique by construction), so any spelling of the dir matches.
-fn live_temps() -> &'static Mutex<HashSet<std::ffi::OsString>> {
-    static LIVE: OnceLock<Mutex<HashSet<std::ffi::OsString>>> = OnceLock::new();
-    LIVE.get_or_init(|| Mutex::new(HashSet::new()))
-}
-
-fn register_live(p: &Path, live: bool) {
-    let Some(name) = p.file_name() else { return };
-    let mut set = live_temps().lock().unwrap_or_else(|e| e.into_inner());
-    if live {
-        set.insert(name.to_os_string());
-    } else {
-        set.remove(name);
-    }
-}
-
-fn is_live(p: &Path) -> bool {
-    p.file_name().is_some_and(|n| {
-        live_temps()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(n)
-    })
-}
-
-fn random_hex() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let seed = format!(
-        "{t}-{n}-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    );
-    format!("{:016x}", xxhash_rust::xxh3::xxh3_64(seed.as_bytes()))
-}
-
-/// Short tag of this host (8 hex digits of a hash of its name), carried in temp names
-/// so a sweep can tell this host's dead writers from writers on other NFS/Lustre nodes.
-pub fn host_tag() -> &'static str {
-    static TAG: OnceLock<String> = OnceLock::new();
-    TAG.get_or_init(|| {
-        let mut buf = [0u8; 256];
-        // SAFETY: the buffer is valid for its length; gethostname NUL-terminates on success.
-        let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-        let name: &[u8] = if r == 0 {
-            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-            &buf[..end]
-        } else {
-            b"unknown-host"
-        };
-        format!("{:08x}", xxhash_rust::xxh3::xxh3_64(name) as u32)
-    })
-}
-
-/// A fresh temp name for `final_name`: `.ckpt-tmp-<host8>-<pid>-<random>-<final name>`.
-pub fn temp_name(final_name: &str) -> String {
-    let mut name = format!(
-        "{TEMP_PREFIX}{}-{}-{}-",
-        host_tag(),
-        std::process::id(),
-        random_hex()
-    );
-    // Stay under NAME_MAX (255 bytes) whatever the final name's length.
-    let room = 255usize.saturating_sub(name.len());
-    let mut tail = final_name;
-    while tail.len() > room {
-        let mut cut = tail.len() - room;
-        while !tail.is_char_boundary(cut) {
-            cut += 1;
-        }
-        tail = &tail[cut..];
-    }
-    name.push_str(tail);
-    name
-}
-
-/// The parts of a ckpt temp name: writer host tag (None for the older
-/// `.ckpt-tmp-<pid>-<random>-<final>` names), writer pid, final name.
-pub fn parse_temp_name(name: &str) -> Option<(Option<&str>, u32, &str)> {
-    let rest = name.strip_prefix(TEMP_PREFIX)?;
-    let is_rand = |r: &str| r.len() == 16 && r.bytes().all(|b| b.is_ascii_hexdigit());
-    let is_pid = |p: &str| !p.is_empty() && p.len() <= 10 && p.bytes().all(|b| b.is_ascii_digit());
-    let (a, rest1) = rest.split_once('-')?;
-    // Old form: <pid>-<rand16>-<final>.
-    if let Some((b, fin)) = rest1.split_once('-') {
-        if is_pid(a) && is_rand(b) {
-            return Some((None, a.parse().ok()?, fin));
-        }
-    }
-    // New form: <host8>-<pid>-<rand16>-<final>.
-    if a.len() != 8 || !a.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let (pid, rest2) = rest1.split_once('-')?;
-    let (rand, fin) = rest2.split_once('-')?;
-    if !is_pid(pid) || !is_rand(rand) {
-        return None;
-    }
-    Some((Some(a), pid.parse().ok()?, fin))
-}
-
-/// True for a name ckpt's temps use.
-pub fn is_temp_name(name: &str) -> bool {
-    parse_temp_name(name).is_some()
-}
-
-/// The writer pid carried in a ckpt temp name.
-pub fn temp_owner_pid(name: &str) -> Option<u32> {
-    parse_temp_name(name).map(|(_, pid, _)| pid)
-}
-
-/// The writer host tag carried in a ckpt temp name (None for old names).
-pub fn temp_owner_host(name: &str) -> Option<&str> {
-    parse_temp_name(name).and_then(|(h, _, _)| h)
-}
-
-/// The final name a ckpt temp is for (`checkpoint-7.pth.tar`), when it fits whole.
-pub fn temp_final_name(name: &str) -> Option<&str> {
-    parse_temp_name(name).map(|(_, _, fin)| fin)
-}
-
-/// A temp written on another host (or by an older ckpt that did not record its host)
-/// is only presumed abandoned when untouched this long: its pid means nothing here.
-pub const FOREIGN_HOST_GRACE: std::time::Duration = std::time::Duration::from_secs(120);
-
-/// True when `path` was modified less than [`FOREIGN_HOST_GRACE`] ago (or its age is
-/// unknown): a writer elsewhere may still be appending to it.
-fn recently_modified(path: &Path) -> bool {
-    match std::fs::symlink_metadata(path).and_then(|m| m.modified()) {
-        Ok(t) => t
-            .elapsed()
-            .map(|age| age < FOREIGN_HOST_GRACE)
-            .unwrap_or(true),
-        Err(_) => true,
-    }
-}
-
-/// True for timm's fixed temp names (`tmp.pth.tar`, `recovery_tmp.pth.tar`).
-pub fn is_foreign_temp_name(name: &str) -> bool {
-    FOREIGN_TEMPS.contains(&name)
-}
-
-/// True when a process with this pid exists (EPERM still means it exists).
-pub fn pid_alive(pid: u32) -> bool {
-    if pid == 0 || pid > i32::MAX as u32 {
-        return false;
-    }
-    // SAFETY: signal 0 only checks for existence.
-    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
-/// A temp file found in a directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FoundTemp {
-    pub path: PathBuf,
-    /// Writer pid (ckpt temps only).
-    pub pid: Option<u32>,
-    /// False when the writer is known to be gone (this host: its pid is dead; another
-    /// or unknown host: the temp is untouched for [`FOREIGN_HOST_GRACE`]).
-    pub writer_alive: bool,
-    /// timm's fixed temp name: its writer is unknown, so it is never deleted.
-    pub foreign: bool,
-}
-
-/// Temps in `dir` (ckpt's own and timm's), without touching them.
-pub fn find_temps(dir: &Path) -> Vec<FoundTemp> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    let me = std::process::id();
-    for ent in rd.flatten() {
-        let name = ent.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let path = dir.join(name);
-        if let Some((host, pid, _)) = parse_temp_name(name) {
-            let alive = if host != Some(host_tag()) {
-                // Another host's writer (or an unknown one): its pid is not ours to check.
-                recently_modified(&path)
-            } else if pid == me {
-                is_live(&path)
-            } else {
-                pid_alive(pid)
-            };
-            out.push(FoundTemp {
-                path,
-                pid: Some(pid),
-                writer_alive: alive,
-                foreign: false,
-            });
-        } else if is_foreign_temp_name(name) {
-            out.push(FoundTemp {
-                path,
-                pid: None,
-                writer_alive: true,
-                foreign: true,
-            });
-        }
-    }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    out
 }
 
 /// Remove ckpt temps in `dir` whose writer is gone (rule 2: "any mutation removes temps
@@ -332,32 +87,6 @@ pub fn sweep_stale_temps(dir: &Path) -> Result<Vec<PathBuf>> {
         fsync_dir(dir)?;
     }
     Ok(removed)
-}
-
-/// Directories of a run where ckpt writes temps: the run itself, `.ckpt/`,
-/// `.ckpt/trash/` and each archive directory directly under it.
-pub fn run_temp_dirs(run_dir: &Path) -> Vec<PathBuf> {
-    let ckpt = run_dir.join(".ckpt");
-    let trash = ckpt.join("trash");
-    let mut dirs = vec![run_dir.to_path_buf(), ckpt, trash.clone()];
-    if let Ok(rd) = std::fs::read_dir(&trash) {
-        let mut subs: Vec<PathBuf> = rd
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .map(|e| e.path())
-            .collect();
-        subs.sort();
-        dirs.extend(subs);
-    }
-    dirs
-}
-
-/// Temps anywhere ckpt writes in a run (see [`run_temp_dirs`]), for `doctor`.
-pub fn find_run_temps(run_dir: &Path) -> Vec<FoundTemp> {
-    run_temp_dirs(run_dir)
-        .iter()
-        .flat_map(|d| find_temps(d))
-        .collect()
 }
 
 /// [`sweep_stale_temps`] over every directory ckpt writes in a run; every mutation
@@ -877,32 +606,8 @@ pub fn create_dir_durable(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn temp_names_roundtrip() {
-        let n = temp_name("checkpoint-7.pth.tar");
-        assert!(n.starts_with(TEMP_PREFIX));
-        assert!(is_temp_name(&n));
-        assert_eq!(temp_owner_pid(&n), Some(std::process::id()));
-        assert_eq!(temp_final_name(&n), Some("checkpoint-7.pth.tar"));
-        assert_ne!(n, temp_name("checkpoint-7.pth.tar"));
-        assert!(!is_temp_name("checkpoint-7.pth.tar"));
-        assert!(!is_temp_name(".ckpt-tmp-abc-0123456789abcdef-x"));
-        assert_eq!(temp_owner_host(&n), Some(host_tag()));
-        // Old names (no host) still parse.
-        let old = ".ckpt-tmp-4194000-0123456789abcdef-checkpoint-9.pth.tar";
-        assert_eq!(temp_owner_pid(old), Some(4194000));
-        assert_eq!(temp_owner_host(old), None);
-        assert_eq!(temp_final_name(old), Some("checkpoint-9.pth.tar"));
-        // A host tag made only of digits is not taken for an old pid.
-        let digits = ".ckpt-tmp-12345678-42-0123456789abcdef-a-b.bin";
-        assert_eq!(
-            parse_temp_name(digits),
-            Some((Some("12345678"), 42, "a-b.bin"))
-        );
-        let long = "x".repeat(300);
-        assert!(temp_name(&long).len() <= 255);
-    }
+    use crate::engine::hash::{format_hash, hash_file};
+    use crate::store::temp::{host_tag, FOREIGN_HOST_GRACE};
 
     #[test]
     fn write_hash_and_mode() {

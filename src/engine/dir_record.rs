@@ -10,11 +10,12 @@ use std::fs::File;
 use std::path::{Component, Path, PathBuf};
 
 use super::atomic;
+use super::commit::store_state;
 use super::lock::RunLock;
-use super::manifest_io::{load_state, store_state};
 use super::prune::stamps_of;
 use super::EngineOptions;
-use crate::manifest::{DirRecord, FileRecord};
+use crate::store::manifest::{DirRecord, FileRecord};
+use crate::store::read::load_state;
 use crate::{Error, Result};
 
 /// What [`record_dir`] did.
@@ -104,7 +105,7 @@ pub fn record_dir(run: &Path, dir: &Path, options: &EngineOptions) -> Result<Dir
             continue;
         }
         fsync_file(&st.path)?;
-        let (n, hash) = atomic::hash_file(&st.path, None)?;
+        let (n, hash) = super::hash::hash_file(&st.path, None)?;
         let rel = st
             .path
             .strip_prefix(dir)
@@ -163,7 +164,7 @@ pub fn check_record(dir: &Path, rec: &DirRecord) -> Result<Option<(PathBuf, Stri
     }
     for (rel, f) in &rec.files {
         let p = dir.join(rel);
-        let (_, hash) = atomic::hash_file(&p, None)?;
+        let (_, hash) = super::hash::hash_file(&p, None)?;
         if hash != f.hash {
             return Ok(Some((
                 p,

@@ -7,9 +7,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::foreign::native::{entry_path, is_trashed};
 use super::foreign::opsfs::engine as core;
 use super::*;
+use crate::store::lookup::entry_path;
 use crate::Result;
 
 impl Run {
@@ -113,7 +113,7 @@ impl Run {
                 return m
                     .checkpoints
                     .iter()
-                    .filter(|e| !is_trashed(e))
+                    .filter(|e| !e.is_trashed())
                     .max_by_key(|e| e.epoch)
                     .map(|e| e.bytes)
                     .unwrap_or(0);
@@ -139,17 +139,16 @@ impl Run {
         let mut drift = Vec::new();
         let mut listed = std::collections::HashSet::new();
         for e in &m.checkpoints {
-            let p = entry_path(&self.dir, e);
             listed.insert(e.path.clone());
-            match fs::metadata(&p) {
-                Err(_) => drift.push(format!("{} is listed but missing", e.path)),
-                Ok(md) if md.len() != e.bytes => drift.push(format!(
+            match entry_path(&self.dir, e).map(fs::metadata) {
+                Ok(Err(_)) | Err(_) => drift.push(format!("{} is listed but missing", e.path)),
+                Ok(Ok(md)) if md.len() != e.bytes => drift.push(format!(
                     "{} has {} bytes, manifest says {}",
                     e.path,
                     md.len(),
                     e.bytes
                 )),
-                Ok(_) => {}
+                Ok(Ok(_)) => {}
             }
         }
         if let Ok(rd) = fs::read_dir(&self.dir) {
@@ -318,7 +317,7 @@ fn lock_check(dir: &Path) -> DoctorCheck {
                 h.pid,
                 h.operation,
                 h.since,
-                if crate::engine::atomic::pid_alive(h.pid) {
+                if crate::store::temp::pid_alive(h.pid) {
                     ""
                 } else {
                     " (that pid is gone: another process inherited the lock)"

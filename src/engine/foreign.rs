@@ -4,7 +4,6 @@
 //! Actions on a foreign run must use the names its own trainer reads back, so that
 //! `train.py --resume last.pth.tar` or Lightning's `ckpt_path="last"` keep working.
 
-pub(crate) mod native;
 pub(crate) mod opsfs;
 
 use std::path::{Path, PathBuf};
@@ -267,6 +266,7 @@ mod tests {
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
             default_policy: None,
+            history: Vec::new(),
         }
     }
 

@@ -6,23 +6,25 @@
 //!
 //! Files: `fault` (the one test seam every filesystem step passes through), `atomic`
 //! (temp + fsync + rename + dir fsync), `alias` (hardlink → reflink → copy), `lock`,
-//! `manifest_io`; one file per operation: `save`, `prune`, `pin`, `promote`, `restore`,
+//! `commit` (manifest writes, pending intents); one file per operation: `save`, `prune`, `pin`, `promote`, `restore`,
 //! `verify`, `doctor`; `foreign` maps roles to timm/lightning/hf names.
 
 pub mod alias;
 pub mod atomic;
+pub mod commit;
 pub mod dir_record;
 pub mod doctor;
 pub mod fault;
 pub mod foreign;
+pub mod hash;
 pub mod lock;
-pub mod manifest_io;
 pub mod pin;
 pub mod promote;
 pub mod prune;
 pub mod restore;
 pub mod run_files;
 pub mod save;
+pub mod saved_by;
 pub mod verify;
 
 use std::io::Read;
@@ -150,14 +152,14 @@ impl Run {
                 })
             }
         }
-        let has_manifest = manifest_io::manifest_path(dir).is_file();
+        let has_manifest = crate::store::manifest_path(dir).is_file();
         let layout = match layout {
             Some(LayoutKind::Ckpt) if !has_manifest => {
                 return Err(crate::Error::NoRun {
                     path: dir.to_path_buf(),
                     reason: format!(
                         "{} does not exist; `ckpt save` creates a native run",
-                        manifest_io::manifest_path(dir).display()
+                        crate::store::manifest_path(dir).display()
                     ),
                 })
             }
@@ -179,7 +181,7 @@ impl Run {
     /// manifest when missing (under the run lock, so concurrent creators agree).
     /// Refuses a directory that already holds a foreign run.
     pub fn open_or_create(dir: &Path, options: EngineOptions) -> Result<Run> {
-        if manifest_io::manifest_path(dir).is_file() {
+        if crate::store::manifest_path(dir).is_file() {
             return Run::open(dir, Some(LayoutKind::Ckpt), options);
         }
         let has_files = std::fs::read_dir(dir)
@@ -201,8 +203,8 @@ impl Run {
             options.lock_timeout,
             options.on_lock_wait.as_deref(),
         )?;
-        if !manifest_io::manifest_path(dir).is_file() {
-            manifest_io::store_manifest(dir, &manifest_io::new_manifest(&options.ext))?;
+        if !crate::store::manifest_path(dir).is_file() {
+            commit::store_manifest(dir, &crate::store::new_manifest(&options.ext))?;
         }
         Ok(Run {
             dir: dir.to_path_buf(),

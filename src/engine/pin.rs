@@ -1,9 +1,10 @@
 //! `pin` / `unpin`: native runs record it in the manifest, foreign runs in
 //! `.ckpt/state.json` (`pinned`), both replaced atomically under the run lock.
 
-use super::manifest_io::{load_manifest, load_state, store_manifest, store_state};
+use super::commit::{store_manifest, store_state};
 use super::prune::scan_run;
 use super::*;
+use crate::store::{load_manifest, load_state};
 use crate::{Error, Result};
 
 impl Run {

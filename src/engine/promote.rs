@@ -4,12 +4,13 @@
 //! entry; foreign runs rewrite their own best alias (timm `model_best.pth.tar`,
 //! Lightning `best.ckpt`) and record hold and pin in `.ckpt/state.json` (hf: record only).
 
-use super::foreign::native::{damage, find_entry, is_trashed, rank_best};
+use super::commit::store_and_repoint;
 use super::foreign::opsfs::{engine as core, step};
 use super::foreign::{alias_names, ensure_alias_name, DEFAULT_EXT};
-use super::manifest_io::{alias_names as alias_names_native, store_and_repoint};
 use super::*;
 use crate::snapshot::CheckpointState;
+use crate::store::lookup::{damage, find_entry, rank_best};
+use crate::store::{alias_names as alias_names_native, BestRef};
 use crate::{Error, Result};
 
 impl Run {
@@ -86,12 +87,12 @@ impl Run {
                 let finite = m
                     .checkpoints
                     .iter()
-                    .rfind(|e| e.epoch == held_epoch && !is_trashed(e))
+                    .rfind(|e| e.epoch == held_epoch && !e.is_trashed())
                     .and_then(|e| e.rank_value())
                     .is_some_and(f64::is_finite);
                 if !finite {
                     if let Some(epoch) = rank_best(&m) {
-                        m.best = Some(crate::manifest::BestRef {
+                        m.best = Some(BestRef {
                             epoch,
                             held: false,
                             extra: Default::default(),
@@ -141,12 +142,12 @@ impl Run {
         let previous = old.best.as_ref().and_then(|b| {
             old.checkpoints
                 .iter()
-                .rfind(|e| e.epoch == b.epoch && !super::foreign::native::is_trashed(e))
+                .rfind(|e| e.epoch == b.epoch && !e.is_trashed())
                 .map(|e| e.path.clone())
         });
         let mut new = old.clone();
         let extra = new.best.take().map(|b| b.extra).unwrap_or_default();
-        new.best = Some(crate::manifest::BestRef {
+        new.best = Some(BestRef {
             epoch,
             held: true,
             extra,

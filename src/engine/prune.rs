@@ -9,11 +9,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path};
 
-use super::manifest_io::{self, load_manifest, set_pending, store_manifest, Pending};
+use super::commit::{self, set_pending, store_manifest};
 use super::save::unlink_unlisted;
 use super::*;
 use crate::rank::{plan_retention, RetentionItem};
 use crate::snapshot::{CheckpointState, Role};
+use crate::store::{load_manifest, Pending};
 use crate::{Error, Result};
 
 /// Read a run as it is now, native runs through the manifest.
@@ -73,7 +74,7 @@ pub fn remove_dir_atomically(dir: &Path) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = parent.join(super::atomic::temp_name(&name));
+    let tmp = parent.join(crate::store::temp::temp_name(&name));
     super::fault::point("prune.rename_dir").map_err(|e| Error::io("remove directory", dir, e))?;
     std::fs::rename(dir, &tmp).map_err(|e| Error::io("remove directory", dir, e))?;
     super::atomic::fsync_dir(parent)?;
@@ -309,11 +310,11 @@ impl Run {
             }
             if !removed.is_empty() {
                 super::atomic::fsync_dir(&self.dir)?;
-                let mut state = manifest_io::load_state(&self.dir)?;
+                let mut state = crate::store::load_state(&self.dir)?;
                 let before = state.hashes.len();
                 state.hashes.retain(|k, _| !removed.contains(k));
                 if state.hashes.len() != before {
-                    manifest_io::store_state(&self.dir, &state)?;
+                    commit::store_state(&self.dir, &state)?;
                 }
             }
         }
@@ -472,6 +473,7 @@ mod tests {
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
             default_policy: None,
+            history: Vec::new(),
         };
         let run = Run {
             dir: run_dir,
@@ -499,7 +501,7 @@ mod tests {
         assert!(!run.dir.join("checkpoint-30").exists());
         assert!(run.dir.join("checkpoint-20").exists());
         assert_eq!(std::fs::read(&outside).unwrap(), b"not ours");
-        assert!(crate::engine::atomic::find_temps(&run.dir).is_empty());
+        assert!(crate::store::temp::find_temps(&run.dir).is_empty());
     }
 
     #[test]
@@ -575,6 +577,7 @@ mod tests {
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
             default_policy: None,
+            history: Vec::new(),
         };
         let run = Run {
             dir,

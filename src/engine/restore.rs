@@ -7,17 +7,18 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::foreign::native::{damage, entry_path, find_entry, is_trashed, rank_best};
+use super::commit::set_pending;
 use super::foreign::opsfs::{
     self, engine as core, export, keep_copy, make_trash_dir, move_into, plan_trash_dir,
     same_content, step, with_progress, Report,
 };
 use super::foreign::{alias_names, ensure_alias_name, is_newer, DEFAULT_EXT};
-use super::manifest_io::{self, set_pending, Pending};
 use super::promote::refuse;
 use super::*;
-use crate::manifest::{Entry, Manifest};
 use crate::snapshot::{Checkpoint, CheckpointState, Role};
+use crate::store::lookup::{damage, entry_path, find_entry, rank_best};
+use crate::store::{self, Pending};
+use crate::store::{BestRef, Entry, Manifest};
 use crate::{Error, Result};
 
 impl Run {
@@ -44,7 +45,7 @@ impl Run {
             .filter_map(|(name, why)| {
                 m.checkpoints
                     .iter()
-                    .rfind(|e| &e.path == name && !is_trashed(e))
+                    .rfind(|e| &e.path == name && !e.is_trashed())
                     .map(|e| (e.epoch, why.clone()))
             })
             .collect())
@@ -77,7 +78,7 @@ impl Run {
             return Err(refuse(selector, &why));
         }
         if let Some(to) = &options.to {
-            let src = entry_path(&self.dir, e);
+            let src = entry_path(&self.dir, e)?;
             let mut plan = export_plan(&self.dir, &src, &e.path, to, e.bytes, options.force)?;
             plan.epoch = Some(e.epoch);
             plan.step = e.step;
@@ -125,9 +126,9 @@ impl Run {
         if let Some(why) = damage(&self.dir, &m.checkpoints[i]) {
             return Err(refuse(&plan.target, &why));
         }
-        let src = entry_path(&self.dir, &m.checkpoints[i]);
+        let src = entry_path(&self.dir, &m.checkpoints[i])?;
         let epoch = m.checkpoints[i].epoch;
-        let (last_name, best_name) = manifest_io::alias_names(&m.ext);
+        let (last_name, best_name) = store::alias_names(&m.ext);
         let last = self.dir.join(&last_name);
         if plan.dest != last {
             return Err(Error::Invalid(format!(
@@ -150,7 +151,7 @@ impl Run {
             epoch.and_then(|ep| {
                 m.checkpoints
                     .iter()
-                    .rfind(|e| e.epoch == ep && !is_trashed(e))
+                    .rfind(|e| e.epoch == ep && !e.is_trashed())
                     .map(|e| e.hash.clone())
             })
         };
@@ -182,6 +183,7 @@ impl Run {
                 metrics: Default::default(),
                 saved_at: chrono::Utc::now(),
                 pinned: false,
+                saved_by: old.as_ref().and_then(|o| o.saved_by.clone()),
                 extra: [(
                     "note".to_string(),
                     serde_json::Value::String("previous last, kept by restore".into()),
@@ -199,7 +201,7 @@ impl Run {
                 .checkpoints
                 .iter()
                 .enumerate()
-                .filter(|(_, e)| !is_trashed(e) && e.epoch > epoch)
+                .filter(|(_, e)| !e.is_trashed() && e.epoch > epoch)
                 // Pinned and held-best checkpoints stay in place (the plan says so).
                 .filter(|(_, e)| keep_reason(e.pinned, held == Some(e.epoch)).is_none())
                 .map(|(j, _)| j)
@@ -209,15 +211,18 @@ impl Run {
             }
             for j in victims {
                 let name = m.checkpoints[j].path.clone();
-                let from = entry_path(&self.dir, &m.checkpoints[j]);
+                let from = entry_path(&self.dir, &m.checkpoints[j])?;
                 keep_copy(&from, &trash.join(&name), report)?;
                 m.checkpoints[j].path = format!("{stamp}/{name}");
                 unlink.push(name);
             }
-            let best_left = old_best
-                .is_some_and(|b| !m.checkpoints.iter().any(|e| e.epoch == b && !is_trashed(e)));
+            let best_left = old_best.is_some_and(|b| {
+                !m.checkpoints
+                    .iter()
+                    .any(|e| e.epoch == b && !e.is_trashed())
+            });
             if best_left {
-                m.best = rank_best(&m).map(|e| crate::manifest::BestRef {
+                m.best = rank_best(&m).map(|e| BestRef {
                     epoch: e,
                     held: false,
                     extra: Default::default(),
@@ -247,11 +252,11 @@ impl Run {
             if let Some(be) = m.best.as_ref().and_then(|b| {
                 m.checkpoints
                     .iter()
-                    .rfind(|e| e.epoch == b.epoch && !is_trashed(e))
+                    .rfind(|e| e.epoch == b.epoch && !e.is_trashed())
             }) {
                 let alias = self.dir.join(&best_name);
                 step("restore.best_alias", &alias)?;
-                alias::link_or_copy(&entry_path(&self.dir, be), &alias)?;
+                alias::link_or_copy(&entry_path(&self.dir, be)?, &alias)?;
             }
         }
         for name in &unlink {
@@ -266,7 +271,7 @@ impl Run {
         opsfs::fsync_dir("restore.fsync_dir", &self.dir)?;
         // A settled record (aliases hardlinked, nothing to unlink) is left for the next
         // mutation to drop; otherwise the manifest is stored again without it.
-        if manifest_io::has_unsettled_pending(&self.dir, &m) {
+        if store::has_unsettled_pending(&self.dir, &m) {
             set_pending(&mut m, None);
             step("restore.manifest", &self.dir)?;
             core::store_manifest(&self.dir, &m)?;
@@ -440,7 +445,7 @@ impl Run {
                 if let Some(why) = damage(&self.dir, &m.checkpoints[i]) {
                     return Err(refuse(&plan.target, &why));
                 }
-                (entry_path(&self.dir, &m.checkpoints[i]), self.dir.clone())
+                (entry_path(&self.dir, &m.checkpoints[i])?, self.dir.clone())
             }
             _ => {
                 let snap = self.snapshot()?;
@@ -613,7 +618,7 @@ fn usable<'a>(
 fn newer_entries(m: &Manifest, epoch: u64) -> impl Iterator<Item = &Entry> {
     m.checkpoints
         .iter()
-        .filter(move |e| !is_trashed(e) && e.epoch > epoch)
+        .filter(move |e| !e.is_trashed() && e.epoch > epoch)
 }
 
 /// True when the native `last` alias holds bytes no live checkpoint file holds.
@@ -625,11 +630,13 @@ fn native_last_is_only_copy(run: &Path, m: &Manifest, last: &Path) -> bool {
     if !lm.is_file() {
         return false;
     }
-    let live: Vec<&Entry> = m.checkpoints.iter().filter(|e| !is_trashed(e)).collect();
+    let live: Vec<&Entry> = m.checkpoints.iter().filter(|e| !e.is_trashed()).collect();
     // Same inode (the usual hardlinked alias): no read at all.
     let shares_inode = live.iter().any(|e| {
-        fs::metadata(entry_path(run, e))
-            .is_ok_and(|em| (em.dev(), em.ino()) == (lm.dev(), lm.ino()))
+        entry_path(run, e)
+            .ok()
+            .and_then(|p| fs::metadata(p).ok())
+            .is_some_and(|em| (em.dev(), em.ino()) == (lm.dev(), lm.ino()))
     });
     if shares_inode {
         return false;

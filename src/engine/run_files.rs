@@ -14,10 +14,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use super::atomic::{self, Source, TempFile, Written};
+use super::commit::store_state;
 use super::lock::RunLock;
-use super::manifest_io::{load_state, store_state};
 use super::save::{preflight, space_needed};
 use super::EngineOptions;
+use crate::store::read::load_state;
 use crate::{Error, Result};
 
 /// The run a trainer-named file belongs to: the directory holding `checkpoints/` when
@@ -78,7 +79,9 @@ fn checked_rel(run: &Path, dest: &Path) -> Result<PathBuf> {
     {
         return Err(refuse("is ckpt's own state"));
     }
-    if atomic::is_temp_name(name) || name.starts_with(atomic::TEMP_PREFIX) {
+    if crate::store::temp::is_temp_name(name)
+        || name.starts_with(crate::store::temp::CKPT_TEMP_PREFIX)
+    {
         return Err(refuse("is a ckpt temp name"));
     }
     if super::foreign::PROTECTED_NAMES.contains(&name) {
@@ -101,7 +104,7 @@ fn expected_size(dir: &Path, name: &str) -> u64 {
         .filter(|e| {
             e.file_name()
                 .to_str()
-                .is_some_and(|n| n.ends_with(ext) && !atomic::is_temp_name(n))
+                .is_some_and(|n| n.ends_with(ext) && !crate::store::temp::is_temp_name(n))
         })
         .filter_map(|e| std::fs::symlink_metadata(e.path()).ok())
         .filter(|m| m.is_file())
@@ -278,7 +281,7 @@ fn sweep_dir_of(dest: &Path) -> Result<()> {
 /// Drop `.ckpt/state.json` records (hashes, file records) of the checkpoint at `path`:
 /// its bytes changed or it is gone. Writes the state only when something was dropped.
 fn forget_records(run: &Path, path: &Path) -> Result<()> {
-    if !super::manifest_io::state_path(run).is_file() {
+    if !crate::store::state_path(run).is_file() {
         return Ok(());
     }
     let Ok(rel) = checked_rel(run, path) else {
@@ -347,7 +350,7 @@ pub fn remove_run_file(run: &Path, path: &Path, options: EngineOptions) -> Resul
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
     let rel_s = rel.to_string_lossy().into_owned();
-    if super::manifest_io::state_path(run).is_file() {
+    if crate::store::state_path(run).is_file() {
         let state = load_state(run)?;
         let named = |n: &String| *n == file || *n == rel_s;
         if state.pinned.iter().any(named) {
@@ -430,7 +433,7 @@ mod tests {
         assert_eq!(std::fs::read(&dest).unwrap(), b"hello world");
         assert_eq!(written.bytes, 11);
         assert!(!temp.exists());
-        assert!(atomic::find_temps(&run.join("checkpoints")).is_empty());
+        assert!(crate::store::temp::find_temps(&run.join("checkpoints")).is_empty());
         // Dropped without commit: the temp goes, the old file stays.
         let mut w = RunFileWriter::create(&run, &dest, None, opts()).unwrap();
         w.write(b"partial").unwrap();
@@ -511,7 +514,7 @@ mod tests {
         std::fs::create_dir_all(&ck).unwrap();
         let dead = ck.join(format!(
             ".ckpt-tmp-{}-2147483600-0123456789abcdef-epoch=0-step=1.ckpt",
-            atomic::host_tag()
+            crate::store::temp::host_tag()
         ));
         std::fs::write(&dead, b"partial").unwrap();
         write_run_file(&run, &ck.join("last.ckpt"), Source::Bytes(b"x"), opts()).unwrap();

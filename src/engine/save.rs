@@ -13,15 +13,14 @@ use std::path::Path;
 
 use super::alias::{known_strategy, set_alias, AliasStrategy};
 use super::atomic::{self, move_temp, write_temp, DurableTemp, Source};
+use super::commit::{recompute_best, recover_pending, set_pending, store_manifest};
 use super::lock::RunLock;
-use super::manifest_io::{
-    alias_names, checkpoint_name, load_manifest, recompute_best, recover_pending, resolve,
-    set_pending, store_manifest, Pending, PendingReplace,
-};
 use super::*;
-use crate::manifest::{Entry, Manifest};
 use crate::rank::{Mode, RetentionItem};
 use crate::snapshot::Role;
+use crate::store::temp::{is_temp_name, run_temp_dirs, CKPT_TEMP_PREFIX};
+use crate::store::{alias_names, checkpoint_name, load_manifest, resolve, Pending, PendingReplace};
+use crate::store::{Entry, HistoryEntry, Manifest};
 use crate::{Error, Result};
 
 /// Smallest headroom asked for: room for the manifest rewrite and directory entries.
@@ -81,7 +80,7 @@ fn check_overwrite(m: &Manifest, run: &Path, epoch: u64) -> Result<()> {
 /// except the name `skip` (canonical parent, file name) itself.
 fn run_inodes(run: &Path, skip: Option<(&Path, &str)>) -> Vec<(u64, u64)> {
     let mut out = Vec::new();
-    for d in atomic::run_temp_dirs(run) {
+    for d in run_temp_dirs(run) {
         let Ok(rd) = std::fs::read_dir(&d) else {
             continue;
         };
@@ -137,7 +136,7 @@ fn check_source_outside(m: &Manifest, run: &Path, src: &Path) -> Result<()> {
             if name == last || name == best {
                 return Err(refuse("an alias"));
             }
-            if atomic::is_temp_name(name) || name.starts_with(atomic::TEMP_PREFIX) {
+            if is_temp_name(name) || name.starts_with(CKPT_TEMP_PREFIX) {
                 return Err(refuse("a temp file"));
             }
             if m.checkpoints.iter().any(|e| e.path == name) {
@@ -181,7 +180,7 @@ pub fn preflight(dir: &Path, bytes: u64, hint: impl FnOnce() -> String) -> Resul
 fn live_entry(m: &Manifest, epoch: u64) -> Option<&Entry> {
     m.checkpoints
         .iter()
-        .find(|e| e.epoch == epoch && !e.path.starts_with("trash/"))
+        .find(|e| e.epoch == epoch && !e.is_trashed())
 }
 
 /// Ranking mode of a manifest (max when no metric is named yet).
@@ -194,7 +193,7 @@ pub fn manifest_victims(m: &Manifest, policy: &RetentionPolicy) -> Vec<String> {
     let items: Vec<RetentionItem> = m
         .checkpoints
         .iter()
-        .filter(|e| !e.path.starts_with("trash/"))
+        .filter(|e| !e.is_trashed())
         .map(|e| {
             let mut roles = Vec::new();
             if m.best.as_ref().is_some_and(|b| b.epoch == e.epoch) {
@@ -223,7 +222,9 @@ pub(crate) fn unlink_unlisted(run: &Path, names: &[String]) -> Result<(Vec<PathB
     let mut removed = Vec::new();
     let mut freed = 0;
     for n in names {
-        let path = resolve(run, n);
+        let Ok(path) = resolve(run, n) else {
+            continue;
+        };
         let Ok(md) = std::fs::symlink_metadata(&path) else {
             continue;
         };
@@ -399,7 +400,7 @@ impl Run {
         let existing = m
             .checkpoints
             .iter()
-            .position(|e| e.epoch == req.epoch && !e.path.starts_with("trash/"));
+            .position(|e| e.epoch == req.epoch && !e.is_trashed());
         let replaced = existing.is_some();
         let (metric, metric_raw) = match req.metric {
             Some(v) if v.is_finite() => (Some(v), None),
@@ -417,9 +418,17 @@ impl Run {
             metrics: req.metrics.clone(),
             saved_at: chrono::Utc::now(),
             pinned: existing.is_some_and(|i| m.checkpoints[i].pinned),
+            saved_by: Some(super::saved_by::this_process()),
             extra: existing
                 .map(|i| m.checkpoints[i].extra.clone())
                 .unwrap_or_default(),
+        };
+        let history = HistoryEntry {
+            epoch: entry.epoch,
+            step: entry.step,
+            metric: entry.metric,
+            saved_at: entry.saved_at,
+            extra: BTreeMap::new(),
         };
         // Aliases may keep their old bytes until re-pointed.
         let mut may_hold: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -466,6 +475,7 @@ impl Run {
                 m.checkpoints.insert(at, entry);
             }
         }
+        m.record_history(history);
         m.last = Some(req.epoch);
         let old_best = m.best.as_ref().map(|b| b.epoch);
         // Unless held, best is the top of the ranking over every live entry: the same as

@@ -7,10 +7,10 @@ use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::foreign::native::{entry_path, is_trashed};
 use super::foreign::opsfs::{engine as core, tree_files, with_progress, Report};
 use super::*;
 use crate::layout::check_file_integrity;
+use crate::store::lookup::entry_path;
 use crate::Result;
 
 impl Run {
@@ -37,14 +37,14 @@ impl Run {
             m.checkpoints
                 .iter()
                 .map(|e| entry_path(&self.dir, e))
-                .collect(),
+                .collect::<Result<_>>()?,
         );
         // Hashes by inode: a hardlinked alias is judged on its own bytes (which are the
         // checkpoint's bytes, damaged or not) without reading them twice.
         let mut hashes = Hashes::default();
         // After a crash, a file may hold a hash the interrupted operation allows until
         // the next mutation finishes it: that is not damage.
-        let pending = super::manifest_io::pending(&m).ok().flatten();
+        let pending = crate::store::pending(&m).ok().flatten();
         // `epoch`: the checkpoint the file stands for; a replace in flight allows the
         // new entry's bytes there too.
         let allowed = |name: &str, epoch: u64| -> Vec<String> {
@@ -71,10 +71,10 @@ impl Run {
             ),
         };
         for e in &m.checkpoints {
-            let path = entry_path(&self.dir, e);
+            let path = entry_path(&self.dir, e)?;
             out.checked += 1;
             let may_hold = allowed(&e.path, e.epoch);
-            if !may_hold.is_empty() && !is_trashed(e) {
+            if !may_hold.is_empty() && !e.is_trashed() {
                 if let Ok(md) = std::fs::metadata(&path) {
                     let hash = hashes.get(&path, &md, &mut |p| tally.report(p, report))?;
                     tally.done(&path);
@@ -124,7 +124,7 @@ impl Run {
             let Some(e) = m
                 .checkpoints
                 .iter()
-                .rfind(|e| e.epoch == epoch && !is_trashed(e))
+                .rfind(|e| e.epoch == epoch && !e.is_trashed())
             else {
                 continue;
             };
@@ -229,7 +229,7 @@ impl Run {
         // Verdicts by inode: the bytes are read once however many names they have.
         let mut verdicts: HashMap<(u64, u64), Option<String>> = HashMap::new();
         // Checkpoint directories recorded when they were made durable (hf adapter).
-        let records = super::manifest_io::load_state(&base)
+        let records = crate::store::read::load_state(&base)
             .map(|s| s.files)
             .unwrap_or_default();
         for (name, files) in units {

@@ -8,13 +8,12 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::layout::LayoutKind;
-use crate::manifest::ForeignState;
 use crate::rank::MetricSpec;
-use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::snapshot::{
+    Alias, Checkpoint, CheckpointState, MetricPoint, Role, RunSnapshot, MAX_HISTORY_POINTS,
+};
+use crate::store::ForeignState;
 use crate::{Error, Result};
-
-/// Prefix of the engine's unique temp files (DESIGN §3 rule 2).
-pub const CKPT_TEMP_PREFIX: &str = ".ckpt-tmp-";
 
 /// One directory entry. Its type comes from the directory listing itself (`d_type`),
 /// its metadata from `lstat` when asked for (symlinks are never followed).
@@ -291,8 +290,7 @@ pub fn apply_metric(c: &mut Checkpoint, table: &CsvTable, key: u64, metric: &str
 
 /// ckpt's own record for a foreign run (`.ckpt/state.json`), when present.
 pub fn load_foreign_state(run: &Path, warnings: &mut Vec<String>) -> Option<ForeignState> {
-    let p = run.join(".ckpt").join("state.json");
-    let text = match std::fs::read(&p) {
+    let text = match std::fs::read(crate::store::state_path(run)) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => {
@@ -300,7 +298,7 @@ pub fn load_foreign_state(run: &Path, warnings: &mut Vec<String>) -> Option<Fore
             return None;
         }
     };
-    match serde_json::from_slice::<ForeignState>(&text) {
+    match crate::store::read::parse_state_lenient(&text) {
         Ok(s) => Some(s),
         Err(e) => {
             warnings.push(format!(
@@ -538,7 +536,34 @@ pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
         warnings: p.warnings,
         scanned_at: chrono::Utc::now(),
         default_policy: None,
+        history: Vec::new(),
     }
+}
+
+/// The metric `column` of a per-epoch table (timm `summary.csv`, Lightning
+/// `metrics.csv`) as history: every epoch the trainer logged, finite values only.
+pub fn csv_history(table: Option<&CsvTable>, column: &str) -> Vec<MetricPoint> {
+    let Some(t) = table else {
+        return Vec::new();
+    };
+    let points = t.rows.iter().filter_map(|(&epoch, row)| {
+        let value = row.get(column).copied().filter(|v| v.is_finite())?;
+        Some(MetricPoint {
+            epoch: Some(epoch),
+            step: None,
+            value,
+            at: None,
+        })
+    });
+    newest(points.collect())
+}
+
+/// Bound a history to the newest [`MAX_HISTORY_POINTS`].
+pub fn newest(mut points: Vec<MetricPoint>) -> Vec<MetricPoint> {
+    if points.len() > MAX_HISTORY_POINTS {
+        points.drain(..points.len() - MAX_HISTORY_POINTS);
+    }
+    points
 }
 
 /// Warn when the best checkpoint's metric is NaN/inf while finite ones exist (timm's NaN bug).

@@ -11,7 +11,8 @@ use super::common::{self, Entry, Parts};
 use crate::layout::LayoutKind;
 use crate::pickle::Value;
 use crate::rank::{MetricSpec, Mode, RetentionPolicy};
-use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::snapshot::{Alias, Checkpoint, CheckpointState, MetricPoint, Role, RunSnapshot};
+use crate::store::temp::CKPT_TEMP_PREFIX;
 use crate::Result;
 
 /// `checkpoint-<step>` → step.
@@ -123,7 +124,7 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
     let mut writing: Vec<u64> = Vec::new();
 
     for e in &entries {
-        if e.name.starts_with(common::CKPT_TEMP_PREFIX) {
+        if e.name.starts_with(CKPT_TEMP_PREFIX) {
             temps.push(PathBuf::from(&e.name));
             continue;
         }
@@ -346,6 +347,18 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         warnings,
     };
     let mut snap = common::finish(run, parts);
+    // Every evaluation the Trainer logged, saved or not.
+    if let Some(m) = &snap.metric {
+        let points = state.by_step.iter().filter_map(|(&step, row)| {
+            Some(MetricPoint {
+                epoch: None,
+                step: Some(step),
+                value: row.get(&m.name).copied().filter(|v| v.is_finite())?,
+                at: None,
+            })
+        });
+        snap.history = common::newest(points.collect());
+    }
     // The Trainer keeps its `save_total_limit` newest checkpoints (and the best).
     snap.default_policy = save_total_limit.map(|n| RetentionPolicy {
         keep_last: Some(n),

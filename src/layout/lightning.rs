@@ -16,6 +16,7 @@ use crate::layout::LayoutKind;
 use crate::pickle::Value;
 use crate::rank::{strictly_better, MetricSpec, Mode};
 use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::store::temp::CKPT_TEMP_PREFIX;
 use crate::Result;
 
 /// The top-level checkpoint entries we read (the state dict is never built).
@@ -226,7 +227,7 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
 
     for e in &entries {
         let rel = loc.ckpt_dir.join(&e.name);
-        if e.name.starts_with(common::CKPT_TEMP_PREFIX) || e.name.ends_with(".ckpt.tmp") {
+        if e.name.starts_with(CKPT_TEMP_PREFIX) || e.name.ends_with(".ckpt.tmp") {
             temps.push(rel);
             continue;
         }
@@ -381,12 +382,16 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         let tn = t.to_string_lossy();
         if let Some(c) = checkpoints.iter_mut().find(|c| {
             tn.ends_with(&format!("{}.tmp", c.name))
-                || (tn.contains(common::CKPT_TEMP_PREFIX) && tn.ends_with(&c.name))
+                || (tn.contains(CKPT_TEMP_PREFIX) && tn.ends_with(&c.name))
         }) {
             c.state = CheckpointState::Writing;
         }
     }
 
+    let history = metric
+        .as_ref()
+        .map(|m| common::csv_history(table.as_ref(), &m.name))
+        .unwrap_or_default();
     let parts = Parts {
         layout: LayoutKind::Lightning,
         metric,
@@ -396,7 +401,9 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         temps,
         warnings,
     };
-    Ok(common::finish(run, parts))
+    let mut snap = common::finish(run, parts);
+    snap.history = history;
+    Ok(snap)
 }
 
 /// Best without a `best.ckpt`: the callback's `best_model_path` (by last component),

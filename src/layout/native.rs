@@ -7,21 +7,13 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::engine::alias::describe;
-use crate::engine::atomic::{find_temps, temp_final_name};
-use crate::engine::manifest_io::{alias_names, is_settled, load_manifest, pending, resolve};
 use crate::layout::LayoutKind;
-use crate::manifest::Entry;
 use crate::rank::Mode;
-use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::snapshot::{Alias, Checkpoint, CheckpointState, MetricPoint, Role, RunSnapshot};
+use crate::store::temp::{find_temps, temp_final_name};
+use crate::store::Entry;
+use crate::store::{alias_names, epoch_of_name, is_settled, load_manifest, pending, resolve};
 use crate::Result;
-
-/// Parse `checkpoint-<epoch><ext>` into its epoch.
-pub fn epoch_of_name(name: &str, ext: &str) -> Option<u64> {
-    name.strip_prefix("checkpoint-")?
-        .strip_suffix(ext)?
-        .parse()
-        .ok()
-}
 
 fn mtime_of(md: &std::fs::Metadata) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::from_timestamp(md.mtime(), md.mtime_nsec().clamp(0, 999_999_999) as u32)
@@ -49,8 +41,12 @@ fn checkpoint_of(dir: &Path, e: &Entry) -> Checkpoint {
         damage: None,
         hash: Some(e.hash.clone()),
         inode: None,
+        saved_by: e.saved_by.clone(),
     };
-    match std::fs::symlink_metadata(resolve(dir, &e.path)) {
+    match resolve(dir, &e.path)
+        .map_err(std::io::Error::other)
+        .and_then(std::fs::symlink_metadata)
+    {
         Ok(md) if md.is_file() => {
             c.mtime = mtime_of(&md);
             c.inode = Some((md.dev(), md.ino()));
@@ -87,7 +83,7 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
     let mut checkpoints: Vec<Checkpoint> = m
         .checkpoints
         .iter()
-        .filter(|e| !e.path.starts_with("trash/"))
+        .filter(|e| !e.is_trashed())
         .map(|e| checkpoint_of(dir, e))
         .collect();
     let best_epoch = m.best.as_ref().map(|b| b.epoch);
@@ -217,6 +213,28 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         }
     }
 
+    // The save history (pruned saves included), then archived entries it may lack.
+    let mut history: Vec<MetricPoint> = m
+        .history
+        .iter()
+        .map(|h| (h.epoch, h.step, h.metric, Some(h.saved_at)))
+        .chain(
+            m.checkpoints
+                .iter()
+                .filter(|e| e.path.starts_with("trash/"))
+                .map(|e| (e.epoch, e.step, e.metric, Some(e.saved_at))),
+        )
+        .filter_map(|(epoch, step, metric, at)| {
+            Some(MetricPoint {
+                epoch: Some(epoch),
+                step,
+                value: metric.filter(|v| v.is_finite())?,
+                at,
+            })
+        })
+        .collect();
+    history.sort_by_key(|p| (p.epoch, p.at));
+
     Ok(RunSnapshot {
         run: std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()),
         layout: LayoutKind::Ckpt,
@@ -228,5 +246,6 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         warnings,
         scanned_at: chrono::Utc::now(),
         default_policy: None,
+        history,
     })
 }

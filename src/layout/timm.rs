@@ -15,6 +15,7 @@ use crate::layout::LayoutKind;
 use crate::pickle::Value;
 use crate::rank::{strictly_better, MetricSpec, Mode, RetentionPolicy};
 use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::store::temp::CKPT_TEMP_PREFIX;
 use crate::Result;
 
 /// File extensions timm writes (longest first so `.pth.tar` wins over `.tar`).
@@ -35,7 +36,7 @@ pub enum TimmName {
 
 /// Classify a file name; `None` for files timm does not write as checkpoints.
 pub fn classify(name: &str) -> Option<TimmName> {
-    if name.starts_with(common::CKPT_TEMP_PREFIX) {
+    if name.starts_with(CKPT_TEMP_PREFIX) {
         return Some(TimmName::Temp);
     }
     let (stem, _) = common::split_ext(name, EXTS)?;
@@ -417,12 +418,13 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         let tn = t.to_string_lossy();
         if let Some(c) = checkpoints
             .iter_mut()
-            .find(|c| tn.starts_with(common::CKPT_TEMP_PREFIX) && tn.ends_with(&c.name))
+            .find(|c| tn.starts_with(CKPT_TEMP_PREFIX) && tn.ends_with(&c.name))
         {
             c.state = CheckpointState::Writing;
         }
     }
 
+    let history = common::csv_history(table.as_ref(), &metric.name);
     let parts = Parts {
         layout: LayoutKind::Timm,
         metric: Some(metric),
@@ -433,6 +435,7 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         warnings,
     };
     let mut snap = common::finish(run, parts);
+    snap.history = history;
     // timm keeps its `checkpoint_hist` best checkpoints: prune with no flags does the same.
     snap.default_policy = hist.filter(|&h| h > 0).map(|h| RetentionPolicy {
         keep_top_k: Some(h),

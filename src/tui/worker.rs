@@ -157,7 +157,7 @@ pub fn plan(
                 // own setting (timm checkpoint_hist, hf save_total_limit).
                 let saved = match r.layout {
                     LayoutKind::Ckpt => {
-                        crate::engine::manifest_io::load_manifest(&r.dir)
+                        crate::store::load_manifest(&r.dir)
                             .map_err(|e| e.to_string())?
                             .policy
                     }

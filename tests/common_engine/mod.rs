@@ -10,12 +10,13 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ckpt::engine::atomic::{find_run_temps, hash_file};
 use ckpt::engine::fault::{self, FaultPlan};
-use ckpt::engine::manifest_io::{alias_names, load_manifest, pending, resolve};
+use ckpt::engine::hash::hash_file;
 use ckpt::engine::{EngineOptions, Run, SaveReport, SaveRequest, SaveSource};
-use ckpt::manifest::Manifest;
 use ckpt::rank::{MetricSpec, Mode, RetentionPolicy};
+use ckpt::store::manifest::Manifest;
+use ckpt::store::temp::find_run_temps;
+use ckpt::store::{alias_names, load_manifest, pending, resolve};
 
 /// Deterministic payload for (epoch, generation): distinct bytes, a few chunks long.
 pub fn payload(epoch: u64, generation: u64) -> Vec<u8> {
@@ -31,7 +32,7 @@ pub fn payload(epoch: u64, generation: u64) -> Vec<u8> {
 
 /// `xxh3-128:` hash of bytes, as the engine records it.
 pub fn hash_of(bytes: &[u8]) -> String {
-    ckpt::engine::atomic::format_hash(xxhash_rust::xxh3::xxh3_128(bytes))
+    ckpt::engine::hash::format_hash(xxhash_rust::xxh3::xxh3_128(bytes))
 }
 
 /// Every payload hash a test may have written (epochs 0..64, generations 0..4).
@@ -129,7 +130,7 @@ pub fn assert_run_consistent_with(dir: &Path, known: Option<&HashSet<String>>) -
             .is_some_and(|v| v.iter().any(|x| x == h))
     };
     for e in &m.checkpoints {
-        let path = resolve(dir, &e.path);
+        let path = resolve(dir, &e.path).unwrap();
         let md = std::fs::metadata(&path)
             .unwrap_or_else(|err| panic!("manifest entry {} has no file: {err}", e.path));
         let h = file_hash(&path).unwrap();

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use ckpt::manifest::{Entry, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION};
+use ckpt::store::manifest::{Entry, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION};
 
 // Callers declare `mod common_engine;` next to `mod common_stress;`.
 
@@ -180,7 +180,7 @@ pub fn assert_run_consistent(dir: &Path) -> RunCheck {
     let m = crate::common_engine::assert_run_consistent(dir);
     assert_eq!(m.format, MANIFEST_FORMAT, "manifest format");
     assert_eq!(m.version, MANIFEST_VERSION, "manifest version");
-    let pending = ckpt::engine::manifest_io::pending(&m)
+    let pending = ckpt::store::pending(&m)
         .expect("pending record parses")
         .is_some();
     let mut epochs = BTreeSet::new();

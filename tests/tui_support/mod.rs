@@ -75,6 +75,7 @@ pub fn native_run() -> RunSnapshot {
         warnings: vec![],
         scanned_at: now(),
         default_policy: None,
+        history: Vec::new(),
     }
 }
 

@@ -331,9 +331,10 @@ pub fn tree_files(path: &Path) -> Vec<PathBuf> {
 /// shapes the operations use.
 pub mod engine {
     use super::*;
-    use crate::engine::manifest_io;
+    use crate::engine::commit;
     use crate::engine::{alias, atomic, lock::RunLock};
-    use crate::manifest::{ForeignState, Manifest};
+    use crate::store::temp::{self, FoundTemp};
+    use crate::store::{ForeignState, Manifest};
 
     /// Take the run lock (rule 1) for `op`, then sweep temps of dead writers (rule 2).
     pub fn lock(run: &Path, op: &str, options: &crate::engine::EngineOptions) -> Result<RunLock> {
@@ -359,26 +360,26 @@ pub mod engine {
     }
 
     /// Temp files present in the run (listed, never removed).
-    pub fn find_temps(run: &Path) -> Vec<atomic::FoundTemp> {
-        let mut dirs = atomic::run_temp_dirs(run);
+    pub fn find_temps(run: &Path) -> Vec<FoundTemp> {
+        let mut dirs = temp::run_temp_dirs(run);
         dirs.push(run.join("checkpoints"));
-        dirs.iter().flat_map(|d| atomic::find_temps(d)).collect()
+        dirs.iter().flat_map(|d| temp::find_temps(d)).collect()
     }
 
     pub fn load_manifest(run: &Path) -> Result<Manifest> {
-        manifest_io::load_manifest(run)
+        crate::store::load_manifest(run)
     }
 
     pub fn store_manifest(run: &Path, m: &Manifest) -> Result<()> {
-        manifest_io::store_manifest(run, m)
+        commit::store_manifest(run, m)
     }
 
     pub fn load_state(run: &Path) -> Result<ForeignState> {
-        manifest_io::load_state(run)
+        crate::store::load_state(run)
     }
 
     pub fn store_state(run: &Path, s: &ForeignState) -> Result<()> {
-        manifest_io::store_state(run, s)
+        commit::store_state(run, s)
     }
 
     /// Point alias `alias` at `src` (rule 4), durable; returns how it was realised.
@@ -390,7 +391,7 @@ pub mod engine {
 
     /// Content hash in the manifest's format, with progress by bytes.
     pub fn hash_file(path: &Path, report: Report<'_>) -> Result<String> {
-        atomic::hash_file(path, Some(report)).map(|(_, h)| h)
+        crate::engine::hash::hash_file(path, Some(report)).map(|(_, h)| h)
     }
 
     /// A unique temp path next to `dest` in the engine's naming (swept when stale).
@@ -399,6 +400,6 @@ pub mod engine {
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_else(|| "export".into());
-        dir.join(atomic::temp_name(&name))
+        dir.join(temp::temp_name(&name))
     }
 }

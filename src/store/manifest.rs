@@ -2,7 +2,8 @@
 //! and, for foreign runs, `.ckpt/state.json` (pins, held best, known hashes).
 //!
 //! Unknown fields are kept on write (`extra`), so a newer ckpt's data survives an
-//! older one's rewrite. Reading and validating lives in `engine::manifest_io`.
+//! older one's rewrite. Reading and validating lives in [`super::read`], writing in the
+//! engine's commit.
 
 use std::collections::BTreeMap;
 
@@ -30,7 +31,8 @@ pub struct Entry {
     pub epoch: u64,
     #[serde(default)]
     pub step: Option<u64>,
-    /// Relative path: a single component, or `trash/…` for archived entries.
+    /// Manifest path: one file name, or `trash/<dir>/<name>` for archived entries
+    /// (checked by [`super::path::ManifestPath`]).
     pub path: String,
     pub bytes: u64,
     pub hash: String,
@@ -44,11 +46,58 @@ pub struct Entry {
     pub saved_at: chrono::DateTime<chrono::Utc>,
     #[serde(default)]
     pub pinned: bool,
+    /// The process that wrote it (absent in manifests written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_by: Option<SavedBy>,
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
+/// Who wrote a checkpoint (DESIGN §2, §6): the saving process on its host. For a
+/// `ckpt save` child, `ppid`/`parent_cmd` name the trainer that spawned it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedBy {
+    pub host: String,
+    pub pid: u32,
+    #[serde(default)]
+    pub ppid: u32,
+    /// Command line, arguments joined by spaces (bounded).
+    #[serde(default)]
+    pub cmd: String,
+    /// Command line of the parent (bounded), when it could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_cmd: Option<String>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl SavedBy {
+    /// True when the saving process was the `ckpt save` command (then its parent is
+    /// the trainer), false for a trainer that saved in-process (Python, `ckpt demo`).
+    pub fn is_cli_save(&self) -> bool {
+        let mut args = self.cmd.split_whitespace();
+        let prog = args.next().unwrap_or("");
+        let prog = prog.rsplit('/').next().unwrap_or(prog);
+        prog == "ckpt" && args.find(|a| !a.starts_with('-')) == Some("save")
+    }
+
+    /// The trainer: (pid, command line). The parent of a `ckpt save` child, else the
+    /// saving process itself.
+    pub fn trainer(&self) -> (u32, &str) {
+        if self.is_cli_save() && self.ppid > 1 {
+            (self.ppid, self.parent_cmd.as_deref().unwrap_or(""))
+        } else {
+            (self.pid, &self.cmd)
+        }
+    }
+}
+
 impl Entry {
+    /// True for an entry archived under `.ckpt/trash/` (judged by its checked path).
+    pub fn is_trashed(&self) -> bool {
+        super::path::is_trashed(&self.path)
+    }
+
     /// The metric as the engine ranks it: NaN when the raw text said so.
     pub fn rank_value(&self) -> Option<f64> {
         match (self.metric, &self.metric_raw) {
@@ -58,6 +107,26 @@ impl Entry {
         }
     }
 }
+
+/// One save as the run's history remembers it: kept after its checkpoint is pruned,
+/// so the monitor can chart every epoch the run has seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub epoch: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<u64>,
+    /// Ranking metric; `null` when absent or not finite.
+    #[serde(default)]
+    pub metric: Option<f64>,
+    pub saved_at: chrono::DateTime<chrono::Utc>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// Most entries `Manifest::history` holds; past it the older half is thinned (every
+/// other entry dropped), so a long run keeps its whole shape at a coarser grain and
+/// the manifest stays small (it is rewritten on every save).
+pub const MAX_HISTORY: usize = 2048;
 
 /// `.ckpt/manifest.json` of a native run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,8 +146,27 @@ pub struct Manifest {
     pub last: Option<u64>,
     #[serde(default)]
     pub checkpoints: Vec<Entry>,
+    /// Every save, in order (bounded by [`MAX_HISTORY`]), pruned ones included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<HistoryEntry>,
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl Manifest {
+    /// Remember a save in the history; thins the older half when it is full.
+    pub fn record_history(&mut self, entry: HistoryEntry) {
+        self.history.push(entry);
+        if self.history.len() > MAX_HISTORY {
+            let half = self.history.len() / 2;
+            let mut i = 0usize;
+            self.history.retain(|_| {
+                i += 1;
+                // Keep the first entry, every other one of the older half, all newer.
+                i > half || i % 2 == 1
+            });
+        }
+    }
 }
 
 pub fn default_ext() -> String {

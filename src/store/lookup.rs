@@ -1,24 +1,22 @@
-//! Native-manifest lookups the operations share: find an entry by selector, resolve
-//! `trash/…` paths, tell live entries from archived ones, re-rank best.
+//! Native-manifest lookups the operations share: find an entry by selector, the file of
+//! an entry, whether it is damaged, which live entry ranks best.
 
 use std::path::{Path, PathBuf};
 
-use crate::manifest::{Entry, Manifest};
+use super::manifest::{Entry, Manifest};
 use crate::rank::{strictly_better, Mode};
 use crate::{Error, Result};
 
-/// True for an entry archived into `.ckpt/trash/`.
-pub fn is_trashed(e: &Entry) -> bool {
-    e.path.starts_with("trash/")
-}
-
-/// Absolute path of an entry's file: `trash/…` lives under `.ckpt/`.
-pub fn entry_path(run: &Path, e: &Entry) -> PathBuf {
-    if is_trashed(e) {
-        run.join(".ckpt").join(&e.path)
-    } else {
-        run.join(&e.path)
-    }
+/// Where an entry's file is (see [`super::path::resolve`]); a path that is not a file
+/// of the run is a corrupt manifest (validation on load refuses it first).
+pub fn entry_path(run: &Path, e: &Entry) -> Result<PathBuf> {
+    super::path::resolve(run, &e.path).map_err(|r| {
+        super::read::corrupt(
+            &super::manifest_path(run),
+            run,
+            format!("epoch {}: {r}", e.epoch),
+        )
+    })
 }
 
 /// Index of the live entry a selector names: an epoch number, or a file name.
@@ -32,7 +30,7 @@ pub fn find_entry(run: &Path, m: &Manifest, selector: &str) -> Result<usize> {
     m.checkpoints
         .iter()
         .enumerate()
-        .filter(|(_, e)| !is_trashed(e))
+        .filter(|(_, e)| !e.is_trashed())
         .rfind(|(_, e)| match by_epoch {
             Some(n) => e.epoch == n,
             None => e.path == sel || e.path == file,
@@ -46,7 +44,10 @@ pub fn find_entry(run: &Path, m: &Manifest, selector: &str) -> Result<usize> {
 
 /// Why an entry cannot be acted on (its file is missing or not the size recorded).
 pub fn damage(run: &Path, e: &Entry) -> Option<String> {
-    let p = entry_path(run, e);
+    let p = match entry_path(run, e) {
+        Ok(p) => p,
+        Err(err) => return Some(err.to_string()),
+    };
     match std::fs::metadata(&p) {
         Err(err) => Some(format!("{} is unreadable: {err}", p.display())),
         Ok(md) if !md.is_file() => Some(format!("{} is not a regular file", p.display())),
@@ -64,7 +65,7 @@ pub fn damage(run: &Path, e: &Entry) -> Option<String> {
 pub fn rank_best(m: &Manifest) -> Option<u64> {
     let mode = m.metric.as_ref().map(|s| s.mode).unwrap_or(Mode::Max);
     let mut best: Option<(u64, f64)> = None;
-    let mut live: Vec<&Entry> = m.checkpoints.iter().filter(|e| !is_trashed(e)).collect();
+    let mut live: Vec<&Entry> = m.checkpoints.iter().filter(|e| !e.is_trashed()).collect();
     live.sort_by_key(|e| e.epoch);
     for e in live {
         let Some(v) = e.rank_value().filter(|v| v.is_finite()) else {
