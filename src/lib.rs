@@ -12,6 +12,7 @@ pub mod demo;
 pub mod disk;
 pub mod engine;
 pub mod error;
+pub mod hint;
 pub mod layout;
 pub mod pickle;
 pub mod rank;
@@ -21,6 +22,7 @@ pub mod store;
 pub mod torchzip;
 pub mod tui;
 pub mod units;
+pub mod view;
 pub mod watch;
 
 pub use error::{Error, Result};

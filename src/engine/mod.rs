@@ -18,6 +18,7 @@ pub mod fault;
 pub mod foreign;
 pub mod hash;
 pub mod lock;
+pub mod metric_choice;
 pub mod pin;
 pub mod promote;
 pub mod prune;
