@@ -1220,3 +1220,109 @@ fn sparkline_and_downsample_keep_the_shape() {
     assert!(d.contains(&(500.0, 9.0)));
     assert_eq!(d.last(), Some(&(999.0, 1.0)));
 }
+
+#[test]
+fn run_names_are_cut_so_that_two_runs_stay_distinguishable() {
+    use ckpt::tui::render::fmt::fit_distinct;
+    let names = [
+        "sweep/lr0.1-wd0.01-resnet50-imagenet-final".to_string(),
+        "sweep/lr0.2-wd0.01-resnet50-imagenet-final".to_string(),
+        "sweep/short".to_string(),
+    ];
+    let cut = fit_distinct(&names, 17);
+    assert!(cut.iter().all(|c| c.chars().count() <= 17), "{cut:?}");
+    assert_ne!(cut[0], cut[1], "{cut:?}");
+    assert!(
+        cut[0].contains("lr0.1") && cut[1].contains("lr0.2"),
+        "{cut:?}"
+    );
+    assert_eq!(cut[2], "sweep/short");
+    // A name that differs only at its end keeps the tail, as before.
+    let tails = fit_distinct(&["a/b/c/run-seed1".into(), "a/b/c/run-seed2".into()], 8);
+    assert_eq!(tails, ["…n-seed1", "…n-seed2"]);
+
+    let runs: Vec<PathBuf> = names[..2]
+        .iter()
+        .map(|n| PathBuf::from("/data").join(n))
+        .collect();
+    let mut app = App::new(runs.clone(), false, now());
+    app.root = Some(PathBuf::from("/data"));
+    update(&mut app, Msg::Resize(80, 24));
+    for path in &runs {
+        let mut snap = timm_like();
+        snap.run = path.clone();
+        update(
+            &mut app,
+            Msg::Scanned {
+                run: path.clone(),
+                result: Ok(snap),
+                headroom: Some(headroom()),
+                at: now(),
+            },
+        );
+    }
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("lr0.1") && s.contains("lr0.2"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn narrow_tables_drop_state_first_when_all_rows_are_ok_else_age() {
+    // 56 columns: one column must go.
+    let app = app_with(native_run(), 56, 24);
+    let s = screen(&app, 56, 24);
+    let head = s
+        .lines()
+        .find(|l| l.contains("metric") && l.contains("size"))
+        .unwrap()
+        .to_string();
+    assert!(head.contains("age") && !head.contains("state"), "{head}");
+    let mut snap = native_run();
+    snap.checkpoints[2].state = ckpt::snapshot::CheckpointState::Damaged;
+    snap.checkpoints[2].damage = Some("truncated".into());
+    let app = app_with(snap, 56, 24);
+    let s = screen(&app, 56, 24);
+    let head = s
+        .lines()
+        .find(|l| l.contains("metric") && l.contains("size"))
+        .unwrap()
+        .to_string();
+    assert!(head.contains("state") && !head.contains("age"), "{head}");
+    assert!(s.contains("damaged"), "{s}");
+}
+
+#[test]
+fn numbers_and_their_titles_are_right_aligned_with_the_sort_arrow() {
+    let app = app_with(native_run(), 120, 40);
+    let buf = buffer(&app, 120, 40);
+    let row = |y: u16| -> String { (0..72).map(|x| buf[(x, y)].symbol()).collect() };
+    let head = row(3);
+    let first = row(4);
+    // Each numeric title ends in the same column as the numbers under it.
+    for (title, value) in [("epoch▼", "7"), ("metric", "35"), ("size", "2.9 MiB")] {
+        let t_end = head.find(title).unwrap() + title.len();
+        let v_end = first.find(value).unwrap() + value.len();
+        assert_eq!(
+            head[..t_end].chars().count(),
+            first[..v_end].chars().count(),
+            "{title}:\n{head}\n{first}"
+        );
+    }
+}
+
+#[test]
+fn the_80_column_footer_keeps_enter_and_filter_and_points_to_help() {
+    let app = app_with(native_run(), 80, 24);
+    let s = screen(&app, 80, 24);
+    let footer = s.lines().last().unwrap().to_string();
+    assert!(footer.contains("Enter details"), "{footer}");
+    assert!(footer.contains("/ filter"), "{footer}");
+    assert!(footer.contains("? all keys"), "{footer}");
+    // Wide enough for everything: plain "help".
+    let s = screen(&at(app, 160, 40), 160, 40);
+    let footer = s.lines().last().unwrap().to_string();
+    assert!(
+        footer.contains("? help") && footer.contains("s sort"),
+        "{footer}"
+    );
+}
