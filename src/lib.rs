@@ -15,6 +15,7 @@ pub mod error;
 pub mod hint;
 pub mod layout;
 pub mod pickle;
+pub mod pyjson;
 pub mod rank;
 pub mod safetensors;
 pub mod snapshot;

@@ -120,6 +120,10 @@ pub struct RetentionItem {
     pub roles: Vec<crate::snapshot::Role>,
     /// False for checkpoints the policy must not decide on (damaged, being written).
     pub managed: bool,
+    /// The trainer's own recorded best: always kept.
+    pub trainer_best: bool,
+    /// Its metadata could not be read: its metric is unknown, not bad.
+    pub metric_unknown: bool,
 }
 
 /// What retention keeps (with every reason that applies) and what it would remove.
@@ -186,6 +190,12 @@ pub fn plan_retention(
         }
         if it.roles.contains(&Role::Milestone) {
             r.push(KeepReason::Milestone);
+        }
+        if it.trainer_best && !it.roles.contains(&Role::Best) {
+            r.push(KeepReason::TrainerBest);
+        }
+        if it.metric_unknown && policy.keep_top_k.is_some() {
+            r.push(KeepReason::MetricUnknown);
         }
         if !it.managed {
             r.push(KeepReason::NotManaged);

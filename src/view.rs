@@ -299,6 +299,8 @@ pub fn keep_reason_str(r: &KeepReason) -> String {
         KeepReason::EveryNth => "every_nth".into(),
         KeepReason::Milestone => "milestone".into(),
         KeepReason::NotManaged => "not_managed".into(),
+        KeepReason::TrainerBest => "trainer_best".into(),
+        KeepReason::MetricUnknown => "metric_unknown".into(),
     }
 }
 
