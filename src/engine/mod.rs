@@ -22,6 +22,7 @@ pub mod only_copy;
 pub mod pin;
 pub mod promote;
 pub mod prune;
+pub mod reclaim;
 pub mod restore;
 pub mod save;
 pub mod saved_by;
