@@ -23,6 +23,7 @@ pub mod only_copy;
 pub mod pin;
 pub mod promote;
 pub mod prune;
+pub mod reclaim;
 pub mod restore;
 pub mod run_files;
 pub mod save;
