@@ -9,8 +9,8 @@ use super::args::{run_and_item, ModeArg, PolicyArgs, SaveArgs};
 use super::output::{human_bytes, Bar, Paint};
 use super::{view, Ctx, UsageError};
 use ckpt::engine::{Run, SaveRequest, SaveSource};
-use ckpt::layout::LayoutKind;
 use ckpt::rank::{MetricSpec, Mode, RetentionPolicy};
+use ckpt::snapshot::LayoutKind;
 
 /// Parse `--metric`: a number, or nan/inf (accepted, never ranked as best).
 pub fn parse_metric(s: &str) -> Result<f64> {

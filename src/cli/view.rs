@@ -7,7 +7,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use ckpt::disk::Headroom;
-use ckpt::engine::{DoctorReport, KeepReason, PrunePlan, PruneReport, SaveReport, VerifyReport};
+use ckpt::engine::{DoctorReport, PrunePlan, PruneReport, SaveReport, VerifyReport};
+use ckpt::rank::KeepReason;
 use ckpt::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
 
 /// Version of every JSON document; bumped only for incompatible changes.

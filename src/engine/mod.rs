@@ -31,8 +31,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::layout::LayoutKind;
+use crate::rank::KeepReason;
 use crate::rank::{MetricSpec, RetentionPolicy};
+use crate::snapshot::LayoutKind;
 use crate::snapshot::RunSnapshot;
 use crate::Result;
 
@@ -232,25 +233,6 @@ fn resolved_run_dir(dir: &Path, layout: LayoutKind) -> PathBuf {
     } else {
         located
     }
-}
-
-/// Why a checkpoint is kept by a prune plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeepReason {
-    Best,
-    Last,
-    Pinned,
-    /// Rank (1-based) within keep_top_k.
-    TopK(usize),
-    /// Among the newest keep_last.
-    Newest,
-    /// Epoch is a multiple of keep_every.
-    EveryNth,
-    /// timm milestone: never pruned unless named.
-    Milestone,
-    /// Not a checkpoint the policy decides on (e.g. damaged, writing).
-    NotManaged,
 }
 
 /// Identity of a file at plan time; apply refuses to delete it if any of these changed.

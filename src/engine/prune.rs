@@ -462,7 +462,7 @@ mod tests {
                 ..Default::default()
             });
         }
-        let snap = RunSnapshot {
+        let mut snap = RunSnapshot {
             run: run_dir.clone(),
             layout: LayoutKind::Hf,
             metric: None,
@@ -473,7 +473,9 @@ mod tests {
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
             default_policy: None,
+            alias_files: Default::default(),
         };
+        snap.alias_files = crate::layout::foreign_alias_files(&snap);
         let run = Run {
             dir: run_dir,
             layout: LayoutKind::Hf,
@@ -554,7 +556,7 @@ mod tests {
             roles,
             ..Default::default()
         };
-        let snap = RunSnapshot {
+        let mut snap = RunSnapshot {
             run: dir.clone(),
             layout: LayoutKind::Timm,
             metric: None,
@@ -576,7 +578,9 @@ mod tests {
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
             default_policy: None,
+            alias_files: Default::default(),
         };
+        snap.alias_files = crate::layout::foreign_alias_files(&snap);
         let run = Run {
             dir,
             layout: LayoutKind::Timm,

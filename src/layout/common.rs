@@ -7,8 +7,8 @@ use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
-use crate::layout::LayoutKind;
 use crate::rank::MetricSpec;
+use crate::snapshot::LayoutKind;
 use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
 use crate::store::ForeignState;
 use crate::{Error, Result};
@@ -512,7 +512,7 @@ pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
     p.checkpoints
         .sort_by(|a, b| (key(a), &a.name).cmp(&(key(b), &b.name)));
     p.temps.sort();
-    RunSnapshot {
+    let mut snap = RunSnapshot {
         run: run.to_path_buf(),
         layout: p.layout,
         metric: p.metric,
@@ -523,7 +523,10 @@ pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
         warnings: p.warnings,
         scanned_at: chrono::Utc::now(),
         default_policy: None,
-    }
+        alias_files: Default::default(),
+    };
+    snap.alias_files = super::foreign_alias_files(&snap);
+    snap
 }
 
 /// Warn when the best checkpoint's metric is NaN/inf while finite ones exist (timm's NaN bug).
@@ -582,8 +585,16 @@ pub fn dir_usage(dir: &Path, depth: usize) -> (u64, Option<std::time::SystemTime
 pub fn read_pickle(
     path: &Path,
     keys: &[&str],
-) -> std::result::Result<crate::pickle::Value, String> {
-    crate::torchzip::read_pickle_keys(path, keys).map_err(|e| e.to_string())
+) -> std::result::Result<crate::formats::pickle::Value, String> {
+    crate::formats::torchzip::read_pickle_keys(path, keys).map_err(|e| e.to_string())
+}
+
+/// The scanned alias's path when it really is an alias file (its name starts with
+/// `stem`), never a checkpoint file a scanner reported as the role's holder.
+pub fn alias_path_named(alias: Option<&crate::snapshot::Alias>, stem: &str) -> Option<PathBuf> {
+    let a = alias?;
+    let name = a.path.file_name()?.to_string_lossy();
+    name.starts_with(stem).then(|| a.path.clone())
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, TimeZone, Utc};
 use ckpt::disk::Headroom;
-use ckpt::layout::LayoutKind;
 use ckpt::rank::{MetricSpec, Mode};
+use ckpt::snapshot::LayoutKind;
 use ckpt::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
 use ckpt::tui::app::{update, App, Msg, TrainerInfo};
 use ckpt::watch::WatchMode;
@@ -75,6 +75,10 @@ pub fn native_run() -> RunSnapshot {
         warnings: vec![],
         scanned_at: now(),
         default_policy: None,
+        alias_files: ckpt::snapshot::AliasFiles {
+            best: Some(PathBuf::from("model_best.pth.tar")),
+            last: Some(PathBuf::from("last.pth.tar")),
+        },
     }
 }
 
