@@ -168,6 +168,28 @@ impl AliasFiles {
     }
 }
 
+/// One value of the ranking metric the run has seen: a save (pruned ones included) or
+/// an evaluation its trainer logged, whether or not a checkpoint of it still exists.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricPoint {
+    pub epoch: Option<u64>,
+    pub step: Option<u64>,
+    /// Always finite (non-finite values are left out of the history).
+    pub value: f64,
+    /// When it was saved, when the source says.
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl MetricPoint {
+    /// Where it goes on a chart's x axis: the epoch, else the step.
+    pub fn x(&self) -> Option<u64> {
+        self.epoch.or(self.step)
+    }
+}
+
+/// Most history points a snapshot keeps (the newest win); a chart needs far fewer.
+pub const MAX_HISTORY_POINTS: usize = 100_000;
+
 /// Everything known about a run at one instant.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunSnapshot {
@@ -189,6 +211,12 @@ pub struct RunSnapshot {
     /// when the run records none (and always for native runs, whose manifest has one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_policy: Option<crate::rank::RetentionPolicy>,
+    /// Every metric value the run has seen, by epoch (or step), ascending: the native
+    /// manifest's save history, timm's `summary.csv`, Lightning's `metrics.csv`, the HF
+    /// Trainer's `log_history`. Empty when the layout records none; see
+    /// [`RunSnapshot::metric_history`] for the merged view.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<MetricPoint>,
     /// The alias files a mutation writes for best and last (see [`AliasFiles`]).
     #[serde(skip)]
     pub alias_files: AliasFiles,
@@ -254,6 +282,48 @@ impl RunSnapshot {
     /// The checkpoint holding a role, if any.
     pub fn with_role(&self, role: Role) -> Option<&Checkpoint> {
         self.checkpoints.iter().find(|c| c.has_role(role))
+    }
+
+    /// The metric over the whole run, one point per epoch (or step), ascending: the
+    /// recorded history, plus every listed checkpoint the history lacks (a run whose
+    /// history predates it). Recovery saves and non-finite values are left out.
+    pub fn metric_history(&self) -> Vec<MetricPoint> {
+        let point = |c: &Checkpoint| {
+            let eligible = !c.has_role(Role::Recovery) && c.state != CheckpointState::Writing;
+            Some(MetricPoint {
+                epoch: c.epoch,
+                step: c.step,
+                value: c.finite_metric().filter(|_| eligible)?,
+                at: c.mtime,
+            })
+        };
+        let mut out: Vec<MetricPoint> = self
+            .history
+            .iter()
+            .filter(|p| p.x().is_some() && p.value.is_finite())
+            .cloned()
+            .collect();
+        // Stable: for a repeated x the newest record is the last one; keep it.
+        out.sort_by_key(|p| p.x());
+        out.reverse();
+        out.dedup_by_key(|p| p.x());
+        out.reverse();
+        let recorded = out.len();
+        for c in &self.checkpoints {
+            if let Some(p) = point(c) {
+                if out[..recorded]
+                    .binary_search_by_key(&p.x(), |q| q.x())
+                    .is_err()
+                {
+                    out.push(p);
+                }
+            }
+        }
+        if out.len() > recorded {
+            out.sort_by_key(|p| p.x());
+            out.dedup_by_key(|p| p.x());
+        }
+        out
     }
 
     /// Total bytes of all checkpoints (counted once per inode).

@@ -1188,3 +1188,70 @@ fn a_waiting_mutation_is_told_who_holds_the_lock() {
         "not called when the lock is free"
     );
 }
+
+#[test]
+fn the_manifest_history_keeps_every_save_after_retention_prunes_it() {
+    let (_d, run) = new_run();
+    let keep1 = RetentionPolicy {
+        keep_top_k: Some(1),
+        ..Default::default()
+    };
+    for (e, m) in [(0, 10.0), (1, 30.0), (2, 20.0), (3, f64::NAN), (4, 25.0)] {
+        save_gen(&run, e, 0, Some(m), Some(keep1)).unwrap();
+    }
+    // Re-saving an epoch is a new point for it; the chart shows the newer value.
+    save_gen(&run, 4, 1, Some(28.0), Some(keep1)).unwrap();
+    let m = load_manifest(&run.dir).unwrap();
+    let hist: Vec<(u64, Option<f64>)> = m.history.iter().map(|h| (h.epoch, h.metric)).collect();
+    assert_eq!(
+        hist,
+        [
+            (0, Some(10.0)),
+            (1, Some(30.0)),
+            (2, Some(20.0)),
+            (3, None),
+            (4, Some(25.0)),
+            (4, Some(28.0))
+        ]
+    );
+    let snap = run.snapshot().unwrap();
+    let on_disk: Vec<u64> = snap.checkpoints.iter().filter_map(|c| c.epoch).collect();
+    assert_eq!(on_disk, [1, 4], "best (1) and last (4) survive keep-top 1");
+    let xy: Vec<(u64, f64)> = snap
+        .metric_history()
+        .iter()
+        .map(|p| (p.x().unwrap(), p.value))
+        .collect();
+    assert_eq!(xy, [(0, 10.0), (1, 30.0), (2, 20.0), (4, 28.0)]);
+}
+
+#[test]
+fn the_manifest_history_is_bounded_and_keeps_its_whole_span() {
+    use ckpt::store::manifest::{HistoryEntry, MAX_HISTORY};
+    let mut m = ckpt::store::new_manifest(".pt");
+    let at = chrono::Utc::now();
+    for e in 0..(3 * MAX_HISTORY as u64) {
+        m.record_history(HistoryEntry {
+            epoch: e,
+            step: None,
+            metric: Some(e as f64),
+            saved_at: at,
+            extra: Default::default(),
+        });
+        assert!(
+            m.history.len() <= MAX_HISTORY,
+            "{} entries",
+            m.history.len()
+        );
+    }
+    assert_eq!(m.history.first().unwrap().epoch, 0, "the start stays");
+    assert_eq!(m.history.last().unwrap().epoch, 3 * MAX_HISTORY as u64 - 1);
+    assert!(m.history.windows(2).all(|w| w[0].epoch < w[1].epoch));
+    // The newest saves are all there, at full resolution.
+    let tail: Vec<u64> = m.history[m.history.len() - 10..]
+        .iter()
+        .map(|h| h.epoch)
+        .collect();
+    let want: Vec<u64> = (3 * MAX_HISTORY as u64 - 10..3 * MAX_HISTORY as u64).collect();
+    assert_eq!(tail, want);
+}

@@ -98,6 +98,7 @@ fn native_run(metrics: &[(u64, f64)]) -> (tempfile::TempDir, Run) {
         }),
         last: Some(last),
         checkpoints: entries,
+        history: Vec::new(),
         extra: Default::default(),
     };
     write_manifest(&dir, &m);

@@ -720,3 +720,55 @@ fn default_policy_is_what_the_trainer_was_told() {
     let (_t, root) = unpack("lightning-basic");
     assert_eq!(layout::scan(&root, None).unwrap().default_policy, None);
 }
+
+/// (x, value) of a snapshot's merged metric history.
+fn history_xy(s: &RunSnapshot) -> Vec<(u64, f64)> {
+    s.metric_history()
+        .iter()
+        .map(|p| (p.x().unwrap(), (p.value * 1000.0).round() / 1000.0))
+        .collect()
+}
+
+#[test]
+fn history_has_every_logged_epoch_or_step_of_each_fixture() {
+    // timm: summary.csv epochs 0–7, though only 3, 4, 5 and 7 are on disk.
+    let (_t, run) = unpack("timm-basic");
+    let s = layout::scan(&run, None).unwrap();
+    assert_eq!(
+        history_xy(&s),
+        [
+            (0, 10.0),
+            (1, 30.0),
+            (2, 20.0),
+            (3, 50.0),
+            (4, 40.0),
+            (5, 62.5),
+            (6, 25.0),
+            (7, 35.0)
+        ]
+    );
+    // Lightning: metrics.csv val_loss for epochs 0–4 (checkpoints of 1 and 3 only).
+    let (_t, root) = unpack("lightning-basic");
+    let s = layout::scan(&root, None).unwrap();
+    assert_eq!(
+        history_xy(&s),
+        [(0, 0.9), (1, 0.5), (2, 0.7), (3, 0.4), (4, 0.6)]
+    );
+    // hf: log_history eval_loss every 5 steps up to 40 (directories 20 and 40 only).
+    let (_t, run) = unpack("hf-basic");
+    let s = layout::scan(&run, None).unwrap();
+    let xs: Vec<u64> = history_xy(&s).iter().map(|p| p.0).collect();
+    assert_eq!(xs, [5, 10, 15, 20, 25, 30, 35, 40]);
+    assert_eq!(history_xy(&s)[3], (20, 0.5));
+}
+
+#[test]
+fn history_without_a_metrics_file_is_the_checkpoints() {
+    let (_t, run) = unpack("timm-basic");
+    fs::remove_file(run.join("summary.csv")).unwrap();
+    let s = layout::scan(&run, None).unwrap();
+    assert!(s.history.is_empty());
+    // Metrics then come from the checkpoints themselves (their pickles).
+    let xs: Vec<u64> = history_xy(&s).iter().map(|p| p.0).collect();
+    assert_eq!(xs, [3, 4, 5, 7], "the recovery save is not a point");
+}

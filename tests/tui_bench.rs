@@ -144,6 +144,7 @@ fn synthetic_run(dir: &Path, n: u64) {
         }),
         last: Some(n - 1),
         checkpoints: entries,
+        history: Vec::new(),
         extra: BTreeMap::new(),
     };
     std::fs::write(

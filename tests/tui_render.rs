@@ -1158,3 +1158,172 @@ fn compact_disk_line_drops_whole_segments_never_cuts_them() {
         assert!(line.contains("free of"), "{w}: {line}");
     }
 }
+
+/// The native run after retention: only epochs 3, 5 and 7 remain, but the manifest's
+/// history has every save 0–7.
+fn pruned_native_run() -> RunSnapshot {
+    let mut s = native_run();
+    s.history = s
+        .checkpoints
+        .iter()
+        .map(|c| ckpt::snapshot::MetricPoint {
+            epoch: c.epoch,
+            step: None,
+            value: c.metric.unwrap(),
+            at: c.mtime,
+        })
+        .collect();
+    s.checkpoints
+        .retain(|c| [3, 5, 7].contains(&c.epoch.unwrap()));
+    s
+}
+
+#[test]
+fn chart_draws_pruned_epochs_and_marks_what_is_on_disk_120x40() {
+    let app = app_with(pruned_native_run(), 120, 40);
+    let s = screen(&app, 120, 40);
+    // The x axis spans the whole run (0–7), not just the surviving 3–7.
+    assert!(s.contains("8 epochs · • 3 on disk"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn chart_of_a_single_point_centres_it_120x40() {
+    let mut snap = native_run();
+    snap.checkpoints.retain(|c| c.epoch == Some(5));
+    snap.checkpoints[0].roles = vec![Role::Best, Role::Last];
+    let app = app_with(snap, 120, 40);
+    let s = screen(&app, 120, 40);
+    // One label each, at the point: not "5 … 6" and "62.5 … 63.5".
+    assert!(!s.contains("63.5") && !s.contains("│    5 "), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn compact_view_has_a_sparkline_of_the_whole_history_80x24() {
+    let app = app_with(pruned_native_run(), 80, 24);
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("eval_top1 ▁▄▂▆▅█▃▄ 10…62.5 · 8 epochs"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn sparkline_and_downsample_keep_the_shape() {
+    use ckpt::tui::render::chart::{downsample, sparkline};
+    assert_eq!(sparkline(&[1.0, 2.0, 3.0], 10), "▁▅█");
+    assert_eq!(sparkline(&[5.0, 5.0], 10), "▄▄", "flat is mid-height");
+    assert_eq!(sparkline(&[0.0, 0.0, 10.0, 10.0], 2), "▁█");
+    // A one-epoch spike survives a 50× downsample.
+    let mut pts: Vec<(f64, f64)> = (0..1000).map(|i| (i as f64, 1.0)).collect();
+    pts[500].1 = 9.0;
+    let d = downsample(&pts, 40);
+    assert!(d.len() <= 41, "{}", d.len());
+    assert!(d.contains(&(500.0, 9.0)));
+    assert_eq!(d.last(), Some(&(999.0, 1.0)));
+}
+
+#[test]
+fn run_names_are_cut_so_that_two_runs_stay_distinguishable() {
+    use ckpt::tui::render::fmt::fit_distinct;
+    let names = [
+        "sweep/lr0.1-wd0.01-resnet50-imagenet-final".to_string(),
+        "sweep/lr0.2-wd0.01-resnet50-imagenet-final".to_string(),
+        "sweep/short".to_string(),
+    ];
+    let cut = fit_distinct(&names, 17);
+    assert!(cut.iter().all(|c| c.chars().count() <= 17), "{cut:?}");
+    assert_ne!(cut[0], cut[1], "{cut:?}");
+    assert!(
+        cut[0].contains("lr0.1") && cut[1].contains("lr0.2"),
+        "{cut:?}"
+    );
+    assert_eq!(cut[2], "sweep/short");
+    // A name that differs only at its end keeps the tail, as before.
+    let tails = fit_distinct(&["a/b/c/run-seed1".into(), "a/b/c/run-seed2".into()], 8);
+    assert_eq!(tails, ["…n-seed1", "…n-seed2"]);
+
+    let runs: Vec<PathBuf> = names[..2]
+        .iter()
+        .map(|n| PathBuf::from("/data").join(n))
+        .collect();
+    let mut app = App::new(runs.clone(), false, now());
+    app.root = Some(PathBuf::from("/data"));
+    update(&mut app, Msg::Resize(80, 24));
+    for path in &runs {
+        let mut snap = timm_like();
+        snap.run = path.clone();
+        update(
+            &mut app,
+            Msg::Scanned {
+                run: path.clone(),
+                result: Ok(snap),
+                headroom: Some(headroom()),
+                at: now(),
+            },
+        );
+    }
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("lr0.1") && s.contains("lr0.2"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn narrow_tables_drop_state_first_when_all_rows_are_ok_else_age() {
+    // 56 columns: one column must go.
+    let app = app_with(native_run(), 56, 24);
+    let s = screen(&app, 56, 24);
+    let head = s
+        .lines()
+        .find(|l| l.contains("metric") && l.contains("size"))
+        .unwrap()
+        .to_string();
+    assert!(head.contains("age") && !head.contains("state"), "{head}");
+    let mut snap = native_run();
+    snap.checkpoints[2].state = ckpt::snapshot::CheckpointState::Damaged;
+    snap.checkpoints[2].damage = Some("truncated".into());
+    let app = app_with(snap, 56, 24);
+    let s = screen(&app, 56, 24);
+    let head = s
+        .lines()
+        .find(|l| l.contains("metric") && l.contains("size"))
+        .unwrap()
+        .to_string();
+    assert!(head.contains("state") && !head.contains("age"), "{head}");
+    assert!(s.contains("damaged"), "{s}");
+}
+
+#[test]
+fn numbers_and_their_titles_are_right_aligned_with_the_sort_arrow() {
+    let app = app_with(native_run(), 120, 40);
+    let buf = buffer(&app, 120, 40);
+    let row = |y: u16| -> String { (0..72).map(|x| buf[(x, y)].symbol()).collect() };
+    let head = row(3);
+    let first = row(4);
+    // Each numeric title ends in the same column as the numbers under it.
+    for (title, value) in [("epoch▼", "7"), ("metric", "35"), ("size", "2.9 MiB")] {
+        let t_end = head.find(title).unwrap() + title.len();
+        let v_end = first.find(value).unwrap() + value.len();
+        assert_eq!(
+            head[..t_end].chars().count(),
+            first[..v_end].chars().count(),
+            "{title}:\n{head}\n{first}"
+        );
+    }
+}
+
+#[test]
+fn the_80_column_footer_keeps_enter_and_filter_and_points_to_help() {
+    let app = app_with(native_run(), 80, 24);
+    let s = screen(&app, 80, 24);
+    let footer = s.lines().last().unwrap().to_string();
+    assert!(footer.contains("Enter details"), "{footer}");
+    assert!(footer.contains("/ filter"), "{footer}");
+    assert!(footer.contains("? all keys"), "{footer}");
+    // Wide enough for everything: plain "help".
+    let s = screen(&at(app, 160, 40), 160, 40);
+    let footer = s.lines().last().unwrap().to_string();
+    assert!(
+        footer.contains("? help") && footer.contains("s sort"),
+        "{footer}"
+    );
+}

@@ -156,6 +156,7 @@ mod tests {
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
             default_policy: None,
+            history: Vec::new(),
             alias_files: Default::default(),
         };
         s.alias_files = crate::layout::foreign_alias_files(&s);

@@ -473,6 +473,7 @@ mod tests {
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
             default_policy: None,
+            history: Vec::new(),
             alias_files: Default::default(),
         };
         snap.alias_files = crate::layout::foreign_alias_files(&snap);
@@ -578,6 +579,7 @@ mod tests {
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
             default_policy: None,
+            history: Vec::new(),
             alias_files: Default::default(),
         };
         snap.alias_files = crate::layout::foreign_alias_files(&snap);

@@ -20,7 +20,7 @@ use crate::rank::{Mode, RetentionItem};
 use crate::snapshot::Role;
 use crate::store::temp::{is_temp_name, run_temp_dirs, CKPT_TEMP_PREFIX};
 use crate::store::{alias_names, checkpoint_name, load_manifest, resolve, Pending, PendingReplace};
-use crate::store::{Entry, Manifest};
+use crate::store::{Entry, HistoryEntry, Manifest};
 use crate::{Error, Result};
 
 /// Smallest headroom asked for: room for the manifest rewrite and directory entries.
@@ -423,6 +423,13 @@ impl Run {
                 .map(|i| m.checkpoints[i].extra.clone())
                 .unwrap_or_default(),
         };
+        let history = HistoryEntry {
+            epoch: entry.epoch,
+            step: entry.step,
+            metric: entry.metric,
+            saved_at: entry.saved_at,
+            extra: BTreeMap::new(),
+        };
         // Aliases may keep their old bytes until re-pointed.
         let mut may_hold: BTreeMap<String, Vec<String>> = BTreeMap::new();
         if let Some(e) = m.last.and_then(|l| live_entry(&m, l)) {
@@ -468,6 +475,7 @@ impl Run {
                 m.checkpoints.insert(at, entry);
             }
         }
+        m.record_history(history);
         m.last = Some(req.epoch);
         let old_best = m.best.as_ref().map(|b| b.epoch);
         // Unless held, best is the top of the ranking over every live entry: the same as

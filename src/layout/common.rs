@@ -9,7 +9,9 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::rank::MetricSpec;
 use crate::snapshot::LayoutKind;
-use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::snapshot::{
+    Alias, Checkpoint, CheckpointState, MetricPoint, Role, RunSnapshot, MAX_HISTORY_POINTS,
+};
 use crate::store::ForeignState;
 use crate::{Error, Result};
 
@@ -523,10 +525,37 @@ pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
         warnings: p.warnings,
         scanned_at: chrono::Utc::now(),
         default_policy: None,
+        history: Vec::new(),
         alias_files: Default::default(),
     };
     snap.alias_files = super::foreign_alias_files(&snap);
     snap
+}
+
+/// The metric `column` of a per-epoch table (timm `summary.csv`, Lightning
+/// `metrics.csv`) as history: every epoch the trainer logged, finite values only.
+pub fn csv_history(table: Option<&CsvTable>, column: &str) -> Vec<MetricPoint> {
+    let Some(t) = table else {
+        return Vec::new();
+    };
+    let points = t.rows.iter().filter_map(|(&epoch, row)| {
+        let value = row.get(column).copied().filter(|v| v.is_finite())?;
+        Some(MetricPoint {
+            epoch: Some(epoch),
+            step: None,
+            value,
+            at: None,
+        })
+    });
+    newest(points.collect())
+}
+
+/// Bound a history to the newest [`MAX_HISTORY_POINTS`].
+pub fn newest(mut points: Vec<MetricPoint>) -> Vec<MetricPoint> {
+    if points.len() > MAX_HISTORY_POINTS {
+        points.drain(..points.len() - MAX_HISTORY_POINTS);
+    }
+    points
 }
 
 /// Warn when the best checkpoint's metric is NaN/inf while finite ones exist (timm's NaN bug).

@@ -11,7 +11,7 @@ use super::common::{self, Entry, Parts};
 use crate::formats::pickle::Value;
 use crate::rank::{MetricSpec, Mode, RetentionPolicy};
 use crate::snapshot::LayoutKind;
-use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::snapshot::{Alias, Checkpoint, CheckpointState, MetricPoint, Role, RunSnapshot};
 use crate::store::temp::CKPT_TEMP_PREFIX;
 use crate::Result;
 
@@ -347,6 +347,18 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         warnings,
     };
     let mut snap = common::finish(run, parts);
+    // Every evaluation the Trainer logged, saved or not.
+    if let Some(m) = &snap.metric {
+        let points = state.by_step.iter().filter_map(|(&step, row)| {
+            Some(MetricPoint {
+                epoch: None,
+                step: Some(step),
+                value: row.get(&m.name).copied().filter(|v| v.is_finite())?,
+                at: None,
+            })
+        });
+        snap.history = common::newest(points.collect());
+    }
     // The Trainer keeps its `save_total_limit` newest checkpoints (and the best).
     snap.default_policy = save_total_limit.map(|n| RetentionPolicy {
         keep_last: Some(n),

@@ -388,6 +388,10 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         }
     }
 
+    let history = metric
+        .as_ref()
+        .map(|m| common::csv_history(table.as_ref(), &m.name))
+        .unwrap_or_default();
     let parts = Parts {
         layout: LayoutKind::Lightning,
         metric,
@@ -397,7 +401,9 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         temps,
         warnings,
     };
-    Ok(common::finish(run, parts))
+    let mut snap = common::finish(run, parts);
+    snap.history = history;
+    Ok(snap)
 }
 
 /// Best without a `best.ckpt`: the callback's `best_model_path` (by last component),

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use crate::engine::alias::describe;
 use crate::rank::Mode;
 use crate::snapshot::LayoutKind;
-use crate::snapshot::{Alias, AliasFiles, Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::snapshot::{
+    Alias, AliasFiles, Checkpoint, CheckpointState, MetricPoint, Role, RunSnapshot,
+};
 use crate::store::temp::{find_temps, temp_final_name};
 use crate::store::Entry;
 use crate::store::{alias_names, epoch_of_name, is_settled, load_manifest, pending, resolve};
@@ -213,6 +215,28 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         }
     }
 
+    // The save history (pruned saves included), then archived entries it may lack.
+    let mut history: Vec<MetricPoint> = m
+        .history
+        .iter()
+        .map(|h| (h.epoch, h.step, h.metric, Some(h.saved_at)))
+        .chain(
+            m.checkpoints
+                .iter()
+                .filter(|e| e.path.starts_with("trash/"))
+                .map(|e| (e.epoch, e.step, e.metric, Some(e.saved_at))),
+        )
+        .filter_map(|(epoch, step, metric, at)| {
+            Some(MetricPoint {
+                epoch: Some(epoch),
+                step,
+                value: metric.filter(|v| v.is_finite())?,
+                at,
+            })
+        })
+        .collect();
+    history.sort_by_key(|p| (p.epoch, p.at));
+
     Ok(RunSnapshot {
         run: std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()),
         layout: LayoutKind::Ckpt,
@@ -224,6 +248,7 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         warnings,
         scanned_at: chrono::Utc::now(),
         default_policy: None,
+        history,
         alias_files: AliasFiles {
             best: Some(PathBuf::from(&best_name)),
             last: Some(PathBuf::from(&last_name)),

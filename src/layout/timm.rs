@@ -424,6 +424,7 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         }
     }
 
+    let history = common::csv_history(table.as_ref(), &metric.name);
     let parts = Parts {
         layout: LayoutKind::Timm,
         metric: Some(metric),
@@ -434,6 +435,7 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         warnings,
     };
     let mut snap = common::finish(run, parts);
+    snap.history = history;
     // timm keeps its `checkpoint_hist` best checkpoints: prune with no flags does the same.
     snap.default_policy = hist.filter(|&h| h > 0).map(|h| RetentionPolicy {
         keep_top_k: Some(h),

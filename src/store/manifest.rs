@@ -108,6 +108,26 @@ impl Entry {
     }
 }
 
+/// One save as the run's history remembers it: kept after its checkpoint is pruned,
+/// so the monitor can chart every epoch the run has seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub epoch: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<u64>,
+    /// Ranking metric; `null` when absent or not finite.
+    #[serde(default)]
+    pub metric: Option<f64>,
+    pub saved_at: chrono::DateTime<chrono::Utc>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// Most entries `Manifest::history` holds; past it the older half is thinned (every
+/// other entry dropped), so a long run keeps its whole shape at a coarser grain and
+/// the manifest stays small (it is rewritten on every save).
+pub const MAX_HISTORY: usize = 2048;
+
 /// `.ckpt/manifest.json` of a native run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -126,8 +146,27 @@ pub struct Manifest {
     pub last: Option<u64>,
     #[serde(default)]
     pub checkpoints: Vec<Entry>,
+    /// Every save, in order (bounded by [`MAX_HISTORY`]), pruned ones included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<HistoryEntry>,
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl Manifest {
+    /// Remember a save in the history; thins the older half when it is full.
+    pub fn record_history(&mut self, entry: HistoryEntry) {
+        self.history.push(entry);
+        if self.history.len() > MAX_HISTORY {
+            let half = self.history.len() / 2;
+            let mut i = 0usize;
+            self.history.retain(|_| {
+                i += 1;
+                // Keep the first entry, every other one of the older half, all newer.
+                i > half || i % 2 == 1
+            });
+        }
+    }
 }
 
 pub fn default_ext() -> String {

@@ -12,7 +12,7 @@ pub mod temp;
 
 use std::path::{Path, PathBuf};
 
-pub use manifest::{BestRef, Entry, ForeignState, Manifest};
+pub use manifest::{BestRef, Entry, ForeignState, HistoryEntry, Manifest};
 pub use path::{check_rel_path, resolve, BadPath, ManifestPath};
 pub use read::{
     has_unsettled_pending, is_settled, load_manifest, load_state, new_manifest, parse_manifest,

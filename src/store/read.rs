@@ -37,6 +37,7 @@ pub fn new_manifest(ext: &str) -> Manifest {
         best: None,
         last: None,
         checkpoints: Vec::new(),
+        history: Vec::new(),
         extra: BTreeMap::new(),
     }
 }

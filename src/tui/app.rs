@@ -264,6 +264,8 @@ pub struct RunEntry {
     pub gone: bool,
     /// The run's total bytes at each recent scan (oldest first), for its growth rate.
     pub sizes: Vec<(DateTime<Utc>, u64)>,
+    /// The chart's and sparkline's data, computed once per scan (not per frame).
+    pub series: render::chart::Series,
 }
 
 impl RunEntry {
@@ -287,6 +289,7 @@ impl RunEntry {
             last_verify: None,
             gone: false,
             sizes: Vec::new(),
+            series: render::chart::Series::default(),
         }
     }
 
@@ -1097,6 +1100,7 @@ fn set_snapshot(run: &mut RunEntry, snap: RunSnapshot, sort: SortKey, filter: &s
             .iter()
             .any(|c| &c.name == name && c.bytes == m.bytes && c.mtime == m.mtime)
     });
+    run.series = render::chart::series(&snap);
     run.snapshot = Some(snap);
     rebuild_view(run, sort, filter);
     reselect(run, keep.as_deref(), h);

@@ -75,6 +75,7 @@ pub fn native_run() -> RunSnapshot {
         warnings: vec![],
         scanned_at: now(),
         default_policy: None,
+        history: Vec::new(),
         alias_files: ckpt::snapshot::AliasFiles {
             best: Some(PathBuf::from("model_best.pth.tar")),
             last: Some(PathBuf::from("last.pth.tar")),

@@ -129,3 +129,48 @@ pub fn fit_left(s: &str, w: usize) -> String {
     let tail: String = s.chars().skip(n - (w - 1)).collect();
     format!("…{tail}")
 }
+
+/// Cut each name to `w` columns so that different names stay different: from the left
+/// ("…/runs/exp1") when that is enough, else around the first character where a name
+/// differs from the others it would collide with ("lr0.1…seed1-final").
+pub fn fit_distinct(names: &[String], w: usize) -> Vec<String> {
+    let cut: Vec<String> = names.iter().map(|n| fit_left(n, w)).collect();
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let collides = |j: usize| j != i && cut[j] == cut[i] && names[j] != *name;
+            if w < 5 || !(0..names.len()).any(collides) {
+                return cut[i].clone();
+            }
+            let chars: Vec<char> = name.chars().collect();
+            // The first position where it differs from every name it collides with.
+            let d = (0..names.len())
+                .filter(|&j| collides(j))
+                .map(|j| {
+                    chars
+                        .iter()
+                        .zip(names[j].chars())
+                        .take_while(|(a, b)| **a == *b)
+                        .count()
+                })
+                .max()
+                .unwrap_or(0)
+                .min(chars.len().saturating_sub(1));
+            let n = chars.len();
+            if d + 1 < w - 1 {
+                // head up to and including the difference, "…", then the tail.
+                let tail = w - 1 - (d + 1);
+                let head: String = chars[..d + 1].iter().collect();
+                let tail: String = chars[n - tail.min(n - d - 1)..].iter().collect();
+                format!("{head}…{tail}")
+            } else {
+                // "…" + a window ending just after the difference + "…".
+                let end = (d + 1).min(n);
+                let start = end.saturating_sub(w - 2);
+                let mid: String = chars[start..end].iter().collect();
+                format!("…{mid}…")
+            }
+        })
+        .collect()
+}

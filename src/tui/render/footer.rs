@@ -26,18 +26,27 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
         spans.push(Span::styled("j/k", theme.key()));
         spans.push(Span::raw(" move "));
     }
-    // Fit the hints by priority (actions first; help and quit always, since help
-    // lists everything), then show them in the keymap's order.
-    let hints = keymap::hints_where(mode, app.read_only, |a| app.offers(a));
+    // Fit the hints by priority (help and quit always, since help lists everything;
+    // then the actions, Enter and `/`), then show them in the keymap's order. When some
+    // do not fit, the help hint says that it has the rest.
+    let mut hints = keymap::hints_where(mode, app.read_only, |a| app.offers(a));
     let priority = |h: &str| match h {
-        "help" | "quit" => 0,
+        "help" | "all keys" | "quit" => 0,
         "promote" | "restore" | "pin" | "mark" | "prune" | "verify" | "yes" | "no" | "open"
-        | "apply" | "archive newer" => 1,
+        | "details" | "filter" | "apply" | "archive newer" | "trash" | "empty" => 1,
         _ => 2,
     };
     let cost = |(k, h): &(String, &str)| k.chars().count() + h.len() + 2;
     let used: usize = spans.iter().map(|s| s.width()).sum();
-    let mut budget = (area.width as usize).saturating_sub(used);
+    let width = (area.width as usize).saturating_sub(used);
+    if hints.iter().map(cost).sum::<usize>() > width {
+        for h in &mut hints {
+            if h.1 == "help" {
+                h.1 = "all keys";
+            }
+        }
+    }
+    let mut budget = width;
     let mut keep = vec![false; hints.len()];
     for p in 0..3 {
         for (i, h) in hints.iter().enumerate() {

@@ -1,7 +1,7 @@
 //! Rendering: a pure function of `&App` into a buffer. One file per pane (trippy-style)
 //! so you know where a pixel comes from; `layout` decides which panes fit the size.
 
-mod chart;
+pub mod chart;
 mod confirm;
 mod details;
 mod disk;
@@ -29,6 +29,8 @@ pub struct Areas {
     pub header: Rect,
     /// Compact only: one line with best and last.
     pub summary: Rect,
+    /// Compact only: one line with the metric's trend (sparkline).
+    pub spark: Rect,
     pub table: Rect,
     pub chart: Rect,
     pub ranking: Rect,
@@ -67,6 +69,7 @@ pub fn areas(area: Rect) -> Areas {
         Areas {
             header,
             summary: Rect::default(),
+            spark: Rect::default(),
             table,
             chart,
             ranking,
@@ -77,8 +80,10 @@ pub fn areas(area: Rect) -> Areas {
         }
     } else {
         let lines = if middle.height >= 6 { 1 } else { 0 };
-        let [summary, disk, table] = Layout::vertical([
+        let spark_lines = if middle.height >= 10 { 1 } else { 0 };
+        let [summary, spark, disk, table] = Layout::vertical([
             Constraint::Length(lines),
+            Constraint::Length(spark_lines),
             Constraint::Length(lines),
             Constraint::Fill(1),
         ])
@@ -86,6 +91,7 @@ pub fn areas(area: Rect) -> Areas {
         Areas {
             header,
             summary,
+            spark,
             table,
             chart: Rect::default(),
             ranking: Rect::default(),
@@ -121,6 +127,9 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
             header::render(app, run, a.header, buf, theme);
             if a.summary.height > 0 {
                 header::render_summary(app, run, a.summary, buf, theme);
+            }
+            if a.spark.height > 0 {
+                chart::render_sparkline(run, a.spark, buf, theme);
             }
             table::render(app, run, a.table, a.boxed, buf, theme);
             if a.chart.area() > 0 {

@@ -35,6 +35,23 @@ fn longest_fitting(options: &[String], w: usize) -> String {
         .unwrap_or_else(|| fmt::fit(options.last().map(String::as_str).unwrap_or(""), w))
 }
 
+/// A run's name in the list: its path under the root, else the whole path.
+fn run_name(app: &App, i: usize) -> String {
+    let Some(r) = app.runs.get(i) else {
+        return String::new();
+    };
+    match &app.root {
+        Some(root) => r
+            .path
+            .strip_prefix(root)
+            .ok()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|| r.path.to_string_lossy().into_owned()),
+        None => r.path.to_string_lossy().into_owned(),
+    }
+}
+
 pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
     let [header, list, status, footer] = split(area);
     let root = app
@@ -80,6 +97,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
     let name_w = cols[0].width as usize;
     let activity_w = cols[6].width as usize;
     let view = app.list_view();
+    let full_names: Vec<String> = view.iter().map(|&i| run_name(app, i)).collect();
+    let names = fmt::fit_distinct(&full_names, name_w);
     let rows_h = (inner.height as usize).saturating_sub(1).max(1);
     let offset = app.list_selected.saturating_sub(rows_h - 1);
     let rows: Vec<Row> = view
@@ -89,16 +108,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
         .take(rows_h)
         .filter_map(|(pos, &i)| {
             let r = app.runs.get(i)?;
-            let name = match &app.root {
-                Some(root) => r
-                    .path
-                    .strip_prefix(root)
-                    .ok()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| r.path.to_string_lossy().into_owned()),
-                None => r.path.to_string_lossy().into_owned(),
-            };
+            let name = names.get(pos).cloned().unwrap_or_default();
             let snap = r.snapshot.as_ref();
             let best = snap
                 .and_then(|s| s.with_role(Role::Best))
@@ -163,7 +173,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
             };
             Some(
                 Row::new(vec![
-                    Cell::from(fmt::fit_left(&name, name_w)),
+                    Cell::from(name),
                     Cell::from(layout),
                     Cell::from(Line::from(count).right_aligned()),
                     Cell::from(Span::styled(best, theme.best())),

@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Widget};
 use super::fmt;
 use super::theme::Theme;
 use crate::snapshot::{CheckpointState, Role};
-use crate::tui::app::{role_name, state_name, App, RunEntry};
+use crate::tui::app::{role_name, state_name, App, RunEntry, SortKey};
 
 /// A column: title, width, and drop priority (higher survives longer on narrow screens).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,7 @@ enum Col {
 }
 
 impl Col {
+    /// Title, width and drop priority (higher survives longer on narrow screens).
     fn spec(self) -> (&'static str, u16, u8) {
         match self {
             Col::Mark => ("", 1, 9),
@@ -37,14 +38,24 @@ impl Col {
             Col::Size => ("size", 8, 6),
             Col::Age => ("age", 4, 3),
             Col::Roles => ("roles", 13, 7),
-            Col::State => ("state", 7, 5),
+            // Outranks everything but the key columns while a row is not ok.
+            Col::State => ("state", 7, 8),
         }
+    }
+
+    /// Numbers are right-aligned, and so are their titles.
+    fn numeric(self) -> bool {
+        matches!(
+            self,
+            Col::Epoch | Col::Step | Col::Metric | Col::Rank | Col::Size | Col::Age
+        )
     }
 }
 
 /// The columns that fit `width`: epoch/step only when the run has them, then the
-/// lowest-priority columns dropped until the rest fit.
-fn columns(width: u16, has_epoch: bool, has_step: bool) -> Vec<Col> {
+/// least useful columns dropped until the rest fit — `state` first when every row is
+/// ok (it says nothing then), else `age`, `rank`, `size`, `roles`.
+fn columns(width: u16, has_epoch: bool, has_step: bool, all_ok: bool) -> Vec<Col> {
     let mut cols: Vec<Col> = [
         Col::Mark,
         Col::Epoch,
@@ -63,6 +74,10 @@ fn columns(width: u16, has_epoch: bool, has_step: bool) -> Vec<Col> {
         _ => true,
     })
     .collect();
+    let priority = |c: Col| match c {
+        Col::State if all_ok => 0,
+        c => c.spec().2,
+    };
     let need = |cols: &[Col]| -> u16 {
         cols.iter().map(|c| c.spec().1).sum::<u16>() + cols.len().saturating_sub(1) as u16
     };
@@ -70,13 +85,22 @@ fn columns(width: u16, has_epoch: bool, has_step: bool) -> Vec<Col> {
         let Some((i, _)) = cols
             .iter()
             .enumerate()
-            .min_by_key(|(i, c)| (c.spec().2, std::cmp::Reverse(*i)))
+            .min_by_key(|(i, c)| (priority(**c), std::cmp::Reverse(*i)))
         else {
             break;
         };
         cols.remove(i);
     }
     cols
+}
+
+/// Which column the sort key orders.
+fn sorted_col(sort: SortKey) -> Col {
+    match sort {
+        SortKey::Epoch => Col::Epoch,
+        SortKey::Metric => Col::Metric,
+        SortKey::Size => Col::Size,
+    }
 }
 
 pub fn render(app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buffer, theme: Theme) {
@@ -128,14 +152,38 @@ pub fn render(app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buff
     let rows_h = (inner.height as usize).saturating_sub(1);
     let has_epoch = snap.checkpoints.iter().any(|c| c.epoch.is_some());
     let has_step = snap.checkpoints.iter().any(|c| c.step.is_some());
-    let cols = columns(inner.width, has_epoch, has_step);
+    let all_ok = !run.gone
+        && snap
+            .checkpoints
+            .iter()
+            .all(|c| run.state_of(c) == CheckpointState::Complete);
+    let cols = columns(inner.width, has_epoch, has_step, all_ok);
     let widths: Vec<Constraint> = cols
         .iter()
         .map(|c| Constraint::Length(c.spec().1))
         .collect();
+    // The sorted column's title carries the direction: ▼ newest, best or largest first.
+    let sorted = sorted_col(app.sort);
+    let sorted = if sorted == Col::Epoch && !cols.contains(&Col::Epoch) {
+        Col::Step
+    } else {
+        sorted
+    };
     let header = Row::new(
         cols.iter()
-            .map(|c| Cell::from(Span::styled(c.spec().0, theme.title())))
+            .map(|c| {
+                let title = if *c == sorted {
+                    format!("{}▼", c.spec().0)
+                } else {
+                    c.spec().0.to_string()
+                };
+                let line = Line::from(Span::styled(title, theme.title()));
+                Cell::from(if c.numeric() {
+                    line.right_aligned()
+                } else {
+                    line
+                })
+            })
             .collect::<Vec<_>>(),
     );
     let end = (run.offset + rows_h).min(run.view.len());
@@ -146,15 +194,7 @@ pub fn render(app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buff
         .filter_map(|(i, &idx)| {
             let c = snap.checkpoints.get(idx)?;
             let marked = run.marked.contains(&c.name);
-            let mut roles: Vec<&str> = c
-                .roles
-                .iter()
-                .map(|r| match r {
-                    Role::Recovery => "recov",
-                    Role::Milestone => "milest",
-                    r => role_name(*r),
-                })
-                .collect();
+            let mut roles: Vec<&str> = c.roles.iter().map(|r| role_name(*r)).collect();
             if c.pinned {
                 roles.push("pin");
             }
