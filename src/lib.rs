@@ -13,12 +13,15 @@ pub mod disk;
 pub mod engine;
 pub mod error;
 pub mod formats;
+pub mod hint;
 pub mod layout;
+pub mod pyjson;
 pub mod rank;
 pub mod snapshot;
 pub mod store;
 pub mod tui;
 pub mod units;
+pub mod view;
 pub mod watch;
 
 pub use error::{Error, Result};

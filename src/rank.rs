@@ -139,6 +139,12 @@ pub enum KeepReason {
     Milestone,
     /// Not a checkpoint the policy decides on (e.g. damaged, writing).
     NotManaged,
+    /// The trainer's own recorded best (hf `best_model_checkpoint`, timm saver
+    /// `best_epoch`, Lightning `best_model_path`), even when ckpt's `best` is another.
+    TrainerBest,
+    /// Its metadata could not be read, so its metric is unknown: a metric rule
+    /// (keep-top) never ranks it worse or prunes it.
+    MetricUnknown,
 }
 
 /// One checkpoint as the retention planner sees it.
@@ -153,6 +159,10 @@ pub struct RetentionItem {
     pub roles: Vec<Role>,
     /// False for checkpoints the policy must not decide on (damaged, being written).
     pub managed: bool,
+    /// The trainer's own recorded best: always kept.
+    pub trainer_best: bool,
+    /// Its metadata could not be read: its metric is unknown, not bad.
+    pub metric_unknown: bool,
 }
 
 /// What retention keeps (with every reason that applies) and what it would remove.
@@ -216,6 +226,12 @@ pub fn plan_retention(
         }
         if it.roles.contains(&Role::Milestone) {
             r.push(KeepReason::Milestone);
+        }
+        if it.trainer_best && !it.roles.contains(&Role::Best) {
+            r.push(KeepReason::TrainerBest);
+        }
+        if it.metric_unknown && policy.keep_top_k.is_some() {
+            r.push(KeepReason::MetricUnknown);
         }
         if !it.managed {
             r.push(KeepReason::NotManaged);

@@ -211,6 +211,12 @@ pub struct RunSnapshot {
     /// when the run records none (and always for native runs, whose manifest has one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_policy: Option<crate::rank::RetentionPolicy>,
+    /// Bytes under the run's `.ckpt/trash/` (each inode once): part of the run's disk
+    /// use (DESIGN §5); `ckpt trash` lists what they are.
+    pub trash_bytes: u64,
+    /// What the trainer itself recorded (its best), and which checkpoints' metadata
+    /// could not be read: retention protects both (DESIGN §1, issue 10 item 2).
+    pub trainer_record: TrainerRecord,
     /// Every metric value the run has seen, by epoch (or step), ascending: the native
     /// manifest's save history, timm's `summary.csv`, Lightning's `metrics.csv`, the HF
     /// Trainer's `log_history`. Empty when the layout records none; see
@@ -220,6 +226,18 @@ pub struct RunSnapshot {
     /// The alias files a mutation writes for best and last (see [`AliasFiles`]).
     #[serde(skip)]
     pub alias_files: AliasFiles,
+}
+
+/// What a foreign run's trainer recorded about its checkpoints, as far as it was read.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct TrainerRecord {
+    /// The checkpoint the trainer records as its best (hf `best_model_checkpoint`, timm
+    /// saver `best_epoch`, Lightning `ModelCheckpoint.best_model_path`): never pruned,
+    /// whatever ckpt's own `best` says.
+    pub best: Option<String>,
+    /// Checkpoints whose metadata (and so metric) could not be read, with why: no
+    /// metric rule ranks them worse or prunes them.
+    pub unreadable: BTreeMap<String, String>,
 }
 
 impl RunSnapshot {

@@ -12,8 +12,10 @@ pub mod prune;
 pub mod restore;
 pub mod save;
 pub mod verify;
-pub mod view;
 pub mod watch;
+
+/// The `--json` documents live in the library (shared with the Python package).
+pub use ckpt::view;
 
 use std::ffi::OsStr;
 use std::path::Path;

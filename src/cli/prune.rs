@@ -133,17 +133,11 @@ pub fn run(args: &PruneArgs, ctx: &Ctx) -> Result<()> {
     let (policy, words) = effective_policy(&args.policy, &saved, saved_from);
     let plan = run.plan_prune(Some(policy), &[])?;
     let mut out = std::io::stdout().lock();
-    let json = |result: Option<&PruneReport>, out: &mut dyn Write| {
-        view::print_json(
+    let json = |result: Option<&PruneReport>, out: &mut dyn Write| -> Result<()> {
+        Ok(view::print_json(
             out,
-            &view::PruneView {
-                version: view::JSON_VERSION,
-                run: view::run_str(&plan.run),
-                dry_run: args.dry_run,
-                plan: view::prune_plan_view(&plan),
-                result: result.map(view::prune_result_view),
-            },
-        )
+            &view::prune_view(&plan, args.dry_run, result),
+        )?)
     };
     let paint = Paint::stdout();
     if plan.policy.is_empty() && !args.json {

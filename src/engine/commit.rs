@@ -146,6 +146,19 @@ pub fn store_and_repoint(
     new: &mut Manifest,
     operation: &str,
 ) -> Result<()> {
+    store_repoint_unlink(run, old, new, operation, &[])
+}
+
+/// [`store_and_repoint`], and then unlink `unlink` (manifest paths `new` no longer
+/// lists, e.g. a trash name): recorded in the pending record, so a crash before the
+/// unlinks leaves them to the next mutation.
+pub fn store_repoint_unlink(
+    run: &Path,
+    old: &Manifest,
+    new: &mut Manifest,
+    operation: &str,
+    unlink: &[String],
+) -> Result<()> {
     let (last_name, best_name) = alias_names(&new.ext);
     let live = |m: &Manifest, epoch: u64| {
         m.checkpoints
@@ -165,12 +178,29 @@ pub fn store_and_repoint(
         Some(&Pending {
             operation: operation.to_string(),
             may_hold,
+            unlink: unlink.to_vec(),
             ..Default::default()
         }),
     );
     store_manifest(run, new)?;
     if repoint_aliases(run, new)? {
         super::atomic::fsync_dir(run)?;
+    }
+    let mut dirs = std::collections::BTreeSet::new();
+    for f in unlink {
+        let path = resolve(run, f).map_err(|e| Error::Invalid(format!("unlink {f}: {e}")))?;
+        super::fault::point("unlink").map_err(|e| Error::io("remove", &path, e))?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("remove", &path, e)),
+        }
+        if let Some(d) = path.parent() {
+            dirs.insert(d.to_path_buf());
+        }
+    }
+    for d in dirs {
+        super::atomic::fsync_dir(&d)?;
     }
     finish_pending(run, new)
 }

@@ -156,6 +156,8 @@ mod tests {
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
             default_policy: None,
+            trash_bytes: 0,
+            trainer_record: Default::default(),
             history: Vec::new(),
             alias_files: Default::default(),
         };

@@ -17,12 +17,14 @@ pub mod fault;
 pub mod foreign;
 pub mod hash;
 pub mod lock;
+pub mod metric_choice;
 pub mod pin;
 pub mod promote;
 pub mod prune;
 pub mod restore;
 pub mod save;
 pub mod saved_by;
+pub mod trash;
 pub mod verify;
 
 use std::io::Read;

@@ -194,6 +194,8 @@ impl Run {
                 pinned: c.pinned,
                 roles: c.roles.clone(),
                 managed: c.state == CheckpointState::Complete,
+                trainer_best: snap.trainer_record.best.as_deref() == Some(c.name.as_str()),
+                metric_unknown: snap.trainer_record.unreadable.contains_key(&c.name),
             })
             .collect();
         let outcome = plan_retention(&items, &policy, mode);
@@ -473,6 +475,8 @@ mod tests {
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
             default_policy: None,
+            trash_bytes: 0,
+            trainer_record: Default::default(),
             history: Vec::new(),
             alias_files: Default::default(),
         };
@@ -579,6 +583,8 @@ mod tests {
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
             default_policy: None,
+            trash_bytes: 0,
+            trainer_record: Default::default(),
             history: Vec::new(),
             alias_files: Default::default(),
         };

@@ -210,6 +210,7 @@ pub fn manifest_victims(m: &Manifest, policy: &RetentionPolicy) -> Vec<String> {
                 pinned: e.pinned,
                 roles,
                 managed: true,
+                ..Default::default()
             }
         })
         .collect();

@@ -72,6 +72,23 @@ impl Run {
         };
         for e in &m.checkpoints {
             let path = entry_path(&self.dir, e)?;
+            // Trash deleted by hand (DESIGN §5): the record is stale, not damage; `ckpt
+            // trash empty` drops it.
+            if e.is_trashed()
+                && matches!(std::fs::symlink_metadata(&path),
+                            Err(err) if err.kind() == std::io::ErrorKind::NotFound)
+            {
+                out.notes.push(VerifyIssue {
+                    name: e.path.clone(),
+                    path,
+                    reason: format!(
+                        "in the trash per the manifest but gone (deleted by hand?); not \
+                         damage. `ckpt trash empty {}` drops the record",
+                        self.dir.display()
+                    ),
+                });
+                continue;
+            }
             out.checked += 1;
             let may_hold = allowed(&e.path, e.epoch);
             if !may_hold.is_empty() && !e.is_trashed() {

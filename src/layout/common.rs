@@ -525,6 +525,8 @@ pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
         warnings: p.warnings,
         scanned_at: chrono::Utc::now(),
         default_policy: None,
+        trash_bytes: 0,
+        trainer_record: Default::default(),
         history: Vec::new(),
         alias_files: Default::default(),
     };

@@ -388,6 +388,13 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         }
     }
 
+    let trainer_best = cb.best_model_path.as_deref().and_then(|p| {
+        let last = Path::new(p).file_name()?.to_string_lossy().into_owned();
+        checkpoints.iter().any(|c| c.name == last).then_some(last)
+    });
+    // The monitored metric is unknown (not bad) for a checkpoint whose name does not
+    // carry it when metrics.csv exists but could not be read.
+    let unreadable = unreadable_metrics(run, table.is_none(), metric.as_ref(), &checkpoints);
     let history = metric
         .as_ref()
         .map(|m| common::csv_history(table.as_ref(), &m.name))
@@ -402,8 +409,30 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         warnings,
     };
     let mut snap = common::finish(run, parts);
+    snap.trainer_record = crate::snapshot::TrainerRecord {
+        best: trainer_best,
+        unreadable,
+    };
     snap.history = history;
     Ok(snap)
+}
+
+/// Checkpoints with no metric because `metrics.csv` exists but could not be read.
+fn unreadable_metrics(
+    run: &Path,
+    table_missing: bool,
+    metric: Option<&MetricSpec>,
+    checkpoints: &[Checkpoint],
+) -> std::collections::BTreeMap<String, String> {
+    let csv = run.join("metrics.csv");
+    if metric.is_none() || !table_missing || std::fs::symlink_metadata(&csv).is_err() {
+        return Default::default();
+    }
+    checkpoints
+        .iter()
+        .filter(|c| c.metric.is_none() && !c.has_role(Role::Recovery))
+        .map(|c| (c.name.clone(), "metrics.csv could not be read".to_string()))
+        .collect()
 }
 
 /// Best without a `best.ckpt`: the callback's `best_model_path` (by last component),

@@ -6,6 +6,7 @@ pub mod hf;
 pub mod lightning;
 pub mod native;
 pub mod timm;
+pub mod trash;
 
 use std::path::{Path, PathBuf};
 
@@ -57,12 +58,14 @@ pub fn scan(dir: &Path, layout: Option<LayoutKind>) -> Result<RunSnapshot> {
         }
     };
     let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    match kind {
+    let mut snap = match kind {
         LayoutKind::Ckpt => native::scan(&canonical),
         LayoutKind::Timm => timm::scan(&canonical),
         LayoutKind::Lightning => lightning::scan(&canonical),
         LayoutKind::Hf => hf::scan(&canonical),
-    }
+    }?;
+    snap.trash_bytes = trash::trash_bytes(&snap.run);
+    Ok(snap)
 }
 
 /// The alias files of a scanned foreign run, as its layout names them (timm

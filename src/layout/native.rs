@@ -248,6 +248,8 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         warnings,
         scanned_at: chrono::Utc::now(),
         default_policy: None,
+        trash_bytes: 0,
+        trainer_record: Default::default(),
         history,
         alias_files: AliasFiles {
             best: Some(PathBuf::from(&best_name)),

@@ -424,6 +424,26 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         }
     }
 
+    // timm's own best (its saver history), and checkpoints whose metric is unknown
+    // because summary.csv exists but could not be read (and their file gave none).
+    let trainer_best = saver.as_ref().and_then(|s| s.best_epoch).and_then(|be| {
+        checkpoints
+            .iter()
+            .find(|c| {
+                c.epoch == Some(be)
+                    && !c.has_role(Role::Recovery)
+                    && !c.has_role(Role::Milestone)
+                    && matches!(classify(&c.name), Some(TimmName::Checkpoint(_)))
+            })
+            .map(|c| c.name.clone())
+    });
+    let csv_unreadable =
+        table.is_none() && std::fs::symlink_metadata(run.join("summary.csv")).is_ok();
+    let unreadable: BTreeMap<String, String> = checkpoints
+        .iter()
+        .filter(|c| csv_unreadable && c.metric.is_none() && !c.has_role(Role::Milestone))
+        .map(|c| (c.name.clone(), "summary.csv could not be read".to_string()))
+        .collect();
     let history = common::csv_history(table.as_ref(), &metric.name);
     let parts = Parts {
         layout: LayoutKind::Timm,
@@ -435,6 +455,10 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         warnings,
     };
     let mut snap = common::finish(run, parts);
+    snap.trainer_record = crate::snapshot::TrainerRecord {
+        best: trainer_best,
+        unreadable,
+    };
     snap.history = history;
     // timm keeps its `checkpoint_hist` best checkpoints: prune with no flags does the same.
     snap.default_policy = hist.filter(|&h| h > 0).map(|h| RetentionPolicy {

@@ -75,6 +75,8 @@ pub fn native_run() -> RunSnapshot {
         warnings: vec![],
         scanned_at: now(),
         default_policy: None,
+        trash_bytes: 0,
+        trainer_record: Default::default(),
         history: Vec::new(),
         alias_files: ckpt::snapshot::AliasFiles {
             best: Some(PathBuf::from("model_best.pth.tar")),
