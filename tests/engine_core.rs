@@ -3,11 +3,14 @@
 //! prune plan/apply, lock contention, alias fallback, read-only directories.
 
 mod common_engine;
+mod common_skip;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use common_skip::{require_root, skip};
 
 use ckpt::engine::atomic::create_mode;
 use ckpt::engine::commit::store_manifest;
@@ -532,7 +535,10 @@ fn read_only_run_dir_fails_before_writing() {
             .map(|s| s.success())
             .unwrap_or(false);
         if !ok {
-            eprintln!("SKIPPED read_only_run_dir_fails_before_writing: running as root but cannot mount tmpfs (chmod does not stop root)");
+            skip(
+                "read_only_run_dir_fails_before_writing",
+                "running as root but cannot mount a tmpfs (chmod does not stop root)",
+            );
             return;
         }
         _guard = Mount(mnt.clone());
@@ -574,8 +580,10 @@ fn read_only_run_dir_fails_before_writing() {
 
 #[test]
 fn no_space_fails_before_writing_with_numbers_and_hint() {
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED no_space_fails_before_writing_with_numbers_and_hint: needs root to mount a small tmpfs");
+    if !require_root(
+        "no_space_fails_before_writing_with_numbers_and_hint",
+        "mount a small tmpfs",
+    ) {
         return;
     }
     let d = tempfile::tempdir().unwrap();
@@ -587,8 +595,9 @@ fn no_space_fails_before_writing_with_numbers_and_hint() {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        eprintln!(
-            "SKIPPED no_space_fails_before_writing_with_numbers_and_hint: cannot mount tmpfs"
+        skip(
+            "no_space_fails_before_writing_with_numbers_and_hint",
+            "cannot mount a tmpfs",
         );
         return;
     }

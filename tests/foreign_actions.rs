@@ -280,15 +280,13 @@ fn timm_refuses_to_promote_a_damaged_checkpoint() {
     let before = hash(&dir.join("model_best.pth.tar"));
     let r = run(&dir, LayoutKind::Timm);
     let snap = scan(&dir, LayoutKind::Timm);
-    if snap
-        .find("4")
-        .is_some_and(|c| c.state == ckpt::snapshot::CheckpointState::Damaged)
-    {
-        assert!(r.promote("4").is_err());
-        assert_eq!(hash(&dir.join("model_best.pth.tar")), before);
-    } else {
-        eprintln!("SKIPPED: the timm scan does not mark a zero-byte checkpoint damaged");
-    }
+    assert_eq!(
+        snap.find("4").map(|c| c.state.clone()),
+        Some(ckpt::snapshot::CheckpointState::Damaged),
+        "the timm scan marks a zero-byte checkpoint damaged"
+    );
+    assert!(r.promote("4").is_err());
+    assert_eq!(hash(&dir.join("model_best.pth.tar")), before);
 }
 
 // ---------------------------------------------------------------- lightning

@@ -217,6 +217,7 @@ fn confirm_restore_promote_pin_verify() {
             alias: Some(PathBuf::from("model_best.pth.tar")),
             alias_exists: true,
             previous: Some("checkpoint-5.pth.tar".into()),
+            keeps_only_copy: false,
         },
     );
     insta::assert_snapshot!("confirm_promote", screen(&app, 100, 30));

@@ -18,6 +18,7 @@ pub mod foreign;
 pub mod hash;
 pub mod lock;
 pub mod metric_choice;
+pub mod only_copy;
 pub mod pin;
 pub mod promote;
 pub mod prune;
@@ -331,6 +332,26 @@ pub struct PromoteReport {
     pub alias: Option<PathBuf>,
     /// The checkpoint that was best before, if any.
     pub previous: Option<String>,
+    /// Where an alias file that was the only copy of its bytes was kept before it was
+    /// rewritten (`.ckpt/trash/<time>/<alias name>`).
+    pub backup: Option<PathBuf>,
+}
+
+/// What a promote will do, shown before it runs (CLI `--dry-run`, the monitor's dialog).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromotePlan {
+    pub run: PathBuf,
+    pub target: String,
+    pub epoch: Option<u64>,
+    pub step: Option<u64>,
+    /// The alias file rewritten to hold best (`None`: hf, best is a record).
+    pub alias: Option<PathBuf>,
+    /// `alias` exists already (it is replaced, not created).
+    pub alias_exists: bool,
+    /// The best it replaces, if any.
+    pub previous: Option<String>,
+    /// `alias` is the only copy of its bytes: it is kept here first (in `.ckpt/trash/`).
+    pub backup: Option<PathBuf>,
 }
 
 /// One problem found by verify.

@@ -75,6 +75,8 @@ pub enum PendingAction {
         alias_exists: bool,
         /// The best it replaces, if any.
         previous: Option<String>,
+        /// `alias` is the only copy of its checkpoint's bytes: kept in `.ckpt/trash/` first.
+        keeps_only_copy: bool,
     },
     Pin {
         name: String,
@@ -931,6 +933,10 @@ fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
         },
         Action::Promote => {
             let (alias, alias_exists, previous) = promote.unwrap_or_default();
+            let keeps_only_copy = alias.as_ref().is_some_and(|a| {
+                ckpt.paths.first() != Some(a)
+                    && crate::engine::only_copy::listed_alias_only_copy(snap, a)
+            });
             // Alias files that merely name it (Lightning's last.ckpt) are not its files.
             let files = files
                 .into_iter()
@@ -948,6 +954,7 @@ fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
                 alias,
                 alias_exists,
                 previous,
+                keeps_only_copy,
             }
         }
         _ => return vec![],
