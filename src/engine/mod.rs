@@ -12,6 +12,7 @@
 pub mod alias;
 pub mod atomic;
 pub mod commit;
+pub mod dir_record;
 pub mod doctor;
 pub mod fault;
 pub mod foreign;
@@ -22,7 +23,9 @@ pub mod only_copy;
 pub mod pin;
 pub mod promote;
 pub mod prune;
+pub mod reclaim;
 pub mod restore;
+pub mod run_files;
 pub mod save;
 pub mod saved_by;
 pub mod trash;

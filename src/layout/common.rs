@@ -426,6 +426,17 @@ pub struct Parts {
 pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
     warn_non_finite_best(&mut p);
     if let Some(state) = load_foreign_state(run, &mut p.warnings) {
+        // Checkpoint directories recorded when they were made durable: a recorded file
+        // missing or of another size is damage (sizes only; `verify` re-hashes).
+        for c in p.checkpoints.iter_mut() {
+            let Some(rec) = state.files.get(&c.name) else {
+                continue;
+            };
+            if let Some((_, why)) = rec.size_mismatch(&run.join(&c.name)) {
+                c.state = CheckpointState::Damaged;
+                c.damage = Some(why);
+            }
+        }
         for name in &state.pinned {
             match p.checkpoints.iter_mut().find(|c| &c.name == name) {
                 Some(c) => c.pinned = true,
