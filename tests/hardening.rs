@@ -9,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use ckpt::engine::{EngineOptions, Run};
-use ckpt::layout::LayoutKind;
+use ckpt::snapshot::LayoutKind;
 use common_cli::Dir;
 
 fn h(p: &Path) -> u128 {
@@ -134,4 +134,121 @@ fn promote_keeps_native_model_best_that_is_the_only_copy() {
     let n = trash_files(&run).len();
     r.release_best().unwrap();
     assert_eq!(trash_files(&run).len(), n);
+}
+
+// ------------------------------------------------------------ tmpfs helper
+
+/// A small tmpfs mounted for one test (root only; otherwise [`common_skip::skip`]),
+/// unmounted on drop.
+struct Tmpfs {
+    path: PathBuf,
+    _parent: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn new(test: &str, size: &str) -> Option<Tmpfs> {
+        if !common_skip::require_root(test, "mount a small tmpfs") {
+            return None;
+        }
+        let parent = tempfile::tempdir().unwrap();
+        let path = parent.path().join("mnt");
+        fs::create_dir(&path).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(&path)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            common_skip::skip(test, "could not mount a tmpfs");
+            return None;
+        }
+        Some(Tmpfs {
+            path,
+            _parent: parent,
+        })
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+fn req(epoch: u64, metric: f64) -> ckpt::engine::SaveRequest {
+    ckpt::engine::SaveRequest {
+        epoch,
+        metric: Some(metric),
+        metric_spec: Some(ckpt::rank::MetricSpec {
+            name: "top1".into(),
+            mode: ckpt::rank::Mode::Max,
+        }),
+        ..Default::default()
+    }
+}
+
+fn save_bytes(
+    run: &Run,
+    epoch: u64,
+    metric: f64,
+    data: &[u8],
+) -> ckpt::Result<ckpt::engine::SaveReport> {
+    let mut w = |out: &mut dyn std::io::Write| out.write_all(data);
+    run.save(
+        &req(epoch, metric),
+        ckpt::engine::SaveSource::Writer(&mut w),
+        None,
+    )
+}
+
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    common_cli::payload(seed, len)
+}
+
+const MIB: usize = 1 << 20;
+
+// ------------------------------------------------------------ 5. dead writers' temps
+
+/// A temp left by a writer that died (5 MiB on an 8 MiB tmpfs) is swept before the
+/// space preflight refuses a save that fits once it is gone.
+#[test]
+fn dead_writers_temps_are_swept_before_the_preflight_refuses() {
+    let Some(mnt) = Tmpfs::new(
+        "dead_writers_temps_are_swept_before_the_preflight_refuses",
+        "8m",
+    ) else {
+        return;
+    };
+    let dir = mnt.path.join("run");
+    let run = Run::open_or_create(&dir, EngineOptions::default()).unwrap();
+    save_bytes(&run, 1, 1.0, &noise(MIB, 1)).unwrap();
+    let dead = dir.join(format!(
+        ".ckpt-tmp-{}-2147483600-0123456789abcdef-checkpoint-9.pth.tar",
+        ckpt::store::temp::host_tag()
+    ));
+    fs::write(&dead, noise(5 * MIB, 9)).unwrap();
+    let src_dir = tempfile::tempdir().unwrap();
+    let src = src_dir.path().join("two.bin");
+    fs::write(&src, noise(2 * MIB, 2)).unwrap();
+    let rep = run
+        .save(
+            &req(2, 2.0),
+            ckpt::engine::SaveSource::File {
+                path: &src,
+                move_file: false,
+            },
+            None,
+        )
+        .unwrap_or_else(|e| panic!("the dead writer's 5 MiB temp is reclaimable: {e}"));
+    assert_eq!(rep.bytes, 2 * MIB as u64);
+    assert!(!dead.exists(), "the dead writer's temp was swept");
 }

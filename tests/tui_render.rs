@@ -6,9 +6,10 @@ mod tui_support;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ckpt::engine::{FileStamp, KeepReason, PrunePlan, RestorePlan, Victim};
-use ckpt::layout::LayoutKind;
+use ckpt::engine::{FileStamp, PrunePlan, RestorePlan, Victim};
+use ckpt::rank::KeepReason;
 use ckpt::rank::{MetricSpec, Mode, RetentionPolicy};
+use ckpt::snapshot::LayoutKind;
 use ckpt::snapshot::{Alias, Checkpoint, Role, RunSnapshot};
 use ckpt::tui::app::{update, App, Confirm, Msg, Overlay, PendingAction};
 use ckpt::tui::render;

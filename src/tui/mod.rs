@@ -23,7 +23,7 @@ use crossterm::event::{self, Event, KeyEventKind};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 
-use crate::layout::LayoutKind;
+use crate::snapshot::LayoutKind;
 use crate::watch::{self, WatchConfig, WatchEvent};
 
 use app::{update, App, Command, Msg};
