@@ -154,6 +154,26 @@ def test_timm_resume_checkpoint_resumes_at_the_next_epoch(tmp_path):
         "checkpoint-1.pth.tar", "checkpoint-3.pth.tar"]
 
 
+def test_async_save_returns_before_durable_and_wait_settles(tmp_path):
+    model, opt = tiny()
+    saver = CheckpointSaver(model=model, optimizer=opt, args=args_ns(), checkpoint_dir=str(tmp_path),
+                            max_history=3, async_save=True)
+    got = []
+    for epoch, metric in enumerate([1.0, 3.0, 2.0]):
+        step(model, opt)  # the model changes while the previous save may still be writing
+        got.append(saver.save_checkpoint(epoch, metric=metric))
+    expected = {k: v.clone() for k, v in model.state_dict().items()}
+    saver.wait()
+    assert got == [(1.0, 0), (3.0, 1), (3.0, 1)]
+    ls = ckpt.Run(str(tmp_path)).ls()
+    assert (ls["best"]["epoch"], ls["last"]["epoch"]) == (1, 2)
+    last = torch.load(tmp_path / "last.pth.tar", weights_only=False)
+    assert last["epoch"] == 2
+    for k, v in expected.items():
+        assert torch.equal(last["state_dict"][k], v), k
+    assert ckpt.Run(str(tmp_path)).verify()["damaged"] == []
+
+
 def test_recovery_saves_are_atomic_and_found(tmp_path):
     model, opt = tiny()
     saver = CheckpointSaver(model=model, optimizer=opt, checkpoint_dir=str(tmp_path), recovery_dir=str(tmp_path))
@@ -164,6 +184,10 @@ def test_recovery_saves_are_atomic_and_found(tmp_path):
     assert os.path.basename(saver.find_recovery()) == "recovery-2-20.pth.tar"
     assert torch.load(tmp_path / "recovery-2-30.pth.tar", weights_only=False)["epoch"] == 2
     assert temps_in(tmp_path) == []
+    # train.py's order: recovery saves mid-epoch, then the epoch's checkpoint, same dir.
+    assert saver.save_checkpoint(2, metric=1.0) == (1.0, 2)
+    ls = ckpt.Run(str(tmp_path)).ls()
+    assert ls["layout"] == "ckpt" and ls["last"]["epoch"] == 2
 
 
 # ---- NaN never best ------------------------------------------------------------------

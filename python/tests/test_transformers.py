@@ -21,10 +21,14 @@ transformers = pytest.importorskip("transformers")
 import ckpt  # noqa: E402
 from ckpt.transformers import DurableCheckpointCallback  # noqa: E402
 
-from adapter_support import ckpt_cli, ckpt_json  # noqa: E402
+from adapter_support import ckpt_cli, ckpt_json, skip_or_fail  # noqa: E402
 
 
 def train(out: Path, callbacks):
+    try:
+        import accelerate  # noqa: F401  (transformers.Trainer needs it on torch)
+    except ImportError:
+        skip_or_fail("transformers.Trainer needs `accelerate` (pip install accelerate)")
     from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
 
     torch.manual_seed(0)

@@ -18,17 +18,7 @@ use crate::watch::WatchMode;
 use super::keymap::{self, Action, KeyMode};
 use super::render;
 
-/// The process that looks like it is training into a run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrainerInfo {
-    pub pid: u32,
-    /// Short command line (program and first arguments).
-    pub command: String,
-    /// CPU use in percent of one core.
-    pub cpu_percent: f32,
-    /// Resident memory in bytes.
-    pub memory: u64,
-}
+pub use super::trainer::TrainerInfo;
 
 /// Column the history table is sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

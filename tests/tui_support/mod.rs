@@ -151,6 +151,8 @@ pub fn trainer() -> TrainerInfo {
         command: "python train.py --output /data/runs/resnet50-a1".into(),
         cpu_percent: 97.4,
         memory: 1_288_490_188,
+        liveness: ckpt::tui::trainer::Liveness::Alive,
+        evidence: ckpt::tui::trainer::Evidence::Argument,
     }
 }
 
