@@ -9,10 +9,12 @@ use std::path::Path;
 
 use super::fmt;
 use super::theme::Theme;
+use crate::engine::KeepReason;
 use crate::engine::RestorePlan;
 use crate::layout::LayoutKind;
+use crate::rank::RetentionPolicy;
 use crate::snapshot::{Checkpoint, Role, RunSnapshot};
-use crate::tui::app::{Confirm, PendingAction};
+use crate::tui::app::{Confirm, PendingAction, PruneBasis, PruneProposal};
 
 /// Most file lines listed before "… and N more".
 const MAX_FILES: usize = 12;
@@ -69,6 +71,58 @@ fn moving_files(snap: &RunSnapshot, c: &Checkpoint) -> (usize, u64) {
     }
 }
 
+/// "keep the top 3, the newest 2 and every 5th epoch".
+fn policy_words(p: &RetentionPolicy) -> String {
+    let mut parts = Vec::new();
+    if let Some(k) = p.keep_top_k {
+        parts.push(format!("the top {k}"));
+    }
+    if let Some(n) = p.keep_last {
+        parts.push(format!("the newest {n}"));
+    }
+    if let Some(n) = p.keep_every {
+        parts.push(format!("every {n}th epoch"));
+    }
+    match parts.len() {
+        0 => "keep everything".into(),
+        1 => format!("keep {}", parts[0]),
+        n => format!("keep {} and {}", parts[..n - 1].join(", "), parts[n - 1]),
+    }
+}
+
+/// Why a checkpoint is kept, in words: "best, #1 of the top 3".
+fn keep_words(why: &[KeepReason], p: &RetentionPolicy) -> String {
+    let words: Vec<String> = why
+        .iter()
+        .map(|r| match r {
+            KeepReason::Best => "best".into(),
+            KeepReason::Last => "last (resume point)".into(),
+            KeepReason::Pinned => "pinned".into(),
+            KeepReason::TopK(k) => match p.keep_top_k {
+                Some(n) => format!("#{k} of the top {n}"),
+                None => format!("#{k}"),
+            },
+            KeepReason::Newest => match p.keep_last {
+                Some(n) if n < usize::MAX => format!("among the newest {n}"),
+                _ => "newest".into(),
+            },
+            KeepReason::EveryNth => match p.keep_every {
+                Some(n) => format!("every {n}th epoch"),
+                None => "every nth epoch".into(),
+            },
+            KeepReason::Milestone => "milestone".into(),
+            KeepReason::NotManaged => {
+                "not the policy's to delete (damaged or being written)".into()
+            }
+        })
+        .collect();
+    if words.is_empty() {
+        "never pruned".into()
+    } else {
+        words.join(", ")
+    }
+}
+
 /// How the bytes get there, in plain words.
 fn copy_words(bytes: u64) -> String {
     if bytes == 0 {
@@ -109,7 +163,7 @@ fn roles_of(snap: &RunSnapshot, c: &Checkpoint) -> Vec<&'static str> {
 
 /// The checkpoint a ranking would call best among `keep` (finite metrics, complete,
 /// no recovery saves), by the run's mode.
-fn top_of<'a>(snap: &'a RunSnapshot, keep: impl Fn(&Checkpoint) -> bool) -> Option<&'a Checkpoint> {
+fn top_of(snap: &RunSnapshot, keep: impl Fn(&Checkpoint) -> bool) -> Option<&Checkpoint> {
     let ranks = snap.ranks();
     snap.checkpoints
         .iter()
@@ -192,7 +246,13 @@ fn best_after(plan: &RestorePlan, snap: &RunSnapshot) -> Vec<String> {
             out.push(format!(
                 "timm starts a resumed run with no best: its first save rewrites {alias},"
             ));
-            out.push(format!("  better or not (today it holds {}).", named(best)));
+            out.push(format!(
+                "  better or not (today it holds {}{}).",
+                best.name,
+                best.finite_metric()
+                    .map(|v| format!(", {}", fmt::metric_value(v)))
+                    .unwrap_or_default()
+            ));
         }
         LayoutKind::Lightning => {
             let upto = |c: &Checkpoint| c.epoch.or(c.step) <= at;
@@ -202,7 +262,10 @@ fn best_after(plan: &RestorePlan, snap: &RunSnapshot) -> Vec<String> {
                 at.map(unit).unwrap_or_else(|| plan.target.clone())
             ));
             out.push(match then {
-                Some(c) => format!("({}); newer files it no longer tracks stay unless moved.", named(c)),
+                Some(c) => format!(
+                    "({}); newer files it no longer tracks stay unless moved.",
+                    named(c)
+                ),
                 None => "; newer files it no longer tracks stay unless moved.".into(),
             });
         }
@@ -232,7 +295,11 @@ fn newer_lines(plan: &RestorePlan, snap: Option<&RunSnapshot>, lines: &mut Vec<L
     if n > 0 {
         match (&plan.archive_dir, hf) {
             (None, _) => {
-                let (verb, them) = if n == 1 { ("stays", "it") } else { ("stay", "them") };
+                let (verb, them) = if n == 1 {
+                    ("stays", "it")
+                } else {
+                    ("stay", "them")
+                };
                 lines.push(Line::from(format!(
                     "{n} newer checkpoint{s} {verb}; the resumed trainer saves over {them}:"
                 )));
@@ -248,7 +315,11 @@ fn newer_lines(plan: &RestorePlan, snap: Option<&RunSnapshot>, lines: &mut Vec<L
                     }
                 }
                 let size = if snap.is_some() && found.iter().all(Option::is_some) {
-                    format!(", {files} files, {}", fmt::bytes(bytes))
+                    format!(
+                        ", {files} files, {} bytes ({})",
+                        fmt::exact(bytes),
+                        fmt::bytes(bytes)
+                    )
                 } else {
                     String::new()
                 };
@@ -286,7 +357,10 @@ fn newer_lines(plan: &RestorePlan, snap: Option<&RunSnapshot>, lines: &mut Vec<L
             (Some(c), Some(s)) => {
                 let mut roles = roles_of(s, c).join(", ");
                 if let (Some(_), Some(_)) = (&plan.archive_dir, stays) {
-                    roles = format!("{roles} — stays: {}", stays.map(|k| k.1.as_str()).unwrap_or(""));
+                    roles = format!(
+                        "{roles} — stays: {}",
+                        stays.map(|k| k.1.as_str()).unwrap_or("")
+                    );
                 }
                 format!(
                     "  {:<36} {:>10}  {roles}",
@@ -322,8 +396,8 @@ fn newer_lines(plan: &RestorePlan, snap: Option<&RunSnapshot>, lines: &mut Vec<L
     }
     if n > 0 && !hf {
         lines.push(Line::from(match plan.archive_dir {
-            None => "[ ] a: move the newer ones to .ckpt/trash/ first (now: they stay)",
-            Some(_) => "[x] a: move the newer ones to .ckpt/trash/ first (a: let them stay)",
+            None => "[ ] a: archive the newer ones in .ckpt/trash/ first (now: they stay)",
+            Some(_) => "[x] a: archive the newer ones in .ckpt/trash/ first (a: let them stay)",
         }));
     }
 }
@@ -450,12 +524,38 @@ pub fn body(action: &PendingAction, snap: Option<&RunSnapshot>) -> (String, Vec<
             }
             "Restore?".to_string()
         }
-        PendingAction::Prune(plan) => {
+        PendingAction::Prune(PruneProposal { plan, basis }) => {
+            let n = plan.victims.len();
+            match basis {
+                PruneBasis::Marked { .. } => lines.push(Line::from(format!(
+                    "Delete the {n} marked checkpoint{}:",
+                    if n == 1 { "" } else { "s" }
+                ))),
+                PruneBasis::Policy {
+                    source,
+                    refused_marks,
+                } => {
+                    if refused_marks.is_empty() {
+                        lines.push(Line::from(
+                            "No rows are marked (d marks them), so this applies the run's policy:",
+                        ));
+                    } else {
+                        for (n, why) in refused_marks {
+                            lines.push(Line::from(format!(
+                                "Nothing is marked: d refused {n} — {why}."
+                            )));
+                        }
+                        lines.push(Line::from("So this applies the run's policy:"));
+                    }
+                    lines.push(Line::from(format!(
+                        "  {} ({source})",
+                        policy_words(&plan.policy)
+                    )));
+                }
+            }
             let files: usize = plan.victims.iter().map(|v| v.files.len()).sum();
             lines.push(Line::from(format!(
-                "Delete {} checkpoint(s), {} file(s); frees {} bytes ({}):",
-                plan.victims.len(),
-                files,
+                "delete {n} checkpoint(s), {files} file(s); frees {} bytes ({}):",
                 fmt::exact(plan.bytes_freed),
                 fmt::bytes(plan.bytes_freed)
             )));
@@ -476,12 +576,35 @@ pub fn body(action: &PendingAction, snap: Option<&RunSnapshot>) -> (String, Vec<
                     fmt::bytes(rest)
                 )));
             }
-            let kept: Vec<&str> = plan.kept.iter().map(|(n, _)| n.as_str()).collect();
+            // Every kept checkpoint with its reasons, as `ckpt prune --dry-run` says.
+            let kept: Vec<&(String, Vec<KeepReason>)> = match basis {
+                PruneBasis::Marked { refused } => refused.iter().collect(),
+                PruneBasis::Policy { .. } => plan.kept.iter().collect(),
+            };
             if !kept.is_empty() {
-                lines.push(Line::from(format!(
-                    "Kept: {}",
-                    fmt::fit(&kept.join(", "), 60)
-                )));
+                lines.push(Line::from(match basis {
+                    PruneBasis::Marked { .. } => "marked but kept:",
+                    PruneBasis::Policy { .. } => "kept:",
+                }));
+                for (name, why) in kept.iter().take(MAX_FILES) {
+                    lines.push(Line::from(format!(
+                        "  {:<44} {}",
+                        name,
+                        keep_words(why, &plan.policy)
+                    )));
+                }
+                if kept.len() > MAX_FILES {
+                    lines.push(Line::from(format!(
+                        "  … and {} more kept",
+                        kept.len() - MAX_FILES
+                    )));
+                }
+            }
+            if let PruneBasis::Marked { .. } = basis {
+                let others = plan.kept.len().saturating_sub(kept.len());
+                if others > 0 {
+                    lines.push(Line::from(format!("{others} unmarked checkpoint(s) stay.")));
+                }
             }
             "Prune?".to_string()
         }
@@ -501,34 +624,83 @@ pub fn body(action: &PendingAction, snap: Option<&RunSnapshot>) -> (String, Vec<
     (title, lines)
 }
 
+/// Rows `line` takes when word-wrapped to `width` columns, measured by wrapping it for
+/// real in a scratch buffer (so the dialog is exactly as tall as its text).
+fn wrapped_rows(line: &Line<'_>, width: usize) -> usize {
+    let n = line.width();
+    if n <= width {
+        return 1;
+    }
+    // Word wrapping never needs more than twice the plain division.
+    let most = (2 * n.div_ceil(width.max(1)) + 1).min(u16::MAX as usize) as u16;
+    let area = Rect::new(0, 0, width as u16, most);
+    let mut scratch = Buffer::empty(area);
+    Paragraph::new(line.clone())
+        .wrap(Wrap { trim: false })
+        .render(area, &mut scratch);
+    (0..most)
+        .rev()
+        .find(|&y| (0..area.width).any(|x| scratch[(x, y)].symbol() != " "))
+        .map_or(1, |y| y as usize + 1)
+}
+
 pub fn render(c: &Confirm, snap: Option<&RunSnapshot>, area: Rect, buf: &mut Buffer, theme: Theme) {
     let (title, mut lines) = body(&c.action, snap);
-    lines.push(Line::from(""));
     let (no, yes) = if c.yes_focused {
         (theme.title(), theme.selected().patch(theme.warn()))
     } else {
         (theme.selected().patch(theme.title()), theme.title())
     };
-    lines.push(Line::from(vec![
+    let mut buttons = Line::from(vec![
         Span::raw("        "),
         Span::styled("[ No ]", no),
         Span::raw("    "),
         Span::styled("[ Yes ]", yes),
         Span::styled("    y confirm · n/Esc cancel", theme.dim()),
-    ]));
+    ]);
+    // Narrow: the buttons alone (the footer names the keys).
+    if buttons.width() + 2 > area.width as usize {
+        buttons.spans.pop();
+        buttons.spans[0] = Span::raw("  ");
+    }
     // As wide as the longest line when the screen allows; else long lines (paths)
     // wrap, and the dialog grows taller instead of cutting them.
-    let want = lines.iter().map(|l| l.width()).max().unwrap_or(20) as u16 + 4;
+    let want = lines
+        .iter()
+        .chain([&buttons])
+        .map(|l| l.width())
+        .max()
+        .unwrap_or(20) as u16
+        + 4;
     let w = want.max(40).min(area.width);
     let iw = w.saturating_sub(2).max(1) as usize;
-    let h = lines
-        .iter()
-        .map(|l| {
-            let n = l.width().max(1);
-            (n.div_ceil(iw) + usize::from(n > iw)) as u16
-        })
-        .sum::<u16>()
-        + 2;
+    let rows = |l: &Line| wrapped_rows(l, iw);
+    // Never cut the buttons: when the screen is too short, the body's last lines give
+    // way (what moves and what is deleted come first), and a line says so.
+    let room = (area.height as usize).saturating_sub(2);
+    let fixed = 1 + rows(&buttons);
+    let cut = lines.iter().map(rows).sum::<usize>() + fixed > room;
+    if cut {
+        let fixed = rows(&buttons);
+        let mut used = 0;
+        let keep = lines
+            .iter()
+            .take_while(|l| {
+                used += rows(l);
+                used + fixed < room
+            })
+            .count();
+        let more = lines.len() - keep;
+        lines.truncate(keep);
+        lines.push(Line::from(Span::styled(
+            format!("… {more} more lines"),
+            theme.dim(),
+        )));
+    } else {
+        lines.push(Line::from(""));
+    }
+    lines.push(buttons);
+    let h = lines.iter().map(rows).sum::<usize>() as u16 + 2;
     let inner = super::popup(area, w, h, &title, buf, theme);
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
