@@ -6,21 +6,47 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::layout::LayoutKind;
 use crate::rank::MetricSpec;
+pub use crate::rank::Role;
 
-/// A role a file or checkpoint plays in the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// The naming scheme of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// The checkpoint the `best` alias resolves to.
-    Best,
-    /// The checkpoint the `last` alias (the resume point) resolves to.
-    Last,
-    /// A mid-epoch recovery save (timm `recovery-<epoch>-<batch>`).
-    Recovery,
-    /// A timm milestone: kept outside the ranking, never pruned unless named.
-    Milestone,
+pub enum LayoutKind {
+    /// Written by ckpt's engine (`.ckpt/manifest.json`).
+    Ckpt,
+    /// timm `CheckpointSaver`.
+    Timm,
+    /// Lightning `ModelCheckpoint`.
+    Lightning,
+    /// transformers `Trainer`.
+    Hf,
+}
+
+impl LayoutKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LayoutKind::Ckpt => "ckpt",
+            LayoutKind::Timm => "timm",
+            LayoutKind::Lightning => "lightning",
+            LayoutKind::Hf => "hf",
+        }
+    }
+}
+
+impl std::str::FromStr for LayoutKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "ckpt" | "native" => Ok(LayoutKind::Ckpt),
+            "timm" => Ok(LayoutKind::Timm),
+            "lightning" | "pl" => Ok(LayoutKind::Lightning),
+            "hf" | "transformers" => Ok(LayoutKind::Hf),
+            other => Err(format!(
+                "unknown layout {other:?}; expected one of ckpt, timm, lightning, hf"
+            )),
+        }
+    }
 }
 
 /// Whether a checkpoint's data can be trusted right now.
@@ -121,6 +147,27 @@ impl Alias {
     }
 }
 
+/// The files that realise the `best` and `last` roles of a run, relative to the run
+/// dir, as its layout names them (the scan fills them in; engine and monitor read them
+/// here). `None` where a layout has no file for the role (hf: best is a record, last is
+/// the highest step).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AliasFiles {
+    pub best: Option<PathBuf>,
+    pub last: Option<PathBuf>,
+}
+
+impl AliasFiles {
+    /// The alias file for a role (only `Best` and `Last` have one).
+    pub fn for_role(&self, role: Role) -> Option<&std::path::Path> {
+        match role {
+            Role::Best => self.best.as_deref(),
+            Role::Last => self.last.as_deref(),
+            Role::Recovery | Role::Milestone => None,
+        }
+    }
+}
+
 /// One value of the ranking metric the run has seen: a save (pruned ones included) or
 /// an evaluation its trainer logged, whether or not a checkpoint of it still exists.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -164,12 +211,33 @@ pub struct RunSnapshot {
     /// when the run records none (and always for native runs, whose manifest has one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_policy: Option<crate::rank::RetentionPolicy>,
+    /// Bytes under the run's `.ckpt/trash/` (each inode once): part of the run's disk
+    /// use (DESIGN §5); `ckpt trash` lists what they are.
+    pub trash_bytes: u64,
+    /// What the trainer itself recorded (its best), and which checkpoints' metadata
+    /// could not be read: retention protects both (DESIGN §1, issue 10 item 2).
+    pub trainer_record: TrainerRecord,
     /// Every metric value the run has seen, by epoch (or step), ascending: the native
     /// manifest's save history, timm's `summary.csv`, Lightning's `metrics.csv`, the HF
     /// Trainer's `log_history`. Empty when the layout records none; see
     /// [`RunSnapshot::metric_history`] for the merged view.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<MetricPoint>,
+    /// The alias files a mutation writes for best and last (see [`AliasFiles`]).
+    #[serde(skip)]
+    pub alias_files: AliasFiles,
+}
+
+/// What a foreign run's trainer recorded about its checkpoints, as far as it was read.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct TrainerRecord {
+    /// The checkpoint the trainer records as its best (hf `best_model_checkpoint`, timm
+    /// saver `best_epoch`, Lightning `ModelCheckpoint.best_model_path`): never pruned,
+    /// whatever ckpt's own `best` says.
+    pub best: Option<String>,
+    /// Checkpoints whose metadata (and so metric) could not be read, with why: no
+    /// metric rule ranks them worse or prunes them.
+    pub unreadable: BTreeMap<String, String>,
 }
 
 impl RunSnapshot {

@@ -17,7 +17,10 @@ pub fn run(args: &LsArgs, ctx: &Ctx) -> Result<()> {
     let disk = ckpt::disk::headroom(&snap.run).ok();
     let mut out = std::io::stdout().lock();
     if args.json {
-        return view::print_json(&mut out, &view::ls_view(&snap, disk.as_ref()));
+        return Ok(view::print_json(
+            &mut out,
+            &view::ls_view(&snap, disk.as_ref()),
+        )?);
     }
     write_human(&mut out, &snap, disk.as_ref(), Paint::stdout())?;
     Ok(())

@@ -12,8 +12,10 @@ pub mod prune;
 pub mod restore;
 pub mod save;
 pub mod verify;
-pub mod view;
 pub mod watch;
+
+/// The `--json` documents live in the library (shared with the Python package).
+pub use ckpt::view;
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -22,7 +24,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use ckpt::engine::{EngineOptions, Run};
-use ckpt::layout::LayoutKind;
+use ckpt::snapshot::LayoutKind;
 use ckpt::snapshot::{Checkpoint, RunSnapshot};
 
 /// What every command gets from the global flags.

@@ -10,8 +10,8 @@ use super::output::{human_bytes, Paint};
 use super::view::{self, keep_reason_str, rel};
 use super::Ctx;
 use ckpt::engine::{PrunePlan, PruneReport, Run};
-use ckpt::layout::LayoutKind;
 use ckpt::rank::RetentionPolicy;
+use ckpt::snapshot::LayoutKind;
 
 /// Printed instead of a plan when neither flags nor the run give any keep rule.
 pub const NO_POLICY: &str =
@@ -133,17 +133,11 @@ pub fn run(args: &PruneArgs, ctx: &Ctx) -> Result<()> {
     let (policy, words) = effective_policy(&args.policy, &saved, saved_from);
     let plan = run.plan_prune(Some(policy), &[])?;
     let mut out = std::io::stdout().lock();
-    let json = |result: Option<&PruneReport>, out: &mut dyn Write| {
-        view::print_json(
+    let json = |result: Option<&PruneReport>, out: &mut dyn Write| -> Result<()> {
+        Ok(view::print_json(
             out,
-            &view::PruneView {
-                version: view::JSON_VERSION,
-                run: view::run_str(&plan.run),
-                dry_run: args.dry_run,
-                plan: view::prune_plan_view(&plan),
-                result: result.map(view::prune_result_view),
-            },
-        )
+            &view::prune_view(&plan, args.dry_run, result),
+        )?)
     };
     let paint = Paint::stdout();
     if plan.policy.is_empty() && !args.json {

@@ -8,9 +8,10 @@ use anyhow::Result;
 use super::args::{run_and_item, ModeArg, PolicyArgs, SaveArgs};
 use super::output::{human_bytes, Bar, Paint};
 use super::{view, Ctx, UsageError};
+use ckpt::engine::metric_choice::{choose_metric, MetricChoice};
 use ckpt::engine::{Run, SaveRequest, SaveSource};
-use ckpt::layout::LayoutKind;
-use ckpt::rank::{MetricSpec, Mode, RetentionPolicy};
+use ckpt::rank::{Mode, RetentionPolicy};
+use ckpt::snapshot::LayoutKind;
 
 /// Parse `--metric`: a number, or nan/inf (accepted, never ranked as best).
 pub fn parse_metric(s: &str) -> Result<f64> {
@@ -87,30 +88,22 @@ pub fn run(args: &SaveArgs, ctx: &Ctx) -> Result<()> {
     // The run's metric is fixed by the first save that names one; a bare --metric on a
     // run without one records it as "metric" (max) so `ls` can say what it ranks by.
     let existing = run.snapshot().ok().and_then(|s| s.metric);
-    let metric_spec = match (&args.metric_name, args.mode) {
-        (None, None) if metric.is_some() && existing.is_none() => {
-            eprintln!(
-                "note: no --metric-name given; this run will rank by `metric` (max) from now on. To name it, save with e.g. `--metric-name top1` (or `--metric-name val_loss --mode min`) the first time"
-            );
-            Some(MetricSpec {
-                name: "metric".into(),
-                mode: Mode::Max,
-            })
-        }
-        (None, None) => None,
-        (name, mode) => {
-            let name = name
-                .clone()
-                .or_else(|| existing.as_ref().map(|m| m.name.clone()))
-                .unwrap_or_else(|| "metric".into());
-            let mode = match mode {
-                Some(ModeArg::Max) => Mode::Max,
-                Some(ModeArg::Min) => Mode::Min,
-                None => Mode::infer_from_name(&name),
-            };
-            Some(MetricSpec { name, mode })
-        }
-    };
+    let mode = args.mode.map(|m| match m {
+        ModeArg::Max => Mode::Max,
+        ModeArg::Min => Mode::Min,
+    });
+    let choice = choose_metric(
+        args.metric_name.as_deref(),
+        mode,
+        existing.as_ref(),
+        metric.is_some(),
+    );
+    if let MetricChoice::Defaulted(_) = choice {
+        eprintln!(
+            "note: no --metric-name given; this run will rank by `metric` (max) from now on. To name it, save with e.g. `--metric-name top1` (or `--metric-name val_loss --mode min`) the first time"
+        );
+    }
+    let metric_spec = choice.spec();
     let req = SaveRequest {
         epoch: args.epoch,
         step: args.step,
@@ -138,7 +131,7 @@ pub fn run(args: &SaveArgs, ctx: &Ctx) -> Result<()> {
     bar.finish();
     let mut out = std::io::stdout().lock();
     if args.json {
-        return view::print_json(&mut out, &view::save_view(&report));
+        return Ok(view::print_json(&mut out, &view::save_view(&report))?);
     }
     let paint = Paint::stdout();
     let verb = if report.replaced { "replaced" } else { "saved" };

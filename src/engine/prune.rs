@@ -194,6 +194,8 @@ impl Run {
                 pinned: c.pinned,
                 roles: c.roles.clone(),
                 managed: c.state == CheckpointState::Complete,
+                trainer_best: snap.trainer_record.best.as_deref() == Some(c.name.as_str()),
+                metric_unknown: snap.trainer_record.unreadable.contains_key(&c.name),
             })
             .collect();
         let outcome = plan_retention(&items, &policy, mode);
@@ -462,7 +464,7 @@ mod tests {
                 ..Default::default()
             });
         }
-        let snap = RunSnapshot {
+        let mut snap = RunSnapshot {
             run: run_dir.clone(),
             layout: LayoutKind::Hf,
             metric: None,
@@ -473,8 +475,12 @@ mod tests {
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
             default_policy: None,
+            trash_bytes: 0,
+            trainer_record: Default::default(),
             history: Vec::new(),
+            alias_files: Default::default(),
         };
+        snap.alias_files = crate::layout::foreign_alias_files(&snap);
         let run = Run {
             dir: run_dir,
             layout: LayoutKind::Hf,
@@ -555,7 +561,7 @@ mod tests {
             roles,
             ..Default::default()
         };
-        let snap = RunSnapshot {
+        let mut snap = RunSnapshot {
             run: dir.clone(),
             layout: LayoutKind::Timm,
             metric: None,
@@ -577,8 +583,12 @@ mod tests {
             warnings: vec![],
             scanned_at: chrono::Utc::now(),
             default_policy: None,
+            trash_bytes: 0,
+            trainer_record: Default::default(),
             history: Vec::new(),
+            alias_files: Default::default(),
         };
+        snap.alias_files = crate::layout::foreign_alias_files(&snap);
         let run = Run {
             dir,
             layout: LayoutKind::Timm,

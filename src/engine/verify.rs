@@ -72,6 +72,23 @@ impl Run {
         };
         for e in &m.checkpoints {
             let path = entry_path(&self.dir, e)?;
+            // Trash deleted by hand (DESIGN §5): the record is stale, not damage; `ckpt
+            // trash empty` drops it.
+            if e.is_trashed()
+                && matches!(std::fs::symlink_metadata(&path),
+                            Err(err) if err.kind() == std::io::ErrorKind::NotFound)
+            {
+                out.notes.push(VerifyIssue {
+                    name: e.path.clone(),
+                    path,
+                    reason: format!(
+                        "in the trash per the manifest but gone (deleted by hand?); not \
+                         damage. `ckpt trash empty {}` drops the record",
+                        self.dir.display()
+                    ),
+                });
+                continue;
+            }
             out.checked += 1;
             let may_hold = allowed(&e.path, e.epoch);
             if !may_hold.is_empty() && !e.is_trashed() {
@@ -228,10 +245,17 @@ impl Run {
         let mut tally = Tally::new(units.iter().flat_map(|(_, f)| f.clone()).collect());
         // Verdicts by inode: the bytes are read once however many names they have.
         let mut verdicts: HashMap<(u64, u64), Option<String>> = HashMap::new();
+        // Checkpoint directories recorded when they were made durable (hf adapter).
+        let records = crate::store::read::load_state(&base)
+            .map(|s| s.files)
+            .unwrap_or_default();
         for (name, files) in units {
             out.checked += 1;
             let mut bad = None;
-            for f in &files {
+            if let Some(rec) = records.get(&name) {
+                bad = super::dir_record::check_record(&base.join(&name), rec)?;
+            }
+            for f in files.iter().filter(|_| bad.is_none()) {
                 tally.report_file(f, report);
                 let reason = match std::fs::symlink_metadata(f) {
                     Err(err) => Some(format!("missing or unreadable: {err}")),

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::common::{self, Entry, Parts};
-use crate::layout::LayoutKind;
-use crate::pickle::Value;
+use crate::formats::pickle::Value;
 use crate::rank::{MetricSpec, Mode, RetentionPolicy};
+use crate::snapshot::LayoutKind;
 use crate::snapshot::{Alias, Checkpoint, CheckpointState, MetricPoint, Role, RunSnapshot};
 use crate::store::temp::CKPT_TEMP_PREFIX;
 use crate::Result;
@@ -32,6 +32,11 @@ pub fn looks_like(entries: &[Entry]) -> bool {
     })
 }
 
+/// Most bytes of a `trainer_state.json` ckpt reads: far above a long run's (a log row
+/// is ~200 bytes), small enough that a hostile file costs little. It is streamed, and
+/// only the log rows of the checkpoints' own steps are kept.
+pub const MAX_TRAINER_STATE: u64 = 64 << 20;
+
 /// The parts of `trainer_state.json` we use.
 #[derive(Debug, Default)]
 struct TrainerState {
@@ -40,47 +45,167 @@ struct TrainerState {
     best_model_checkpoint: Option<String>,
     best_global_step: Option<u64>,
     greater_is_better: Option<bool>,
-    /// Numeric log values by step (later entries at the same step win).
+    /// Numeric log values by step (later entries at the same step win), for the steps
+    /// asked for.
     by_step: BTreeMap<u64, BTreeMap<String, f64>>,
+    /// Some log row (of any step) has `eval_loss`.
+    has_eval_loss: bool,
+    /// `eval_*` values of every logged step (bounded), for the metric history.
+    evals: BTreeMap<u64, BTreeMap<String, f64>>,
 }
 
-fn read_state(path: &Path) -> std::result::Result<TrainerState, String> {
-    let text = std::fs::read(path).map_err(|e| format!("cannot read ({e})"))?;
-    let j: serde_json::Value =
-        serde_json::from_slice(&text).map_err(|e| format!("not JSON ({e})"))?;
-    if !j.is_object() {
-        return Err("not a JSON object".into());
+/// Read a `trainer_state.json` as transformers writes it (Python's json.dumps: `NaN`
+/// and `Infinity` appear), keeping the log rows of `steps` only.
+fn read_state(
+    path: &Path,
+    steps: &std::collections::BTreeSet<u64>,
+) -> std::result::Result<TrainerState, String> {
+    crate::pyjson::read_capped_seed(path, MAX_TRAINER_STATE, StateSeed(steps))
+        .map_err(|e| e.to_string())
+}
+
+/// Deserializes a [`TrainerState`] straight from the stream, keeping the log rows of
+/// the given steps: unknown keys, nested values and other rows are skipped unbuilt.
+struct StateSeed<'a>(&'a std::collections::BTreeSet<u64>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for StateSeed<'_> {
+    type Value = TrainerState;
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<TrainerState, D::Error> {
+        d.deserialize_map(self)
     }
-    let mut s = TrainerState {
-        global_step: j.get("global_step").and_then(|v| v.as_u64()),
-        best_metric: j.get("best_metric").and_then(|v| v.as_f64()),
-        best_model_checkpoint: j
-            .get("best_model_checkpoint")
-            .and_then(|v| v.as_str())
-            .map(String::from),
-        best_global_step: j.get("best_global_step").and_then(|v| v.as_u64()),
-        greater_is_better: j.get("greater_is_better").and_then(|v| v.as_bool()),
-        by_step: BTreeMap::new(),
-    };
-    if let Some(log) = j.get("log_history").and_then(|v| v.as_array()) {
-        for rec in log {
-            let Some(obj) = rec.as_object() else { continue };
-            let Some(step) = obj.get("step").and_then(|v| v.as_u64()) else {
+}
+
+impl<'de> serde::de::Visitor<'de> for StateSeed<'_> {
+    type Value = TrainerState;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut a: A,
+    ) -> std::result::Result<TrainerState, A::Error> {
+        use crate::pyjson::Scalar;
+        let mut s = TrainerState::default();
+        while let Some(k) = a.next_key::<String>()? {
+            match k.as_str() {
+                "global_step" => s.global_step = a.next_value::<Scalar>()?.as_u64(),
+                "best_metric" => s.best_metric = a.next_value::<Scalar>()?.as_f64(),
+                "best_model_checkpoint" => {
+                    s.best_model_checkpoint = a.next_value::<Scalar>()?.as_str().map(String::from)
+                }
+                "best_global_step" => s.best_global_step = a.next_value::<Scalar>()?.as_u64(),
+                "greater_is_better" => s.greater_is_better = a.next_value::<Scalar>()?.as_bool(),
+                "log_history" => a.next_value_seed(LogSeed {
+                    steps: self.0,
+                    state: &mut s,
+                })?,
+                _ => {
+                    a.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(s)
+    }
+}
+
+/// `log_history`: a list of records; each is read as flat scalars and kept only when
+/// its step is wanted.
+struct LogSeed<'a> {
+    steps: &'a std::collections::BTreeSet<u64>,
+    state: &'a mut TrainerState,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for LogSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for LogSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of log records")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut a: A,
+    ) -> std::result::Result<(), A::Error> {
+        use crate::pyjson::{Record, Scalar};
+        while let Some(Record(row)) = a.next_element::<Record>()? {
+            let Some(step) = row
+                .iter()
+                .find(|(k, _)| k == "step")
+                .and_then(|(_, v)| v.as_u64())
+            else {
                 continue;
             };
-            let row = s.by_step.entry(step).or_default();
-            for (k, v) in obj {
+            self.state.has_eval_loss |= row.iter().any(|(k, _)| k == "eval_loss");
+            // Evaluations of every step (the monitor's full history), eval_* values only,
+            // the newest MAX_HISTORY_POINTS steps.
+            let evals: Vec<(String, f64)> = row
+                .iter()
+                .filter(|(k, _)| {
+                    k.starts_with("eval_")
+                        && !k.ends_with("_runtime")
+                        && !k.ends_with("_per_second")
+                })
+                .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+                .collect();
+            if !evals.is_empty() {
+                self.state.evals.entry(step).or_default().extend(evals);
+                if self.state.evals.len() > crate::snapshot::MAX_HISTORY_POINTS {
+                    self.state.evals.pop_first();
+                }
+            }
+            if !self.steps.contains(&step) {
+                continue;
+            }
+            let keep = self.state.by_step.entry(step).or_default();
+            for (k, v) in row {
                 let noise = k == "step"
                     || k == "total_flos"
                     || k.ends_with("_runtime")
                     || k.ends_with("_per_second");
-                if let (false, Some(x)) = (noise, v.as_f64()) {
-                    row.insert(k.clone(), x);
+                if let (false, Some(x)) = (noise, Scalar::as_f64(&v)) {
+                    keep.insert(k, x);
                 }
             }
         }
+        Ok(())
     }
-    Ok(s)
+    // Anything but a list: no rows.
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut a: A,
+    ) -> std::result::Result<(), A::Error> {
+        while a
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> std::result::Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> std::result::Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<(), E> {
+        Ok(())
+    }
 }
 
 /// What the Trainer was told, from `training_args.bin` (a pickled `TrainingArguments`,
@@ -171,20 +296,29 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
     checkpoints.sort_by_key(|c| c.step);
 
     // The newest readable trainer_state.json: the highest checkpoint's, or the run's own
-    // (written at the end of training) when it is further along.
+    // (written at the end of training) when it is further along. A checkpoint whose own
+    // state cannot be read is remembered: unless a newer state gives its metric, its
+    // metric is unknown (never "worst").
+    let steps: std::collections::BTreeSet<u64> =
+        checkpoints.iter().filter_map(|c| c.step).collect();
     let mut state: Option<TrainerState> = None;
+    let mut unreadable: BTreeMap<String, String> = BTreeMap::new();
     for c in checkpoints.iter().rev() {
         let p = run.join(&c.name).join("trainer_state.json");
-        match read_state(&p) {
-            Ok(s) => {
-                state = Some(s);
-                break;
+        if state.is_some() {
+            // Older states are read only to find the newest readable one.
+            break;
+        }
+        match read_state(&p, &steps) {
+            Ok(s) => state = Some(s),
+            Err(why) => {
+                warnings.push(format!("{}/trainer_state.json: {why}", c.name));
+                unreadable.insert(c.name.clone(), format!("trainer_state.json: {why}"));
             }
-            Err(why) => warnings.push(format!("{}/trainer_state.json: {why}", c.name)),
         }
     }
     if run.join("trainer_state.json").is_file() {
-        match read_state(&run.join("trainer_state.json")) {
+        match read_state(&run.join("trainer_state.json"), &steps) {
             Ok(s) => {
                 if state
                     .as_ref()
@@ -242,13 +376,7 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
                 })
                 .map(|(k, _)| k.clone())
         })
-        .or_else(|| {
-            state
-                .by_step
-                .values()
-                .any(|r| r.contains_key("eval_loss"))
-                .then(|| "eval_loss".to_string())
-        });
+        .or_else(|| state.has_eval_loss.then(|| "eval_loss".to_string()));
     let metric = metric_name.map(|name| MetricSpec {
         mode: match arg_gib.or(state.greater_is_better) {
             Some(true) => Mode::Max,
@@ -267,6 +395,7 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
     }
 
     let best = best_name
+        .clone()
         .and_then(|b| {
             if checkpoints.iter().any(|c| c.name == b) {
                 Some(b)
@@ -337,6 +466,17 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         }
     }
 
+    // Unreadable states whose checkpoint still got its metric from a newer state are fine.
+    unreadable.retain(|name, _| {
+        checkpoints
+            .iter()
+            .find(|c| &c.name == name)
+            .is_some_and(|c| c.metric.is_none())
+    });
+    let trainer_best = best_name
+        .clone()
+        .or_else(|| state.best_global_step.map(|s| format!("checkpoint-{s}")))
+        .filter(|b| checkpoints.iter().any(|c| &c.name == b));
     let parts = Parts {
         layout: LayoutKind::Hf,
         metric,
@@ -347,9 +487,13 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         warnings,
     };
     let mut snap = common::finish(run, parts);
+    snap.trainer_record = crate::snapshot::TrainerRecord {
+        best: trainer_best,
+        unreadable,
+    };
     // Every evaluation the Trainer logged, saved or not.
     if let Some(m) = &snap.metric {
-        let points = state.by_step.iter().filter_map(|(&step, row)| {
+        let points = state.evals.iter().filter_map(|(&step, row)| {
             Some(MetricPoint {
                 epoch: None,
                 step: Some(step),

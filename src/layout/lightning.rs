@@ -12,10 +12,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::common::{self, Entry, Parts};
-use crate::layout::LayoutKind;
-use crate::pickle::Value;
+use crate::formats::pickle::Value;
 use crate::rank::{strictly_better, MetricSpec, Mode};
-use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::snapshot::LayoutKind;
+use crate::snapshot::{Alias, AliasFiles, Checkpoint, CheckpointState, Role, RunSnapshot};
 use crate::store::temp::CKPT_TEMP_PREFIX;
 use crate::Result;
 
@@ -388,6 +388,13 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         }
     }
 
+    let trainer_best = cb.best_model_path.as_deref().and_then(|p| {
+        let last = Path::new(p).file_name()?.to_string_lossy().into_owned();
+        checkpoints.iter().any(|c| c.name == last).then_some(last)
+    });
+    // The monitored metric is unknown (not bad) for a checkpoint whose name does not
+    // carry it when metrics.csv exists but could not be read.
+    let unreadable = unreadable_metrics(run, table.is_none(), metric.as_ref(), &checkpoints);
     let history = metric
         .as_ref()
         .map(|m| common::csv_history(table.as_ref(), &m.name))
@@ -402,8 +409,30 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         warnings,
     };
     let mut snap = common::finish(run, parts);
+    snap.trainer_record = crate::snapshot::TrainerRecord {
+        best: trainer_best,
+        unreadable,
+    };
     snap.history = history;
     Ok(snap)
+}
+
+/// Checkpoints with no metric because `metrics.csv` exists but could not be read.
+fn unreadable_metrics(
+    run: &Path,
+    table_missing: bool,
+    metric: Option<&MetricSpec>,
+    checkpoints: &[Checkpoint],
+) -> std::collections::BTreeMap<String, String> {
+    let csv = run.join("metrics.csv");
+    if metric.is_none() || !table_missing || std::fs::symlink_metadata(&csv).is_err() {
+        return Default::default();
+    }
+    checkpoints
+        .iter()
+        .filter(|c| c.metric.is_none() && !c.has_role(Role::Recovery))
+        .map(|c| (c.name.clone(), "metrics.csv could not be read".to_string()))
+        .collect()
 }
 
 /// Best without a `best.ckpt`: the callback's `best_model_path` (by last component),
@@ -592,6 +621,33 @@ fn resolve_alias(
     }
     common::attach_role(checkpoints, &mut alias);
     alias
+}
+
+/// Lightning's alias files: `best.ckpt` and `last.ckpt` next to its checkpoints (the
+/// scanned `last` alias's own name when it is one, e.g. `last-v1.ckpt`).
+pub fn alias_files(snap: &RunSnapshot) -> AliasFiles {
+    let dir = checkpoint_dir(snap);
+    let last = common::alias_path_named(snap.last.as_ref(), "last")
+        .unwrap_or_else(|| dir.join("last.ckpt"));
+    AliasFiles {
+        best: Some(dir.join("best.ckpt")),
+        last: Some(last),
+    }
+}
+
+/// Lightning's `checkpoints/` directory relative to the run: where its `.ckpt` files are.
+pub fn checkpoint_dir(snap: &RunSnapshot) -> PathBuf {
+    let parent_of = |p: &Path| p.parent().map(Path::to_path_buf).unwrap_or_default();
+    if let Some(p) = snap.checkpoints.iter().find_map(|c| c.paths.first()) {
+        return parent_of(p);
+    }
+    if let Some(a) = snap.last.as_ref().or(snap.best.as_ref()) {
+        return parent_of(&a.path);
+    }
+    if snap.run.join("checkpoints").is_dir() {
+        return PathBuf::from("checkpoints");
+    }
+    PathBuf::new()
 }
 
 #[cfg(test)]

@@ -11,10 +11,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::common::{self, Entry, Parts};
-use crate::layout::LayoutKind;
-use crate::pickle::Value;
+use crate::formats::pickle::Value;
 use crate::rank::{strictly_better, MetricSpec, Mode, RetentionPolicy};
-use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::snapshot::LayoutKind;
+use crate::snapshot::{Alias, AliasFiles, Checkpoint, CheckpointState, Role, RunSnapshot};
 use crate::store::temp::CKPT_TEMP_PREFIX;
 use crate::Result;
 
@@ -424,6 +424,26 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         }
     }
 
+    // timm's own best (its saver history), and checkpoints whose metric is unknown
+    // because summary.csv exists but could not be read (and their file gave none).
+    let trainer_best = saver.as_ref().and_then(|s| s.best_epoch).and_then(|be| {
+        checkpoints
+            .iter()
+            .find(|c| {
+                c.epoch == Some(be)
+                    && !c.has_role(Role::Recovery)
+                    && !c.has_role(Role::Milestone)
+                    && matches!(classify(&c.name), Some(TimmName::Checkpoint(_)))
+            })
+            .map(|c| c.name.clone())
+    });
+    let csv_unreadable =
+        table.is_none() && std::fs::symlink_metadata(run.join("summary.csv")).is_ok();
+    let unreadable: BTreeMap<String, String> = checkpoints
+        .iter()
+        .filter(|c| csv_unreadable && c.metric.is_none() && !c.has_role(Role::Milestone))
+        .map(|c| (c.name.clone(), "summary.csv could not be read".to_string()))
+        .collect();
     let history = common::csv_history(table.as_ref(), &metric.name);
     let parts = Parts {
         layout: LayoutKind::Timm,
@@ -435,6 +455,10 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         warnings,
     };
     let mut snap = common::finish(run, parts);
+    snap.trainer_record = crate::snapshot::TrainerRecord {
+        best: trainer_best,
+        unreadable,
+    };
     snap.history = history;
     // timm keeps its `checkpoint_hist` best checkpoints: prune with no flags does the same.
     snap.default_policy = hist.filter(|&h| h > 0).map(|h| RetentionPolicy {
@@ -687,6 +711,56 @@ fn check_saver(
             ));
         }
     }
+}
+
+/// Default extension of timm checkpoint files.
+pub const DEFAULT_EXT: &str = ".pth.tar";
+
+/// timm's alias files: `model_best<ext>` and `last<ext>` with the run's extension (the
+/// scanned alias's own name when it is one).
+pub fn alias_files(snap: &RunSnapshot) -> AliasFiles {
+    let ext = run_ext(snap);
+    AliasFiles {
+        best: Some(
+            common::alias_path_named(snap.best.as_ref(), "model_best")
+                .unwrap_or_else(|| PathBuf::from(format!("model_best{ext}"))),
+        ),
+        last: Some(
+            common::alias_path_named(snap.last.as_ref(), "last")
+                .unwrap_or_else(|| PathBuf::from(format!("last{ext}"))),
+        ),
+    }
+}
+
+/// The extension timm uses in this run: taken from its `checkpoint-<n><ext>` files.
+pub fn run_ext(snap: &RunSnapshot) -> String {
+    let from_name = |name: &str| -> Option<String> {
+        let rest = name
+            .strip_prefix("checkpoint-")
+            .or_else(|| name.strip_prefix("recovery-"))
+            .or_else(|| name.strip_prefix("milestone-"))?;
+        let ext_at = rest.find(|c: char| !(c.is_ascii_digit() || c == '-'))?;
+        let ext = &rest[ext_at..];
+        ext.starts_with('.').then(|| ext.to_string())
+    };
+    snap.checkpoints
+        .iter()
+        .flat_map(|c| c.paths.iter())
+        .filter_map(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+        .find_map(|n| from_name(&n))
+        .or_else(|| {
+            let alias = snap.last.as_ref().or(snap.best.as_ref())?;
+            let name = alias.path.file_name()?.to_string_lossy().into_owned();
+            let stem = if name.starts_with("model_best") {
+                "model_best"
+            } else {
+                "last"
+            };
+            name.strip_prefix(stem)
+                .filter(|e| e.starts_with('.'))
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| DEFAULT_EXT.to_string())
 }
 
 #[cfg(test)]

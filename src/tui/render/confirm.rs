@@ -9,10 +9,10 @@ use std::path::Path;
 
 use super::fmt;
 use super::theme::Theme;
-use crate::engine::KeepReason;
 use crate::engine::RestorePlan;
-use crate::layout::LayoutKind;
+use crate::rank::KeepReason;
 use crate::rank::RetentionPolicy;
+use crate::snapshot::LayoutKind;
 use crate::snapshot::{Checkpoint, Role, RunSnapshot};
 use crate::tui::app::{Confirm, PendingAction, PruneBasis, PruneProposal};
 
@@ -111,6 +111,8 @@ fn keep_words(why: &[KeepReason], p: &RetentionPolicy) -> String {
                 None => "every nth epoch".into(),
             },
             KeepReason::Milestone => "milestone".into(),
+            KeepReason::TrainerBest => "the trainer's own best".into(),
+            KeepReason::MetricUnknown => "metric unreadable (never ranked out)".into(),
             KeepReason::NotManaged => {
                 "not the policy's to delete (damaged or being written)".into()
             }
@@ -415,6 +417,7 @@ pub fn body(action: &PendingAction, snap: Option<&RunSnapshot>) -> (String, Vec<
             alias,
             alias_exists,
             previous,
+            keeps_only_copy,
         } => {
             let e = match (epoch, step) {
                 (Some(e), _) => format!(" (epoch {e})"),
@@ -446,6 +449,13 @@ pub fn body(action: &PendingAction, snap: Option<&RunSnapshot>) -> (String, Vec<
             }
             for (p, b) in files {
                 lines.push(file_line(p, *b));
+            }
+            if let (true, Some(a)) = (keeps_only_copy, alias) {
+                lines.push(Line::from(format!(
+                    "{} is the only copy of its checkpoint:",
+                    a.display()
+                )));
+                lines.push(Line::from("it is kept in .ckpt/trash/ first."));
             }
             "Promote to best?".to_string()
         }

@@ -1,14 +1,16 @@
-//! The `--json` formats: explicit view structs, so the output stays stable whatever
-//! the library types become. Documented in the README; keys are never renamed.
+//! The `--json` documents of the CLI, also what the Python package returns: explicit
+//! view structs, so the output stays stable whatever the library types become.
+//! Documented in the README; keys are never renamed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use serde::Serialize;
 
-use ckpt::disk::Headroom;
-use ckpt::engine::{DoctorReport, KeepReason, PrunePlan, PruneReport, SaveReport, VerifyReport};
-use ckpt::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::disk::Headroom;
+use crate::engine::{DoctorReport, PrunePlan, PruneReport, SaveReport, VerifyReport};
+use crate::rank::KeepReason;
+use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
 
 /// Version of every JSON document; bumped only for incompatible changes.
 pub const JSON_VERSION: u32 = 1;
@@ -56,7 +58,7 @@ pub struct CheckpointView {
     pub hash: Option<String>,
     /// Who wrote it (native runs): host, pid, ppid, cmd (DESIGN §2).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub saved_by: Option<ckpt::store::manifest::SavedBy>,
+    pub saved_by: Option<crate::store::manifest::SavedBy>,
 }
 
 #[derive(Debug, Serialize)]
@@ -118,7 +120,7 @@ pub fn metric_raw(c: &Checkpoint) -> Option<String> {
         Some(v) => Some(
             c.metric_raw
                 .clone()
-                .unwrap_or_else(|| ckpt::units::non_finite_text(v)),
+                .unwrap_or_else(|| crate::units::non_finite_text(v)),
         ),
         None => c.metric_raw.clone(),
     }
@@ -277,6 +279,17 @@ pub struct PruneView {
     pub result: Option<PruneResultView>,
 }
 
+/// The `ckpt prune --json` document of a plan and, unless a dry run, its result.
+pub fn prune_view(plan: &PrunePlan, dry_run: bool, result: Option<&PruneReport>) -> PruneView {
+    PruneView {
+        version: JSON_VERSION,
+        run: run_str(&plan.run),
+        dry_run,
+        plan: prune_plan_view(plan),
+        result: result.map(prune_result_view),
+    }
+}
+
 pub fn keep_reason_str(r: &KeepReason) -> String {
     match r {
         KeepReason::Best => "best".into(),
@@ -287,6 +300,8 @@ pub fn keep_reason_str(r: &KeepReason) -> String {
         KeepReason::EveryNth => "every_nth".into(),
         KeepReason::Milestone => "milestone".into(),
         KeepReason::NotManaged => "not_managed".into(),
+        KeepReason::TrainerBest => "trainer_best".into(),
+        KeepReason::MetricUnknown => "metric_unknown".into(),
     }
 }
 
@@ -387,7 +402,7 @@ pub fn verify_view(r: &VerifyReport) -> VerifyView {
     }
 }
 
-fn issue_view(run: &Path, d: &ckpt::engine::VerifyIssue) -> DamageView {
+fn issue_view(run: &Path, d: &crate::engine::VerifyIssue) -> DamageView {
     DamageView {
         name: d.name.clone(),
         path: rel(run, &d.path),
@@ -427,7 +442,7 @@ pub struct DoctorView {
 }
 
 /// The worst status among the checks.
-pub fn worst(checks: &[ckpt::engine::DoctorCheck]) -> &'static str {
+pub fn worst(checks: &[crate::engine::DoctorCheck]) -> &'static str {
     if checks.iter().any(|c| c.status == "fail") {
         "fail"
     } else if checks.iter().any(|c| c.status == "warn") {
@@ -491,9 +506,8 @@ pub fn save_view(r: &SaveReport) -> SaveView {
     }
 }
 
-/// Write a JSON document and a newline to stdout.
-pub fn print_json<T: Serialize>(out: &mut dyn std::io::Write, v: &T) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(v)?;
-    writeln!(out, "{text}")?;
-    Ok(())
+/// Write a JSON document and a newline (the CLI's `--json` output).
+pub fn print_json<T: Serialize>(out: &mut dyn std::io::Write, v: &T) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(v).map_err(std::io::Error::other)?;
+    writeln!(out, "{text}")
 }
