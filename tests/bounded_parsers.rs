@@ -120,15 +120,17 @@ fn verify_checks_the_crc_of_deflated_members() {
     let b = d.create("bad.pth.tar", &bad);
     let o = d.create("odd.pth.tar", &odd);
     assert_eq!(
-        ckpt::torchzip::verify_file(&g).unwrap(),
+        ckpt::formats::torchzip::verify_file(&g).unwrap(),
         Vec::<String>::new()
     );
-    let err = ckpt::torchzip::verify_file(&b).unwrap_err().to_string();
+    let err = ckpt::formats::torchzip::verify_file(&b)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("CRC mismatch in member archive/data/0"),
         "{err}"
     );
-    let unchecked = ckpt::torchzip::verify_file(&o).unwrap();
+    let unchecked = ckpt::formats::torchzip::verify_file(&o).unwrap();
     assert_eq!(
         unchecked,
         vec!["archive/data/1 (compression method 14)".to_string()]
@@ -156,11 +158,11 @@ fn a_hostile_pickle_is_refused_within_the_memory_cap() {
     let mut hostile = b"\x80\x02".to_vec();
     hostile.resize(16 << 20, b']');
     hostile.push(b'.');
-    let err = ckpt::pickle::parse_keys(&hostile, &["epoch"]).unwrap_err();
+    let err = ckpt::formats::pickle::parse_keys(&hostile, &["epoch"]).unwrap_err();
     assert!(err.reason.contains("MiB of memory"), "{err}");
     assert_eq!(
-        ckpt::pickle::machine_limit(hostile.len()),
-        ckpt::pickle::MAX_MACHINE_BYTES
+        ckpt::formats::pickle::machine_limit(hostile.len()),
+        ckpt::formats::pickle::MAX_MACHINE_BYTES
     );
 
     // In a run: `ckpt ls` still lists it, with a warning naming the file.

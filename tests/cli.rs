@@ -2,6 +2,7 @@
 //! on native runs made with `ckpt save`, including the error paths and exit codes.
 
 mod common_cli;
+mod common_skip;
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -10,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common_cli::{assert_keys, is_root, payload, Dir};
+use common_skip::{require_root, skip};
 use serde_json::Value;
 
 const KIB: usize = 1024;
@@ -402,9 +404,10 @@ fn save_into_read_only_directory_fails_before_touching_anything() {
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
-            eprintln!(
-                "SKIPPED save_into_read_only_directory: running as root and cannot mount a \
-                 read-only tmpfs (no CAP_SYS_ADMIN?), and chmod does not stop root's writes"
+            skip(
+                "save_into_read_only_directory_fails_before_touching_anything",
+                "running as root and cannot mount a read-only tmpfs (no CAP_SYS_ADMIN?), \
+                 and chmod does not stop root's writes",
             );
             return;
         }
@@ -1216,7 +1219,10 @@ fn ls_on_a_directory_of_runs_names_them() {
 #[test]
 fn python_training_loop_streams_and_stages() {
     if Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("SKIPPED python_training_loop_streams_and_stages: python3 not found");
+        skip(
+            "python_training_loop_streams_and_stages",
+            "python3 not found",
+        );
         return;
     }
     let d = Dir::new("python");
@@ -1349,8 +1355,7 @@ fn io_errors_get_a_next_step_that_fits() {
 /// A disk that fills mid-stream: the hint names the mount and the prune dry run.
 #[test]
 fn disk_full_mid_write_says_free_space() {
-    if !is_root() {
-        eprintln!("SKIPPED disk_full_mid_write_says_free_space: needs root to mount a tmpfs");
+    if !require_root("disk_full_mid_write_says_free_space", "mount a tmpfs") {
         return;
     }
     let d = Dir::new("enospc");
@@ -1362,7 +1367,10 @@ fn disk_full_mid_write_says_free_space() {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        eprintln!("SKIPPED disk_full_mid_write_says_free_space: could not mount a tmpfs");
+        skip(
+            "disk_full_mid_write_says_free_space",
+            "could not mount a tmpfs",
+        );
         return;
     }
     struct Unmount(std::path::PathBuf);

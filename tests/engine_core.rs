@@ -3,17 +3,21 @@
 //! prune plan/apply, lock contention, alias fallback, read-only directories.
 
 mod common_engine;
+mod common_skip;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common_skip::{require_root, skip};
+
 use ckpt::engine::atomic::create_mode;
 use ckpt::engine::commit::store_manifest;
 use ckpt::engine::fault::{self, FaultPlan};
 use ckpt::engine::lock::RunLock;
-use ckpt::engine::{EngineOptions, KeepReason, Run, SaveSource};
+use ckpt::engine::{EngineOptions, Run, SaveSource};
+use ckpt::rank::KeepReason;
 use ckpt::rank::RetentionPolicy;
 use ckpt::snapshot::{CheckpointState, Role};
 use ckpt::store::{load_manifest, manifest_path};
@@ -531,7 +535,10 @@ fn read_only_run_dir_fails_before_writing() {
             .map(|s| s.success())
             .unwrap_or(false);
         if !ok {
-            eprintln!("SKIPPED read_only_run_dir_fails_before_writing: running as root but cannot mount tmpfs (chmod does not stop root)");
+            skip(
+                "read_only_run_dir_fails_before_writing",
+                "running as root but cannot mount a tmpfs (chmod does not stop root)",
+            );
             return;
         }
         _guard = Mount(mnt.clone());
@@ -573,8 +580,10 @@ fn read_only_run_dir_fails_before_writing() {
 
 #[test]
 fn no_space_fails_before_writing_with_numbers_and_hint() {
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED no_space_fails_before_writing_with_numbers_and_hint: needs root to mount a small tmpfs");
+    if !require_root(
+        "no_space_fails_before_writing_with_numbers_and_hint",
+        "mount a small tmpfs",
+    ) {
         return;
     }
     let d = tempfile::tempdir().unwrap();
@@ -586,8 +595,9 @@ fn no_space_fails_before_writing_with_numbers_and_hint() {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        eprintln!(
-            "SKIPPED no_space_fails_before_writing_with_numbers_and_hint: cannot mount tmpfs"
+        skip(
+            "no_space_fails_before_writing_with_numbers_and_hint",
+            "cannot mount a tmpfs",
         );
         return;
     }
@@ -997,7 +1007,7 @@ fn save_refuses_empty_and_cut_off_zip_payloads() {
     save(&run, 1, Some(50.0));
     let before = run_state(&run.dir);
     let zip = tiny_zip();
-    ckpt::torchzip::TorchZip::from_file({
+    ckpt::formats::torchzip::TorchZip::from_file({
         let p = d.path().join("whole.zip");
         std::fs::write(&p, &zip).unwrap();
         std::fs::File::open(&p).unwrap()

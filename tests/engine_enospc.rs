@@ -5,6 +5,7 @@
 //! with the run byte-for-byte as it was.
 
 mod common_engine;
+mod common_skip;
 mod common_stress;
 
 use std::io::Read;
@@ -12,19 +13,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ckpt::engine::{EngineOptions, Run, SaveRequest, SaveSource};
-use ckpt::layout::LayoutKind;
 use ckpt::rank::{MetricSpec, Mode};
+use ckpt::snapshot::LayoutKind;
 use ckpt::Error;
+use common_skip::{require_root, skip};
 use common_stress::{assert_run_consistent, list_temps, skip_lock, tree_listing, XorShift};
 
 const MIB: u64 = 1 << 20;
-
-/// Say why a test did nothing, past libtest's output capture (which only takes the
-/// print macros), so a skip is visible in a plain `cargo test`.
-fn loud(msg: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "\n*** {msg} ***\n");
-}
 
 /// A tmpfs mounted for one test, unmounted (and its mount point removed) on drop.
 struct TmpfsMount {
@@ -36,11 +31,7 @@ impl TmpfsMount {
     /// Mount a tmpfs of `size` ("8m") with extra `opts`; `None` (after saying why) when
     /// this process may not mount.
     fn new(test: &str, size: &str, opts: &str) -> Option<TmpfsMount> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            loud(&format!(
-                "SKIPPED: engine_enospc needs root to mount a tmpfs ({test})"
-            ));
+        if !require_root(test, "mount a tmpfs") {
             return None;
         }
         let parent = tempfile::tempdir().unwrap();
@@ -57,10 +48,13 @@ impl TmpfsMount {
             .output()
             .unwrap();
         if !out.status.success() {
-            loud(&format!(
-                "SKIPPED: engine_enospc could not mount a tmpfs ({test}): {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
+            skip(
+                test,
+                &format!(
+                    "could not mount a tmpfs: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            );
             return None;
         }
         Some(TmpfsMount {

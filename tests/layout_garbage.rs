@@ -251,17 +251,49 @@ fn unreadable_files_dangling_links_and_dirs_where_files_belong() {
     );
     assert_eq!(s.with_role(Role::Best).unwrap().step, Some(20));
 
-    // A mode-000 file stops only non-root users.
-    let is_root = unsafe { libc::geteuid() } == 0;
-    if is_root {
-        eprintln!("SKIPPED (loudly): chmod 000 does not stop root from reading; the dangling-link and directory cases above cover unreadable files");
-    } else {
-        use std::os::unix::fs::PermissionsExt;
-        let (_t2, run2) = unpack("timm-basic");
-        fs::set_permissions(run2.join("summary.csv"), fs::Permissions::from_mode(0o000)).unwrap();
-        let s = scan(&run2);
-        assert!(warned(&s, "summary.csv: cannot read"), "{:?}", s.warnings);
-        timm_truth_holds(&s);
+    // A mode-000 file: root reads it anyway, so as root the scan runs on a thread
+    // without CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH (capabilities are per thread).
+    use std::os::unix::fs::PermissionsExt;
+    let (_t2, run2) = unpack("timm-basic");
+    fs::set_permissions(run2.join("summary.csv"), fs::Permissions::from_mode(0o000)).unwrap();
+    let s = std::thread::spawn(move || {
+        drop_dac_override_on_this_thread();
+        scan(&run2)
+    })
+    .join()
+    .unwrap();
+    assert!(warned(&s, "summary.csv: cannot read"), "{:?}", s.warnings);
+    timm_truth_holds(&s);
+}
+
+/// Drop the capabilities that let root read any file from the calling thread's
+/// effective set (a no-op for other users, who do not have them).
+fn drop_dac_override_on_this_thread() {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const V3: u32 = 0x2008_0522;
+    const DAC_OVERRIDE: u32 = 1 << 1;
+    const DAC_READ_SEARCH: u32 = 1 << 2;
+    let mut h = Header {
+        version: V3,
+        pid: 0,
+    };
+    let mut d = [Data::default(); 2];
+    // SAFETY: capget/capset with a v3 header and two data structs, as the ABI says.
+    unsafe {
+        assert_eq!(libc::syscall(libc::SYS_capget, &mut h, d.as_mut_ptr()), 0);
+        d[0].effective &= !(DAC_OVERRIDE | DAC_READ_SEARCH);
+        assert_eq!(libc::syscall(libc::SYS_capset, &mut h, d.as_ptr()), 0);
     }
 }
 

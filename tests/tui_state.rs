@@ -526,6 +526,7 @@ fn promote_and_pin_plan_exact_files() {
             alias: Some(PathBuf::from("model_best.pth.tar")),
             alias_exists: true,
             previous: Some("checkpoint-5.pth.tar".into()),
+            keeps_only_copy: false,
         }
     );
     press(&mut app, "n");

@@ -41,16 +41,28 @@ pub fn run(args: &PromoteArgs, ctx: &Ctx) -> Result<()> {
     let run = super::open(&dir, ctx)?;
     let snap = run.snapshot()?;
     let c = super::resolve(&snap, item.as_deref())?;
-    // Refuse a damaged checkpoint before any plan, dry run or not.
-    run.check_promote(&c.name)?;
-    let current = snap.best.as_ref().and_then(|b| b.target.clone());
+    // Refuses a damaged checkpoint before any plan, dry run or not.
+    let pplan = run.plan_promote(&c.name)?;
+    let current = pplan.previous.clone();
     let replaces = snap.best.is_some() && current.as_deref() != Some(c.name.as_str());
     // hf keeps best as a record (trainer_state + .ckpt/), other layouts write a file.
-    let target = match run.best_alias_path()? {
+    let target = match &pplan.alias {
         None => "best is recorded in .ckpt/state.json".to_string(),
         Some(p) => {
-            let verb = if p.exists() { "rewritten" } else { "created" };
-            format!("{} is {verb} to hold it", rel(&snap.run, &p))
+            let verb = if pplan.alias_exists {
+                "rewritten"
+            } else {
+                "created"
+            };
+            let kept = match &pplan.backup {
+                Some(b) => format!(
+                    " ({} is the only copy of its checkpoint: it is kept in {} first)",
+                    rel(&snap.run, p),
+                    rel(&snap.run, b)
+                ),
+                None => String::new(),
+            };
+            format!("{} is {verb} to hold it{kept}", rel(&snap.run, p))
         }
     };
     if let Some(m) = odd_metric(c) {
@@ -84,12 +96,16 @@ pub fn run(args: &PromoteArgs, ctx: &Ctx) -> Result<()> {
     );
     writeln!(
         out,
-        "best := {} ({alias}); held and pinned{}",
+        "best := {} ({alias}); held and pinned{}{}",
         report.target,
         report
             .previous
             .as_ref()
-            .map_or(String::new(), |p| format!("; was {p}"))
+            .map_or(String::new(), |p| format!("; was {p}")),
+        report.backup.as_ref().map_or(String::new(), |b| format!(
+            "; the old best file was the only copy of its checkpoint and is kept in {}",
+            rel(&snap.run, b)
+        ))
     )?;
     Ok(())
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::atomic::replace_file_atomic;
 use crate::store::manifest::{BestRef, Entry, ForeignState, Manifest};
@@ -138,14 +138,15 @@ pub fn recompute_best(m: &mut Manifest) {
 /// crash-safely with one durable manifest write: store `new` with a pending record
 /// saying the aliases may still hold `old`'s last/best bytes, re-point them, fsync the
 /// run dir; the record, settled now, is dropped by the next mutation (see
-/// [`finish_pending`]).
+/// [`finish_pending`]). An alias file that is the only copy of its bytes is first kept
+/// in `.ckpt/trash/<time>/` and recorded in `new` (issue 10 item 1); returns where.
 /// For promote/restore/release (call under the run lock).
 pub fn store_and_repoint(
     run: &Path,
     old: &Manifest,
     new: &mut Manifest,
     operation: &str,
-) -> Result<()> {
+) -> Result<Vec<PathBuf>> {
     store_repoint_unlink(run, old, new, operation, &[])
 }
 
@@ -158,8 +159,30 @@ pub fn store_repoint_unlink(
     new: &mut Manifest,
     operation: &str,
     unlink: &[String],
-) -> Result<()> {
+) -> Result<Vec<PathBuf>> {
     let (last_name, best_name) = alias_names(&new.ext);
+    // An alias file that is the only copy of its bytes is kept in trash first (and
+    // recorded in `new`); both aliases: one that stays is still rewritten when it does
+    // not hold its target.
+    let trash = super::foreign::opsfs::plan_trash_dir(run);
+    let mut kept = Vec::new();
+    for (name, epoch) in [
+        (&last_name, old.last),
+        (&best_name, old.best.as_ref().map(|b| b.epoch)),
+    ] {
+        let why = format!("previous {name}, kept by {operation}: it was the only copy");
+        if let Some(p) = super::only_copy::keep_native_alias(
+            run,
+            new,
+            name,
+            epoch,
+            &trash,
+            &why,
+            &mut |_: &super::Progress| {},
+        )? {
+            kept.push(p);
+        }
+    }
     let live = |m: &Manifest, epoch: u64| {
         m.checkpoints
             .iter()
@@ -202,7 +225,8 @@ pub fn store_repoint_unlink(
     for d in dirs {
         super::atomic::fsync_dir(&d)?;
     }
-    finish_pending(run, new)
+    finish_pending(run, new)?;
+    Ok(kept)
 }
 
 /// After an operation's files are in place (and their directory fsynced): leave a

@@ -19,255 +19,273 @@
 //!
 //! Cleanup after a failure (removing our own temp file, releasing the lock) is not a
 //! step: it never passes through the seam, so an injected fault cannot leak a temp.
+//!
+//! The seam exists only in test builds: the library's own unit tests and the cargo
+//! feature `fault-injection`, which the integration tests enable (the package is its
+//! own dev-dependency with that feature). A release binary compiles [`point`] to
+//! `Ok(())` and never reads `CKPT_FAULT`, so the variable cannot kill a user's save.
 
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Mutex;
-use std::thread::ThreadId;
+#[cfg(any(test, feature = "fault-injection"))]
+pub use seam::*;
 
-/// What to do when the armed point is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultAction {
-    /// Return this OS error (errno) from the point, as the real syscall would.
-    Fail(i32),
-    /// Exit the process at once with status 137, without unwinding or cleanup.
-    Crash,
+/// Without the `fault-injection` feature every step simply proceeds.
+#[cfg(not(any(test, feature = "fault-injection")))]
+#[inline(always)]
+pub fn point(_label: &'static str) -> std::io::Result<()> {
+    Ok(())
 }
 
-/// Which threads a plan counts and hits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FaultScope {
-    /// Only the thread that armed the plan (default: parallel tests stay independent).
-    #[default]
-    ArmingThread,
-    /// Every thread of the process.
-    Process,
-}
+#[cfg(any(test, feature = "fault-injection"))]
+mod seam {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    use std::sync::Mutex;
+    use std::thread::ThreadId;
 
-/// A fault to inject: at the `at`-th point (1-based) counted since arming, optionally
-/// counting only points whose label starts with `label_prefix`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FaultPlan {
-    pub at: usize,
-    pub action: FaultAction,
-    pub label_prefix: Option<String>,
-    pub scope: FaultScope,
-}
-
-impl FaultPlan {
-    /// Fail the `at`-th step with `errno`.
-    pub fn fail(at: usize, errno: i32) -> FaultPlan {
-        FaultPlan {
-            at,
-            action: FaultAction::Fail(errno),
-            label_prefix: None,
-            scope: FaultScope::ArmingThread,
-        }
+    /// What to do when the armed point is reached.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum FaultAction {
+        /// Return this OS error (errno) from the point, as the real syscall would.
+        Fail(i32),
+        /// Exit the process at once with status 137, without unwinding or cleanup.
+        Crash,
     }
 
-    /// Crash (exit 137) at the `at`-th step.
-    pub fn crash(at: usize) -> FaultPlan {
-        FaultPlan {
-            at,
-            action: FaultAction::Crash,
-            label_prefix: None,
-            scope: FaultScope::ArmingThread,
-        }
+    /// Which threads a plan counts and hits.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub enum FaultScope {
+        /// Only the thread that armed the plan (default: parallel tests stay independent).
+        #[default]
+        ArmingThread,
+        /// Every thread of the process.
+        Process,
     }
 
-    /// Only count points whose label starts with `prefix` (e.g. "alias.link").
-    pub fn on_label(mut self, prefix: &str) -> FaultPlan {
-        self.label_prefix = Some(prefix.to_string());
-        self
+    /// A fault to inject: at the `at`-th point (1-based) counted since arming, optionally
+    /// counting only points whose label starts with `label_prefix`.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct FaultPlan {
+        pub at: usize,
+        pub action: FaultAction,
+        pub label_prefix: Option<String>,
+        pub scope: FaultScope,
     }
 
-    /// Parse `fail:N[:errno]` or `crash:N` (the `CKPT_FAULT` syntax).
-    pub fn parse(spec: &str) -> Option<FaultPlan> {
-        let mut parts = spec.trim().split(':');
-        let kind = parts.next()?;
-        let at: usize = parts.next()?.parse().ok()?;
-        let mut plan = match kind {
-            "fail" => {
-                let errno = match parts.next() {
-                    Some(e) => e.parse().ok()?,
-                    None => libc::EIO,
-                };
-                FaultPlan::fail(at, errno)
+    impl FaultPlan {
+        /// Fail the `at`-th step with `errno`.
+        pub fn fail(at: usize, errno: i32) -> FaultPlan {
+            FaultPlan {
+                at,
+                action: FaultAction::Fail(errno),
+                label_prefix: None,
+                scope: FaultScope::ArmingThread,
             }
-            "crash" => FaultPlan::crash(at),
-            _ => return None,
-        };
-        plan.scope = FaultScope::Process;
-        Some(plan)
-    }
-}
+        }
 
-const UNINIT: u8 = 0;
-const OFF: u8 = 1;
-const ON: u8 = 2;
+        /// Crash (exit 137) at the `at`-th step.
+        pub fn crash(at: usize) -> FaultPlan {
+            FaultPlan {
+                at,
+                action: FaultAction::Crash,
+                label_prefix: None,
+                scope: FaultScope::ArmingThread,
+            }
+        }
 
-/// Fast-path switch: one relaxed load decides whether anything else happens.
-static STATE: AtomicU8 = AtomicU8::new(UNINIT);
+        /// Only count points whose label starts with `prefix` (e.g. "alias.link").
+        pub fn on_label(mut self, prefix: &str) -> FaultPlan {
+            self.label_prefix = Some(prefix.to_string());
+            self
+        }
 
-/// One armed plan: the thread it is scoped to (None = every thread) and its count.
-struct Slot {
-    thread: Option<ThreadId>,
-    plan: FaultPlan,
-    seen: usize,
-}
-
-struct Armed {
-    plans: Vec<Slot>,
-    recordings: Vec<(ThreadId, Vec<&'static str>)>,
-}
-
-static ARMED: Mutex<Armed> = Mutex::new(Armed {
-    plans: Vec::new(),
-    recordings: Vec::new(),
-});
-
-fn lock() -> std::sync::MutexGuard<'static, Armed> {
-    // A panicking test thread must not disable the seam for the others.
-    ARMED.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn refresh_switch(a: &Armed) {
-    let on = !a.plans.is_empty() || !a.recordings.is_empty();
-    STATE.store(if on { ON } else { OFF }, Ordering::SeqCst);
-}
-
-fn ensure_init() {
-    if STATE.load(Ordering::SeqCst) != UNINIT {
-        return;
-    }
-    let mut a = lock();
-    if STATE.load(Ordering::SeqCst) != UNINIT {
-        return;
-    }
-    if let Ok(spec) = std::env::var("CKPT_FAULT") {
-        if let Some(plan) = FaultPlan::parse(&spec) {
-            a.plans.push(Slot {
-                thread: None,
-                plan,
-                seen: 0,
-            });
+        /// Parse `fail:N[:errno]` or `crash:N` (the `CKPT_FAULT` syntax).
+        pub fn parse(spec: &str) -> Option<FaultPlan> {
+            let mut parts = spec.trim().split(':');
+            let kind = parts.next()?;
+            let at: usize = parts.next()?.parse().ok()?;
+            let mut plan = match kind {
+                "fail" => {
+                    let errno = match parts.next() {
+                        Some(e) => e.parse().ok()?,
+                        None => libc::EIO,
+                    };
+                    FaultPlan::fail(at, errno)
+                }
+                "crash" => FaultPlan::crash(at),
+                _ => return None,
+            };
+            plan.scope = FaultScope::Process;
+            Some(plan)
         }
     }
-    refresh_switch(&a);
-}
 
-/// Called before each filesystem step, labelled like "tmp.fsync" or "alias.rename".
-/// Returns the injected error when a fault is armed for this step.
-#[inline]
-pub fn point(label: &'static str) -> std::io::Result<()> {
-    match STATE.load(Ordering::Relaxed) {
-        OFF => Ok(()),
-        _ => slow_point(label),
-    }
-}
+    const UNINIT: u8 = 0;
+    const OFF: u8 = 1;
+    const ON: u8 = 2;
 
-#[cold]
-fn slow_point(label: &'static str) -> std::io::Result<()> {
-    ensure_init();
-    if STATE.load(Ordering::SeqCst) == OFF {
-        return Ok(());
+    /// Fast-path switch: one relaxed load decides whether anything else happens.
+    static STATE: AtomicU8 = AtomicU8::new(UNINIT);
+
+    /// One armed plan: the thread it is scoped to (None = every thread) and its count.
+    struct Slot {
+        thread: Option<ThreadId>,
+        plan: FaultPlan,
+        seen: usize,
     }
-    let me = std::thread::current().id();
-    let mut a = lock();
-    for (thread, log) in a.recordings.iter_mut() {
-        if *thread == me {
-            log.push(label);
+
+    struct Armed {
+        plans: Vec<Slot>,
+        recordings: Vec<(ThreadId, Vec<&'static str>)>,
+    }
+
+    static ARMED: Mutex<Armed> = Mutex::new(Armed {
+        plans: Vec::new(),
+        recordings: Vec::new(),
+    });
+
+    fn lock() -> std::sync::MutexGuard<'static, Armed> {
+        // A panicking test thread must not disable the seam for the others.
+        ARMED.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn refresh_switch(a: &Armed) {
+        let on = !a.plans.is_empty() || !a.recordings.is_empty();
+        STATE.store(if on { ON } else { OFF }, Ordering::SeqCst);
+    }
+
+    fn ensure_init() {
+        if STATE.load(Ordering::SeqCst) != UNINIT {
+            return;
+        }
+        let mut a = lock();
+        if STATE.load(Ordering::SeqCst) != UNINIT {
+            return;
+        }
+        if let Ok(spec) = std::env::var("CKPT_FAULT") {
+            if let Some(plan) = FaultPlan::parse(&spec) {
+                a.plans.push(Slot {
+                    thread: None,
+                    plan,
+                    seen: 0,
+                });
+            }
+        }
+        refresh_switch(&a);
+    }
+
+    /// Called before each filesystem step, labelled like "tmp.fsync" or "alias.rename".
+    /// Returns the injected error when a fault is armed for this step.
+    #[inline]
+    pub fn point(label: &'static str) -> std::io::Result<()> {
+        match STATE.load(Ordering::Relaxed) {
+            OFF => Ok(()),
+            _ => slow_point(label),
         }
     }
-    let mut hit = None;
-    for (i, slot) in a.plans.iter_mut().enumerate() {
-        if slot.thread.is_some_and(|t| t != me) {
-            continue;
+
+    #[cold]
+    fn slow_point(label: &'static str) -> std::io::Result<()> {
+        ensure_init();
+        if STATE.load(Ordering::SeqCst) == OFF {
+            return Ok(());
         }
-        if let Some(prefix) = &slot.plan.label_prefix {
-            if !label.starts_with(prefix.as_str()) {
+        let me = std::thread::current().id();
+        let mut a = lock();
+        for (thread, log) in a.recordings.iter_mut() {
+            if *thread == me {
+                log.push(label);
+            }
+        }
+        let mut hit = None;
+        for (i, slot) in a.plans.iter_mut().enumerate() {
+            if slot.thread.is_some_and(|t| t != me) {
                 continue;
             }
+            if let Some(prefix) = &slot.plan.label_prefix {
+                if !label.starts_with(prefix.as_str()) {
+                    continue;
+                }
+            }
+            slot.seen += 1;
+            if slot.seen == slot.plan.at {
+                hit = Some((i, slot.plan.action));
+                break;
+            }
         }
-        slot.seen += 1;
-        if slot.seen == slot.plan.at {
-            hit = Some((i, slot.plan.action));
-            break;
+        match hit {
+            None => Ok(()),
+            Some((_, FaultAction::Crash)) => {
+                // Simulate power loss between two syscalls: no destructors, no flush.
+                unsafe { libc::_exit(137) }
+            }
+            Some((i, FaultAction::Fail(errno))) => {
+                // One-shot: the retry or cleanup after the failure runs unharmed.
+                a.plans.remove(i);
+                refresh_switch(&a);
+                Err(std::io::Error::from_raw_os_error(errno))
+            }
         }
     }
-    match hit {
-        None => Ok(()),
-        Some((_, FaultAction::Crash)) => {
-            // Simulate power loss between two syscalls: no destructors, no flush.
-            unsafe { libc::_exit(137) }
-        }
-        Some((i, FaultAction::Fail(errno))) => {
-            // One-shot: the retry or cleanup after the failure runs unharmed.
-            a.plans.remove(i);
-            refresh_switch(&a);
-            Err(std::io::Error::from_raw_os_error(errno))
-        }
+
+    /// Arm a fault plan (test hook). Replaces the plan of the same scope (this thread, or
+    /// the process-wide one) and starts counting steps from zero.
+    pub fn arm(plan: FaultPlan) {
+        ensure_init();
+        let thread = match plan.scope {
+            FaultScope::ArmingThread => Some(std::thread::current().id()),
+            FaultScope::Process => None,
+        };
+        let mut a = lock();
+        a.plans.retain(|s| s.thread != thread);
+        a.plans.push(Slot {
+            thread,
+            plan,
+            seen: 0,
+        });
+        refresh_switch(&a);
     }
-}
 
-/// Arm a fault plan (test hook). Replaces the plan of the same scope (this thread, or
-/// the process-wide one) and starts counting steps from zero.
-pub fn arm(plan: FaultPlan) {
-    ensure_init();
-    let thread = match plan.scope {
-        FaultScope::ArmingThread => Some(std::thread::current().id()),
-        FaultScope::Process => None,
-    };
-    let mut a = lock();
-    a.plans.retain(|s| s.thread != thread);
-    a.plans.push(Slot {
-        thread,
-        plan,
-        seen: 0,
-    });
-    refresh_switch(&a);
-}
+    /// Remove the calling thread's plan and the process-wide one (test hook).
+    pub fn disarm() {
+        let me = std::thread::current().id();
+        let mut a = lock();
+        a.plans.retain(|s| s.thread.is_some_and(|t| t != me));
+        refresh_switch(&a);
+    }
 
-/// Remove the calling thread's plan and the process-wide one (test hook).
-pub fn disarm() {
-    let me = std::thread::current().id();
-    let mut a = lock();
-    a.plans.retain(|s| s.thread.is_some_and(|t| t != me));
-    refresh_switch(&a);
-}
+    /// Start recording the labels of the points hit by the calling thread (test hook).
+    pub fn start_recording() {
+        ensure_init();
+        let me = std::thread::current().id();
+        let mut a = lock();
+        a.recordings.retain(|(t, _)| *t != me);
+        a.recordings.push((me, Vec::new()));
+        refresh_switch(&a);
+    }
 
-/// Start recording the labels of the points hit by the calling thread (test hook).
-pub fn start_recording() {
-    ensure_init();
-    let me = std::thread::current().id();
-    let mut a = lock();
-    a.recordings.retain(|(t, _)| *t != me);
-    a.recordings.push((me, Vec::new()));
-    refresh_switch(&a);
-}
+    /// Stop recording and return the labels the calling thread hit since
+    /// [`start_recording`], in order.
+    pub fn record() -> Vec<&'static str> {
+        let me = std::thread::current().id();
+        let mut a = lock();
+        let mut out = Vec::new();
+        a.recordings.retain_mut(|(t, log)| {
+            if *t == me {
+                out = std::mem::take(log);
+                false
+            } else {
+                true
+            }
+        });
+        refresh_switch(&a);
+        out
+    }
 
-/// Stop recording and return the labels the calling thread hit since
-/// [`start_recording`], in order.
-pub fn record() -> Vec<&'static str> {
-    let me = std::thread::current().id();
-    let mut a = lock();
-    let mut out = Vec::new();
-    a.recordings.retain_mut(|(t, log)| {
-        if *t == me {
-            out = std::mem::take(log);
-            false
-        } else {
-            true
-        }
-    });
-    refresh_switch(&a);
-    out
-}
-
-/// True when no plan is armed for the calling thread any more (a `Fail` plan
-/// disarms itself when it fires).
-pub fn fired() -> bool {
-    let me = std::thread::current().id();
-    !lock().plans.iter().any(|s| s.thread == Some(me))
+    /// True when no plan is armed for the calling thread any more (a `Fail` plan
+    /// disarms itself when it fires).
+    pub fn fired() -> bool {
+        let me = std::thread::current().id();
+        !lock().plans.iter().any(|s| s.thread == Some(me))
+    }
 }
 
 #[cfg(test)]

@@ -12,16 +12,20 @@
 pub mod alias;
 pub mod atomic;
 pub mod commit;
+pub mod dir_record;
 pub mod doctor;
 pub mod fault;
 pub mod foreign;
 pub mod hash;
 pub mod lock;
 pub mod metric_choice;
+pub mod only_copy;
 pub mod pin;
 pub mod promote;
 pub mod prune;
+pub mod reclaim;
 pub mod restore;
+pub mod run_files;
 pub mod save;
 pub mod saved_by;
 pub mod trash;
@@ -33,8 +37,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::layout::LayoutKind;
+use crate::rank::KeepReason;
 use crate::rank::{MetricSpec, RetentionPolicy};
+use crate::snapshot::LayoutKind;
 use crate::snapshot::RunSnapshot;
 use crate::Result;
 
@@ -236,31 +241,6 @@ fn resolved_run_dir(dir: &Path, layout: LayoutKind) -> PathBuf {
     }
 }
 
-/// Why a checkpoint is kept by a prune plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeepReason {
-    Best,
-    Last,
-    Pinned,
-    /// Rank (1-based) within keep_top_k.
-    TopK(usize),
-    /// Among the newest keep_last.
-    Newest,
-    /// Epoch is a multiple of keep_every.
-    EveryNth,
-    /// timm milestone: never pruned unless named.
-    Milestone,
-    /// Not a checkpoint the policy decides on (e.g. damaged, writing).
-    NotManaged,
-    /// The trainer's own recorded best (hf `best_model_checkpoint`, timm saver
-    /// `best_epoch`, Lightning `best_model_path`), even when ckpt's `best` is another.
-    TrainerBest,
-    /// Its metadata could not be read, so its metric is unknown: a metric rule
-    /// (keep-top) never ranks it worse or prunes it.
-    MetricUnknown,
-}
-
 /// Identity of a file at plan time; apply refuses to delete it if any of these changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileStamp {
@@ -355,6 +335,26 @@ pub struct PromoteReport {
     pub alias: Option<PathBuf>,
     /// The checkpoint that was best before, if any.
     pub previous: Option<String>,
+    /// Where an alias file that was the only copy of its bytes was kept before it was
+    /// rewritten (`.ckpt/trash/<time>/<alias name>`).
+    pub backup: Option<PathBuf>,
+}
+
+/// What a promote will do, shown before it runs (CLI `--dry-run`, the monitor's dialog).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromotePlan {
+    pub run: PathBuf,
+    pub target: String,
+    pub epoch: Option<u64>,
+    pub step: Option<u64>,
+    /// The alias file rewritten to hold best (`None`: hf, best is a record).
+    pub alias: Option<PathBuf>,
+    /// `alias` exists already (it is replaced, not created).
+    pub alias_exists: bool,
+    /// The best it replaces, if any.
+    pub previous: Option<String>,
+    /// `alias` is the only copy of its bytes: it is kept here first (in `.ckpt/trash/`).
+    pub backup: Option<PathBuf>,
 }
 
 /// One problem found by verify.

@@ -5,8 +5,8 @@
 //! Lightning `best.ckpt`) and record hold and pin in `.ckpt/state.json` (hf: record only).
 
 use super::commit::store_and_repoint;
+use super::foreign::ensure_alias_name;
 use super::foreign::opsfs::{engine as core, step};
-use super::foreign::{alias_names, ensure_alias_name, DEFAULT_EXT};
 use super::*;
 use crate::snapshot::CheckpointState;
 use crate::store::lookup::{damage, find_entry, rank_best};
@@ -63,9 +63,7 @@ impl Run {
             return Ok(Some(self.dir.join(alias_names_native(&m.ext).1)));
         }
         let snap = self.snapshot()?;
-        Ok(alias_names(&snap, DEFAULT_EXT)
-            .best
-            .map(|rel| snap.run.join(rel)))
+        Ok(snap.alias_files.best.clone().map(|rel| snap.run.join(rel)))
     }
 
     /// [`Run::release_best`], telling whether a held best was released (`false`: none was held).
@@ -130,6 +128,44 @@ impl Run {
             .unwrap_or_else(|_| self.dir.clone())
     }
 
+    /// What [`Run::promote`] of `selector` would do, without changing anything: the
+    /// alias it rewrites and, when that alias is the only copy of its bytes (timm's
+    /// `model_best` after its checkpoint rotated out), where it is kept first.
+    pub fn plan_promote(&self, selector: &str) -> Result<PromotePlan> {
+        self.check_promote(selector)?;
+        let snap = self.snapshot()?;
+        let c = snap
+            .find(selector)
+            .ok_or_else(|| Error::UnknownCheckpoint {
+                selector: selector.to_string(),
+                run: snap.run.clone(),
+            })?;
+        let alias = self.best_alias_path()?;
+        let alias_exists = alias.as_ref().is_some_and(|a| a.symlink_metadata().is_ok());
+        let previous = snap.best.as_ref().and_then(|b| b.target.clone());
+        let trash = super::foreign::opsfs::plan_trash_dir(&snap.run);
+        let backup = match (&alias, self.layout) {
+            (None, _) => None,
+            (Some(a), LayoutKind::Ckpt) => {
+                let m = core::load_manifest(&self.dir)?;
+                super::only_copy::native_alias_is_only_copy(&self.dir, &m, a)
+                    .then(|| trash.join(a.file_name().unwrap_or_default()))
+            }
+            (Some(a), _) => super::only_copy::foreign_alias_is_only_copy(&snap.run, &snap, a)
+                .then(|| trash.join(a.file_name().unwrap_or_default())),
+        };
+        Ok(PromotePlan {
+            run: snap.run.clone(),
+            target: c.name.clone(),
+            epoch: c.epoch,
+            step: c.step,
+            alias,
+            alias_exists,
+            previous,
+            backup,
+        })
+    }
+
     fn promote_native(&self, selector: &str) -> Result<PromoteReport> {
         let (_lock, m) = self.begin_mutation("promote")?;
         let old = m.ok_or_else(|| Error::Invalid("promote: no manifest".into()))?;
@@ -156,13 +192,16 @@ impl Run {
         // Manifest first (rule 5) with a pending note that model_best may still hold
         // the old best; then the alias; then the manifest without the note.
         step("promote.manifest", &self.dir)?;
-        store_and_repoint(&self.dir, &old, &mut new, "promote")?;
+        let kept = store_and_repoint(&self.dir, &old, &mut new, "promote")?;
         let (_, best_name) = alias_names_native(&new.ext);
         Ok(PromoteReport {
             target,
             epoch: Some(epoch),
-            alias: Some(self.dir.join(best_name)),
+            alias: Some(self.dir.join(&best_name)),
             previous,
+            backup: kept
+                .into_iter()
+                .find(|p| p.file_name().is_some_and(|f| f == best_name.as_str())),
         })
     }
 
@@ -186,7 +225,7 @@ impl Run {
                 return Err(refuse(selector, &why));
             }
         }
-        let names = alias_names(&snap, DEFAULT_EXT);
+        let names = snap.alias_files.clone();
         let previous = snap
             .best
             .as_ref()
@@ -197,11 +236,24 @@ impl Run {
             });
         let _lock = core::lock(&base, "promote", &self.options)?;
         let mut alias_written = None;
+        let mut backup = None;
         if let (Some(rel), Some(primary)) = (names.best.as_ref(), c.paths.first()) {
             ensure_alias_name(&snap, rel)?;
             let src = base.join(primary);
             if src.is_file() {
                 let alias = base.join(rel);
+                // The alias being replaced may be the only copy of its checkpoint
+                // (timm's model_best after checkpoint-N rotated out): keep it first.
+                if src != alias {
+                    let trash = super::foreign::opsfs::plan_trash_dir(&base);
+                    backup = super::only_copy::keep_foreign_alias(
+                        &base,
+                        &snap,
+                        &alias,
+                        &trash,
+                        &mut |_: &Progress| {},
+                    )?;
+                }
                 step("promote.alias", &alias)?;
                 core::set_alias(&src, &alias)?;
                 alias_written = Some(alias);
@@ -219,6 +271,7 @@ impl Run {
             epoch: c.epoch,
             alias: alias_written,
             previous,
+            backup,
         })
     }
 }

@@ -9,10 +9,13 @@ use std::path::{Path, PathBuf};
 
 use super::commit::set_pending;
 use super::foreign::opsfs::{
-    self, engine as core, export, keep_copy, make_trash_dir, move_into, plan_trash_dir,
-    same_content, step, with_progress, Report,
+    self, engine as core, export, keep_copy, make_trash_dir, move_into, plan_trash_dir, step,
+    with_progress, Report,
 };
-use super::foreign::{alias_names, ensure_alias_name, is_newer, DEFAULT_EXT};
+use super::foreign::{ensure_alias_name, is_newer};
+use super::only_copy::{
+    foreign_alias_is_only_copy, keep_native_alias, native_alias_is_only_copy, trash_rel,
+};
 use super::promote::refuse;
 use super::*;
 use crate::snapshot::{Checkpoint, CheckpointState, Role};
@@ -87,7 +90,7 @@ impl Run {
         let last = self.dir.join(format!("last{}", m.ext));
         let trash = plan_trash_dir(&self.dir);
         let backup =
-            native_last_is_only_copy(&self.dir, &m, &last).then(|| trash.join(file_name(&last)));
+            native_alias_is_only_copy(&self.dir, &m, &last).then(|| trash.join(file_name(&last)));
         let held = held_epoch(&m);
         let mut newer = Vec::new();
         let mut kept_newer = Vec::new();
@@ -161,36 +164,21 @@ impl Run {
         let best_may_hold: Vec<String> = live_hash(&m, old_best).into_iter().collect();
 
         // 1. Keep an only-copy `last` (re-checked under the lock): a second name in trash.
-        if native_last_is_only_copy(&self.dir, &m, &last) {
-            make_trash_dir(&trash)?;
-            let kept = trash.join(&last_name);
-            keep_copy(&last, &kept, report)?;
-            let hash = core::hash_file(&kept, &mut |_: &Progress| {})?;
-            let bytes = fs::metadata(&kept).map(|md| md.len()).unwrap_or(0);
-            let old = m
-                .last
-                .and_then(|l| m.checkpoints.iter().rfind(|e| e.epoch == l))
-                .cloned();
-            last_may_hold.push(hash.clone());
-            m.checkpoints.push(Entry {
-                epoch: old.as_ref().map(|o| o.epoch).or(m.last).unwrap_or(0),
-                step: old.as_ref().and_then(|o| o.step),
-                path: format!("{stamp}/{last_name}"),
-                bytes,
-                hash,
-                metric: None,
-                metric_raw: None,
-                metrics: Default::default(),
-                saved_at: chrono::Utc::now(),
-                pinned: false,
-                saved_by: old.as_ref().and_then(|o| o.saved_by.clone()),
-                extra: [(
-                    "note".to_string(),
-                    serde_json::Value::String("previous last, kept by restore".into()),
-                )]
-                .into_iter()
-                .collect(),
-            });
+        let old_last = m.last;
+        if keep_native_alias(
+            &self.dir,
+            &mut m,
+            &last_name,
+            old_last,
+            &trash,
+            "previous last, kept by restore",
+            report,
+        )?
+        .is_some()
+        {
+            if let Some(e) = m.checkpoints.last() {
+                last_may_hold.push(e.hash.clone());
+            }
         }
 
         // 2. Archive newer checkpoints: a second name in trash now, the manifest next,
@@ -228,6 +216,20 @@ impl Run {
                     extra: Default::default(),
                 });
             }
+        }
+
+        // best moves too when its checkpoint was archived: an only-copy model_best is
+        // kept first (recorded in the manifest stored next).
+        if m.best.as_ref().map(|b| b.epoch) != old_best {
+            keep_native_alias(
+                &self.dir,
+                &mut m,
+                &best_name,
+                old_best,
+                &trash,
+                "previous best, kept by restore",
+                report,
+            )?;
         }
 
         // 3. Manifest (last := target) with a pending note covering the alias moves and
@@ -327,11 +329,11 @@ impl Run {
         let (dest, backup) = if hf {
             (base.join(&primary), None)
         } else {
-            let rel = alias_names(&snap, DEFAULT_EXT).last.unwrap_or_default();
+            let rel = snap.alias_files.last.clone().unwrap_or_default();
             ensure_alias_name(&snap, &rel)?;
             let dest = base.join(&rel);
             let already_last = base.join(&primary) == dest;
-            let backup = (!already_last && foreign_last_is_only_copy(&base, &snap, &dest))
+            let backup = (!already_last && foreign_alias_is_only_copy(&base, &snap, &dest))
                 .then(|| trash.join(file_name(&dest)));
             (dest, backup)
         };
@@ -368,7 +370,7 @@ impl Run {
         let in_run_dest = if hf {
             Some(src.clone())
         } else {
-            let rel = alias_names(&snap, DEFAULT_EXT).last.unwrap_or_default();
+            let rel = snap.alias_files.last.clone().unwrap_or_default();
             ensure_alias_name(&snap, &rel)?;
             Some(base.join(rel))
         };
@@ -393,7 +395,7 @@ impl Run {
         let already_last = src == plan.dest;
 
         // 1. Keep an only-copy `last` (re-checked under the lock).
-        if !hf && !already_last && foreign_last_is_only_copy(&base, &snap, &plan.dest) {
+        if !hf && !already_last && foreign_alias_is_only_copy(&base, &snap, &plan.dest) {
             make_trash_dir(&trash)?;
             keep_copy(&plan.dest, &trash.join(file_name(&plan.dest)), report)?;
         }
@@ -405,7 +407,7 @@ impl Run {
             if !victims.is_empty() {
                 make_trash_dir(&trash)?;
             }
-            let names = alias_names(&snap, DEFAULT_EXT);
+            let names = snap.alias_files.clone();
             let is_alias = |rel: &Path| {
                 names.best.as_deref() == Some(rel) || names.last.as_deref() == Some(rel)
             };
@@ -561,7 +563,7 @@ fn foreign_newer<'a>(
     snap: &'a crate::snapshot::RunSnapshot,
     c: &Checkpoint,
 ) -> (Vec<&'a Checkpoint>, Vec<(String, String)>) {
-    let names = alias_names(snap, DEFAULT_EXT);
+    let names = snap.alias_files.clone();
     let is_alias =
         |rel: &Path| names.best.as_deref() == Some(rel) || names.last.as_deref() == Some(rel);
     let held = snap
@@ -621,71 +623,10 @@ fn newer_entries(m: &Manifest, epoch: u64) -> impl Iterator<Item = &Entry> {
         .filter(move |e| !e.is_trashed() && e.epoch > epoch)
 }
 
-/// True when the native `last` alias holds bytes no live checkpoint file holds.
-fn native_last_is_only_copy(run: &Path, m: &Manifest, last: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(lm) = fs::metadata(last) else {
-        return false;
-    };
-    if !lm.is_file() {
-        return false;
-    }
-    let live: Vec<&Entry> = m.checkpoints.iter().filter(|e| !e.is_trashed()).collect();
-    // Same inode (the usual hardlinked alias): no read at all.
-    let shares_inode = live.iter().any(|e| {
-        entry_path(run, e)
-            .ok()
-            .and_then(|p| fs::metadata(p).ok())
-            .is_some_and(|em| (em.dev(), em.ino()) == (lm.dev(), lm.ino()))
-    });
-    if shares_inode {
-        return false;
-    }
-    // A copy: one read of `last`, compared with the manifest's hashes.
-    if !live.iter().any(|e| e.bytes == lm.len()) {
-        return true;
-    }
-    match core::hash_file(last, &mut |_: &Progress| {}) {
-        Ok(h) => !live.iter().any(|e| e.hash == h),
-        // Unreadable: nothing to keep that we could copy anyway.
-        Err(_) => false,
-    }
-}
-
-/// True when a foreign `last` alias holds bytes no checkpoint file of the run holds.
-fn foreign_last_is_only_copy(run: &Path, snap: &crate::snapshot::RunSnapshot, last: &Path) -> bool {
-    if last.is_symlink() || !last.is_file() {
-        return false;
-    }
-    !snap
-        .checkpoints
-        .iter()
-        .filter_map(|c| c.paths.first())
-        .map(|p| run.join(p))
-        .filter(|p| p != last)
-        .any(|p| same_content(last, &p).unwrap_or(false))
-}
-
 fn file_name(p: &Path) -> String {
     p.file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-/// `trash/<stamp>` relative to `.ckpt/`, as native manifest paths spell it.
-fn trash_rel(run: &Path, trash: &Path) -> Result<String> {
-    trash
-        .strip_prefix(run.join(".ckpt"))
-        .ok()
-        .filter(|r| r.starts_with("trash"))
-        .map(|r| r.to_string_lossy().into_owned())
-        .ok_or_else(|| {
-            Error::Invalid(format!(
-                "restore plan names trash {} outside {}/.ckpt/trash; re-plan",
-                trash.display(),
-                run.display()
-            ))
-        })
 }
 
 /// A name in `dir` that does not exist yet (`name`, `name.1`, …).

@@ -43,8 +43,8 @@ fn check_payload(temp: &DurableTemp, dest: &Path, source_desc: &str) -> Result<(
     if temp.bytes == 0 {
         return Err(refuse("it is empty (0 bytes)".into()));
     }
-    if crate::torchzip::looks_like_zip(temp.path()) {
-        if let Err(e) = crate::torchzip::TorchZip::open(temp.path()) {
+    if crate::formats::torchzip::looks_like_zip(temp.path()) {
+        if let Err(e) = crate::formats::torchzip::TorchZip::open(temp.path()) {
             return Err(refuse(format!(
                 "it starts like a torch zip but is not complete ({})",
                 e.0
@@ -329,7 +329,14 @@ impl Run {
         if known_strategy(dir_dev) == Some(AliasStrategy::Copy) {
             needed += 2 * size; // `last` and maybe `best` are full copies here
         }
-        preflight(&self.dir, needed, || self.prune_hint())?;
+        match preflight(&self.dir, needed, || self.prune_hint()) {
+            // Temps of dead writers are reclaimable: sweep them, then look again.
+            Err(Error::NoSpace { .. }) if super::reclaim::reclaimable_temp_bytes(&self.dir) > 0 => {
+                self.sweep_dead_temps()?;
+                preflight(&self.dir, needed, || self.prune_hint())?;
+            }
+            r => r?,
+        }
 
         let source_desc = match &source {
             SaveSource::File { path, .. } => path.display().to_string(),
@@ -357,7 +364,7 @@ impl Run {
     }
 
     /// What `ckpt prune` would free, for a no-space error.
-    fn prune_hint(&self) -> String {
+    pub(crate) fn prune_hint(&self) -> String {
         match self.plan_prune(None, &[]) {
             Ok(p) if !p.victims.is_empty() => format!(
                 "`ckpt prune {}` would free {} bytes ({} checkpoints)",

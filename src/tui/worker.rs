@@ -7,8 +7,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use crate::engine::{EngineOptions, Progress, RestoreOptions, Run};
-use crate::layout::LayoutKind;
 use crate::rank::RetentionPolicy;
+use crate::snapshot::LayoutKind;
 
 use super::app::{Msg, PendingAction, PlanRequest};
 use super::render::fmt;
@@ -225,10 +225,13 @@ pub fn apply(
         PendingAction::Promote { name, .. } => {
             let rep = r.promote(name).map_err(err)?;
             Ok(format!(
-                "promoted {} to best (held, pinned){}",
+                "promoted {} to best (held, pinned){}{}",
                 rep.target,
                 rep.previous
                     .map(|p| format!("; was {p}"))
+                    .unwrap_or_default(),
+                rep.backup
+                    .map(|_| "; the old best (only copy) is in .ckpt/trash/")
                     .unwrap_or_default()
             ))
         }

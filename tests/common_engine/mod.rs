@@ -232,7 +232,13 @@ pub const CHILD_RUN: &str = "CKPT_TEST_CHILD_RUN";
 pub fn run_child(entry: &str, op: &str, dir: &Path, fault_spec: &str) -> Option<i32> {
     let exe = std::env::current_exe().unwrap();
     let out = Command::new(exe)
-        .args(["--exact", entry, "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            entry,
+            "--nocapture",
+            "--test-threads=1",
+            "--ignored",
+        ])
         .env(CHILD_OP, op)
         .env(CHILD_RUN, dir)
         .env("CKPT_FAULT", fault_spec)

@@ -10,7 +10,7 @@ use std::path::Path;
 use super::fmt;
 use super::theme::Theme;
 use crate::engine::RestorePlan;
-use crate::layout::LayoutKind;
+use crate::snapshot::LayoutKind;
 use crate::snapshot::{Checkpoint, RunSnapshot};
 use crate::tui::app::{Confirm, PendingAction};
 
@@ -186,6 +186,7 @@ pub fn body(action: &PendingAction, snap: Option<&RunSnapshot>) -> (String, Vec<
             alias,
             alias_exists,
             previous,
+            keeps_only_copy,
         } => {
             let e = match (epoch, step) {
                 (Some(e), _) => format!(" (epoch {e})"),
@@ -217,6 +218,13 @@ pub fn body(action: &PendingAction, snap: Option<&RunSnapshot>) -> (String, Vec<
             }
             for (p, b) in files {
                 lines.push(file_line(p, *b));
+            }
+            if let (true, Some(a)) = (keeps_only_copy, alias) {
+                lines.push(Line::from(format!(
+                    "{} is the only copy of its checkpoint:",
+                    a.display()
+                )));
+                lines.push(Line::from("it is kept in .ckpt/trash/ first."));
             }
             "Promote to best?".to_string()
         }

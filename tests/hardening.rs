@@ -1,0 +1,254 @@
+//! Issue 10 (hardening), items 1, 3, 4, 5, 13: only copies survive alias rewrites,
+//! nothing outside the run is touched, filesystems without hardlinks, temps of dead
+//! writers before the space preflight, and the small ones.
+
+mod common_cli;
+mod common_skip;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ckpt::engine::{EngineOptions, Run};
+use ckpt::snapshot::LayoutKind;
+use common_cli::Dir;
+
+fn h(p: &Path) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(&fs::read(p).unwrap())
+}
+
+fn open(dir: &Path, layout: LayoutKind) -> Run {
+    Run::open(dir, Some(layout), EngineOptions::default()).unwrap()
+}
+
+/// Every regular file under `.ckpt/trash/` (any depth).
+fn trash_files(run: &Path) -> Vec<PathBuf> {
+    fn walk(p: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = fs::read_dir(p) else { return };
+        for e in rd.flatten() {
+            let t = e.file_type().unwrap();
+            if t.is_dir() {
+                walk(&e.path(), out);
+            } else if t.is_file() {
+                out.push(e.path());
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(&run.join(".ckpt/trash"), &mut v);
+    v.sort();
+    v
+}
+
+// ------------------------------------------------------------ 1. only copies
+
+/// timm's model_best.pth.tar after checkpoint-5 rotated out holds the only copy of
+/// epoch 5: promote 3 keeps it in trash first, and the plan says so.
+#[test]
+fn promote_keeps_timm_model_best_that_is_the_only_copy() {
+    let d = Dir::new("only-copy-timm");
+    let run = d.unpack("timm-basic");
+    fs::remove_file(run.join("checkpoint-5.pth.tar")).unwrap();
+    let best = h(&run.join("model_best.pth.tar"));
+
+    let out = d
+        .command()
+        .arg("promote")
+        .arg(&run)
+        .args(["3", "--dry-run"])
+        .assert_ok();
+    assert!(
+        out.contains("only copy") && out.contains(".ckpt/trash/"),
+        "the dry run must say the old best is kept in trash: {out}"
+    );
+    let r = open(&run, LayoutKind::Timm);
+    let plan = r.plan_promote("3").unwrap();
+    assert!(plan.backup.is_some(), "{plan:?}");
+    assert!(trash_files(&run).is_empty(), "a plan changes nothing");
+
+    let rep = r.promote("3").unwrap();
+    assert_eq!(
+        h(&run.join("model_best.pth.tar")),
+        h(&run.join("checkpoint-3.pth.tar"))
+    );
+    let kept: Vec<PathBuf> = trash_files(&run)
+        .into_iter()
+        .filter(|p| h(p) == best)
+        .collect();
+    assert_eq!(kept.len(), 1, "epoch 5's only copy must be kept in trash");
+    assert_eq!(rep.backup.as_deref(), Some(kept[0].as_path()));
+}
+
+/// A Lightning `best.ckpt` written under its own name (ModelCheckpoint(filename="best"))
+/// is a checkpoint, not a copy: promote keeps it before rewriting the name.
+#[test]
+fn promote_keeps_lightning_best_ckpt_written_under_its_own_name() {
+    let d = Dir::new("only-copy-lightning");
+    let run = d.unpack("lightning-basic");
+    let ck = run.join("version_0/checkpoints");
+    fs::rename(
+        ck.join("epoch=1-step=8-val_loss=0.500.ckpt"),
+        ck.join("best.ckpt"),
+    )
+    .unwrap();
+    let best = h(&ck.join("best.ckpt"));
+    let r = open(&run, LayoutKind::Lightning);
+    let plan = r
+        .plan_promote("epoch=3-step=16-val_loss=0.400.ckpt")
+        .unwrap();
+    assert!(plan.backup.is_some(), "{plan:?}");
+    r.promote("epoch=3-step=16-val_loss=0.400.ckpt").unwrap();
+    assert_eq!(
+        h(&ck.join("best.ckpt")),
+        h(&ck.join("epoch=3-step=16-val_loss=0.400.ckpt"))
+    );
+    let base = r.snapshot().unwrap().run;
+    assert!(
+        trash_files(&base).iter().any(|p| h(p) == best),
+        "the old best.ckpt must be kept in trash: {:?}",
+        trash_files(&base)
+    );
+}
+
+/// Native: model_best whose checkpoint file was deleted by hand is the only copy of
+/// that epoch; promote keeps it, records it in the manifest, and verify finds it intact.
+#[test]
+fn promote_keeps_native_model_best_that_is_the_only_copy() {
+    let d = Dir::new("only-copy-native");
+    let run = d.native_run("run", &[1.0, 3.0, 2.0], 4096);
+    let best = h(&run.join("model_best.pth.tar"));
+    fs::remove_file(run.join("checkpoint-1.pth.tar")).unwrap();
+    let r = open(&run, LayoutKind::Ckpt);
+    assert!(r.plan_promote("2").unwrap().backup.is_some());
+    let rep = r.promote("2").unwrap();
+    let kept = rep.backup.expect("kept");
+    assert_eq!(h(&kept), best);
+    let m = ckpt::store::read::load_manifest(&run).unwrap();
+    assert!(
+        m.checkpoints
+            .iter()
+            .any(|e| e.path.starts_with("trash/") && e.path.ends_with("model_best.pth.tar")),
+        "the kept copy is recorded: {:?}",
+        m.checkpoints
+    );
+    // Releasing moves best back by rank: no second copy is made of a non-only copy.
+    let n = trash_files(&run).len();
+    r.release_best().unwrap();
+    assert_eq!(trash_files(&run).len(), n);
+}
+
+// ------------------------------------------------------------ tmpfs helper
+
+/// A small tmpfs mounted for one test (root only; otherwise [`common_skip::skip`]),
+/// unmounted on drop.
+struct Tmpfs {
+    path: PathBuf,
+    _parent: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn new(test: &str, size: &str) -> Option<Tmpfs> {
+        if !common_skip::require_root(test, "mount a small tmpfs") {
+            return None;
+        }
+        let parent = tempfile::tempdir().unwrap();
+        let path = parent.path().join("mnt");
+        fs::create_dir(&path).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(&path)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            common_skip::skip(test, "could not mount a tmpfs");
+            return None;
+        }
+        Some(Tmpfs {
+            path,
+            _parent: parent,
+        })
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+fn req(epoch: u64, metric: f64) -> ckpt::engine::SaveRequest {
+    ckpt::engine::SaveRequest {
+        epoch,
+        metric: Some(metric),
+        metric_spec: Some(ckpt::rank::MetricSpec {
+            name: "top1".into(),
+            mode: ckpt::rank::Mode::Max,
+        }),
+        ..Default::default()
+    }
+}
+
+fn save_bytes(
+    run: &Run,
+    epoch: u64,
+    metric: f64,
+    data: &[u8],
+) -> ckpt::Result<ckpt::engine::SaveReport> {
+    let mut w = |out: &mut dyn std::io::Write| out.write_all(data);
+    run.save(
+        &req(epoch, metric),
+        ckpt::engine::SaveSource::Writer(&mut w),
+        None,
+    )
+}
+
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    common_cli::payload(seed, len)
+}
+
+const MIB: usize = 1 << 20;
+
+// ------------------------------------------------------------ 5. dead writers' temps
+
+/// A temp left by a writer that died (5 MiB on an 8 MiB tmpfs) is swept before the
+/// space preflight refuses a save that fits once it is gone.
+#[test]
+fn dead_writers_temps_are_swept_before_the_preflight_refuses() {
+    let Some(mnt) = Tmpfs::new(
+        "dead_writers_temps_are_swept_before_the_preflight_refuses",
+        "8m",
+    ) else {
+        return;
+    };
+    let dir = mnt.path.join("run");
+    let run = Run::open_or_create(&dir, EngineOptions::default()).unwrap();
+    save_bytes(&run, 1, 1.0, &noise(MIB, 1)).unwrap();
+    let dead = dir.join(format!(
+        ".ckpt-tmp-{}-2147483600-0123456789abcdef-checkpoint-9.pth.tar",
+        ckpt::store::temp::host_tag()
+    ));
+    fs::write(&dead, noise(5 * MIB, 9)).unwrap();
+    let src_dir = tempfile::tempdir().unwrap();
+    let src = src_dir.path().join("two.bin");
+    fs::write(&src, noise(2 * MIB, 2)).unwrap();
+    let rep = run
+        .save(
+            &req(2, 2.0),
+            ckpt::engine::SaveSource::File {
+                path: &src,
+                move_file: false,
+            },
+            None,
+        )
+        .unwrap_or_else(|e| panic!("the dead writer's 5 MiB temp is reclaimable: {e}"));
+    assert_eq!(rep.bytes, 2 * MIB as u64);
+    assert!(!dead.exists(), "the dead writer's temp was swept");
+}
