@@ -108,6 +108,45 @@ pub fn best_index(metrics: &[Option<f64>], mode: Mode) -> Option<usize> {
     ranked(metrics, mode).first().copied()
 }
 
+/// A role a file or checkpoint plays in the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The checkpoint the `best` alias resolves to.
+    Best,
+    /// The checkpoint the `last` alias (the resume point) resolves to.
+    Last,
+    /// A mid-epoch recovery save (timm `recovery-<epoch>-<batch>`).
+    Recovery,
+    /// A timm milestone: kept outside the ranking, never pruned unless named.
+    Milestone,
+}
+
+/// Why a checkpoint is kept by a prune plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeepReason {
+    Best,
+    Last,
+    Pinned,
+    /// Rank (1-based) within keep_top_k.
+    TopK(usize),
+    /// Among the newest keep_last.
+    Newest,
+    /// Epoch is a multiple of keep_every.
+    EveryNth,
+    /// timm milestone: never pruned unless named.
+    Milestone,
+    /// Not a checkpoint the policy decides on (e.g. damaged, writing).
+    NotManaged,
+    /// The trainer's own recorded best (hf `best_model_checkpoint`, timm saver
+    /// `best_epoch`, Lightning `best_model_path`), even when ckpt's `best` is another.
+    TrainerBest,
+    /// Its metadata could not be read, so its metric is unknown: a metric rule
+    /// (keep-top) never ranks it worse or prunes it.
+    MetricUnknown,
+}
+
 /// One checkpoint as the retention planner sees it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RetentionItem {
@@ -117,7 +156,7 @@ pub struct RetentionItem {
     pub step: Option<u64>,
     pub metric: Option<f64>,
     pub pinned: bool,
-    pub roles: Vec<crate::snapshot::Role>,
+    pub roles: Vec<Role>,
     /// False for checkpoints the policy must not decide on (damaged, being written).
     pub managed: bool,
     /// The trainer's own recorded best: always kept.
@@ -129,7 +168,7 @@ pub struct RetentionItem {
 /// What retention keeps (with every reason that applies) and what it would remove.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RetentionOutcome {
-    pub kept: Vec<(String, Vec<crate::engine::KeepReason>)>,
+    pub kept: Vec<(String, Vec<KeepReason>)>,
     /// Names of the checkpoints no rule keeps, in the input order.
     pub victims: Vec<String>,
 }
@@ -143,9 +182,6 @@ pub fn plan_retention(
     policy: &RetentionPolicy,
     mode: Mode,
 ) -> RetentionOutcome {
-    use crate::engine::KeepReason;
-    use crate::snapshot::Role;
-
     let order_key = |it: &RetentionItem| (it.epoch.unwrap_or(0), it.step.unwrap_or(0));
     let regular = |it: &RetentionItem| {
         it.managed && !it.roles.contains(&Role::Recovery) && !it.roles.contains(&Role::Milestone)
@@ -221,9 +257,6 @@ pub fn plan_retention(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::KeepReason;
-    use crate::snapshot::Role;
-
     fn item(epoch: u64, metric: Option<f64>) -> RetentionItem {
         RetentionItem {
             name: format!("c{epoch}"),

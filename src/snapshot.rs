@@ -6,21 +6,47 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::layout::LayoutKind;
 use crate::rank::MetricSpec;
+pub use crate::rank::Role;
 
-/// A role a file or checkpoint plays in the run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// The naming scheme of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// The checkpoint the `best` alias resolves to.
-    Best,
-    /// The checkpoint the `last` alias (the resume point) resolves to.
-    Last,
-    /// A mid-epoch recovery save (timm `recovery-<epoch>-<batch>`).
-    Recovery,
-    /// A timm milestone: kept outside the ranking, never pruned unless named.
-    Milestone,
+pub enum LayoutKind {
+    /// Written by ckpt's engine (`.ckpt/manifest.json`).
+    Ckpt,
+    /// timm `CheckpointSaver`.
+    Timm,
+    /// Lightning `ModelCheckpoint`.
+    Lightning,
+    /// transformers `Trainer`.
+    Hf,
+}
+
+impl LayoutKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LayoutKind::Ckpt => "ckpt",
+            LayoutKind::Timm => "timm",
+            LayoutKind::Lightning => "lightning",
+            LayoutKind::Hf => "hf",
+        }
+    }
+}
+
+impl std::str::FromStr for LayoutKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "ckpt" | "native" => Ok(LayoutKind::Ckpt),
+            "timm" => Ok(LayoutKind::Timm),
+            "lightning" | "pl" => Ok(LayoutKind::Lightning),
+            "hf" | "transformers" => Ok(LayoutKind::Hf),
+            other => Err(format!(
+                "unknown layout {other:?}; expected one of ckpt, timm, lightning, hf"
+            )),
+        }
+    }
 }
 
 /// Whether a checkpoint's data can be trusted right now.
@@ -121,6 +147,27 @@ impl Alias {
     }
 }
 
+/// The files that realise the `best` and `last` roles of a run, relative to the run
+/// dir, as its layout names them (the scan fills them in; engine and monitor read them
+/// here). `None` where a layout has no file for the role (hf: best is a record, last is
+/// the highest step).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AliasFiles {
+    pub best: Option<PathBuf>,
+    pub last: Option<PathBuf>,
+}
+
+impl AliasFiles {
+    /// The alias file for a role (only `Best` and `Last` have one).
+    pub fn for_role(&self, role: Role) -> Option<&std::path::Path> {
+        match role {
+            Role::Best => self.best.as_deref(),
+            Role::Last => self.last.as_deref(),
+            Role::Recovery | Role::Milestone => None,
+        }
+    }
+}
+
 /// One value of the ranking metric the run has seen: a save (pruned ones included) or
 /// an evaluation its trainer logged, whether or not a checkpoint of it still exists.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -176,6 +223,9 @@ pub struct RunSnapshot {
     /// [`RunSnapshot::metric_history`] for the merged view.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<MetricPoint>,
+    /// The alias files a mutation writes for best and last (see [`AliasFiles`]).
+    #[serde(skip)]
+    pub alias_files: AliasFiles,
 }
 
 /// What a foreign run's trainer recorded about its checkpoints, as far as it was read.

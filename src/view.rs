@@ -8,7 +8,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::disk::Headroom;
-use crate::engine::{DoctorReport, KeepReason, PrunePlan, PruneReport, SaveReport, VerifyReport};
+use crate::engine::{DoctorReport, PrunePlan, PruneReport, SaveReport, VerifyReport};
+use crate::rank::KeepReason;
 use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
 
 /// Version of every JSON document; bumped only for incompatible changes.

@@ -16,7 +16,8 @@ use ckpt::engine::atomic::create_mode;
 use ckpt::engine::commit::store_manifest;
 use ckpt::engine::fault::{self, FaultPlan};
 use ckpt::engine::lock::RunLock;
-use ckpt::engine::{EngineOptions, KeepReason, Run, SaveSource};
+use ckpt::engine::{EngineOptions, Run, SaveSource};
+use ckpt::rank::KeepReason;
 use ckpt::rank::RetentionPolicy;
 use ckpt::snapshot::{CheckpointState, Role};
 use ckpt::store::{load_manifest, manifest_path};
@@ -1006,7 +1007,7 @@ fn save_refuses_empty_and_cut_off_zip_payloads() {
     save(&run, 1, Some(50.0));
     let before = run_state(&run.dir);
     let zip = tiny_zip();
-    ckpt::torchzip::TorchZip::from_file({
+    ckpt::formats::torchzip::TorchZip::from_file({
         let p = d.path().join("whole.zip");
         std::fs::write(&p, &zip).unwrap();
         std::fs::File::open(&p).unwrap()

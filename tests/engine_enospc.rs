@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use ckpt::engine::{EngineOptions, Run, SaveRequest, SaveSource};
-use ckpt::layout::LayoutKind;
 use ckpt::rank::{MetricSpec, Mode};
+use ckpt::snapshot::LayoutKind;
 use ckpt::Error;
 use common_skip::{require_root, skip};
 use common_stress::{assert_run_consistent, list_temps, skip_lock, tree_listing, XorShift};

@@ -5,8 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use ckpt::engine::{EngineOptions, RestoreOptions, Run};
-use ckpt::layout::LayoutKind;
 use ckpt::rank::{MetricSpec, Mode, RetentionPolicy};
+use ckpt::snapshot::LayoutKind;
 use ckpt::store::manifest::{BestRef, Entry, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION};
 use ckpt::Error;
 

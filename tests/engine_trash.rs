@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use ckpt::engine::trash::TrashOrigin;
 use ckpt::engine::{EngineOptions, RestoreOptions, Run};
-use ckpt::layout::LayoutKind;
+use ckpt::snapshot::LayoutKind;
 use common_engine::{assert_run_consistent, new_run, payload, save};
 
 fn archive_newer(run: &Run, epoch: &str) {

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use ckpt::engine::{EngineOptions, RestoreOptions, Run};
-use ckpt::layout::LayoutKind;
+use ckpt::snapshot::LayoutKind;
 use ckpt::snapshot::RunSnapshot;
 
 /// Unpack `tests/fixtures/<name>.tar.gz` into a fresh temp dir; returns (guard, run dir).
@@ -54,7 +54,7 @@ fn trash(dir: &Path) -> Vec<(PathBuf, PathBuf)> {
 }
 
 fn pickle_epoch(p: &Path) -> Option<i64> {
-    ckpt::torchzip::read_pickle_value(p)
+    ckpt::formats::torchzip::read_pickle_value(p)
         .ok()?
         .get("epoch")
         .and_then(|v| v.as_i64())
@@ -110,7 +110,7 @@ fn timm_restore_keeps_the_only_copy_of_epoch_7_and_resumes_from_epoch_4() {
 
     let last = dir.join("last.pth.tar");
     assert_eq!(hash(&last), hash(&dir.join("checkpoint-4.pth.tar")));
-    assert!(ckpt::torchzip::verify_file(&last).is_ok());
+    assert!(ckpt::formats::torchzip::verify_file(&last).is_ok());
     assert_eq!(pickle_epoch(&last), Some(4));
     let kept = trash(&dir);
     assert_eq!(kept.len(), 1, "{kept:?}");
@@ -313,7 +313,7 @@ fn lightning_restore_rewrites_last_ckpt() {
     r.restore(&plan, None).unwrap();
     assert!(trash(&dir.join("version_0")).is_empty());
     assert_eq!(hash(&cdir.join("last.ckpt")), hash(&e1));
-    assert!(ckpt::torchzip::verify_file(&cdir.join("last.ckpt")).is_ok());
+    assert!(ckpt::formats::torchzip::verify_file(&cdir.join("last.ckpt")).is_ok());
     assert_eq!(hash(&cdir.join("epoch=3-step=16-val_loss=0.400.ckpt")), e3);
     let snap = scan(&dir, LayoutKind::Lightning);
     assert_eq!(snap.last.as_ref().and_then(|a| a.epoch), Some(1));
@@ -662,7 +662,10 @@ fn timm_restore_survives_a_failure_at_every_step() {
             continue;
         }
 
-        assert!(ckpt::torchzip::verify_file(&last).is_ok(), "step {i}");
+        assert!(
+            ckpt::formats::torchzip::verify_file(&last).is_ok(),
+            "step {i}"
+        );
         assert!(matches!(pickle_epoch(&last), Some(7) | Some(3)), "step {i}");
         let everywhere = |h: u128| {
             hash(&last) == h
@@ -845,7 +848,7 @@ fn timm_prune_keeps_milestones_unless_named_and_never_touches_trainer_files() {
         .kept
         .iter()
         .any(|(n, why)| n == "milestone-2.pth.tar"
-            && why.contains(&ckpt::engine::KeepReason::Milestone)));
+            && why.contains(&ckpt::rank::KeepReason::Milestone)));
     assert!(!plan.victims.is_empty(), "top-1 prunes checkpoint-3/4");
 
     // Named, it goes too; everything the trainer owns stays, byte for byte.

@@ -5,8 +5,8 @@ mod layout_support;
 
 use std::sync::OnceLock;
 
-use ckpt::pickle;
-use ckpt::torchzip::TorchZip;
+use ckpt::formats::pickle;
+use ckpt::formats::torchzip::TorchZip;
 use proptest::prelude::*;
 
 /// (timm data.pkl, whole Lightning .ckpt zip) from the real fixtures, unpacked once.
@@ -84,7 +84,7 @@ fn exercise_zip(bytes: &[u8]) {
         let _ = z.verify();
     }
     let _ = ckpt::layout::check_file_integrity(&p);
-    let _ = ckpt::safetensors::check(&p);
+    let _ = ckpt::formats::safetensors::check(&p);
 }
 
 proptest! {

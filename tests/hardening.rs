@@ -9,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use ckpt::engine::{EngineOptions, Run};
-use ckpt::layout::LayoutKind;
+use ckpt::snapshot::LayoutKind;
 use common_cli::Dir;
 
 fn h(p: &Path) -> u128 {

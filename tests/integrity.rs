@@ -6,9 +6,9 @@ mod layout_support;
 use std::fs;
 use std::path::Path;
 
+use ckpt::formats::torchzip::TorchZip;
 use ckpt::layout::{self, check_file_integrity};
 use ckpt::snapshot::CheckpointState;
-use ckpt::torchzip::TorchZip;
 use layout_support::unpack;
 
 fn truncate_copy(src: &Path, dest: &Path, keep: usize) {
@@ -131,7 +131,7 @@ fn a_flipped_byte_inside_a_member_fails_its_crc() {
 fn safetensors_from_the_hf_fixture_passes_and_a_truncated_copy_fails() {
     let (_t, hf) = unpack("hf-basic");
     let src = hf.join("checkpoint-40/model.safetensors");
-    assert_eq!(ckpt::safetensors::check(&src), Ok(()));
+    assert_eq!(ckpt::formats::safetensors::check(&src), Ok(()));
     let len = fs::metadata(&src).unwrap().len() as usize;
     let dest = hf.join("cut.safetensors");
     for keep in [len - 1, len / 2, 9, 5, 0] {
@@ -160,7 +160,7 @@ fn not_a_zip_and_missing_files_are_reported_not_panicked() {
     fs::write(&p, vec![0x80u8; 5000]).unwrap();
     // A legacy (pre-zip) torch file or random bytes: not a zip, so not judged by CRC.
     assert_eq!(check_file_integrity(&p), None);
-    assert!(ckpt::torchzip::verify_file(&p)
+    assert!(ckpt::formats::torchzip::verify_file(&p)
         .unwrap_err()
         .to_string()
         .contains("not a zip"));

@@ -7,8 +7,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ckpt::layout::{self, LayoutKind};
+use ckpt::layout;
 use ckpt::rank::Mode;
+use ckpt::snapshot::LayoutKind;
 use ckpt::snapshot::{Checkpoint, CheckpointState, Role, RunSnapshot};
 use layout_support::{names, unpack};
 
@@ -219,7 +220,8 @@ fn hf_fixture_yields_the_readme_facts() {
 fn hf_training_args_are_read_as_data() {
     let (_t, run) = unpack("hf-basic");
     let v =
-        ckpt::torchzip::read_pickle_value(&run.join("checkpoint-40/training_args.bin")).unwrap();
+        ckpt::formats::torchzip::read_pickle_value(&run.join("checkpoint-40/training_args.bin"))
+            .unwrap();
     assert_eq!(
         v.get("metric_for_best_model").and_then(|v| v.as_str()),
         Some("eval_loss")

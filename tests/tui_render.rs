@@ -6,9 +6,10 @@ mod tui_support;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ckpt::engine::{FileStamp, KeepReason, PrunePlan, RestorePlan, Victim};
-use ckpt::layout::LayoutKind;
+use ckpt::engine::{FileStamp, PrunePlan, RestorePlan, Victim};
+use ckpt::rank::KeepReason;
 use ckpt::rank::{MetricSpec, Mode, RetentionPolicy};
+use ckpt::snapshot::LayoutKind;
 use ckpt::snapshot::{Alias, Checkpoint, Role, RunSnapshot};
 use ckpt::tui::app::{update, App, Confirm, Msg, Overlay, PendingAction};
 use ckpt::tui::render;
@@ -810,14 +811,14 @@ fn run_list_cuts_paths_from_the_left_and_shows_the_trainer() {
     );
     assert!(s.contains("/runs/timm-basic"), "{s}");
     assert!(s.contains("pid "), "{s}");
-    assert!(s.contains("idle"), "{s}");
+    assert!(s.contains("no trainer"), "{s}");
     assert!(
         !s.contains("events"),
         "activity is the trainer, not the watch mode: {s}"
     );
     insta::assert_snapshot!("run_list_left_cut_80x24", s);
     let s = screen(&at(app, 120, 30), 120, 30);
-    assert!(s.contains("idle · last save 30m ago"), "{s}");
+    assert!(s.contains("no trainer · saved 30m ago"), "{s}");
     assert!(s.contains("pid 4242 · cpu"), "{s}");
 }
 
@@ -1220,6 +1221,104 @@ fn sparkline_and_downsample_keep_the_shape() {
     assert!(d.len() <= 41, "{}", d.len());
     assert!(d.contains(&(500.0, 9.0)));
     assert_eq!(d.last(), Some(&(999.0, 1.0)));
+}
+
+/// The header's second line and the colour of the cell where `needle` starts on it.
+fn trainer_line(app: &App, w: u16, needle: &str) -> (String, Option<Color>) {
+    let buf = buffer(app, w, 24);
+    let line: String = (0..w).map(|x| buf[(x, 1)].symbol().to_string()).collect();
+    let col = line
+        .find(needle)
+        .map(|byte| line[..byte].chars().count() as u16)
+        .map(|x| buf[(x, 1)].fg);
+    (line.trim_end().to_string(), col)
+}
+
+#[test]
+fn trainer_alive_exited_overdue_and_remote() {
+    use ckpt::tui::trainer::Liveness;
+    let mut app = app_with(native_run(), 120, 40);
+    let mut t = trainer();
+    update(
+        &mut app,
+        Msg::Trainer {
+            run: PathBuf::from(RUN),
+            trainer: Some(t.clone()),
+        },
+    );
+    let (line, col) = trainer_line(&app, 120, "pid 4242 alive");
+    assert_eq!(col, Some(Color::Green), "{line}");
+    assert!(
+        line.starts_with("last save 10m ago · trainer pid 4242 alive · cpu 97%"),
+        "{line}"
+    );
+
+    // It dies: red "exited N ago", and the minutes tick.
+    t.liveness = Liveness::Exited {
+        at: Some(now() - chrono::Duration::seconds(130)),
+    };
+    update(
+        &mut app,
+        Msg::Trainer {
+            run: PathBuf::from(RUN),
+            trainer: Some(t.clone()),
+        },
+    );
+    let (line, col) = trainer_line(&app, 120, "pid 4242 exited 2m ago");
+    assert_eq!(col, Some(Color::Red), "{line}");
+    assert!(!line.contains("cpu"), "{line}");
+    update(&mut app, Msg::Tick(now() + chrono::Duration::seconds(60)));
+    let (line, _) = trainer_line(&app, 120, "exited");
+    assert!(line.contains("pid 4242 exited 3m ago"), "{line}");
+    assert!(
+        !line.contains("overdue"),
+        "exited says more than overdue: {line}"
+    );
+    // The header at 80 columns (the rest of the screen is other tests' business).
+    let exited_80: String = screen(&at(app.clone(), 80, 24), 80, 24)
+        .lines()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("\n");
+    insta::assert_snapshot!("trainer_exited_80x24", exited_80);
+
+    // Alive but no save for 45 minutes where the run saves every 10: overdue (yellow).
+    t.liveness = Liveness::Alive;
+    update(
+        &mut app,
+        Msg::Trainer {
+            run: PathBuf::from(RUN),
+            trainer: Some(t.clone()),
+        },
+    );
+    update(&mut app, Msg::Tick(now() + chrono::Duration::minutes(19)));
+    assert!(!trainer_line(&app, 120, "x").0.contains("overdue"));
+    update(&mut app, Msg::Tick(now() + chrono::Duration::minutes(35)));
+    let (line, col) = trainer_line(&app, 120, "overdue");
+    assert!(
+        line.starts_with(
+            "last save 45m ago · overdue (usually every 10m) · trainer pid 4242 alive"
+        ),
+        "{line}"
+    );
+    assert_eq!(col, Some(Color::Yellow));
+
+    // Saved on another host: named, not checked.
+    t.liveness = Liveness::Remote {
+        host: "gpu07".into(),
+    };
+    update(
+        &mut app,
+        Msg::Trainer {
+            run: PathBuf::from(RUN),
+            trainer: Some(t),
+        },
+    );
+    let (line, _) = trainer_line(&app, 120, "x");
+    assert!(
+        line.contains("trainer pid 4242 on gpu07 (not checked from here)"),
+        "{line}"
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! `ckpt/_run.py` turns into dicts and dataclasses. The Python half adds validation,
 //! `torch.save` streaming, async saves and the exception classes.
 
+mod adapters;
 mod buffer;
 mod errors;
 mod writer;
@@ -332,5 +333,6 @@ fn _ckpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RunCore>()?;
     m.add_class::<Writer>()?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
+    adapters::register(m)?;
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use ckpt::layout::LayoutKind;
+use ckpt::snapshot::LayoutKind;
 
 const AFTER_HELP: &str = "\
 Examples:

@@ -24,7 +24,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use ckpt::engine::{EngineOptions, Run};
-use ckpt::layout::LayoutKind;
+use ckpt::snapshot::LayoutKind;
 use ckpt::snapshot::{Checkpoint, RunSnapshot};
 
 /// What every command gets from the global flags.

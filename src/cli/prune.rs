@@ -10,8 +10,8 @@ use super::output::{human_bytes, Paint};
 use super::view::{self, keep_reason_str, rel};
 use super::Ctx;
 use ckpt::engine::{PrunePlan, PruneReport, Run};
-use ckpt::layout::LayoutKind;
 use ckpt::rank::RetentionPolicy;
+use ckpt::snapshot::LayoutKind;
 
 /// Printed instead of a plan when neither flags nor the run give any keep rule.
 pub const NO_POLICY: &str =

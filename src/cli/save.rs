@@ -10,8 +10,8 @@ use super::output::{human_bytes, Bar, Paint};
 use super::{view, Ctx, UsageError};
 use ckpt::engine::metric_choice::{choose_metric, MetricChoice};
 use ckpt::engine::{Run, SaveRequest, SaveSource};
-use ckpt::layout::LayoutKind;
 use ckpt::rank::{Mode, RetentionPolicy};
+use ckpt::snapshot::LayoutKind;
 
 /// Parse `--metric`: a number, or nan/inf (accepted, never ranked as best).
 pub fn parse_metric(s: &str) -> Result<f64> {

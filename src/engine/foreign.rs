@@ -8,11 +8,8 @@ pub(crate) mod opsfs;
 
 use std::path::{Path, PathBuf};
 
-use crate::layout::LayoutKind;
+use crate::snapshot::LayoutKind;
 use crate::snapshot::{Checkpoint, Role, RunSnapshot};
-
-/// Default extension of timm and native checkpoint files.
-pub const DEFAULT_EXT: &str = ".pth.tar";
 
 /// Files a layout's trainer or logger owns: never deleted by ckpt, whatever a policy says.
 pub const PROTECTED_NAMES: &[&str] = &[
@@ -24,59 +21,6 @@ pub const PROTECTED_NAMES: &[&str] = &[
     "config.json",
     "training_args.bin",
 ];
-
-/// The files that realise the `best` and `last` roles of a run, relative to the run dir.
-/// `None` where a layout has no file for the role (hf: best is a record, last is the
-/// highest step).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct AliasNames {
-    pub best: Option<PathBuf>,
-    pub last: Option<PathBuf>,
-}
-
-impl AliasNames {
-    /// The alias file for a role (only `Best` and `Last` have one).
-    pub fn for_role(&self, role: Role) -> Option<&Path> {
-        match role {
-            Role::Best => self.best.as_deref(),
-            Role::Last => self.last.as_deref(),
-            Role::Recovery | Role::Milestone => None,
-        }
-    }
-}
-
-/// Alias file names of a run. `native_ext` is the manifest's extension (native runs only).
-pub fn alias_names(snap: &RunSnapshot, native_ext: &str) -> AliasNames {
-    match snap.layout {
-        LayoutKind::Ckpt => AliasNames {
-            best: Some(PathBuf::from(format!("model_best{native_ext}"))),
-            last: Some(PathBuf::from(format!("last{native_ext}"))),
-        },
-        LayoutKind::Timm => {
-            let ext = timm_ext(snap);
-            AliasNames {
-                best: Some(
-                    alias_path_named(snap.best.as_ref(), "model_best")
-                        .unwrap_or_else(|| PathBuf::from(format!("model_best{ext}"))),
-                ),
-                last: Some(
-                    alias_path_named(snap.last.as_ref(), "last")
-                        .unwrap_or_else(|| PathBuf::from(format!("last{ext}"))),
-                ),
-            }
-        }
-        LayoutKind::Lightning => {
-            let dir = lightning_checkpoint_dir(snap);
-            let last = alias_path_named(snap.last.as_ref(), "last")
-                .unwrap_or_else(|| dir.join("last.ckpt"));
-            AliasNames {
-                best: Some(dir.join("best.ckpt")),
-                last: Some(last),
-            }
-        }
-        LayoutKind::Hf => AliasNames::default(),
-    }
-}
 
 /// Refuse to write an alias over a file that is a checkpoint of the run (a scanner may
 /// report a checkpoint file as a role's holder; rule 9: never overwrite what it names).
@@ -103,60 +47,6 @@ pub fn ensure_alias_name(snap: &RunSnapshot, rel: &Path) -> crate::Result<()> {
         ))),
         None => Ok(()),
     }
-}
-
-/// The scanned alias's path when it really is an alias file (its name starts with
-/// `stem`), never a checkpoint file a scanner reported as the role's holder.
-fn alias_path_named(alias: Option<&crate::snapshot::Alias>, stem: &str) -> Option<PathBuf> {
-    let a = alias?;
-    let name = a.path.file_name()?.to_string_lossy();
-    name.starts_with(stem).then(|| a.path.clone())
-}
-
-/// The extension timm uses in this run: taken from its `checkpoint-<n><ext>` files.
-pub fn timm_ext(snap: &RunSnapshot) -> String {
-    let from_name = |name: &str| -> Option<String> {
-        let rest = name
-            .strip_prefix("checkpoint-")
-            .or_else(|| name.strip_prefix("recovery-"))
-            .or_else(|| name.strip_prefix("milestone-"))?;
-        let ext_at = rest.find(|c: char| !(c.is_ascii_digit() || c == '-'))?;
-        let ext = &rest[ext_at..];
-        ext.starts_with('.').then(|| ext.to_string())
-    };
-    snap.checkpoints
-        .iter()
-        .flat_map(|c| c.paths.iter())
-        .filter_map(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
-        .find_map(|n| from_name(&n))
-        .or_else(|| {
-            let alias = snap.last.as_ref().or(snap.best.as_ref())?;
-            let name = alias.path.file_name()?.to_string_lossy().into_owned();
-            let stem = if name.starts_with("model_best") {
-                "model_best"
-            } else {
-                "last"
-            };
-            name.strip_prefix(stem)
-                .filter(|e| e.starts_with('.'))
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| DEFAULT_EXT.to_string())
-}
-
-/// Lightning's `checkpoints/` directory relative to the run: where its `.ckpt` files are.
-pub fn lightning_checkpoint_dir(snap: &RunSnapshot) -> PathBuf {
-    let parent_of = |p: &Path| p.parent().map(Path::to_path_buf).unwrap_or_default();
-    if let Some(p) = snap.checkpoints.iter().find_map(|c| c.paths.first()) {
-        return parent_of(p);
-    }
-    if let Some(a) = snap.last.as_ref().or(snap.best.as_ref()) {
-        return parent_of(&a.path);
-    }
-    if snap.run.join("checkpoints").is_dir() {
-        return PathBuf::from("checkpoints");
-    }
-    PathBuf::new()
 }
 
 /// The checkpoint `last` resumes from: the `last` alias target, or for hf the highest step.
@@ -214,7 +104,7 @@ pub fn protected_reason(snap: &RunSnapshot, rel: &Path, named: bool) -> Option<S
     if PROTECTED_NAMES.contains(&file.as_str()) && snap.layout != LayoutKind::Hf {
         return Some(format!("{file} belongs to the trainer"));
     }
-    let aliases = alias_names(snap, DEFAULT_EXT);
+    let aliases = &snap.alias_files;
     if snap.layout != LayoutKind::Ckpt
         && (aliases.best.as_deref() == Some(rel) || aliases.last.as_deref() == Some(rel))
     {
@@ -255,7 +145,7 @@ mod tests {
     }
 
     fn snap(layout: LayoutKind, cks: Vec<Checkpoint>) -> RunSnapshot {
-        RunSnapshot {
+        let mut s = RunSnapshot {
             run: PathBuf::from("/nonexistent-run"),
             layout,
             metric: None,
@@ -269,18 +159,21 @@ mod tests {
             trash_bytes: 0,
             trainer_record: Default::default(),
             history: Vec::new(),
-        }
+            alias_files: Default::default(),
+        };
+        s.alias_files = crate::layout::foreign_alias_files(&s);
+        s
     }
 
     #[test]
     fn timm_names_follow_the_runs_extension() {
         let s = snap(LayoutKind::Timm, vec![ck("checkpoint-3.pt", Some(3), None)]);
-        let a = alias_names(&s, DEFAULT_EXT);
+        let a = crate::layout::foreign_alias_files(&s);
         assert_eq!(a.best, Some(PathBuf::from("model_best.pt")));
         assert_eq!(a.last, Some(PathBuf::from("last.pt")));
         let empty = snap(LayoutKind::Timm, vec![]);
         assert_eq!(
-            alias_names(&empty, DEFAULT_EXT).last,
+            crate::layout::foreign_alias_files(&empty).last,
             Some(PathBuf::from("last.pth.tar"))
         );
     }
@@ -290,7 +183,7 @@ mod tests {
         let mut c = ck("epoch=1-step=8.ckpt", Some(1), Some(8));
         c.paths = vec![PathBuf::from("version_0/checkpoints/epoch=1-step=8.ckpt")];
         let mut s = snap(LayoutKind::Lightning, vec![c]);
-        let a = alias_names(&s, DEFAULT_EXT);
+        let a = crate::layout::foreign_alias_files(&s);
         assert_eq!(
             a.best,
             Some(PathBuf::from("version_0/checkpoints/best.ckpt"))
@@ -309,7 +202,7 @@ mod tests {
             held: false,
         });
         assert_eq!(
-            alias_names(&s, DEFAULT_EXT).last,
+            crate::layout::foreign_alias_files(&s).last,
             Some(PathBuf::from("version_0/checkpoints/last-v1.ckpt"))
         );
     }
@@ -323,7 +216,10 @@ mod tests {
                 ck("checkpoint-40", None, Some(40)),
             ],
         );
-        assert_eq!(alias_names(&s, DEFAULT_EXT), AliasNames::default());
+        assert_eq!(
+            crate::layout::foreign_alias_files(&s),
+            crate::snapshot::AliasFiles::default()
+        );
         assert_eq!(
             last_checkpoint(&s).map(|c| c.name.as_str()),
             Some("checkpoint-40")

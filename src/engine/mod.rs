@@ -12,6 +12,7 @@
 pub mod alias;
 pub mod atomic;
 pub mod commit;
+pub mod dir_record;
 pub mod doctor;
 pub mod fault;
 pub mod foreign;
@@ -24,6 +25,7 @@ pub mod promote;
 pub mod prune;
 pub mod reclaim;
 pub mod restore;
+pub mod run_files;
 pub mod save;
 pub mod saved_by;
 pub mod trash;
@@ -35,8 +37,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::layout::LayoutKind;
+use crate::rank::KeepReason;
 use crate::rank::{MetricSpec, RetentionPolicy};
+use crate::snapshot::LayoutKind;
 use crate::snapshot::RunSnapshot;
 use crate::Result;
 
@@ -237,31 +240,6 @@ fn resolved_run_dir(dir: &Path, layout: LayoutKind) -> PathBuf {
     } else {
         located
     }
-}
-
-/// Why a checkpoint is kept by a prune plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeepReason {
-    Best,
-    Last,
-    Pinned,
-    /// Rank (1-based) within keep_top_k.
-    TopK(usize),
-    /// Among the newest keep_last.
-    Newest,
-    /// Epoch is a multiple of keep_every.
-    EveryNth,
-    /// timm milestone: never pruned unless named.
-    Milestone,
-    /// Not a checkpoint the policy decides on (e.g. damaged, writing).
-    NotManaged,
-    /// The trainer's own recorded best (hf `best_model_checkpoint`, timm saver
-    /// `best_epoch`, Lightning `best_model_path`), even when ckpt's `best` is another.
-    TrainerBest,
-    /// Its metadata could not be read, so its metric is unknown: a metric rule
-    /// (keep-top) never ranks it worse or prunes it.
-    MetricUnknown,
 }
 
 /// Identity of a file at plan time; apply refuses to delete it if any of these changed.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::foreign::opsfs::{engine as core, keep_copy, make_trash_dir, same_content, Report};
 use super::Progress;
-use crate::layout::LayoutKind;
+use crate::snapshot::LayoutKind;
 use crate::snapshot::{CheckpointState, Role, RunSnapshot};
 use crate::store::lookup::entry_path;
 use crate::store::{Entry, Manifest};

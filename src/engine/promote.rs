@@ -5,8 +5,8 @@
 //! Lightning `best.ckpt`) and record hold and pin in `.ckpt/state.json` (hf: record only).
 
 use super::commit::store_and_repoint;
+use super::foreign::ensure_alias_name;
 use super::foreign::opsfs::{engine as core, step};
-use super::foreign::{alias_names, ensure_alias_name, DEFAULT_EXT};
 use super::*;
 use crate::snapshot::CheckpointState;
 use crate::store::lookup::{damage, find_entry, rank_best};
@@ -63,9 +63,7 @@ impl Run {
             return Ok(Some(self.dir.join(alias_names_native(&m.ext).1)));
         }
         let snap = self.snapshot()?;
-        Ok(alias_names(&snap, DEFAULT_EXT)
-            .best
-            .map(|rel| snap.run.join(rel)))
+        Ok(snap.alias_files.best.clone().map(|rel| snap.run.join(rel)))
     }
 
     /// [`Run::release_best`], telling whether a held best was released (`false`: none was held).
@@ -227,7 +225,7 @@ impl Run {
                 return Err(refuse(selector, &why));
             }
         }
-        let names = alias_names(&snap, DEFAULT_EXT);
+        let names = snap.alias_files.clone();
         let previous = snap
             .best
             .as_ref()

@@ -464,7 +464,7 @@ mod tests {
                 ..Default::default()
             });
         }
-        let snap = RunSnapshot {
+        let mut snap = RunSnapshot {
             run: run_dir.clone(),
             layout: LayoutKind::Hf,
             metric: None,
@@ -478,7 +478,9 @@ mod tests {
             trash_bytes: 0,
             trainer_record: Default::default(),
             history: Vec::new(),
+            alias_files: Default::default(),
         };
+        snap.alias_files = crate::layout::foreign_alias_files(&snap);
         let run = Run {
             dir: run_dir,
             layout: LayoutKind::Hf,
@@ -559,7 +561,7 @@ mod tests {
             roles,
             ..Default::default()
         };
-        let snap = RunSnapshot {
+        let mut snap = RunSnapshot {
             run: dir.clone(),
             layout: LayoutKind::Timm,
             metric: None,
@@ -584,7 +586,9 @@ mod tests {
             trash_bytes: 0,
             trainer_record: Default::default(),
             history: Vec::new(),
+            alias_files: Default::default(),
         };
+        snap.alias_files = crate::layout::foreign_alias_files(&snap);
         let run = Run {
             dir,
             layout: LayoutKind::Timm,

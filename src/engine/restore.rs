@@ -12,7 +12,7 @@ use super::foreign::opsfs::{
     self, engine as core, export, keep_copy, make_trash_dir, move_into, plan_trash_dir, step,
     with_progress, Report,
 };
-use super::foreign::{alias_names, ensure_alias_name, is_newer, DEFAULT_EXT};
+use super::foreign::{ensure_alias_name, is_newer};
 use super::only_copy::{
     foreign_alias_is_only_copy, keep_native_alias, native_alias_is_only_copy, trash_rel,
 };
@@ -329,7 +329,7 @@ impl Run {
         let (dest, backup) = if hf {
             (base.join(&primary), None)
         } else {
-            let rel = alias_names(&snap, DEFAULT_EXT).last.unwrap_or_default();
+            let rel = snap.alias_files.last.clone().unwrap_or_default();
             ensure_alias_name(&snap, &rel)?;
             let dest = base.join(&rel);
             let already_last = base.join(&primary) == dest;
@@ -370,7 +370,7 @@ impl Run {
         let in_run_dest = if hf {
             Some(src.clone())
         } else {
-            let rel = alias_names(&snap, DEFAULT_EXT).last.unwrap_or_default();
+            let rel = snap.alias_files.last.clone().unwrap_or_default();
             ensure_alias_name(&snap, &rel)?;
             Some(base.join(rel))
         };
@@ -407,7 +407,7 @@ impl Run {
             if !victims.is_empty() {
                 make_trash_dir(&trash)?;
             }
-            let names = alias_names(&snap, DEFAULT_EXT);
+            let names = snap.alias_files.clone();
             let is_alias = |rel: &Path| {
                 names.best.as_deref() == Some(rel) || names.last.as_deref() == Some(rel)
             };
@@ -563,7 +563,7 @@ fn foreign_newer<'a>(
     snap: &'a crate::snapshot::RunSnapshot,
     c: &Checkpoint,
 ) -> (Vec<&'a Checkpoint>, Vec<(String, String)>) {
-    let names = alias_names(snap, DEFAULT_EXT);
+    let names = snap.alias_files.clone();
     let is_alias =
         |rel: &Path| names.best.as_deref() == Some(rel) || names.last.as_deref() == Some(rel);
     let held = snap

@@ -43,8 +43,8 @@ fn check_payload(temp: &DurableTemp, dest: &Path, source_desc: &str) -> Result<(
     if temp.bytes == 0 {
         return Err(refuse("it is empty (0 bytes)".into()));
     }
-    if crate::torchzip::looks_like_zip(temp.path()) {
-        if let Err(e) = crate::torchzip::TorchZip::open(temp.path()) {
+    if crate::formats::torchzip::looks_like_zip(temp.path()) {
+        if let Err(e) = crate::formats::torchzip::TorchZip::open(temp.path()) {
             return Err(refuse(format!(
                 "it starts like a torch zip but is not complete ({})",
                 e.0
@@ -364,7 +364,7 @@ impl Run {
     }
 
     /// What `ckpt prune` would free, for a no-space error.
-    fn prune_hint(&self) -> String {
+    pub(crate) fn prune_hint(&self) -> String {
         match self.plan_prune(None, &[]) {
             Ok(p) if !p.victims.is_empty() => format!(
                 "`ckpt prune {}` would free {} bytes ({} checkpoints)",

@@ -245,10 +245,17 @@ impl Run {
         let mut tally = Tally::new(units.iter().flat_map(|(_, f)| f.clone()).collect());
         // Verdicts by inode: the bytes are read once however many names they have.
         let mut verdicts: HashMap<(u64, u64), Option<String>> = HashMap::new();
+        // Checkpoint directories recorded when they were made durable (hf adapter).
+        let records = crate::store::read::load_state(&base)
+            .map(|s| s.files)
+            .unwrap_or_default();
         for (name, files) in units {
             out.checked += 1;
             let mut bad = None;
-            for f in &files {
+            if let Some(rec) = records.get(&name) {
+                bad = super::dir_record::check_record(&base.join(&name), rec)?;
+            }
+            for f in files.iter().filter(|_| bad.is_none()) {
                 tally.report_file(f, report);
                 let reason = match std::fs::symlink_metadata(f) {
                     Err(err) => Some(format!("missing or unreadable: {err}")),

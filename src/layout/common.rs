@@ -7,8 +7,8 @@ use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
-use crate::layout::LayoutKind;
 use crate::rank::MetricSpec;
+use crate::snapshot::LayoutKind;
 use crate::snapshot::{
     Alias, Checkpoint, CheckpointState, MetricPoint, Role, RunSnapshot, MAX_HISTORY_POINTS,
 };
@@ -426,6 +426,17 @@ pub struct Parts {
 pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
     warn_non_finite_best(&mut p);
     if let Some(state) = load_foreign_state(run, &mut p.warnings) {
+        // Checkpoint directories recorded when they were made durable: a recorded file
+        // missing or of another size is damage (sizes only; `verify` re-hashes).
+        for c in p.checkpoints.iter_mut() {
+            let Some(rec) = state.files.get(&c.name) else {
+                continue;
+            };
+            if let Some((_, why)) = rec.size_mismatch(&run.join(&c.name)) {
+                c.state = CheckpointState::Damaged;
+                c.damage = Some(why);
+            }
+        }
         for name in &state.pinned {
             match p.checkpoints.iter_mut().find(|c| &c.name == name) {
                 Some(c) => c.pinned = true,
@@ -514,7 +525,7 @@ pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
     p.checkpoints
         .sort_by(|a, b| (key(a), &a.name).cmp(&(key(b), &b.name)));
     p.temps.sort();
-    RunSnapshot {
+    let mut snap = RunSnapshot {
         run: run.to_path_buf(),
         layout: p.layout,
         metric: p.metric,
@@ -528,7 +539,10 @@ pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
         trash_bytes: 0,
         trainer_record: Default::default(),
         history: Vec::new(),
-    }
+        alias_files: Default::default(),
+    };
+    snap.alias_files = super::foreign_alias_files(&snap);
+    snap
 }
 
 /// The metric `column` of a per-epoch table (timm `summary.csv`, Lightning
@@ -613,8 +627,16 @@ pub fn dir_usage(dir: &Path, depth: usize) -> (u64, Option<std::time::SystemTime
 pub fn read_pickle(
     path: &Path,
     keys: &[&str],
-) -> std::result::Result<crate::pickle::Value, String> {
-    crate::torchzip::read_pickle_keys(path, keys).map_err(|e| e.to_string())
+) -> std::result::Result<crate::formats::pickle::Value, String> {
+    crate::formats::torchzip::read_pickle_keys(path, keys).map_err(|e| e.to_string())
+}
+
+/// The scanned alias's path when it really is an alias file (its name starts with
+/// `stem`), never a checkpoint file a scanner reported as the role's holder.
+pub fn alias_path_named(alias: Option<&crate::snapshot::Alias>, stem: &str) -> Option<PathBuf> {
+    let a = alias?;
+    let name = a.path.file_name()?.to_string_lossy();
+    name.starts_with(stem).then(|| a.path.clone())
 }
 
 #[cfg(test)]

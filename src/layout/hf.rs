@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::common::{self, Entry, Parts};
-use crate::layout::LayoutKind;
-use crate::pickle::Value;
+use crate::formats::pickle::Value;
 use crate::rank::{MetricSpec, Mode, RetentionPolicy};
+use crate::snapshot::LayoutKind;
 use crate::snapshot::{Alias, Checkpoint, CheckpointState, MetricPoint, Role, RunSnapshot};
 use crate::store::temp::CKPT_TEMP_PREFIX;
 use crate::Result;

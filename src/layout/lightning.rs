@@ -12,10 +12,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::common::{self, Entry, Parts};
-use crate::layout::LayoutKind;
-use crate::pickle::Value;
+use crate::formats::pickle::Value;
 use crate::rank::{strictly_better, MetricSpec, Mode};
-use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::snapshot::LayoutKind;
+use crate::snapshot::{Alias, AliasFiles, Checkpoint, CheckpointState, Role, RunSnapshot};
 use crate::store::temp::CKPT_TEMP_PREFIX;
 use crate::Result;
 
@@ -621,6 +621,33 @@ fn resolve_alias(
     }
     common::attach_role(checkpoints, &mut alias);
     alias
+}
+
+/// Lightning's alias files: `best.ckpt` and `last.ckpt` next to its checkpoints (the
+/// scanned `last` alias's own name when it is one, e.g. `last-v1.ckpt`).
+pub fn alias_files(snap: &RunSnapshot) -> AliasFiles {
+    let dir = checkpoint_dir(snap);
+    let last = common::alias_path_named(snap.last.as_ref(), "last")
+        .unwrap_or_else(|| dir.join("last.ckpt"));
+    AliasFiles {
+        best: Some(dir.join("best.ckpt")),
+        last: Some(last),
+    }
+}
+
+/// Lightning's `checkpoints/` directory relative to the run: where its `.ckpt` files are.
+pub fn checkpoint_dir(snap: &RunSnapshot) -> PathBuf {
+    let parent_of = |p: &Path| p.parent().map(Path::to_path_buf).unwrap_or_default();
+    if let Some(p) = snap.checkpoints.iter().find_map(|c| c.paths.first()) {
+        return parent_of(p);
+    }
+    if let Some(a) = snap.last.as_ref().or(snap.best.as_ref()) {
+        return parent_of(&a.path);
+    }
+    if snap.run.join("checkpoints").is_dir() {
+        return PathBuf::from("checkpoints");
+    }
+    PathBuf::new()
 }
 
 #[cfg(test)]

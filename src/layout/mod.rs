@@ -10,50 +10,8 @@ pub mod trash;
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
-use crate::snapshot::RunSnapshot;
+use crate::snapshot::{AliasFiles, LayoutKind, RunSnapshot};
 use crate::{Error, Result};
-
-/// The naming scheme of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LayoutKind {
-    /// Written by ckpt's engine (`.ckpt/manifest.json`).
-    Ckpt,
-    /// timm `CheckpointSaver`.
-    Timm,
-    /// Lightning `ModelCheckpoint`.
-    Lightning,
-    /// transformers `Trainer`.
-    Hf,
-}
-
-impl LayoutKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LayoutKind::Ckpt => "ckpt",
-            LayoutKind::Timm => "timm",
-            LayoutKind::Lightning => "lightning",
-            LayoutKind::Hf => "hf",
-        }
-    }
-}
-
-impl std::str::FromStr for LayoutKind {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "ckpt" | "native" => Ok(LayoutKind::Ckpt),
-            "timm" => Ok(LayoutKind::Timm),
-            "lightning" | "pl" => Ok(LayoutKind::Lightning),
-            "hf" | "transformers" => Ok(LayoutKind::Hf),
-            other => Err(format!(
-                "unknown layout {other:?}; expected one of ckpt, timm, lightning, hf"
-            )),
-        }
-    }
-}
 
 /// Guess the layout of `dir`; `None` when nothing ckpt can read is there.
 ///
@@ -108,6 +66,17 @@ pub fn scan(dir: &Path, layout: Option<LayoutKind>) -> Result<RunSnapshot> {
     }?;
     snap.trash_bytes = trash::trash_bytes(&snap.run);
     Ok(snap)
+}
+
+/// The alias files of a scanned foreign run, as its layout names them (timm
+/// `model_best<ext>`/`last<ext>`, Lightning `best.ckpt`/`last.ckpt`, hf none). A native
+/// run's come from its manifest's extension (see `native::scan`).
+pub fn foreign_alias_files(snap: &RunSnapshot) -> AliasFiles {
+    match snap.layout {
+        LayoutKind::Timm => timm::alias_files(snap),
+        LayoutKind::Lightning => lightning::alias_files(snap),
+        LayoutKind::Ckpt | LayoutKind::Hf => AliasFiles::default(),
+    }
 }
 
 /// How deep [`discover_runs`] looks below the directory it is given.
@@ -168,7 +137,7 @@ pub fn check_file_integrity(path: &Path) -> Option<String> {
         .map(|n| n.to_string_lossy().to_lowercase())
         .unwrap_or_default();
     if name.ends_with(".safetensors") {
-        return crate::safetensors::check(path).err();
+        return crate::formats::safetensors::check(path).err();
     }
     if meta.len() == 0 {
         return Some("zero-byte file".into());
@@ -176,8 +145,8 @@ pub fn check_file_integrity(path: &Path) -> Option<String> {
     let torch_ext = [".pth.tar", ".pth", ".pt", ".ckpt", ".bin", ".tar"]
         .iter()
         .any(|e| name.ends_with(e));
-    if crate::torchzip::looks_like_zip(path) || (torch_ext && looks_truncated_zip(path)) {
-        return crate::torchzip::verify_file(path)
+    if crate::formats::torchzip::looks_like_zip(path) || (torch_ext && looks_truncated_zip(path)) {
+        return crate::formats::torchzip::verify_file(path)
             .err()
             .map(|e| e.to_string());
     }

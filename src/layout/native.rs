@@ -7,9 +7,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::engine::alias::describe;
-use crate::layout::LayoutKind;
 use crate::rank::Mode;
-use crate::snapshot::{Alias, Checkpoint, CheckpointState, MetricPoint, Role, RunSnapshot};
+use crate::snapshot::LayoutKind;
+use crate::snapshot::{
+    Alias, AliasFiles, Checkpoint, CheckpointState, MetricPoint, Role, RunSnapshot,
+};
 use crate::store::temp::{find_temps, temp_final_name};
 use crate::store::Entry;
 use crate::store::{alias_names, epoch_of_name, is_settled, load_manifest, pending, resolve};
@@ -249,5 +251,9 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         trash_bytes: 0,
         trainer_record: Default::default(),
         history,
+        alias_files: AliasFiles {
+            best: Some(PathBuf::from(&best_name)),
+            last: Some(PathBuf::from(&last_name)),
+        },
     })
 }

@@ -11,10 +11,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::common::{self, Entry, Parts};
-use crate::layout::LayoutKind;
-use crate::pickle::Value;
+use crate::formats::pickle::Value;
 use crate::rank::{strictly_better, MetricSpec, Mode, RetentionPolicy};
-use crate::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::snapshot::LayoutKind;
+use crate::snapshot::{Alias, AliasFiles, Checkpoint, CheckpointState, Role, RunSnapshot};
 use crate::store::temp::CKPT_TEMP_PREFIX;
 use crate::Result;
 
@@ -711,6 +711,56 @@ fn check_saver(
             ));
         }
     }
+}
+
+/// Default extension of timm checkpoint files.
+pub const DEFAULT_EXT: &str = ".pth.tar";
+
+/// timm's alias files: `model_best<ext>` and `last<ext>` with the run's extension (the
+/// scanned alias's own name when it is one).
+pub fn alias_files(snap: &RunSnapshot) -> AliasFiles {
+    let ext = run_ext(snap);
+    AliasFiles {
+        best: Some(
+            common::alias_path_named(snap.best.as_ref(), "model_best")
+                .unwrap_or_else(|| PathBuf::from(format!("model_best{ext}"))),
+        ),
+        last: Some(
+            common::alias_path_named(snap.last.as_ref(), "last")
+                .unwrap_or_else(|| PathBuf::from(format!("last{ext}"))),
+        ),
+    }
+}
+
+/// The extension timm uses in this run: taken from its `checkpoint-<n><ext>` files.
+pub fn run_ext(snap: &RunSnapshot) -> String {
+    let from_name = |name: &str| -> Option<String> {
+        let rest = name
+            .strip_prefix("checkpoint-")
+            .or_else(|| name.strip_prefix("recovery-"))
+            .or_else(|| name.strip_prefix("milestone-"))?;
+        let ext_at = rest.find(|c: char| !(c.is_ascii_digit() || c == '-'))?;
+        let ext = &rest[ext_at..];
+        ext.starts_with('.').then(|| ext.to_string())
+    };
+    snap.checkpoints
+        .iter()
+        .flat_map(|c| c.paths.iter())
+        .filter_map(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+        .find_map(|n| from_name(&n))
+        .or_else(|| {
+            let alias = snap.last.as_ref().or(snap.best.as_ref())?;
+            let name = alias.path.file_name()?.to_string_lossy().into_owned();
+            let stem = if name.starts_with("model_best") {
+                "model_best"
+            } else {
+                "last"
+            };
+            name.strip_prefix(stem)
+                .filter(|e| e.starts_with('.'))
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| DEFAULT_EXT.to_string())
 }
 
 #[cfg(test)]

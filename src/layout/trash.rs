@@ -484,7 +484,7 @@ fn numbers(
     }
 }
 
-fn as_u64(v: &crate::pickle::Value) -> Option<u64> {
+fn as_u64(v: &crate::formats::pickle::Value) -> Option<u64> {
     v.as_i64().and_then(|i| u64::try_from(i).ok())
 }
 

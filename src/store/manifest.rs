@@ -187,6 +187,50 @@ pub struct ForeignState {
     /// Known content hashes by checkpoint name.
     #[serde(default)]
     pub hashes: BTreeMap<String, String>,
+    /// Every file of a checkpoint directory (hf `checkpoint-N/`) as it was when made
+    /// durable, by checkpoint name: `verify` re-hashes against it, a scan compares sizes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, DirRecord>,
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// The files of one checkpoint directory as recorded when it was made durable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct DirRecord {
+    pub recorded_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Path relative to the checkpoint directory → size and content hash.
+    pub files: BTreeMap<String, FileRecord>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl DirRecord {
+    /// How a checkpoint directory differs from this record by size alone (no bytes
+    /// read): the first recorded file that is missing or has another size, as
+    /// (path, reason).
+    pub fn size_mismatch(&self, dir: &std::path::Path) -> Option<(std::path::PathBuf, String)> {
+        for (rel, f) in &self.files {
+            let p = dir.join(rel);
+            let reason = match std::fs::symlink_metadata(&p) {
+                Err(_) => format!("{rel} is missing (recorded {} bytes)", f.bytes),
+                Ok(md) if !md.is_file() => format!("{rel} is no longer a regular file"),
+                Ok(md) if md.len() != f.bytes => format!(
+                    "{rel} has {} bytes, recorded {} (truncated or overwritten)",
+                    md.len(),
+                    f.bytes
+                ),
+                Ok(_) => continue,
+            };
+            return Some((p, reason));
+        }
+        None
+    }
+}
+
+/// One recorded file: its size and `xxh3-128:` content hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub bytes: u64,
+    pub hash: String,
 }

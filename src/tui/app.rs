@@ -18,17 +18,7 @@ use crate::watch::WatchMode;
 use super::keymap::{self, Action, KeyMode};
 use super::render;
 
-/// The process that looks like it is training into a run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrainerInfo {
-    pub pid: u32,
-    /// Short command line (program and first arguments).
-    pub command: String,
-    /// CPU use in percent of one core.
-    pub cpu_percent: f32,
-    /// Resident memory in bytes.
-    pub memory: u64,
-}
+pub use super::trainer::TrainerInfo;
 
 /// Column the history table is sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -845,8 +835,8 @@ fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
         snap.last.as_ref().map(|a| a.path.clone()),
     );
     // What a promote of the selected row writes (owned: `app` is mutated below).
-    let promote = run.selected_checkpoint().map(|c| {
-        let alias = promote_alias(snap, c);
+    let promote = run.selected_checkpoint().map(|_| {
+        let alias = snap.alias_files.best.clone();
         let exists = alias.as_ref().is_some_and(|a| {
             snap.run.join(a).exists()
                 || snap
@@ -965,26 +955,6 @@ fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
         yes_focused: false,
     });
     vec![]
-}
-
-/// The file a promote writes to hold best, by the engine's rule
-/// ([`crate::engine::Run::best_alias_path`]): `None` on hf, where best is a record.
-fn promote_alias(snap: &RunSnapshot, ckpt: &Checkpoint) -> Option<PathBuf> {
-    if snap.layout == crate::layout::LayoutKind::Ckpt {
-        // The manifest's extension: the current alias's, else the checkpoint's.
-        let from_alias = snap
-            .best
-            .as_ref()
-            .map(|a| a.path.to_string_lossy().into_owned())
-            .and_then(|p| p.strip_prefix("model_best").map(str::to_string));
-        let ext = from_alias.unwrap_or_else(|| {
-            ckpt.name
-                .find('.')
-                .map_or_else(|| ".pth.tar".to_string(), |i| ckpt.name[i..].to_string())
-        });
-        return Some(PathBuf::from(format!("model_best{ext}")));
-    }
-    crate::engine::foreign::alias_names(snap, crate::engine::foreign::DEFAULT_EXT).best
 }
 
 /// What the header and status say while a run's directory is missing.

@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod keymap;
+pub mod procinfo;
 pub mod render;
 pub mod terminal;
 pub mod trainer;
@@ -23,7 +24,7 @@ use crossterm::event::{self, Event, KeyEventKind};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 
-use crate::layout::LayoutKind;
+use crate::snapshot::LayoutKind;
 use crate::watch::{self, WatchConfig, WatchEvent};
 
 use app::{update, App, Command, Msg};
@@ -33,9 +34,6 @@ pub const FRAME_GAP: Duration = Duration::from_millis(50);
 
 /// Shortest `--poll` interval: below it polling burns a core re-listing the run.
 pub const MIN_POLL: Duration = Duration::from_millis(100);
-
-/// How often trainer activity is looked up.
-const TRAINER_EVERY: Duration = Duration::from_secs(5);
 
 /// When to use colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -163,21 +161,16 @@ pub fn run(options: WatchOptions) -> crate::Result<()> {
         };
         watch::start(&runs, config, emit)
     };
-    let (_trainer_stop, trainer_rx) = mpsc::channel::<()>();
-    {
+    // Dropped when the loop ends: that stops the tracker.
+    let trainer_hints = {
         let tx = tx.clone();
-        let runs = runs.clone();
-        let _ = std::thread::Builder::new()
-            .name("ckpt-trainer".into())
-            .spawn(move || {
-                trainer::poll_loop(runs, TRAINER_EVERY, trainer_rx, |run, trainer| {
-                    let _ = tx.send(Msg::Trainer {
-                        run: run.to_path_buf(),
-                        trainer,
-                    });
-                })
+        trainer::spawn(runs.clone(), move |run, trainer| {
+            let _ = tx.send(Msg::Trainer {
+                run: run.to_path_buf(),
+                trainer,
             });
-    }
+        })
+    };
 
     let size = guard
         .terminal
@@ -211,6 +204,14 @@ pub fn run(options: WatchOptions) -> crate::Result<()> {
             }
         }
         for m in pending.drain(..) {
+            if let Msg::Scanned {
+                run,
+                result: Ok(snap),
+                ..
+            } = &m
+            {
+                let _ = trainer_hints.send(trainer::hint_of(snap, run));
+            }
             for cmd in update(&mut app, m) {
                 match cmd {
                     Command::Scan(run) => {

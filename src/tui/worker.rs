@@ -7,8 +7,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use crate::engine::{EngineOptions, Progress, RestoreOptions, Run};
-use crate::layout::LayoutKind;
 use crate::rank::RetentionPolicy;
+use crate::snapshot::LayoutKind;
 
 use super::app::{Msg, PendingAction, PlanRequest};
 use super::render::fmt;

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, TimeZone, Utc};
 use ckpt::disk::Headroom;
-use ckpt::layout::LayoutKind;
 use ckpt::rank::{MetricSpec, Mode};
+use ckpt::snapshot::LayoutKind;
 use ckpt::snapshot::{Alias, Checkpoint, CheckpointState, Role, RunSnapshot};
 use ckpt::tui::app::{update, App, Msg, TrainerInfo};
 use ckpt::watch::WatchMode;
@@ -78,6 +78,10 @@ pub fn native_run() -> RunSnapshot {
         trash_bytes: 0,
         trainer_record: Default::default(),
         history: Vec::new(),
+        alias_files: ckpt::snapshot::AliasFiles {
+            best: Some(PathBuf::from("model_best.pth.tar")),
+            last: Some(PathBuf::from("last.pth.tar")),
+        },
     }
 }
 
@@ -147,6 +151,8 @@ pub fn trainer() -> TrainerInfo {
         command: "python train.py --output /data/runs/resnet50-a1".into(),
         cpu_percent: 97.4,
         memory: 1_288_490_188,
+        liveness: ckpt::tui::trainer::Liveness::Alive,
+        evidence: ckpt::tui::trainer::Evidence::Argument,
     }
 }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use super::fmt;
 use super::theme::Theme;
 use crate::engine::RestorePlan;
-use crate::layout::LayoutKind;
+use crate::snapshot::LayoutKind;
 use crate::snapshot::{Checkpoint, RunSnapshot};
 use crate::tui::app::{Confirm, PendingAction};
 

@@ -306,17 +306,21 @@ pub fn parse_central_directory(cd: &[u8], count: u64) -> Result<Vec<ZipEntry>, Z
 }
 
 /// Read and parse the pickle of a torch zip checkpoint (data only; nothing is executed).
-pub fn read_pickle_value(path: &Path) -> Result<crate::pickle::Value, ZipError> {
+pub fn read_pickle_value(path: &Path) -> Result<crate::formats::pickle::Value, ZipError> {
     let mut z = TorchZip::open(path)?;
     let bytes = z.read_pickle()?;
-    crate::pickle::parse(&bytes).map_err(|e| ZipError(format!("unreadable pickle: {e}")))
+    crate::formats::pickle::parse(&bytes).map_err(|e| ZipError(format!("unreadable pickle: {e}")))
 }
 
 /// Like [`read_pickle_value`], building only the top-level dict entries under `keys`.
-pub fn read_pickle_keys(path: &Path, keys: &[&str]) -> Result<crate::pickle::Value, ZipError> {
+pub fn read_pickle_keys(
+    path: &Path,
+    keys: &[&str],
+) -> Result<crate::formats::pickle::Value, ZipError> {
     let mut z = TorchZip::open(path)?;
     let bytes = z.read_pickle()?;
-    crate::pickle::parse_keys(&bytes, keys).map_err(|e| ZipError(format!("unreadable pickle: {e}")))
+    crate::formats::pickle::parse_keys(&bytes, keys)
+        .map_err(|e| ZipError(format!("unreadable pickle: {e}")))
 }
 
 /// CRC-check a torch zip file; `Err(reason)` when damaged.

@@ -1,0 +1,8 @@
+//! Readers of the file formats checkpoints come in, data-only and bounded: Python
+//! pickles (never executed), the zip container `torch.save` writes, and safetensors.
+//! Layouts use them to read metrics a trainer stored inside a checkpoint and to tell
+//! a complete file from one cut short.
+
+pub mod pickle;
+pub mod safetensors;
+pub mod torchzip;
