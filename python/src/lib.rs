@@ -32,6 +32,8 @@ struct Req {
     step: Option<u64>,
     metric: Option<f64>,
     metrics: BTreeMap<String, f64>,
+    /// Expected bytes (a torch object's tensor data), for the free-space preflight.
+    size_hint: Option<u64>,
 }
 
 fn parse_mode(mode: Option<&str>) -> PyResult<Option<Mode>> {
@@ -79,6 +81,7 @@ impl RunCore {
             metric_spec: choice.spec(),
             metrics: r.metrics,
             policy: self.policy,
+            size_hint: r.size_hint,
         }
     }
 
@@ -144,8 +147,14 @@ impl RunCore {
     }
 
     /// Save the bytes of a bytes-like object. Returns the `ckpt save --json` document.
-    fn save_bytes(&self, py: Python<'_>, req: Req, data: &Bound<'_, PyAny>) -> PyResult<String> {
+    fn save_bytes(
+        &self,
+        py: Python<'_>,
+        mut req: Req,
+        data: &Bound<'_, PyAny>,
+    ) -> PyResult<String> {
         let bytes = Bytes::get(data)?;
+        req.size_hint = Some(bytes.as_slice().len() as u64);
         let out = self.save_from(py, req, |run, req| {
             let mut fill = |w: &mut dyn std::io::Write| w.write_all(bytes.as_slice());
             run.save(req, SaveSource::Writer(&mut fill), None)

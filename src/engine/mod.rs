@@ -110,6 +110,9 @@ pub struct SaveRequest {
     pub metrics: std::collections::BTreeMap<String, f64>,
     /// Retention to apply after the save; `None` = the manifest's policy.
     pub policy: Option<RetentionPolicy>,
+    /// Expected size of a stream or writer source, for the free-space preflight (rule 6);
+    /// `None` = the previous checkpoint's size. A file source's own size always wins.
+    pub size_hint: Option<u64>,
 }
 
 /// What a save did.
