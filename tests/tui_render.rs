@@ -1589,3 +1589,68 @@ fn prune_dialog_gives_every_kept_reason_and_why_it_is_the_policy() {
     }
     insta::assert_snapshot!("confirm_prune_marked_refused_120x40", s);
 }
+
+#[test]
+fn trash_view_at_both_sizes() {
+    use ckpt::engine::trash::{TrashEntry, TrashListing, TrashOrigin};
+    let entry = |name: &str, epoch: u64, origin, mins: i64| TrashEntry {
+        name: name.into(),
+        path: PathBuf::from(RUN).join(".ckpt/trash").join(name),
+        epoch: Some(epoch),
+        step: None,
+        metric: Some(35.0),
+        origin,
+        trashed_at: Some(now() - chrono::Duration::minutes(mins)),
+        bytes: 3_041_705,
+        bytes_freed: 3_041_705,
+        is_dir: false,
+        recorded: true,
+        files: vec![],
+    };
+    for (w, h) in [(80, 24), (120, 40)] {
+        let mut snap = native_run();
+        snap.trash_bytes = 2 * 3_041_705;
+        let mut app = app_with(snap, w, h);
+        let s = screen(&app, w, h);
+        assert!(
+            s.contains("trash 5.8 MiB"),
+            "disk pane counts the trash: {s}"
+        );
+        update(&mut app, key('t'));
+        update(
+            &mut app,
+            Msg::TrashListed {
+                run: PathBuf::from(RUN),
+                result: Ok(TrashListing {
+                    run: PathBuf::from(RUN),
+                    dir: PathBuf::from(RUN).join(".ckpt/trash"),
+                    entries: vec![
+                        entry(
+                            "20261128T140000Z/last.pth.tar",
+                            7,
+                            TrashOrigin::PreviousLast,
+                            60,
+                        ),
+                        entry(
+                            "20261128T143000Z/checkpoint-8.pth.tar",
+                            8,
+                            TrashOrigin::ArchivedNewer,
+                            30,
+                        ),
+                    ],
+                    bytes: 2 * 3_041_705,
+                    reclaimable: 3_041_705,
+                    missing: vec![],
+                    warnings: vec![],
+                }),
+            },
+        );
+        let s = screen(&app, w, h);
+        assert!(
+            s.contains("trash · 2 items · 5.8 MiB · emptying frees 2.9 MiB"),
+            "{s}"
+        );
+        assert!(s.contains("r restore x empty"), "{s}");
+        insta::assert_snapshot!(format!("trash_view_{w}x{h}"), s);
+    }
+}
