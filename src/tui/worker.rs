@@ -197,7 +197,7 @@ pub fn plan(
                             .default_policy
                             .unwrap_or_default(),
                         match layout {
-                            LayoutKind::Timm => "timm's checkpoint_hist (args.yaml)",
+                            LayoutKind::Timm => "timm's checkpoint_hist in args.yaml",
                             LayoutKind::Hf => "the Trainer's save_total_limit",
                             _ => "the trainer's own setting",
                         },
@@ -267,6 +267,22 @@ fn throttled(tx: &Sender<Msg>) -> impl FnMut(&Progress) + '_ {
             let _ = tx.send(Msg::Progress(p.clone()));
         }
     }
+}
+
+/// "; left 1 that changed since the plan: x (why)", or nothing.
+fn left_alone(refused: &[(String, String)]) -> String {
+    if refused.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = refused
+        .iter()
+        .map(|(n, why)| format!("{n} ({why})"))
+        .collect();
+    format!(
+        "; left {} that changed since the plan: {}",
+        refused.len(),
+        list.join(", ")
+    )
 }
 
 /// Apply a confirmed action through the engine; the text is the status line.
@@ -352,17 +368,7 @@ pub fn apply(
                 rep.removed.len(),
                 fmt::bytes(rep.bytes_freed)
             );
-            if !rep.refused.is_empty() {
-                text.push_str(&format!(
-                    "; left {} that changed since the plan: {}",
-                    rep.refused.len(),
-                    rep.refused
-                        .iter()
-                        .map(|(n, why)| format!("{n} ({why})"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
+            text.push_str(&left_alone(&rep.refused));
             Ok(text)
         }
         PendingAction::TrashRestore(plan) => {
@@ -389,17 +395,7 @@ pub fn apply(
                 rep.removed.len(),
                 fmt::bytes(rep.bytes_freed)
             );
-            if !rep.refused.is_empty() {
-                text.push_str(&format!(
-                    "; left {} that changed since the plan: {}",
-                    rep.refused.len(),
-                    rep.refused
-                        .iter()
-                        .map(|(n, why)| format!("{n} ({why})"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
+            text.push_str(&left_alone(&rep.refused));
             Ok(text)
         }
         PendingAction::Verify { .. } => {
