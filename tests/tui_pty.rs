@@ -535,17 +535,17 @@ fn restore_with_archive_moves_newer_to_trash() {
     w.wait_for("the restore dialog", 10, |s| s.contains("Restore?"));
     let s = w.text();
     assert!(
-        s.contains("2 newer checkpoint(s); a resumed trainer will overwrite them"),
+        s.contains("2 newer checkpoints stay; the resumed trainer saves over them"),
         "{s}"
     );
     assert!(
-        s.contains("[ ] a: archive them"),
+        s.contains("[ ] a: archive the newer ones"),
         "archiving is off by default: {s}"
     );
     w.keys("a");
     // Re-planned: the exact bytes that move (epochs 2 and 3: 200,002 + 200,003).
     w.wait_for("the archiving plan", 10, |s| {
-        s.contains("[x] a: archive 2 checkpoint(s), 2 file(s), 400,005 bytes")
+        s.contains("2 newer checkpoints (400,005 bytes")
     });
     assert!(w.text().contains(".ckpt/trash/"));
     w.keys("y");

@@ -139,7 +139,7 @@ fn prune_plan() -> PrunePlan {
 fn confirm_prune() {
     for (w, h) in [(80, 24), (120, 40)] {
         let mut app = app_with(native_run(), w, h);
-        confirm(&mut app, PendingAction::Prune(prune_plan()));
+        confirm(&mut app, PendingAction::Prune(prune_plan().into()));
         let s = screen(&app, w, h);
         assert!(s.contains("9,125,115 bytes"));
         assert!(s.contains("checkpoint-6.pth.tar"));
@@ -169,12 +169,12 @@ fn confirm_restore_archive_newer() {
             }),
         );
         let s = screen(&app, w, h);
-        assert!(s.contains("newer checkpoint(s) moved:"), "{s}");
-        assert!(s.contains("checkpoint-7.pth.tar"), "{s}");
         assert!(
-            s.contains("[x] a: archive 4 checkpoint(s), 4 file(s)"),
+            s.contains("4 newer checkpoints (12,166,820 bytes, 11.6 MiB) move to"),
             "{s}"
         );
+        assert!(s.contains("checkpoint-7.pth.tar"), "{s}");
+        assert!(s.contains("[x] a: archive the newer ones"), "{s}");
         assert!(s.contains("12,166,820 bytes"), "{s}");
         assert!(s.contains(".ckpt/trash/20261128T150000Z/"), "{s}");
         assert!(s.contains("archive newer"), "footer offers the toggle: {s}");
@@ -564,7 +564,7 @@ fn every_size_renders_without_panic_or_overlap() {
     update(&mut help, key('?'));
     states.push(help);
     let mut conf = app_with(native_run(), 80, 24);
-    confirm(&mut conf, PendingAction::Prune(prune_plan()));
+    confirm(&mut conf, PendingAction::Prune(prune_plan().into()));
     states.push(conf);
     let mut details = app_with(native_run(), 80, 24);
     update(&mut details, code(KeyCode::Enter));
@@ -693,7 +693,7 @@ fn verify_damage_shows_in_rows_status_and_details() {
         run: PathBuf::from(RUN),
         checked: 8,
         bytes: 1,
-        ok: vec![],
+        ok: (0..7).map(|e| format!("checkpoint-{e}.pth.tar")).collect(),
         damaged: vec![ckpt::engine::VerifyIssue {
             name: "checkpoint-7.pth.tar".into(),
             path: PathBuf::from(RUN).join("checkpoint-7.pth.tar"),
@@ -703,7 +703,12 @@ fn verify_damage_shows_in_rows_status_and_details() {
         }],
         notes: vec![],
     };
-    let summary = ckpt::tui::app::verify_summary(&rep).unwrap_err();
+    let names: Vec<String> = native_run()
+        .checkpoints
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    let summary = ckpt::tui::app::verify_summary(&rep, &names).unwrap_err();
     update(
         &mut app,
         Msg::Verified {
@@ -721,7 +726,7 @@ fn verify_damage_shows_in_rows_status_and_details() {
     let s = screen(&app, 80, 24);
     assert!(s.contains("damaged"), "{s}");
     assert!(
-        s.contains("error: verify: 1 damaged of 8 — Enter on a row shows why"),
+        s.contains("error: verify: 1 checkpoint of 8 damaged — Enter on a row shows why"),
         "{s}"
     );
     insta::assert_snapshot!("verify_damaged_80x24", s);
@@ -1039,17 +1044,22 @@ fn hf_restore_dialog_moves_step_directories_with_their_real_size() {
     let mut app = app_with(snap, 120, 40);
     let s = show(&mut app, action.clone(), 120, 40);
     let want = format!(
-        "Moves 1 newer step dir(s), {files} file(s), {} bytes",
+        "1 newer step folder, {files} files, {} bytes",
         ckpt::tui::render::fmt::exact(bytes)
     );
     assert!(s.contains(&want), "{want}\n{s}");
-    assert!(s.contains("so the trainer resumes from step 20"), "{s}");
+    assert!(
+        s.contains("the Trainer resumes from the highest step"),
+        "{s}"
+    );
+    // Nothing to toggle on hf: the footer does not offer `a`.
+    assert!(!s.contains("a archive newer"), "{s}");
     assert!(s.contains("(step 20)"), "{s}");
     assert!(!s.contains("rewrite checkpoint-20"), "{s}");
     assert!(!s.contains("(0 bytes to copy)"), "{s}");
     // A small dialog keeps what moves.
     let s = show(&mut app, action, 40, 10);
-    assert!(s.contains("Moves 1 newer"), "{s}");
+    assert!(s.contains("1 newer step folder"), "{s}");
 }
 
 #[test]
@@ -1075,7 +1085,11 @@ fn restore_dialog_shows_kept_newer_and_its_warning() {
         "{s}"
     );
     assert!(s.contains("unpin it or release best first"), "{s}");
-    assert!(s.contains("[x] a: archive 1 checkpoint(s)"), "{s}");
+    assert!(
+        s.contains("1 newer checkpoint (3,041,705 bytes, 2.9 MiB) moves to .ckpt/trash/"),
+        "{s}"
+    );
+    assert!(s.contains("[x] a: archive the newer ones"), "{s}");
 }
 
 #[test]
@@ -1099,7 +1113,8 @@ fn timm_restore_archive_counts_checkpoints_not_aliases_and_status_names_the_back
     let mut app = app_with(snap, 120, 40);
     let s = show(&mut app, action.clone(), 120, 40);
     let want = format!(
-        "[x] a: archive {n} checkpoint(s), {n} file(s), {} bytes",
+        "{n} newer checkpoint{} ({} bytes",
+        if n == 1 { "" } else { "s" },
         ckpt::tui::render::fmt::exact(bytes)
     );
     assert!(s.contains(&want), "{want}\n{s}");
@@ -1425,4 +1440,143 @@ fn the_80_column_footer_keeps_enter_and_filter_and_points_to_help() {
         footer.contains("? help") && footer.contains("s sort"),
         "{footer}"
     );
+}
+
+/// Restore epoch 3 of the native run: 4, 5 (best), 6 and 7 (last) are newer.
+fn restore_3(archive: bool) -> RestorePlan {
+    RestorePlan {
+        run: PathBuf::from(RUN),
+        target: "checkpoint-3.pth.tar".into(),
+        epoch: Some(3),
+        dest: PathBuf::from(RUN).join("last.pth.tar"),
+        newer: (4..8).map(|e| format!("checkpoint-{e}.pth.tar")).collect(),
+        archive_dir: archive.then(|| PathBuf::from(RUN).join(".ckpt/trash/20261128T150000Z")),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn restore_dialog_marks_roles_and_says_what_happens_to_best() {
+    let mut snap = native_run();
+    snap.checkpoints[3].pinned = false;
+    snap.checkpoints[6].pinned = true; // epoch 6
+    let mut app = app_with(snap, 120, 40);
+    confirm(&mut app, PendingAction::Restore(restore_3(false)));
+    let s = screen(&app, 120, 40);
+    for want in [
+        "4 newer checkpoints stay; the resumed trainer saves over them:",
+        "checkpoint-5.pth.tar                    2.9 MiB  best",
+        "checkpoint-6.pth.tar                    2.9 MiB  pinned",
+        "checkpoint-7.pth.tar                    2.9 MiB  last",
+        "Best stays checkpoint-5.pth.tar (62.5) until the resumed run saves epoch 5 over it;",
+        "last.pth.tar will hold it (a link to the same bytes: nothing is copied)",
+        "[ ] a: archive the newer ones in .ckpt/trash/ first (now: they stay)",
+    ] {
+        assert!(s.contains(want), "{want}\n{s}");
+    }
+    assert!(!s.contains("bytes to copy"), "{s}");
+    insta::assert_snapshot!("confirm_restore_best_newer_stays_120x40", s);
+
+    confirm(&mut app, PendingAction::Restore(restore_3(true)));
+    let s = screen(&app, 120, 40);
+    for want in [
+        "4 newer checkpoints (12,166,820 bytes, 11.6 MiB) move to .ckpt/trash/20261128T150000Z/:",
+        "The best checkpoint, checkpoint-5.pth.tar (62.5), moves to the trash",
+        "Best becomes checkpoint-3.pth.tar (50).",
+        "[x] a: archive the newer ones",
+    ] {
+        assert!(s.contains(want), "{want}\n{s}");
+    }
+    insta::assert_snapshot!("confirm_restore_best_newer_moves_120x40", s);
+    insta::assert_snapshot!(
+        "confirm_restore_best_newer_moves_80x24",
+        screen(&at(app, 80, 24), 80, 24)
+    );
+}
+
+#[test]
+fn restore_dialog_says_timm_rewrites_its_best_after_a_resume() {
+    let mut app = app_with(timm_like(), 120, 40);
+    let plan = RestorePlan {
+        run: PathBuf::from("/data/timm-basic"),
+        target: "checkpoint-4.pth.tar".into(),
+        epoch: Some(4),
+        dest: PathBuf::from("/data/timm-basic/last.pth.tar"),
+        newer: vec!["checkpoint-5.pth.tar".into()],
+        ..Default::default()
+    };
+    let run = app.current().unwrap().path.clone();
+    app.overlay = Overlay::Confirm(Confirm {
+        run,
+        action: PendingAction::Restore(plan),
+        yes_focused: false,
+    });
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("checkpoint-5.pth.tar                    2.9 MiB  best"),
+        "{s}"
+    );
+    assert!(
+        s.contains("better or not (today it holds checkpoint-5.pth.tar, 62.5)."),
+        "{s}"
+    );
+    assert!(
+        s.contains(
+            "timm starts a resumed run with no best: its first save rewrites model_best.pth.tar,"
+        ),
+        "{s}"
+    );
+    insta::assert_snapshot!("confirm_restore_timm_best_newer_120x40", s);
+}
+
+#[test]
+fn prune_dialog_gives_every_kept_reason_and_why_it_is_the_policy() {
+    use ckpt::tui::app::{PruneBasis, PruneProposal};
+    let mut app = app_with(native_run(), 120, 40);
+    confirm(
+        &mut app,
+        PendingAction::Prune(PruneProposal {
+            plan: prune_plan(),
+            basis: PruneBasis::Policy {
+                source: "saved in the run's manifest".into(),
+                refused_marks: vec![(
+                    "checkpoint-5.pth.tar".into(),
+                    "it is the best checkpoint (promote another one first)".into(),
+                )],
+            },
+        }),
+    );
+    let s = screen(&app, 120, 40);
+    for want in [
+        "Nothing is marked: d refused checkpoint-5.pth.tar — it is the best checkpoint (promote another one first).",
+        "So this applies the run's policy:",
+        "  keep the top 3 and the newest 1 (saved in the run's manifest)",
+        "checkpoint-5.pth.tar                         best, #1 of the top 3",
+        "checkpoint-3.pth.tar                         #2 of the top 3",
+        "checkpoint-7.pth.tar                         last (resume point)",
+    ] {
+        assert!(s.contains(want), "{want}\n{s}");
+    }
+    insta::assert_snapshot!("confirm_prune_policy_reasons_120x40", s);
+
+    let mut plan = prune_plan();
+    plan.victims.truncate(1);
+    confirm(
+        &mut app,
+        PendingAction::Prune(PruneProposal {
+            plan,
+            basis: PruneBasis::Marked {
+                refused: vec![("checkpoint-3.pth.tar".into(), vec![KeepReason::Pinned])],
+            },
+        }),
+    );
+    let s = screen(&app, 120, 40);
+    for want in [
+        "Delete the 1 marked checkpoint:",
+        "marked but kept:",
+        "checkpoint-3.pth.tar                         pinned",
+    ] {
+        assert!(s.contains(want), "{want}\n{s}");
+    }
+    insta::assert_snapshot!("confirm_prune_marked_refused_120x40", s);
 }

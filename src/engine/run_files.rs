@@ -15,7 +15,6 @@ use std::path::{Component, Path, PathBuf};
 
 use super::atomic::{self, Source, TempFile, Written};
 use super::commit::store_state;
-use super::lock::RunLock;
 use super::save::{preflight, space_needed};
 use super::EngineOptions;
 use crate::store::read::load_state;
@@ -227,7 +226,7 @@ impl RunFileWriter {
         let durable = temp
             .finish()
             .map_err(|e| no_space(e, &run, &dest, bytes, &options))?;
-        let _lock = lock(&run, "write", &options)?;
+        let _lock = super::foreign::opsfs::engine::lock(&run, "write", &options)?;
         sweep_dir_of(&dest)?;
         let written = durable.persist()?;
         forget_records(&run, &dest)?;
@@ -260,16 +259,6 @@ fn no_space(e: Error, run: &Path, dest: &Path, bytes: u64, options: &EngineOptio
     }
 }
 
-fn lock(run: &Path, op: &str, options: &EngineOptions) -> Result<RunLock> {
-    let l = RunLock::acquire_with(
-        run,
-        op,
-        options.lock_timeout,
-        options.on_lock_wait.as_deref(),
-    )?;
-    atomic::sweep_run(run)?;
-    Ok(l)
-}
 
 fn sweep_dir_of(dest: &Path) -> Result<()> {
     if let Some(d) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -339,7 +328,7 @@ pub enum Removed {
 /// refused; a pinned or held-best checkpoint is kept and reported.
 pub fn remove_run_file(run: &Path, path: &Path, options: EngineOptions) -> Result<Removed> {
     let rel = checked_rel(run, path)?;
-    let _lock = lock(run, "remove", &options)?;
+    let _lock = super::foreign::opsfs::engine::lock(run, "remove", &options)?;
     let md = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Removed::Missing),

@@ -11,6 +11,7 @@ use crossterm::event::KeyEvent;
 
 use crate::disk::Headroom;
 use crate::engine::{Progress, PrunePlan, RestorePlan, VerifyReport};
+use crate::rank::KeepReason;
 use crate::rank::Mode;
 use crate::snapshot::{Checkpoint, CheckpointState, Role, RunSnapshot};
 use crate::watch::WatchMode;
@@ -49,6 +50,42 @@ impl SortKey {
     }
 }
 
+/// Why a prune plan deletes what it deletes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PruneBasis {
+    /// The rows marked with `d`; `refused` were marked but the engine keeps them.
+    Marked {
+        refused: Vec<(String, Vec<KeepReason>)>,
+    },
+    /// No row is marked: the run's retention policy, from `source` ("the run's
+    /// manifest", "timm's checkpoint_hist", …). `refused_marks` are the rows `d` last
+    /// refused to mark (best, last, pinned), which is why nothing is marked.
+    Policy {
+        source: String,
+        refused_marks: Vec<(String, String)>,
+    },
+}
+
+/// A prune plan and why it deletes what it deletes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PruneProposal {
+    pub plan: PrunePlan,
+    pub basis: PruneBasis,
+}
+
+impl From<PrunePlan> for PruneProposal {
+    /// A plan by the run's policy.
+    fn from(plan: PrunePlan) -> PruneProposal {
+        PruneProposal {
+            plan,
+            basis: PruneBasis::Policy {
+                source: "the run's retention policy".into(),
+                refused_marks: Vec::new(),
+            },
+        }
+    }
+}
+
 /// An action planned and waiting for the user's yes (default No).
 #[derive(Debug, Clone, PartialEq)]
 pub enum PendingAction {
@@ -74,7 +111,7 @@ pub enum PendingAction {
         files: Vec<(PathBuf, u64)>,
     },
     Restore(RestorePlan),
-    Prune(PrunePlan),
+    Prune(PruneProposal),
     Verify {
         checkpoints: usize,
         bytes: u64,
@@ -245,6 +282,8 @@ pub struct RunEntry {
     pub view: Vec<usize>,
     /// Names marked for prune.
     pub marked: BTreeSet<String>,
+    /// Rows `d` last refused to mark, with why (cleared by the next mark).
+    pub refused_marks: Vec<(String, String)>,
     /// Selected position in `view`, and the first visible one.
     pub selected: usize,
     pub offset: usize,
@@ -275,6 +314,7 @@ impl RunEntry {
             ranks: Vec::new(),
             view: Vec::new(),
             marked: BTreeSet::new(),
+            refused_marks: Vec::new(),
             selected: 0,
             offset: 0,
             damaged: BTreeMap::new(),
@@ -340,6 +380,8 @@ pub struct App {
     /// Selected row of the run list.
     pub list_selected: usize,
     pub sort: SortKey,
+    /// The sort runs the other way (oldest, worst, smallest first).
+    pub sort_reverse: bool,
     pub filter: String,
     pub filter_editing: bool,
     pub overlay: Overlay,
@@ -372,6 +414,7 @@ impl App {
             screen,
             list_selected: 0,
             sort: SortKey::default(),
+            sort_reverse: false,
             filter: String::new(),
             filter_editing: false,
             overlay: Overlay::None,
@@ -384,6 +427,27 @@ impl App {
             utc_offset: 0,
             root: None,
             quit: false,
+        }
+    }
+
+    /// The arrow on the sorted column: ▼ newest/best/largest first, ▲ the reverse.
+    pub fn sort_arrow(&self) -> &'static str {
+        if self.sort_reverse {
+            "▲"
+        } else {
+            "▼"
+        }
+    }
+
+    /// "newest first", "worst first", … for the status line.
+    pub fn sort_order_words(&self) -> &'static str {
+        match (self.sort, self.sort_reverse) {
+            (SortKey::Epoch, false) => "(newest first)",
+            (SortKey::Epoch, true) => "(oldest first)",
+            (SortKey::Metric, false) => "(best first)",
+            (SortKey::Metric, true) => "(worst first)",
+            (SortKey::Size, false) => "(largest first)",
+            (SortKey::Size, true) => "(smallest first)",
         }
     }
 
@@ -403,13 +467,24 @@ impl App {
     /// Whether a key action applies right now (the footer hides those that do not).
     pub fn offers(&self, action: Action) -> bool {
         match action {
-            Action::ToggleArchive => matches!(
-                &self.overlay,
+            // On hf the newer step folders always move (the Trainer resumes from the
+            // highest step): there is nothing to toggle.
+            Action::ToggleArchive => match &self.overlay {
                 Overlay::Confirm(Confirm {
                     action: PendingAction::Restore(p),
+                    run,
                     ..
-                }) if !p.export && !p.newer.is_empty()
-            ),
+                }) => {
+                    let hf = self
+                        .runs
+                        .iter()
+                        .find(|r| &r.path == run)
+                        .and_then(|r| r.snapshot.as_ref())
+                        .is_some_and(|s| s.layout == crate::snapshot::LayoutKind::Hf);
+                    !p.export && !p.newer.is_empty() && !hf
+                }
+                _ => false,
+            },
             _ => true,
         }
     }
@@ -512,7 +587,11 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             if at > app.now {
                 app.now = at;
             }
-            let (sort, filter, h) = (app.sort, app.filter.clone(), app.table_height());
+            let (sort, filter, h) = (
+                (app.sort, app.sort_reverse),
+                app.filter.clone(),
+                app.table_height(),
+            );
             if let Some(i) = app.run_index(&run) {
                 let entry = &mut app.runs[i];
                 entry.last_scan = Some(at);
@@ -548,7 +627,17 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         Msg::Planned { run, result } => {
             app.busy = None;
             match result {
-                Ok(action) => {
+                Ok(mut action) => {
+                    // A policy plan says why it is not the marks: `d` refused them.
+                    if let PendingAction::Prune(PruneProposal {
+                        basis: PruneBasis::Policy { refused_marks, .. },
+                        ..
+                    }) = &mut action
+                    {
+                        if let Some(i) = app.run_index(&run) {
+                            refused_marks.clone_from(&app.runs[i].refused_marks);
+                        }
+                    }
                     app.overlay = Overlay::Confirm(Confirm {
                         run,
                         action,
@@ -623,6 +712,26 @@ fn on_key(app: &mut App, ev: &KeyEvent) -> Vec<Command> {
         return vec![];
     }
     let Some(action) = action else {
+        // One line, so a mistyped key is not silently ignored.
+        let label = super::keymap::Key {
+            code: ev.code,
+            mods: ev.modifiers - crossterm::event::KeyModifiers::SHIFT,
+        }
+        .label();
+        let known_char = matches!(
+            ev.code,
+            crossterm::event::KeyCode::Char(_) | crossterm::event::KeyCode::F(_)
+        );
+        if known_char
+            || ev
+                .modifiers
+                .contains(crossterm::event::KeyModifiers::CONTROL)
+        {
+            app.set_status(
+                Level::Info,
+                format!("{label} does nothing here; ? (or F1) lists the keys"),
+            );
+        }
         return vec![];
     };
     on_action(app, action)
@@ -675,8 +784,17 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
         },
         Action::Sort => {
             app.sort = app.sort.next();
+            app.sort_reverse = false;
             refilter(app);
             app.set_status(Level::Info, format!("sorted by {}", app.sort.as_str()));
+        }
+        Action::ReverseSort => {
+            app.sort_reverse = !app.sort_reverse;
+            refilter(app);
+            app.set_status(
+                Level::Info,
+                format!("sorted by {} {}", app.sort.as_str(), app.sort_order_words()),
+            );
         }
         Action::Filter => app.filter_editing = true,
         Action::ApplyFilter => app.filter_editing = false,
@@ -698,6 +816,7 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
             return on_confirm_key(app, action)
         }
         Action::ToggleArchive => return toggle_archive(app),
+        Action::Trash | Action::TrashRestore | Action::TrashEmpty => {}
         Action::Promote
         | Action::Restore
         | Action::Pin
@@ -709,12 +828,19 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
 }
 
 fn back(app: &mut App) {
+    let marked = app.current().is_some_and(|r| !r.marked.is_empty());
     if app.overlay != Overlay::None {
         app.overlay = Overlay::None;
     } else if app.filter_editing || !app.filter.is_empty() {
         app.filter_editing = false;
         app.filter.clear();
         refilter(app);
+    } else if marked {
+        if let Some(run) = app.current_mut() {
+            let n = run.marked.len();
+            run.marked.clear();
+            app.set_status(Level::Info, format!("{n} mark(s) cleared"));
+        }
     } else if matches!(app.screen, Screen::Run(_)) && app.runs.len() > 1 {
         app.screen = Screen::RunList;
     }
@@ -886,9 +1012,11 @@ fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
             };
             let unmark = run.marked.contains(&ckpt.name);
             if let (Some(why), false) = (protected, unmark) {
+                run.refused_marks = vec![(ckpt.name.clone(), why.to_string())];
                 app.set_status(Level::Warn, format!("cannot mark {}: {why}", ckpt.name));
                 return vec![];
             }
+            run.refused_marks.clear();
             if !run.marked.remove(&ckpt.name) {
                 run.marked.insert(ckpt.name.clone());
             }
@@ -962,19 +1090,38 @@ pub fn gone_text(run: &Path) -> String {
     format!("run directory is gone: {}", run.display())
 }
 
-/// The status line after a verify: one short sentence; details live on the rows.
-pub fn verify_summary(rep: &VerifyReport) -> Result<String, String> {
+/// The status line after a verify: one short sentence in checkpoints (the run's
+/// `checkpoints`, by name), not files; alias and trash files are counted apart.
+pub fn verify_summary(rep: &VerifyReport, checkpoints: &[String]) -> Result<String, String> {
+    let is_ckpt = |n: &String| checkpoints.contains(n);
+    let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    let ckpts = rep.ok.iter().filter(|n| is_ckpt(n)).count()
+        + rep.damaged.iter().filter(|d| is_ckpt(&d.name)).count();
+    let others = rep.checked.saturating_sub(ckpts);
     if rep.damaged.is_empty() {
+        let also = if others > 0 {
+            format!(" and {}", plural(others, "alias/trash file"))
+        } else {
+            String::new()
+        };
         Ok(format!(
-            "verified {} checkpoint(s), {}: all intact",
-            rep.checked,
+            "verified {}{also}, {}: all intact",
+            plural(ckpts, "checkpoint"),
             render::fmt::bytes(rep.bytes)
         ))
     } else {
+        let bad_ckpts = rep.damaged.iter().filter(|d| is_ckpt(&d.name)).count();
+        let bad_others = rep.damaged.len() - bad_ckpts;
+        let mut what = vec![];
+        if bad_ckpts > 0 {
+            what.push(format!("{} of {ckpts}", plural(bad_ckpts, "checkpoint")));
+        }
+        if bad_others > 0 {
+            what.push(plural(bad_others, "alias/trash file"));
+        }
         Err(format!(
-            "verify: {} damaged of {} — Enter on a row shows why, ! lists all",
-            rep.damaged.len(),
-            rep.checked
+            "verify: {} damaged — Enter on a row shows why, ! lists all",
+            what.join(" and ")
         ))
     }
 }
@@ -1070,7 +1217,11 @@ pub fn ensure_visible(run: &mut RunEntry, height: usize) {
 }
 
 fn refilter(app: &mut App) {
-    let (sort, filter, h) = (app.sort, app.filter.clone(), app.table_height());
+    let (sort, filter, h) = (
+        (app.sort, app.sort_reverse),
+        app.filter.clone(),
+        app.table_height(),
+    );
     match app.screen {
         Screen::RunList => {
             let len = app.list_view().len();
@@ -1086,11 +1237,21 @@ fn refilter(app: &mut App) {
     }
 }
 
-fn set_snapshot(run: &mut RunEntry, snap: RunSnapshot, sort: SortKey, filter: &str, h: usize) {
+fn set_snapshot(
+    run: &mut RunEntry,
+    snap: RunSnapshot,
+    sort: (SortKey, bool),
+    filter: &str,
+    h: usize,
+) {
     let keep = run.selected_checkpoint().map(|c| c.name.clone());
     run.ranks = compute_ranks(&snap);
-    run.marked
-        .retain(|m| snap.checkpoints.iter().any(|c| &c.name == m));
+    // Marks of rows that vanished, or that became best, last or pinned, go.
+    run.marked.retain(|m| {
+        snap.checkpoints.iter().any(|c| {
+            &c.name == m && !c.pinned && !c.has_role(Role::Best) && !c.has_role(Role::Last)
+        })
+    });
     // A verify verdict holds only while the checkpoint is unchanged.
     run.damaged.retain(|name, m| {
         snap.checkpoints
@@ -1159,7 +1320,7 @@ pub fn state_name(s: &CheckpointState) -> &'static str {
     }
 }
 
-fn rebuild_view(run: &mut RunEntry, sort: SortKey, filter: &str) {
+fn rebuild_view(run: &mut RunEntry, (sort, reverse): (SortKey, bool), filter: &str) {
     let Some(snap) = run.snapshot.as_ref() else {
         run.view.clear();
         return;
@@ -1181,6 +1342,9 @@ fn rebuild_view(run: &mut RunEntry, sort: SortKey, filter: &str) {
             view.sort_by_key(|&i| (run.ranks[i].unwrap_or(usize::MAX), std::cmp::Reverse(i)))
         }
         SortKey::Size => view.sort_by_key(|&i| (std::cmp::Reverse(cps[i].bytes), i)),
+    }
+    if reverse {
+        view.reverse();
     }
     run.view = view;
 }

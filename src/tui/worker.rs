@@ -7,10 +7,11 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use crate::engine::{EngineOptions, Progress, RestoreOptions, Run};
+use crate::rank::KeepReason;
 use crate::rank::RetentionPolicy;
 use crate::snapshot::LayoutKind;
 
-use super::app::{Msg, PendingAction, PlanRequest};
+use super::app::{Msg, PendingAction, PlanRequest, PruneBasis, PruneProposal};
 use super::render::fmt;
 use super::terminal::CATCHING;
 
@@ -152,51 +153,79 @@ pub fn plan(
             .map(PendingAction::Restore)
             .map_err(|e| e.to_string()),
         PlanRequest::Prune { marked } => {
-            let policy = if marked.is_empty() {
+            let (policy, source) = if marked.is_empty() {
                 // The CLI's fallback: the manifest's policy (native), else the trainer's
                 // own setting (timm checkpoint_hist, hf save_total_limit).
-                let saved = match r.layout {
-                    LayoutKind::Ckpt => {
+                let (saved, source) = match r.layout {
+                    LayoutKind::Ckpt => (
                         crate::store::load_manifest(&r.dir)
                             .map_err(|e| e.to_string())?
-                            .policy
-                    }
-                    _ => r
-                        .snapshot()
-                        .map_err(|e| e.to_string())?
-                        .default_policy
-                        .unwrap_or_default(),
+                            .policy,
+                        "saved in the run's manifest",
+                    ),
+                    layout => (
+                        r.snapshot()
+                            .map_err(|e| e.to_string())?
+                            .default_policy
+                            .unwrap_or_default(),
+                        match layout {
+                            LayoutKind::Timm => "timm's checkpoint_hist (args.yaml)",
+                            LayoutKind::Hf => "the Trainer's save_total_limit",
+                            _ => "the trainer's own setting",
+                        },
+                    ),
                 };
                 if saved == RetentionPolicy::default() {
                     return Err(NO_POLICY.into());
                 }
-                Some(saved)
+                (Some(saved), Some(source))
             } else {
                 // Only what was marked: a policy that keeps everything else.
-                Some(RetentionPolicy {
+                let keep_all = RetentionPolicy {
                     keep_top_k: None,
                     keep_last: Some(usize::MAX),
                     keep_every: None,
-                })
+                };
+                (Some(keep_all), None)
             };
             let mut plan = r.plan_prune(policy, marked).map_err(|e| e.to_string())?;
-            if !marked.is_empty() {
-                plan.victims.retain(|v| marked.contains(&v.name));
-                plan.bytes_freed = plan.victims.iter().map(|v| v.bytes_freed).sum();
-                let refused: Vec<&String> = marked
-                    .iter()
-                    .filter(|m| !plan.victims.iter().any(|v| &v.name == *m))
-                    .collect();
-                if plan.victims.is_empty() {
-                    return Err(format!(
-                        "nothing to prune: the engine keeps every marked checkpoint ({}) — best, last and pinned are never pruned",
-                        refused.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                    ));
+            let basis = match source {
+                Some(source) => {
+                    if plan.victims.is_empty() {
+                        return Err("nothing to prune: the retention policy keeps every checkpoint (mark rows with d to choose)".into());
+                    }
+                    PruneBasis::Policy {
+                        source: source.to_string(),
+                        refused_marks: Vec::new(),
+                    }
                 }
-            } else if plan.victims.is_empty() {
-                return Err("nothing to prune: the retention policy keeps every checkpoint (mark rows with d to choose)".into());
-            }
-            Ok(PendingAction::Prune(plan))
+                None => {
+                    plan.victims.retain(|v| marked.contains(&v.name));
+                    plan.bytes_freed = plan.victims.iter().map(|v| v.bytes_freed).sum();
+                    let refused: Vec<(String, Vec<KeepReason>)> = plan
+                        .kept
+                        .iter()
+                        .filter(|(n, _)| marked.contains(n))
+                        .map(|(n, why)| {
+                            // The keep-all policy is ours, not a reason the user needs.
+                            let why = why
+                                .iter()
+                                .filter(|w| **w != KeepReason::Newest)
+                                .cloned()
+                                .collect();
+                            (n.clone(), why)
+                        })
+                        .collect();
+                    if plan.victims.is_empty() {
+                        return Err(format!(
+                            "nothing to prune: the engine keeps every marked checkpoint ({}) — best, last and pinned are never pruned",
+                            marked.join(", ")
+                        ));
+                    }
+                    PruneBasis::Marked { refused }
+                }
+            };
+            Ok(PendingAction::Prune(PruneProposal { plan, basis }))
         }
     }
 }
@@ -288,8 +317,8 @@ pub fn apply(
             }
             Ok(text)
         }
-        PendingAction::Prune(plan) => {
-            let rep = r.prune(plan).map_err(err)?;
+        PendingAction::Prune(p) => {
+            let rep = r.prune(&p.plan).map_err(err)?;
             let mut text = format!(
                 "pruned {} checkpoint(s), freed {}",
                 rep.removed.len(),
@@ -311,7 +340,11 @@ pub fn apply(
         PendingAction::Verify { .. } => {
             let mut cb = throttled(tx);
             let rep = r.verify(Some(&mut cb)).map_err(err)?;
-            let summary = super::app::verify_summary(&rep);
+            let names: Vec<String> = r
+                .snapshot()
+                .map(|s| s.checkpoints.into_iter().map(|c| c.name).collect())
+                .unwrap_or_default();
+            let summary = super::app::verify_summary(&rep, &names);
             let _ = tx.send(Msg::Verified {
                 run: run.to_path_buf(),
                 report: rep,
