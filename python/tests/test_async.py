@@ -121,8 +121,10 @@ def test_interpreter_exit_reports_a_lost_error(tmp_path):
     need("torch")
     script = textwrap.dedent(f"""
         import ckpt, torch
-        run = ckpt.Run({str(tmp_path / 'run')!r})
-        run.save({{"w": torch.ones(10), "fn": lambda x: x}}, epoch=7, blocking=False)
+        import gc
+        # The Run object itself is dropped at once: its error must still be reported.
+        ckpt.Run({str(tmp_path / 'run')!r}).save({{"w": torch.ones(10), "fn": lambda x: x}}, epoch=7, blocking=False)
+        gc.collect()
         print("returned", flush=True)
     """)
     p = subprocess.run([PY, "-c", script], capture_output=True, text=True, timeout=120)
