@@ -66,6 +66,14 @@ pub enum Error {
     /// The operation is not possible for this run (layout, state, or arguments).
     #[error("{0}")]
     Invalid(String),
+    /// Something under `.ckpt/` (or an alias name) is not the regular file or directory
+    /// ckpt keeps there: a symlink is never followed, a directory never replaced.
+    #[error("{path} is {found}, not the {expected} ckpt keeps there; ckpt does not follow or replace it: move it out of the way (`ckpt doctor` shows the run's state)")]
+    NotOurs {
+        path: PathBuf,
+        expected: &'static str,
+        found: &'static str,
+    },
     /// The destination exists and `--force` was not given.
     #[error("{path} already exists; pass --force to overwrite it")]
     Exists { path: PathBuf },

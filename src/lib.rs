@@ -15,7 +15,6 @@ pub mod error;
 pub mod formats;
 pub mod hint;
 pub mod layout;
-pub mod pyjson;
 pub mod rank;
 pub mod snapshot;
 pub mod store;

@@ -90,3 +90,16 @@ def temps(run_dir):
 
 
 PY = sys.executable
+
+
+def wait_for(cond, timeout=60.0, what="condition"):
+    """Poll `cond()` until it is truthy (returned) or the deadline passes (fails)."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.01)

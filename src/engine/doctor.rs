@@ -169,6 +169,21 @@ impl Run {
         } else {
             warn("manifest vs disk", drift.join("; "))
         });
+        // A pending record that does not match the files (crafted, or hand-edited):
+        // the next mutation ignores those parts; say which.
+        if let Ok(Some(p)) = crate::store::pending(&m) {
+            let bad = crate::store::pending_check::pending_mismatches(&self.dir, &m, &p);
+            if !bad.is_empty() {
+                out.push(warn(
+                    "pending record",
+                    format!(
+                        "the {} record does not match the files: {}",
+                        p.operation,
+                        bad.join("; ")
+                    ),
+                ));
+            }
+        }
         out
     }
 

@@ -204,6 +204,7 @@ impl Run {
                 )));
             }
         }
+        crate::store::state_files::check_state_dirs(dir)?;
         atomic::create_dir_durable(&dir.join(".ckpt").join("trash"))?;
         let _lock = lock::RunLock::acquire_with(
             dir,
