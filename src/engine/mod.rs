@@ -14,6 +14,7 @@ pub mod atomic;
 pub mod commit;
 pub mod dir_record;
 pub mod doctor;
+pub mod doctor_state;
 pub mod fault;
 pub mod foreign;
 pub mod hash;

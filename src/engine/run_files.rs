@@ -259,7 +259,6 @@ fn no_space(e: Error, run: &Path, dest: &Path, bytes: u64, options: &EngineOptio
     }
 }
 
-
 fn sweep_dir_of(dest: &Path) -> Result<()> {
     if let Some(d) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
         atomic::sweep_stale_temps(d)?;

@@ -18,8 +18,15 @@ use crate::{Error, Result};
 /// `.ckpt/manifest.json` means native, even when the names also look like timm (a
 /// foreign run ckpt has acted on gets `.ckpt/state.json`, never a manifest).
 pub fn detect(dir: &Path) -> Option<LayoutKind> {
-    if dir.join(".ckpt").join("manifest.json").is_file() {
-        return Some(LayoutKind::Ckpt);
+    match std::fs::symlink_metadata(dir.join(".ckpt")) {
+        // A `.ckpt` that is a symlink or a file is ckpt's state gone wrong, never a
+        // foreign run's: reading it as one (its names look like timm's) would hide that;
+        // `ckpt doctor` says what it is and how to fix it.
+        Ok(md) if !md.is_dir() => return Some(LayoutKind::Ckpt),
+        Ok(_) if dir.join(".ckpt").join("manifest.json").is_file() => {
+            return Some(LayoutKind::Ckpt)
+        }
+        _ => {}
     }
     let entries = common::list_types(dir).ok()?;
     if hf::looks_like(&entries) {
