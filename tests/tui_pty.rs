@@ -618,3 +618,71 @@ fn native_run_without_policy_x_says_so_and_promote_names_the_old_best() {
     assert!(s.contains("is replaced to hold:"), "{s}");
     w.keys("q");
 }
+
+#[test]
+fn trash_view_lists_brings_back_and_empties_through_the_engine() {
+    let (_tmp, run) = native_run(4); // epochs 0..3
+    let mut w = Watch::start(&[run.to_str().unwrap()], 120, 40);
+    w.wait_for("the monitor", 20, |s| s.contains("history 4/4"));
+    // Archive epochs 2 and 3 by restoring epoch 1.
+    w.keys("G");
+    w.keys("k");
+    w.keys("r");
+    w.wait_for("the restore dialog", 10, |s| s.contains("Restore?"));
+    w.keys("a");
+    w.wait_for("the archiving plan", 10, |s| s.contains("[x] a: archive"));
+    w.keys("y");
+    w.wait_for("the restore", 15, |s| s.contains("archived 2 newer"));
+    w.wait_for("trash bytes in the disk pane", 10, |s| {
+        s.contains(" · trash ")
+    });
+    w.keys("t");
+    w.wait_for("the trash view", 10, |s| {
+        s.contains("trash · 2 items") && s.contains("checkpoint-3.pth.tar")
+    });
+    assert!(w.text().contains("r restore x empty"), "{}", w.text());
+    // Bring epoch 2 back (oldest first: the cursor is on it).
+    w.keys("r");
+    w.wait_for("the trash restore dialog", 10, |s| {
+        s.contains("Restore from the trash?") && s.contains("→ checkpoint-2.pth.tar")
+    });
+    w.keys("n");
+    w.wait_for("cancelled", 5, |s| s.contains("cancelled"));
+    assert!(
+        !run.join("checkpoint-2.pth.tar").exists(),
+        "No changes nothing"
+    );
+    w.keys("r");
+    w.wait_for("the dialog again", 10, |s| {
+        s.contains("Restore from the trash?")
+    });
+    w.keys("y");
+    w.wait_for("the trash restore", 15, |s| {
+        s.contains("brought") && s.contains("back from the trash as checkpoint-2.pth.tar")
+    });
+    assert_eq!(
+        std::fs::metadata(run.join("checkpoint-2.pth.tar"))
+            .unwrap()
+            .len(),
+        200_002
+    );
+    w.wait_for("the relisted trash", 10, |s| s.contains("trash · 1 item "));
+    // Empty: planned with exact bytes, default No, then yes.
+    w.keys("x");
+    w.wait_for("the empty dialog", 10, |s| {
+        s.contains("Empty the trash?") && s.contains("200,003 bytes")
+    });
+    w.keys("y");
+    w.wait_for("the empty result", 15, |s| {
+        s.contains("emptied the trash: deleted 1")
+    });
+    w.wait_for("an empty trash", 10, |s| s.contains("the trash is empty"));
+    assert!(!std::fs::read_dir(run.join(".ckpt/trash"))
+        .unwrap()
+        .flatten()
+        .any(|e| e.path().join("checkpoint-3.pth.tar").exists()));
+    w.keys("\x1b");
+    w.wait_for("the run view", 10, |s| s.contains("history 3/3"));
+    w.keys("q");
+    assert!(w.wait_exit(10).success());
+}

@@ -223,6 +223,9 @@ pub fn run(options: WatchOptions) -> crate::Result<()> {
                     Command::Apply { run, action } => {
                         let _ = worker.send(worker::Job::Apply { run, action });
                     }
+                    Command::ListTrash(run) => {
+                        let _ = worker.send(worker::Job::ListTrash { run });
+                    }
                     Command::Quit => app.quit = true,
                 }
             }

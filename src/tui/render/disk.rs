@@ -43,6 +43,7 @@ pub fn render(_app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buf
         .as_ref()
         .and_then(|s| projection(s, h, growth(&run.sizes)));
     let ckpt_bytes = run.snapshot.as_ref().map(|s| s.total_bytes()).unwrap_or(0);
+    let trash_bytes = run.snapshot.as_ref().map(|s| s.trash_bytes).unwrap_or(0);
     let bar_style = if proj.as_ref().is_some_and(|p| p.warn) || used > 0.95 {
         theme.error()
     } else if used > 0.85 {
@@ -108,6 +109,12 @@ pub fn render(_app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buf
                 _ => {}
             }
         }
+        if trash_bytes > 0 {
+            segs.push(vec![Span::raw(format!(
+                " · trash {}",
+                fmt::bytes(trash_bytes)
+            ))]);
+        }
         let mut used_w: usize = spans.iter().map(Span::width).sum();
         for seg in segs {
             let w: usize = seg.iter().map(Span::width).sum();
@@ -131,13 +138,25 @@ pub fn render(_app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buf
             fmt::bytes(h.total),
             h.fs_type
         )),
-        Line::from(format!(
-            "checkpoints {}{}",
-            fmt::bytes(ckpt_bytes),
-            proj.as_ref()
+        {
+            // The trash is part of the run's disk use (t shows what is there); the
+            // next save's size gives way first when the line is too long.
+            let trash = if trash_bytes > 0 {
+                format!(" · trash {}", fmt::bytes(trash_bytes))
+            } else {
+                String::new()
+            };
+            let next = proj
+                .as_ref()
                 .map(|p| format!(" · next ~{}", fmt::bytes(p.next_size)))
-                .unwrap_or_default()
-        )),
+                .unwrap_or_default();
+            let full = format!("checkpoints {}{trash}{next}", fmt::bytes(ckpt_bytes));
+            if full.chars().count() <= inner.width as usize {
+                Line::from(full)
+            } else {
+                Line::from(format!("checkpoints {}{trash}", fmt::bytes(ckpt_bytes)))
+            }
+        },
     ];
     if let Some(w) = warn {
         lines.push(Line::from(Span::styled(w, theme.error())));
