@@ -990,16 +990,7 @@ fn toggle_archive(app: &mut App) -> Vec<Command> {
 /// `r` (restore the selected entry) and `x` (empty) in the trash view: the engine plans
 /// on the worker, the dialog shows the plan, the user confirms (default No).
 fn on_trash_action(app: &mut App, action: Action) -> Vec<Command> {
-    if app.read_only {
-        app.set_status(
-            Level::Warn,
-            "read-only: actions are disabled (started with --read-only)",
-        );
-        return vec![];
-    }
-    if let Some(b) = &app.busy {
-        let text = format!("busy: {} still running", b.label);
-        app.set_status(Level::Warn, text);
+    if refused_now(app, action) {
         return vec![];
     }
     let Some(run) = app.current() else {
@@ -1034,17 +1025,26 @@ fn on_trash_action(app: &mut App, action: Action) -> Vec<Command> {
     vec![Command::Plan { run: path, request }]
 }
 
-fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
+/// An action that cannot start now (read-only, or another one still running): says
+/// why in the status line.
+fn refused_now(app: &mut App, action: Action) -> bool {
     if action.mutates() && app.read_only {
         app.set_status(
             Level::Warn,
             "read-only: actions are disabled (started with --read-only)",
         );
-        return vec![];
+        return true;
     }
     if let Some(b) = &app.busy {
         let text = format!("busy: {} still running", b.label);
         app.set_status(Level::Warn, text);
+        return true;
+    }
+    false
+}
+
+fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
+    if refused_now(app, action) {
         return vec![];
     }
     let h = app.table_height();

@@ -269,6 +269,22 @@ fn throttled(tx: &Sender<Msg>) -> impl FnMut(&Progress) + '_ {
     }
 }
 
+/// "; left 1 that changed since the plan: x (why)", or nothing.
+fn left_alone(refused: &[(String, String)]) -> String {
+    if refused.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = refused
+        .iter()
+        .map(|(n, why)| format!("{n} ({why})"))
+        .collect();
+    format!(
+        "; left {} that changed since the plan: {}",
+        refused.len(),
+        list.join(", ")
+    )
+}
+
 /// Apply a confirmed action through the engine; the text is the status line.
 pub fn apply(
     run: &Path,
@@ -352,17 +368,7 @@ pub fn apply(
                 rep.removed.len(),
                 fmt::bytes(rep.bytes_freed)
             );
-            if !rep.refused.is_empty() {
-                text.push_str(&format!(
-                    "; left {} that changed since the plan: {}",
-                    rep.refused.len(),
-                    rep.refused
-                        .iter()
-                        .map(|(n, why)| format!("{n} ({why})"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
+            text.push_str(&left_alone(&rep.refused));
             Ok(text)
         }
         PendingAction::TrashRestore(plan) => {
@@ -389,17 +395,7 @@ pub fn apply(
                 rep.removed.len(),
                 fmt::bytes(rep.bytes_freed)
             );
-            if !rep.refused.is_empty() {
-                text.push_str(&format!(
-                    "; left {} that changed since the plan: {}",
-                    rep.refused.len(),
-                    rep.refused
-                        .iter()
-                        .map(|(n, why)| format!("{n} ({why})"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
+            text.push_str(&left_alone(&rep.refused));
             Ok(text)
         }
         PendingAction::Verify { .. } => {
