@@ -232,6 +232,11 @@ pub enum Msg {
     },
     /// The wall clock moved (ages and "last save" are drawn relative to it).
     Tick(DateTime<Utc>),
+    /// New free-space figures of a run's filesystem (the once-a-second disk tick).
+    Space {
+        run: PathBuf,
+        space: crate::disk::Space,
+    },
     /// SIGTERM/SIGHUP: leave now.
     Terminate,
 }
@@ -752,6 +757,15 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         }
         Msg::Tick(now) => {
             app.now = now;
+            vec![]
+        }
+        Msg::Space { run, space } => {
+            if let Some(h) = app
+                .run_index(&run)
+                .and_then(|i| app.runs[i].headroom.as_mut())
+            {
+                h.update(space);
+            }
             vec![]
         }
         Msg::Terminate => {

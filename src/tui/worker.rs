@@ -197,7 +197,7 @@ pub fn plan(
                             .default_policy
                             .unwrap_or_default(),
                         match layout {
-                            LayoutKind::Timm => "timm's checkpoint_hist (args.yaml)",
+                            LayoutKind::Timm => "timm's checkpoint_hist in args.yaml",
                             LayoutKind::Hf => "the Trainer's save_total_limit",
                             _ => "the trainer's own setting",
                         },

@@ -575,7 +575,8 @@ pub fn body(action: &PendingAction, snap: Option<&RunSnapshot>) -> (String, Vec<
                 if shown == MAX_FILES {
                     break;
                 }
-                lines.push(file_line(&f.path, f.bytes));
+                // Relative to the run, as `ckpt prune` prints them.
+                lines.push(file_line(Path::new(&in_run(&plan.run, &f.path)), f.bytes));
                 shown += 1;
             }
             if all.len() > shown {

@@ -33,11 +33,8 @@ pub fn render(_app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buf
         Paragraph::new(Span::styled("disk: measuring…", theme.dim())).render(inner, buf);
         return;
     };
-    let used = if h.total > 0 {
-        1.0 - h.available as f64 / h.total as f64
-    } else {
-        0.0
-    };
+    // As df: used / (used + available); root's reserved blocks are neither.
+    let used = h.used_fraction();
     let proj = run
         .snapshot
         .as_ref()
@@ -130,7 +127,7 @@ pub fn render(_app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buf
     let mut lines = vec![
         Line::from(vec![
             Span::styled(bar(used, bw), bar_style),
-            Span::raw(format!(" {:>3.0}% used", used * 100.0)),
+            Span::raw(format!(" {:>3}% used", h.used_percent())),
         ]),
         Line::from(format!(
             "free {} of {} · {}",
