@@ -1112,3 +1112,96 @@ fn f1_opens_help_and_an_unknown_key_says_so_in_one_line() {
         .iter()
         .any(|(k, h, _)| k == "d" && h.contains("not best/last/pinned")));
 }
+
+#[test]
+fn t_opens_the_trash_view_and_its_actions_are_planned_and_confirmed() {
+    use ckpt::engine::trash::{TrashEntry, TrashListing, TrashOrigin};
+    let mut app = app_with(native_run(), 120, 40);
+    let cmds = press(&mut app, "t");
+    assert_eq!(cmds, vec![Command::ListTrash(PathBuf::from(RUN))]);
+    assert_eq!(app.screen, Screen::Trash(0));
+    assert_eq!(app.key_mode(), KeyMode::Trash);
+    // `r` on an empty (not yet listed) trash does nothing but say so.
+    assert!(press(&mut app, "r").is_empty());
+    let entry = |name: &str, epoch: u64| TrashEntry {
+        name: name.into(),
+        path: PathBuf::from(RUN).join(".ckpt/trash").join(name),
+        epoch: Some(epoch),
+        step: None,
+        metric: Some(50.0),
+        origin: TrashOrigin::ArchivedNewer,
+        trashed_at: Some(now()),
+        bytes: 3_041_705,
+        bytes_freed: 3_041_705,
+        is_dir: false,
+        recorded: true,
+        files: vec![],
+    };
+    update(
+        &mut app,
+        Msg::TrashListed {
+            run: PathBuf::from(RUN),
+            result: Ok(TrashListing {
+                run: PathBuf::from(RUN),
+                dir: PathBuf::from(RUN).join(".ckpt/trash"),
+                entries: vec![
+                    entry("t1/checkpoint-8.pth.tar", 8),
+                    entry("t1/checkpoint-9.pth.tar", 9),
+                ],
+                bytes: 2 * 3_041_705,
+                reclaimable: 2 * 3_041_705,
+                missing: vec![],
+                warnings: vec![],
+            }),
+        },
+    );
+    press(&mut app, "j");
+    let cmds = press(&mut app, "r");
+    assert_eq!(
+        cmds,
+        vec![Command::Plan {
+            run: PathBuf::from(RUN),
+            request: PlanRequest::TrashRestore {
+                name: "t1/checkpoint-9.pth.tar".into()
+            }
+        }]
+    );
+    update(
+        &mut app,
+        Msg::Planned {
+            run: PathBuf::from(RUN),
+            result: Err("busy test".into()),
+        },
+    );
+    let cmds = press(&mut app, "x");
+    assert_eq!(
+        cmds,
+        vec![Command::Plan {
+            run: PathBuf::from(RUN),
+            request: PlanRequest::TrashEmpty
+        }]
+    );
+    // A finished action relists the trash while its view is open.
+    let cmds = update(
+        &mut app,
+        Msg::Done {
+            run: PathBuf::from(RUN),
+            result: Ok("emptied the trash".into()),
+        },
+    );
+    assert_eq!(
+        cmds,
+        vec![
+            Command::Scan(PathBuf::from(RUN)),
+            Command::ListTrash(PathBuf::from(RUN))
+        ]
+    );
+    update(&mut app, code(KeyCode::Esc));
+    assert_eq!(app.screen, Screen::Run(0));
+    // Read-only: the view opens, its actions are refused.
+    let mut ro = app_with(native_run(), 120, 40);
+    ro.read_only = true;
+    press(&mut ro, "t");
+    assert!(press(&mut ro, "x").is_empty());
+    assert!(ro.status.as_ref().unwrap().text.contains("read-only"));
+}

@@ -141,6 +141,22 @@ def test_trainer_with_ckpt_io_is_a_lightning_run_with_right_best_and_last(tmp_pa
     assert ck["epoch"] == 3 and ck["global_step"] == 16
 
 
+def test_a_killed_writers_temp_is_reclaimed_before_the_space_preflight_refuses(tmpfs):
+    """A dead writer's 5 MiB temp on an 8 MiB disk: the next 2 MiB save sweeps it first."""
+    import time
+    ck = tmpfs(8 << 20) / "version_0" / "checkpoints"
+    ck.mkdir(parents=True)
+    (ck / "epoch=0-step=1.ckpt").write_bytes(os.urandom(2 << 20))  # the size expected next
+    # A temp of a writer that is gone (no host tag, untouched for 10 minutes).
+    dead = ck / ".ckpt-tmp-2147483600-0123456789abcdef-epoch=1-step=2.ckpt"
+    dead.write_bytes(os.urandom(5 << 20))
+    os.utime(dead, (time.time() - 600, time.time() - 600))
+    io = ckpt.lightning.CheckpointIO()
+    io.save_checkpoint({"w": torch.zeros(2 << 18)}, ck / "epoch=1-step=2.ckpt")
+    assert not dead.exists()
+    assert torch.load(ck / "epoch=1-step=2.ckpt")["w"].numel() == 2 << 18
+
+
 def lightning_names_complete(ckdir: Path):
     """Every file under a Lightning name is a complete torch checkpoint."""
     bad = []

@@ -123,6 +123,27 @@ fn prune_hint(run: &Path, options: &EngineOptions) -> String {
     }
 }
 
+/// The space preflight (rule 6) for `size` bytes in `dir`; when it refuses and temps of
+/// dead writers (a killed trainer's half-written checkpoint) hold space in `dir` or the
+/// run, sweep them under the run lock and look again.
+fn preflight_reclaiming(run: &Path, dir: &Path, size: u64, options: &EngineOptions) -> Result<()> {
+    let first = preflight(dir, size, || prune_hint(run, options));
+    let Err(Error::NoSpace { .. }) = first else {
+        return first;
+    };
+    let dead_here = crate::store::temp::find_temps(dir)
+        .iter()
+        .any(|t| !t.foreign && !t.writer_alive);
+    if !dead_here && super::reclaim::reclaimable_temp_bytes(run) == 0 {
+        return first;
+    }
+    {
+        let _lock = super::foreign::opsfs::engine::lock(run, "sweep", options)?;
+        atomic::sweep_stale_temps(dir)?;
+    }
+    preflight(dir, size, || prune_hint(run, options))
+}
+
 /// A file being written atomically at a trainer-chosen name inside a run. Dropping it
 /// without [`commit`](Self::commit) removes the temp; the destination is untouched.
 pub struct RunFileWriter {
@@ -171,7 +192,7 @@ impl RunFileWriter {
         };
         let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let size = expected.unwrap_or_else(|| expected_size(&dir, name));
-        preflight(&dir, size, || prune_hint(run, &options))?;
+        preflight_reclaiming(run, &dir, size, &options)?;
         let temp = TempFile::create_for(dest)?;
         Ok(RunFileWriter {
             run: run.to_path_buf(),

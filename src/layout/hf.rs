@@ -16,8 +16,15 @@ use crate::store::temp::CKPT_TEMP_PREFIX;
 use crate::Result;
 
 /// `checkpoint-<step>` → step.
+///
+/// As transformers reads it (`get_last_checkpoint`: `^checkpoint\-(\d+)$`, then `int()`):
+/// ASCII digits only (no sign), leading zeros allowed (`checkpoint-007` is step 7).
 pub fn parse_dir_name(name: &str) -> Option<u64> {
-    name.strip_prefix("checkpoint-")?.parse().ok()
+    let n = name.strip_prefix("checkpoint-")?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
 }
 
 /// True when `entries` hold a Trainer checkpoint directory.
@@ -242,6 +249,7 @@ fn read_args(path: &Path) -> Option<Args> {
 
 /// Scan a Trainer output directory.
 pub fn scan(run: &Path) -> Result<RunSnapshot> {
+    let mut unmanaged: BTreeMap<String, String> = BTreeMap::new();
     let entries = common::list_dir(run)?;
     let mut warnings = Vec::new();
     let mut checkpoints: Vec<Checkpoint> = Vec::new();
@@ -260,7 +268,14 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         }
         let Some(step) = parse_dir_name(&e.name) else {
             if e.name.starts_with("checkpoint-") && e.is_dir() {
-                warnings.push(format!("{}: no step number; ignored", e.name));
+                warnings.push(format!(
+                    "{}: no step number transformers reads; listed as unmanaged, never pruned",
+                    e.name
+                ));
+                unmanaged.insert(
+                    e.name.clone(),
+                    "transformers does not read this name as a checkpoint".into(),
+                );
             }
             continue;
         };
@@ -294,6 +309,32 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         checkpoints.push(c);
     }
     checkpoints.sort_by_key(|c| c.step);
+    // Two directories with one step (`checkpoint-007`, `checkpoint-7`): transformers
+    // would resume from either; ckpt guesses neither into the ranking.
+    let mut by_step: BTreeMap<u64, usize> = BTreeMap::new();
+    for c in &checkpoints {
+        if let Some(s) = c.step {
+            *by_step.entry(s).or_default() += 1;
+        }
+    }
+    checkpoints.retain(|c| {
+        let dup = c
+            .step
+            .is_some_and(|s| by_step.get(&s).copied().unwrap_or(0) > 1);
+        if dup {
+            warnings.push(format!(
+                "{}: another directory has step {}; both listed as unmanaged, never \
+                 ranked or pruned (rename one)",
+                c.name,
+                c.step.unwrap_or(0)
+            ));
+            unmanaged.insert(
+                c.name.clone(),
+                format!("same step {} as another directory", c.step.unwrap_or(0)),
+            );
+        }
+        !dup
+    });
 
     // The newest readable trainer_state.json: the highest checkpoint's, or the run's own
     // (written at the end of training) when it is further along. A checkpoint whose own
@@ -490,6 +531,7 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
     snap.trainer_record = crate::snapshot::TrainerRecord {
         best: trainer_best,
         unreadable,
+        unmanaged,
     };
     // Every evaluation the Trainer logged, saved or not.
     if let Some(m) = &snap.metric {

@@ -40,7 +40,14 @@ pub fn classify(name: &str) -> Option<TimmName> {
         return Some(TimmName::Temp);
     }
     let (stem, _) = common::split_ext(name, EXTS)?;
-    let num = |s: &str| s.parse::<u64>().ok();
+    // timm writes `f"{prefix}-{epoch}"`: plain decimal, no sign, no leading zero. Any
+    // other spelling (`+8`, `007`) was not written by timm, so it is not guessed.
+    let num = |s: &str| {
+        let plain = !s.is_empty()
+            && s.bytes().all(|b| b.is_ascii_digit())
+            && (s == "0" || !s.starts_with('0'));
+        plain.then(|| s.parse::<u64>().ok()).flatten()
+    };
     Some(match stem {
         "last" => TimmName::Last,
         "model_best" => TimmName::Best,
@@ -224,6 +231,7 @@ fn read_held(path: &Path) -> std::result::Result<Held, String> {
 
 /// Scan a timm run directory.
 pub fn scan(run: &Path) -> Result<RunSnapshot> {
+    let mut unmanaged: BTreeMap<String, String> = BTreeMap::new();
     let entries = common::list_dir(run)?;
     let mut warnings = Vec::new();
     let (metric, hist) = metric_spec(run, &mut warnings);
@@ -247,9 +255,14 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         }
         if kind == TimmName::Malformed {
             warnings.push(format!(
-                "{}: not a timm checkpoint name (no epoch number); ignored",
+                "{}: not a timm checkpoint name (timm writes plain epoch numbers); \
+                 listed as unmanaged, never ranked or pruned",
                 e.name
             ));
+            unmanaged.insert(
+                e.name.clone(),
+                "not a name timm writes (its epoch is not a plain number)".into(),
+            );
             continue;
         }
         if matches!(kind, TimmName::Last | TimmName::Best) {
@@ -458,6 +471,7 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
     snap.trainer_record = crate::snapshot::TrainerRecord {
         best: trainer_best,
         unreadable,
+        unmanaged,
     };
     snap.history = history;
     // timm keeps its `checkpoint_hist` best checkpoints: prune with no flags does the same.

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 
 use crate::disk::Headroom;
+use crate::engine::trash::{TrashEmptyPlan, TrashListing, TrashRestorePlan};
 use crate::engine::{Progress, PrunePlan, RestorePlan, VerifyReport};
 use crate::rank::KeepReason;
 use crate::rank::Mode;
@@ -112,6 +113,10 @@ pub enum PendingAction {
     },
     Restore(RestorePlan),
     Prune(PruneProposal),
+    /// Bring a trash entry back into the run as a regular checkpoint.
+    TrashRestore(TrashRestorePlan),
+    /// Delete what is in the trash.
+    TrashEmpty(TrashEmptyPlan),
     Verify {
         checkpoints: usize,
         bytes: u64,
@@ -127,6 +132,8 @@ impl PendingAction {
             PendingAction::Pin { pin: false, .. } => "unpin",
             PendingAction::Restore(_) => "restore",
             PendingAction::Prune(_) => "prune",
+            PendingAction::TrashRestore(_) => "restore from the trash",
+            PendingAction::TrashEmpty(_) => "empty the trash",
             PendingAction::Verify { .. } => "verify",
         }
     }
@@ -151,14 +158,27 @@ pub enum PlanRequest {
     },
     /// Marked checkpoints, or the run's retention policy when empty.
     Prune { marked: Vec<String> },
+    /// Bring back the trash entry of this name (its path below `.ckpt/trash/`).
+    TrashRestore { name: String },
+    /// Delete everything in the trash.
+    TrashEmpty,
 }
 
 /// Work for the event loop to start; results come back as messages.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per key press; boxing buys nothing
 pub enum Command {
     Scan(PathBuf),
-    Plan { run: PathBuf, request: PlanRequest },
-    Apply { run: PathBuf, action: PendingAction },
+    Plan {
+        run: PathBuf,
+        request: PlanRequest,
+    },
+    Apply {
+        run: PathBuf,
+        action: PendingAction,
+    },
+    /// List the run's trash (the worker answers with `Msg::TrashListed`).
+    ListTrash(PathBuf),
     Quit,
 }
 
@@ -205,8 +225,18 @@ pub enum Msg {
         run: PathBuf,
         report: VerifyReport,
     },
+    /// What the run's trash holds (or why it cannot be listed).
+    TrashListed {
+        run: PathBuf,
+        result: Result<TrashListing, String>,
+    },
     /// The wall clock moved (ages and "last save" are drawn relative to it).
     Tick(DateTime<Utc>),
+    /// New free-space figures of a run's filesystem (the once-a-second disk tick).
+    Space {
+        run: PathBuf,
+        space: crate::disk::Space,
+    },
     /// SIGTERM/SIGHUP: leave now.
     Terminate,
 }
@@ -251,6 +281,17 @@ pub enum Overlay {
 pub enum Screen {
     RunList,
     Run(usize),
+    /// The trash of run `usize`.
+    Trash(usize),
+}
+
+/// The trash view of one run: the last listing and the cursor.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrashView {
+    pub listing: Option<TrashListing>,
+    /// Why the last listing failed.
+    pub error: Option<String>,
+    pub selected: usize,
 }
 
 /// A damaged verdict of the last `v` verify for one checkpoint; it stands until the
@@ -297,6 +338,8 @@ pub struct RunEntry {
     pub sizes: Vec<(DateTime<Utc>, u64)>,
     /// The chart's and sparkline's data, computed once per scan (not per frame).
     pub series: render::chart::Series,
+    /// The trash view's state.
+    pub trash: TrashView,
 }
 
 impl RunEntry {
@@ -322,6 +365,7 @@ impl RunEntry {
             gone: false,
             sizes: Vec::new(),
             series: render::chart::Series::default(),
+            trash: TrashView::default(),
         }
     }
 
@@ -461,6 +505,7 @@ impl App {
             _ if self.filter_editing => KeyMode::Filter,
             (_, Screen::RunList) => KeyMode::RunList,
             (_, Screen::Run(_)) => KeyMode::Run,
+            (_, Screen::Trash(_)) => KeyMode::Trash,
         }
     }
 
@@ -492,14 +537,14 @@ impl App {
     /// The run being shown, if one is open.
     pub fn current(&self) -> Option<&RunEntry> {
         match self.screen {
-            Screen::Run(i) => self.runs.get(i),
+            Screen::Run(i) | Screen::Trash(i) => self.runs.get(i),
             Screen::RunList => None,
         }
     }
 
     fn current_mut(&mut self) -> Option<&mut RunEntry> {
         match self.screen {
-            Screen::Run(i) => self.runs.get_mut(i),
+            Screen::Run(i) | Screen::Trash(i) => self.runs.get_mut(i),
             Screen::RunList => None,
         }
     }
@@ -671,7 +716,13 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
                 }
                 Err(e) => app.set_status(Level::Error, e),
             }
-            vec![Command::Scan(run)]
+            // The trash view shows what the action changed there too.
+            let trash_open = matches!(app.screen, Screen::Trash(i) if app.runs.get(i).is_some_and(|r| r.path == run));
+            let mut cmds = vec![Command::Scan(run.clone())];
+            if trash_open {
+                cmds.push(Command::ListTrash(run));
+            }
+            cmds
         }
         Msg::Gone { run, at } => {
             if at > app.now {
@@ -690,8 +741,31 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             }
             vec![]
         }
+        Msg::TrashListed { run, result } => {
+            if let Some(i) = app.run_index(&run) {
+                let t = &mut app.runs[i].trash;
+                match result {
+                    Ok(l) => {
+                        t.selected = t.selected.min(l.entries.len().saturating_sub(1));
+                        t.listing = Some(l);
+                        t.error = None;
+                    }
+                    Err(e) => t.error = Some(e),
+                }
+            }
+            vec![]
+        }
         Msg::Tick(now) => {
             app.now = now;
+            vec![]
+        }
+        Msg::Space { run, space } => {
+            if let Some(h) = app
+                .run_index(&run)
+                .and_then(|i| app.runs[i].headroom.as_mut())
+            {
+                h.update(space);
+            }
             vec![]
         }
         Msg::Terminate => {
@@ -772,6 +846,7 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
                     refilter(app);
                 }
             }
+            Screen::Trash(_) => {}
             Screen::Run(_) => {
                 if app
                     .current()
@@ -803,6 +878,12 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
             refilter(app);
         }
         Action::Rescan => {
+            if let (Screen::Trash(_), Some(r)) = (app.screen, app.current()) {
+                return vec![
+                    Command::Scan(r.path.clone()),
+                    Command::ListTrash(r.path.clone()),
+                ];
+            }
             return match app.current() {
                 Some(r) => vec![Command::Scan(r.path.clone())],
                 None => app
@@ -816,7 +897,15 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
             return on_confirm_key(app, action)
         }
         Action::ToggleArchive => return toggle_archive(app),
-        Action::Trash | Action::TrashRestore | Action::TrashEmpty => {}
+        Action::Trash => {
+            if let Screen::Run(i) = app.screen {
+                app.screen = Screen::Trash(i);
+                if let Some(r) = app.runs.get(i) {
+                    return vec![Command::ListTrash(r.path.clone())];
+                }
+            }
+        }
+        Action::TrashRestore | Action::TrashEmpty => return on_trash_action(app, action),
         Action::Promote
         | Action::Restore
         | Action::Pin
@@ -831,6 +920,8 @@ fn back(app: &mut App) {
     let marked = app.current().is_some_and(|r| !r.marked.is_empty());
     if app.overlay != Overlay::None {
         app.overlay = Overlay::None;
+    } else if let Screen::Trash(i) = app.screen {
+        app.screen = Screen::Run(i);
     } else if app.filter_editing || !app.filter.is_empty() {
         app.filter_editing = false;
         app.filter.clear();
@@ -910,17 +1001,64 @@ fn toggle_archive(app: &mut App) -> Vec<Command> {
     }]
 }
 
-fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
+/// `r` (restore the selected entry) and `x` (empty) in the trash view: the engine plans
+/// on the worker, the dialog shows the plan, the user confirms (default No).
+fn on_trash_action(app: &mut App, action: Action) -> Vec<Command> {
+    if refused_now(app, action) {
+        return vec![];
+    }
+    let Some(run) = app.current() else {
+        return vec![];
+    };
+    let path = run.path.clone();
+    let entries = run
+        .trash
+        .listing
+        .as_ref()
+        .map(|l| l.entries.as_slice())
+        .unwrap_or_default();
+    if entries.is_empty() {
+        app.set_status(Level::Info, "the trash is empty");
+        return vec![];
+    }
+    let request = match action {
+        Action::TrashRestore => {
+            let Some(e) = entries.get(run.trash.selected) else {
+                return vec![];
+            };
+            PlanRequest::TrashRestore {
+                name: e.name.clone(),
+            }
+        }
+        _ => PlanRequest::TrashEmpty,
+    };
+    app.busy = Some(Busy {
+        label: "planning…".into(),
+        progress: None,
+    });
+    vec![Command::Plan { run: path, request }]
+}
+
+/// An action that cannot start now (read-only, or another one still running): says
+/// why in the status line.
+fn refused_now(app: &mut App, action: Action) -> bool {
     if action.mutates() && app.read_only {
         app.set_status(
             Level::Warn,
             "read-only: actions are disabled (started with --read-only)",
         );
-        return vec![];
+        return true;
     }
     if let Some(b) = &app.busy {
         let text = format!("busy: {} still running", b.label);
         app.set_status(Level::Warn, text);
+        return true;
+    }
+    false
+}
+
+fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
+    if refused_now(app, action) {
         return vec![];
     }
     let h = app.table_height();
@@ -1174,6 +1312,14 @@ fn move_by(app: &mut App, delta: i64) {
                 let len = app.list_view().len();
                 (&mut app.list_selected, len)
             }
+            Screen::Trash(i) => {
+                let Some(run) = app.runs.get_mut(i) else {
+                    return;
+                };
+                let len = run.trash.listing.as_ref().map_or(0, |l| l.entries.len());
+                run.trash.selected = clamp_move(run.trash.selected, delta, len);
+                return;
+            }
             Screen::Run(i) => {
                 let Some(run) = app.runs.get_mut(i) else {
                     return;
@@ -1227,7 +1373,7 @@ fn refilter(app: &mut App) {
             let len = app.list_view().len();
             app.list_selected = app.list_selected.min(len.saturating_sub(1));
         }
-        Screen::Run(i) => {
+        Screen::Run(i) | Screen::Trash(i) => {
             if let Some(run) = app.runs.get_mut(i) {
                 let keep = run.selected_checkpoint().map(|c| c.name.clone());
                 rebuild_view(run, sort, &filter);

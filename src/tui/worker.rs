@@ -94,9 +94,20 @@ pub fn scan_one(run: &Path, layout: Option<LayoutKind>) -> Msg {
 
 /// Work for the action worker.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per action; boxing buys nothing
 pub enum Job {
-    Plan { run: PathBuf, request: PlanRequest },
-    Apply { run: PathBuf, action: PendingAction },
+    /// List the run's trash.
+    ListTrash {
+        run: PathBuf,
+    },
+    Plan {
+        run: PathBuf,
+        request: PlanRequest,
+    },
+    Apply {
+        run: PathBuf,
+        action: PendingAction,
+    },
 }
 
 /// Start the action worker.
@@ -107,6 +118,12 @@ pub fn spawn_worker(tx: Sender<Msg>, layout: Option<LayoutKind>) -> Sender<Job> 
         .spawn(move || {
             while let Ok(job) = job_rx.recv() {
                 let msg = match job {
+                    Job::ListTrash { run } => {
+                        let result = guarded("listing the trash", || {
+                            open(&run, layout)?.trash().map_err(|e| e.to_string())
+                        });
+                        Msg::TrashListed { run, result }
+                    }
                     Job::Plan { run, request } => {
                         let result = guarded("planning", || plan(&run, layout, &request));
                         Msg::Planned { run, result }
@@ -152,6 +169,17 @@ pub fn plan(
             )
             .map(PendingAction::Restore)
             .map_err(|e| e.to_string()),
+        PlanRequest::TrashRestore { name } => r
+            .plan_trash_restore(name)
+            .map(PendingAction::TrashRestore)
+            .map_err(|e| e.to_string()),
+        PlanRequest::TrashEmpty => {
+            let plan = r.plan_trash_empty(None).map_err(|e| e.to_string())?;
+            if plan.entries.is_empty() && plan.records.is_empty() {
+                return Err("nothing to empty: the trash is empty".into());
+            }
+            Ok(PendingAction::TrashEmpty(plan))
+        }
         PlanRequest::Prune { marked } => {
             let (policy, source) = if marked.is_empty() {
                 // The CLI's fallback: the manifest's policy (native), else the trainer's
@@ -169,7 +197,7 @@ pub fn plan(
                             .default_policy
                             .unwrap_or_default(),
                         match layout {
-                            LayoutKind::Timm => "timm's checkpoint_hist (args.yaml)",
+                            LayoutKind::Timm => "timm's checkpoint_hist in args.yaml",
                             LayoutKind::Hf => "the Trainer's save_total_limit",
                             _ => "the trainer's own setting",
                         },
@@ -239,6 +267,22 @@ fn throttled(tx: &Sender<Msg>) -> impl FnMut(&Progress) + '_ {
             let _ = tx.send(Msg::Progress(p.clone()));
         }
     }
+}
+
+/// "; left 1 that changed since the plan: x (why)", or nothing.
+fn left_alone(refused: &[(String, String)]) -> String {
+    if refused.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = refused
+        .iter()
+        .map(|(n, why)| format!("{n} ({why})"))
+        .collect();
+    format!(
+        "; left {} that changed since the plan: {}",
+        refused.len(),
+        list.join(", ")
+    )
 }
 
 /// Apply a confirmed action through the engine; the text is the status line.
@@ -324,17 +368,34 @@ pub fn apply(
                 rep.removed.len(),
                 fmt::bytes(rep.bytes_freed)
             );
-            if !rep.refused.is_empty() {
-                text.push_str(&format!(
-                    "; left {} that changed since the plan: {}",
-                    rep.refused.len(),
-                    rep.refused
-                        .iter()
-                        .map(|(n, why)| format!("{n} ({why})"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
+            text.push_str(&left_alone(&rep.refused));
+            Ok(text)
+        }
+        PendingAction::TrashRestore(plan) => {
+            let mut cb = throttled(tx);
+            let rep = r.trash_restore(plan, Some(&mut cb)).map_err(err)?;
+            let mut text = format!(
+                "brought {} back from the trash as {} ({})",
+                plan.entry.name,
+                rep.name,
+                fmt::bytes(rep.bytes)
+            );
+            if rep.became_best {
+                text.push_str("; it is best now");
             }
+            if rep.became_last {
+                text.push_str("; it is the resume point now");
+            }
+            Ok(text)
+        }
+        PendingAction::TrashEmpty(plan) => {
+            let rep = r.trash_empty(plan).map_err(err)?;
+            let mut text = format!(
+                "emptied the trash: deleted {} item(s), freed {}",
+                rep.removed.len(),
+                fmt::bytes(rep.bytes_freed)
+            );
+            text.push_str(&left_alone(&rep.refused));
             Ok(text)
         }
         PendingAction::Verify { .. } => {

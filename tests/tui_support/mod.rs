@@ -110,6 +110,7 @@ pub fn headroom() -> Headroom {
         mount: PathBuf::from("/data"),
         total: 100 * (1 << 30),
         available: 41 * (1 << 30),
+        used: 59 * (1 << 30),
     }
 }
 

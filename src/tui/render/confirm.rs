@@ -575,7 +575,8 @@ pub fn body(action: &PendingAction, snap: Option<&RunSnapshot>) -> (String, Vec<
                 if shown == MAX_FILES {
                     break;
                 }
-                lines.push(file_line(&f.path, f.bytes));
+                // Relative to the run, as `ckpt prune` prints them.
+                lines.push(file_line(Path::new(&in_run(&plan.run, &f.path)), f.bytes));
                 shown += 1;
             }
             if all.len() > shown {
@@ -617,6 +618,79 @@ pub fn body(action: &PendingAction, snap: Option<&RunSnapshot>) -> (String, Vec<
                 }
             }
             "Prune?".to_string()
+        }
+        PendingAction::TrashRestore(p) => {
+            let what = match (p.epoch, p.step) {
+                (Some(e), _) => format!(" (epoch {e})"),
+                (None, Some(st)) => format!(" (step {st})"),
+                _ => String::new(),
+            };
+            lines.push(Line::from(format!(
+                "Bring {}{what} back from the trash ({}):",
+                p.entry.name,
+                p.entry.origin.as_str()
+            )));
+            lines.push(Line::from(format!(
+                "  {:<44} {:>10}",
+                format!("→ {}", in_run(&p.run, &p.dest)),
+                fmt::bytes(p.bytes)
+            )));
+            lines.push(Line::from(format!(
+                "  {} bytes come back into the run; nothing is copied (a rename)",
+                fmt::exact(p.bytes)
+            )));
+            if p.becomes_best {
+                lines.push(Line::from(
+                    "It becomes best: its metric beats the current best.",
+                ));
+            }
+            if p.becomes_last {
+                lines.push(Line::from("It becomes last (the run has no resume point)."));
+            }
+            if p.becomes_resume_point {
+                lines.push(Line::from(
+                    "It is now the highest step: a resumed Trainer starts from it.",
+                ));
+            }
+            if !p.becomes_best && !p.becomes_last && !p.becomes_resume_point {
+                lines.push(Line::from(
+                    "It comes back as a regular checkpoint: best and last do not change.",
+                ));
+            }
+            "Restore from the trash?".to_string()
+        }
+        PendingAction::TrashEmpty(p) => {
+            let n = p.entries.len();
+            lines.push(Line::from(format!(
+                "Delete everything in .ckpt/trash/: {n} item{}, {} bytes ({});",
+                if n == 1 { "" } else { "s" },
+                fmt::exact(p.bytes),
+                fmt::bytes(p.bytes)
+            )));
+            lines.push(Line::from(format!(
+                "frees {} bytes ({}) on disk (files also linked elsewhere stay):",
+                fmt::exact(p.bytes_freed),
+                fmt::bytes(p.bytes_freed)
+            )));
+            for e in p.entries.iter().take(MAX_FILES) {
+                lines.push(Line::from(format!(
+                    "  {:<44} {:>10}  {}",
+                    e.name,
+                    fmt::bytes(e.bytes),
+                    e.origin.as_str()
+                )));
+            }
+            if n > MAX_FILES {
+                lines.push(Line::from(format!("  … and {} more", n - MAX_FILES)));
+            }
+            let gone = p.records.len().saturating_sub(n);
+            if gone > 0 {
+                lines.push(Line::from(format!(
+                    "{gone} manifest record(s) of trash files already deleted by hand are dropped."
+                )));
+            }
+            lines.push(Line::from("This cannot be undone."));
+            "Empty the trash?".to_string()
         }
         PendingAction::Verify { checkpoints, bytes } => {
             lines.push(Line::from(format!(
