@@ -819,3 +819,177 @@ fn trash_view_lists_brings_back_and_empties_through_the_engine() {
     w.keys("q");
     assert!(w.wait_exit(10).success());
 }
+
+/// A trainer that saves a native run through `ckpt save` children (its parent is the
+/// trainer), writing `<output>/train/<experiment>` like timm.
+const NATIVE_TRAINER: &str = r#"
+import argparse, os, subprocess, time
+p = argparse.ArgumentParser()
+p.add_argument("--output"); p.add_argument("--experiment"); p.add_argument("--ckpt")
+a = p.parse_args()
+run = os.path.join(a.output, "train", a.experiment)
+for epoch in range(100000):
+    src = "staged-%d.bin" % epoch
+    with open(src, "wb") as f:
+        f.write(os.urandom(4096))
+    subprocess.run([a.ckpt, "save", run, "--epoch", str(epoch), "--metric", str(epoch),
+                    "--metric-name", "top1", "--mode", "max", "--move", src], check=True,
+                   stdout=subprocess.DEVNULL)
+    time.sleep(0.5)
+"#;
+
+/// A timm-like trainer: checkpoint files and summary.csv, no ckpt involved.
+const TIMM_TRAINER: &str = r#"
+import argparse, os, time
+p = argparse.ArgumentParser()
+p.add_argument("--output"); p.add_argument("--experiment")
+a = p.parse_args()
+run = os.path.join(a.output, "train", a.experiment)
+os.makedirs(run, exist_ok=True)
+for epoch in range(100000):
+    with open(os.path.join(run, "checkpoint-%d.pth.tar" % epoch), "wb") as f:
+        f.write(os.urandom(4096))
+    with open(os.path.join(run, "summary.csv"), "a") as f:
+        f.write("%d,0.5,%d\n" % (epoch, epoch))
+    time.sleep(0.5)
+"#;
+
+/// Kills and reaps a child when dropped (a failed assertion leaves nothing running).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Foreground colour of the first cell of `needle` on the screen.
+fn colour_of(w: &Watch, needle: &str) -> Option<vt100::Color> {
+    let s = w.screen.lock().unwrap();
+    let screen = s.parser.screen();
+    let text = screen.contents();
+    for (row, line) in text.lines().enumerate() {
+        if let Some(byte) = line.find(needle) {
+            let col = line[..byte].chars().count() as u16;
+            return screen.cell(row as u16, col).map(|c| c.fgcolor());
+        }
+    }
+    None
+}
+
+#[test]
+fn trainers_started_from_the_parent_dir_are_named_then_shown_exited_when_killed() {
+    let test = "trainers_started_from_the_parent_dir_are_named_then_shown_exited_when_killed";
+    if Command::new("python3")
+        .arg("-c")
+        .arg("pass")
+        .status()
+        .map_or(true, |s| !s.success())
+    {
+        common_skip::skip(test, "python3 is not installed");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let proj = tmp.path().canonicalize().unwrap().join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(proj.join("train.py"), NATIVE_TRAINER).unwrap();
+    std::fs::write(proj.join("train_timm.py"), TIMM_TRAINER).unwrap();
+    // Both launched from the parent directory with relative paths.
+    let native = Reaped(
+        Command::new("python3")
+            .args([
+                "train.py",
+                "--output",
+                "./output",
+                "--experiment",
+                "exp",
+                "--ckpt",
+                BIN,
+            ])
+            .current_dir(&proj)
+            .spawn()
+            .unwrap(),
+    );
+    let timm = Reaped(
+        Command::new("python3")
+            .args([
+                "train_timm.py",
+                "--output",
+                "./output",
+                "--experiment",
+                "exp2",
+            ])
+            .current_dir(&proj)
+            .spawn()
+            .unwrap(),
+    );
+    let exp = proj.join("output/train/exp");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(exp.join(".ckpt/manifest.json").exists()
+        && proj.join("output/train/exp2/checkpoint-0.pth.tar").exists())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the trainers did not start saving"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A shell sitting in the run with a `sleep 30`: never the trainer.
+    let sitter = Reaped(
+        Command::new("sh")
+            .args(["-c", "sleep 30; :"])
+            .current_dir(&exp)
+            .spawn()
+            .unwrap(),
+    );
+    let (np, tp) = (native.0.id(), timm.0.id());
+    let root = proj.join("output/train");
+    let mut w = Watch::start(&[root.to_str().unwrap()], 120, 40);
+    // The run list: each run's trainer, found by saved_by and by its arguments.
+    w.wait_for("both trainers in the run list", 30, |s| {
+        s.contains("2 runs") && s.contains(&format!("pid {np}")) && s.contains(&format!("pid {tp}"))
+    });
+    // Open exp (the first row): the header names the python trainer, alive.
+    w.keys("\r");
+    let alive = format!("trainer pid {np} alive");
+    w.wait_for("the native trainer, alive", 20, |s| s.contains(&alive));
+    let s = w.text();
+    assert!(
+        s.contains("train.py --output ./output --experiment exp"),
+        "{s}"
+    );
+    assert!(
+        !s.contains(&format!("pid {}", sitter.0.id())),
+        "the sleeping shell: {s}"
+    );
+    assert_eq!(
+        colour_of(&w, &format!("pid {np} alive")),
+        Some(vt100::Color::Idx(2)),
+        "green"
+    );
+    // Killed mid-run: "exited N ago", in red, within a couple of seconds.
+    drop(native);
+    let exited = format!("trainer pid {np} exited");
+    w.wait_for("the trainer to be seen exited", 10, |s| s.contains(&exited));
+    w.wait_for("the exit age to tick", 10, |s| {
+        s.contains(&format!("{exited} 2s ago")) || s.contains(&format!("{exited} 3s ago"))
+    });
+    assert_eq!(
+        colour_of(&w, &format!("pid {np} exited")),
+        Some(vt100::Color::Idx(1)),
+        "red"
+    );
+    // Back in the list: the native run's trainer exited, the timm one alive; then it
+    // is killed too.
+    w.keys("\x1b");
+    w.wait_for("the list with the exit", 10, |s| {
+        s.contains(&format!("pid {np} exited")) && s.contains(&format!("pid {tp} · cpu"))
+    });
+    drop(timm);
+    w.wait_for("the timm trainer exited", 10, |s| {
+        s.contains(&format!("pid {tp} exited"))
+    });
+    w.keys("q");
+    assert!(w.wait_exit(10).success());
+}

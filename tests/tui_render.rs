@@ -308,10 +308,21 @@ fn disk_full_warning_and_empty_run() {
         },
     );
     let s = screen(&app, 120, 40);
+    // Never cut: wrapped under the gauge, to its last word.
     assert!(s.contains("next save would not fit"));
+    assert!(s.contains("MiB free "), "{s}");
     insta::assert_snapshot!("disk_full_120x40", s);
-    let s = screen(&at(app, 80, 24), 80, 24);
-    assert!(s.contains("next save would not fit"));
+    let s = screen(&at(app.clone(), 80, 24), 80, 24);
+    assert!(
+        s.contains("next save would not fit: needs ~2.9 MiB, 1.9 MiB free"),
+        "{s}"
+    );
+    // Narrower: the total and the bar give way before the warning's words do.
+    for w in [60u16, 44, 30] {
+        let s = screen(&at(app.clone(), w, 24), w, 24);
+        let line = s.lines().find(|l| l.contains("⚠")).unwrap_or("");
+        assert!(line.contains("⚠ next save won't fit"), "{w} cols: {line}");
+    }
     let mut empty = native_run();
     empty.checkpoints.clear();
     empty.best = None;
@@ -896,34 +907,45 @@ fn confirm_dialogs_wrap_long_paths_at_narrow_sizes() {
 #[test]
 fn disk_pane_says_steady_or_full_from_the_runs_growth() {
     let mut app = app_with(native_run(), 120, 40);
-    let later = now() + chrono::Duration::minutes(10);
-    update(
-        &mut app,
-        Msg::Scanned {
-            run: PathBuf::from(RUN),
-            result: Ok(native_run()),
-            headroom: Some(headroom()),
-            at: later,
-        },
-    );
+    let mut later = now();
+    for _ in 0..2 {
+        later += chrono::Duration::minutes(5);
+        update(
+            &mut app,
+            Msg::Scanned {
+                run: PathBuf::from(RUN),
+                result: Ok(native_run()),
+                headroom: Some(headroom()),
+                at: later,
+            },
+        );
+    }
     let s = screen(&app, 120, 40);
     assert!(s.contains("run size steady"), "{s}");
     assert!(!s.contains("full in"), "{s}");
+    // One save and two do not make a trend: no time to full is claimed yet.
     let mut grown = native_run();
-    grown.checkpoints.push(ckpt(8, Some(1.0), 3_041_705, 0));
-    let later = later + chrono::Duration::minutes(10);
-    update(
-        &mut app,
-        Msg::Scanned {
-            run: PathBuf::from(RUN),
-            result: Ok(grown),
-            headroom: Some(headroom()),
-            at: later,
-        },
-    );
+    for epoch in 8..11 {
+        grown.checkpoints.push(ckpt(epoch, Some(1.0), 3_041_705, 0));
+        later += chrono::Duration::minutes(5);
+        update(
+            &mut app,
+            Msg::Scanned {
+                run: PathBuf::from(RUN),
+                result: Ok(grown.clone()),
+                headroom: Some(headroom()),
+                at: later,
+            },
+        );
+        let s = screen(&app, 120, 40);
+        if epoch < 10 {
+            assert!(s.contains("time to full: measuring growth"), "{s}");
+        }
+    }
     let s = screen(&app, 120, 40);
     assert!(s.contains("full in ~"), "{s}");
-    assert!(s.contains("· run +8.7 MiB/h"), "{s}");
+    // Three saves of 3,041,705 bytes in 25 minutes.
+    assert!(s.contains("· run +20.9 MiB/h"), "{s}");
     insta::assert_snapshot!("disk_growth_120x40", s);
 }
 

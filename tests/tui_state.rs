@@ -743,15 +743,20 @@ fn projection_counts_fits_and_time_from_the_runs_growth() {
         record_size(&mut sizes, t + min(m), b * 1_000_000);
     }
     assert_eq!(growth(&sizes), Growth::Steady);
-    // Growing 3,600,000 bytes in an hour-equivalent: full when the free space runs out.
+    // Growing 1,000 bytes/s: a rate only once three saves grew it (one save is not a
+    // trend); then full when the free space runs out.
     let mut sizes = Vec::new();
     record_size(&mut sizes, t, 0);
     record_size(&mut sizes, t + min(10), 1_000 * 600);
+    assert_eq!(growth(&sizes), Growth::Unknown, "two scans");
+    record_size(&mut sizes, t + min(20), 1_000 * 1200);
+    assert_eq!(growth(&sizes), Growth::Unknown, "two increases");
+    record_size(&mut sizes, t + min(30), 1_000 * 1800);
     assert_eq!(growth(&sizes), Growth::Rate(1_000.0));
     let p = projection(&snap, &h, growth(&sizes)).unwrap();
     assert_eq!(p.full_in.map(|d| d.as_secs()), Some(h.available / 1_000));
     // Old samples leave the window.
-    record_size(&mut sizes, t + min(60), 600_000);
+    record_size(&mut sizes, t + min(90), 600_000);
     assert_eq!(sizes.len(), 1);
     h.available = 3_000_000;
     let p = projection(&snap, &h, Growth::Unknown).unwrap();

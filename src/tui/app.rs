@@ -1524,14 +1524,21 @@ pub enum Growth {
     Rate(f64),
 }
 
+/// Fewest scans in the window before the run's growth is judged at all.
+pub const GROWTH_MIN_SCANS: usize = 3;
+/// Fewest increases of the run's size (saves seen growing it) before a rate, and so a
+/// time to full, is claimed: one save is not a trend.
+pub const GROWTH_MIN_STEPS: usize = 3;
+
 /// Growth between the oldest and the newest recorded scan; steady when the newest
-/// size is no larger than one seen before it in the window.
+/// size is no larger than one seen before it in the window. Unknown until there are
+/// enough samples of the run's own growth ([`GROWTH_MIN_SCANS`], [`GROWTH_MIN_STEPS`]).
 pub fn growth(sizes: &[(DateTime<Utc>, u64)]) -> Growth {
     let (Some(first), Some(last)) = (sizes.first(), sizes.last()) else {
         return Growth::Unknown;
     };
     let secs = (last.0 - first.0).num_milliseconds() as f64 / 1000.0;
-    if secs < 1.0 {
+    if secs < 1.0 || sizes.len() < GROWTH_MIN_SCANS {
         return Growth::Unknown;
     }
     // Not above an earlier size: retention is holding it (a save and its prune
@@ -1543,6 +1550,10 @@ pub fn growth(sizes: &[(DateTime<Utc>, u64)]) -> Growth {
         .unwrap_or(0);
     if last.1 <= first.1 || last.1 <= earlier_max {
         return Growth::Steady;
+    }
+    let steps = sizes.windows(2).filter(|w| w[1].1 > w[0].1).count();
+    if steps < GROWTH_MIN_STEPS {
+        return Growth::Unknown;
     }
     Growth::Rate((last.1 - first.1) as f64 / secs)
 }

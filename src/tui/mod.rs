@@ -236,6 +236,9 @@ pub fn run(options: WatchOptions) -> crate::Result<()> {
                 Err(_) => break,
             }
         }
+        // A tick alone that moves no age on screen is not even rendered.
+        let only_ticks = pending.iter().all(|m| matches!(m, Msg::Tick(_)));
+        let before = app.now;
         for m in pending.drain(..) {
             if let Msg::Scanned {
                 run,
@@ -265,6 +268,9 @@ pub fn run(options: WatchOptions) -> crate::Result<()> {
         }
         if app.quit {
             break;
+        }
+        if only_ticks && last.is_some() && !ticker::ages_change(&app, before) {
+            continue;
         }
         visible.set(
             app.current()

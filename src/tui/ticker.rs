@@ -73,3 +73,53 @@ pub fn spawn(tx: Sender<Msg>, visible: Visible) {
             }
         });
 }
+
+/// Would moving the clock from `old` to `app.now` change any age on screen? A tick
+/// that changes none is not rendered at all (idle CPU). Looks at the visible rows, the
+/// ranking, the last save, a trainer's exit and the overdue mark; anything else that
+/// is open (an overlay) is rendered.
+pub fn ages_change(app: &super::app::App, old: chrono::DateTime<Utc>) -> bool {
+    use super::render::fmt::age;
+    let new = app.now;
+    let differs = |t: Option<chrono::DateTime<Utc>>| t.is_some() && age(t, old) != age(t, new);
+    let run_differs = |run: &super::app::RunEntry, rows: bool| {
+        if let Some(super::trainer::TrainerInfo {
+            liveness: super::trainer::Liveness::Exited { at },
+            ..
+        }) = &run.trainer
+        {
+            if differs(*at) {
+                return true;
+            }
+        }
+        let Some(snap) = &run.snapshot else {
+            return false;
+        };
+        if differs(snap.checkpoints.iter().filter_map(|c| c.mtime).max()) {
+            return true;
+        }
+        let times = super::trainer::save_times(snap);
+        if super::trainer::overdue(&times, old).is_some()
+            != super::trainer::overdue(&times, new).is_some()
+        {
+            return true;
+        }
+        if !rows {
+            return false;
+        }
+        let end = (run.offset + app.size.1 as usize).min(run.view.len());
+        let visible = run.view[run.offset.min(end)..end].iter();
+        let ranked = run.ranking().into_iter().take(app.size.1 as usize);
+        visible
+            .copied()
+            .chain(ranked)
+            .any(|i| differs(snap.checkpoints.get(i).and_then(|c| c.mtime)))
+    };
+    if app.overlay != super::app::Overlay::None {
+        return true;
+    }
+    match app.current() {
+        Some(run) => run_differs(run, true),
+        None => app.runs.iter().any(|r| run_differs(r, false)),
+    }
+}

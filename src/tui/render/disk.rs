@@ -10,6 +10,28 @@ use super::fmt;
 use super::theme::Theme;
 use crate::tui::app::{growth, projection, App, Growth, RunEntry};
 
+/// `text` broken into lines of at most `width` characters at spaces (a word longer
+/// than a line is cut).
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut out: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for word in text.split(' ') {
+        let need = cur.chars().count() + usize::from(!cur.is_empty()) + word.chars().count();
+        if !cur.is_empty() && need > width {
+            out.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(word);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out.into_iter().map(|l| fmt::fit(&l, width)).collect()
+}
+
 fn bar(used_frac: f64, width: usize) -> String {
     let filled = ((used_frac.clamp(0.0, 1.0)) * width as f64).round() as usize;
     let mut s = "█".repeat(filled.min(width));
@@ -68,31 +90,49 @@ pub fn render(_app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buf
         )
     });
     if !boxed {
-        let bw = (inner.width as usize / 6).clamp(4, 12);
-        let mut spans = vec![
-            Span::styled("disk ", theme.title()),
-            Span::styled(bar(used, bw), bar_style),
-            Span::raw(format!(
-                " {} free of {}",
-                fmt::bytes(h.available),
-                fmt::bytes(h.total)
-            )),
-        ];
+        let width = inner.width as usize;
+        let bw = (width / 6).clamp(4, 12);
+        let free_of = format!(
+            " {} free of {}",
+            fmt::bytes(h.available),
+            fmt::bytes(h.total)
+        );
+        let free = format!(" {} free", fmt::bytes(h.available));
+        let base = |bar_w: usize, free: &str| -> Vec<Span<'static>> {
+            let mut s = vec![Span::styled("disk ", theme.title())];
+            if bar_w > 0 {
+                s.push(Span::styled(bar(used, bar_w), bar_style));
+            }
+            s.push(Span::raw(free.to_string()));
+            s
+        };
+        let mut spans = base(bw, &free_of);
         // Whole segments only: one that does not fit is dropped, never cut mid-phrase.
         let mut segs: Vec<Vec<Span>> = Vec::new();
         if let Some(w) = warn {
-            // The warning matters most: its short form when the full one does not fit.
-            let full = vec![Span::raw(" · "), Span::styled(w, theme.error())];
-            let fits_full =
-                spans.iter().chain(&full).map(Span::width).sum::<usize>() <= inner.width as usize;
-            segs.push(if fits_full {
-                full
-            } else {
-                vec![
-                    Span::raw(" · "),
-                    Span::styled("⚠ next save would not fit", theme.error()),
-                ]
-            });
+            // The warning matters most and is never cut: the other text gives way first
+            // (the total, then the bar), then the warning's short form.
+            let short = format!("⚠ next save won't fit ({} free)", fmt::bytes(h.available));
+            let shortest = "⚠ next save won't fit".to_string();
+            let width_of = |s: &[Span]| s.iter().map(Span::width).sum::<usize>();
+            let mut chosen = None;
+            'pick: for text in [&w, &short, &shortest] {
+                for b in [
+                    base(bw, &free_of),
+                    base(4, &free_of),
+                    base(4, &free),
+                    base(0, &free),
+                ] {
+                    if width_of(&b) + 3 + text.chars().count() <= width {
+                        chosen = Some((b, text.clone()));
+                        break 'pick;
+                    }
+                }
+            }
+            let (b, text) = chosen.unwrap_or_else(|| (Vec::new(), fmt::fit(&shortest, width)));
+            let lead = if b.is_empty() { "" } else { " · " };
+            spans = b;
+            segs.push(vec![Span::raw(lead), Span::styled(text, theme.error())]);
         } else {
             if let Some(p) = &proj {
                 segs.push(vec![Span::raw(format!(" · ~{} more fit", p.fits))]);
@@ -156,7 +196,12 @@ pub fn render(_app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buf
         },
     ];
     if let Some(w) = warn {
-        lines.push(Line::from(Span::styled(w, theme.error())));
+        // Right under the gauge, wrapped by words: never cut, by width or by a short
+        // pane (the lines below it give way first).
+        let wrapped = wrap_words(&w, inner.width as usize);
+        for (i, l) in wrapped.into_iter().enumerate() {
+            lines.insert(1 + i, Line::from(Span::styled(l, theme.error())));
+        }
     } else if let Some(f) = fits {
         lines.push(Line::from(f));
     }
