@@ -78,10 +78,14 @@ fn remember(dev: u64, s: AliasStrategy) {
 /// Point `dir/alias_name` at `dir/target` (a relative path inside the run, or absolute)
 /// by hardlink, reflink or copy, atomically. Returns the strategy used.
 pub fn set_alias(dir: &Path, alias_name: &str, target: &Path) -> Result<AliasStrategy> {
-    let src = dir.join(target);
-    let alias = dir.join(alias_name);
-    let strategy = link_or_copy(&src, &alias)?;
-    fsync_dir(dir)?;
+    point_alias(&dir.join(target), &dir.join(alias_name))
+}
+
+/// Make the alias file `alias` hold `src`'s bytes (rule 4), durably: [`link_or_copy`],
+/// then fsync the alias's directory. Returns the strategy used.
+pub fn point_alias(src: &Path, alias: &Path) -> Result<AliasStrategy> {
+    let strategy = link_or_copy(src, alias)?;
+    fsync_dir(alias.parent().unwrap_or(Path::new(".")))?;
     Ok(strategy)
 }
 

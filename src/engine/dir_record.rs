@@ -11,7 +11,6 @@ use std::path::{Component, Path, PathBuf};
 
 use super::atomic;
 use super::commit::store_state;
-use super::lock::RunLock;
 use super::prune::stamps_of;
 use super::EngineOptions;
 use crate::store::manifest::{DirRecord, FileRecord};
@@ -121,13 +120,7 @@ pub fn record_dir(run: &Path, dir: &Path, options: &EngineOptions) -> Result<Dir
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         atomic::fsync_dir(parent)?;
     }
-    let _lock = RunLock::acquire_with(
-        run,
-        "record",
-        options.lock_timeout,
-        options.on_lock_wait.as_deref(),
-    )?;
-    atomic::sweep_run(run)?;
+    let _lock = super::mutation::begin(run, "record", options)?;
     let mut state = load_state(run)?;
     let forgotten: Vec<String> = state
         .files

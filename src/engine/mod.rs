@@ -19,6 +19,7 @@ pub mod foreign;
 pub mod hash;
 pub mod lock;
 pub mod metric_choice;
+pub mod mutation;
 pub mod only_copy;
 pub mod pin;
 pub mod promote;
@@ -201,13 +202,8 @@ impl Run {
                 )));
             }
         }
-        atomic::create_dir_durable(&dir.join(".ckpt").join("trash"))?;
-        let _lock = lock::RunLock::acquire_with(
-            dir,
-            "create",
-            options.lock_timeout,
-            options.on_lock_wait.as_deref(),
-        )?;
+        atomic::create_dir_durable(&crate::store::trash_dir(dir))?;
+        let _lock = mutation::begin(dir, "create", &options)?;
         if !crate::store::manifest_path(dir).is_file() {
             commit::store_manifest(dir, &crate::store::new_manifest(&options.ext))?;
         }

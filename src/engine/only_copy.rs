@@ -11,7 +11,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::foreign::opsfs::{engine as core, keep_copy, make_trash_dir, same_content, Report};
+use super::foreign::opsfs::{keep_copy, make_trash_dir, same_content, Report};
 use super::Progress;
 use crate::snapshot::LayoutKind;
 use crate::snapshot::{CheckpointState, Role, RunSnapshot};
@@ -90,7 +90,7 @@ pub(crate) fn native_alias_is_only_copy(run: &Path, m: &Manifest, alias: &Path) 
     if candidates.is_empty() {
         return true;
     }
-    match core::hash_file(alias, &mut |_: &Progress| {}) {
+    match super::hash::content_hash(alias, &mut |_: &Progress| {}) {
         Ok(h) => !candidates.iter().any(|e| e.hash == h),
         // Unreadable: nothing to keep that we could copy anyway.
         Err(_) => false,
@@ -134,7 +134,7 @@ pub(crate) fn keep_native_alias(
     make_trash_dir(trash)?;
     let kept = trash.join(alias_name);
     keep_copy(&alias, &kept, report)?;
-    let hash = core::hash_file(&kept, &mut |_: &Progress| {})?;
+    let hash = super::hash::content_hash(&kept, &mut |_: &Progress| {})?;
     let bytes = fs::metadata(&kept).map(|md| md.len()).unwrap_or(0);
     let old = epoch.and_then(|ep| m.checkpoints.iter().rfind(|e| e.epoch == ep).cloned());
     m.checkpoints.push(Entry {

@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::commit::set_pending;
 use super::foreign::opsfs::{
-    self, engine as core, export, keep_copy, make_trash_dir, move_into, plan_trash_dir, step,
-    with_progress, Report,
+    self, export, keep_copy, make_trash_dir, move_into, plan_trash_dir, step, with_progress, Report,
 };
 use super::foreign::{ensure_alias_name, is_newer};
 use super::only_copy::{
@@ -41,7 +40,7 @@ impl Run {
         if plan.export || self.layout != LayoutKind::Ckpt || plan.kept_newer.is_empty() {
             return Ok(Vec::new());
         }
-        let m = core::load_manifest(&self.dir)?;
+        let m = crate::store::load_manifest(&self.dir)?;
         Ok(plan
             .kept_newer
             .iter()
@@ -67,14 +66,14 @@ impl Run {
                 self.restore_native(m, plan, report)
             }
             _ => {
-                let _lock = core::lock(&self.foreign_base(), "restore", &self.options)?;
+                let _lock = super::mutation::begin(&self.foreign_base(), "restore", &self.options)?;
                 self.restore_foreign(plan, report)
             }
         })
     }
 
     fn plan_restore_native(&self, selector: &str, options: &RestoreOptions) -> Result<RestorePlan> {
-        let m = core::load_manifest(&self.dir)?;
+        let m = crate::store::load_manifest(&self.dir)?;
         let i = find_entry(&self.dir, &m, selector)?;
         let e = &m.checkpoints[i];
         if let Some(why) = damage(&self.dir, e) {
@@ -246,7 +245,7 @@ impl Run {
         };
         set_pending(&mut m, Some(&pending));
         step("restore.manifest", &self.dir)?;
-        core::store_manifest(&self.dir, &m)?;
+        super::commit::store_manifest(&self.dir, &m)?;
         // Renames and unlinks in the run dir, then one fsync of it for all of them.
         step("restore.alias", &last)?;
         alias::link_or_copy(&src, &last)?;
@@ -276,7 +275,7 @@ impl Run {
         if store::has_unsettled_pending(&self.dir, &m) {
             set_pending(&mut m, None);
             step("restore.manifest", &self.dir)?;
-            core::store_manifest(&self.dir, &m)?;
+            super::commit::store_manifest(&self.dir, &m)?;
         }
         Ok(())
     }
@@ -430,7 +429,7 @@ impl Run {
             if plan.dest.is_symlink() {
                 relink(&src, &plan.dest)?;
             } else {
-                core::set_alias(&src, &plan.dest)?;
+                super::alias::point_alias(&src, &plan.dest)?;
             }
         }
         Ok(())
@@ -442,7 +441,7 @@ impl Run {
     fn restore_export(&self, plan: &RestorePlan, report: Report<'_>) -> Result<()> {
         let (src, run) = match self.layout {
             LayoutKind::Ckpt => {
-                let m = core::load_manifest(&self.dir)?;
+                let m = crate::store::load_manifest(&self.dir)?;
                 let i = find_entry(&self.dir, &m, &plan.target)?;
                 if let Some(why) = damage(&self.dir, &m.checkpoints[i]) {
                     return Err(refuse(&plan.target, &why));
@@ -648,7 +647,7 @@ fn relink(target: &Path, link: &Path) -> Result<()> {
         .strip_prefix(dir)
         .map(Path::to_path_buf)
         .unwrap_or_else(|_| target.to_path_buf());
-    let tmp = core::temp_path(dir, link);
+    let tmp = crate::store::temp::temp_path(dir, link);
     step("restore.symlink", &tmp)?;
     opsfs::io(
         "restore.symlink",

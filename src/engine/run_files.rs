@@ -261,19 +261,12 @@ fn no_space(e: Error, run: &Path, dest: &Path, bytes: u64, options: &EngineOptio
 }
 
 fn lock(run: &Path, op: &str, options: &EngineOptions) -> Result<RunLock> {
-    let l = RunLock::acquire_with(
-        run,
-        op,
-        options.lock_timeout,
-        options.on_lock_wait.as_deref(),
-    )?;
-    atomic::sweep_run(run)?;
-    Ok(l)
+    super::mutation::begin(run, op, options)
 }
 
 fn sweep_dir_of(dest: &Path) -> Result<()> {
     if let Some(d) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
-        atomic::sweep_stale_temps(d)?;
+        super::mutation::sweep_stale_temps(d)?;
     }
     Ok(())
 }

@@ -13,8 +13,7 @@ use std::path::Path;
 
 use super::alias::{known_strategy, set_alias, AliasStrategy};
 use super::atomic::{self, move_temp, write_temp, DurableTemp, Source};
-use super::commit::{recompute_best, recover_pending, set_pending, store_manifest};
-use super::lock::RunLock;
+use super::commit::{recompute_best, set_pending, store_manifest};
 use super::*;
 use crate::rank::{Mode, RetentionItem};
 use crate::snapshot::Role;
@@ -251,25 +250,6 @@ pub(crate) fn unlink_unlisted(run: &Path, names: &[String]) -> Result<(Vec<PathB
 }
 
 impl Run {
-    /// Start a mutation: take the run lock for `operation`, sweep temps of dead
-    /// writers, and for native runs load the manifest and finish any interrupted
-    /// operation first. Hold the returned lock until the mutation is committed.
-    pub fn begin_mutation(&self, operation: &str) -> Result<(RunLock, Option<Manifest>)> {
-        let lock = RunLock::acquire_with(
-            &self.dir,
-            operation,
-            self.options.lock_timeout,
-            self.options.on_lock_wait.as_deref(),
-        )?;
-        atomic::sweep_run(&self.dir)?;
-        if self.layout != LayoutKind::Ckpt {
-            return Ok((lock, None));
-        }
-        let mut m = load_manifest(&self.dir)?;
-        recover_pending(&self.dir, &mut m)?;
-        Ok((lock, Some(m)))
-    }
-
     /// Save a checkpoint (native runs): see the module doc for the order of steps.
     pub fn save(
         &self,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::commit::{self, recompute_best};
-use super::foreign::opsfs::{self, engine as core, keep_copy, step, with_progress};
+use super::foreign::opsfs::{self, keep_copy, step, with_progress};
 use super::*;
 use crate::layout::{lightning, timm};
 use crate::snapshot::Role;
@@ -95,7 +95,7 @@ impl Run {
 
     fn trash_listing(&self, base: &Path) -> Result<TrashListing> {
         let m = match self.layout {
-            LayoutKind::Ckpt => Some(core::load_manifest(base)?),
+            LayoutKind::Ckpt => Some(crate::store::load_manifest(base)?),
             _ => None,
         };
         crate::layout::trash::list(base, self.layout, m.as_ref()).map_err(|p| problem(base, p))
@@ -126,7 +126,7 @@ impl Run {
     }
 
     fn plan_trash_restore_native(&self, base: &Path, e: &TrashEntry) -> Result<TrashRestorePlan> {
-        let m = core::load_manifest(base)?;
+        let m = crate::store::load_manifest(base)?;
         let epoch = e.epoch.ok_or_else(|| no_number(e))?;
         if e.is_dir {
             return Err(Error::Invalid(format!(
@@ -208,7 +208,7 @@ impl Run {
             }
             _ => {
                 let base = self.trash_base();
-                let _lock = core::lock(&base, "trash restore", &self.options)?;
+                let _lock = super::mutation::begin(&base, "trash restore", &self.options)?;
                 self.trash_restore_foreign(&base, plan)
             }
         })
@@ -238,7 +238,7 @@ impl Run {
         }
         let hash = match manifest_record(&m, e) {
             Some(r) => r.hash.clone(),
-            None => core::hash_file(&plan.dest, report)?,
+            None => super::hash::content_hash(&plan.dest, report)?,
         };
         // 2. The manifest lists it at its new name; aliases follow; 3. the trash name goes.
         let mut new = m.clone();
@@ -305,7 +305,10 @@ impl Run {
         let base = self.trash_base();
         let (_lock, m) = match self.layout {
             LayoutKind::Ckpt => self.begin_mutation("trash empty")?,
-            _ => (core::lock(&base, "trash empty", &self.options)?, None),
+            _ => (
+                super::mutation::begin(&base, "trash empty", &self.options)?,
+                None,
+            ),
         };
         let listing = crate::layout::trash::list(&base, self.layout, m.as_ref())
             .map_err(|p| problem(&base, p))?;
@@ -330,7 +333,7 @@ impl Run {
             records_dropped = m.checkpoints.len() - new.checkpoints.len();
             if records_dropped > 0 {
                 step("trash.manifest", &base)?;
-                core::store_manifest(&base, &new)?;
+                super::commit::store_manifest(&base, &new)?;
             }
         }
         let files: Vec<&TrashFile> = go.iter().flat_map(|e| e.files.iter()).collect();
