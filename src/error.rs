@@ -63,9 +63,26 @@ pub enum Error {
     /// A prune/restore victim changed between plan and apply; it was left alone.
     #[error("{path} changed since the plan ({what}); it was not touched. Re-plan and try again")]
     ChangedSincePlan { path: PathBuf, what: String },
-    /// The operation is not possible for this run (layout, state, or arguments).
+    /// The operation does not apply to this run's layout (e.g. `save` into a timm run).
     #[error("{0}")]
-    Invalid(String),
+    WrongLayout(String),
+    /// Refused to protect data: the file is pinned, the held best, a checkpoint or
+    /// alias of the run, outside it, or would be replaced. Nothing was changed.
+    #[error("{0}")]
+    Protected(String),
+    /// The run changed since the plan was made; nothing was changed. Plan again.
+    #[error("{0}")]
+    PlanOutdated(String),
+    /// The checkpoint or file named cannot be used as it is (damaged, not a regular
+    /// file, its epoch unknown).
+    #[error("{0}")]
+    Unusable(String),
+    /// The request itself is wrong (an argument, a path, a metric that cannot change).
+    #[error("{0}")]
+    BadRequest(String),
+    /// An internal invariant did not hold (a bug); the message says which.
+    #[error("{0}")]
+    Internal(String),
     /// The destination exists and `--force` was not given.
     #[error("{path} already exists; pass --force to overwrite it")]
     Exists { path: PathBuf },

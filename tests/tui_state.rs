@@ -2,6 +2,7 @@
 
 mod tui_support;
 
+use ckpt::tui::app::{ActionKind, Applied, Planned};
 use std::path::PathBuf;
 
 use ckpt::engine::{FileStamp, PrunePlan, RestorePlan, Victim};
@@ -269,7 +270,9 @@ fn confirm_defaults_to_no() {
         &mut app,
         Msg::Planned {
             run: PathBuf::from(RUN),
-            result: Ok(PendingAction::Prune(prune_plan(&["checkpoint-0.pth.tar"]))),
+            result: Ok(Planned::Confirm(PendingAction::Prune(prune_plan(&[
+                "checkpoint-0.pth.tar",
+            ])))),
         },
     );
     assert!(app.busy.is_none());
@@ -288,7 +291,9 @@ fn confirm_defaults_to_no() {
         &mut app,
         Msg::Planned {
             run: PathBuf::from(RUN),
-            result: Ok(PendingAction::Prune(prune_plan(&["checkpoint-0.pth.tar"]))),
+            result: Ok(Planned::Confirm(PendingAction::Prune(prune_plan(&[
+                "checkpoint-0.pth.tar",
+            ])))),
         },
     );
     assert!(press(&mut app, "jkpxd ").is_empty());
@@ -300,7 +305,9 @@ fn confirm_defaults_to_no() {
         &mut app,
         Msg::Planned {
             run: PathBuf::from(RUN),
-            result: Ok(PendingAction::Prune(prune_plan(&["checkpoint-0.pth.tar"]))),
+            result: Ok(Planned::Confirm(PendingAction::Prune(prune_plan(&[
+                "checkpoint-0.pth.tar",
+            ])))),
         },
     );
     assert!(press(&mut app, "n").is_empty());
@@ -309,7 +316,9 @@ fn confirm_defaults_to_no() {
         &mut app,
         Msg::Planned {
             run: PathBuf::from(RUN),
-            result: Ok(PendingAction::Prune(prune_plan(&["checkpoint-0.pth.tar"]))),
+            result: Ok(Planned::Confirm(PendingAction::Prune(prune_plan(&[
+                "checkpoint-0.pth.tar",
+            ])))),
         },
     );
     update(&mut app, code(KeyCode::Tab));
@@ -327,7 +336,7 @@ fn confirmed_prune_runs_and_reports() {
         &mut app,
         Msg::Planned {
             run: PathBuf::from(RUN),
-            result: Ok(PendingAction::Prune(plan.clone())),
+            result: Ok(Planned::Confirm(PendingAction::Prune(plan.clone()))),
         },
     );
     let cmds = press(&mut app, "y");
@@ -346,7 +355,10 @@ fn confirmed_prune_runs_and_reports() {
         &mut app,
         Msg::Done {
             run: PathBuf::from(RUN),
-            result: Ok("pruned 1 checkpoint(s), freed 2.9 MiB".into()),
+            result: Ok(Applied {
+                action: ActionKind::Prune,
+                text: "pruned 1 checkpoint(s), freed 2.9 MiB".into(),
+            }),
         },
     );
     assert_eq!(cmds, vec![Command::Scan(PathBuf::from(RUN))]);
@@ -377,7 +389,7 @@ fn planned(app: &mut App, plan: RestorePlan) {
         app,
         Msg::Planned {
             run: PathBuf::from(RUN),
-            result: Ok(PendingAction::Restore(plan)),
+            result: Ok(Planned::Confirm(PendingAction::Restore(plan))),
         },
     );
 }
@@ -467,7 +479,9 @@ fn archive_toggle_only_where_it_applies() {
         &mut app,
         Msg::Planned {
             run: PathBuf::from(RUN),
-            result: Ok(PendingAction::Prune(prune_plan(&["checkpoint-0.pth.tar"]))),
+            result: Ok(Planned::Confirm(PendingAction::Prune(prune_plan(&[
+                "checkpoint-0.pth.tar",
+            ])))),
         },
     );
     assert!(!app.offers(Action::ToggleArchive));
@@ -766,7 +780,7 @@ fn poll_below_a_tenth_of_a_second_is_refused() {
     use std::time::Duration;
     for bad in [Duration::ZERO, Duration::from_millis(99)] {
         let e = check_poll(Some(bad)).unwrap_err();
-        assert!(matches!(e, ckpt::Error::Invalid(_)), "{e:?}");
+        assert!(matches!(e, ckpt::Error::BadRequest(_)), "{e:?}");
         assert!(e
             .to_string()
             .contains("--poll must be at least 0.1 seconds"));
@@ -779,7 +793,7 @@ fn poll_below_a_tenth_of_a_second_is_refused() {
         ..WatchOptions::default()
     })
     .unwrap_err();
-    assert!(matches!(e, ckpt::Error::Invalid(_)), "{e:?}");
+    assert!(matches!(e, ckpt::Error::BadRequest(_)), "{e:?}");
 }
 
 fn report(damaged: &[(&str, &str, &str)], checked: usize) -> ckpt::engine::VerifyReport {

@@ -76,7 +76,7 @@ fn file_name_of(dest: &Path) -> Result<String> {
     dest.file_name()
         .and_then(OsStr::to_str)
         .map(str::to_string)
-        .ok_or_else(|| Error::Invalid(format!("{} has no usable file name", dest.display())))
+        .ok_or_else(|| Error::BadRequest(format!("{} has no usable file name", dest.display())))
 }
 
 /// Where the bytes of an atomic write come from.
@@ -243,7 +243,7 @@ impl TempFile {
     pub fn fill(&mut self, source: Source<'_>, progress: Option<ProgressFn<'_>>) -> Result<()> {
         let dest = self.dest.clone();
         let Some(file) = self.file.as_mut() else {
-            return Err(Error::Invalid("temp file already finished".into()));
+            return Err(Error::Internal("temp file already finished".into()));
         };
         let total = match &source {
             Source::Bytes(b) => b.len() as u64,
@@ -279,7 +279,7 @@ impl TempFile {
     /// durable under the temp name afterwards.
     pub fn finish(mut self) -> Result<DurableTemp> {
         let Some(file) = self.file.take() else {
-            return Err(Error::Invalid("temp file already finished".into()));
+            return Err(Error::Internal("temp file already finished".into()));
         };
         let dest = self.dest.clone();
         fault::point("tmp.chmod").map_err(|e| Error::io("chmod", &dest, e))?;

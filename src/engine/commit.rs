@@ -16,7 +16,7 @@ use crate::{Error, Result};
 /// Serialize a manifest as stored (pretty JSON, newline-terminated).
 pub fn manifest_bytes(m: &Manifest) -> Result<Vec<u8>> {
     let mut v = serde_json::to_vec_pretty(m)
-        .map_err(|e| Error::Invalid(format!("cannot serialize manifest: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot serialize manifest: {e}")))?;
     v.push(b'\n');
     Ok(v)
 }
@@ -32,7 +32,7 @@ pub fn store_manifest(run: &Path, m: &Manifest) -> Result<()> {
 pub fn store_state(run: &Path, s: &ForeignState) -> Result<()> {
     super::atomic::create_dir_durable(&state_dir(run))?;
     let mut v = serde_json::to_vec_pretty(s)
-        .map_err(|e| Error::Invalid(format!("cannot serialize state: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot serialize state: {e}")))?;
     v.push(b'\n');
     super::fault::point("state.store").map_err(|e| Error::io("write state", state_path(run), e))?;
     replace_file_atomic(&state_path(run), &v)
@@ -211,7 +211,7 @@ pub fn store_repoint_unlink(
     }
     let mut dirs = std::collections::BTreeSet::new();
     for f in unlink {
-        let path = resolve(run, f).map_err(|e| Error::Invalid(format!("unlink {f}: {e}")))?;
+        let path = resolve(run, f).map_err(|e| Error::Internal(format!("unlink {f}: {e}")))?;
         super::fault::point("unlink").map_err(|e| Error::io("remove", &path, e))?;
         match std::fs::remove_file(&path) {
             Ok(()) => {}

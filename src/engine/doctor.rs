@@ -20,7 +20,7 @@ impl Run {
             layout: self.layout,
             checks: vec![],
             disk: None,
-            watch_mode: "native events".into(),
+            watch_mode: DoctorWatchMode::NativeEvents,
             stale_temps: vec![],
         };
         if !self.dir.is_dir() {
@@ -59,9 +59,9 @@ impl Run {
                     )
                 });
                 report.watch_mode = if crate::disk::is_network_fs(&h.fs_type) {
-                    "polling".into()
+                    DoctorWatchMode::Polling
                 } else {
-                    "native events".into()
+                    DoctorWatchMode::NativeEvents
                 };
                 checks.push(ok(
                     "filesystem",
@@ -328,21 +328,21 @@ fn lock_check(dir: &Path) -> DoctorCheck {
 }
 
 fn ok(name: &str, detail: String) -> DoctorCheck {
-    check(name, "ok", detail)
+    check(name, CheckStatus::Ok, detail)
 }
 
 fn warn(name: &str, detail: String) -> DoctorCheck {
-    check(name, "warn", detail)
+    check(name, CheckStatus::Warn, detail)
 }
 
 fn fail(name: &str, detail: String) -> DoctorCheck {
-    check(name, "fail", detail)
+    check(name, CheckStatus::Fail, detail)
 }
 
-fn check(name: &str, status: &str, detail: String) -> DoctorCheck {
+fn check(name: &str, status: CheckStatus, detail: String) -> DoctorCheck {
     DoctorCheck {
         name: name.to_string(),
-        status: status.to_string(),
+        status,
         detail,
     }
 }

@@ -125,8 +125,8 @@ pub struct SaveReport {
     /// Files removed by retention.
     pub pruned: Vec<PathBuf>,
     pub bytes_freed: u64,
-    /// How the aliases were realised ("hardlink", "reflink" or "copy").
-    pub alias_strategy: String,
+    /// How the aliases were realised.
+    pub alias_strategy: alias::AliasStrategy,
 }
 
 /// A run opened for reading and mutation.
@@ -195,7 +195,7 @@ impl Run {
             .unwrap_or(false);
         if has_files {
             if let Some(kind) = crate::layout::detect(dir).filter(|k| *k != LayoutKind::Ckpt) {
-                return Err(crate::Error::Invalid(format!(
+                return Err(crate::Error::WrongLayout(format!(
                     "{} is a {} run; ckpt saves only into native runs (a new directory, or one made by `ckpt save`)",
                     dir.display(),
                     kind.as_str()
@@ -375,12 +375,63 @@ pub struct VerifyReport {
     pub notes: Vec<VerifyIssue>,
 }
 
+/// The verdict of one doctor check; ordered so that the worst is the greatest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl CheckStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Ok => "ok",
+            CheckStatus::Warn => "warn",
+            CheckStatus::Fail => "fail",
+        }
+    }
+
+    /// The worst status among `checks` (`Ok` when there are none).
+    pub fn worst(checks: &[DoctorCheck]) -> CheckStatus {
+        checks
+            .iter()
+            .map(|c| c.status)
+            .max()
+            .unwrap_or(CheckStatus::Ok)
+    }
+}
+
+/// How `ckpt watch` would notice changes of a run, as doctor judges its filesystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum DoctorWatchMode {
+    #[serde(rename = "native events")]
+    NativeEvents,
+    #[serde(rename = "polling")]
+    Polling,
+}
+
+impl DoctorWatchMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DoctorWatchMode::NativeEvents => "native events",
+            DoctorWatchMode::Polling => "polling",
+        }
+    }
+}
+
+impl std::fmt::Display for DoctorWatchMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One line of a doctor report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DoctorCheck {
     pub name: String,
-    /// "ok", "warn" or "fail".
-    pub status: String,
+    pub status: CheckStatus,
     pub detail: String,
 }
 
@@ -391,7 +442,6 @@ pub struct DoctorReport {
     pub layout: LayoutKind,
     pub checks: Vec<DoctorCheck>,
     pub disk: Option<crate::disk::Headroom>,
-    /// "native events" or "polling".
-    pub watch_mode: String,
+    pub watch_mode: DoctorWatchMode,
     pub stale_temps: Vec<PathBuf>,
 }

@@ -105,7 +105,7 @@ pub(crate) fn trash_rel(run: &Path, trash: &Path) -> Result<String> {
         .filter(|r| r.starts_with("trash"))
         .map(|r| r.to_string_lossy().into_owned())
         .ok_or_else(|| {
-            Error::Invalid(format!(
+            Error::Internal(format!(
                 "trash folder {} is outside {}/.ckpt/trash",
                 trash.display(),
                 run.display()

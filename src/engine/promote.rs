@@ -71,7 +71,7 @@ impl Run {
         match self.layout {
             LayoutKind::Ckpt => {
                 let (_lock, m) = self.begin_mutation("promote --release")?;
-                let old = m.ok_or_else(|| Error::Invalid("release: no manifest".into()))?;
+                let old = m.ok_or_else(|| Error::Internal("release: no manifest".into()))?;
                 let mut m = old.clone();
                 let held_epoch = match m.best.as_mut() {
                     Some(b) if b.held => {
@@ -168,7 +168,7 @@ impl Run {
 
     fn promote_native(&self, selector: &str) -> Result<PromoteReport> {
         let (_lock, m) = self.begin_mutation("promote")?;
-        let old = m.ok_or_else(|| Error::Invalid("promote: no manifest".into()))?;
+        let old = m.ok_or_else(|| Error::Internal("promote: no manifest".into()))?;
         let i = find_entry(&self.dir, &old, selector)?;
         if let Some(why) = damage(&self.dir, &old.checkpoints[i]) {
             return Err(refuse(selector, &why));
@@ -278,7 +278,7 @@ impl Run {
 
 /// The error for acting on a checkpoint that is not complete.
 pub(crate) fn refuse(selector: &str, why: &str) -> Error {
-    Error::Invalid(format!(
+    Error::Unusable(format!(
         "refusing to use checkpoint {selector}: {why}; pick another one or run `ckpt verify`"
     ))
 }

@@ -62,7 +62,7 @@ impl Run {
         with_progress(progress, |report| match self.layout {
             LayoutKind::Ckpt => {
                 let (_lock, m) = self.begin_mutation("restore")?;
-                let m = m.ok_or_else(|| Error::Invalid("restore: no manifest".into()))?;
+                let m = m.ok_or_else(|| Error::Internal("restore: no manifest".into()))?;
                 self.restore_native(m, plan, report)
             }
             _ => {
@@ -133,7 +133,7 @@ impl Run {
         let (last_name, best_name) = store::alias_names(&m.ext);
         let last = self.dir.join(&last_name);
         if plan.dest != last {
-            return Err(Error::Invalid(format!(
+            return Err(Error::PlanOutdated(format!(
                 "restore plan names {} but this run's resume point is {}; re-plan",
                 plan.dest.display(),
                 last.display()
@@ -316,7 +316,7 @@ impl Run {
                 if why.contains("pinned") {
                     steps.push(format!("`ckpt unpin {run} {name}`"));
                 }
-                return Err(Error::Invalid(format!(
+                return Err(Error::Protected(format!(
                     "refusing to restore {}: {name} is newer and {why}, so a resumed trainer \
                      would pick it instead; first run {}",
                     c.name,
@@ -374,7 +374,7 @@ impl Run {
             Some(base.join(rel))
         };
         if in_run_dest.as_ref() != Some(&plan.dest) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::PlanOutdated(format!(
                 "the run changed since the restore plan ({} is no longer its resume point); re-plan",
                 plan.dest.display()
             )));
@@ -509,7 +509,7 @@ fn check_export_dest(run: &Path, src: &Path, dest: &Path, force: bool) -> Result
     };
     if let (Ok(p), Ok(r)) = (fs::canonicalize(parent), fs::canonicalize(run)) {
         if p.starts_with(&r) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Protected(format!(
                 "refusing to export to {}: it is inside the run {} (its checkpoints, aliases \
                  and .ckpt/ live there); pick a path outside the run",
                 dest.display(),
@@ -532,7 +532,7 @@ fn check_export_dest(run: &Path, src: &Path, dest: &Path, force: bool) -> Result
         } else {
             ("not a directory", "directory")
         };
-        return Err(Error::Invalid(format!(
+        return Err(Error::Protected(format!(
             "refusing to overwrite {}: it is {is}, and --force only replaces a {want} \
              of the checkpoint's own name; pick another path",
             dest.display()

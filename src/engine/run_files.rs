@@ -42,7 +42,7 @@ pub fn owning_run(dest: &Path) -> PathBuf {
 /// `.ckpt/`, a ckpt temp name, or a file the trainer's logger owns.
 fn checked_rel(run: &Path, dest: &Path) -> Result<PathBuf> {
     let refuse = |why: &str| {
-        Error::Invalid(format!(
+        Error::Protected(format!(
             "{} {why}; ckpt writes and removes only checkpoint files inside the run {}",
             dest.display(),
             run.display()
@@ -449,7 +449,7 @@ mod tests {
             run.join("..").join("run").join("x.ckpt"),
         ] {
             let e = write_run_file(&run, &dest, Source::Bytes(b"x"), opts()).unwrap_err();
-            assert!(matches!(e, Error::Invalid(_)), "{dest:?}: {e}");
+            assert!(matches!(e, Error::Protected(_)), "{dest:?}: {e}");
         }
         // A symlinked directory inside the run that points out of it.
         std::os::unix::fs::symlink(d.path(), run.join("link")).unwrap();

@@ -129,7 +129,7 @@ impl Run {
         let m = crate::store::load_manifest(base)?;
         let epoch = e.epoch.ok_or_else(|| no_number(e))?;
         if e.is_dir {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Unusable(format!(
                 "{} is a directory; a native run's checkpoints are files",
                 e.path.display()
             )));
@@ -170,7 +170,7 @@ impl Run {
             return Err(taken(e, &c.name));
         }
         if let Ok(md) = fs::symlink_metadata(&dest) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Protected(format!(
                 "refusing to restore {} from the trash: {} already exists ({}); \
                  a trash restore never replaces anything",
                 e.name,
@@ -203,7 +203,7 @@ impl Run {
         with_progress(progress, |report| match self.layout {
             LayoutKind::Ckpt => {
                 let (_lock, m) = self.begin_mutation("trash restore")?;
-                let m = m.ok_or_else(|| Error::Invalid("trash restore: no manifest".into()))?;
+                let m = m.ok_or_else(|| Error::Internal("trash restore: no manifest".into()))?;
                 self.trash_restore_native(m, plan, report)
             }
             _ => {
@@ -226,7 +226,7 @@ impl Run {
         let e = current(&listing, &plan.entry)?;
         let epoch = plan.epoch.ok_or_else(|| no_number(e))?;
         if plan.dest != base.join(checkpoint_name(epoch, &m.ext)) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::PlanOutdated(format!(
                 "the trash restore plan names {}; re-plan",
                 plan.dest.display()
             )));
@@ -267,7 +267,7 @@ impl Run {
         // Re-plan under the lock: the run may have gained that checkpoint since.
         let fresh = self.plan_trash_restore_foreign(base, e)?;
         if fresh.dest != plan.dest {
-            return Err(Error::Invalid(format!(
+            return Err(Error::PlanOutdated(format!(
                 "the run changed since the trash restore plan ({} now goes to {}); re-plan",
                 e.name,
                 fresh.dest.display()
@@ -401,7 +401,7 @@ pub fn empty_plan(
 
 fn problem(run: &Path, p: TrashProblem) -> Error {
     match p {
-        TrashProblem::NotADirectory { path, is } => Error::Invalid(format!(
+        TrashProblem::NotADirectory { path, is } => Error::Unusable(format!(
             "{} is {is}, not a directory; ckpt never follows it. Move it aside \
              (`ckpt doctor {}` shows the fix)",
             path.display(),
@@ -416,7 +416,7 @@ fn problem(run: &Path, p: TrashProblem) -> Error {
 }
 
 fn no_number(e: &TrashEntry) -> Error {
-    Error::Invalid(format!(
+    Error::Unusable(format!(
         "cannot tell which epoch {} holds (its name does not say and it records none); \
          copy it out by hand if you need it",
         e.path.display()
@@ -424,7 +424,7 @@ fn no_number(e: &TrashEntry) -> Error {
 }
 
 fn taken(e: &TrashEntry, by: &str) -> Error {
-    Error::Invalid(format!(
+    Error::Protected(format!(
         "refusing to restore {} from the trash: the run already has {by} for that \
          epoch/step; a trash restore never replaces a checkpoint (prune or export that one first)",
         e.name
@@ -502,7 +502,7 @@ fn refuse_taken_native(
             .first()
             .is_some_and(|f| md.is_file() && (md.dev(), md.ino()) == (f.dev, f.ino));
         if !ours {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Protected(format!(
                 "refusing to restore {} from the trash: {} already exists and the manifest \
                  does not list it; move it aside first (`ckpt doctor {}`)",
                 e.name,
@@ -597,7 +597,7 @@ fn foreign_dest(
         }
         _ => {
             if e.is_dir {
-                return Err(Error::Invalid(format!(
+                return Err(Error::Unusable(format!(
                     "{} is a directory; a {} run's checkpoints are files",
                     e.path.display(),
                     layout.as_str()

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use super::common::{self, Entry, Parts};
 use crate::formats::pickle::Value;
 use crate::rank::{strictly_better, MetricSpec, Mode, RetentionPolicy};
+use crate::snapshot::AliasHow;
 use crate::snapshot::LayoutKind;
 use crate::snapshot::{Alias, AliasFiles, Checkpoint, CheckpointState, Role, RunSnapshot};
 use crate::store::temp::CKPT_TEMP_PREFIX;
@@ -567,7 +568,7 @@ fn resolve_alias(
             Ok((target, m)) if m.is_file() => {
                 let tname = target.to_string_lossy().into_owned();
                 if checkpoints.iter().any(|c| c.name == tname) {
-                    alias.how = "symlink".into();
+                    alias.how = AliasHow::Symlink;
                     alias.target = Some(tname);
                     common::attach_role(checkpoints, &mut alias);
                 } else {
@@ -613,7 +614,7 @@ fn resolve_alias(
         if !c.paths.iter().any(|p| p == rel) {
             c.paths.push(rel.to_path_buf());
         }
-        alias.how = "hardlink".into();
+        alias.how = AliasHow::Hardlink;
         alias.target = Some(c.name.clone());
         if let Some(ep) = held.as_ref().and_then(|h| h.epoch) {
             if c.epoch != Some(ep) {
@@ -632,7 +633,7 @@ fn resolve_alias(
                         && !c.has_role(Role::Milestone)
                 });
                 if let Some(c) = existing {
-                    alias.how = "copy".into();
+                    alias.how = AliasHow::Copy;
                     alias.target = Some(c.name.clone());
                 } else {
                     // The alias is the only copy of this epoch: list it as a checkpoint.
@@ -650,7 +651,7 @@ fn resolve_alias(
                             c.metric_raw = h.metric.map(|m| format!("{m}"));
                         }
                     }
-                    alias.how = "file".into();
+                    alias.how = AliasHow::File;
                     alias.target = Some(c.name.clone());
                     checkpoints.push(c);
                 }

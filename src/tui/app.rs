@@ -12,6 +12,7 @@ use crossterm::event::KeyEvent;
 use crate::disk::Headroom;
 use crate::engine::{Progress, PrunePlan, RestorePlan, VerifyReport};
 use crate::rank::Mode;
+use crate::snapshot::AliasHow;
 use crate::snapshot::{Checkpoint, CheckpointState, Role, RunSnapshot};
 use crate::watch::WatchMode;
 
@@ -57,6 +58,32 @@ impl SortKey {
             SortKey::Size => "size",
         }
     }
+}
+
+/// What planning an action came to: a plan to confirm, or nothing to do (advice, not a
+/// failure: the status line says why in a warning, not an error).
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // sent once per plan; boxing buys nothing
+pub enum Planned {
+    Confirm(PendingAction),
+    NothingToDo(String),
+}
+
+/// Which confirmed action finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionKind {
+    Promote,
+    Pin,
+    Restore,
+    Prune,
+    Verify,
+}
+
+/// What a confirmed action did: which action, and the status line that says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub action: ActionKind,
+    pub text: String,
 }
 
 /// An action planned and waiting for the user's yes (default No).
@@ -161,12 +188,12 @@ pub enum Msg {
     },
     Planned {
         run: PathBuf,
-        result: Result<PendingAction, String>,
+        result: Result<Planned, String>,
     },
     Progress(Progress),
     Done {
         run: PathBuf,
-        result: Result<String, String>,
+        result: Result<Applied, String>,
     },
     /// The run directory no longer exists (deleted or moved): its rows go stale.
     Gone {
@@ -558,17 +585,14 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         Msg::Planned { run, result } => {
             app.busy = None;
             match result {
-                Ok(action) => {
+                Ok(Planned::Confirm(action)) => {
                     app.overlay = Overlay::Confirm(Confirm {
                         run,
                         action,
                         yes_focused: false,
                     });
                 }
-                // "Nothing to do" is advice, not a failure.
-                Err(e) if e.starts_with("nothing to") || e.starts_with("no retention policy") => {
-                    app.set_status(Level::Warn, e)
-                }
+                Ok(Planned::NothingToDo(why)) => app.set_status(Level::Warn, why),
                 Err(e) => app.set_status(Level::Error, e),
             }
             vec![]
@@ -582,13 +606,13 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         Msg::Done { run, result } => {
             app.busy = None;
             match result {
-                Ok(text) => {
-                    if text.starts_with("pruned") {
+                Ok(done) => {
+                    if done.action == ActionKind::Prune {
                         if let Some(i) = app.run_index(&run) {
                             app.runs[i].marked.clear();
                         }
                     }
-                    app.set_status(Level::Ok, text)
+                    app.set_status(Level::Ok, done.text)
                 }
                 Err(e) => app.set_status(Level::Error, e),
             }
@@ -852,7 +876,7 @@ fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
                 || snap
                     .best
                     .as_ref()
-                    .is_some_and(|b| &b.path == a && b.how != "record")
+                    .is_some_and(|b| &b.path == a && b.how != AliasHow::Record)
         });
         (
             alias,

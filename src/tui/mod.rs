@@ -112,7 +112,7 @@ pub fn resolve_runs(paths: &[PathBuf]) -> crate::Result<(Vec<PathBuf>, Option<Pa
 /// Refuse a `--poll` interval below [`MIN_POLL`] (zero would spin a core).
 pub fn check_poll(poll: Option<Duration>) -> crate::Result<()> {
     match poll {
-        Some(p) if p < MIN_POLL => Err(crate::Error::Invalid(
+        Some(p) if p < MIN_POLL => Err(crate::Error::BadRequest(
             "--poll must be at least 0.1 seconds".into(),
         )),
         _ => Ok(()),

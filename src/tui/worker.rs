@@ -10,7 +10,7 @@ use crate::engine::{EngineOptions, Progress, RestoreOptions, Run};
 use crate::rank::RetentionPolicy;
 use crate::snapshot::LayoutKind;
 
-use super::app::{Msg, PendingAction, PlanRequest};
+use super::app::{ActionKind, Applied, Msg, PendingAction, PlanRequest, Planned};
 use super::render::fmt;
 use super::terminal::CATCHING;
 
@@ -130,12 +130,12 @@ fn open(run: &Path, layout: Option<LayoutKind>) -> Result<Run, String> {
 /// What `x` says when the run has no policy to prune by (the CLI's words).
 pub const NO_POLICY: &str = "no retention policy for this run: mark rows with d, or prune with --keep-top/--keep-last/--keep-every";
 
-/// Ask the engine for a plan.
+/// Ask the engine for a plan: one to confirm, or why there is nothing to do.
 pub fn plan(
     run: &Path,
     layout: Option<LayoutKind>,
     request: &PlanRequest,
-) -> Result<PendingAction, String> {
+) -> Result<Planned, String> {
     let r = open(run, layout)?;
     match request {
         PlanRequest::Restore {
@@ -149,7 +149,7 @@ pub fn plan(
                     ..RestoreOptions::default()
                 },
             )
-            .map(PendingAction::Restore)
+            .map(|p| Planned::Confirm(PendingAction::Restore(p)))
             .map_err(|e| e.to_string()),
         PlanRequest::Prune { marked } => {
             let policy = if marked.is_empty() {
@@ -168,7 +168,7 @@ pub fn plan(
                         .unwrap_or_default(),
                 };
                 if saved == RetentionPolicy::default() {
-                    return Err(NO_POLICY.into());
+                    return Ok(Planned::NothingToDo(NO_POLICY.into()));
                 }
                 Some(saved)
             } else {
@@ -188,15 +188,15 @@ pub fn plan(
                     .filter(|m| !plan.victims.iter().any(|v| &v.name == *m))
                     .collect();
                 if plan.victims.is_empty() {
-                    return Err(format!(
+                    return Ok(Planned::NothingToDo(format!(
                         "nothing to prune: the engine keeps every marked checkpoint ({}) — best, last and pinned are never pruned",
                         refused.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                    ));
+                    )));
                 }
             } else if plan.victims.is_empty() {
-                return Err("nothing to prune: the retention policy keeps every checkpoint (mark rows with d to choose)".into());
+                return Ok(Planned::NothingToDo("nothing to prune: the retention policy keeps every checkpoint (mark rows with d to choose)".into()));
             }
-            Ok(PendingAction::Prune(plan))
+            Ok(Planned::Confirm(PendingAction::Prune(plan)))
         }
     }
 }
@@ -212,8 +212,25 @@ fn throttled(tx: &Sender<Msg>) -> impl FnMut(&Progress) + '_ {
     }
 }
 
-/// Apply a confirmed action through the engine; the text is the status line.
+/// Apply a confirmed action through the engine: which action it was and the status line.
 pub fn apply(
+    run: &Path,
+    layout: Option<LayoutKind>,
+    action: &PendingAction,
+    tx: &Sender<Msg>,
+) -> Result<Applied, String> {
+    let kind = match action {
+        PendingAction::Promote { .. } => ActionKind::Promote,
+        PendingAction::Pin { .. } => ActionKind::Pin,
+        PendingAction::Restore(_) => ActionKind::Restore,
+        PendingAction::Prune(_) => ActionKind::Prune,
+        PendingAction::Verify { .. } => ActionKind::Verify,
+    };
+    apply_text(run, layout, action, tx).map(|text| Applied { action: kind, text })
+}
+
+/// The engine call behind [`apply`] and the status line it ends with.
+fn apply_text(
     run: &Path,
     layout: Option<LayoutKind>,
     action: &PendingAction,

@@ -258,7 +258,7 @@ pub fn export(src: &Path, dest: &Path, force: bool, report: Report<'_>) -> Resul
         _ => PathBuf::from("."),
     };
     if !parent.is_dir() {
-        return Err(Error::Invalid(format!(
+        return Err(Error::BadRequest(format!(
             "cannot export to {}: directory {} does not exist",
             dest.display(),
             parent.display()
