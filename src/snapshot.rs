@@ -258,7 +258,7 @@ pub struct RunSnapshot {
     /// use (DESIGN §5); `ckpt trash` lists what they are.
     pub trash_bytes: u64,
     /// What the trainer itself recorded (its best), and which checkpoints' metadata
-    /// could not be read: retention protects both (DESIGN §1, issue 10 item 2).
+    /// could not be read: retention protects both (DESIGN §1).
     pub trainer_record: TrainerRecord,
     /// Every metric value the run has seen, by epoch (or step), ascending: the native
     /// manifest's save history, timm's `summary.csv`, Lightning's `metrics.csv`, the HF

@@ -139,7 +139,7 @@ pub fn recompute_best(m: &mut Manifest) {
 /// saying the aliases may still hold `old`'s last/best bytes, re-point them, fsync the
 /// run dir; the record, settled now, is dropped by the next mutation (see
 /// [`finish_pending`]). An alias file that is the only copy of its bytes is first kept
-/// in `.ckpt/trash/<time>/` and recorded in `new` (issue 10 item 1); returns where.
+/// in `.ckpt/trash/<time>/` and recorded in `new`; returns where.
 /// For promote/restore/release (call under the run lock).
 pub fn store_and_repoint(
     run: &Path,

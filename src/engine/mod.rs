@@ -1,19 +1,23 @@
 //! The save engine: every mutation of a run goes through here (DESIGN §3).
 //!
-//! API shape (filled in by issue 2): open a [`Run`], then call an operation. Reads
-//! (`snapshot`) take no lock; every mutation takes the run lock, sweeps stale temps,
-//! and commits in the order data → manifest → unlink → dir fsync.
+//! Open a [`Run`], then call an operation. Reads (`snapshot`) take no lock; every
+//! mutation enters through `mutation` (run lock, sweep of dead writers' temps, a native
+//! manifest with any interrupted operation finished) and commits in the order data →
+//! manifest → unlink → dir fsync (`commit`).
 //!
-//! Files: `fault` (the one test seam every filesystem step passes through), `atomic`
-//! (temp + fsync + rename + dir fsync), `alias` (hardlink → reflink → copy), `lock`,
-//! `commit` (manifest writes, pending intents); one file per operation: `save`, `prune`, `pin`, `promote`, `restore`,
-//! `verify`, `doctor`; `foreign` maps roles to timm/lightning/hf names.
+//! Files: `mutation` (the one entry), `commit` (manifest and state writes, pending
+//! intents, alias re-pointing), `fault` (the test seam every filesystem step passes),
+//! `atomic` (temp + fsync + rename + dir fsync), `hash`, `alias` (hardlink → reflink →
+//! copy), `lock`; one file per operation: `save`, `prune`, `pin`, `promote`, `restore`,
+//! `trash`, `verify`, `doctor`; `foreign` holds what may be deleted or overwritten in a
+//! foreign run, `foreign/opsfs` the filesystem steps those operations share.
 
 pub mod alias;
 pub mod atomic;
 pub mod commit;
 pub mod dir_record;
 pub mod doctor;
+pub mod export;
 pub mod fault;
 pub mod foreign;
 pub mod hash;

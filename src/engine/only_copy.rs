@@ -1,4 +1,4 @@
-//! Only copies (issue 10 item 1): an operation that rewrites an alias file (promote,
+//! Only copies: an operation that rewrites an alias file (promote,
 //! release, restore) first keeps it in `.ckpt/trash/<time>/` when no checkpoint file of
 //! the run holds its bytes — timm's `model_best.pth.tar` after its `checkpoint-N` was
 //! rotated out, a Lightning `best.ckpt` written under its own name, timm's `last`.

@@ -1,6 +1,6 @@
 //! Temps of writers that are gone are the run's own garbage (DESIGN §3 rule 2): they
 //! count as reclaimable space, and a save that the space preflight would refuse sweeps
-//! them first (issue 10 item 5) instead of asking the user to prune checkpoints.
+//! them first instead of asking the user to prune checkpoints.
 
 use std::path::PathBuf;
 

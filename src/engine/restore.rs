@@ -1,4 +1,4 @@
-//! `restore`: make a checkpoint the resume point, or export it.
+//! `restore`: make a checkpoint the resume point (exporting a copy is `export`).
 //!
 //! The old `last` is kept in `.ckpt/trash/<time>/` first when it is the only copy of
 //! its state (timm's `last.pth.tar` often is). Newer checkpoints are reported and, with
@@ -8,8 +8,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::commit::set_pending;
+use super::export::export_plan;
 use super::foreign::opsfs::{
-    self, export, keep_copy, make_trash_dir, move_into, plan_trash_dir, step, with_progress, Report,
+    self, keep_copy, make_trash_dir, move_into, plan_trash_dir, step, with_progress, Report,
 };
 use super::foreign::{ensure_alias_name, is_newer};
 use super::only_copy::{
@@ -436,111 +437,6 @@ impl Run {
     }
 }
 
-impl Run {
-    /// Apply an export plan: read the run, write only outside it.
-    fn restore_export(&self, plan: &RestorePlan, report: Report<'_>) -> Result<()> {
-        let (src, run) = match self.layout {
-            LayoutKind::Ckpt => {
-                let m = crate::store::load_manifest(&self.dir)?;
-                let i = find_entry(&self.dir, &m, &plan.target)?;
-                if let Some(why) = damage(&self.dir, &m.checkpoints[i]) {
-                    return Err(refuse(&plan.target, &why));
-                }
-                (entry_path(&self.dir, &m.checkpoints[i])?, self.dir.clone())
-            }
-            _ => {
-                let snap = self.snapshot()?;
-                let base = snap.run.clone();
-                let c = usable(&snap, &plan.target, &base)?;
-                let primary = primary_path(c);
-                (base.join(primary), base)
-            }
-        };
-        check_export_dest(&run, &src, &plan.dest, plan.force)?;
-        export(&src, &plan.dest, plan.force, report)?;
-        Ok(())
-    }
-}
-
-/// An export plan; `to` that is an existing directory receives `to/<checkpoint name>`
-/// (like `cp`), so a user's directory is never replaced.
-fn export_plan(
-    run: &Path,
-    src: &Path,
-    target: &str,
-    to: &Path,
-    bytes: u64,
-    force: bool,
-) -> Result<RestorePlan> {
-    let dest = export_dest(src, to);
-    check_export_dest(run, src, &dest, force)?;
-    Ok(RestorePlan {
-        run: run.to_path_buf(),
-        target: target.to_string(),
-        epoch: None,
-        dest,
-        backup: None,
-        newer: vec![],
-        archive_dir: None,
-        bytes_to_copy: bytes,
-        export: true,
-        force,
-        kept_newer: vec![],
-        step: None,
-        backup_epoch: None,
-    })
-}
-
-/// Where an export of `src` to `to` lands: `to`, or `to/<name>` when `to` is a directory.
-pub(crate) fn export_dest(src: &Path, to: &Path) -> PathBuf {
-    match src.file_name() {
-        Some(name) if to.is_dir() => to.join(name),
-        _ => to.to_path_buf(),
-    }
-}
-
-/// Refuse an export destination inside the run (it could overwrite a checkpoint, an
-/// alias or `.ckpt/`), an existing one without `force`, and with `force` anything but a
-/// file (for a file checkpoint) or a directory (for a directory checkpoint) of that name.
-fn check_export_dest(run: &Path, src: &Path, dest: &Path, force: bool) -> Result<()> {
-    let parent = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if let (Ok(p), Ok(r)) = (fs::canonicalize(parent), fs::canonicalize(run)) {
-        if p.starts_with(&r) {
-            return Err(Error::Protected(format!(
-                "refusing to export to {}: it is inside the run {} (its checkpoints, aliases \
-                 and .ckpt/ live there); pick a path outside the run",
-                dest.display(),
-                run.display()
-            )));
-        }
-    }
-    let Ok(dm) = fs::symlink_metadata(dest) else {
-        return Ok(());
-    };
-    if !force {
-        return Err(Error::Exists {
-            path: dest.to_path_buf(),
-        });
-    }
-    let src_dir = fs::metadata(src).is_ok_and(|m| m.is_dir());
-    if dm.is_dir() != src_dir {
-        let (is, want) = if dm.is_dir() {
-            ("a directory", "file")
-        } else {
-            ("not a directory", "directory")
-        };
-        return Err(Error::Protected(format!(
-            "refusing to overwrite {}: it is {is}, and --force only replaces a {want} \
-             of the checkpoint's own name; pick another path",
-            dest.display()
-        )));
-    }
-    Ok(())
-}
-
 /// Why a newer checkpoint stays in place during a restore, if it does.
 fn keep_reason(pinned: bool, held_best: bool) -> Option<String> {
     match (pinned, held_best) {
@@ -587,7 +483,7 @@ fn foreign_newer<'a>(
 }
 
 /// The file (or directory) holding a checkpoint's data, relative to the run.
-fn primary_path(c: &Checkpoint) -> std::path::PathBuf {
+pub(super) fn primary_path(c: &Checkpoint) -> std::path::PathBuf {
     c.paths
         .first()
         .cloned()
@@ -595,7 +491,7 @@ fn primary_path(c: &Checkpoint) -> std::path::PathBuf {
 }
 
 /// The checkpoint a selector names, refused when it is not complete.
-fn usable<'a>(
+pub(super) fn usable<'a>(
     snap: &'a crate::snapshot::RunSnapshot,
     selector: &str,
     run: &Path,

@@ -61,7 +61,7 @@ fn read_state(
     path: &Path,
     steps: &std::collections::BTreeSet<u64>,
 ) -> std::result::Result<TrainerState, String> {
-    crate::pyjson::read_capped_seed(path, MAX_TRAINER_STATE, StateSeed(steps))
+    crate::formats::pyjson::read_capped_seed(path, MAX_TRAINER_STATE, StateSeed(steps))
         .map_err(|e| e.to_string())
 }
 
@@ -88,7 +88,7 @@ impl<'de> serde::de::Visitor<'de> for StateSeed<'_> {
         self,
         mut a: A,
     ) -> std::result::Result<TrainerState, A::Error> {
-        use crate::pyjson::Scalar;
+        use crate::formats::pyjson::Scalar;
         let mut s = TrainerState::default();
         while let Some(k) = a.next_key::<String>()? {
             match k.as_str() {
@@ -135,7 +135,7 @@ impl<'de> serde::de::Visitor<'de> for LogSeed<'_> {
         self,
         mut a: A,
     ) -> std::result::Result<(), A::Error> {
-        use crate::pyjson::{Record, Scalar};
+        use crate::formats::pyjson::{Record, Scalar};
         while let Some(Record(row)) = a.next_element::<Record>()? {
             let Some(step) = row
                 .iter()

@@ -1,4 +1,4 @@
-//! The live monitor, `ckpt watch` (issue 4): app state + pure update, keymap,
+//! The live monitor, `ckpt watch`: app state + pure update, keymap,
 //! one widget file per pane, and a terminal guard that restores the terminal.
 //!
 //! The loop blocks on one channel fed by the input, watcher, scanner, worker and
@@ -7,7 +7,10 @@
 
 pub mod app;
 pub mod keymap;
+pub mod msg;
+pub mod projection;
 pub mod render;
+pub mod state;
 pub mod terminal;
 pub mod trainer;
 pub mod worker;

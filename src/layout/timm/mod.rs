@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+mod saver;
+
 use super::common::{self, Entry, Parts};
 use crate::formats::pickle::Value;
 use crate::rank::{strictly_better, MetricSpec, Mode, RetentionPolicy};
@@ -18,6 +20,7 @@ use crate::snapshot::LayoutKind;
 use crate::snapshot::{Alias, AliasFiles, Checkpoint, CheckpointState, Role, RunSnapshot};
 use crate::store::temp::CKPT_TEMP_PREFIX;
 use crate::Result;
+use saver::{check_saver, read_saver, settle, Saver};
 
 /// File extensions timm writes (longest first so `.pth.tar` wins over `.tar`).
 pub const EXTS: &[&str] = &[".pth.tar", ".safetensors", ".pth", ".pt"];
@@ -116,85 +119,6 @@ fn metric_spec(run: &Path, warnings: &mut Vec<String>) -> (MetricSpec, Option<us
     )
 }
 
-/// timm's own history from a checkpoint's `saver` entry (timm ≥ 1.0.31).
-#[derive(Debug, Clone, Default)]
-struct Saver {
-    files: Vec<(String, Option<f64>)>,
-    best_epoch: Option<u64>,
-    best_metric: Option<f64>,
-    /// `(epoch, metric)` of the save in progress when this pickle was written: timm
-    /// records its history *before* adding the file that holds it.
-    pending: Option<(u64, Option<f64>)>,
-}
-
-fn read_saver(v: &Value) -> Option<Saver> {
-    let s = v.get("saver")?;
-    let mut out = Saver::default();
-    if let Some(files) = s.get("checkpoint_files").and_then(Value::as_seq) {
-        for f in files {
-            let Some(t) = f.as_seq() else { continue };
-            let Some(path) = t.first().and_then(Value::as_str) else {
-                continue;
-            };
-            let name = Path::new(path)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| path.to_string());
-            out.files.push((name, t.get(1).and_then(Value::as_f64)));
-        }
-    }
-    out.best_epoch = s
-        .get("best_epoch")
-        .and_then(Value::as_i64)
-        .and_then(|e| u64::try_from(e).ok());
-    out.best_metric = s.get("best_metric").and_then(Value::as_f64);
-    out.pending = s.get("pending").and_then(Value::as_seq).and_then(|t| {
-        let ep = t
-            .first()
-            .and_then(Value::as_i64)
-            .and_then(|e| u64::try_from(e).ok())?;
-        Some((ep, t.get(1).and_then(Value::as_f64)))
-    });
-    Some(out)
-}
-
-/// The history as timm holds it once the pending save is done: the pending file joins
-/// the ranked list (best first, at most `hist` long) and may become best (timm's
-/// `CheckpointSaver.save_checkpoint`).
-fn settle(mut s: Saver, mode: Mode, hist: Option<usize>, ext: &str) -> Saver {
-    let Some((ep, Some(m))) = s.pending.take() else {
-        return s;
-    };
-    if !m.is_finite() {
-        return s;
-    }
-    let better = |a: f64, b: f64| strictly_better(a, b, mode);
-    let worst = s.files.last().and_then(|f| f.1);
-    let room = hist.is_none_or(|h| s.files.len() < h);
-    let name = format!("checkpoint-{ep}{ext}");
-    if (room || worst.is_none_or(|w| better(m, w))) && !s.files.iter().any(|f| f.0 == name) {
-        s.files.push((name, Some(m)));
-        s.files.sort_by(|a, b| {
-            let (x, y) = (a.1.unwrap_or(f64::NAN), b.1.unwrap_or(f64::NAN));
-            if better(x, y) {
-                std::cmp::Ordering::Less
-            } else if better(y, x) {
-                std::cmp::Ordering::Greater
-            } else {
-                std::cmp::Ordering::Equal
-            }
-        });
-        if let Some(h) = hist {
-            s.files.truncate(h.max(1));
-        }
-    }
-    if s.best_metric.is_none_or(|b| better(m, b)) {
-        s.best_epoch = Some(ep);
-        s.best_metric = Some(m);
-    }
-    s
-}
-
 /// What an alias file's pickle says: epoch and metric.
 struct Held {
     epoch: Option<u64>,
@@ -233,85 +157,12 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         .as_ref()
         .is_some_and(|t| !t.columns.iter().any(|c| c == &metric.name));
 
-    let mut checkpoints: Vec<Checkpoint> = Vec::new();
-    let mut temps: Vec<PathBuf> = Vec::new();
-    let mut last_file: Option<(String, PathBuf)> = None;
-    let mut best_file: Option<(String, PathBuf)> = None;
-
-    for e in &entries {
-        let Some(kind) = classify(&e.name) else {
-            continue;
-        };
-        if kind == TimmName::Temp {
-            temps.push(PathBuf::from(&e.name));
-            continue;
-        }
-        if kind == TimmName::Malformed {
-            warnings.push(format!(
-                "{}: not a timm checkpoint name (no epoch number); ignored",
-                e.name
-            ));
-            continue;
-        }
-        if matches!(kind, TimmName::Last | TimmName::Best) {
-            let slot = if kind == TimmName::Last {
-                &mut last_file
-            } else {
-                &mut best_file
-            };
-            match slot {
-                Some((prev, _)) => {
-                    warnings.push(format!("both {prev} and {} exist; using {prev}", e.name))
-                }
-                None => *slot = Some((e.name.clone(), PathBuf::from(&e.name))),
-            }
-            continue;
-        }
-        // A checkpoint file: regular, or a symlink resolved inside the run.
-        let meta = if e.is_symlink() {
-            match common::resolve_in_run(run, Path::new(&e.name)) {
-                Ok((_, m)) if m.is_file() => m,
-                Ok(_) => {
-                    warnings.push(format!("{} does not lead to a file; ignored", e.name));
-                    continue;
-                }
-                Err(why) => {
-                    warnings.push(why);
-                    continue;
-                }
-            }
-        } else if let (true, Some(m)) = (e.is_file(), &e.meta) {
-            m.clone()
-        } else {
-            warnings.push(format!("{} is not a regular file; ignored", e.name));
-            continue;
-        };
-        let mut c = common::file_checkpoint(&e.name, PathBuf::from(&e.name), &meta);
-        match kind {
-            TimmName::Checkpoint(n) => c.epoch = Some(n),
-            TimmName::Recovery(ep, b) => {
-                c.epoch = Some(ep);
-                c.batch = Some(b);
-                c.roles.push(Role::Recovery);
-            }
-            TimmName::Milestone(n) => {
-                c.epoch = Some(n);
-                c.roles.push(Role::Milestone);
-            }
-            _ => {}
-        }
-        // A recovery save is mid-epoch: that epoch's eval row does not describe it.
-        if let (Some(t), Some(ep), false) = (&table, c.epoch, c.has_role(Role::Recovery)) {
-            if let Some(row) = t.rows.get(&ep) {
-                c.metrics = row.clone();
-            }
-            // Milestones are kept outside the ranking: their metric stays in `metrics`.
-            if !c.has_role(Role::Milestone) {
-                common::apply_metric(&mut c, t, ep, &metric.name);
-            }
-        }
-        checkpoints.push(c);
-    }
+    let Listed {
+        mut checkpoints,
+        temps,
+        last_file,
+        best_file,
+    } = list_files(run, &entries, table.as_ref(), &metric.name, &mut warnings);
 
     // Resolve `last` first: when it is the only copy of its epoch it becomes a checkpoint
     // that `model_best` may then share.
@@ -414,16 +265,7 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         check_saver(saver, &checkpoints, best.as_ref(), &mut warnings);
     }
 
-    // A temp named for a checkpoint (the engine's `.ckpt-tmp-…-<name>`) marks it Writing.
-    for t in &temps {
-        let tn = t.to_string_lossy();
-        if let Some(c) = checkpoints
-            .iter_mut()
-            .find(|c| tn.starts_with(CKPT_TEMP_PREFIX) && tn.ends_with(&c.name))
-        {
-            c.state = CheckpointState::Writing;
-        }
-    }
+    mark_writing(&temps, &mut checkpoints);
 
     // timm's own best (its saver history), and checkpoints whose metric is unknown
     // because summary.csv exists but could not be read (and their file gave none).
@@ -467,6 +309,123 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         ..RetentionPolicy::default()
     });
     Ok(snap)
+}
+
+/// What a timm run's directory holds, by name: its checkpoint files (with summary.csv
+/// metrics), temps, and the `last`/`model_best` alias files still to be resolved.
+struct Listed {
+    checkpoints: Vec<Checkpoint>,
+    temps: Vec<PathBuf>,
+    last_file: Option<(String, PathBuf)>,
+    best_file: Option<(String, PathBuf)>,
+}
+
+/// Step 1 of [`scan`]: classify every entry by its name.
+fn list_files(
+    run: &Path,
+    entries: &[Entry],
+    table: Option<&common::CsvTable>,
+    metric_name: &str,
+    warnings: &mut Vec<String>,
+) -> Listed {
+    let mut checkpoints: Vec<Checkpoint> = Vec::new();
+    let mut temps: Vec<PathBuf> = Vec::new();
+    let mut last_file: Option<(String, PathBuf)> = None;
+    let mut best_file: Option<(String, PathBuf)> = None;
+
+    for e in entries {
+        let Some(kind) = classify(&e.name) else {
+            continue;
+        };
+        if kind == TimmName::Temp {
+            temps.push(PathBuf::from(&e.name));
+            continue;
+        }
+        if kind == TimmName::Malformed {
+            warnings.push(format!(
+                "{}: not a timm checkpoint name (no epoch number); ignored",
+                e.name
+            ));
+            continue;
+        }
+        if matches!(kind, TimmName::Last | TimmName::Best) {
+            let slot = if kind == TimmName::Last {
+                &mut last_file
+            } else {
+                &mut best_file
+            };
+            match slot {
+                Some((prev, _)) => {
+                    warnings.push(format!("both {prev} and {} exist; using {prev}", e.name))
+                }
+                None => *slot = Some((e.name.clone(), PathBuf::from(&e.name))),
+            }
+            continue;
+        }
+        // A checkpoint file: regular, or a symlink resolved inside the run.
+        let meta = if e.is_symlink() {
+            match common::resolve_in_run(run, Path::new(&e.name)) {
+                Ok((_, m)) if m.is_file() => m,
+                Ok(_) => {
+                    warnings.push(format!("{} does not lead to a file; ignored", e.name));
+                    continue;
+                }
+                Err(why) => {
+                    warnings.push(why);
+                    continue;
+                }
+            }
+        } else if let (true, Some(m)) = (e.is_file(), &e.meta) {
+            m.clone()
+        } else {
+            warnings.push(format!("{} is not a regular file; ignored", e.name));
+            continue;
+        };
+        let mut c = common::file_checkpoint(&e.name, PathBuf::from(&e.name), &meta);
+        match kind {
+            TimmName::Checkpoint(n) => c.epoch = Some(n),
+            TimmName::Recovery(ep, b) => {
+                c.epoch = Some(ep);
+                c.batch = Some(b);
+                c.roles.push(Role::Recovery);
+            }
+            TimmName::Milestone(n) => {
+                c.epoch = Some(n);
+                c.roles.push(Role::Milestone);
+            }
+            _ => {}
+        }
+        // A recovery save is mid-epoch: that epoch's eval row does not describe it.
+        if let (Some(t), Some(ep), false) = (table, c.epoch, c.has_role(Role::Recovery)) {
+            if let Some(row) = t.rows.get(&ep) {
+                c.metrics = row.clone();
+            }
+            // Milestones are kept outside the ranking: their metric stays in `metrics`.
+            if !c.has_role(Role::Milestone) {
+                common::apply_metric(&mut c, t, ep, metric_name);
+            }
+        }
+        checkpoints.push(c);
+    }
+    Listed {
+        checkpoints,
+        temps,
+        last_file,
+        best_file,
+    }
+}
+
+/// A temp named for a checkpoint (the engine's `.ckpt-tmp-…-<name>`) marks it Writing.
+fn mark_writing(temps: &[PathBuf], checkpoints: &mut [Checkpoint]) {
+    for t in temps {
+        let tn = t.to_string_lossy();
+        if let Some(c) = checkpoints
+            .iter_mut()
+            .find(|c| tn.starts_with(CKPT_TEMP_PREFIX) && tn.ends_with(&c.name))
+        {
+            c.state = CheckpointState::Writing;
+        }
+    }
 }
 
 /// Index of the newest intact checkpoint by epoch (within an epoch a recovery save comes
@@ -664,54 +623,6 @@ fn resolve_alias(
         *pickle_out = Some(h.value);
     }
     alias
-}
-
-/// Compare timm's own history (the `saver` entry of `last`) with the files on disk.
-fn check_saver(
-    saver: &Saver,
-    checkpoints: &[Checkpoint],
-    best: Option<&Alias>,
-    warnings: &mut Vec<String>,
-) {
-    for (file, m) in &saver.files {
-        match checkpoints.iter().find(|c| &c.name == file) {
-            None => warnings.push(format!("timm's history lists {file}, which is not on disk")),
-            Some(c) => {
-                if let (Some(a), Some(b)) = (m, c.metric) {
-                    let same = (a.is_nan() && b.is_nan())
-                        || a == &b
-                        || (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1.0);
-                    if !same {
-                        warnings.push(format!(
-                            "timm's history gives {file} metric {a}, summary.csv says {b}"
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    if !saver.files.is_empty() {
-        for c in checkpoints {
-            let regular = !c.has_role(Role::Recovery)
-                && !c.has_role(Role::Milestone)
-                && c.name.starts_with("checkpoint-");
-            if regular && !saver.files.iter().any(|(f, _)| f == &c.name) {
-                warnings.push(format!(
-                    "{} is not in timm's checkpoint history (timm will not rotate it out)",
-                    c.name
-                ));
-            }
-        }
-    }
-    if let (Some(be), Some(b)) = (saver.best_epoch, best) {
-        if b.epoch.is_some_and(|e| e != be) && !b.held {
-            warnings.push(format!(
-                "timm's history says best is epoch {be}, {} holds epoch {}",
-                b.path.display(),
-                b.epoch.unwrap_or_default()
-            ));
-        }
-    }
 }
 
 /// Default extension of timm checkpoint files.
