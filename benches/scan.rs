@@ -177,6 +177,7 @@ fn save_request(epoch: u64, metric: f64, keep: usize) -> SaveRequest {
             keep_last: Some(keep),
             keep_every: None,
         }),
+        ..Default::default()
     }
 }
 

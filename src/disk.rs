@@ -14,19 +14,75 @@ pub struct Headroom {
     pub total: u64,
     /// Bytes available to an unprivileged writer (`f_bavail * f_frsize`).
     pub available: u64,
+    /// Bytes in use (`(f_blocks - f_bfree) * f_frsize`, df's "Used"): blocks reserved
+    /// for root are neither used nor available.
+    pub used: u64,
+}
+
+impl Headroom {
+    /// Percent used as `df` shows it: used / (used + available), rounded up.
+    pub fn used_percent(&self) -> u64 {
+        let denom = self.used.saturating_add(self.available);
+        if denom == 0 {
+            return 0;
+        }
+        (self.used as u128 * 100).div_ceil(denom as u128) as u64
+    }
+
+    /// The same as a fraction (for a gauge).
+    pub fn used_fraction(&self) -> f64 {
+        let denom = self.used.saturating_add(self.available);
+        if denom == 0 {
+            0.0
+        } else {
+            self.used as f64 / denom as f64
+        }
+    }
+
+    /// Take new space figures (a [`space`] reading), keeping the mount and type.
+    pub fn update(&mut self, s: Space) {
+        self.total = s.total;
+        self.available = s.available;
+        self.used = s.used;
+    }
+}
+
+/// The space figures of a filesystem: one statvfs, no mount table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
+    pub total: u64,
+    pub available: u64,
+    pub used: u64,
+}
+
+fn statvfs(path: &Path) -> crate::Result<Space> {
+    let st = rustix::fs::statvfs(path).map_err(|e| {
+        crate::Error::io(
+            "statvfs",
+            path,
+            std::io::Error::from_raw_os_error(e.raw_os_error()),
+        )
+    })?;
+    Ok(Space {
+        total: st.f_blocks.saturating_mul(st.f_frsize),
+        available: st.f_bavail.saturating_mul(st.f_frsize),
+        used: st
+            .f_blocks
+            .saturating_sub(st.f_bfree)
+            .saturating_mul(st.f_frsize),
+    })
+}
+
+/// Space on the filesystem holding `path` (cheap: for ticking a known run's gauge).
+pub fn space(path: &Path) -> crate::Result<Space> {
+    statvfs(path)
 }
 
 /// Measure the filesystem holding `path` (statvfs; type and mount from
 /// /proc/self/mountinfo, longest mount prefix of the canonical path).
 pub fn headroom(path: &Path) -> crate::Result<Headroom> {
     let canon = std::fs::canonicalize(path).map_err(|e| crate::Error::io("resolve", path, e))?;
-    let st = rustix::fs::statvfs(&canon).map_err(|e| {
-        crate::Error::io(
-            "statvfs",
-            &canon,
-            std::io::Error::from_raw_os_error(e.raw_os_error()),
-        )
-    })?;
+    let s = statvfs(&canon)?;
     let (mount, fs_type) = std::fs::read_to_string("/proc/self/mountinfo")
         .ok()
         .and_then(|text| mount_of(&text, &canon))
@@ -34,8 +90,9 @@ pub fn headroom(path: &Path) -> crate::Result<Headroom> {
     Ok(Headroom {
         fs_type,
         mount,
-        total: st.f_blocks.saturating_mul(st.f_frsize),
-        available: st.f_bavail.saturating_mul(st.f_frsize),
+        total: s.total,
+        available: s.available,
+        used: s.used,
     })
 }
 
@@ -114,6 +171,28 @@ pub fn is_network_fs(fs_type: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn used_percent_is_df_s() {
+        // 100 GiB disk, 5 GiB reserved for root: 32 used, 63 available → df says 34%.
+        let g = 1u64 << 30;
+        let h = Headroom {
+            fs_type: "ext4".into(),
+            mount: "/".into(),
+            total: 100 * g,
+            available: 63 * g,
+            used: 32 * g,
+        };
+        assert_eq!(h.used_percent(), 34);
+        assert!((h.used_fraction() - 32.0 / 95.0).abs() < 1e-9);
+        let empty = Headroom {
+            total: 0,
+            available: 0,
+            used: 0,
+            ..h
+        };
+        assert_eq!(empty.used_percent(), 0);
+    }
 
     #[test]
     fn longest_prefix_mount() {

@@ -83,6 +83,14 @@ pub enum Error {
     /// An internal invariant did not hold (a bug); the message says which.
     #[error("{0}")]
     Internal(String),
+    /// Something under `.ckpt/` (or an alias name) is not the regular file or directory
+    /// ckpt keeps there: a symlink is never followed, a directory never replaced.
+    #[error("{path} is {found}, not the {expected} ckpt keeps there; ckpt does not follow or replace it: move it out of the way (`ckpt doctor` shows the run's state)")]
+    NotOurs {
+        path: PathBuf,
+        expected: &'static str,
+        found: &'static str,
+    },
     /// The destination exists and `--force` was not given.
     #[error("{path} already exists; pass --force to overwrite it")]
     Exists { path: PathBuf },

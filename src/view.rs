@@ -69,6 +69,8 @@ pub struct DiskView {
     pub available: u64,
     /// How many more checkpoints of the average size fit; null with no checkpoints.
     pub projected_checkpoints_until_full: Option<u64>,
+    /// Bytes `ckpt trash empty` would give back (they count as used until then).
+    pub trash_bytes: u64,
 }
 
 /// `ckpt ls --json`.
@@ -82,6 +84,8 @@ pub struct LsView {
     pub last: Option<AliasView>,
     pub checkpoints: Vec<CheckpointView>,
     pub total_bytes: u64,
+    /// Bytes under `.ckpt/trash/` (each inode once): part of the run, not in `total_bytes`.
+    pub trash_bytes: u64,
     pub warnings: Vec<String>,
     pub disk: Option<DiskView>,
 }
@@ -170,6 +174,7 @@ pub fn disk_view(snap: &RunSnapshot, h: &Headroom) -> DiskView {
         total: h.total,
         available: h.available,
         projected_checkpoints_until_full: projected_fit(snap, h.available),
+        trash_bytes: snap.trash_bytes,
     }
 }
 
@@ -214,6 +219,7 @@ pub fn ls_view(snap: &RunSnapshot, disk: Option<&Headroom>) -> LsView {
             .map(|c| checkpoint_view(c, ranks.get(&c.name).copied()))
             .collect(),
         total_bytes: snap.total_bytes(),
+        trash_bytes: snap.trash_bytes,
         warnings: snap.warnings.clone(),
         disk: disk.map(|h| disk_view(snap, h)),
     }

@@ -252,3 +252,148 @@ fn dead_writers_temps_are_swept_before_the_preflight_refuses() {
     assert_eq!(rep.bytes, 2 * MIB as u64);
     assert!(!dead.exists(), "the dead writer's temp was swept");
 }
+
+// ------------------------------------------------------------ 3. nothing outside the run
+
+/// A native run of three 4 KiB checkpoints made by the CLI, plus a directory outside it
+/// holding a file the test watches.
+fn run_and_outside(d: &Dir) -> (PathBuf, PathBuf) {
+    let run = d.native_run("run", &[1.0, 3.0, 2.0], 4096);
+    let outside = d.join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("precious"), b"not ckpt's to touch").unwrap();
+    (run, outside)
+}
+
+fn stdout_of(c: &mut common_cli::TestCommand) -> String {
+    String::from_utf8_lossy(&c.output().stdout).into_owned()
+}
+
+fn all_output(c: &mut common_cli::TestCommand) -> String {
+    let o = c.output();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn edit_manifest(run: &Path, f: impl FnOnce(&mut serde_json::Value)) {
+    let p = run.join(".ckpt/manifest.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
+    f(&mut v);
+    fs::write(&p, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+}
+
+/// `.ckpt/lock` as a symlink: `ckpt pin` used to truncate the file it points to.
+#[test]
+fn lock_symlink_is_refused_not_followed() {
+    let d = Dir::new("lock-symlink");
+    let (run, outside) = run_and_outside(&d);
+    let victim = outside.join("precious");
+    fs::remove_file(run.join(".ckpt/lock")).unwrap();
+    std::os::unix::fs::symlink(&victim, run.join(".ckpt/lock")).unwrap();
+    let err = d.command().arg("pin").arg(&run).arg("1").assert_err(1);
+    assert!(
+        err.contains(".ckpt/lock"),
+        "the error names the lock: {err}"
+    );
+    assert_eq!(fs::read(&victim).unwrap(), b"not ckpt's to touch");
+}
+
+/// `.ckpt` itself, the manifest or the trash as symlinks lead outside: refused.
+#[test]
+fn state_dir_manifest_and_trash_symlinks_are_refused() {
+    let d = Dir::new("state-symlinks");
+    let (run, outside) = run_and_outside(&d);
+    // The manifest as a symlink to a file elsewhere is not read.
+    let m = run.join(".ckpt/manifest.json");
+    fs::rename(&m, outside.join("manifest.json")).unwrap();
+    std::os::unix::fs::symlink(outside.join("manifest.json"), &m).unwrap();
+    let err = d.command().arg("verify").arg(&run).assert_err(1);
+    assert!(err.contains("manifest.json"), "{err}");
+    let err = d.command().arg("pin").arg(&run).arg("1").assert_err(1);
+    assert!(err.contains("manifest.json"), "{err}");
+    fs::remove_file(&m).unwrap();
+    fs::rename(outside.join("manifest.json"), &m).unwrap();
+    // A trash that is a symlink to a directory elsewhere: a sweep never looks into it.
+    let trash = run.join(".ckpt/trash");
+    fs::remove_dir_all(&trash).unwrap();
+    std::os::unix::fs::symlink(&outside, &trash).unwrap();
+    let dead = outside.join(format!(
+        ".ckpt-tmp-{}-2147483600-0123456789abcdef-x.pth.tar",
+        ckpt::store::temp::host_tag()
+    ));
+    fs::write(&dead, b"someone else's").unwrap();
+    d.command().arg("pin").arg(&run).arg("1").assert_ok();
+    assert!(dead.exists(), "a sweep followed .ckpt/trash out of the run");
+}
+
+/// A crafted manifest (a run shared as a tarball): `trash/<dir>/<name>` where `<dir>`
+/// is a symlink out of the run. The next mutation must not delete the file it leads
+/// to (pending unlink), and verify must not read it.
+#[test]
+fn crafted_manifest_cannot_reach_outside_through_a_trash_symlink() {
+    let d = Dir::new("crafted-trash");
+    let (run, outside) = run_and_outside(&d);
+    let victim = outside.join("precious");
+    std::os::unix::fs::symlink(&outside, run.join(".ckpt/trash/evil")).unwrap();
+    let secret_hash = format!("xxh3-128:{:032x}", h(&victim));
+    edit_manifest(&run, |v| {
+        v["pending"] = serde_json::json!({"operation": "save", "unlink": ["trash/evil/precious"]});
+        let mut e = v["checkpoints"][0].clone();
+        e["path"] = "trash/evil/precious".into();
+        e["bytes"] = 19.into();
+        e["hash"] = secret_hash.clone().into();
+        v["checkpoints"].as_array_mut().unwrap().push(e);
+    });
+    let out = stdout_of(d.command().arg("verify").arg(&run).arg("--json"));
+    assert!(
+        !out.contains(&secret_hash) || !out.contains("\"ok\""),
+        "verify must not read through the symlink: {out}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    let ok = v["ok"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !ok.iter()
+            .any(|n| n.as_str().is_some_and(|n| n.contains("precious"))),
+        "verify read the file outside and found it intact: {out}"
+    );
+    let _ = stdout_of(d.command().arg("pin").arg(&run).arg("1"));
+    assert_eq!(fs::read(&victim).unwrap(), b"not ckpt's to touch");
+}
+
+/// A pending record only ever unlinks what its operation could have left: never an
+/// alias, a listed checkpoint, or a file the run's user keeps there.
+#[test]
+fn pending_unlink_never_deletes_aliases_listed_or_user_files() {
+    let d = Dir::new("pending-unlink");
+    let (run, _outside) = run_and_outside(&d);
+    fs::write(run.join("notes.txt"), b"mine").unwrap();
+    fs::write(run.join("train.py"), b"print(1)").unwrap();
+    edit_manifest(&run, |v| {
+        v["pending"] = serde_json::json!({
+            "operation": "save",
+            "unlink": ["notes.txt", "train.py", "last.pth.tar", "model_best.pth.tar",
+                       "checkpoint-1.pth.tar", ".ckpt"]
+        });
+    });
+    let doctor = all_output(d.command().arg("doctor").arg(&run));
+    assert!(
+        doctor.contains("pending") && doctor.contains("notes.txt"),
+        "doctor reports a pending record that does not match the files: {doctor}"
+    );
+    d.command().arg("pin").arg(&run).arg("1").assert_ok();
+    for f in [
+        "notes.txt",
+        "train.py",
+        "last.pth.tar",
+        "model_best.pth.tar",
+        "checkpoint-1.pth.tar",
+    ] {
+        assert!(
+            run.join(f).exists(),
+            "{f} was deleted by a crafted pending record"
+        );
+    }
+}

@@ -8,6 +8,10 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod common_skip;
+mod common_tmpfs;
+
+use common_tmpfs::TmpfsMount;
 use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ckpt");
@@ -187,6 +191,52 @@ fn save(run: &Path, epoch: u64, metric: f64) {
     );
 }
 
+/// Save like [`save`], from a short-lived shell: the run's trainer (the `ckpt save`
+/// child's parent) has exited, so nothing about it changes on screen afterwards.
+fn save_from_exited_shell(run: &Path, epoch: u64, metric: f64) {
+    let payload = run.with_file_name(format!("payload-{epoch}"));
+    std::fs::create_dir_all(run.parent().unwrap()).unwrap();
+    std::fs::write(&payload, vec![epoch as u8; 200_000 + epoch as usize]).unwrap();
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("\"$0\" \"$@\"; status=$?; exit $status")
+        .arg(BIN)
+        .arg("save")
+        .arg(run)
+        .args([
+            "--epoch",
+            &epoch.to_string(),
+            "--metric",
+            &metric.to_string(),
+        ])
+        .args(["--metric-name", "eval_top1", "--mode", "max"])
+        .arg(&payload)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Set every file of the run to one whole minute, `mins` ago (ages then change only
+/// when the wall clock's minute does).
+fn age_files(run: &Path, mins: i64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let t = (now / 60 - mins) * 60;
+    let when = std::time::UNIX_EPOCH + Duration::from_secs(t as u64);
+    for e in std::fs::read_dir(run).unwrap().flatten() {
+        if e.file_type().unwrap().is_file() {
+            let f = std::fs::File::options().write(true).open(e.path()).unwrap();
+            f.set_modified(when).unwrap();
+        }
+    }
+}
+
 fn native_run(n: u64) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
@@ -308,10 +358,19 @@ fn minute_of_day() -> u64 {
 
 #[test]
 fn output_budget_idle_and_per_checkpoint() {
-    let (_tmp, run) = native_run(4);
+    // Its own tmpfs: free space that nobody else changes (the disk figures tick).
+    let Some(fs) = TmpfsMount::new("output_budget_idle_and_per_checkpoint", "64m", "") else {
+        return;
+    };
+    let run = fs.path.join("run");
+    for e in 0..4 {
+        save_from_exited_shell(&run, e, [10.0, 30.0, 20.0, 50.0][e as usize]);
+    }
+    // Saved 10 minutes ago, on a whole minute: ages tick only at the clock's minute.
+    age_files(&run, 10);
     let w = Watch::start(&[run.to_str().unwrap()], 120, 40);
     w.wait_for("the monitor", 20, |s| {
-        s.contains("history 4/4") && s.contains("no trainer seen")
+        s.contains("history 4/4") && s.contains("last save 10m ago") && s.contains("exited")
     });
     w.settle(Duration::from_millis(500));
     // Idle: nothing changes, nothing is written (retry once if a minute tick fell inside).
@@ -330,7 +389,7 @@ fn output_budget_idle_and_per_checkpoint() {
     assert_eq!(idle, 0, "an idle monitor writes nothing");
     // One new checkpoint.
     let before = w.bytes();
-    save(&run, 4, 60.0);
+    save_from_exited_shell(&run, 4, 60.0);
     w.wait_for("epoch 4", 10, |s| s.contains("history 5/5"));
     w.settle(Duration::from_millis(600));
     let cost = w.bytes() - before;
@@ -533,17 +592,17 @@ fn restore_with_archive_moves_newer_to_trash() {
     w.wait_for("the restore dialog", 10, |s| s.contains("Restore?"));
     let s = w.text();
     assert!(
-        s.contains("2 newer checkpoint(s); a resumed trainer will overwrite them"),
+        s.contains("2 newer checkpoints stay; the resumed trainer saves over them"),
         "{s}"
     );
     assert!(
-        s.contains("[ ] a: archive them"),
+        s.contains("[ ] a: archive the newer ones"),
         "archiving is off by default: {s}"
     );
     w.keys("a");
     // Re-planned: the exact bytes that move (epochs 2 and 3: 200,002 + 200,003).
     w.wait_for("the archiving plan", 10, |s| {
-        s.contains("[x] a: archive 2 checkpoint(s), 2 file(s), 400,005 bytes")
+        s.contains("2 newer checkpoints (400,005 bytes")
     });
     assert!(w.text().contains(".ckpt/trash/"));
     w.keys("y");
@@ -615,4 +674,148 @@ fn native_run_without_policy_x_says_so_and_promote_names_the_old_best() {
     assert!(s.contains("(was checkpoint-1"), "{s}");
     assert!(s.contains("is replaced to hold:"), "{s}");
     w.keys("q");
+}
+
+/// The time of the last scan in the header ("· scan 14:03:22").
+fn scan_clock(screen: &str) -> Option<String> {
+    let first = screen.lines().next()?;
+    Some(
+        first
+            .split("scan ")
+            .nth(1)?
+            .split_whitespace()
+            .next()?
+            .to_string(),
+    )
+}
+
+/// The "free … of …" figure of the disk pane.
+fn free_text(screen: &str) -> Option<String> {
+    let i = screen.find("free ")?;
+    Some(screen[i..].split(" of ").next()?.to_string())
+}
+
+#[test]
+fn ages_and_disk_free_tick_once_a_second_without_a_rescan() {
+    let Some(fs) = TmpfsMount::new("ages_and_disk_free_tick", "64m", "") else {
+        return;
+    };
+    let run = fs.path.join("run");
+    save_from_exited_shell(&run, 0, 10.0);
+    save_from_exited_shell(&run, 1, 20.0);
+    let w = Watch::start(&[run.to_str().unwrap()], 120, 40);
+    w.wait_for("the monitor", 20, |s| {
+        s.contains("history 2/2") && s.contains("events · scan")
+    });
+    // The age moves with the clock alone: nothing changes on disk, no scan runs.
+    w.wait_for("a seconds age", 10, |s| s.contains("last save 2s ago"));
+    let scan = scan_clock(&w.text());
+    let before = w.bytes();
+    w.wait_for("the age to tick", 5, |s| s.contains("last save 4s ago"));
+    let two_ticks = w.bytes() - before;
+    eprintln!("two ticks of a seconds age: {two_ticks} bytes");
+    assert_eq!(scan_clock(&w.text()), scan, "it ticked, it did not rescan");
+    // Free space used by something else on the filesystem shows within a tick or two.
+    let free = free_text(&w.text()).expect("free figure");
+    std::fs::write(fs.path.join("other-file"), vec![1u8; 16 << 20]).unwrap();
+    w.wait_for("free space to tick", 5, |s| {
+        free_text(s).is_some_and(|f| f != free)
+    });
+    assert_eq!(scan_clock(&w.text()), scan, "outside the run: no rescan");
+}
+
+#[test]
+fn disk_percent_used_is_what_df_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    save_from_exited_shell(&run, 0, 10.0);
+    let w = Watch::start(&[run.to_str().unwrap()], 120, 40);
+    w.wait_for("the disk pane", 20, |s| s.contains("% used"));
+    let out = Command::new("df").arg("-P").arg(&run).output().unwrap();
+    let df: u64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().nth(4))
+        .and_then(|p| p.trim_end_matches('%').parse().ok())
+        .expect("df -P prints a percentage");
+    let s = w.text();
+    let ours: u64 = s
+        .split("% used")
+        .next()
+        .and_then(|head| head.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no percentage: {s}"));
+    // Others write to this filesystem meanwhile: one point of drift is allowed.
+    assert!(
+        ours.abs_diff(df) <= 1,
+        "monitor says {ours}%, df says {df}%:\n{s}"
+    );
+}
+
+#[test]
+fn trash_view_lists_brings_back_and_empties_through_the_engine() {
+    let (_tmp, run) = native_run(4); // epochs 0..3
+    let mut w = Watch::start(&[run.to_str().unwrap()], 120, 40);
+    w.wait_for("the monitor", 20, |s| s.contains("history 4/4"));
+    // Archive epochs 2 and 3 by restoring epoch 1.
+    w.keys("G");
+    w.keys("k");
+    w.keys("r");
+    w.wait_for("the restore dialog", 10, |s| s.contains("Restore?"));
+    w.keys("a");
+    w.wait_for("the archiving plan", 10, |s| s.contains("[x] a: archive"));
+    w.keys("y");
+    w.wait_for("the restore", 15, |s| s.contains("archived 2 newer"));
+    w.wait_for("trash bytes in the disk pane", 10, |s| {
+        s.contains(" · trash ")
+    });
+    w.keys("t");
+    w.wait_for("the trash view", 10, |s| {
+        s.contains("trash · 2 items") && s.contains("checkpoint-3.pth.tar")
+    });
+    assert!(w.text().contains("r restore x empty"), "{}", w.text());
+    // Bring epoch 2 back (oldest first: the cursor is on it).
+    w.keys("r");
+    w.wait_for("the trash restore dialog", 10, |s| {
+        s.contains("Restore from the trash?") && s.contains("→ checkpoint-2.pth.tar")
+    });
+    w.keys("n");
+    w.wait_for("cancelled", 5, |s| s.contains("cancelled"));
+    assert!(
+        !run.join("checkpoint-2.pth.tar").exists(),
+        "No changes nothing"
+    );
+    w.keys("r");
+    w.wait_for("the dialog again", 10, |s| {
+        s.contains("Restore from the trash?")
+    });
+    w.keys("y");
+    w.wait_for("the trash restore", 15, |s| {
+        s.contains("brought") && s.contains("back from the trash as checkpoint-2.pth.tar")
+    });
+    assert_eq!(
+        std::fs::metadata(run.join("checkpoint-2.pth.tar"))
+            .unwrap()
+            .len(),
+        200_002
+    );
+    w.wait_for("the relisted trash", 10, |s| s.contains("trash · 1 item "));
+    // Empty: planned with exact bytes, default No, then yes.
+    w.keys("x");
+    w.wait_for("the empty dialog", 10, |s| {
+        s.contains("Empty the trash?") && s.contains("200,003 bytes")
+    });
+    w.keys("y");
+    w.wait_for("the empty result", 15, |s| {
+        s.contains("emptied the trash: deleted 1")
+    });
+    w.wait_for("an empty trash", 10, |s| s.contains("the trash is empty"));
+    assert!(!std::fs::read_dir(run.join(".ckpt/trash"))
+        .unwrap()
+        .flatten()
+        .any(|e| e.path().join("checkpoint-3.pth.tar").exists()));
+    w.keys("\x1b");
+    w.wait_for("the run view", 10, |s| s.contains("history 3/3"));
+    w.keys("q");
+    assert!(w.wait_exit(10).success());
 }

@@ -270,9 +270,9 @@ fn confirm_defaults_to_no() {
         &mut app,
         Msg::Planned {
             run: PathBuf::from(RUN),
-            result: Ok(Planned::Confirm(PendingAction::Prune(prune_plan(&[
-                "checkpoint-0.pth.tar",
-            ])))),
+            result: Ok(Planned::Confirm(PendingAction::Prune(
+                prune_plan(&["checkpoint-0.pth.tar"]).into(),
+            ))),
         },
     );
     assert!(app.busy.is_none());
@@ -291,9 +291,9 @@ fn confirm_defaults_to_no() {
         &mut app,
         Msg::Planned {
             run: PathBuf::from(RUN),
-            result: Ok(Planned::Confirm(PendingAction::Prune(prune_plan(&[
-                "checkpoint-0.pth.tar",
-            ])))),
+            result: Ok(Planned::Confirm(PendingAction::Prune(
+                prune_plan(&["checkpoint-0.pth.tar"]).into(),
+            ))),
         },
     );
     assert!(press(&mut app, "jkpxd ").is_empty());
@@ -305,9 +305,9 @@ fn confirm_defaults_to_no() {
         &mut app,
         Msg::Planned {
             run: PathBuf::from(RUN),
-            result: Ok(Planned::Confirm(PendingAction::Prune(prune_plan(&[
-                "checkpoint-0.pth.tar",
-            ])))),
+            result: Ok(Planned::Confirm(PendingAction::Prune(
+                prune_plan(&["checkpoint-0.pth.tar"]).into(),
+            ))),
         },
     );
     assert!(press(&mut app, "n").is_empty());
@@ -316,9 +316,9 @@ fn confirm_defaults_to_no() {
         &mut app,
         Msg::Planned {
             run: PathBuf::from(RUN),
-            result: Ok(Planned::Confirm(PendingAction::Prune(prune_plan(&[
-                "checkpoint-0.pth.tar",
-            ])))),
+            result: Ok(Planned::Confirm(PendingAction::Prune(
+                prune_plan(&["checkpoint-0.pth.tar"]).into(),
+            ))),
         },
     );
     update(&mut app, code(KeyCode::Tab));
@@ -336,7 +336,7 @@ fn confirmed_prune_runs_and_reports() {
         &mut app,
         Msg::Planned {
             run: PathBuf::from(RUN),
-            result: Ok(Planned::Confirm(PendingAction::Prune(plan.clone()))),
+            result: Ok(Planned::Confirm(PendingAction::Prune(plan.clone().into()))),
         },
     );
     let cmds = press(&mut app, "y");
@@ -344,7 +344,7 @@ fn confirmed_prune_runs_and_reports() {
         cmds,
         vec![Command::Apply {
             run: PathBuf::from(RUN),
-            action: PendingAction::Prune(plan)
+            action: PendingAction::Prune(plan.into())
         }]
     );
     assert!(app.busy.is_some());
@@ -479,9 +479,9 @@ fn archive_toggle_only_where_it_applies() {
         &mut app,
         Msg::Planned {
             run: PathBuf::from(RUN),
-            result: Ok(Planned::Confirm(PendingAction::Prune(prune_plan(&[
-                "checkpoint-0.pth.tar",
-            ])))),
+            result: Ok(Planned::Confirm(PendingAction::Prune(
+                prune_plan(&["checkpoint-0.pth.tar"]).into(),
+            ))),
         },
     );
     assert!(!app.offers(Action::ToggleArchive));
@@ -796,12 +796,24 @@ fn poll_below_a_tenth_of_a_second_is_refused() {
     assert!(matches!(e, ckpt::Error::BadRequest(_)), "{e:?}");
 }
 
+fn names(s: &ckpt::snapshot::RunSnapshot) -> Vec<String> {
+    s.checkpoints.iter().map(|c| c.name.clone()).collect()
+}
+
 fn report(damaged: &[(&str, &str, &str)], checked: usize) -> ckpt::engine::VerifyReport {
     ckpt::engine::VerifyReport {
         run: PathBuf::from(RUN),
         checked,
         bytes: 1,
-        ok: vec![],
+        // Everything else of the native run (8 checkpoints, 2 aliases) was intact.
+        ok: native_run()
+            .checkpoints
+            .iter()
+            .map(|c| c.name.clone())
+            .chain(["last.pth.tar".into(), "model_best.pth.tar".into()])
+            .filter(|n| !damaged.iter().any(|d| d.0 == n))
+            .take(checked.saturating_sub(damaged.len()))
+            .collect(),
         damaged: damaged
             .iter()
             .map(|(n, p, r)| ckpt::engine::VerifyIssue {
@@ -834,10 +846,11 @@ fn verify_marks_damaged_rows_until_they_change_or_the_next_verify() {
         ],
         10,
     );
-    let summary = verify_summary(&rep).unwrap_err();
+    let summary = verify_summary(&rep, &names(&native_run())).unwrap_err();
+    // Counted in checkpoints, the alias apart (10 files were checked).
     assert_eq!(
         summary,
-        "verify: 2 damaged of 10 — Enter on a row shows why, ! lists all"
+        "verify: 1 checkpoint of 8 and 1 alias/trash file damaged — Enter on a row shows why, ! lists all"
     );
     update(
         &mut app,
@@ -917,7 +930,10 @@ fn verify_marks_damaged_rows_until_they_change_or_the_next_verify() {
     assert!(run.damaged.contains_key("checkpoint-7.pth.tar"));
     // The next verify replaces the verdicts.
     let clean = report(&[], 10);
-    assert!(verify_summary(&clean).unwrap().contains("all intact"));
+    assert_eq!(
+        verify_summary(&clean, &names(&native_run())).unwrap(),
+        "verified 8 checkpoints and 2 alias/trash files, 1 B: all intact"
+    );
     update(
         &mut app,
         Msg::Verified {
@@ -966,4 +982,233 @@ fn a_deleted_run_goes_stale_and_resumes_when_back() {
     );
     let run = app.current().unwrap();
     assert!(!run.gone && run.error.is_none(), "back: live again");
+}
+
+#[test]
+fn esc_clears_marks_before_it_leaves_the_run() {
+    let runs = vec![PathBuf::from(RUN), PathBuf::from("/data/runs/other")];
+    let mut app = App::new(runs, false, now());
+    update(&mut app, Msg::Resize(120, 40));
+    update(
+        &mut app,
+        Msg::Scanned {
+            run: PathBuf::from(RUN),
+            result: Ok(native_run()),
+            headroom: None,
+            at: now(),
+        },
+    );
+    update(&mut app, code(KeyCode::Enter));
+    press(&mut app, "jd");
+    assert_eq!(app.current().unwrap().marked.len(), 1);
+    update(&mut app, code(KeyCode::Esc));
+    assert!(app.current().is_some(), "still in the run");
+    assert!(app.current().unwrap().marked.is_empty());
+    assert!(app
+        .status
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("1 mark(s) cleared"));
+    update(&mut app, code(KeyCode::Esc));
+    assert_eq!(app.screen, Screen::RunList);
+}
+
+#[test]
+fn marks_of_rows_that_vanish_or_become_protected_are_dropped() {
+    let mut app = app_with(native_run(), 120, 40);
+    // Rows (newest first): 7 last, 6, 5 best, 4, 3 pinned, 2, 1, 0.
+    press(&mut app, "jd"); // 6
+    press(&mut app, "jd"); // 4
+    press(&mut app, "jjd"); // 1
+    let marked: Vec<String> = app.current().unwrap().marked.iter().cloned().collect();
+    assert_eq!(
+        marked,
+        [
+            "checkpoint-1.pth.tar",
+            "checkpoint-4.pth.tar",
+            "checkpoint-6.pth.tar"
+        ]
+    );
+    let mut snap = native_run();
+    snap.checkpoints.retain(|c| c.epoch != Some(1)); // pruned elsewhere
+    snap.checkpoints[3].pinned = true; // 4 got pinned
+    update(
+        &mut app,
+        Msg::Scanned {
+            run: PathBuf::from(RUN),
+            result: Ok(snap),
+            headroom: None,
+            at: now(),
+        },
+    );
+    let marked: Vec<String> = app.current().unwrap().marked.iter().cloned().collect();
+    assert_eq!(marked, ["checkpoint-6.pth.tar"]);
+}
+
+#[test]
+fn a_refused_mark_is_why_x_applies_the_policy_and_the_dialog_says_so() {
+    use ckpt::tui::app::{PruneBasis, PruneProposal};
+    let mut app = app_with(native_run(), 120, 40);
+    press(&mut app, "jjd"); // epoch 5: best
+    assert!(app.current().unwrap().marked.is_empty());
+    let cmds = press(&mut app, "x");
+    assert_eq!(
+        cmds,
+        vec![Command::Plan {
+            run: PathBuf::from(RUN),
+            request: PlanRequest::Prune { marked: vec![] }
+        }]
+    );
+    update(
+        &mut app,
+        Msg::Planned {
+            run: PathBuf::from(RUN),
+            result: Ok(Planned::Confirm(PendingAction::Prune(
+                prune_plan(&["checkpoint-0.pth.tar"]).into(),
+            ))),
+        },
+    );
+    let Overlay::Confirm(c) = &app.overlay else {
+        panic!("{:?}", app.overlay)
+    };
+    let PendingAction::Prune(PruneProposal {
+        basis: PruneBasis::Policy { refused_marks, .. },
+        ..
+    }) = &c.action
+    else {
+        panic!("{:?}", c.action)
+    };
+    assert_eq!(refused_marks.len(), 1);
+    assert_eq!(refused_marks[0].0, "checkpoint-5.pth.tar");
+    assert!(refused_marks[0].1.contains("best"));
+}
+
+#[test]
+fn capital_s_reverses_the_sort_and_the_header_arrow_turns() {
+    let mut app = app_with(native_run(), 120, 40);
+    assert_eq!(view_names(&app)[0], "checkpoint-7.pth.tar");
+    press(&mut app, "S");
+    assert!(app.sort_reverse);
+    assert_eq!(view_names(&app)[0], "checkpoint-0.pth.tar");
+    assert_eq!(app.sort_arrow(), "▲");
+    assert!(app.status.as_ref().unwrap().text.contains("oldest first"));
+    press(&mut app, "s"); // a new key starts the right way round
+    assert!(!app.sort_reverse);
+    press(&mut app, "S");
+    assert_eq!(view_names(&app)[0], "checkpoint-0.pth.tar", "worst first");
+}
+
+#[test]
+fn f1_opens_help_and_an_unknown_key_says_so_in_one_line() {
+    let mut app = app_with(native_run(), 120, 40);
+    update(&mut app, code(KeyCode::F(1)));
+    assert_eq!(app.overlay, Overlay::Help);
+    update(&mut app, code(KeyCode::Esc));
+    update(&mut app, key('Z'));
+    let st = app.status.clone().unwrap();
+    assert_eq!(st.text, "Z does nothing here; ? (or F1) lists the keys");
+    assert!(!st.text.contains('\n'));
+    // The help lists F1 next to ?.
+    let lines = ckpt::tui::keymap::help_lines(ckpt::tui::keymap::KeyMode::Run, false);
+    assert!(lines.iter().any(|(k, _, _)| k == "?/F1"), "{lines:?}");
+    assert!(lines
+        .iter()
+        .any(|(k, h, _)| k == "d" && h.contains("not best/last/pinned")));
+}
+
+#[test]
+fn t_opens_the_trash_view_and_its_actions_are_planned_and_confirmed() {
+    use ckpt::engine::trash::{TrashEntry, TrashListing, TrashOrigin};
+    let mut app = app_with(native_run(), 120, 40);
+    let cmds = press(&mut app, "t");
+    assert_eq!(cmds, vec![Command::ListTrash(PathBuf::from(RUN))]);
+    assert_eq!(app.screen, Screen::Trash(0));
+    assert_eq!(app.key_mode(), KeyMode::Trash);
+    // `r` on an empty (not yet listed) trash does nothing but say so.
+    assert!(press(&mut app, "r").is_empty());
+    let entry = |name: &str, epoch: u64| TrashEntry {
+        name: name.into(),
+        path: PathBuf::from(RUN).join(".ckpt/trash").join(name),
+        epoch: Some(epoch),
+        step: None,
+        metric: Some(50.0),
+        origin: TrashOrigin::ArchivedNewer,
+        trashed_at: Some(now()),
+        bytes: 3_041_705,
+        bytes_freed: 3_041_705,
+        is_dir: false,
+        recorded: true,
+        files: vec![],
+    };
+    update(
+        &mut app,
+        Msg::TrashListed {
+            run: PathBuf::from(RUN),
+            result: Ok(TrashListing {
+                run: PathBuf::from(RUN),
+                dir: PathBuf::from(RUN).join(".ckpt/trash"),
+                entries: vec![
+                    entry("t1/checkpoint-8.pth.tar", 8),
+                    entry("t1/checkpoint-9.pth.tar", 9),
+                ],
+                bytes: 2 * 3_041_705,
+                reclaimable: 2 * 3_041_705,
+                missing: vec![],
+                warnings: vec![],
+            }),
+        },
+    );
+    press(&mut app, "j");
+    let cmds = press(&mut app, "r");
+    assert_eq!(
+        cmds,
+        vec![Command::Plan {
+            run: PathBuf::from(RUN),
+            request: PlanRequest::TrashRestore {
+                name: "t1/checkpoint-9.pth.tar".into()
+            }
+        }]
+    );
+    update(
+        &mut app,
+        Msg::Planned {
+            run: PathBuf::from(RUN),
+            result: Err("busy test".into()),
+        },
+    );
+    let cmds = press(&mut app, "x");
+    assert_eq!(
+        cmds,
+        vec![Command::Plan {
+            run: PathBuf::from(RUN),
+            request: PlanRequest::TrashEmpty
+        }]
+    );
+    // A finished action relists the trash while its view is open.
+    let cmds = update(
+        &mut app,
+        Msg::Done {
+            run: PathBuf::from(RUN),
+            result: Ok(Applied {
+                action: ActionKind::TrashEmpty,
+                text: "emptied the trash".into(),
+            }),
+        },
+    );
+    assert_eq!(
+        cmds,
+        vec![
+            Command::Scan(PathBuf::from(RUN)),
+            Command::ListTrash(PathBuf::from(RUN))
+        ]
+    );
+    update(&mut app, code(KeyCode::Esc));
+    assert_eq!(app.screen, Screen::Run(0));
+    // Read-only: the view opens, its actions are refused.
+    let mut ro = app_with(native_run(), 120, 40);
+    ro.read_only = true;
+    press(&mut ro, "t");
+    assert!(press(&mut ro, "x").is_empty());
+    assert!(ro.status.as_ref().unwrap().text.contains("read-only"));
 }

@@ -18,7 +18,7 @@ import weakref
 
 from . import _ckpt
 from ._errors import Error
-from ._stage import StagingPool, stage
+from ._stage import StagingPool, estimate_bytes, stage
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,7 +191,7 @@ class Run:
             clean[k] = _as_metric(f"metrics[{k!r}]", v)
         if move and not _is_path(obj):
             raise TypeError("move=True needs a path to a file")
-        req = {"epoch": epoch, "step": step, "metric": metric, "metrics": clean}
+        req = {"epoch": epoch, "step": step, "metric": metric, "metrics": clean, "size_hint": None}
 
         with self._save_lock:
             self._settle()
@@ -206,6 +206,8 @@ class Run:
             out = self._core.save_bytes(req, obj)
         else:
             torch = _torch()
+            if req["size_hint"] is None:
+                req = dict(req, size_hint=estimate_bytes(obj))
             out = self._core.save_stream(req, lambda f: torch.save(obj, f))
         return _save_report(out, req)
 
@@ -215,6 +217,7 @@ class Run:
         elif _is_bytes_like(obj):
             payload = obj if isinstance(obj, bytes) else bytes(obj)
         else:
+            req = dict(req, size_hint=estimate_bytes(obj))
             staged, used = stage(obj, self._pool)
             payload = staged
             # The storages stay in the pool for the next staging (one staged copy resident).

@@ -62,6 +62,27 @@ def _walk(obj, out, seen, tensor_type):
                 _walk(v, out, seen, tensor_type)
 
 
+def estimate_bytes(obj):
+    """Bytes of tensor data ``torch.save(obj)`` writes (each storage once), plus a
+    little for the pickle: the size the free-space preflight asks for."""
+    import torch
+
+    leaves = []
+    _walk(obj, leaves, set(), torch.Tensor)
+    seen = set()
+    total = 0
+    for t in leaves:
+        try:
+            st = t.untyped_storage()
+        except (RuntimeError, NotImplementedError):
+            continue
+        key = (st.data_ptr(), str(st.device))
+        if key not in seen:
+            seen.add(key)
+            total += st.nbytes()
+    return total + (64 << 10) + 1024 * len(leaves)
+
+
 def stage(obj, pool):
     """Return ``(staged_object, storages_used)``: a deep copy of ``obj`` whose tensors
     live in storages the save owns. Tensors hidden in objects the walk does not enter

@@ -16,7 +16,7 @@ use ckpt_lib::engine::run_files::{owning_run, remove_run_file, RunFileWriter};
 use ckpt_lib::engine::EngineOptions;
 
 use crate::errors;
-use crate::writer::Writer;
+use crate::writer::PyFill;
 
 fn options(lock_timeout: f64) -> PyResult<EngineOptions> {
     if !(lock_timeout.is_finite() && lock_timeout >= 0.0) {
@@ -61,30 +61,14 @@ fn write_run_file(
 ) -> PyResult<String> {
     let opts = options(lock_timeout)?;
     let run = run_of(run, &dest);
-    let writer = Py::new(py, Writer::default())?;
-    let mut raised: Option<PyErr> = None;
+    let fill = PyFill::new(py, fill)?;
     let res = py.detach(|| -> ckpt_lib::Result<_> {
         let mut w = RunFileWriter::create(&run, &dest, expected_bytes, opts)?;
-        let mut cb = |out: &mut dyn std::io::Write| -> std::io::Result<()> {
-            Python::attach(|py| {
-                let wr = writer.borrow(py);
-                wr.set(out);
-                let r = fill.call1(py, (writer.clone_ref(py),));
-                let write_error = wr.clear();
-                match (r, write_error) {
-                    (_, Some(e)) => Err(e),
-                    (Ok(_), None) => Ok(()),
-                    (Err(pe), None) => {
-                        raised = Some(pe);
-                        Err(std::io::Error::other("the Python writer raised"))
-                    }
-                }
-            })
-        };
+        let mut cb = |out: &mut dyn std::io::Write| fill.call(out);
         w.fill(Source::Writer(&mut cb))?;
         w.commit()
     });
-    if let Some(pe) = raised {
+    if let Some(pe) = fill.take_raised() {
         return Err(pe);
     }
     match res {

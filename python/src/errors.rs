@@ -101,6 +101,17 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
         | Error::Unusable(_)
         | Error::BadRequest(_)
         | Error::Internal(_) => "InvalidOperationError",
+        Error::NotOurs {
+            path,
+            expected,
+            found,
+        } => {
+            // Run state that is not what ckpt keeps there (a symlinked manifest, …).
+            f.set_item("path", path_str(path))?;
+            f.set_item("expected", *expected)?;
+            f.set_item("found", *found)?;
+            "CorruptRunError"
+        }
         Error::Exists { path } => {
             f.set_item("path", path_str(path))?;
             "ExistsError"

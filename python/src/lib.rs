@@ -10,7 +10,6 @@ mod writer;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
@@ -22,7 +21,7 @@ use ckpt_lib::rank::{Mode, RetentionPolicy};
 use ckpt_lib::view;
 
 use buffer::Bytes;
-use writer::Writer;
+use writer::{PyFill, Writer};
 
 /// What a save records, as `ckpt/_run.py` passes it (a dict).
 #[derive(FromPyObject)]
@@ -32,6 +31,8 @@ struct Req {
     step: Option<u64>,
     metric: Option<f64>,
     metrics: BTreeMap<String, f64>,
+    /// Expected bytes (a torch object's tensor data), for the free-space preflight.
+    size_hint: Option<u64>,
 }
 
 fn parse_mode(mode: Option<&str>) -> PyResult<Option<Mode>> {
@@ -79,6 +80,7 @@ impl RunCore {
             metric_spec: choice.spec(),
             metrics: r.metrics,
             policy: self.policy,
+            size_hint: r.size_hint,
         }
     }
 
@@ -144,8 +146,14 @@ impl RunCore {
     }
 
     /// Save the bytes of a bytes-like object. Returns the `ckpt save --json` document.
-    fn save_bytes(&self, py: Python<'_>, req: Req, data: &Bound<'_, PyAny>) -> PyResult<String> {
+    fn save_bytes(
+        &self,
+        py: Python<'_>,
+        mut req: Req,
+        data: &Bound<'_, PyAny>,
+    ) -> PyResult<String> {
         let bytes = Bytes::get(data)?;
+        req.size_hint = Some(bytes.as_slice().len() as u64);
         let out = self.save_from(py, req, |run, req| {
             let mut fill = |w: &mut dyn std::io::Write| w.write_all(bytes.as_slice());
             run.save(req, SaveSource::Writer(&mut fill), None)
@@ -177,28 +185,12 @@ impl RunCore {
     /// Save what `fill(writer)` writes into a [`Writer`] (e.g. `torch.save(obj, writer)`).
     /// An exception raised by `fill` is re-raised as is; the temp file is removed.
     fn save_stream(&self, py: Python<'_>, req: Req, fill: Py<PyAny>) -> PyResult<String> {
-        let raised: Mutex<Option<PyErr>> = Mutex::new(None);
-        let writer = Py::new(py, Writer::default())?;
+        let fill = PyFill::new(py, fill)?;
         let out = self.save_from(py, req, |run, req| {
-            let mut cb = |w: &mut dyn std::io::Write| -> std::io::Result<()> {
-                Python::attach(|py| {
-                    let wr = writer.borrow(py);
-                    wr.set(w);
-                    let r = fill.call1(py, (writer.clone_ref(py),));
-                    let write_error = wr.clear();
-                    match (r, write_error) {
-                        (_, Some(e)) => Err(e),
-                        (Ok(_), None) => Ok(()),
-                        (Err(pe), None) => {
-                            *raised.lock().unwrap_or_else(|e| e.into_inner()) = Some(pe);
-                            Err(std::io::Error::other("the Python writer raised"))
-                        }
-                    }
-                })
-            };
+            let mut cb = |w: &mut dyn std::io::Write| fill.call(w);
             run.save(req, SaveSource::Writer(&mut cb), None)
         });
-        if let Some(pe) = raised.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(pe) = fill.take_raised() {
             return Err(pe);
         }
         out

@@ -166,3 +166,46 @@ impl Writer {
         self.close();
     }
 }
+
+/// Python's `fill(writer)` as the engine's in-process writer callback: each call hands
+/// the engine's temp file to a fresh [`Writer`] and runs `fill` on it (`torch.save(obj,
+/// writer)`). An exception raised by `fill` is kept for [`PyFill::take_raised`], so the
+/// caller re-raises it as is once the engine has removed the temp.
+pub(crate) struct PyFill {
+    writer: Py<Writer>,
+    fill: Py<PyAny>,
+    raised: Mutex<Option<PyErr>>,
+}
+
+impl PyFill {
+    pub(crate) fn new(py: Python<'_>, fill: Py<PyAny>) -> PyResult<PyFill> {
+        Ok(PyFill {
+            writer: Py::new(py, Writer::default())?,
+            fill,
+            raised: Mutex::new(None),
+        })
+    }
+
+    /// The callback body: run `fill` with the writer pointed at `w`.
+    pub(crate) fn call(&self, w: &mut dyn Write) -> std::io::Result<()> {
+        Python::attach(|py| {
+            let wr = self.writer.borrow(py);
+            wr.set(w);
+            let r = self.fill.call1(py, (self.writer.clone_ref(py),));
+            let write_error = wr.clear();
+            match (r, write_error) {
+                (_, Some(e)) => Err(e),
+                (Ok(_), None) => Ok(()),
+                (Err(pe), None) => {
+                    *self.raised.lock().unwrap_or_else(|e| e.into_inner()) = Some(pe);
+                    Err(std::io::Error::other("the Python writer raised"))
+                }
+            }
+        })
+    }
+
+    /// The exception `fill` raised, if it did.
+    pub(crate) fn take_raised(&self) -> Option<PyErr> {
+        self.raised.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}

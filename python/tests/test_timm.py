@@ -18,7 +18,7 @@ from timm.utils import CheckpointSaver as TimmSaver  # noqa: E402
 import ckpt  # noqa: E402
 from ckpt.timm import CheckpointSaver  # noqa: E402
 
-from adapter_support import ckpt_cli, run_child, small_tmpfs, temps_in, wait_for  # noqa: E402
+from conftest import temps, wait_for  # noqa: E402
 
 
 def tiny(seed=0, width=64):
@@ -91,7 +91,7 @@ def race(base: Path, n: int):
     return out
 
 
-def test_two_savers_in_one_directory_never_fail(tmp_path):
+def test_two_savers_in_one_directory_never_fail(tmp_path, cli):
     n = 12
     res = race(tmp_path, n)
     base = res["timm"]
@@ -102,10 +102,10 @@ def test_two_savers_in_one_directory_never_fail(tmp_path):
           f"{[r['failures'] for r in ours]}")
     assert [r["failures"] for r in ours] == [0, 0], ours
     run = tmp_path / "ckpt"
-    assert temps_in(run) == []
+    assert temps(run) == []
     v = ckpt.Run(str(run)).verify()
     assert v["damaged"] == [], v
-    p = ckpt_cli("verify", str(run))
+    p = cli("verify", run, check=False)
     print(p.stdout)
     assert p.returncode == 0, p.stdout + p.stderr
     ls = ckpt.Run(str(run)).ls()
@@ -154,6 +154,26 @@ def test_timm_resume_checkpoint_resumes_at_the_next_epoch(tmp_path):
         "checkpoint-1.pth.tar", "checkpoint-3.pth.tar"]
 
 
+def test_async_save_returns_before_durable_and_wait_settles(tmp_path):
+    model, opt = tiny()
+    saver = CheckpointSaver(model=model, optimizer=opt, args=args_ns(), checkpoint_dir=str(tmp_path),
+                            max_history=3, async_save=True)
+    got = []
+    for epoch, metric in enumerate([1.0, 3.0, 2.0]):
+        step(model, opt)  # the model changes while the previous save may still be writing
+        got.append(saver.save_checkpoint(epoch, metric=metric))
+    expected = {k: v.clone() for k, v in model.state_dict().items()}
+    saver.wait()
+    assert got == [(1.0, 0), (3.0, 1), (3.0, 1)]
+    ls = ckpt.Run(str(tmp_path)).ls()
+    assert (ls["best"]["epoch"], ls["last"]["epoch"]) == (1, 2)
+    last = torch.load(tmp_path / "last.pth.tar", weights_only=False)
+    assert last["epoch"] == 2
+    for k, v in expected.items():
+        assert torch.equal(last["state_dict"][k], v), k
+    assert ckpt.Run(str(tmp_path)).verify()["damaged"] == []
+
+
 def test_recovery_saves_are_atomic_and_found(tmp_path):
     model, opt = tiny()
     saver = CheckpointSaver(model=model, optimizer=opt, checkpoint_dir=str(tmp_path), recovery_dir=str(tmp_path))
@@ -163,7 +183,11 @@ def test_recovery_saves_are_atomic_and_found(tmp_path):
     assert rec == ["recovery-2-20.pth.tar", "recovery-2-30.pth.tar"]  # timm keeps the last two
     assert os.path.basename(saver.find_recovery()) == "recovery-2-20.pth.tar"
     assert torch.load(tmp_path / "recovery-2-30.pth.tar", weights_only=False)["epoch"] == 2
-    assert temps_in(tmp_path) == []
+    assert temps(tmp_path) == []
+    # train.py's order: recovery saves mid-epoch, then the epoch's checkpoint, same dir.
+    assert saver.save_checkpoint(2, metric=1.0) == (1.0, 2)
+    ls = ckpt.Run(str(tmp_path)).ls()
+    assert ls["layout"] == "ckpt" and ls["last"]["epoch"] == 2
 
 
 # ---- NaN never best ------------------------------------------------------------------
@@ -193,28 +217,28 @@ def test_nan_first_metric_never_becomes_best(tmp_path):
 
 # ---- a full disk ----------------------------------------------------------------------
 
-def test_full_disk_raises_no_space_before_writing(tmp_path):
-    with small_tmpfs("4m") as mnt:
-        run = mnt / "exp"
-        run.mkdir()
-        torch.manual_seed(0)
-        model = torch.nn.Linear(512, 512)  # ~1 MiB of weights per checkpoint
-        opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        saver = CheckpointSaver(model=model, optimizer=opt, checkpoint_dir=str(run), max_history=10)
-        saved, err = [], None
-        for epoch in range(10):
-            try:
-                saver.save_checkpoint(epoch, metric=float(epoch))
-                saved.append(epoch)
-            except ckpt.NoSpaceError as e:
-                err = e
-                break
-        assert err is not None, f"4 MiB held {len(saved)} checkpoints of 1 MiB?"
-        msg = str(err)
-        print(f"after {len(saved)} saves: {type(err).__name__}: {msg}")
-        assert isinstance(err, OSError) and err.errno == errno.ENOSPC
-        assert "bytes free" in msg and "needed" in msg and "ckpt prune" in msg, msg
-        assert err.available < err.needed
-        assert temps_in(run) == []
-        assert torch.load(run / "last.pth.tar", weights_only=False)["epoch"] == saved[-1]
-        assert ckpt.Run(str(run)).verify()["damaged"] == []
+def test_full_disk_raises_no_space_before_writing(tmp_path, tmpfs):
+    mnt = tmpfs(4 << 20)
+    run = mnt / "exp"
+    run.mkdir()
+    torch.manual_seed(0)
+    model = torch.nn.Linear(512, 512)  # ~1 MiB of weights per checkpoint
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    saver = CheckpointSaver(model=model, optimizer=opt, checkpoint_dir=str(run), max_history=10)
+    saved, err = [], None
+    for epoch in range(10):
+        try:
+            saver.save_checkpoint(epoch, metric=float(epoch))
+            saved.append(epoch)
+        except ckpt.NoSpaceError as e:
+            err = e
+            break
+    assert err is not None, f"4 MiB held {len(saved)} checkpoints of 1 MiB?"
+    msg = str(err)
+    print(f"after {len(saved)} saves: {type(err).__name__}: {msg}")
+    assert isinstance(err, OSError) and err.errno == errno.ENOSPC
+    assert "bytes free" in msg and "needed" in msg and "ckpt prune" in msg, msg
+    assert err.available < err.needed
+    assert temps(run) == []
+    assert torch.load(run / "last.pth.tar", weights_only=False)["epoch"] == saved[-1]
+    assert ckpt.Run(str(run)).verify()["damaged"] == []

@@ -21,10 +21,11 @@ transformers = pytest.importorskip("transformers")
 import ckpt  # noqa: E402
 from ckpt.transformers import DurableCheckpointCallback  # noqa: E402
 
-from adapter_support import ckpt_cli, ckpt_json  # noqa: E402
+from conftest import need  # noqa: E402
 
 
 def train(out: Path, callbacks):
+    need("accelerate")  # transformers.Trainer needs it with torch
     from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
 
     torch.manual_seed(0)
@@ -46,7 +47,7 @@ def truncate(p: Path, keep: int):
         f.truncate(keep)
 
 
-def test_durable_checkpoint_dirs_are_recorded_and_verified(tmp_path):
+def test_durable_checkpoint_dirs_are_recorded_and_verified(tmp_path, cli):
     out = tmp_path / "out"
     cb = DurableCheckpointCallback()
     train(out, [cb])
@@ -59,20 +60,20 @@ def test_durable_checkpoint_dirs_are_recorded_and_verified(tmp_path):
     assert "model.safetensors" in rec and "trainer_state.json" in rec and "optimizer.pt" in rec
     assert cb.last_report["name"] == "checkpoint-6"
 
-    p = ckpt_cli("verify", str(out))
+    p = cli("verify", out, check=False)
     print("$ ckpt verify out\n" + p.stdout)
     assert p.returncode == 0, p.stdout + p.stderr
-    ls = ckpt_json("ls", str(out))
+    ls = cli.json("ls", out)
     assert ls["layout"] == "hf"
     assert [c["state"] for c in ls["checkpoints"]] == ["complete", "complete"]
 
     # Truncated afterwards: verify exits 3 naming the file; ls / the monitor flag it.
     truncate(out / "checkpoint-6" / "model.safetensors", 1000)
-    p = ckpt_cli("verify", str(out))
+    p = cli("verify", out, check=False)
     print("$ ckpt verify out   # after truncating checkpoint-6/model.safetensors\n" + p.stdout + p.stderr)
     assert p.returncode == 3
     assert "checkpoint-6" in p.stdout + p.stderr and "model.safetensors" in p.stdout + p.stderr
-    c6 = [c for c in ckpt_json("ls", str(out))["checkpoints"] if c["step"] == 6][0]
+    c6 = [c for c in cli.json("ls", out)["checkpoints"] if c["step"] == 6][0]
     assert c6["state"] == "damaged", c6
 
     # A file the Trainer owns and no format check reads: only the record sees the cut.

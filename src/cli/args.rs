@@ -138,6 +138,15 @@ Examples:
   ckpt doctor run/ --json")]
     Doctor(DoctorArgs),
 
+    /// What `.ckpt/trash/` holds (restore backups, archived checkpoints); bring one
+    /// back, or empty it.
+    #[command(after_help = "\
+Examples:
+  ckpt trash run/                          list by epoch/step, origin, age, bytes
+  ckpt trash restore run/ 7 --yes          bring epoch 7 back as a regular checkpoint
+  ckpt trash empty run/ --older-than 7     delete what was trashed a week ago or more")]
+    Trash(TrashArgs),
+
     /// A simulated trainer saving into a fresh run while the monitor shows it.
     #[command(after_help = "\
 Examples:
@@ -313,6 +322,64 @@ pub struct DoctorArgs {
     /// The run directory.
     #[arg(default_value = ".")]
     pub run: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct TrashArgs {
+    #[command(subcommand)]
+    pub action: Option<TrashAction>,
+    /// The run directory (listing).
+    #[arg(default_value = ".")]
+    pub run: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrashAction {
+    /// Bring a trashed checkpoint back into the run (never over an existing one).
+    #[command(override_usage = "ckpt trash restore [RUN] EPOCH [--yes]")]
+    Restore(TrashRestoreArgs),
+    /// Delete what is in the trash (all, or what is older than DAYS).
+    Empty(TrashEmptyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrashRestoreArgs {
+    /// The run directory (default `.`), then the epoch (step on hf) or the entry name
+    /// as `ckpt trash` lists it.
+    #[arg(value_names = ["RUN", "EPOCH"], num_args = 1..=2, required = true)]
+    pub targets: Vec<OsString>,
+    /// Show the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TrashEmptyArgs {
+    /// The run directory.
+    #[arg(default_value = ".")]
+    pub run: PathBuf,
+    /// Only what was trashed at least DAYS days ago (fractions allowed).
+    #[arg(long, value_name = "DAYS")]
+    pub older_than: Option<f64>,
+    /// Show the plan and delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -15,6 +15,11 @@ use ckpt::store::{manifest_path, state_path};
 /// (this is ckpt doctor): which file, and how to move it aside safely.
 fn add_repair_steps(report: &mut DoctorReport) {
     let run = report.run.clone();
+    // Under a `.ckpt` that is not a directory no `mv` of a file in it can work; the
+    // "ckpt dir" check carries the fix.
+    if !ckpt::engine::doctor_state::state_dir_ok(&run) {
+        return;
+    }
     for c in &mut report.checks {
         if c.status != CheckStatus::Fail {
             continue;

@@ -114,9 +114,18 @@ pub fn write_human(
             format!("{what} ({file}, {}{held})", a.how)
         }
     };
+    let trash = if snap.trash_bytes > 0 {
+        format!(
+            " + {} in trash (`ckpt trash {}`)",
+            human_bytes(snap.trash_bytes),
+            snap.run.display()
+        )
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "{} {}   {} {}   total {}",
+        "{} {}   {} {}   total {}{trash}",
         paint.bold("best"),
         alias(&snap.best),
         paint.bold("last"),

@@ -11,6 +11,7 @@ pub mod promote;
 pub mod prune;
 pub mod restore;
 pub mod save;
+pub mod trash;
 pub mod verify;
 pub mod watch;
 
@@ -196,6 +197,7 @@ fn run_command(command: args::Command, ctx: &Ctx) -> Result<()> {
         }
         C::Verify(a) => verify::run(&a, ctx),
         C::Doctor(a) => doctor::run(&a, ctx),
+        C::Trash(a) => trash::run(a, ctx),
         C::Demo(a) => demo::run(&a, ctx),
     }
 }

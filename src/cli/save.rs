@@ -111,6 +111,7 @@ pub fn run(args: &SaveArgs, ctx: &Ctx) -> Result<()> {
         metric_spec,
         metrics: Default::default(),
         policy: policy(&args.policy),
+        ..Default::default()
     };
     let bar = Bar::new();
     let mut progress = |p: &ckpt::engine::Progress| bar.update(p);

@@ -25,11 +25,14 @@ pub fn manifest_bytes(m: &Manifest) -> Result<Vec<u8>> {
 pub fn store_manifest(run: &Path, m: &Manifest) -> Result<()> {
     super::fault::point("manifest.store")
         .map_err(|e| Error::io("write manifest", manifest_path(run), e))?;
+    // The temp and the rename happen in `.ckpt/`: never through a symlink out of the run.
+    crate::store::state_files::check_real_dir(&state_dir(run))?;
     replace_file_atomic(&manifest_path(run), &manifest_bytes(m)?)
 }
 
 /// Replace `.ckpt/state.json` atomically (creating `.ckpt/` when missing).
 pub fn store_state(run: &Path, s: &ForeignState) -> Result<()> {
+    crate::store::state_files::check_real_dir(&state_dir(run))?;
     super::atomic::create_dir_durable(&state_dir(run))?;
     let mut v = serde_json::to_vec_pretty(s)
         .map_err(|e| Error::Internal(format!("cannot serialize state: {e}")))?;
@@ -84,7 +87,11 @@ pub fn recover_pending(run: &Path, m: &mut Manifest) -> Result<bool> {
     let listed: std::collections::HashSet<&str> =
         m.checkpoints.iter().map(|e| e.path.as_str()).collect();
     for f in &p.unlink {
-        if listed.contains(f.as_str()) {
+        // Only what the interrupted operation could have left (never an alias, a listed
+        // checkpoint or another file of the run: the record may come from a tarball).
+        if listed.contains(f.as_str())
+            || crate::store::pending_check::unlink_refusal(run, m, f).is_some()
+        {
             continue;
         }
         let Ok(path) = resolve(run, f) else {

@@ -97,9 +97,39 @@ impl Run {
             ),
         });
 
+        // ckpt's own files first: when `.ckpt` is not a directory nothing under it can
+        // be read, and its fix comes before any other.
+        let base = match self.layout {
+            LayoutKind::Ckpt => self.dir.clone(),
+            _ => self.foreign_base(),
+        };
+        checks.extend(super::doctor_state::state_files(&base, self.layout));
+        let state_ok = super::doctor_state::state_dir_ok(&base);
         match self.layout {
-            LayoutKind::Ckpt => checks.extend(self.manifest_checks()),
-            _ => checks.extend(self.foreign_checks()),
+            // The manifest under a `.ckpt` that is not a directory is unreachable: the
+            // "ckpt dir" check above says so and how to fix it.
+            LayoutKind::Ckpt if !state_ok => {}
+            LayoutKind::Ckpt => {
+                checks.extend(self.manifest_checks());
+                if let Ok(m) = crate::store::load_manifest(&self.dir) {
+                    checks.extend(super::doctor_state::native_aliases(&self.dir, &m));
+                    checks.extend(super::doctor_state::pending(&self.dir, &m));
+                    checks.extend(super::doctor_state::trash(&self.dir, self.layout, Some(&m)));
+                }
+            }
+            _ => {
+                let foreign = self.foreign_checks();
+                // `.ckpt` that is not a directory: its own check says how to fix it; a
+                // "state.json unreadable" line would suggest an impossible `mv`.
+                checks.extend(
+                    foreign
+                        .into_iter()
+                        .filter(|c| state_ok || c.name != "ckpt state"),
+                );
+                if state_ok {
+                    checks.extend(super::doctor_state::trash(&base, self.layout, None));
+                }
+            }
         }
         report.checks = checks;
         Ok(report)
@@ -168,6 +198,21 @@ impl Run {
         } else {
             warn("manifest vs disk", drift.join("; "))
         });
+        // A pending record that does not match the files (crafted, or hand-edited):
+        // the next mutation ignores those parts; say which.
+        if let Ok(Some(p)) = crate::store::pending(&m) {
+            let bad = crate::store::pending_check::pending_mismatches(&self.dir, &m, &p);
+            if !bad.is_empty() {
+                out.push(warn(
+                    "pending record",
+                    format!(
+                        "the {} record does not match the files: {}",
+                        p.operation,
+                        bad.join("; ")
+                    ),
+                ));
+            }
+        }
         out
     }
 

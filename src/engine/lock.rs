@@ -67,26 +67,34 @@ impl RunLock {
         on_wait: Option<&(dyn Fn(&LockHolder) + Send + Sync)>,
     ) -> Result<RunLock> {
         let ckpt = run_dir.join(".ckpt");
-        if !ckpt.is_dir() {
+        // `.ckpt` and the lock are never followed through a symlink (a symlinked lock
+        // used to let `ckpt pin` truncate the file it pointed to).
+        crate::store::state_files::check_real_dir(&ckpt)?;
+        if std::fs::symlink_metadata(&ckpt).is_err() {
             super::atomic::create_dir_durable(&ckpt)?;
         }
         let path = lock_path(run_dir);
         fault::point("lock.open").map_err(|e| Error::io("open lock", &path, e))?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o666)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(|e| match e.raw_os_error() {
-                Some(libc::EACCES) | Some(libc::EROFS) => Error::NotWritable {
+        let file = crate::store::state_files::open_state_file(
+            run_dir,
+            "lock",
+            rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CREATE,
+            0o666,
+        )
+        .map_err(|e| match e {
+            Error::Io { source, .. }
+                if matches!(
+                    source.raw_os_error(),
+                    Some(libc::EACCES) | Some(libc::EROFS)
+                ) =>
+            {
+                Error::NotWritable {
                     path: path.clone(),
-                    source: e,
-                },
-                _ => Error::io("open lock", &path, e),
-            })?;
+                    source,
+                }
+            }
+            other => other,
+        })?;
         let start = Instant::now();
         let mut pause = Duration::from_millis(1);
         let mut told = false;
@@ -173,14 +181,24 @@ fn unknown_holder() -> LockHolder {
 /// The holder record in the lock file (may be stale when nobody holds the lock).
 pub fn read_holder(path: &Path) -> Option<LockHolder> {
     let mut s = String::new();
-    File::open(path).ok()?.read_to_string(&mut s).ok()?;
+    open_nofollow(path)?.read_to_string(&mut s).ok()?;
     serde_json::from_str(s.trim()).ok()
+}
+
+/// Open a lock file for reading, never through a symlink, and only a regular file.
+fn open_nofollow(path: &Path) -> Option<File> {
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    f.metadata().ok()?.is_file().then_some(f)
 }
 
 /// Who holds the lock of `run_dir` right now, if anyone (for `doctor`).
 pub fn current_holder(run_dir: &Path) -> Option<LockHolder> {
     let path = lock_path(run_dir);
-    let f = File::open(&path).ok()?;
+    let f = open_nofollow(&path)?;
     match flock(&f, FlockOperation::NonBlockingLockShared) {
         Ok(()) => {
             let _ = flock(&f, FlockOperation::Unlock);

@@ -17,6 +17,7 @@ pub mod atomic;
 pub mod commit;
 pub mod dir_record;
 pub mod doctor;
+pub mod doctor_state;
 pub mod export;
 pub mod fault;
 pub mod foreign;
@@ -115,6 +116,9 @@ pub struct SaveRequest {
     pub metrics: std::collections::BTreeMap<String, f64>,
     /// Retention to apply after the save; `None` = the manifest's policy.
     pub policy: Option<RetentionPolicy>,
+    /// Expected size of a stream or writer source, for the free-space preflight (rule 6);
+    /// `None` = the previous checkpoint's size. A file source's own size always wins.
+    pub size_hint: Option<u64>,
 }
 
 /// What a save did.
@@ -206,6 +210,7 @@ impl Run {
                 )));
             }
         }
+        crate::store::state_files::check_state_dirs(dir)?;
         atomic::create_dir_durable(&crate::store::trash_dir(dir))?;
         let _lock = mutation::begin(dir, "create", &options)?;
         if !crate::store::manifest_path(dir).is_file() {

@@ -15,7 +15,6 @@ use std::path::{Component, Path, PathBuf};
 
 use super::atomic::{self, Source, TempFile, Written};
 use super::commit::store_state;
-use super::lock::RunLock;
 use super::save::{preflight, space_needed};
 use super::EngineOptions;
 use crate::store::read::load_state;
@@ -124,6 +123,27 @@ fn prune_hint(run: &Path, options: &EngineOptions) -> String {
     }
 }
 
+/// The space preflight (rule 6) for `size` bytes in `dir`; when it refuses and temps of
+/// dead writers (a killed trainer's half-written checkpoint) hold space in `dir` or the
+/// run, sweep them under the run lock and look again.
+fn preflight_reclaiming(run: &Path, dir: &Path, size: u64, options: &EngineOptions) -> Result<()> {
+    let first = preflight(dir, size, || prune_hint(run, options));
+    let Err(Error::NoSpace { .. }) = first else {
+        return first;
+    };
+    let dead_here = crate::store::temp::find_temps(dir)
+        .iter()
+        .any(|t| !t.foreign && !t.writer_alive);
+    if !dead_here && super::reclaim::reclaimable_temp_bytes(run) == 0 {
+        return first;
+    }
+    {
+        let _lock = super::mutation::begin(run, "sweep", options)?;
+        super::mutation::sweep_stale_temps(dir)?;
+    }
+    preflight(dir, size, || prune_hint(run, options))
+}
+
 /// A file being written atomically at a trainer-chosen name inside a run. Dropping it
 /// without [`commit`](Self::commit) removes the temp; the destination is untouched.
 pub struct RunFileWriter {
@@ -172,7 +192,7 @@ impl RunFileWriter {
         };
         let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let size = expected.unwrap_or_else(|| expected_size(&dir, name));
-        preflight(&dir, size, || prune_hint(run, &options))?;
+        preflight_reclaiming(run, &dir, size, &options)?;
         let temp = TempFile::create_for(dest)?;
         Ok(RunFileWriter {
             run: run.to_path_buf(),
@@ -227,7 +247,7 @@ impl RunFileWriter {
         let durable = temp
             .finish()
             .map_err(|e| no_space(e, &run, &dest, bytes, &options))?;
-        let _lock = lock(&run, "write", &options)?;
+        let _lock = super::mutation::begin(&run, "write", &options)?;
         sweep_dir_of(&dest)?;
         let written = durable.persist()?;
         forget_records(&run, &dest)?;
@@ -258,10 +278,6 @@ fn no_space(e: Error, run: &Path, dest: &Path, bytes: u64, options: &EngineOptio
         },
         Err(_) => e,
     }
-}
-
-fn lock(run: &Path, op: &str, options: &EngineOptions) -> Result<RunLock> {
-    super::mutation::begin(run, op, options)
 }
 
 fn sweep_dir_of(dest: &Path) -> Result<()> {
@@ -332,7 +348,7 @@ pub enum Removed {
 /// refused; a pinned or held-best checkpoint is kept and reported.
 pub fn remove_run_file(run: &Path, path: &Path, options: EngineOptions) -> Result<Removed> {
     let rel = checked_rel(run, path)?;
-    let _lock = lock(run, "remove", &options)?;
+    let _lock = super::mutation::begin(run, "remove", &options)?;
     let md = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Removed::Missing),

@@ -302,7 +302,7 @@ impl Run {
                     .or_else(|| m0.checkpoints.last())
                     .map(|e| e.bytes)
                     .unwrap_or(0);
-                (prev, false)
+                (req.size_hint.unwrap_or(prev), false)
             }
         };
         let mut needed = if free_move { 0 } else { size };

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::foreign::opsfs::{tree_files, with_progress, Report};
 use super::*;
-use crate::layout::check_file_integrity;
+use crate::layout::check_file_integrity_report;
 use crate::store::lookup::entry_path;
 use crate::Result;
 
@@ -117,7 +117,9 @@ impl Run {
                     if hash != e.hash {
                         Some(format!("content hash {hash} != manifest {}", e.hash))
                     } else {
-                        check_file_integrity(&path)
+                        let (damage, unchecked) = check_file_integrity_report(&path);
+                        out.notes.extend(unchecked_note(&e.path, &path, &unchecked));
+                        damage
                     }
                 }
             };
@@ -266,7 +268,9 @@ impl Run {
                             .entry((fm.dev(), fm.ino()))
                             .or_insert_with(|| {
                                 out.bytes += fm.len();
-                                check_file_integrity(f)
+                                let (damage, unchecked) = check_file_integrity_report(f);
+                                out.notes.extend(unchecked_note(&name, f, &unchecked));
+                                damage
                             })
                             .clone(),
                     },
@@ -364,4 +368,17 @@ impl Tally {
     fn done(&mut self, f: &Path) {
         self.finished += std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
     }
+}
+
+/// A note naming the zip members verify could not check (their CRC is unknown).
+fn unchecked_note(name: &str, path: &Path, unchecked: &[String]) -> Option<VerifyIssue> {
+    (!unchecked.is_empty()).then(|| VerifyIssue {
+        name: name.to_string(),
+        path: path.to_path_buf(),
+        reason: format!(
+            "not checked: zip member(s) {} use a compression ckpt cannot inflate (only the \
+             content hash vouches for them)",
+            unchecked.join(", ")
+        ),
+    })
 }

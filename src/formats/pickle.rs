@@ -13,7 +13,24 @@ use std::fmt;
 const MAX_DEPTH: usize = 200;
 /// Most the result tree may cost: one per node plus one per 32 bytes of strings
 /// (shared memo entries count once per use), i.e. at most ~2M values or ~64 MB of text.
-const MAX_COST: usize = 2_000_000;
+const MAX_COST: usize = 1_000_000;
+/// Most memory the machine (arena, stack, memo) may account for, whatever the input:
+/// a hostile pickle of N bytes could otherwise make ~80·N bytes of nodes.
+pub const MAX_MACHINE_BYTES: usize = 128 << 20;
+/// Accounted bytes allowed per input byte below that cap: real torch pickles need
+/// 5–20 (one node per 5–13 bytes of pickle), so legitimate files fit with room.
+const BYTES_PER_INPUT_BYTE: usize = 32;
+/// Floor of the allowance, for tiny inputs.
+const MIN_MACHINE_BYTES: usize = 1 << 20;
+
+/// The memory the machine may use for `input_len` bytes of pickle: a small multiple of
+/// the input, never more than [`MAX_MACHINE_BYTES`].
+pub fn machine_limit(input_len: usize) -> usize {
+    input_len
+        .saturating_mul(BYTES_PER_INPUT_BYTE)
+        .saturating_add(MIN_MACHINE_BYTES)
+        .min(MAX_MACHINE_BYTES)
+}
 
 /// A pickled value, as data.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,6 +178,13 @@ struct Machine<'a> {
     nodes: Vec<Node>,
     stack: Vec<Slot>,
     memo: HashMap<u64, usize>,
+    /// Bytes accounted so far (nodes, their heap, stack slots, memo entries) and the
+    /// most allowed ([`machine_limit`]): past it the parse stops with an error.
+    used: usize,
+    limit: usize,
+    /// Shared nodes for immutable values (None, True, False, ()), as Python shares them:
+    /// pushing one costs a stack slot, not a node.
+    interned: [Option<usize>; 4],
 }
 
 /// Parse one pickle (up to its `STOP`) into data.
@@ -201,6 +225,41 @@ impl<'a> Machine<'a> {
             nodes: Vec::new(),
             stack: Vec::new(),
             memo: HashMap::new(),
+            used: 0,
+            limit: machine_limit(data.len()),
+            interned: [None; 4],
+        }
+    }
+
+    /// Account `bytes` more; an error once past the limit (checked before allocating).
+    fn charge(&mut self, bytes: usize) -> Result<(), PickleError> {
+        self.used = self.used.saturating_add(bytes);
+        if self.used > self.limit {
+            return self.err(format!(
+                "needs more than {} MiB of memory for {} bytes of pickle (hostile or \
+                 far larger than a checkpoint's metadata); not read",
+                self.limit >> 20,
+                self.data.len()
+            ));
+        }
+        Ok(())
+    }
+
+    fn push_slot(&mut self, s: Slot) -> Result<(), PickleError> {
+        self.charge(std::mem::size_of::<Slot>())?;
+        self.stack.push(s);
+        Ok(())
+    }
+
+    /// Push a shared immutable value (index into `interned`).
+    fn push_interned(&mut self, which: usize, make: fn() -> Node) -> Result<(), PickleError> {
+        match self.interned[which] {
+            Some(i) => self.push_slot(Slot::Ref(i)),
+            None => {
+                self.push_node(make())?;
+                self.interned[which] = Some(self.nodes.len() - 1);
+                Ok(())
+            }
         }
     }
 
@@ -257,13 +316,22 @@ impl<'a> Machine<'a> {
         Ok(len as usize)
     }
 
-    fn push_node(&mut self, n: Node) {
+    fn push_node(&mut self, n: Node) -> Result<(), PickleError> {
+        let heap = match &n {
+            Node::Leaf(Value::Str(s)) => s.len(),
+            Node::Leaf(Value::Bytes(b)) | Node::Leaf(Value::BigInt(b)) => b.len(),
+            Node::Leaf(Value::Global { module, name }) => module.len() + name.len(),
+            Node::List(v) | Node::Tuple(v) | Node::Set(v) => v.len() * 8,
+            Node::Dict(v) => v.len() * 16,
+            _ => 0,
+        };
+        self.charge(std::mem::size_of::<Node>() + heap)?;
         self.nodes.push(n);
-        self.stack.push(Slot::Ref(self.nodes.len() - 1));
+        self.push_slot(Slot::Ref(self.nodes.len() - 1))
     }
 
-    fn leaf(&mut self, v: Value) {
-        self.push_node(Node::Leaf(v));
+    fn leaf(&mut self, v: Value) -> Result<(), PickleError> {
+        self.push_node(Node::Leaf(v))
     }
 
     fn pop(&mut self) -> Result<usize, PickleError> {
@@ -285,7 +353,7 @@ impl<'a> Machine<'a> {
     /// Pop everything down to the last MARK (and the mark itself).
     fn pop_mark(&mut self) -> Result<Vec<usize>, PickleError> {
         let Some(at) = self.stack.iter().rposition(|s| matches!(s, Slot::Mark)) else {
-            return self.err("no MARK on the stack");
+            return self.err("no MARK on the stack")?;
         };
         let items = self.stack[at + 1..]
             .iter()
@@ -300,16 +368,15 @@ impl<'a> Machine<'a> {
 
     fn put(&mut self, key: u64) -> Result<(), PickleError> {
         let top = self.top()?;
+        // A hash map entry: key, value, control byte and load-factor slack.
+        self.charge(32)?;
         self.memo.insert(key, top);
         Ok(())
     }
 
     fn get(&mut self, key: u64) -> Result<(), PickleError> {
         match self.memo.get(&key) {
-            Some(&i) => {
-                self.stack.push(Slot::Ref(i));
-                Ok(())
-            }
+            Some(&i) => self.push_slot(Slot::Ref(i)),
             None => self.err(format!("memo key {key} not found")),
         }
     }
@@ -331,6 +398,7 @@ impl<'a> Machine<'a> {
         if kv.len() % 2 != 0 {
             return self.err("odd number of items for SETITEMS");
         }
+        self.charge(kv.len() * 8)?;
         let pairs: Vec<(usize, usize)> = kv.chunks(2).map(|c| (c[0], c[1])).collect();
         match &mut self.nodes[target] {
             Node::Dict(items) | Node::Object { items, .. } => {
@@ -342,6 +410,7 @@ impl<'a> Machine<'a> {
     }
 
     fn append_items(&mut self, target: usize, vals: Vec<usize>) -> Result<(), PickleError> {
+        self.charge(vals.len() * 8)?;
         match &mut self.nodes[target] {
             Node::List(items) | Node::Set(items) => {
                 items.extend(vals);
@@ -351,21 +420,21 @@ impl<'a> Machine<'a> {
         }
     }
 
-    fn make_object(&mut self, callable: usize, args: usize) {
+    fn make_object(&mut self, callable: usize, args: usize) -> Result<(), PickleError> {
         // OrderedDict() is just a dict as far as data goes.
         let is_odict = matches!(&self.nodes[callable],
             Node::Leaf(Value::Global { module, name })
                 if module == "collections" && name == "OrderedDict");
         let empty_args = matches!(&self.nodes[args], Node::Tuple(t) if t.is_empty());
         if is_odict && empty_args {
-            self.push_node(Node::Dict(Vec::new()));
+            self.push_node(Node::Dict(Vec::new()))
         } else {
             self.push_node(Node::Object {
                 callable,
                 args,
                 state: None,
                 items: Vec::new(),
-            });
+            })
         }
     }
 
@@ -384,7 +453,7 @@ impl<'a> Machine<'a> {
                     self.take(8)?;
                 } // FRAME: framing is transparent
                 b'.' => return self.pop(),
-                b'(' => self.stack.push(Slot::Mark),
+                b'(' => self.push_slot(Slot::Mark)?,
                 b'0' => {
                     self.stack.pop();
                 }
@@ -393,22 +462,22 @@ impl<'a> Machine<'a> {
                 }
                 b'2' => {
                     let t = self.top()?;
-                    self.stack.push(Slot::Ref(t));
+                    self.push_slot(Slot::Ref(t))?;
                 }
-                b'N' => self.leaf(Value::None),
-                0x88 => self.leaf(Value::Bool(true)),
-                0x89 => self.leaf(Value::Bool(false)),
+                b'N' => self.push_interned(0, || Node::Leaf(Value::None))?,
+                0x88 => self.push_interned(1, || Node::Leaf(Value::Bool(true)))?,
+                0x89 => self.push_interned(2, || Node::Leaf(Value::Bool(false)))?,
                 b'J' => {
                     let v = self.le_u64(4)? as u32 as i32;
-                    self.leaf(Value::Int(i64::from(v)));
+                    self.leaf(Value::Int(i64::from(v)))?;
                 }
                 b'K' => {
                     let v = self.u8()?;
-                    self.leaf(Value::Int(i64::from(v)));
+                    self.leaf(Value::Int(i64::from(v)))?;
                 }
                 b'M' => {
                     let v = self.le_u64(2)?;
-                    self.leaf(Value::Int(v as i64));
+                    self.leaf(Value::Int(v as i64))?;
                 }
                 0x8a | 0x8b => {
                     let n = if op == 0x8a {
@@ -421,7 +490,7 @@ impl<'a> Machine<'a> {
                         n as usize
                     };
                     let b = self.take(n)?;
-                    self.leaf(long_value(b));
+                    self.leaf(long_value(b))?;
                 }
                 b'I' | b'L' => {
                     let s = self.text_num()?;
@@ -434,18 +503,18 @@ impl<'a> Machine<'a> {
                             Err(_) => return self.err(format!("bad INT text {s:?}")),
                         },
                     };
-                    self.leaf(v);
+                    self.leaf(v)?;
                 }
                 b'G' => {
                     let b = self.take(8)?;
                     let mut a = [0u8; 8];
                     a.copy_from_slice(b);
-                    self.leaf(Value::Float(f64::from_be_bytes(a)));
+                    self.leaf(Value::Float(f64::from_be_bytes(a)))?;
                 }
                 b'F' => {
                     let s = self.text_num()?;
                     match s.parse::<f64>() {
-                        Ok(f) => self.leaf(Value::Float(f)),
+                        Ok(f) => self.leaf(Value::Float(f))?,
                         Err(_) => return self.err(format!("bad FLOAT text {s:?}")),
                     }
                 }
@@ -457,7 +526,7 @@ impl<'a> Machine<'a> {
                     };
                     let b = self.take(n)?;
                     let s = self.str_of(b)?;
-                    self.leaf(Value::Str(s));
+                    self.leaf(Value::Str(s))?;
                 }
                 b'T' | b'U' => {
                     // Python 2 str: text when it is UTF-8, else bytes.
@@ -471,7 +540,7 @@ impl<'a> Machine<'a> {
                         Ok(s) => Value::Str(s.to_string()),
                         Err(_) => Value::Bytes(b.to_vec()),
                     };
-                    self.leaf(v);
+                    self.leaf(v)?;
                 }
                 b'B' | b'C' | 0x8e | 0x96 => {
                     let n = match op {
@@ -480,29 +549,29 @@ impl<'a> Machine<'a> {
                         _ => self.len_for(8)?,
                     };
                     let b = self.take(n)?;
-                    self.leaf(Value::Bytes(b.to_vec()));
+                    self.leaf(Value::Bytes(b.to_vec()))?;
                 }
-                b'}' => self.push_node(Node::Dict(Vec::new())),
-                b']' => self.push_node(Node::List(Vec::new())),
-                b')' => self.push_node(Node::Tuple(Vec::new())),
-                0x8f => self.push_node(Node::Set(Vec::new())),
+                b'}' => self.push_node(Node::Dict(Vec::new()))?,
+                b']' => self.push_node(Node::List(Vec::new()))?,
+                b')' => self.push_interned(3, || Node::Tuple(Vec::new()))?,
+                0x8f => self.push_node(Node::Set(Vec::new()))?,
                 b'd' => {
                     let kv = self.pop_mark()?;
-                    self.push_node(Node::Dict(Vec::new()));
+                    self.push_node(Node::Dict(Vec::new()))?;
                     let t = self.top()?;
                     self.add_items(t, kv)?;
                 }
                 b'l' => {
                     let items = self.pop_mark()?;
-                    self.push_node(Node::List(items));
+                    self.push_node(Node::List(items))?;
                 }
                 b't' => {
                     let items = self.pop_mark()?;
-                    self.push_node(Node::Tuple(items));
+                    self.push_node(Node::Tuple(items))?;
                 }
                 0x91 => {
                     let items = self.pop_mark()?;
-                    self.push_node(Node::Set(items));
+                    self.push_node(Node::Set(items))?;
                 }
                 0x85..=0x87 => {
                     let n = (op - 0x84) as usize;
@@ -511,7 +580,7 @@ impl<'a> Machine<'a> {
                         items.push(self.pop()?);
                     }
                     items.reverse();
-                    self.push_node(Node::Tuple(items));
+                    self.push_node(Node::Tuple(items))?;
                 }
                 b'a' => {
                     let v = self.pop()?;
@@ -571,7 +640,7 @@ impl<'a> Machine<'a> {
                 b'c' => {
                     let module = String::from_utf8_lossy(self.line()?).into_owned();
                     let name = String::from_utf8_lossy(self.line()?).into_owned();
-                    self.leaf(Value::Global { module, name });
+                    self.leaf(Value::Global { module, name })?;
                 }
                 0x93 => {
                     let name = self.pop()?;
@@ -582,7 +651,7 @@ impl<'a> Machine<'a> {
                                 module: m.clone(),
                                 name: n.clone(),
                             };
-                            self.leaf(v);
+                            self.leaf(v)?;
                         }
                         _ => return self.err("STACK_GLOBAL needs two strings"),
                     }
@@ -590,14 +659,14 @@ impl<'a> Machine<'a> {
                 b'R' | 0x81 => {
                     let args = self.pop()?;
                     let callable = self.pop()?;
-                    self.make_object(callable, args);
+                    self.make_object(callable, args)?;
                 }
                 0x92 => {
                     let kwargs = self.pop()?;
                     let args = self.pop()?;
                     let callable = self.pop()?;
                     let _ = kwargs;
-                    self.make_object(callable, args);
+                    self.make_object(callable, args)?;
                 }
                 b'b' => {
                     let state = self.pop()?;
@@ -611,14 +680,15 @@ impl<'a> Machine<'a> {
                 }
                 b'Q' => {
                     let pid = self.pop()?;
-                    self.push_node(Node::PersId(pid));
+                    self.push_node(Node::PersId(pid))?;
                 }
                 b'P' => {
                     let l = self.line()?;
                     let v = Value::Str(String::from_utf8_lossy(l).into_owned());
+                    self.charge(std::mem::size_of::<Node>() + l.len())?;
                     self.nodes.push(Node::Leaf(v));
                     let pid = self.nodes.len() - 1;
-                    self.push_node(Node::PersId(pid));
+                    self.push_node(Node::PersId(pid))?;
                 }
                 other => {
                     return self.err(format!("unsupported opcode 0x{other:02x}"));
@@ -710,6 +780,36 @@ fn long_value(b: &[u8]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn machine_memory_is_a_small_multiple_of_the_input_with_a_hard_cap() {
+        assert_eq!(machine_limit(0), MIN_MACHINE_BYTES);
+        assert_eq!(machine_limit(1000), MIN_MACHINE_BYTES + 32_000);
+        assert_eq!(machine_limit(60 << 20), MAX_MACHINE_BYTES);
+        assert_eq!(machine_limit(usize::MAX), MAX_MACHINE_BYTES);
+        // 8 MiB of EMPTY_LIST: ~80 bytes of nodes per input byte before; now refused
+        // once the accounted memory passes the cap, never built.
+        let mut hostile = vec![0x80, 2];
+        hostile.resize(8 << 20, b']');
+        hostile.push(b'.');
+        let mut m = Machine::new(&hostile);
+        let err = m.run().unwrap_err();
+        assert!(err.reason.contains("MiB of memory"), "{err}");
+        assert!(m.used <= m.limit + 4096, "{} > {}", m.used, m.limit);
+        let real = m.nodes.capacity() * std::mem::size_of::<Node>()
+            + m.stack.capacity() * std::mem::size_of::<Slot>();
+        assert!(
+            real <= 2 * m.limit,
+            "{real} bytes allocated for a {} limit",
+            m.limit
+        );
+        // Shared immutables cost a stack slot each, not a node.
+        let mut nones = vec![0x80, 2, b'('];
+        nones.resize(500_000, b'N');
+        nones.extend_from_slice(b"l.");
+        let v = parse_keys(&nones, &[]).unwrap();
+        assert!(matches!(v, Value::List(_)) || matches!(v, Value::Dict(_)));
+    }
 
     #[test]
     fn reads_a_small_protocol2_dict() {

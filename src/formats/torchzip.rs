@@ -13,7 +13,7 @@ const MAX_ENTRIES: u64 = 10_000_000;
 /// The largest central directory we read into memory.
 const MAX_CENTRAL_DIR: u64 = 256 << 20;
 /// The largest `data.pkl` we read into memory.
-const MAX_PICKLE: u64 = 256 << 20;
+const MAX_PICKLE: u64 = 64 << 20;
 
 /// One member of the archive, as its central directory entry describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,7 +181,15 @@ impl TorchZip {
                 e.name, e.method
             ));
         }
-        if e.size > MAX_PICKLE || e.size != e.compressed_size {
+        if e.size > MAX_PICKLE {
+            return zerr(format!(
+                "member {} is {} bytes, more than the {} MiB ckpt reads; not read",
+                e.name,
+                e.size,
+                MAX_PICKLE >> 20
+            ));
+        }
+        if e.size != e.compressed_size {
             return zerr(format!("member {} has an implausible size", e.name));
         }
         let start = self.data_offset(e)?;
@@ -196,14 +204,21 @@ impl TorchZip {
         self.read_member(&e)
     }
 
-    /// CRC32 every stored member; the first mismatch or truncation is the error.
-    /// Compressed members are checked for bounds only (torch never writes them).
-    pub fn verify(&mut self) -> Result<(), ZipError> {
+    /// CRC32 every stored and every deflated member (inflated as a stream, never past
+    /// its recorded size); the first mismatch or truncation is the error. Returns the
+    /// members it could not check (another compression method), named with the method.
+    pub fn verify(&mut self) -> Result<Vec<String>, ZipError> {
         let entries = self.entries.clone();
         let mut buf = vec![0u8; 1 << 20];
+        let mut unchecked = Vec::new();
         for e in &entries {
             let start = self.data_offset(e)?;
+            if e.method == 8 {
+                self.verify_deflated(e, start, &mut buf)?;
+                continue;
+            }
             if e.method != 0 {
+                unchecked.push(format!("{} (compression method {})", e.name, e.method));
                 continue;
             }
             if e.size != e.compressed_size {
@@ -229,6 +244,54 @@ impl TorchZip {
                     e.name, e.crc32
                 ));
             }
+        }
+        Ok(unchecked)
+    }
+
+    /// Inflate a deflated member as a stream and check its size and CRC32.
+    fn verify_deflated(
+        &mut self,
+        e: &ZipEntry,
+        start: u64,
+        buf: &mut [u8],
+    ) -> Result<(), ZipError> {
+        self.file
+            .seek(SeekFrom::Start(start))
+            .map_err(|err| io_err("seek failed", err))?;
+        let raw = (&mut self.file).take(e.compressed_size);
+        let mut inflate = flate2::read::DeflateDecoder::new(raw);
+        let mut h = crc32fast::Hasher::new();
+        let mut total: u64 = 0;
+        loop {
+            let n = match inflate.read(buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    return zerr(format!("member {} does not inflate: {err}", e.name));
+                }
+            };
+            total += n as u64;
+            if total > e.size {
+                return zerr(format!(
+                    "member {} inflates past its recorded {} bytes",
+                    e.name, e.size
+                ));
+            }
+            h.update(&buf[..n]);
+        }
+        if total != e.size {
+            return zerr(format!(
+                "member {} inflates to {total} bytes, its entry says {}",
+                e.name, e.size
+            ));
+        }
+        let got = h.finalize();
+        if got != e.crc32 {
+            return zerr(format!(
+                "CRC mismatch in member {}: stored {:08x}, computed {got:08x}",
+                e.name, e.crc32
+            ));
         }
         Ok(())
     }
@@ -323,7 +386,8 @@ pub fn read_pickle_keys(
         .map_err(|e| ZipError(format!("unreadable pickle: {e}")))
 }
 
-/// CRC-check a torch zip file; `Err(reason)` when damaged.
-pub fn verify_file(path: &Path) -> Result<(), ZipError> {
+/// CRC-check a torch zip file; `Err(reason)` when damaged, else the members it could
+/// not check (a compression method other than stored or deflate).
+pub fn verify_file(path: &Path) -> Result<Vec<String>, ZipError> {
     TorchZip::open(path)?.verify()
 }

@@ -186,12 +186,39 @@ pub struct CsvTable {
     pub columns: Vec<String>,
 }
 
+/// Most bytes ckpt reads from a trainer's text file (`summary.csv`, `metrics.csv`,
+/// `args.yaml`): far above a real one, small enough that parsing a hostile one stays
+/// cheap. A larger file is not read, and the scan says so.
+pub const MAX_TRAINER_FILE: u64 = 16 << 20;
+
+/// Read a trainer's text file of at most [`MAX_TRAINER_FILE`] bytes; a larger one is an
+/// error that says so (nothing is read).
+pub fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    let md = f.metadata()?;
+    if !md.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if md.len() > MAX_TRAINER_FILE {
+        return Err(std::io::Error::other(format!(
+            "{} bytes, more than the {} MiB ckpt reads from such a file; not read",
+            md.len(),
+            MAX_TRAINER_FILE >> 20
+        )));
+    }
+    let mut out = Vec::with_capacity(md.len() as usize);
+    // `take` also bounds a file that grows while it is read.
+    f.take(MAX_TRAINER_FILE).read_to_end(&mut out)?;
+    Ok(out)
+}
+
 pub fn read_csv(path: &Path, key_col: &str, warnings: &mut Vec<String>) -> Option<CsvTable> {
     let file_name = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let text = match std::fs::read(path) {
+    let text = match read_capped(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => {

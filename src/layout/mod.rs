@@ -18,8 +18,15 @@ use crate::{Error, Result};
 /// `.ckpt/manifest.json` means native, even when the names also look like timm (a
 /// foreign run ckpt has acted on gets `.ckpt/state.json`, never a manifest).
 pub fn detect(dir: &Path) -> Option<LayoutKind> {
-    if dir.join(".ckpt").join("manifest.json").is_file() {
-        return Some(LayoutKind::Ckpt);
+    match std::fs::symlink_metadata(dir.join(".ckpt")) {
+        // A `.ckpt` that is a symlink or a file is ckpt's state gone wrong, never a
+        // foreign run's: reading it as one (its names look like timm's) would hide that;
+        // `ckpt doctor` says what it is and how to fix it.
+        Ok(md) if !md.is_dir() => return Some(LayoutKind::Ckpt),
+        Ok(_) if dir.join(".ckpt").join("manifest.json").is_file() => {
+            return Some(LayoutKind::Ckpt)
+        }
+        _ => {}
     }
     let entries = common::list_types(dir).ok()?;
     if hf::looks_like(&entries) {
@@ -125,32 +132,39 @@ fn discover(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
 /// CRC32 for a torch zip, the header against the file size for safetensors.
 /// Returns `Some(reason)` when damaged, `None` when intact or of an unknown format.
 pub fn check_file_integrity(path: &Path) -> Option<String> {
+    check_file_integrity_report(path).0
+}
+
+/// [`check_file_integrity`], plus what it could not check (zip members compressed
+/// with a method ckpt cannot inflate), so `verify` can say so.
+pub fn check_file_integrity_report(path: &Path) -> (Option<String>, Vec<String>) {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
-        Err(e) => return Some(format!("cannot read: {e}")),
+        Err(e) => return (Some(format!("cannot read: {e}")), Vec::new()),
     };
     if !meta.is_file() {
-        return None;
+        return (None, Vec::new());
     }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_lowercase())
         .unwrap_or_default();
     if name.ends_with(".safetensors") {
-        return crate::formats::safetensors::check(path).err();
+        return (crate::formats::safetensors::check(path).err(), Vec::new());
     }
     if meta.len() == 0 {
-        return Some("zero-byte file".into());
+        return (Some("zero-byte file".into()), Vec::new());
     }
     let torch_ext = [".pth.tar", ".pth", ".pt", ".ckpt", ".bin", ".tar"]
         .iter()
         .any(|e| name.ends_with(e));
     if crate::formats::torchzip::looks_like_zip(path) || (torch_ext && looks_truncated_zip(path)) {
-        return crate::formats::torchzip::verify_file(path)
-            .err()
-            .map(|e| e.to_string());
+        return match crate::formats::torchzip::verify_file(path) {
+            Ok(unchecked) => (None, unchecked),
+            Err(e) => (Some(e.to_string()), Vec::new()),
+        };
     }
-    None
+    (None, Vec::new())
 }
 
 /// A torch-named file that is too short to even hold a zip's local header.

@@ -7,7 +7,9 @@
 pub mod lookup;
 pub mod manifest;
 pub mod path;
+pub mod pending_check;
 pub mod read;
+pub mod state_files;
 pub mod temp;
 
 use std::path::{Path, PathBuf};

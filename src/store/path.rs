@@ -31,6 +31,10 @@ pub enum BadPath {
     /// a path that passed the component checks; kept as a second line of defence).
     #[error("path {0:?} does not stay inside the run once joined")]
     Escapes(String),
+    /// A component on disk is a symlink (or a directory on the way is not a directory):
+    /// following it could lead out of the run, so it is never followed.
+    #[error("{0} is a symlink or not a directory; ckpt does not follow it out of the run")]
+    NotFollowed(String),
 }
 
 /// A checked manifest path, borrowing its components from the text.
@@ -83,7 +87,8 @@ impl<'a> ManifestPath<'a> {
         }
     }
 
-    /// Where the file lives under `run`, joined and then checked component by component.
+    /// Where the file lives under `run`, joined and then checked component by component,
+    /// on disk too: no component below `run` may be a symlink ([`BadPath::NotFollowed`]).
     pub fn on_disk(self, run: &Path) -> Result<PathBuf, BadPath> {
         let (base, parts): (PathBuf, Vec<&str>) = match self {
             ManifestPath::Live { name } => (run.to_path_buf(), vec![name]),
@@ -98,11 +103,31 @@ impl<'a> ManifestPath<'a> {
                 .iter()
                 .zip(&parts)
                 .all(|(c, p)| matches!(c, Component::Normal(n) if *n == std::ffi::OsStr::new(p)));
-        if same {
-            Ok(joined)
-        } else {
-            Err(escapes())
+        if !same {
+            return Err(escapes());
         }
+        // On disk: `.ckpt`, `.ckpt/trash`, the archive directory and the file itself
+        // must not be symlinks (a run unpacked from someone's tarball may hold them).
+        let chain: &[&str] = match self {
+            ManifestPath::Live { name } => &[name][..],
+            ManifestPath::Trashed { dir, name } => &[".ckpt", "trash", dir, name][..],
+        };
+        let mut p = run.to_path_buf();
+        for (i, c) in chain.iter().enumerate() {
+            p.push(c);
+            match std::fs::symlink_metadata(&p) {
+                // Missing: nothing below it exists either.
+                Err(_) => break,
+                Ok(md) if md.file_type().is_symlink() => {
+                    return Err(BadPath::NotFollowed(p.display().to_string()))
+                }
+                Ok(md) if i + 1 < chain.len() && !md.is_dir() => {
+                    return Err(BadPath::NotFollowed(p.display().to_string()))
+                }
+                Ok(_) => {}
+            }
+        }
+        Ok(joined)
     }
 }
 

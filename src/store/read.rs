@@ -115,10 +115,9 @@ pub fn parse_manifest(text: &[u8], path: &Path, run: &Path) -> Result<Manifest> 
 /// Load the manifest of `run`; `Ok(None)` when there is none.
 pub fn try_load_manifest(run: &Path) -> Result<Option<Manifest>> {
     let path = manifest_path(run);
-    match std::fs::read(&path) {
-        Ok(bytes) => parse_manifest(&bytes, &path, run).map(Some),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("read", &path, e)),
+    match super::state_files::read_state_file(run, "manifest.json")? {
+        Some(bytes) => parse_manifest(&bytes, &path, run).map(Some),
+        None => Ok(None),
     }
 }
 
@@ -139,16 +138,15 @@ pub fn parse_state_lenient(bytes: &[u8]) -> std::result::Result<ForeignState, se
 /// Load `.ckpt/state.json` of a foreign run; an empty state when missing.
 pub fn load_state(run: &Path) -> Result<ForeignState> {
     let path = state_path(run);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let bytes = match super::state_files::read_state_file(run, "state.json")? {
+        Some(b) => b,
+        None => {
             return Ok(ForeignState {
                 format: STATE_FORMAT.to_string(),
                 version: MANIFEST_VERSION,
                 ..Default::default()
             })
         }
-        Err(e) => return Err(Error::io("read", &path, e)),
     };
     let s = parse_state_lenient(&bytes)
         .map_err(|e| corrupt(&path, run, format!("not a valid state file: {e}")))?;

@@ -228,7 +228,17 @@ pub fn find_temps(dir: &Path) -> Vec<FoundTemp> {
 pub fn run_temp_dirs(run_dir: &Path) -> Vec<PathBuf> {
     let ckpt = run_dir.join(".ckpt");
     let trash = ckpt.join("trash");
-    let mut dirs = vec![run_dir.to_path_buf(), ckpt, trash.clone()];
+    // Only real directories: a symlinked `.ckpt` or trash leads out of the run.
+    let real = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+    let mut dirs = vec![run_dir.to_path_buf()];
+    if !real(&ckpt) {
+        return dirs;
+    }
+    dirs.push(ckpt);
+    if !real(&trash) {
+        return dirs;
+    }
+    dirs.push(trash.clone());
     if let Ok(rd) = std::fs::read_dir(&trash) {
         let mut subs: Vec<PathBuf> = rd
             .flatten()

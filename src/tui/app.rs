@@ -8,11 +8,12 @@ use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 
 use crate::engine::VerifyReport;
-use crate::snapshot::AliasHow;
 use crate::snapshot::{Checkpoint, CheckpointState, Role, RunSnapshot};
 
 use super::keymap::{self, Action, KeyMode};
 use super::render;
+
+pub use super::trainer::TrainerInfo;
 
 pub use super::msg::*;
 pub use super::projection::*;
@@ -26,6 +27,8 @@ pub struct App {
     /// Selected row of the run list.
     pub list_selected: usize,
     pub sort: SortKey,
+    /// The sort runs the other way (oldest, worst, smallest first).
+    pub sort_reverse: bool,
     pub filter: String,
     pub filter_editing: bool,
     pub overlay: Overlay,
@@ -58,6 +61,7 @@ impl App {
             screen,
             list_selected: 0,
             sort: SortKey::default(),
+            sort_reverse: false,
             filter: String::new(),
             filter_editing: false,
             overlay: Overlay::None,
@@ -73,6 +77,27 @@ impl App {
         }
     }
 
+    /// The arrow on the sorted column: ▼ newest/best/largest first, ▲ the reverse.
+    pub fn sort_arrow(&self) -> &'static str {
+        if self.sort_reverse {
+            "▲"
+        } else {
+            "▼"
+        }
+    }
+
+    /// "newest first", "worst first", … for the status line.
+    pub fn sort_order_words(&self) -> &'static str {
+        match (self.sort, self.sort_reverse) {
+            (SortKey::Epoch, false) => "(newest first)",
+            (SortKey::Epoch, true) => "(oldest first)",
+            (SortKey::Metric, false) => "(best first)",
+            (SortKey::Metric, true) => "(worst first)",
+            (SortKey::Size, false) => "(largest first)",
+            (SortKey::Size, true) => "(smallest first)",
+        }
+    }
+
     /// Which keys are live.
     pub fn key_mode(&self) -> KeyMode {
         match (&self.overlay, self.screen) {
@@ -83,19 +108,31 @@ impl App {
             _ if self.filter_editing => KeyMode::Filter,
             (_, Screen::RunList) => KeyMode::RunList,
             (_, Screen::Run(_)) => KeyMode::Run,
+            (_, Screen::Trash(_)) => KeyMode::Trash,
         }
     }
 
     /// Whether a key action applies right now (the footer hides those that do not).
     pub fn offers(&self, action: Action) -> bool {
         match action {
-            Action::ToggleArchive => matches!(
-                &self.overlay,
+            // On hf the newer step folders always move (the Trainer resumes from the
+            // highest step): there is nothing to toggle.
+            Action::ToggleArchive => match &self.overlay {
                 Overlay::Confirm(Confirm {
                     action: PendingAction::Restore(p),
+                    run,
                     ..
-                }) if !p.export && !p.newer.is_empty()
-            ),
+                }) => {
+                    let hf = self
+                        .runs
+                        .iter()
+                        .find(|r| &r.path == run)
+                        .and_then(|r| r.snapshot.as_ref())
+                        .is_some_and(|s| s.layout == crate::snapshot::LayoutKind::Hf);
+                    !p.export && !p.newer.is_empty() && !hf
+                }
+                _ => false,
+            },
             _ => true,
         }
     }
@@ -103,14 +140,14 @@ impl App {
     /// The run being shown, if one is open.
     pub fn current(&self) -> Option<&RunEntry> {
         match self.screen {
-            Screen::Run(i) => self.runs.get(i),
+            Screen::Run(i) | Screen::Trash(i) => self.runs.get(i),
             Screen::RunList => None,
         }
     }
 
     fn current_mut(&mut self) -> Option<&mut RunEntry> {
         match self.screen {
-            Screen::Run(i) => self.runs.get_mut(i),
+            Screen::Run(i) | Screen::Trash(i) => self.runs.get_mut(i),
             Screen::RunList => None,
         }
     }
@@ -198,7 +235,11 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             if at > app.now {
                 app.now = at;
             }
-            let (sort, filter, h) = (app.sort, app.filter.clone(), app.table_height());
+            let (sort, filter, h) = (
+                (app.sort, app.sort_reverse),
+                app.filter.clone(),
+                app.table_height(),
+            );
             if let Some(i) = app.run_index(&run) {
                 let entry = &mut app.runs[i];
                 entry.last_scan = Some(at);
@@ -234,7 +275,17 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         Msg::Planned { run, result } => {
             app.busy = None;
             match result {
-                Ok(Planned::Confirm(action)) => {
+                Ok(Planned::Confirm(mut action)) => {
+                    // A policy plan says why it is not the marks: `d` refused them.
+                    if let PendingAction::Prune(PruneProposal {
+                        basis: PruneBasis::Policy { refused_marks, .. },
+                        ..
+                    }) = &mut action
+                    {
+                        if let Some(i) = app.run_index(&run) {
+                            refused_marks.clone_from(&app.runs[i].refused_marks);
+                        }
+                    }
                     app.overlay = Overlay::Confirm(Confirm {
                         run,
                         action,
@@ -265,7 +316,13 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
                 }
                 Err(e) => app.set_status(Level::Error, e),
             }
-            vec![Command::Scan(run)]
+            // The trash view shows what the action changed there too.
+            let trash_open = matches!(app.screen, Screen::Trash(i) if app.runs.get(i).is_some_and(|r| r.path == run));
+            let mut cmds = vec![Command::Scan(run.clone())];
+            if trash_open {
+                cmds.push(Command::ListTrash(run));
+            }
+            cmds
         }
         Msg::Gone { run, at } => {
             if at > app.now {
@@ -284,8 +341,31 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             }
             vec![]
         }
+        Msg::TrashListed { run, result } => {
+            if let Some(i) = app.run_index(&run) {
+                let t = &mut app.runs[i].trash;
+                match result {
+                    Ok(l) => {
+                        t.selected = t.selected.min(l.entries.len().saturating_sub(1));
+                        t.listing = Some(l);
+                        t.error = None;
+                    }
+                    Err(e) => t.error = Some(e),
+                }
+            }
+            vec![]
+        }
         Msg::Tick(now) => {
             app.now = now;
+            vec![]
+        }
+        Msg::Space { run, space } => {
+            if let Some(h) = app
+                .run_index(&run)
+                .and_then(|i| app.runs[i].headroom.as_mut())
+            {
+                h.update(space);
+            }
             vec![]
         }
         Msg::Terminate => {
@@ -306,6 +386,26 @@ fn on_key(app: &mut App, ev: &KeyEvent) -> Vec<Command> {
         return vec![];
     }
     let Some(action) = action else {
+        // One line, so a mistyped key is not silently ignored.
+        let label = super::keymap::Key {
+            code: ev.code,
+            mods: ev.modifiers - crossterm::event::KeyModifiers::SHIFT,
+        }
+        .label();
+        let known_char = matches!(
+            ev.code,
+            crossterm::event::KeyCode::Char(_) | crossterm::event::KeyCode::F(_)
+        );
+        if known_char
+            || ev
+                .modifiers
+                .contains(crossterm::event::KeyModifiers::CONTROL)
+        {
+            app.set_status(
+                Level::Info,
+                format!("{label} does nothing here; ? (or F1) lists the keys"),
+            );
+        }
         return vec![];
     };
     on_action(app, action)
@@ -346,6 +446,7 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
                     refilter(app);
                 }
             }
+            Screen::Trash(_) => {}
             Screen::Run(_) => {
                 if app
                     .current()
@@ -358,8 +459,17 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
         },
         Action::Sort => {
             app.sort = app.sort.next();
+            app.sort_reverse = false;
             refilter(app);
             app.set_status(Level::Info, format!("sorted by {}", app.sort.as_str()));
+        }
+        Action::ReverseSort => {
+            app.sort_reverse = !app.sort_reverse;
+            refilter(app);
+            app.set_status(
+                Level::Info,
+                format!("sorted by {} {}", app.sort.as_str(), app.sort_order_words()),
+            );
         }
         Action::Filter => app.filter_editing = true,
         Action::ApplyFilter => app.filter_editing = false,
@@ -368,6 +478,12 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
             refilter(app);
         }
         Action::Rescan => {
+            if let (Screen::Trash(_), Some(r)) = (app.screen, app.current()) {
+                return vec![
+                    Command::Scan(r.path.clone()),
+                    Command::ListTrash(r.path.clone()),
+                ];
+            }
             return match app.current() {
                 Some(r) => vec![Command::Scan(r.path.clone())],
                 None => app
@@ -381,6 +497,15 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
             return on_confirm_key(app, action)
         }
         Action::ToggleArchive => return toggle_archive(app),
+        Action::Trash => {
+            if let Screen::Run(i) = app.screen {
+                app.screen = Screen::Trash(i);
+                if let Some(r) = app.runs.get(i) {
+                    return vec![Command::ListTrash(r.path.clone())];
+                }
+            }
+        }
+        Action::TrashRestore | Action::TrashEmpty => return on_trash_action(app, action),
         Action::Promote
         | Action::Restore
         | Action::Pin
@@ -392,12 +517,21 @@ pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
 }
 
 fn back(app: &mut App) {
+    let marked = app.current().is_some_and(|r| !r.marked.is_empty());
     if app.overlay != Overlay::None {
         app.overlay = Overlay::None;
+    } else if let Screen::Trash(i) = app.screen {
+        app.screen = Screen::Run(i);
     } else if app.filter_editing || !app.filter.is_empty() {
         app.filter_editing = false;
         app.filter.clear();
         refilter(app);
+    } else if marked {
+        if let Some(run) = app.current_mut() {
+            let n = run.marked.len();
+            run.marked.clear();
+            app.set_status(Level::Info, format!("{n} mark(s) cleared"));
+        }
     } else if matches!(app.screen, Screen::Run(_)) && app.runs.len() > 1 {
         app.screen = Screen::RunList;
     }
@@ -467,17 +601,64 @@ fn toggle_archive(app: &mut App) -> Vec<Command> {
     }]
 }
 
-fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
+/// `r` (restore the selected entry) and `x` (empty) in the trash view: the engine plans
+/// on the worker, the dialog shows the plan, the user confirms (default No).
+fn on_trash_action(app: &mut App, action: Action) -> Vec<Command> {
+    if refused_now(app, action) {
+        return vec![];
+    }
+    let Some(run) = app.current() else {
+        return vec![];
+    };
+    let path = run.path.clone();
+    let entries = run
+        .trash
+        .listing
+        .as_ref()
+        .map(|l| l.entries.as_slice())
+        .unwrap_or_default();
+    if entries.is_empty() {
+        app.set_status(Level::Info, "the trash is empty");
+        return vec![];
+    }
+    let request = match action {
+        Action::TrashRestore => {
+            let Some(e) = entries.get(run.trash.selected) else {
+                return vec![];
+            };
+            PlanRequest::TrashRestore {
+                name: e.name.clone(),
+            }
+        }
+        _ => PlanRequest::TrashEmpty,
+    };
+    app.busy = Some(Busy {
+        label: "planning…".into(),
+        progress: None,
+    });
+    vec![Command::Plan { run: path, request }]
+}
+
+/// An action that cannot start now (read-only, or another one still running): says
+/// why in the status line.
+fn refused_now(app: &mut App, action: Action) -> bool {
     if action.mutates() && app.read_only {
         app.set_status(
             Level::Warn,
             "read-only: actions are disabled (started with --read-only)",
         );
-        return vec![];
+        return true;
     }
     if let Some(b) = &app.busy {
         let text = format!("busy: {} still running", b.label);
         app.set_status(Level::Warn, text);
+        return true;
+    }
+    false
+}
+
+fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
+    if refused_now(app, action) {
         return vec![];
     }
     let h = app.table_height();
@@ -525,7 +706,7 @@ fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
                 || snap
                     .best
                     .as_ref()
-                    .is_some_and(|b| &b.path == a && b.how != AliasHow::Record)
+                    .is_some_and(|b| &b.path == a && b.how != crate::snapshot::AliasHow::Record)
         });
         (
             alias,
@@ -569,9 +750,11 @@ fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
             };
             let unmark = run.marked.contains(&ckpt.name);
             if let (Some(why), false) = (protected, unmark) {
+                run.refused_marks = vec![(ckpt.name.clone(), why.to_string())];
                 app.set_status(Level::Warn, format!("cannot mark {}: {why}", ckpt.name));
                 return vec![];
             }
+            run.refused_marks.clear();
             if !run.marked.remove(&ckpt.name) {
                 run.marked.insert(ckpt.name.clone());
             }
@@ -645,19 +828,38 @@ pub fn gone_text(run: &Path) -> String {
     format!("run directory is gone: {}", run.display())
 }
 
-/// The status line after a verify: one short sentence; details live on the rows.
-pub fn verify_summary(rep: &VerifyReport) -> Result<String, String> {
+/// The status line after a verify: one short sentence in checkpoints (the run's
+/// `checkpoints`, by name), not files; alias and trash files are counted apart.
+pub fn verify_summary(rep: &VerifyReport, checkpoints: &[String]) -> Result<String, String> {
+    let is_ckpt = |n: &String| checkpoints.contains(n);
+    let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    let ckpts = rep.ok.iter().filter(|n| is_ckpt(n)).count()
+        + rep.damaged.iter().filter(|d| is_ckpt(&d.name)).count();
+    let others = rep.checked.saturating_sub(ckpts);
     if rep.damaged.is_empty() {
+        let also = if others > 0 {
+            format!(" and {}", plural(others, "alias/trash file"))
+        } else {
+            String::new()
+        };
         Ok(format!(
-            "verified {} checkpoint(s), {}: all intact",
-            rep.checked,
+            "verified {}{also}, {}: all intact",
+            plural(ckpts, "checkpoint"),
             render::fmt::bytes(rep.bytes)
         ))
     } else {
+        let bad_ckpts = rep.damaged.iter().filter(|d| is_ckpt(&d.name)).count();
+        let bad_others = rep.damaged.len() - bad_ckpts;
+        let mut what = vec![];
+        if bad_ckpts > 0 {
+            what.push(format!("{} of {ckpts}", plural(bad_ckpts, "checkpoint")));
+        }
+        if bad_others > 0 {
+            what.push(plural(bad_others, "alias/trash file"));
+        }
         Err(format!(
-            "verify: {} damaged of {} — Enter on a row shows why, ! lists all",
-            rep.damaged.len(),
-            rep.checked
+            "verify: {} damaged — Enter on a row shows why, ! lists all",
+            what.join(" and ")
         ))
     }
 }
@@ -710,6 +912,14 @@ fn move_by(app: &mut App, delta: i64) {
                 let len = app.list_view().len();
                 (&mut app.list_selected, len)
             }
+            Screen::Trash(i) => {
+                let Some(run) = app.runs.get_mut(i) else {
+                    return;
+                };
+                let len = run.trash.listing.as_ref().map_or(0, |l| l.entries.len());
+                run.trash.selected = clamp_move(run.trash.selected, delta, len);
+                return;
+            }
             Screen::Run(i) => {
                 let Some(run) = app.runs.get_mut(i) else {
                     return;
@@ -753,13 +963,17 @@ pub fn ensure_visible(run: &mut RunEntry, height: usize) {
 }
 
 fn refilter(app: &mut App) {
-    let (sort, filter, h) = (app.sort, app.filter.clone(), app.table_height());
+    let (sort, filter, h) = (
+        (app.sort, app.sort_reverse),
+        app.filter.clone(),
+        app.table_height(),
+    );
     match app.screen {
         Screen::RunList => {
             let len = app.list_view().len();
             app.list_selected = app.list_selected.min(len.saturating_sub(1));
         }
-        Screen::Run(i) => {
+        Screen::Run(i) | Screen::Trash(i) => {
             if let Some(run) = app.runs.get_mut(i) {
                 let keep = run.selected_checkpoint().map(|c| c.name.clone());
                 rebuild_view(run, sort, &filter);
@@ -769,11 +983,21 @@ fn refilter(app: &mut App) {
     }
 }
 
-fn set_snapshot(run: &mut RunEntry, snap: RunSnapshot, sort: SortKey, filter: &str, h: usize) {
+fn set_snapshot(
+    run: &mut RunEntry,
+    snap: RunSnapshot,
+    sort: (SortKey, bool),
+    filter: &str,
+    h: usize,
+) {
     let keep = run.selected_checkpoint().map(|c| c.name.clone());
     run.ranks = compute_ranks(&snap);
-    run.marked
-        .retain(|m| snap.checkpoints.iter().any(|c| &c.name == m));
+    // Marks of rows that vanished, or that became best, last or pinned, go.
+    run.marked.retain(|m| {
+        snap.checkpoints.iter().any(|c| {
+            &c.name == m && !c.pinned && !c.has_role(Role::Best) && !c.has_role(Role::Last)
+        })
+    });
     // A verify verdict holds only while the checkpoint is unchanged.
     run.damaged.retain(|name, m| {
         snap.checkpoints
@@ -842,7 +1066,7 @@ pub fn state_name(s: &CheckpointState) -> &'static str {
     }
 }
 
-fn rebuild_view(run: &mut RunEntry, sort: SortKey, filter: &str) {
+fn rebuild_view(run: &mut RunEntry, (sort, reverse): (SortKey, bool), filter: &str) {
     let Some(snap) = run.snapshot.as_ref() else {
         run.view.clear();
         return;
@@ -864,6 +1088,9 @@ fn rebuild_view(run: &mut RunEntry, sort: SortKey, filter: &str) {
             view.sort_by_key(|&i| (run.ranks[i].unwrap_or(usize::MAX), std::cmp::Reverse(i)))
         }
         SortKey::Size => view.sort_by_key(|&i| (std::cmp::Reverse(cps[i].bytes), i)),
+    }
+    if reverse {
+        view.reverse();
     }
     run.view = view;
 }

@@ -18,6 +18,8 @@ pub enum KeyMode {
     Help,
     /// The details overlay of one checkpoint.
     Details,
+    /// The run's trash (`.ckpt/trash/`): what is there, restore from it, empty it.
+    Trash,
 }
 
 /// What a key does.
@@ -32,6 +34,8 @@ pub enum Action {
     /// Enter: open the selected run, or show the selected checkpoint's details.
     Open,
     Sort,
+    /// Reverse the sort order.
+    ReverseSort,
     Filter,
     Promote,
     Restore,
@@ -59,6 +63,12 @@ pub enum Action {
     ApplyFilter,
     /// Filter input: delete one character.
     Backspace,
+    /// Open the trash view of the run.
+    Trash,
+    /// Trash view: bring the selected entry back into the run.
+    TrashRestore,
+    /// Trash view: delete everything in the trash.
+    TrashEmpty,
 }
 
 impl Action {
@@ -66,7 +76,13 @@ impl Action {
     pub fn mutates(self) -> bool {
         matches!(
             self,
-            Action::Promote | Action::Restore | Action::Pin | Action::Mark | Action::PrunePlan
+            Action::Promote
+                | Action::Restore
+                | Action::Pin
+                | Action::Mark
+                | Action::PrunePlan
+                | Action::TrashRestore
+                | Action::TrashEmpty
         )
     }
 }
@@ -117,6 +133,7 @@ impl Key {
             KeyCode::Left => "←".into(),
             KeyCode::Right => "→".into(),
             KeyCode::Backspace => "Bksp".into(),
+            KeyCode::F(n) => format!("F{n}"),
             other => format!("{other:?}"),
         };
         if self.mods.contains(KeyModifiers::CONTROL) {
@@ -158,14 +175,14 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         keys: &[k('j'), code(KeyCode::Down)],
         action: Action::Down,
-        modes: &[M::RunList, M::Run, M::Details],
+        modes: &[M::RunList, M::Run, M::Details, M::Trash],
         hint: None,
         help: "move down",
     },
     Binding {
         keys: &[k('k'), code(KeyCode::Up)],
         action: Action::Up,
-        modes: &[M::RunList, M::Run, M::Details],
+        modes: &[M::RunList, M::Run, M::Details, M::Trash],
         hint: None,
         help: "move up",
     },
@@ -219,6 +236,13 @@ pub const BINDINGS: &[Binding] = &[
         help: "sort: epoch/metric/size",
     },
     Binding {
+        keys: &[k('S')],
+        action: Action::ReverseSort,
+        modes: RUN,
+        hint: None,
+        help: "reverse the sort order",
+    },
+    Binding {
         keys: &[k('/')],
         action: Action::Filter,
         modes: NAV,
@@ -251,7 +275,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::Mark,
         modes: RUN,
         hint: Some("mark"),
-        help: "mark / unmark for prune",
+        help: "mark / unmark for prune, next row (not best/last/pinned)",
     },
     Binding {
         keys: &[k('x')],
@@ -268,9 +292,30 @@ pub const BINDINGS: &[Binding] = &[
         help: "verify all checkpoints",
     },
     Binding {
+        keys: &[k('t')],
+        action: Action::Trash,
+        modes: RUN,
+        hint: Some("trash"),
+        help: "the run's trash: restore from it, empty it",
+    },
+    Binding {
+        keys: &[k('r')],
+        action: Action::TrashRestore,
+        modes: &[M::Trash],
+        hint: Some("restore"),
+        help: "bring it back into the run",
+    },
+    Binding {
+        keys: &[k('x')],
+        action: Action::TrashEmpty,
+        modes: &[M::Trash],
+        hint: Some("empty"),
+        help: "empty the trash (delete all)",
+    },
+    Binding {
         keys: &[k('R')],
         action: Action::Rescan,
-        modes: NAV,
+        modes: &[M::RunList, M::Run, M::Trash],
         hint: None,
         help: "rescan now",
     },
@@ -337,21 +382,21 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         keys: &[code(KeyCode::Esc)],
         action: Action::Back,
-        modes: &[M::Run, M::Filter, M::Help, M::Details, M::RunList],
+        modes: &[M::Run, M::Filter, M::Help, M::Details, M::RunList, M::Trash],
         hint: Some("back"),
         help: "back / clear / close",
     },
     Binding {
-        keys: &[k('?')],
+        keys: &[k('?'), code(KeyCode::F(1))],
         action: Action::Help,
-        modes: &[M::RunList, M::Run, M::Help, M::Details],
+        modes: &[M::RunList, M::Run, M::Help, M::Details, M::Trash],
         hint: Some("help"),
         help: "this help",
     },
     Binding {
         keys: &[k('q'), ctrl('c')],
         action: Action::Quit,
-        modes: &[M::RunList, M::Run, M::Help, M::Details],
+        modes: &[M::RunList, M::Run, M::Help, M::Details, M::Trash],
         hint: Some("quit"),
         help: "quit",
     },

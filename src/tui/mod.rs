@@ -6,16 +6,18 @@
 //! per [`FRAME_GAP`], inside a synchronized update, so an idle monitor writes nothing.
 
 pub mod app;
+pub mod frame;
 pub mod keymap;
 pub mod msg;
+pub mod procinfo;
 pub mod projection;
 pub mod render;
 pub mod state;
 pub mod terminal;
+pub mod ticker;
 pub mod trainer;
 pub mod worker;
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
@@ -36,9 +38,6 @@ pub const FRAME_GAP: Duration = Duration::from_millis(50);
 
 /// Shortest `--poll` interval: below it polling burns a core re-listing the run.
 pub const MIN_POLL: Duration = Duration::from_millis(100);
-
-/// How often trainer activity is looked up.
-const TRAINER_EVERY: Duration = Duration::from_secs(5);
 
 /// When to use colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -166,21 +165,16 @@ pub fn run(options: WatchOptions) -> crate::Result<()> {
         };
         watch::start(&runs, config, emit)
     };
-    let (_trainer_stop, trainer_rx) = mpsc::channel::<()>();
-    {
+    // Dropped when the loop ends: that stops the tracker.
+    let trainer_hints = {
         let tx = tx.clone();
-        let runs = runs.clone();
-        let _ = std::thread::Builder::new()
-            .name("ckpt-trainer".into())
-            .spawn(move || {
-                trainer::poll_loop(runs, TRAINER_EVERY, trainer_rx, |run, trainer| {
-                    let _ = tx.send(Msg::Trainer {
-                        run: run.to_path_buf(),
-                        trainer,
-                    });
-                })
+        trainer::spawn(runs.clone(), move |run, trainer| {
+            let _ = tx.send(Msg::Trainer {
+                run: run.to_path_buf(),
+                trainer,
             });
-    }
+        })
+    };
 
     let size = guard
         .terminal
@@ -191,12 +185,15 @@ pub fn run(options: WatchOptions) -> crate::Result<()> {
         let _ = scanner.send(r.clone());
     }
 
+    // Ages and the visible run's disk figures tick once a second; a tick that changes
+    // no cell draws nothing.
+    let visible = ticker::Visible::default();
+    ticker::spawn(tx.clone(), visible.clone());
+
     let mut last: Option<Buffer> = None;
     let mut last_draw = Instant::now() - FRAME_GAP;
     let mut pending: Vec<Msg> = Vec::new();
-    // Block until something happens. No timer here: ages and "last save" move with
-    // each scan (the watcher's safety-net rescan comes once a minute), so an idle
-    // minute costs one small redraw.
+    // Block until something happens.
     while let Ok(msg) = rx.recv() {
         pending.push(msg);
         // Coalesce: drain the queue, and wait out the rest of the frame gap.
@@ -214,6 +211,14 @@ pub fn run(options: WatchOptions) -> crate::Result<()> {
             }
         }
         for m in pending.drain(..) {
+            if let Msg::Scanned {
+                run,
+                result: Ok(snap),
+                ..
+            } = &m
+            {
+                let _ = trainer_hints.send(trainer::hint_of(snap, run));
+            }
             for cmd in update(&mut app, m) {
                 match cmd {
                     Command::Scan(run) => {
@@ -225,6 +230,9 @@ pub fn run(options: WatchOptions) -> crate::Result<()> {
                     Command::Apply { run, action } => {
                         let _ = worker.send(worker::Job::Apply { run, action });
                     }
+                    Command::ListTrash(run) => {
+                        let _ = worker.send(worker::Job::ListTrash { run });
+                    }
                     Command::Quit => app.quit = true,
                 }
             }
@@ -232,12 +240,16 @@ pub fn run(options: WatchOptions) -> crate::Result<()> {
         if app.quit {
             break;
         }
+        visible.set(
+            app.current()
+                .map(|r| std::slice::from_ref(&r.path))
+                .unwrap_or(&[]),
+        );
         let area = Rect::new(0, 0, app.size.0, app.size.1);
         let mut buf = Buffer::empty(area);
         render::draw(&app, area, &mut buf);
         if last.as_ref() != Some(&buf) {
-            draw(&mut guard.terminal, &buf)?;
-            last = Some(buf);
+            last = Some(draw(&mut guard.terminal, last.as_ref(), buf)?);
             last_draw = Instant::now();
             // Test seam (debug builds only): prove the panic hook restores the terminal.
             #[cfg(debug_assertions)]
@@ -250,31 +262,27 @@ pub fn run(options: WatchOptions) -> crate::Result<()> {
     Ok(())
 }
 
-/// Write one frame: ratatui diffs against the previous frame (no full clears), and the
-/// whole frame goes out inside a synchronized update.
-fn draw(terminal: &mut terminal::Term, buf: &Buffer) -> crate::Result<()> {
+/// Write one frame over the previous one: only the changed cells (no full clears; a
+/// large frame inside a synchronized update, see [`frame`]). Returns what the screen
+/// now shows: `buf`, or a blank fallback when the terminal's real size differs (a
+/// resize is on its way).
+fn draw(
+    terminal: &mut terminal::Term,
+    prev: Option<&Buffer>,
+    buf: Buffer,
+) -> crate::Result<Buffer> {
     let io = |e: std::io::Error| crate::Error::io("draw", "/dev/tty", e);
-    crossterm::queue!(
-        terminal.backend_mut(),
-        crossterm::terminal::BeginSynchronizedUpdate
-    )
-    .map_err(io)?;
-    terminal
-        .draw(|f| {
-            let area = f.area();
-            if area == buf.area {
-                *f.buffer_mut() = buf.clone();
-            } else {
-                render::draw_fallback(area, f.buffer_mut());
-            }
-        })
-        .map_err(io)?;
-    crossterm::queue!(
-        terminal.backend_mut(),
-        crossterm::terminal::EndSynchronizedUpdate
-    )
-    .map_err(io)?;
-    terminal.backend_mut().flush().map_err(io)
+    let size = terminal.size().map_err(io)?;
+    let shown = if (size.width, size.height) == (buf.area.width, buf.area.height) {
+        buf
+    } else {
+        let area = Rect::new(0, 0, size.width, size.height);
+        let mut fallback = Buffer::empty(area);
+        render::draw_fallback(area, &mut fallback);
+        fallback
+    };
+    frame::write_frame(terminal.backend_mut(), prev, &shown).map_err(io)?;
+    Ok(shown)
 }
 
 fn spawn_input(tx: Sender<Msg>) {

@@ -1,6 +1,6 @@
 //! What flows into the monitor's pure update and out of it: [`Msg`] (keys, scans,
-//! plans, results), [`Command`] (work for other threads), and the typed outcomes of
-//! planning ([`Planned`]) and applying ([`Applied`]) an action.
+//! plans, results), [`Command`] (work for other threads), the actions a dialog confirms,
+//! and the typed outcomes of planning ([`Planned`]) and applying ([`Applied`]) them.
 
 use std::path::PathBuf;
 
@@ -8,11 +8,49 @@ use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 
 use crate::disk::Headroom;
+use crate::engine::trash::{TrashEmptyPlan, TrashListing, TrashRestorePlan};
 use crate::engine::{Progress, PrunePlan, RestorePlan, VerifyReport};
+use crate::rank::KeepReason;
 use crate::snapshot::RunSnapshot;
 use crate::watch::WatchMode;
 
 use super::app::*;
+
+/// Why a prune plan deletes what it deletes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PruneBasis {
+    /// The rows marked with `d`; `refused` were marked but the engine keeps them.
+    Marked {
+        refused: Vec<(String, Vec<KeepReason>)>,
+    },
+    /// No row is marked: the run's retention policy, from `source` ("the run's
+    /// manifest", "timm's checkpoint_hist", …). `refused_marks` are the rows `d` last
+    /// refused to mark (best, last, pinned), which is why nothing is marked.
+    Policy {
+        source: String,
+        refused_marks: Vec<(String, String)>,
+    },
+}
+
+/// A prune plan and why it deletes what it deletes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PruneProposal {
+    pub plan: PrunePlan,
+    pub basis: PruneBasis,
+}
+
+impl From<PrunePlan> for PruneProposal {
+    /// A plan by the run's policy.
+    fn from(plan: PrunePlan) -> PruneProposal {
+        PruneProposal {
+            plan,
+            basis: PruneBasis::Policy {
+                source: "the run's retention policy".into(),
+                refused_marks: Vec::new(),
+            },
+        }
+    }
+}
 
 /// What planning an action came to: a plan to confirm, or nothing to do (advice, not a
 /// failure: the status line says why in a warning, not an error).
@@ -30,6 +68,8 @@ pub enum ActionKind {
     Pin,
     Restore,
     Prune,
+    TrashRestore,
+    TrashEmpty,
     Verify,
 }
 
@@ -65,7 +105,11 @@ pub enum PendingAction {
         files: Vec<(PathBuf, u64)>,
     },
     Restore(RestorePlan),
-    Prune(PrunePlan),
+    Prune(PruneProposal),
+    /// Bring a trash entry back into the run as a regular checkpoint.
+    TrashRestore(TrashRestorePlan),
+    /// Delete what is in the trash.
+    TrashEmpty(TrashEmptyPlan),
     Verify {
         checkpoints: usize,
         bytes: u64,
@@ -81,6 +125,8 @@ impl PendingAction {
             PendingAction::Pin { pin: false, .. } => "unpin",
             PendingAction::Restore(_) => "restore",
             PendingAction::Prune(_) => "prune",
+            PendingAction::TrashRestore(_) => "restore from the trash",
+            PendingAction::TrashEmpty(_) => "empty the trash",
             PendingAction::Verify { .. } => "verify",
         }
     }
@@ -105,14 +151,27 @@ pub enum PlanRequest {
     },
     /// Marked checkpoints, or the run's retention policy when empty.
     Prune { marked: Vec<String> },
+    /// Bring back the trash entry of this name (its path below `.ckpt/trash/`).
+    TrashRestore { name: String },
+    /// Delete everything in the trash.
+    TrashEmpty,
 }
 
 /// Work for the event loop to start; results come back as messages.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per key press; boxing buys nothing
 pub enum Command {
     Scan(PathBuf),
-    Plan { run: PathBuf, request: PlanRequest },
-    Apply { run: PathBuf, action: PendingAction },
+    Plan {
+        run: PathBuf,
+        request: PlanRequest,
+    },
+    Apply {
+        run: PathBuf,
+        action: PendingAction,
+    },
+    /// List the run's trash (the worker answers with `Msg::TrashListed`).
+    ListTrash(PathBuf),
     Quit,
 }
 
@@ -159,8 +218,18 @@ pub enum Msg {
         run: PathBuf,
         report: VerifyReport,
     },
+    /// What the run's trash holds (or why it cannot be listed).
+    TrashListed {
+        run: PathBuf,
+        result: Result<TrashListing, String>,
+    },
     /// The wall clock moved (ages and "last save" are drawn relative to it).
     Tick(DateTime<Utc>),
+    /// New free-space figures of a run's filesystem (the once-a-second disk tick).
+    Space {
+        run: PathBuf,
+        space: crate::disk::Space,
+    },
     /// SIGTERM/SIGHUP: leave now.
     Terminate,
 }

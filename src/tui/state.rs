@@ -1,5 +1,5 @@
 //! The monitor's view state per run and overall: rows, sort, marks, dialogs, status,
-//! busy work, the trainer seen writing the run.
+//! busy work, the trash view.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 
 use crate::disk::Headroom;
+use crate::engine::trash::TrashListing;
 use crate::engine::{Progress, VerifyReport};
 use crate::rank::Mode;
 use crate::snapshot::{Checkpoint, CheckpointState, RunSnapshot};
@@ -15,18 +16,6 @@ use crate::watch::WatchMode;
 use super::render;
 
 use super::app::*;
-
-/// The process that looks like it is training into a run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrainerInfo {
-    pub pid: u32,
-    /// Short command line (program and first arguments).
-    pub command: String,
-    /// CPU use in percent of one core.
-    pub cpu_percent: f32,
-    /// Resident memory in bytes.
-    pub memory: u64,
-}
 
 /// Column the history table is sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -97,6 +86,17 @@ pub enum Overlay {
 pub enum Screen {
     RunList,
     Run(usize),
+    /// The trash of run `usize`.
+    Trash(usize),
+}
+
+/// The trash view of one run: the last listing and the cursor.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrashView {
+    pub listing: Option<TrashListing>,
+    /// Why the last listing failed.
+    pub error: Option<String>,
+    pub selected: usize,
 }
 
 /// A damaged verdict of the last `v` verify for one checkpoint; it stands until the
@@ -128,6 +128,8 @@ pub struct RunEntry {
     pub view: Vec<usize>,
     /// Names marked for prune.
     pub marked: BTreeSet<String>,
+    /// Rows `d` last refused to mark, with why (cleared by the next mark).
+    pub refused_marks: Vec<(String, String)>,
     /// Selected position in `view`, and the first visible one.
     pub selected: usize,
     pub offset: usize,
@@ -141,6 +143,8 @@ pub struct RunEntry {
     pub sizes: Vec<(DateTime<Utc>, u64)>,
     /// The chart's and sparkline's data, computed once per scan (not per frame).
     pub series: render::chart::Series,
+    /// The trash view's state.
+    pub trash: TrashView,
 }
 
 impl RunEntry {
@@ -158,6 +162,7 @@ impl RunEntry {
             ranks: Vec::new(),
             view: Vec::new(),
             marked: BTreeSet::new(),
+            refused_marks: Vec::new(),
             selected: 0,
             offset: 0,
             damaged: BTreeMap::new(),
@@ -165,6 +170,7 @@ impl RunEntry {
             gone: false,
             sizes: Vec::new(),
             series: render::chart::Series::default(),
+            trash: TrashView::default(),
         }
     }
 

@@ -7,10 +7,13 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use crate::engine::{EngineOptions, Progress, RestoreOptions, Run};
+use crate::rank::KeepReason;
 use crate::rank::RetentionPolicy;
 use crate::snapshot::LayoutKind;
 
-use super::app::{ActionKind, Applied, Msg, PendingAction, PlanRequest, Planned};
+use super::app::{
+    ActionKind, Applied, Msg, PendingAction, PlanRequest, Planned, PruneBasis, PruneProposal,
+};
 use super::render::fmt;
 use super::terminal::CATCHING;
 
@@ -93,9 +96,20 @@ pub fn scan_one(run: &Path, layout: Option<LayoutKind>) -> Msg {
 
 /// Work for the action worker.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per action; boxing buys nothing
 pub enum Job {
-    Plan { run: PathBuf, request: PlanRequest },
-    Apply { run: PathBuf, action: PendingAction },
+    /// List the run's trash.
+    ListTrash {
+        run: PathBuf,
+    },
+    Plan {
+        run: PathBuf,
+        request: PlanRequest,
+    },
+    Apply {
+        run: PathBuf,
+        action: PendingAction,
+    },
 }
 
 /// Start the action worker.
@@ -106,6 +120,12 @@ pub fn spawn_worker(tx: Sender<Msg>, layout: Option<LayoutKind>) -> Sender<Job> 
         .spawn(move || {
             while let Ok(job) = job_rx.recv() {
                 let msg = match job {
+                    Job::ListTrash { run } => {
+                        let result = guarded("listing the trash", || {
+                            open(&run, layout)?.trash().map_err(|e| e.to_string())
+                        });
+                        Msg::TrashListed { run, result }
+                    }
                     Job::Plan { run, request } => {
                         let result = guarded("planning", || plan(&run, layout, &request));
                         Msg::Planned { run, result }
@@ -151,52 +171,96 @@ pub fn plan(
             )
             .map(|p| Planned::Confirm(PendingAction::Restore(p)))
             .map_err(|e| e.to_string()),
+        PlanRequest::TrashRestore { name } => r
+            .plan_trash_restore(name)
+            .map(|p| Planned::Confirm(PendingAction::TrashRestore(p)))
+            .map_err(|e| e.to_string()),
+        PlanRequest::TrashEmpty => {
+            let plan = r.plan_trash_empty(None).map_err(|e| e.to_string())?;
+            if plan.entries.is_empty() && plan.records.is_empty() {
+                return Ok(Planned::NothingToDo(
+                    "nothing to empty: the trash is empty".into(),
+                ));
+            }
+            Ok(Planned::Confirm(PendingAction::TrashEmpty(plan)))
+        }
         PlanRequest::Prune { marked } => {
-            let policy = if marked.is_empty() {
+            let (policy, source) = if marked.is_empty() {
                 // The CLI's fallback: the manifest's policy (native), else the trainer's
                 // own setting (timm checkpoint_hist, hf save_total_limit).
-                let saved = match r.layout {
-                    LayoutKind::Ckpt => {
+                let (saved, source) = match r.layout {
+                    LayoutKind::Ckpt => (
                         crate::store::load_manifest(&r.dir)
                             .map_err(|e| e.to_string())?
-                            .policy
-                    }
-                    _ => r
-                        .snapshot()
-                        .map_err(|e| e.to_string())?
-                        .default_policy
-                        .unwrap_or_default(),
+                            .policy,
+                        "saved in the run's manifest",
+                    ),
+                    layout => (
+                        r.snapshot()
+                            .map_err(|e| e.to_string())?
+                            .default_policy
+                            .unwrap_or_default(),
+                        match layout {
+                            LayoutKind::Timm => "timm's checkpoint_hist in args.yaml",
+                            LayoutKind::Hf => "the Trainer's save_total_limit",
+                            _ => "the trainer's own setting",
+                        },
+                    ),
                 };
                 if saved == RetentionPolicy::default() {
                     return Ok(Planned::NothingToDo(NO_POLICY.into()));
                 }
-                Some(saved)
+                (Some(saved), Some(source))
             } else {
                 // Only what was marked: a policy that keeps everything else.
-                Some(RetentionPolicy {
+                let keep_all = RetentionPolicy {
                     keep_top_k: None,
                     keep_last: Some(usize::MAX),
                     keep_every: None,
-                })
+                };
+                (Some(keep_all), None)
             };
             let mut plan = r.plan_prune(policy, marked).map_err(|e| e.to_string())?;
-            if !marked.is_empty() {
-                plan.victims.retain(|v| marked.contains(&v.name));
-                plan.bytes_freed = plan.victims.iter().map(|v| v.bytes_freed).sum();
-                let refused: Vec<&String> = marked
-                    .iter()
-                    .filter(|m| !plan.victims.iter().any(|v| &v.name == *m))
-                    .collect();
-                if plan.victims.is_empty() {
-                    return Ok(Planned::NothingToDo(format!(
-                        "nothing to prune: the engine keeps every marked checkpoint ({}) — best, last and pinned are never pruned",
-                        refused.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                    )));
+            let basis = match source {
+                Some(source) => {
+                    if plan.victims.is_empty() {
+                        return Ok(Planned::NothingToDo("nothing to prune: the retention policy keeps every checkpoint (mark rows with d to choose)".into()));
+                    }
+                    PruneBasis::Policy {
+                        source: source.to_string(),
+                        refused_marks: Vec::new(),
+                    }
                 }
-            } else if plan.victims.is_empty() {
-                return Ok(Planned::NothingToDo("nothing to prune: the retention policy keeps every checkpoint (mark rows with d to choose)".into()));
-            }
-            Ok(Planned::Confirm(PendingAction::Prune(plan)))
+                None => {
+                    plan.victims.retain(|v| marked.contains(&v.name));
+                    plan.bytes_freed = plan.victims.iter().map(|v| v.bytes_freed).sum();
+                    let refused: Vec<(String, Vec<KeepReason>)> = plan
+                        .kept
+                        .iter()
+                        .filter(|(n, _)| marked.contains(n))
+                        .map(|(n, why)| {
+                            // The keep-all policy is ours, not a reason the user needs.
+                            let why = why
+                                .iter()
+                                .filter(|w| **w != KeepReason::Newest)
+                                .cloned()
+                                .collect();
+                            (n.clone(), why)
+                        })
+                        .collect();
+                    if plan.victims.is_empty() {
+                        return Ok(Planned::NothingToDo(format!(
+                            "nothing to prune: the engine keeps every marked checkpoint ({}) — best, last and pinned are never pruned",
+                            marked.join(", ")
+                        )));
+                    }
+                    PruneBasis::Marked { refused }
+                }
+            };
+            Ok(Planned::Confirm(PendingAction::Prune(PruneProposal {
+                plan,
+                basis,
+            })))
         }
     }
 }
@@ -212,6 +276,22 @@ fn throttled(tx: &Sender<Msg>) -> impl FnMut(&Progress) + '_ {
     }
 }
 
+/// "; left 1 that changed since the plan: x (why)", or nothing.
+fn left_alone(refused: &[(String, String)]) -> String {
+    if refused.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = refused
+        .iter()
+        .map(|(n, why)| format!("{n} ({why})"))
+        .collect();
+    format!(
+        "; left {} that changed since the plan: {}",
+        refused.len(),
+        list.join(", ")
+    )
+}
+
 /// Apply a confirmed action through the engine: which action it was and the status line.
 pub fn apply(
     run: &Path,
@@ -224,6 +304,8 @@ pub fn apply(
         PendingAction::Pin { .. } => ActionKind::Pin,
         PendingAction::Restore(_) => ActionKind::Restore,
         PendingAction::Prune(_) => ActionKind::Prune,
+        PendingAction::TrashRestore(_) => ActionKind::TrashRestore,
+        PendingAction::TrashEmpty(_) => ActionKind::TrashEmpty,
         PendingAction::Verify { .. } => ActionKind::Verify,
     };
     apply_text(run, layout, action, tx).map(|text| Applied { action: kind, text })
@@ -305,30 +387,51 @@ fn apply_text(
             }
             Ok(text)
         }
-        PendingAction::Prune(plan) => {
-            let rep = r.prune(plan).map_err(err)?;
+        PendingAction::Prune(p) => {
+            let rep = r.prune(&p.plan).map_err(err)?;
             let mut text = format!(
                 "pruned {} checkpoint(s), freed {}",
                 rep.removed.len(),
                 fmt::bytes(rep.bytes_freed)
             );
-            if !rep.refused.is_empty() {
-                text.push_str(&format!(
-                    "; left {} that changed since the plan: {}",
-                    rep.refused.len(),
-                    rep.refused
-                        .iter()
-                        .map(|(n, why)| format!("{n} ({why})"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
+            text.push_str(&left_alone(&rep.refused));
+            Ok(text)
+        }
+        PendingAction::TrashRestore(plan) => {
+            let mut cb = throttled(tx);
+            let rep = r.trash_restore(plan, Some(&mut cb)).map_err(err)?;
+            let mut text = format!(
+                "brought {} back from the trash as {} ({})",
+                plan.entry.name,
+                rep.name,
+                fmt::bytes(rep.bytes)
+            );
+            if rep.became_best {
+                text.push_str("; it is best now");
             }
+            if rep.became_last {
+                text.push_str("; it is the resume point now");
+            }
+            Ok(text)
+        }
+        PendingAction::TrashEmpty(plan) => {
+            let rep = r.trash_empty(plan).map_err(err)?;
+            let mut text = format!(
+                "emptied the trash: deleted {} item(s), freed {}",
+                rep.removed.len(),
+                fmt::bytes(rep.bytes_freed)
+            );
+            text.push_str(&left_alone(&rep.refused));
             Ok(text)
         }
         PendingAction::Verify { .. } => {
             let mut cb = throttled(tx);
             let rep = r.verify(Some(&mut cb)).map_err(err)?;
-            let summary = super::app::verify_summary(&rep);
+            let names: Vec<String> = r
+                .snapshot()
+                .map(|s| s.checkpoints.into_iter().map(|c| c.name).collect())
+                .unwrap_or_default();
+            let summary = super::app::verify_summary(&rep, &names);
             let _ = tx.send(Msg::Verified {
                 run: run.to_path_buf(),
                 report: rep,

@@ -111,6 +111,7 @@ pub fn headroom() -> Headroom {
         mount: PathBuf::from("/data"),
         total: 100 * (1 << 30),
         available: 41 * (1 << 30),
+        used: 59 * (1 << 30),
     }
 }
 
@@ -152,6 +153,8 @@ pub fn trainer() -> TrainerInfo {
         command: "python train.py --output /data/runs/resnet50-a1".into(),
         cpu_percent: 97.4,
         memory: 1_288_490_188,
+        liveness: ckpt::tui::trainer::Liveness::Alive,
+        evidence: ckpt::tui::trainer::Evidence::Argument,
     }
 }
 

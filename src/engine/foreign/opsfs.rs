@@ -65,6 +65,14 @@ pub fn plan_trash_dir(run: &Path) -> PathBuf {
 /// Create a trash folder (and its parents) durably.
 pub fn make_trash_dir(dir: &Path) -> Result<()> {
     step("trash.mkdir", dir)?;
+    // `.ckpt`, `.ckpt/trash` and the folder itself: real directories, never a symlink
+    // out of the run.
+    for a in dir.ancestors() {
+        crate::store::state_files::check_real_dir(a)?;
+        if a.file_name().is_some_and(|n| n == crate::store::STATE_DIR) {
+            break;
+        }
+    }
     crate::engine::atomic::create_dir_durable(dir)
 }
 

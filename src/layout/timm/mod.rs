@@ -89,8 +89,8 @@ pub fn looks_like(entries: &[Entry]) -> bool {
 
 /// The metric timm ranks by, from `args.yaml` (`eval_metric`, default `top1`).
 fn metric_spec(run: &Path, warnings: &mut Vec<String>) -> (MetricSpec, Option<usize>) {
-    let args = match std::fs::read_to_string(run.join("args.yaml")) {
-        Ok(t) => common::parse_yaml_scalars(&t),
+    let args = match common::read_capped(&run.join("args.yaml")) {
+        Ok(t) => common::parse_yaml_scalars(&String::from_utf8_lossy(&t)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
         Err(e) => {
             warnings.push(format!(

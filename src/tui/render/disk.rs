@@ -33,16 +33,14 @@ pub fn render(_app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buf
         Paragraph::new(Span::styled("disk: measuring…", theme.dim())).render(inner, buf);
         return;
     };
-    let used = if h.total > 0 {
-        1.0 - h.available as f64 / h.total as f64
-    } else {
-        0.0
-    };
+    // As df: used / (used + available); root's reserved blocks are neither.
+    let used = h.used_fraction();
     let proj = run
         .snapshot
         .as_ref()
         .and_then(|s| projection(s, h, growth(&run.sizes)));
     let ckpt_bytes = run.snapshot.as_ref().map(|s| s.total_bytes()).unwrap_or(0);
+    let trash_bytes = run.snapshot.as_ref().map(|s| s.trash_bytes).unwrap_or(0);
     let bar_style = if proj.as_ref().is_some_and(|p| p.warn) || used > 0.95 {
         theme.error()
     } else if used > 0.85 {
@@ -108,6 +106,12 @@ pub fn render(_app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buf
                 _ => {}
             }
         }
+        if trash_bytes > 0 {
+            segs.push(vec![Span::raw(format!(
+                " · trash {}",
+                fmt::bytes(trash_bytes)
+            ))]);
+        }
         let mut used_w: usize = spans.iter().map(Span::width).sum();
         for seg in segs {
             let w: usize = seg.iter().map(Span::width).sum();
@@ -123,7 +127,7 @@ pub fn render(_app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buf
     let mut lines = vec![
         Line::from(vec![
             Span::styled(bar(used, bw), bar_style),
-            Span::raw(format!(" {:>3.0}% used", used * 100.0)),
+            Span::raw(format!(" {:>3}% used", h.used_percent())),
         ]),
         Line::from(format!(
             "free {} of {} · {}",
@@ -131,13 +135,25 @@ pub fn render(_app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buf
             fmt::bytes(h.total),
             h.fs_type
         )),
-        Line::from(format!(
-            "checkpoints {}{}",
-            fmt::bytes(ckpt_bytes),
-            proj.as_ref()
+        {
+            // The trash is part of the run's disk use (t shows what is there); the
+            // next save's size gives way first when the line is too long.
+            let trash = if trash_bytes > 0 {
+                format!(" · trash {}", fmt::bytes(trash_bytes))
+            } else {
+                String::new()
+            };
+            let next = proj
+                .as_ref()
                 .map(|p| format!(" · next ~{}", fmt::bytes(p.next_size)))
-                .unwrap_or_default()
-        )),
+                .unwrap_or_default();
+            let full = format!("checkpoints {}{trash}{next}", fmt::bytes(ckpt_bytes));
+            if full.chars().count() <= inner.width as usize {
+                Line::from(full)
+            } else {
+                Line::from(format!("checkpoints {}{trash}", fmt::bytes(ckpt_bytes)))
+            }
+        },
     ];
     if let Some(w) = warn {
         lines.push(Line::from(Span::styled(w, theme.error())));

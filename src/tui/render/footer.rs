@@ -33,7 +33,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
     let priority = |h: &str| match h {
         "help" | "all keys" | "quit" => 0,
         "promote" | "restore" | "pin" | "mark" | "prune" | "verify" | "yes" | "no" | "open"
-        | "details" | "filter" | "apply" | "archive newer" | "trash" | "empty" => 1,
+        | "details" | "filter" | "apply" | "archive newer" | "empty" => 1,
         _ => 2,
     };
     let cost = |(k, h): &(String, &str)| k.chars().count() + h.len() + 2;

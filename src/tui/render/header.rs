@@ -9,6 +9,7 @@ use super::fmt;
 use super::theme::Theme;
 use crate::snapshot::Role;
 use crate::tui::app::{App, RunEntry};
+use crate::tui::trainer::{self, Liveness};
 
 /// "eval_top1 ▲max" or "no metric".
 pub fn metric_label(run: &RunEntry) -> String {
@@ -45,7 +46,57 @@ pub fn watch_label(app: &App, run: &RunEntry) -> String {
     }
 }
 
-/// Trainer line: pid, cpu, memory, time since the last save; or "no trainer seen".
+/// What the run's trainer is doing, as the header and the run list word it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Activity {
+    /// The trainer search has not reported yet.
+    Looking,
+    /// No process found.
+    NoTrainer,
+    Alive,
+    /// Exited; how long ago when this monitor saw it go.
+    Exited(Option<std::time::Duration>),
+    /// On another host (named by `saved_by`): liveness unknown here.
+    Remote(String),
+}
+
+/// The run's trainer activity, and `(since last save, usual interval)` when saves
+/// are overdue (not said of an exited trainer: that says more).
+pub fn activity(
+    app: &App,
+    run: &RunEntry,
+) -> (Activity, Option<(std::time::Duration, std::time::Duration)>) {
+    let act = match (&run.trainer, run.trainer_checked) {
+        (Some(t), _) => match &t.liveness {
+            Liveness::Alive => Activity::Alive,
+            Liveness::Exited { at } => {
+                Activity::Exited(at.and_then(|at| (app.now - at).to_std().ok()))
+            }
+            Liveness::Remote { host } => Activity::Remote(host.clone()),
+        },
+        (None, true) => Activity::NoTrainer,
+        (None, false) => Activity::Looking,
+    };
+    let overdue = match act {
+        Activity::Exited(_) => None,
+        _ => run
+            .snapshot
+            .as_ref()
+            .and_then(|s| trainer::overdue(&trainer::save_times(s), app.now)),
+    };
+    (act, overdue)
+}
+
+/// "exited 3m ago" (or "exited" when it was gone before the monitor looked).
+pub fn exited_text(ago: Option<std::time::Duration>) -> String {
+    match ago {
+        Some(d) => format!("exited {} ago", fmt::short_duration(d)),
+        None => "exited".into(),
+    }
+}
+
+/// Trainer line: time since the last save, overdue, and the trainer: pid, alive or
+/// exited N ago, cpu, memory and command line; or "no trainer seen".
 pub fn trainer_spans(app: &App, run: &RunEntry, theme: Theme) -> Vec<Span<'static>> {
     let last_save = run
         .snapshot
@@ -55,20 +106,52 @@ pub fn trainer_spans(app: &App, run: &RunEntry, theme: Theme) -> Vec<Span<'stati
         Some(t) => format!("last save {} ago", fmt::age(Some(t), app.now)),
         None => "no save yet".into(),
     };
-    let mut spans = vec![Span::raw(since), Span::raw(" · ")];
-    match (&run.trainer, run.trainer_checked) {
-        (Some(t), _) => {
+    let (act, overdue) = activity(app, run);
+    let mut spans = vec![Span::raw(since)];
+    if let Some((_, usual)) = overdue {
+        spans.push(Span::raw(" · "));
+        spans.push(Span::styled(
+            format!("overdue (usually every {})", fmt::short_duration(usual)),
+            theme.warn(),
+        ));
+    }
+    spans.push(Span::raw(" · "));
+    let t = run.trainer.as_ref();
+    let pid = t.map(|t| format!("pid {}", t.pid)).unwrap_or_default();
+    match act {
+        Activity::Alive => {
             spans.push(Span::styled("trainer ", theme.title()));
-            spans.push(Span::styled(format!("pid {}", t.pid), theme.ok()));
-            spans.push(Span::raw(format!(
-                " cpu {:.0}% · mem {} · {}",
-                t.cpu_percent,
-                fmt::bytes(t.memory),
-                t.command
-            )));
+            spans.push(Span::styled(format!("{pid} alive"), theme.ok()));
+            if let Some(t) = t {
+                spans.push(Span::raw(format!(
+                    " · cpu {:.0}% · mem {} · {}",
+                    t.cpu_percent,
+                    fmt::bytes(t.memory),
+                    t.command
+                )));
+            }
         }
-        (None, true) => spans.push(Span::styled("no trainer seen", theme.dim())),
-        (None, false) => spans.push(Span::styled("looking for a trainer…", theme.dim())),
+        Activity::Exited(ago) => {
+            spans.push(Span::styled("trainer ", theme.title()));
+            spans.push(Span::styled(
+                format!("{pid} {}", exited_text(ago)),
+                theme.error(),
+            ));
+            if let Some(t) = t {
+                spans.push(Span::raw(format!(" · {}", t.command)));
+            }
+        }
+        Activity::Remote(host) => {
+            spans.push(Span::styled("trainer ", theme.title()));
+            spans.push(Span::raw(format!(
+                "{pid} on {host} (not checked from here)"
+            )));
+            if let Some(t) = t {
+                spans.push(Span::raw(format!(" · {}", t.command)));
+            }
+        }
+        Activity::NoTrainer => spans.push(Span::styled("no trainer seen", theme.dim())),
+        Activity::Looking => spans.push(Span::styled("looking for a trainer…", theme.dim())),
     }
     spans
 }

@@ -13,6 +13,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
     let mut sections = vec![];
     match app.screen {
         Screen::Run(_) => sections.push(("Run", KeyMode::Run)),
+        Screen::Trash(_) => sections.push(("Trash", KeyMode::Trash)),
         Screen::RunList => sections.push(("Run list", KeyMode::RunList)),
     }
     sections.push(("Filter input", KeyMode::Filter));

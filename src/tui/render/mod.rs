@@ -15,6 +15,7 @@ mod runs;
 mod status;
 mod table;
 pub mod theme;
+mod trash;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -110,6 +111,7 @@ pub fn table_rows(app: &App) -> usize {
     let chrome = if a.boxed { 3 } else { 1 };
     let t = match app.screen {
         Screen::Run(_) => a.table,
+        Screen::Trash(_) => trash::list_area(area),
         Screen::RunList => runs::list_area(area),
     };
     (t.height as usize).saturating_sub(chrome).max(1)
@@ -121,6 +123,20 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
     Clear.render(area, buf);
     match app.screen {
         Screen::RunList => runs::render(app, area, buf, theme),
+        Screen::Trash(i) => {
+            let Some(run) = app.runs.get(i) else { return };
+            let a = areas(area);
+            header::render(app, run, a.header, buf, theme);
+            let body = Rect::new(
+                area.x,
+                a.header.bottom(),
+                area.width,
+                a.status.y.saturating_sub(a.header.bottom()),
+            );
+            trash::render(app, run, body, buf, theme);
+            status::render(app, a.status, buf, theme);
+            footer::render(app, a.footer, buf, theme);
+        }
         Screen::Run(i) => {
             let Some(run) = app.runs.get(i) else { return };
             let a = areas(area);

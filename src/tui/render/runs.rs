@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Widget};
 
 use super::fmt;
+use super::header::{self, Activity};
 use super::theme::Theme;
 use crate::snapshot::Role;
 use crate::tui::app::App;
@@ -133,36 +134,62 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
             };
             // What the trainer does (the watch mode is in each run's own header).
             let last_save = snap.and_then(|s| s.checkpoints.iter().filter_map(|c| c.mtime).max());
-            let activity = match (&r.error, &r.trainer) {
+            let age = last_save.map(|t| fmt::age(Some(t), app.now));
+            let saved = |lead: &str| match &age {
+                Some(a) => vec![
+                    format!("{lead} · last save {a} ago"),
+                    format!("{lead} · saved {a} ago"),
+                    format!("{lead} {a}"),
+                    lead.to_string(),
+                ],
+                None => vec![format!("{lead} · no save yet"), lead.to_string()],
+            };
+            let (act, overdue) = header::activity(app, r);
+            let pid = r.trainer.as_ref().map(|t| t.pid).unwrap_or(0);
+            let activity = match (&r.error, act) {
                 (Some(e), _) if r.gone || !e.starts_with("waiting") => {
                     Span::styled(fmt::fit(e, activity_w), theme.error())
                 }
-                (_, Some(t)) => Span::styled(
+                (_, _) if overdue.is_some() => {
+                    Span::styled(longest_fitting(&saved("overdue"), activity_w), theme.warn())
+                }
+                (_, Activity::Alive) => Span::styled(
                     longest_fitting(
                         &[
-                            format!("pid {} · cpu {:.0}%", t.pid, t.cpu_percent),
-                            format!("pid {}", t.pid),
+                            format!(
+                                "pid {pid} · cpu {:.0}%{}",
+                                r.trainer.as_ref().map_or(0.0, |t| t.cpu_percent),
+                                age.as_ref()
+                                    .map(|a| format!(" · saved {a} ago"))
+                                    .unwrap_or_default()
+                            ),
+                            format!(
+                                "pid {pid} · cpu {:.0}%",
+                                r.trainer.as_ref().map_or(0.0, |t| t.cpu_percent)
+                            ),
+                            format!("pid {pid}"),
                         ],
                         activity_w,
                     ),
                     theme.ok(),
                 ),
-                (_, None) => Span::styled(
-                    match (r.trainer_checked, last_save) {
-                        (false, _) => "…".to_string(),
-                        (true, Some(t)) => {
-                            let age = fmt::age(Some(t), app.now);
-                            longest_fitting(
-                                &[
-                                    format!("idle · last save {age} ago"),
-                                    format!("idle · saved {age} ago"),
-                                    format!("idle {age}"),
-                                ],
-                                activity_w,
-                            )
-                        }
-                        (true, None) => "idle · no save yet".to_string(),
-                    },
+                (_, Activity::Exited(ago)) => Span::styled(
+                    longest_fitting(
+                        &[
+                            format!("pid {pid} {}", header::exited_text(ago)),
+                            header::exited_text(ago),
+                        ],
+                        activity_w,
+                    ),
+                    theme.error(),
+                ),
+                (_, Activity::Remote(host)) => Span::styled(
+                    longest_fitting(&saved(&format!("on {host}")), activity_w),
+                    theme.dim(),
+                ),
+                (_, Activity::Looking) => Span::styled("…", theme.dim()),
+                (_, Activity::NoTrainer) => Span::styled(
+                    longest_fitting(&saved("no trainer"), activity_w),
                     theme.dim(),
                 ),
             };

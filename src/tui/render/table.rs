@@ -162,7 +162,7 @@ pub fn render(app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buff
         .iter()
         .map(|c| Constraint::Length(c.spec().1))
         .collect();
-    // The sorted column's title carries the direction: ▼ newest, best or largest first.
+    // The sorted column's title carries the direction (S reverses it).
     let sorted = sorted_col(app.sort);
     let sorted = if sorted == Col::Epoch && !cols.contains(&Col::Epoch) {
         Col::Step
@@ -173,7 +173,7 @@ pub fn render(app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buff
         cols.iter()
             .map(|c| {
                 let title = if *c == sorted {
-                    format!("{}▼", c.spec().0)
+                    format!("{}{}", c.spec().0, app.sort_arrow())
                 } else {
                     c.spec().0.to_string()
                 };
