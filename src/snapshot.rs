@@ -281,6 +281,11 @@ pub struct TrainerRecord {
     /// Checkpoints whose metadata (and so metric) could not be read, with why: no
     /// metric rule ranks them worse or prunes them.
     pub unreadable: BTreeMap<String, String>,
+    /// Files the trainer treats specially, or whose name it would not read the way a
+    /// guess would (Lightning `last-vN.ckpt` resume aliases, `checkpoint-+8`,
+    /// `checkpoint-007` next to `checkpoint-7`): listed here with why, never ranked,
+    /// never pruned.
+    pub unmanaged: BTreeMap<String, String>,
 }
 
 impl RunSnapshot {

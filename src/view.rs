@@ -86,6 +86,10 @@ pub struct LsView {
     pub total_bytes: u64,
     /// Bytes under `.ckpt/trash/` (each inode once): part of the run, not in `total_bytes`.
     pub trash_bytes: u64,
+    /// Files the trainer treats specially (or whose name it would read otherwise than a
+    /// guess): path → why. Never ranked, never pruned.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub unmanaged: std::collections::BTreeMap<String, String>,
     pub warnings: Vec<String>,
     pub disk: Option<DiskView>,
 }
@@ -220,6 +224,7 @@ pub fn ls_view(snap: &RunSnapshot, disk: Option<&Headroom>) -> LsView {
             .collect(),
         total_bytes: snap.total_bytes(),
         trash_bytes: snap.trash_bytes,
+        unmanaged: snap.trainer_record.unmanaged.clone(),
         warnings: snap.warnings.clone(),
         disk: disk.map(|h| disk_view(snap, h)),
     }
@@ -482,7 +487,8 @@ pub struct SaveView {
     pub became_best: bool,
     pub pruned: Vec<String>,
     pub bytes_freed: u64,
-    pub alias_strategy: crate::engine::alias::AliasStrategy,
+    #[serde(serialize_with = "crate::engine::alias::serialize_strategy")]
+    pub alias_strategy: Option<crate::engine::alias::AliasStrategy>,
 }
 
 pub fn save_view(r: &SaveReport) -> SaveView {

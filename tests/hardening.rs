@@ -397,3 +397,79 @@ fn pending_unlink_never_deletes_aliases_listed_or_user_files() {
         );
     }
 }
+
+// ------------------------------------------------------------ 4. no hardlinks
+
+/// A filesystem without hardlinks or reflinks (a real 8 MiB tmpfs with `link(2)`
+/// refused through the fault seam; FICLONE is unsupported on tmpfs anyway): aliases are
+/// copies. A save whose copies do not fit is refused before anything is written, the
+/// prune the error recommends works, and an alias name taken by a directory is
+/// reported, not a wedge.
+#[test]
+fn no_hardlinks_enospc_never_wedges_the_run() {
+    let Some(mnt) = Tmpfs::new("no_hardlinks_enospc_never_wedges_the_run", "8m") else {
+        return;
+    };
+    let d = Dir::new("no-hardlinks");
+    let run = mnt.path.join("run");
+    let run_s = run.display().to_string();
+    let save = |epoch: u64, metric: f64, len: usize| {
+        let src = d.create(format!("p{epoch}.bin"), noise(len, epoch));
+        let mut c = d.command();
+        c.env("CKPT_FAULT", "always:fs.link:1")
+            .args(["save", &run_s, "--epoch", &epoch.to_string()])
+            .args(["--metric", &metric.to_string(), "--metric-name", "top1"])
+            .arg(&src);
+        let o = c.output();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    assert_eq!(save(1, 1.0, MIB).0, Some(0));
+    assert_eq!(save(2, 2.0, MIB).0, Some(0));
+    // Two 1 MiB checkpoints + last and best as 1 MiB copies: 4 MiB of 8 used.
+    let (code, err) = save(3, 3.0, 5 * MIB / 2);
+    let m = ckpt::store::read::load_manifest(&run).unwrap();
+    if code != Some(0) {
+        assert!(
+            err.contains("not enough space"),
+            "refused by the preflight: {err}"
+        );
+        assert_eq!(m.last, Some(2), "a refused save changes nothing: {err}");
+        assert!(ckpt::store::pending(&m).unwrap().is_none(), "{err}");
+    }
+    // The prune the error recommends works (it is not wedged by the aliases).
+    let mut c = d.command();
+    c.env("CKPT_FAULT", "always:fs.link:1")
+        .args(["prune", &run_s, "--keep-last", "1", "--yes"]);
+    let o = c.output();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "prune: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // A directory where model_best should be: reported, and saves and pins go on.
+    let best = run.join("model_best.pth.tar");
+    fs::remove_file(&best).unwrap();
+    fs::create_dir(&best).unwrap();
+    assert_eq!(
+        save(4, 9.0, MIB / 2).0,
+        Some(0),
+        "{}",
+        save(5, 9.5, MIB / 2).1
+    );
+    let mut c = d.command();
+    c.args(["pin", &run_s, "4"]);
+    assert_eq!(c.output().status.code(), Some(0));
+    let ls = d.command().args(["ls", &run_s]).assert_ok();
+    assert!(
+        ls.contains("model_best.pth.tar") && ls.contains("directory"),
+        "{ls}"
+    );
+    assert!(
+        best.is_dir(),
+        "ckpt never replaces a directory the user put there"
+    );
+}

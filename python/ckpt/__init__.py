@@ -29,6 +29,13 @@ from ._ckpt import Writer
 
 __version__ = "0.1.0"
 
+# Tracebacks name them as users import them: ckpt.NoSpaceError, not ckpt._errors.NoSpaceError.
+for _cls in (Error, NoSpaceError, LockTimeoutError, CorruptRunError, NotWritableError, NoRunError,
+             UnknownCheckpointError, ChangedSincePlanError, ExistsError, IncompletePayloadError,
+             InvalidOperationError, IoError, Run, SaveFuture, SaveReport):
+    _cls.__module__ = "ckpt"
+del _cls
+
 __all__ = [
     "Run",
     "SaveFuture",

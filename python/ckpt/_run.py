@@ -14,7 +14,6 @@ import numbers
 import os
 import sys
 import threading
-import weakref
 
 from . import _ckpt
 from ._errors import Error
@@ -80,8 +79,9 @@ class SaveFuture:
     ``Run.wait()``, the run's next ``save`` or interpreter exit sees it first; later
     ``result()`` calls raise it again."""
 
-    def __init__(self, epoch):
+    def __init__(self, epoch, run_path):
         self.epoch = epoch
+        self.run_path = run_path
         self._done = threading.Event()
         self._report = None
         self._error = None
@@ -99,19 +99,27 @@ class SaveFuture:
         """The :class:`SaveReport` once durable; raises the save's error."""
         self._wait(timeout)
         if self._error is not None:
-            self._reported = True
+            self._seen()
             raise self._error
         return self._report
 
     def exception(self, timeout=None):
         self._wait(timeout)
         if self._error is not None:
-            self._reported = True
+            self._seen()
         return self._error
+
+    def _seen(self):
+        self._reported = True
+        with _live_lock:
+            _outstanding.discard(self)
 
     def _set(self, report, error):
         self._report = report
         self._error = error
+        if error is None:
+            with _live_lock:
+                _outstanding.discard(self)
         self._done.set()
 
     def __repr__(self):
@@ -119,8 +127,10 @@ class SaveFuture:
         return f"<ckpt.SaveFuture epoch={self.epoch} {state}>"
 
 
-_live_runs = weakref.WeakSet()
 _live_lock = threading.Lock()
+# Futures whose save is running or whose error nobody has seen yet: held strongly, so an
+# error is reported at exit even when its Run object is gone.
+_outstanding = set()
 
 
 class Run:
@@ -155,8 +165,6 @@ class Run:
         self._pending = []
         self._pool = StagingPool()
         self._save_lock = threading.Lock()
-        with _live_lock:
-            _live_runs.add(self)
 
     def __repr__(self):
         return f"ckpt.Run({self.path!r})"
@@ -222,7 +230,7 @@ class Run:
             payload = staged
             # The storages stay in the pool for the next staging (one staged copy resident).
             self._pool.give_back(used)
-        fut = SaveFuture(req["epoch"])
+        fut = SaveFuture(req["epoch"], self.path)
 
         def work():
             try:
@@ -235,6 +243,8 @@ class Run:
         t = threading.Thread(target=work, name=f"ckpt-save-{req['epoch']}", daemon=False)
         fut._thread = t
         self._pending.append(fut)
+        with _live_lock:
+            _outstanding.add(fut)
         t.start()
         return fut
 
@@ -245,7 +255,7 @@ class Run:
         for f in pending:
             f._done.wait()
             if f._error is not None and not f._reported:
-                f._reported = True
+                f._seen()
                 if first is None:
                     first = f._error
         if first is not None:
@@ -333,18 +343,17 @@ def _torch():
 def _at_exit():
     """Finish every pending save; report errors nobody saw and exit with status 1."""
     with _live_lock:
-        runs = list(_live_runs)
+        futs = list(_outstanding)
     lost = []
-    for run in runs:
-        for f in list(run._pending):
-            f._done.wait()
-            if f._error is not None and not f._reported:
-                f._reported = True
-                lost.append((run, f))
+    for f in futs:
+        f._done.wait()
+        if f._error is not None and not f._reported:
+            f._reported = True
+            lost.append(f)
     if not lost:
         return
-    for run, f in lost:
-        sys.stderr.write(f"ckpt: error: background save of epoch {f.epoch} into {run.path} failed: "
+    for f in sorted(lost, key=lambda f: f.epoch):
+        sys.stderr.write(f"ckpt: error: background save of epoch {f.epoch} into {f.run_path} failed: "
                          f"{type(f._error).__name__}: {f._error}\n")
     try:
         import logging

@@ -40,6 +40,14 @@ impl From<AliasStrategy> for crate::snapshot::AliasHow {
     }
 }
 
+/// An optional strategy as its word, `"none"` when there is none.
+pub fn serialize_strategy<S: serde::Serializer>(
+    s: &Option<AliasStrategy>,
+    ser: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    ser.serialize_str(s.map_or("none", AliasStrategy::as_str))
+}
+
 impl std::fmt::Display for AliasStrategy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -92,9 +100,76 @@ fn remember(dev: u64, s: AliasStrategy) {
 }
 
 /// Point `dir/alias_name` at `dir/target` (a relative path inside the run, or absolute)
-/// by hardlink, reflink or copy, atomically. Returns the strategy used.
-pub fn set_alias(dir: &Path, alias_name: &str, target: &Path) -> Result<AliasStrategy> {
-    point_alias(&dir.join(target), &dir.join(alias_name))
+/// by hardlink, reflink or copy, atomically. Returns the strategy used; `None` when the
+/// alias name is taken by something ckpt does not replace (a directory: see
+/// [`blocked`]).
+pub fn set_alias(dir: &Path, alias_name: &str, target: &Path) -> Result<Option<AliasStrategy>> {
+    let src = dir.join(target);
+    let alias = dir.join(alias_name);
+    if blocked(&alias) {
+        return Ok(None);
+    }
+    let strategy = link_or_copy(&src, &alias)?;
+    fsync_dir(dir)?;
+    Ok(Some(strategy))
+}
+
+/// True when an alias name is taken by something that is neither a file nor a symlink
+/// (a directory, a fifo…): ckpt never replaces it, and a mutation goes on without that
+/// alias instead of failing every time (the scan and `doctor` report it).
+pub fn blocked(alias: &Path) -> bool {
+    std::fs::symlink_metadata(alias)
+        .is_ok_and(|m| !m.file_type().is_file() && !m.file_type().is_symlink())
+}
+
+/// How aliases will be realised in `dir` (issue 10 item 4): the strategy remembered
+/// for its device, else a probe — link `sample` (a small file of the run) under a temp
+/// name, else clone it — remembered from then on. The space preflight counts full
+/// copies of the new checkpoint when it says [`AliasStrategy::Copy`].
+pub fn probe_strategy(dir: &Path, sample: &Path) -> AliasStrategy {
+    let Ok(dev) = std::fs::metadata(dir).map(|m| m.dev()) else {
+        return AliasStrategy::Hardlink;
+    };
+    if let Some(s) = known_strategy(dev) {
+        return s;
+    }
+    let tmp = dir.join(temp_name("link-probe"));
+    let found = if hard_link(sample, &tmp).is_ok() {
+        AliasStrategy::Hardlink
+    } else {
+        let _ = std::fs::remove_file(&tmp);
+        if try_clone(sample, &tmp, true).is_ok() {
+            AliasStrategy::Reflink
+        } else {
+            AliasStrategy::Copy
+        }
+    };
+    let _ = std::fs::remove_file(&tmp);
+    remember(dev, found);
+    found
+}
+
+/// [`link_or_copy`]; if the copy does not fit (ENOSPC) and `dest` is a copy whose bytes
+/// a checkpoint file also holds (`may_drop`, asked only then), `dest` is unlinked first
+/// and the copy tried once more, so re-pointing never needs more space than it frees
+/// (no-hardlink filesystems).
+pub fn link_or_copy_reclaiming(
+    src: &Path,
+    dest: &Path,
+    may_drop: impl FnOnce() -> bool,
+) -> Result<AliasStrategy> {
+    match link_or_copy(src, dest) {
+        Err(Error::Io { source, .. })
+            if source.raw_os_error() == Some(libc::ENOSPC)
+                && std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_file() && m.nlink() == 1)
+                && may_drop() =>
+        {
+            fault::point("alias.reclaim").map_err(|e| Error::io("remove alias copy", dest, e))?;
+            std::fs::remove_file(dest).map_err(|e| Error::io("remove alias copy", dest, e))?;
+            link_or_copy(src, dest)
+        }
+        r => r,
+    }
 }
 
 /// Make the alias file `alias` hold `src`'s bytes (rule 4), durably: [`link_or_copy`],
@@ -200,7 +275,14 @@ enum Attempt {
 
 fn try_hardlink(src: &Path, tmp: &Path) -> std::result::Result<(), Attempt> {
     fault::point("alias.link").map_err(Attempt::Injected)?;
-    std::fs::hard_link(src, tmp).map_err(Attempt::Real)
+    hard_link(src, tmp).map_err(Attempt::Real)
+}
+
+/// `link(2)`, after the `fs.link` seam point that lets tests stand in a filesystem
+/// without hardlinks (its error is the filesystem's answer, not a transient step).
+pub fn hard_link(src: &Path, dst: &Path) -> std::io::Result<()> {
+    fault::point("fs.link")?;
+    std::fs::hard_link(src, dst)
 }
 
 fn try_clone(src: &Path, tmp: &Path, reflink: bool) -> std::result::Result<(), Attempt> {
@@ -273,7 +355,9 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("c1"), b"one").unwrap();
         std::fs::write(d.path().join("c2"), b"two").unwrap();
-        let s = set_alias(d.path(), "last", Path::new("c1")).unwrap();
+        let s = set_alias(d.path(), "last", Path::new("c1"))
+            .unwrap()
+            .unwrap();
         assert_eq!(s, AliasStrategy::Hardlink);
         assert_eq!(std::fs::read(d.path().join("last")).unwrap(), b"one");
         // same target again: no temp left behind
@@ -292,7 +376,9 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("c1"), vec![7u8; 100_000]).unwrap();
         fault::arm(fault::FaultPlan::fail(1, libc::EPERM).on_label("alias.link"));
-        let s = set_alias(d.path(), "best", Path::new("c1")).unwrap();
+        let s = set_alias(d.path(), "best", Path::new("c1"))
+            .unwrap()
+            .unwrap();
         fault::disarm();
         assert!(matches!(s, AliasStrategy::Reflink | AliasStrategy::Copy));
         assert_eq!(
@@ -317,7 +403,9 @@ mod tests {
         std::fs::write(&victim, b"outside").unwrap();
         std::fs::write(d.path().join("c1"), b"inside").unwrap();
         std::os::unix::fs::symlink(&victim, d.path().join("last")).unwrap();
-        set_alias(d.path(), "last", Path::new("c1")).unwrap();
+        set_alias(d.path(), "last", Path::new("c1"))
+            .unwrap()
+            .unwrap();
         assert_eq!(std::fs::read(&victim).unwrap(), b"outside");
         assert_eq!(std::fs::read(d.path().join("last")).unwrap(), b"inside");
         assert!(!std::fs::symlink_metadata(d.path().join("last"))

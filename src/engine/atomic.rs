@@ -478,7 +478,7 @@ pub fn move_temp(src: &Path, dest: &Path, progress: Option<ProgressFn<'_>>) -> R
     let dmeta = std::fs::metadata(&dir).map_err(|e| Error::io("stat", &dir, e))?;
     if smeta.dev() == dmeta.dev() {
         let path = dir.join(temp_name(&final_name));
-        let linked = fault::point("move.link").and_then(|_| std::fs::hard_link(src, &path));
+        let linked = fault::point("move.link").and_then(|_| super::alias::hard_link(src, &path));
         match linked {
             Ok(()) => {
                 register_live(&path, true);

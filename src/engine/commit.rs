@@ -263,8 +263,16 @@ pub fn repoint_aliases(run: &Path, m: &Manifest) -> Result<bool> {
             continue;
         }
         let dest = run.join(&alias);
+        // A directory in the alias's place is reported (scan, doctor), not a wedge.
+        if super::alias::blocked(&dest) {
+            continue;
+        }
         let before = std::fs::symlink_metadata(&dest).ok();
-        super::alias::link_or_copy(&src, &dest)?;
+        // Without hardlinks the alias is a copy: when it holds bytes a checkpoint file
+        // also holds, it may go first if the new copy does not fit otherwise.
+        super::alias::link_or_copy_reclaiming(&src, &dest, || {
+            !super::only_copy::native_alias_is_only_copy(run, m, &dest)
+        })?;
         let same = before.is_some_and(|b| {
             std::fs::symlink_metadata(&dest).is_ok_and(|a| (a.dev(), a.ino()) == (b.dev(), b.ino()))
         });

@@ -305,7 +305,7 @@ fn link_check(dir: &Path) -> DoctorCheck {
     let clone = crate::store::temp::temp_path(dir, &dir.join("doctor-clone"));
     let result = (|| -> std::io::Result<(bool, bool)> {
         fs::write(&src, b"ckpt doctor link probe\n")?;
-        let hardlink = fs::hard_link(&src, &hard).is_ok();
+        let hardlink = crate::engine::alias::hard_link(&src, &hard).is_ok();
         let reflink = {
             let from = fs::File::open(&src)?;
             let to = fs::OpenOptions::new()

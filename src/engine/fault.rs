@@ -68,6 +68,9 @@ mod seam {
         pub action: FaultAction,
         pub label_prefix: Option<String>,
         pub scope: FaultScope,
+        /// Fail every matching point from the `at`-th on (a filesystem that cannot do
+        /// something, e.g. `fs.link` on vfat), not just once.
+        pub every_time: bool,
     }
 
     impl FaultPlan {
@@ -78,6 +81,19 @@ mod seam {
                 action: FaultAction::Fail(errno),
                 label_prefix: None,
                 scope: FaultScope::ArmingThread,
+                every_time: false,
+            }
+        }
+
+        /// Fail every point whose label starts with `prefix` with `errno`: the
+        /// filesystem's own answer (`fs.link`: no hardlinks here).
+        pub fn always(prefix: &str, errno: i32) -> FaultPlan {
+            FaultPlan {
+                at: 1,
+                action: FaultAction::Fail(errno),
+                label_prefix: Some(prefix.to_string()),
+                scope: FaultScope::ArmingThread,
+                every_time: true,
             }
         }
 
@@ -88,6 +104,7 @@ mod seam {
                 action: FaultAction::Crash,
                 label_prefix: None,
                 scope: FaultScope::ArmingThread,
+                every_time: false,
             }
         }
 
@@ -98,9 +115,21 @@ mod seam {
         }
 
         /// Parse `fail:N[:errno]` or `crash:N` (the `CKPT_FAULT` syntax).
+        /// Also `always:LABEL[:errno]`: every point whose label starts with LABEL fails
+        /// (default EPERM), e.g. `always:fs.link:1` for a filesystem without hardlinks.
         pub fn parse(spec: &str) -> Option<FaultPlan> {
             let mut parts = spec.trim().split(':');
             let kind = parts.next()?;
+            if kind == "always" {
+                let label = parts.next().filter(|l| !l.is_empty())?;
+                let errno = match parts.next() {
+                    Some(e) => e.parse().ok()?,
+                    None => libc::EPERM,
+                };
+                let mut plan = FaultPlan::always(label, errno);
+                plan.scope = FaultScope::Process;
+                return Some(plan);
+            }
             let at: usize = parts.next()?.parse().ok()?;
             let mut plan = match kind {
                 "fail" => {
@@ -190,8 +219,11 @@ mod seam {
         }
         let me = std::thread::current().id();
         let mut a = lock();
+        // `fs.*` points model what the filesystem itself answers (no hardlinks…): only
+        // a plan naming them counts them, so step walks and recordings do not see them.
+        let fs_point = label.starts_with("fs.");
         for (thread, log) in a.recordings.iter_mut() {
-            if *thread == me {
+            if *thread == me && !fs_point {
                 log.push(label);
             }
         }
@@ -200,12 +232,16 @@ mod seam {
             if slot.thread.is_some_and(|t| t != me) {
                 continue;
             }
-            if let Some(prefix) = &slot.plan.label_prefix {
-                if !label.starts_with(prefix.as_str()) {
-                    continue;
-                }
+            match &slot.plan.label_prefix {
+                Some(prefix) if !label.starts_with(prefix.as_str()) => continue,
+                None if fs_point => continue,
+                _ => {}
             }
             slot.seen += 1;
+            if slot.seen >= slot.plan.at && slot.plan.every_time {
+                hit = Some((usize::MAX, slot.plan.action));
+                break;
+            }
             if slot.seen == slot.plan.at {
                 hit = Some((i, slot.plan.action));
                 break;
@@ -218,9 +254,12 @@ mod seam {
                 unsafe { libc::_exit(137) }
             }
             Some((i, FaultAction::Fail(errno))) => {
-                // One-shot: the retry or cleanup after the failure runs unharmed.
-                a.plans.remove(i);
-                refresh_switch(&a);
+                // One-shot: the retry or cleanup after the failure runs unharmed
+                // (an `every_time` plan stays).
+                if i != usize::MAX {
+                    a.plans.remove(i);
+                    refresh_switch(&a);
+                }
                 Err(std::io::Error::from_raw_os_error(errno))
             }
         }

@@ -134,7 +134,10 @@ pub struct SaveReport {
     pub pruned: Vec<PathBuf>,
     pub bytes_freed: u64,
     /// How the aliases were realised.
-    pub alias_strategy: alias::AliasStrategy,
+    /// `None` when an alias name is taken by something ckpt does not replace (JSON
+    /// `"none"`).
+    #[serde(serialize_with = "alias::serialize_strategy")]
+    pub alias_strategy: Option<alias::AliasStrategy>,
 }
 
 /// A run opened for reading and mutation.

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use super::alias::{known_strategy, set_alias, AliasStrategy};
+use super::alias::{set_alias, AliasStrategy};
 use super::atomic::{self, move_temp, write_temp, DurableTemp, Source};
 use super::commit::{recompute_best, set_pending, store_manifest};
 use super::*;
@@ -306,8 +306,13 @@ impl Run {
             }
         };
         let mut needed = if free_move { 0 } else { size };
-        if known_strategy(dir_dev) == Some(AliasStrategy::Copy) {
-            needed += 2 * size; // `last` and maybe `best` are full copies here
+        // Without hardlinks and reflinks the aliases are full copies: `last` always,
+        // `best` when the new checkpoint may become best (issue 10 item 4).
+        let sample = crate::store::manifest_path(&self.dir);
+        if super::alias::probe_strategy(&self.dir, &sample) == AliasStrategy::Copy {
+            let may_be_best =
+                req.metric.is_some_and(f64::is_finite) && !m0.best.as_ref().is_some_and(|b| b.held);
+            needed += size * if may_be_best { 2 } else { 1 };
         }
         match preflight(&self.dir, needed, || self.prune_hint()) {
             // Temps of dead writers are reclaimable: sweep them, then look again.
@@ -483,6 +488,7 @@ impl Run {
         );
         store_manifest(&dir, &m)?;
 
+        // An alias name taken by a directory is skipped (reported by the scan).
         let strategy = set_alias(&dir, &last_name, Path::new(&name))?;
         if best_now.is_some() && (best_now != old_best || best_now == Some(req.epoch)) {
             if let Some(e) = best_now.and_then(|b| live_entry(&m, b)) {

@@ -17,8 +17,36 @@ use crate::store::temp::CKPT_TEMP_PREFIX;
 use crate::Result;
 
 /// `checkpoint-<step>` → step.
+///
+/// As transformers reads it (`get_last_checkpoint`: `^checkpoint\-(\d+)$`, then `int()`):
+/// ASCII digits only (no sign), leading zeros allowed (`checkpoint-007` is step 7).
 pub fn parse_dir_name(name: &str) -> Option<u64> {
-    name.strip_prefix("checkpoint-")?.parse().ok()
+    let n = name.strip_prefix("checkpoint-")?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
+}
+
+/// Every name `transformers.trainer_utils.get_last_checkpoint` considers, with its step:
+/// `checkpoint-<digits>` entries that are directories *following symlinks*
+/// (`os.path.isdir`). The one it resumes from is the highest step.
+pub fn resume_candidates(run: &Path) -> Vec<(String, u64)> {
+    let Ok(rd) = std::fs::read_dir(run) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(String, u64)> = rd
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let step = parse_dir_name(&name)?;
+            std::fs::metadata(e.path())
+                .is_ok_and(|m| m.is_dir())
+                .then_some((name, step))
+        })
+        .collect();
+    v.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    v
 }
 
 /// True when `entries` hold a Trainer checkpoint directory.
@@ -243,6 +271,7 @@ fn read_args(path: &Path) -> Option<Args> {
 
 /// Scan a Trainer output directory.
 pub fn scan(run: &Path) -> Result<RunSnapshot> {
+    let mut unmanaged: BTreeMap<String, String> = BTreeMap::new();
     let entries = common::list_dir(run)?;
     let mut warnings = Vec::new();
     let mut checkpoints: Vec<Checkpoint> = Vec::new();
@@ -261,7 +290,14 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         }
         let Some(step) = parse_dir_name(&e.name) else {
             if e.name.starts_with("checkpoint-") && e.is_dir() {
-                warnings.push(format!("{}: no step number; ignored", e.name));
+                warnings.push(format!(
+                    "{}: no step number transformers reads; listed as unmanaged, never pruned",
+                    e.name
+                ));
+                unmanaged.insert(
+                    e.name.clone(),
+                    "transformers does not read this name as a checkpoint".into(),
+                );
             }
             continue;
         };
@@ -295,6 +331,32 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         checkpoints.push(c);
     }
     checkpoints.sort_by_key(|c| c.step);
+    // Two directories with one step (`checkpoint-007`, `checkpoint-7`): transformers
+    // would resume from either; ckpt guesses neither into the ranking.
+    let mut by_step: BTreeMap<u64, usize> = BTreeMap::new();
+    for c in &checkpoints {
+        if let Some(s) = c.step {
+            *by_step.entry(s).or_default() += 1;
+        }
+    }
+    checkpoints.retain(|c| {
+        let dup = c
+            .step
+            .is_some_and(|s| by_step.get(&s).copied().unwrap_or(0) > 1);
+        if dup {
+            warnings.push(format!(
+                "{}: another directory has step {}; both listed as unmanaged, never \
+                 ranked or pruned (rename one)",
+                c.name,
+                c.step.unwrap_or(0)
+            ));
+            unmanaged.insert(
+                c.name.clone(),
+                format!("same step {} as another directory", c.step.unwrap_or(0)),
+            );
+        }
+        !dup
+    });
 
     // The newest readable trainer_state.json: the highest checkpoint's, or the run's own
     // (written at the end of training) when it is further along. A checkpoint whose own
@@ -461,6 +523,44 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
             a
         });
 
+    // What transformers will really resume from: a symlinked `checkpoint-N` (followed
+    // by `os.path.isdir`) or a second name of a higher step wins over the directories
+    // listed here; the reported resume point must say so, not name another one.
+    let last = match resume_candidates(run).last() {
+        Some((name, step))
+            if last.as_ref().and_then(|a| {
+                a.step
+                    .or_else(|| a.target.as_deref().and_then(parse_dir_name))
+            }) < Some(*step)
+                || last.is_none() =>
+        {
+            let is_link =
+                std::fs::symlink_metadata(run.join(name)).is_ok_and(|m| m.file_type().is_symlink());
+            warnings.push(format!(
+                "transformers resumes from {name} (step {step}){}, which ckpt does not manage; \
+                 `ckpt restore` archives it",
+                if is_link { ", a symlink" } else { "" }
+            ));
+            for c in checkpoints.iter_mut() {
+                c.roles.retain(|r| *r != Role::Last);
+            }
+            Some(Alias {
+                role: Role::Last,
+                path: PathBuf::from(name),
+                target: None,
+                epoch: None,
+                step: Some(*step),
+                how: if is_link {
+                    AliasHow::Symlink
+                } else {
+                    AliasHow::Newest
+                },
+                held: false,
+            })
+        }
+        _ => last,
+    };
+
     for step in writing {
         if let Some(c) = checkpoints.iter_mut().find(|c| c.step == Some(step)) {
             c.state = CheckpointState::Writing;
@@ -491,6 +591,7 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
     snap.trainer_record = crate::snapshot::TrainerRecord {
         best: trainer_best,
         unreadable,
+        unmanaged,
     };
     // Every evaluation the Trainer logged, saved or not.
     if let Some(m) = &snap.metric {

@@ -224,6 +224,7 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
     let mut last_file = None;
     let mut best_file = None;
     let mut unnamed_reads = 0usize;
+    let mut unmanaged: std::collections::BTreeMap<String, String> = Default::default();
     let mut name_metrics: Vec<String> = Vec::new();
 
     for e in &entries {
@@ -241,6 +242,15 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         }
         if e.name == "best.ckpt" {
             best_file = Some(rel);
+            continue;
+        }
+        // `last-vN.ckpt`: Lightning's versioned resume alias (a second save_last in the
+        // same dir); `ckpt_path="last"` may resume from it, so it is never ranked or pruned.
+        if is_versioned_last(&e.name) {
+            unmanaged.insert(
+                rel.to_string_lossy().into_owned(),
+                "a Lightning resume alias (last-vN.ckpt): ckpt_path=\"last\" may pick it".into(),
+            );
             continue;
         }
         let meta = if e.is_symlink() {
@@ -413,9 +423,17 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
     snap.trainer_record = crate::snapshot::TrainerRecord {
         best: trainer_best,
         unreadable,
+        unmanaged,
     };
     snap.history = history;
     Ok(snap)
+}
+
+/// `last-v1.ckpt`, `last-v2.ckpt`…: what Lightning names `last` when the name is taken.
+pub fn is_versioned_last(name: &str) -> bool {
+    name.strip_prefix("last-v")
+        .and_then(|r| r.strip_suffix(".ckpt"))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Checkpoints with no metric because `metrics.csv` exists but could not be read.

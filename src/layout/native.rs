@@ -200,6 +200,13 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
             ));
         } else if std::fs::symlink_metadata(dir.join(&a.path)).is_err() {
             warnings.push(format!("alias {} is missing", a.path.display()));
+        } else if std::fs::symlink_metadata(dir.join(&a.path))
+            .is_ok_and(|m| !m.is_file() && !m.file_type().is_symlink())
+        {
+            warnings.push(format!(
+                "alias {} is a directory (or other non-file): ckpt leaves it alone and does not update it; move it away",
+                a.path.display()
+            ));
         }
     }
     if let Some(spec) = &m.metric {

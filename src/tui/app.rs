@@ -372,6 +372,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             app.quit = true;
             vec![Command::Quit]
         }
+        Msg::Note(text) => {
+            app.set_status(Level::Error, text);
+            vec![]
+        }
     }
 }
 

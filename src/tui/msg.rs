@@ -230,6 +230,8 @@ pub enum Msg {
         run: PathBuf,
         space: crate::disk::Space,
     },
+    /// An error from outside the monitor (the demo's trainer stopped): status line.
+    Note(String),
     /// SIGTERM/SIGHUP: leave now.
     Terminate,
 }

@@ -80,7 +80,7 @@ pub fn make_trash_dir(dir: &Path) -> Result<()> {
 /// or a durable copy when the filesystem cannot link. `src` stays where it is.
 pub fn keep_copy(src: &Path, dst: &Path, report: Report<'_>) -> Result<()> {
     step("trash.link", dst)?;
-    if fs::hard_link(src, dst).is_err() {
+    if crate::engine::alias::hard_link(src, dst).is_err() {
         let copy = crate::engine::atomic::write_temp(
             dst,
             crate::engine::atomic::Source::CopyOf(src),

@@ -44,7 +44,14 @@ pub fn classify(name: &str) -> Option<TimmName> {
         return Some(TimmName::Temp);
     }
     let (stem, _) = common::split_ext(name, EXTS)?;
-    let num = |s: &str| s.parse::<u64>().ok();
+    // timm writes `f"{prefix}-{epoch}"`: plain decimal, no sign, no leading zero. Any
+    // other spelling (`+8`, `007`) was not written by timm, so it is not guessed.
+    let num = |s: &str| {
+        let plain = !s.is_empty()
+            && s.bytes().all(|b| b.is_ascii_digit())
+            && (s == "0" || !s.starts_with('0'));
+        plain.then(|| s.parse::<u64>().ok()).flatten()
+    };
     Some(match stem {
         "last" => TimmName::Last,
         "model_best" => TimmName::Best,
@@ -149,6 +156,7 @@ fn read_held(path: &Path) -> std::result::Result<Held, String> {
 
 /// Scan a timm run directory.
 pub fn scan(run: &Path) -> Result<RunSnapshot> {
+    let mut unmanaged: BTreeMap<String, String> = BTreeMap::new();
     let entries = common::list_dir(run)?;
     let mut warnings = Vec::new();
     let (metric, hist) = metric_spec(run, &mut warnings);
@@ -157,12 +165,90 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         .as_ref()
         .is_some_and(|t| !t.columns.iter().any(|c| c == &metric.name));
 
-    let Listed {
-        mut checkpoints,
-        temps,
-        last_file,
-        best_file,
-    } = list_files(run, &entries, table.as_ref(), &metric.name, &mut warnings);
+    let mut checkpoints: Vec<Checkpoint> = Vec::new();
+    let mut temps: Vec<PathBuf> = Vec::new();
+    let mut last_file: Option<(String, PathBuf)> = None;
+    let mut best_file: Option<(String, PathBuf)> = None;
+
+    for e in &entries {
+        let Some(kind) = classify(&e.name) else {
+            continue;
+        };
+        if kind == TimmName::Temp {
+            temps.push(PathBuf::from(&e.name));
+            continue;
+        }
+        if kind == TimmName::Malformed {
+            warnings.push(format!(
+                "{}: not a timm checkpoint name (timm writes plain epoch numbers); \
+                 listed as unmanaged, never ranked or pruned",
+                e.name
+            ));
+            unmanaged.insert(
+                e.name.clone(),
+                "not a name timm writes (its epoch is not a plain number)".into(),
+            );
+            continue;
+        }
+        if matches!(kind, TimmName::Last | TimmName::Best) {
+            let slot = if kind == TimmName::Last {
+                &mut last_file
+            } else {
+                &mut best_file
+            };
+            match slot {
+                Some((prev, _)) => {
+                    warnings.push(format!("both {prev} and {} exist; using {prev}", e.name))
+                }
+                None => *slot = Some((e.name.clone(), PathBuf::from(&e.name))),
+            }
+            continue;
+        }
+        // A checkpoint file: regular, or a symlink resolved inside the run.
+        let meta = if e.is_symlink() {
+            match common::resolve_in_run(run, Path::new(&e.name)) {
+                Ok((_, m)) if m.is_file() => m,
+                Ok(_) => {
+                    warnings.push(format!("{} does not lead to a file; ignored", e.name));
+                    continue;
+                }
+                Err(why) => {
+                    warnings.push(why);
+                    continue;
+                }
+            }
+        } else if let (true, Some(m)) = (e.is_file(), &e.meta) {
+            m.clone()
+        } else {
+            warnings.push(format!("{} is not a regular file; ignored", e.name));
+            continue;
+        };
+        let mut c = common::file_checkpoint(&e.name, PathBuf::from(&e.name), &meta);
+        match kind {
+            TimmName::Checkpoint(n) => c.epoch = Some(n),
+            TimmName::Recovery(ep, b) => {
+                c.epoch = Some(ep);
+                c.batch = Some(b);
+                c.roles.push(Role::Recovery);
+            }
+            TimmName::Milestone(n) => {
+                c.epoch = Some(n);
+                c.roles.push(Role::Milestone);
+            }
+            _ => {}
+        }
+        // A recovery save is mid-epoch: that epoch's eval row does not describe it.
+        if let (Some(t), Some(ep), false) = (&table, c.epoch, c.has_role(Role::Recovery)) {
+            if let Some(row) = t.rows.get(&ep) {
+                c.metrics = row.clone();
+            }
+            // Milestones are kept outside the ranking: their metric stays in `metrics`.
+            if !c.has_role(Role::Milestone) {
+                common::apply_metric(&mut c, t, ep, &metric.name);
+            }
+        }
+        checkpoints.push(c);
+    }
 
     // Resolve `last` first: when it is the only copy of its epoch it becomes a checkpoint
     // that `model_best` may then share.
@@ -301,6 +387,7 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
     snap.trainer_record = crate::snapshot::TrainerRecord {
         best: trainer_best,
         unreadable,
+        unmanaged,
     };
     snap.history = history;
     // timm keeps its `checkpoint_hist` best checkpoints: prune with no flags does the same.
@@ -309,110 +396,6 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         ..RetentionPolicy::default()
     });
     Ok(snap)
-}
-
-/// What a timm run's directory holds, by name: its checkpoint files (with summary.csv
-/// metrics), temps, and the `last`/`model_best` alias files still to be resolved.
-struct Listed {
-    checkpoints: Vec<Checkpoint>,
-    temps: Vec<PathBuf>,
-    last_file: Option<(String, PathBuf)>,
-    best_file: Option<(String, PathBuf)>,
-}
-
-/// Step 1 of [`scan`]: classify every entry by its name.
-fn list_files(
-    run: &Path,
-    entries: &[Entry],
-    table: Option<&common::CsvTable>,
-    metric_name: &str,
-    warnings: &mut Vec<String>,
-) -> Listed {
-    let mut checkpoints: Vec<Checkpoint> = Vec::new();
-    let mut temps: Vec<PathBuf> = Vec::new();
-    let mut last_file: Option<(String, PathBuf)> = None;
-    let mut best_file: Option<(String, PathBuf)> = None;
-
-    for e in entries {
-        let Some(kind) = classify(&e.name) else {
-            continue;
-        };
-        if kind == TimmName::Temp {
-            temps.push(PathBuf::from(&e.name));
-            continue;
-        }
-        if kind == TimmName::Malformed {
-            warnings.push(format!(
-                "{}: not a timm checkpoint name (no epoch number); ignored",
-                e.name
-            ));
-            continue;
-        }
-        if matches!(kind, TimmName::Last | TimmName::Best) {
-            let slot = if kind == TimmName::Last {
-                &mut last_file
-            } else {
-                &mut best_file
-            };
-            match slot {
-                Some((prev, _)) => {
-                    warnings.push(format!("both {prev} and {} exist; using {prev}", e.name))
-                }
-                None => *slot = Some((e.name.clone(), PathBuf::from(&e.name))),
-            }
-            continue;
-        }
-        // A checkpoint file: regular, or a symlink resolved inside the run.
-        let meta = if e.is_symlink() {
-            match common::resolve_in_run(run, Path::new(&e.name)) {
-                Ok((_, m)) if m.is_file() => m,
-                Ok(_) => {
-                    warnings.push(format!("{} does not lead to a file; ignored", e.name));
-                    continue;
-                }
-                Err(why) => {
-                    warnings.push(why);
-                    continue;
-                }
-            }
-        } else if let (true, Some(m)) = (e.is_file(), &e.meta) {
-            m.clone()
-        } else {
-            warnings.push(format!("{} is not a regular file; ignored", e.name));
-            continue;
-        };
-        let mut c = common::file_checkpoint(&e.name, PathBuf::from(&e.name), &meta);
-        match kind {
-            TimmName::Checkpoint(n) => c.epoch = Some(n),
-            TimmName::Recovery(ep, b) => {
-                c.epoch = Some(ep);
-                c.batch = Some(b);
-                c.roles.push(Role::Recovery);
-            }
-            TimmName::Milestone(n) => {
-                c.epoch = Some(n);
-                c.roles.push(Role::Milestone);
-            }
-            _ => {}
-        }
-        // A recovery save is mid-epoch: that epoch's eval row does not describe it.
-        if let (Some(t), Some(ep), false) = (table, c.epoch, c.has_role(Role::Recovery)) {
-            if let Some(row) = t.rows.get(&ep) {
-                c.metrics = row.clone();
-            }
-            // Milestones are kept outside the ranking: their metric stays in `metrics`.
-            if !c.has_role(Role::Milestone) {
-                common::apply_metric(&mut c, t, ep, metric_name);
-            }
-        }
-        checkpoints.push(c);
-    }
-    Listed {
-        checkpoints,
-        temps,
-        last_file,
-        best_file,
-    }
 }
 
 /// A temp named for a checkpoint (the engine's `.ckpt-tmp-…-<name>`) marks it Writing.
