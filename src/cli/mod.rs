@@ -48,12 +48,16 @@ pub struct DamageFound {
     pub run: String,
 }
 
-/// Seconds from a flag, rejecting negative, NaN and absurd values as a usage error.
+/// Seconds from a flag: any non-negative number (beyond what a `Duration` holds, or
+/// `inf`, means "as long as it takes"); negative and NaN are usage errors.
 pub fn secs(flag: &str, s: f64) -> Result<Duration> {
-    if !s.is_finite() || !(0.0..=1e9).contains(&s) {
-        return Err(UsageError(format!("{flag} {s}: expected a number of seconds ≥ 0")).into());
+    if s.is_nan() || s < 0.0 {
+        return Err(UsageError(format!(
+            "{flag} {s}: expected a number of seconds ≥ 0 (inf waits as long as it takes)"
+        ))
+        .into());
     }
-    Ok(Duration::from_secs_f64(s))
+    Ok(Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX))
 }
 
 /// Open an existing run with the global `--layout`. When `dir` is not a run but holds
