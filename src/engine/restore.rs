@@ -305,8 +305,11 @@ impl Run {
         }
         let trash = plan_trash_dir(&base);
         let (movable, kept_newer) = foreign_newer(&snap, c);
-        let newer: Vec<String> = movable.iter().map(|n| n.name.clone()).collect();
+        let mut newer: Vec<String> = movable.iter().map(|n| n.name.clone()).collect();
         let hf = self.layout == LayoutKind::Hf;
+        if hf {
+            newer.extend(hf_unlisted_newer(&base, &snap, c));
+        }
         if hf {
             if let Some((name, why)) = kept_newer.first() {
                 let run = self.dir.display();
@@ -411,6 +414,20 @@ impl Run {
             let is_alias = |rel: &Path| {
                 names.best.as_deref() == Some(rel) || names.last.as_deref() == Some(rel)
             };
+            // hf: every other name transformers would resume from that is newer (a
+            // symlinked `checkpoint-N`, a second name of a step): moved as it is (a
+            // symlink as a link, never followed), so the restored one is the newest.
+            if hf {
+                let extra = hf_unlisted_newer(&base, &snap, c);
+                if !extra.is_empty() {
+                    make_trash_dir(&trash)?;
+                }
+                for name in extra {
+                    let from = base.join(&name);
+                    let to = unique_in(&trash, &name);
+                    move_into(&from, &to)?;
+                }
+            }
             for v in victims {
                 // Alias names (a hardlinked model_best.pth.tar) stay: they never vanish.
                 for rel in v.paths.iter().filter(|r| !is_alias(r)) {
@@ -661,4 +678,22 @@ fn relink(target: &Path, link: &Path) -> Result<()> {
         return Err(Error::io("restore.rename", link, e));
     }
     opsfs::fsync_dir("restore.fsync_dir", dir)
+}
+
+/// hf names transformers' `get_last_checkpoint` would resume from that are newer than
+/// `c` but are not checkpoints of the snapshot (a symlinked `checkpoint-N`, a second
+/// directory of one step).
+fn hf_unlisted_newer(
+    base: &Path,
+    snap: &crate::snapshot::RunSnapshot,
+    c: &Checkpoint,
+) -> Vec<String> {
+    let Some(target) = c.step else {
+        return Vec::new();
+    };
+    crate::layout::hf::resume_candidates(base)
+        .into_iter()
+        .filter(|(name, step)| *step > target && !snap.checkpoints.iter().any(|k| &k.name == name))
+        .map(|(name, _)| name)
+        .collect()
 }

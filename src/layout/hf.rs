@@ -27,6 +27,27 @@ pub fn parse_dir_name(name: &str) -> Option<u64> {
     n.parse().ok()
 }
 
+/// Every name `transformers.trainer_utils.get_last_checkpoint` considers, with its step:
+/// `checkpoint-<digits>` entries that are directories *following symlinks*
+/// (`os.path.isdir`). The one it resumes from is the highest step.
+pub fn resume_candidates(run: &Path) -> Vec<(String, u64)> {
+    let Ok(rd) = std::fs::read_dir(run) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(String, u64)> = rd
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let step = parse_dir_name(&name)?;
+            std::fs::metadata(e.path())
+                .is_ok_and(|m| m.is_dir())
+                .then_some((name, step))
+        })
+        .collect();
+    v.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    v
+}
+
 /// True when `entries` hold a Trainer checkpoint directory.
 pub fn looks_like(entries: &[Entry]) -> bool {
     entries.iter().any(|e| {
@@ -500,6 +521,44 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
             common::attach_role(&mut checkpoints, &mut a);
             a
         });
+
+    // What transformers will really resume from: a symlinked `checkpoint-N` (followed
+    // by `os.path.isdir`) or a second name of a higher step wins over the directories
+    // listed here; the reported resume point must say so, not name another one.
+    let last = match resume_candidates(run).last() {
+        Some((name, step))
+            if last.as_ref().and_then(|a| {
+                a.step
+                    .or_else(|| a.target.as_deref().and_then(parse_dir_name))
+            }) < Some(*step)
+                || last.is_none() =>
+        {
+            let is_link =
+                std::fs::symlink_metadata(run.join(name)).is_ok_and(|m| m.file_type().is_symlink());
+            warnings.push(format!(
+                "transformers resumes from {name} (step {step}){}, which ckpt does not manage; \
+                 `ckpt restore` archives it",
+                if is_link { ", a symlink" } else { "" }
+            ));
+            for c in checkpoints.iter_mut() {
+                c.roles.retain(|r| *r != Role::Last);
+            }
+            Some(Alias {
+                role: Role::Last,
+                path: PathBuf::from(name),
+                target: None,
+                epoch: None,
+                step: Some(*step),
+                how: if is_link {
+                    "symlink".into()
+                } else {
+                    "newest".into()
+                },
+                held: false,
+            })
+        }
+        _ => last,
+    };
 
     for step in writing {
         if let Some(c) = checkpoints.iter_mut().find(|c| c.step == Some(step)) {
