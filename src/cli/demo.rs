@@ -52,25 +52,61 @@ pub fn run(args: &DemoArgs, ctx: &Ctx) -> Result<()> {
         catch_signals();
     }
     let mut trainer = Trainer::start(&options)?;
+    // Why the trainer stopped, when a save failed (the disk is full…).
+    let mut failure: Option<String> = None;
     let result = if monitor {
-        ckpt::tui::run(WatchOptions {
+        let (note_tx, note_rx) = std::sync::mpsc::channel();
+        let done = AtomicBool::new(false);
+        let watch = WatchOptions {
             paths: vec![trainer.run_dir().to_path_buf()],
             layout: ctx.layout,
+            notes: Some(ckpt::tui::NoteFeed(std::sync::Arc::new(
+                std::sync::Mutex::new(note_rx),
+            ))),
             ..WatchOptions::default()
-        })
-        .map_err(anyhow::Error::from)
+        };
+        let result = std::thread::scope(|s| {
+            let monitor = s.spawn(|| {
+                let r = ckpt::tui::run(watch);
+                done.store(true, Ordering::SeqCst);
+                r
+            });
+            // Forward the trainer's failure to the monitor's status line.
+            while !done.load(Ordering::SeqCst) {
+                match trainer.events().recv_timeout(Duration::from_millis(200)) {
+                    Ok(DemoEvent {
+                        epoch,
+                        result: Err(e),
+                        ..
+                    }) => {
+                        let why = failure_text(epoch, &e);
+                        let _ = note_tx.send(why.clone());
+                        failure = Some(why);
+                    }
+                    Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => {
+                        std::thread::sleep(Duration::from_millis(200))
+                    }
+                }
+            }
+            monitor
+                .join()
+                .unwrap_or_else(|_| Err(ckpt::Error::Invalid("the monitor panicked".into())))
+        });
+        result.map_err(anyhow::Error::from)
     } else {
-        print_saves(&trainer)
+        print_saves(&trainer, &mut failure)
     };
     trainer.stop();
     let mut out = std::io::stdout().lock();
-    let farewell = if trainer.is_temporary() {
-        "demo stopped; its temporary run was removed".to_string()
+    let kept = if trainer.is_temporary() {
+        "its temporary run was removed".to_string()
     } else {
-        format!(
-            "demo stopped; the run is kept in {}",
-            trainer.run_dir().display()
-        )
+        format!("the run is kept in {}", trainer.run_dir().display())
+    };
+    let farewell = match &failure {
+        Some(why) => format!("{why}\ndemo stopped; {kept}"),
+        None => format!("demo stopped; {kept}"),
     };
     // Drop removes the temp run before we say so.
     drop(trainer);
@@ -78,8 +114,14 @@ pub fn run(args: &DemoArgs, ctx: &Ctx) -> Result<()> {
     result
 }
 
-/// Print mode: one line per save until the trainer finishes or a signal arrives.
-fn print_saves(trainer: &Trainer) -> Result<()> {
+/// Why the demo's trainer stopped: the failed save and the engine's reason.
+fn failure_text(epoch: u64, e: &ckpt::Error) -> String {
+    format!("demo trainer stopped: saving epoch {epoch} failed: {e}")
+}
+
+/// Print mode: one line per save until the trainer finishes or a signal arrives; a
+/// failed save ends it, with the reason in `failure`.
+fn print_saves(trainer: &Trainer, failure: &mut Option<String>) -> Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -92,6 +134,14 @@ fn print_saves(trainer: &Trainer) -> Result<()> {
             return Ok(());
         }
         match trainer.events().recv_timeout(Duration::from_millis(100)) {
+            Ok(DemoEvent {
+                epoch,
+                result: Err(e),
+                ..
+            }) => {
+                *failure = Some(failure_text(epoch, &e));
+                return Err(anyhow::anyhow!("the demo's save failed"));
+            }
             Ok(ev) => print_event(&mut out, ev)?,
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return Ok(()),

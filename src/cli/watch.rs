@@ -18,6 +18,7 @@ pub fn options(args: &WatchArgs, ctx: &Ctx) -> Result<WatchOptions> {
         read_only: args.read_only,
         color: color_choice(args.color),
         layout: ctx.layout,
+        notes: None,
     })
 }
 

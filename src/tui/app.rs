@@ -239,6 +239,8 @@ pub enum Msg {
     },
     /// SIGTERM/SIGHUP: leave now.
     Terminate,
+    /// An error from outside the monitor (the demo's trainer stopped): status line.
+    Note(String),
 }
 
 /// Severity of the status line.
@@ -771,6 +773,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         Msg::Terminate => {
             app.quit = true;
             vec![Command::Quit]
+        }
+        Msg::Note(text) => {
+            app.set_status(Level::Error, text);
+            vec![]
         }
     }
 }

@@ -69,6 +69,19 @@ pub struct WatchOptions {
     pub color: ColorChoice,
     /// Layout override for every run.
     pub layout: Option<LayoutKind>,
+    /// Errors from outside the monitor to show in its status line (`ckpt demo`'s
+    /// trainer stopping).
+    pub notes: Option<NoteFeed>,
+}
+
+/// A channel of status-line errors into the monitor.
+#[derive(Clone)]
+pub struct NoteFeed(pub Arc<std::sync::Mutex<std::sync::mpsc::Receiver<String>>>);
+
+impl std::fmt::Debug for NoteFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NoteFeed")
+    }
 }
 
 /// Expand the given paths into run directories (a directory of runs → its runs).
@@ -145,6 +158,22 @@ pub fn run(options: WatchOptions) -> crate::Result<()> {
         });
     }
     spawn_input(tx.clone());
+    if let Some(NoteFeed(notes)) = options.notes.clone() {
+        let tx = tx.clone();
+        let _ = std::thread::Builder::new()
+            .name("ckpt-notes".into())
+            .spawn(move || loop {
+                let next = notes.lock().map(|rx| rx.recv());
+                match next {
+                    Ok(Ok(text)) => {
+                        if tx.send(Msg::Note(text)).is_err() {
+                            return;
+                        }
+                    }
+                    _ => return,
+                }
+            });
+    }
     let scanner = worker::spawn_scanner(tx.clone(), options.layout);
     let worker = worker::spawn_worker(tx.clone(), options.layout);
     let _watcher = {
