@@ -1,4 +1,4 @@
-//! `ckpt demo`: a simulated trainer saving through the engine (issue 3).
+//! `ckpt demo`: a simulated trainer saving through the engine.
 //!
 //! A thread writes a random payload every `interval` with a noisy, improving metric
 //! (and an occasional NaN, as a diverging eval would give), into a fresh native run

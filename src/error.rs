@@ -63,9 +63,26 @@ pub enum Error {
     /// A prune/restore victim changed between plan and apply; it was left alone.
     #[error("{path} changed since the plan ({what}); it was not touched. Re-plan and try again")]
     ChangedSincePlan { path: PathBuf, what: String },
-    /// The operation is not possible for this run (layout, state, or arguments).
+    /// The operation does not apply to this run's layout (e.g. `save` into a timm run).
     #[error("{0}")]
-    Invalid(String),
+    WrongLayout(String),
+    /// Refused to protect data: the file is pinned, the held best, a checkpoint or
+    /// alias of the run, outside it, or would be replaced. Nothing was changed.
+    #[error("{0}")]
+    Protected(String),
+    /// The run changed since the plan was made; nothing was changed. Plan again.
+    #[error("{0}")]
+    PlanOutdated(String),
+    /// The checkpoint or file named cannot be used as it is (damaged, not a regular
+    /// file, its epoch unknown).
+    #[error("{0}")]
+    Unusable(String),
+    /// The request itself is wrong (an argument, a path, a metric that cannot change).
+    #[error("{0}")]
+    BadRequest(String),
+    /// An internal invariant did not hold (a bug); the message says which.
+    #[error("{0}")]
+    Internal(String),
     /// Something under `.ckpt/` (or an alias name) is not the regular file or directory
     /// ckpt keeps there: a symlink is never followed, a directory never replaced.
     #[error("{path} is {found}, not the {expected} ckpt keeps there; ckpt does not follow or replace it: move it out of the way (`ckpt doctor` shows the run's state)")]

@@ -110,6 +110,53 @@ impl Checkpoint {
     }
 }
 
+/// How an alias holds its checkpoint (in JSON the lowercase word).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AliasHow {
+    /// A second name for the checkpoint's inode.
+    Hardlink,
+    /// A copy-on-write clone.
+    Reflink,
+    /// An independent byte copy.
+    Copy,
+    /// A symbolic link to the checkpoint.
+    Symlink,
+    /// Not known (yet): the target is missing or the scanner could not tell.
+    #[default]
+    Unknown,
+    /// The alias file is the only copy of its state and is listed as a checkpoint.
+    File,
+    /// A best recorded by the trainer or by `.ckpt/state.json`; no alias file.
+    Record,
+    /// Lightning's best computed from the metric.
+    Ranking,
+    /// hf's last: the highest step.
+    Newest,
+}
+
+impl AliasHow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AliasHow::Hardlink => "hardlink",
+            AliasHow::Reflink => "reflink",
+            AliasHow::Copy => "copy",
+            AliasHow::Symlink => "symlink",
+            AliasHow::Unknown => "unknown",
+            AliasHow::File => "file",
+            AliasHow::Record => "record",
+            AliasHow::Ranking => "ranking",
+            AliasHow::Newest => "newest",
+        }
+    }
+}
+
+impl std::fmt::Display for AliasHow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An alias file (`last.pth.tar`, `model_best.pth.tar`, `last.ckpt`, …) and what it holds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alias {
@@ -122,12 +169,8 @@ pub struct Alias {
     /// timm's `last.pth.tar` being the only copy of its epoch).
     pub epoch: Option<u64>,
     pub step: Option<u64>,
-    /// How the alias is realised: "hardlink", "symlink", "copy", "reflink" or "unknown";
-    /// for foreign layouts also "file" (the alias file is the only copy of its state and is
-    /// listed as a checkpoint itself), "record" (a best recorded by the trainer or by
-    /// `.ckpt/state.json`, no alias file: hf, Lightning without `best.ckpt`), "ranking"
-    /// (Lightning best computed from the metric) and "newest" (hf: highest step).
-    pub how: String,
+    /// How the alias is realised (see [`AliasHow`]).
+    pub how: AliasHow,
     /// For `best`: held by a promote until released.
     pub held: bool,
 }
@@ -141,7 +184,7 @@ impl Alias {
             target: None,
             epoch: None,
             step: None,
-            how: "unknown".into(),
+            how: AliasHow::Unknown,
             held: false,
         }
     }
@@ -215,7 +258,7 @@ pub struct RunSnapshot {
     /// use (DESIGN §5); `ckpt trash` lists what they are.
     pub trash_bytes: u64,
     /// What the trainer itself recorded (its best), and which checkpoints' metadata
-    /// could not be read: retention protects both (DESIGN §1, issue 10 item 2).
+    /// could not be read: retention protects both (DESIGN §1).
     pub trainer_record: TrainerRecord,
     /// Every metric value the run has seen, by epoch (or step), ascending: the native
     /// manifest's save history, timm's `summary.csv`, Lightning's `metrics.csv`, the HF

@@ -30,7 +30,7 @@ pub struct AliasView {
     /// Checkpoint it resolves to (its `name`), when known.
     pub target: Option<String>,
     /// "hardlink", "symlink", "copy", "reflink" or "unknown".
-    pub how: String,
+    pub how: crate::snapshot::AliasHow,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub held: Option<bool>,
 }
@@ -151,7 +151,7 @@ fn alias_view(a: &Alias, with_held: bool) -> AliasView {
         step: a.step,
         path: path_str(&a.path),
         target: a.target.clone(),
-        how: a.how.clone(),
+        how: a.how,
         held: with_held.then_some(a.held),
     }
 }
@@ -424,8 +424,7 @@ fn issue_view(run: &Path, d: &crate::engine::VerifyIssue) -> DamageView {
 #[derive(Debug, Serialize)]
 pub struct CheckView {
     pub name: String,
-    /// "ok", "warn" or "fail".
-    pub status: String,
+    pub status: crate::engine::CheckStatus,
     pub detail: String,
 }
 
@@ -443,24 +442,12 @@ pub struct DoctorView {
     pub version: u32,
     pub run: String,
     pub layout: &'static str,
-    /// "ok", "warn" or "fail": the worst check.
-    pub status: &'static str,
+    /// The worst check.
+    pub status: crate::engine::CheckStatus,
     pub checks: Vec<CheckView>,
     pub disk: Option<DoctorDiskView>,
-    /// "native events" or "polling".
-    pub watch_mode: String,
+    pub watch_mode: crate::engine::DoctorWatchMode,
     pub stale_temps: Vec<String>,
-}
-
-/// The worst status among the checks.
-pub fn worst(checks: &[crate::engine::DoctorCheck]) -> &'static str {
-    if checks.iter().any(|c| c.status == "fail") {
-        "fail"
-    } else if checks.iter().any(|c| c.status == "warn") {
-        "warn"
-    } else {
-        "ok"
-    }
 }
 
 pub fn doctor_view(r: &DoctorReport) -> DoctorView {
@@ -468,13 +455,13 @@ pub fn doctor_view(r: &DoctorReport) -> DoctorView {
         version: JSON_VERSION,
         run: run_str(&r.run),
         layout: r.layout.as_str(),
-        status: worst(&r.checks),
+        status: crate::engine::CheckStatus::worst(&r.checks),
         checks: r
             .checks
             .iter()
             .map(|c| CheckView {
                 name: c.name.clone(),
-                status: c.status.clone(),
+                status: c.status,
                 detail: c.detail.clone(),
             })
             .collect(),
@@ -484,7 +471,7 @@ pub fn doctor_view(r: &DoctorReport) -> DoctorView {
             total: h.total,
             available: h.available,
         }),
-        watch_mode: r.watch_mode.clone(),
+        watch_mode: r.watch_mode,
         stale_temps: r.stale_temps.iter().map(|p| rel(&r.run, p)).collect(),
     }
 }
@@ -500,7 +487,8 @@ pub struct SaveView {
     pub became_best: bool,
     pub pruned: Vec<String>,
     pub bytes_freed: u64,
-    pub alias_strategy: String,
+    #[serde(serialize_with = "crate::engine::alias::serialize_strategy")]
+    pub alias_strategy: Option<crate::engine::alias::AliasStrategy>,
 }
 
 pub fn save_view(r: &SaveReport) -> SaveView {
@@ -513,7 +501,7 @@ pub fn save_view(r: &SaveReport) -> SaveView {
         became_best: r.became_best,
         pruned: r.pruned.iter().map(|p| path_str(p)).collect(),
         bytes_freed: r.bytes_freed,
-        alias_strategy: r.alias_strategy.clone(),
+        alias_strategy: r.alias_strategy,
     }
 }
 

@@ -1,4 +1,4 @@
-//! File events / polling → "run changed" messages for the monitor (issue 4).
+//! File events / polling → "run changed" messages for the monitor.
 //!
 //! One thread per watcher: native non-recursive events (inotify & co.) are debounced
 //! and coalesced per run; runs on network/cluster filesystems (by fs type), runs whose

@@ -5,6 +5,8 @@
 mod common_engine;
 mod common_skip;
 
+use ckpt::engine::alias::AliasStrategy;
+use ckpt::snapshot::AliasHow;
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -417,7 +419,7 @@ fn extra_victims_refuse_best_last_and_pinned() {
     run.set_pinned("1", true).unwrap();
     for sel in ["2", "3", "1"] {
         let e = run.plan_prune(None, &[sel.to_string()]).unwrap_err();
-        assert!(matches!(e, Error::Invalid(_)), "{sel}: {e}");
+        assert!(matches!(e, Error::Protected(_)), "{sel}: {e}");
     }
     run.set_pinned("checkpoint-1.pth.tar", false).unwrap();
     let plan = run.plan_prune(None, &["1".to_string()]).unwrap();
@@ -473,8 +475,9 @@ fn failing_hardlink_falls_back_to_copy_with_identical_bytes() {
     let r = save_gen(&run, 2, 0, Some(0.5), None).unwrap();
     fault::disarm();
     assert!(
-        r.alias_strategy == "copy" || r.alias_strategy == "reflink",
-        "{}",
+        r.alias_strategy == Some(AliasStrategy::Copy)
+            || r.alias_strategy == Some(AliasStrategy::Reflink),
+        "{:?}",
         r.alias_strategy
     );
     let last = run.dir.join("last.pth.tar");
@@ -484,12 +487,12 @@ fn failing_hardlink_falls_back_to_copy_with_identical_bytes() {
         std::fs::metadata(&r.path).unwrap().ino()
     );
     let snap = ckpt::layout::native::scan(&run.dir).unwrap();
-    assert_eq!(snap.last.as_ref().unwrap().how, "copy");
-    assert_eq!(snap.best.as_ref().unwrap().how, "hardlink");
+    assert_eq!(snap.last.as_ref().unwrap().how, AliasHow::Copy);
+    assert_eq!(snap.best.as_ref().unwrap().how, AliasHow::Hardlink);
     assert_run_consistent(&run.dir);
     // the next save links again: an injected failure is not remembered for the device
     let r = save(&run, 3, Some(0.1));
-    assert_eq!(r.alias_strategy, "hardlink");
+    assert_eq!(r.alias_strategy, Some(AliasStrategy::Hardlink));
 }
 
 #[test]
@@ -507,7 +510,7 @@ fn snapshot_shows_writing_temp_and_damage() {
     assert_eq!(snap.temps.len(), 1);
     assert_eq!(snap.find("3").unwrap().state, CheckpointState::Writing);
     assert_eq!(snap.find("1").unwrap().state, CheckpointState::Damaged);
-    assert_eq!(snap.last.as_ref().unwrap().how, "hardlink");
+    assert_eq!(snap.last.as_ref().unwrap().how, AliasHow::Hardlink);
     assert!(snap.warnings.iter().any(|w| w.contains("missing")));
     drop(t);
 }

@@ -480,7 +480,7 @@ fn doctor_reports_temps_lock_holder_and_drift_without_touching_them() {
     );
     assert!(temp.exists(), "doctor must not delete temps");
     let lock = get("lock");
-    assert_eq!(lock.status, "warn");
+    assert_eq!(lock.status, ckpt::engine::CheckStatus::Warn);
     let me = std::process::id().to_string();
     assert!(
         lock.detail.contains(&me) && lock.detail.contains("save"),
@@ -499,7 +499,7 @@ fn doctor_reports_temps_lock_holder_and_drift_without_touching_them() {
         "{drift}"
     );
     assert!(drift.contains("checkpoint-2.pth.tar has"), "{drift}");
-    assert_eq!(get("write access").status, "ok");
+    assert_eq!(get("write access").status, ckpt::engine::CheckStatus::Ok);
     assert!(["native events", "polling"].contains(&report.watch_mode.as_str()));
     assert!(
         get("links").detail.contains("hardlink works"),
@@ -522,7 +522,7 @@ fn doctor_reports_a_corrupt_manifest_as_a_failed_check() {
     fs::write(run.dir.join(".ckpt/manifest.json"), b"{ not json").unwrap();
     let report = run.doctor().unwrap();
     let m = report.checks.iter().find(|c| c.name == "manifest").unwrap();
-    assert_eq!(m.status, "fail");
+    assert_eq!(m.status, ckpt::engine::CheckStatus::Fail);
     assert!(m.detail.contains("manifest.json"), "{}", m.detail);
 }
 
@@ -760,7 +760,7 @@ fn restore_to_refuses_paths_inside_the_run_and_exports_into_an_existing_director
             ..Default::default()
         };
         match run.plan_restore("2", &opts) {
-            Err(Error::Invalid(msg)) => assert!(msg.contains("inside the run"), "{msg}"),
+            Err(Error::Protected(msg)) => assert!(msg.contains("inside the run"), "{msg}"),
             other => panic!("{}: expected a refusal, got {other:?}", inside.display()),
         }
     }
@@ -792,7 +792,7 @@ fn restore_to_refuses_paths_inside_the_run_and_exports_into_an_existing_director
     fs::create_dir(out.join("checkpoint-2.pth.tar")).unwrap();
     assert!(matches!(
         run.plan_restore("2", &opts),
-        Err(Error::Invalid(_))
+        Err(Error::Protected(_))
     ));
 }
 

@@ -535,12 +535,16 @@ fn doctor_on_each_fixture_reports_without_failing() {
     ] {
         let (_t, dir) = fixture(name);
         let rep = run(&dir, layout).doctor().unwrap();
-        let failed: Vec<_> = rep.checks.iter().filter(|c| c.status == "fail").collect();
+        let failed: Vec<_> = rep
+            .checks
+            .iter()
+            .filter(|c| c.status == ckpt::engine::CheckStatus::Fail)
+            .collect();
         assert!(failed.is_empty(), "{name}: {failed:?}");
         assert!(rep
             .checks
             .iter()
-            .any(|c| c.name == "scan" && c.status == "ok"));
+            .any(|c| c.name == "scan" && c.status == ckpt::engine::CheckStatus::Ok));
     }
 }
 
@@ -929,7 +933,7 @@ fn timm_export_refuses_the_run_and_creates_no_ckpt_dir() {
         };
         assert!(matches!(
             r.plan_restore("4", &opts),
-            Err(ckpt::Error::Invalid(_))
+            Err(ckpt::Error::Protected(_))
         ));
     }
     let out = t.path().join("out");
@@ -967,7 +971,7 @@ fn hf_restore_refuses_when_a_newer_checkpoint_is_held() {
     let r = run(&dir, LayoutKind::Hf);
     r.promote("checkpoint-40").unwrap();
     match r.plan_restore("20", &RestoreOptions::default()) {
-        Err(ckpt::Error::Invalid(msg)) => assert!(msg.contains("checkpoint-40"), "{msg}"),
+        Err(ckpt::Error::Protected(msg)) => assert!(msg.contains("checkpoint-40"), "{msg}"),
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert!(dir.join("checkpoint-40").is_dir());

@@ -473,3 +473,31 @@ fn no_hardlinks_enospc_never_wedges_the_run() {
         "ckpt never replaces a directory the user put there"
     );
 }
+
+// ------------------------------------------------------------ 13. smaller ones
+
+/// `--lock-timeout` takes any non-negative number of seconds (huge ones and `inf` wait
+/// as long as it takes); negative and NaN are usage errors that say what is expected.
+#[test]
+fn lock_timeout_accepts_any_non_negative_number() {
+    let d = Dir::new("lock-timeout");
+    let run = d.native_run("run", &[1.0], 1024);
+    for t in ["0", "2.5", "1e9", "1e20", "inf"] {
+        d.command()
+            .args(["--lock-timeout", t])
+            .arg("pin")
+            .arg(&run)
+            .arg("0")
+            .assert_ok();
+    }
+    for t in ["-1", "NaN"] {
+        let t = format!("--lock-timeout={t}");
+        let err = d
+            .command()
+            .args([t.as_str(), "pin"])
+            .arg(&run)
+            .arg("0")
+            .assert_err(2);
+        assert!(err.contains("≥ 0"), "{err}");
+    }
+}

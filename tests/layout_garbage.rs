@@ -212,7 +212,22 @@ fn symlink_loops_and_links_out_of_the_run() {
         "{:?}",
         s.warnings
     );
-    assert_eq!(s.with_role(Role::Last).unwrap().step, Some(40));
+    // transformers' get_last_checkpoint follows the link: the reported resume point is
+    // checkpoint-60 (step 60), not the newest directory ckpt manages (step 40).
+    assert!(
+        warned(
+            &s,
+            "transformers resumes from checkpoint-60 (step 60), a symlink"
+        ),
+        "{:?}",
+        s.warnings
+    );
+    let last = s.last.as_ref().unwrap();
+    assert_eq!(
+        (last.path.as_path(), last.step),
+        (std::path::Path::new("checkpoint-60"), Some(60))
+    );
+    assert!(s.with_role(Role::Last).is_none());
 }
 
 #[test]

@@ -3,6 +3,8 @@
 
 mod tui_support;
 
+use ckpt::snapshot::AliasHow;
+use ckpt::tui::app::Planned;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -381,7 +383,7 @@ fn timm_like() -> RunSnapshot {
         target: None,
         epoch: Some(7),
         step: None,
-        how: "copy".into(),
+        how: AliasHow::Copy,
         held: false,
     });
     s.warnings = vec!["last.pth.tar (epoch 7) is the only copy of its state".into()];
@@ -421,7 +423,7 @@ fn lightning_like() -> RunSnapshot {
         target: Some("epoch=3-step=16-val_loss=0.400.ckpt".into()),
         epoch: Some(3),
         step: Some(16),
-        how: "copy".into(),
+        how: AliasHow::Copy,
         held: false,
     });
     s
@@ -1072,6 +1074,9 @@ fn hf_restore_dialog_moves_step_directories_with_their_real_size() {
         },
     )
     .unwrap();
+    let Planned::Confirm(action) = action else {
+        panic!("{action:?}")
+    };
     let mut app = app_with(snap, 120, 40);
     let s = show(&mut app, action.clone(), 120, 40);
     let want = format!(
@@ -1131,7 +1136,9 @@ fn timm_restore_archive_counts_checkpoints_not_aliases_and_status_names_the_back
         name: "checkpoint-4.pth.tar".into(),
         archive_newer: true,
     };
-    let action = ckpt::tui::worker::plan(&run, None, &req).unwrap();
+    let Planned::Confirm(action) = ckpt::tui::worker::plan(&run, None, &req).unwrap() else {
+        panic!("nothing to confirm")
+    };
     let PendingAction::Restore(plan) = &action else {
         panic!("{action:?}")
     };
@@ -1154,7 +1161,9 @@ fn timm_restore_archive_counts_checkpoints_not_aliases_and_status_names_the_back
         "last.pth.tar is the only copy of epoch 7"
     );
     let (tx, _rx) = std::sync::mpsc::channel();
-    let text = ckpt::tui::worker::apply(&run, None, &action, &tx).unwrap();
+    let done = ckpt::tui::worker::apply(&run, None, &action, &tx).unwrap();
+    assert_eq!(done.action, ckpt::tui::app::ActionKind::Restore);
+    let text = done.text;
     assert!(
         text.contains("old last (epoch 7, only copy) kept in .ckpt/trash/"),
         "{text}"
@@ -1166,16 +1175,19 @@ fn timm_restore_archive_counts_checkpoints_not_aliases_and_status_names_the_back
 fn prune_without_a_policy_says_so_like_the_cli() {
     let (_t, snap) = fixture_copy("lightning-basic");
     let req = ckpt::tui::app::PlanRequest::Prune { marked: vec![] };
-    let err = ckpt::tui::worker::plan(&snap.run, None, &req).unwrap_err();
-    assert_eq!(err, ckpt::tui::worker::NO_POLICY);
-    assert!(err.contains("--keep-top/--keep-last/--keep-every"));
+    let planned = ckpt::tui::worker::plan(&snap.run, None, &req).unwrap();
+    let Planned::NothingToDo(why) = planned else {
+        panic!("{planned:?}")
+    };
+    assert_eq!(why, ckpt::tui::worker::NO_POLICY);
+    assert!(why.contains("--keep-top/--keep-last/--keep-every"));
     // timm's checkpoint_hist is the fallback policy, as in `ckpt prune`.
     let (_t, snap) = fixture_copy("timm-basic");
     assert!(snap.default_policy.is_some());
     let r = ckpt::tui::worker::plan(&snap.run, None, &req);
     assert_ne!(
-        r.as_ref().err().map(String::as_str),
-        Some(ckpt::tui::worker::NO_POLICY)
+        r,
+        Ok(Planned::NothingToDo(ckpt::tui::worker::NO_POLICY.into()))
     );
 }
 

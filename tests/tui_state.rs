@@ -2,6 +2,7 @@
 
 mod tui_support;
 
+use ckpt::tui::app::{ActionKind, Applied, Planned};
 use std::path::PathBuf;
 
 use ckpt::engine::{FileStamp, PrunePlan, RestorePlan, Victim};
@@ -269,9 +270,9 @@ fn confirm_defaults_to_no() {
         &mut app,
         Msg::Planned {
             run: PathBuf::from(RUN),
-            result: Ok(PendingAction::Prune(
+            result: Ok(Planned::Confirm(PendingAction::Prune(
                 prune_plan(&["checkpoint-0.pth.tar"]).into(),
-            )),
+            ))),
         },
     );
     assert!(app.busy.is_none());
@@ -290,9 +291,9 @@ fn confirm_defaults_to_no() {
         &mut app,
         Msg::Planned {
             run: PathBuf::from(RUN),
-            result: Ok(PendingAction::Prune(
+            result: Ok(Planned::Confirm(PendingAction::Prune(
                 prune_plan(&["checkpoint-0.pth.tar"]).into(),
-            )),
+            ))),
         },
     );
     assert!(press(&mut app, "jkpxd ").is_empty());
@@ -304,9 +305,9 @@ fn confirm_defaults_to_no() {
         &mut app,
         Msg::Planned {
             run: PathBuf::from(RUN),
-            result: Ok(PendingAction::Prune(
+            result: Ok(Planned::Confirm(PendingAction::Prune(
                 prune_plan(&["checkpoint-0.pth.tar"]).into(),
-            )),
+            ))),
         },
     );
     assert!(press(&mut app, "n").is_empty());
@@ -315,9 +316,9 @@ fn confirm_defaults_to_no() {
         &mut app,
         Msg::Planned {
             run: PathBuf::from(RUN),
-            result: Ok(PendingAction::Prune(
+            result: Ok(Planned::Confirm(PendingAction::Prune(
                 prune_plan(&["checkpoint-0.pth.tar"]).into(),
-            )),
+            ))),
         },
     );
     update(&mut app, code(KeyCode::Tab));
@@ -335,7 +336,7 @@ fn confirmed_prune_runs_and_reports() {
         &mut app,
         Msg::Planned {
             run: PathBuf::from(RUN),
-            result: Ok(PendingAction::Prune(plan.clone().into())),
+            result: Ok(Planned::Confirm(PendingAction::Prune(plan.clone().into()))),
         },
     );
     let cmds = press(&mut app, "y");
@@ -354,7 +355,10 @@ fn confirmed_prune_runs_and_reports() {
         &mut app,
         Msg::Done {
             run: PathBuf::from(RUN),
-            result: Ok("pruned 1 checkpoint(s), freed 2.9 MiB".into()),
+            result: Ok(Applied {
+                action: ActionKind::Prune,
+                text: "pruned 1 checkpoint(s), freed 2.9 MiB".into(),
+            }),
         },
     );
     assert_eq!(cmds, vec![Command::Scan(PathBuf::from(RUN))]);
@@ -385,7 +389,7 @@ fn planned(app: &mut App, plan: RestorePlan) {
         app,
         Msg::Planned {
             run: PathBuf::from(RUN),
-            result: Ok(PendingAction::Restore(plan)),
+            result: Ok(Planned::Confirm(PendingAction::Restore(plan))),
         },
     );
 }
@@ -475,9 +479,9 @@ fn archive_toggle_only_where_it_applies() {
         &mut app,
         Msg::Planned {
             run: PathBuf::from(RUN),
-            result: Ok(PendingAction::Prune(
+            result: Ok(Planned::Confirm(PendingAction::Prune(
                 prune_plan(&["checkpoint-0.pth.tar"]).into(),
-            )),
+            ))),
         },
     );
     assert!(!app.offers(Action::ToggleArchive));
@@ -781,7 +785,7 @@ fn poll_below_a_tenth_of_a_second_is_refused() {
     use std::time::Duration;
     for bad in [Duration::ZERO, Duration::from_millis(99)] {
         let e = check_poll(Some(bad)).unwrap_err();
-        assert!(matches!(e, ckpt::Error::Invalid(_)), "{e:?}");
+        assert!(matches!(e, ckpt::Error::BadRequest(_)), "{e:?}");
         assert!(e
             .to_string()
             .contains("--poll must be at least 0.1 seconds"));
@@ -794,7 +798,7 @@ fn poll_below_a_tenth_of_a_second_is_refused() {
         ..WatchOptions::default()
     })
     .unwrap_err();
-    assert!(matches!(e, ckpt::Error::Invalid(_)), "{e:?}");
+    assert!(matches!(e, ckpt::Error::BadRequest(_)), "{e:?}");
 }
 
 fn names(s: &ckpt::snapshot::RunSnapshot) -> Vec<String> {
@@ -1065,9 +1069,9 @@ fn a_refused_mark_is_why_x_applies_the_policy_and_the_dialog_says_so() {
         &mut app,
         Msg::Planned {
             run: PathBuf::from(RUN),
-            result: Ok(PendingAction::Prune(
+            result: Ok(Planned::Confirm(PendingAction::Prune(
                 prune_plan(&["checkpoint-0.pth.tar"]).into(),
-            )),
+            ))),
         },
     );
     let Overlay::Confirm(c) = &app.overlay else {
@@ -1191,7 +1195,10 @@ fn t_opens_the_trash_view_and_its_actions_are_planned_and_confirmed() {
         &mut app,
         Msg::Done {
             run: PathBuf::from(RUN),
-            result: Ok("emptied the trash".into()),
+            result: Ok(Applied {
+                action: ActionKind::TrashEmpty,
+                text: "emptied the trash".into(),
+            }),
         },
     );
     assert_eq!(

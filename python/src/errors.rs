@@ -95,7 +95,12 @@ fn build(py: Python<'_>, err: &Error) -> PyResult<PyErr> {
             f.set_item("what", what)?;
             "ChangedSincePlanError"
         }
-        Error::Invalid(_) => "InvalidOperationError",
+        Error::WrongLayout(_)
+        | Error::Protected(_)
+        | Error::PlanOutdated(_)
+        | Error::Unusable(_)
+        | Error::BadRequest(_)
+        | Error::Internal(_) => "InvalidOperationError",
         Error::NotOurs {
             path,
             expected,

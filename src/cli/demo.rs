@@ -91,7 +91,7 @@ pub fn run(args: &DemoArgs, ctx: &Ctx) -> Result<()> {
             }
             monitor
                 .join()
-                .unwrap_or_else(|_| Err(ckpt::Error::Invalid("the monitor panicked".into())))
+                .unwrap_or_else(|_| Err(ckpt::Error::Internal("the monitor panicked".into())))
         });
         result.map_err(anyhow::Error::from)
     } else {

@@ -8,7 +8,7 @@ use super::args::DoctorArgs;
 use super::output::{human_bytes, Paint};
 use super::view::{self, rel};
 use super::Ctx;
-use ckpt::engine::DoctorReport;
+use ckpt::engine::{CheckStatus, DoctorReport};
 use ckpt::store::{manifest_path, state_path};
 
 /// A failing manifest/state check ends in the repair step, not in "run ckpt doctor"
@@ -21,7 +21,7 @@ fn add_repair_steps(report: &mut DoctorReport) {
         return;
     }
     for c in &mut report.checks {
-        if c.status != "fail" {
+        if c.status != CheckStatus::Fail {
             continue;
         }
         let step = match c.name.as_str() {
@@ -73,10 +73,10 @@ pub fn run(args: &DoctorArgs, ctx: &Ctx) -> Result<()> {
             .max()
             .unwrap_or(0);
         for c in &report.checks {
-            let status = match c.status.as_str() {
-                "ok" => paint.green("ok  "),
-                "warn" => paint.yellow("warn"),
-                _ => paint.red("FAIL"),
+            let status = match c.status {
+                CheckStatus::Ok => paint.green("ok  "),
+                CheckStatus::Warn => paint.yellow("warn"),
+                CheckStatus::Fail => paint.red("FAIL"),
             };
             writeln!(out, "{status}  {:width$}  {}", c.name, c.detail)?;
         }
@@ -94,11 +94,11 @@ pub fn run(args: &DoctorArgs, ctx: &Ctx) -> Result<()> {
             writeln!(out, "stale temp {}", rel(&report.run, t))?;
         }
     }
-    if view::worst(&report.checks) == "fail" {
+    if CheckStatus::worst(&report.checks) == CheckStatus::Fail {
         let failed: Vec<&str> = report
             .checks
             .iter()
-            .filter(|c| c.status == "fail")
+            .filter(|c| c.status == CheckStatus::Fail)
             .map(|c| c.name.as_str())
             .collect();
         anyhow::bail!(

@@ -107,8 +107,8 @@ pub fn write_human(
             };
             let held = if a.held { ", held" } else { "" };
             // A "record" alias (hf) is no file of its own: name what it resolves to.
-            let file = match (&a.target, a.how.as_str()) {
-                (Some(t), "record") => t.clone(),
+            let file = match (&a.target, a.how) {
+                (Some(t), ckpt::snapshot::AliasHow::Record) => t.clone(),
                 _ => a.path.display().to_string(),
             };
             format!("{what} ({file}, {}{held})", a.how)

@@ -48,12 +48,29 @@ pub struct DamageFound {
     pub run: String,
 }
 
-/// Seconds from a flag, rejecting negative, NaN and absurd values as a usage error.
+/// Seconds from a flag (`--poll`, `--interval`): 0 to 1e9; anything else is a usage
+/// error that states the range.
 pub fn secs(flag: &str, s: f64) -> Result<Duration> {
     if !s.is_finite() || !(0.0..=1e9).contains(&s) {
-        return Err(UsageError(format!("{flag} {s}: expected a number of seconds ≥ 0")).into());
+        return Err(UsageError(format!(
+            "{flag} {s}: expected a number of seconds from 0 to 1e9"
+        ))
+        .into());
     }
     Ok(Duration::from_secs_f64(s))
+}
+
+/// A wait (`--lock-timeout`): any non-negative number of seconds (beyond what a
+/// `Duration` holds, or `inf`, means "as long as it takes"); negative and NaN are
+/// usage errors.
+pub fn wait_secs(flag: &str, s: f64) -> Result<Duration> {
+    if s.is_nan() || s < 0.0 {
+        return Err(UsageError(format!(
+            "{flag} {s}: expected a number of seconds ≥ 0 (inf waits as long as it takes)"
+        ))
+        .into());
+    }
+    Ok(Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX))
 }
 
 /// Open an existing run with the global `--layout`. When `dir` is not a run but holds
@@ -142,7 +159,7 @@ pub fn dispatch(cli: args::Cli) -> Result<()> {
     let ctx = Ctx {
         layout: cli.layout,
         engine: EngineOptions {
-            lock_timeout: secs("--lock-timeout", cli.lock_timeout)?,
+            lock_timeout: wait_secs("--lock-timeout", cli.lock_timeout)?,
             on_lock_wait: Some(std::sync::Arc::new(|h: &ckpt::engine::lock::LockHolder| {
                 eprintln!("waiting for the run lock held by {}…", h.describe());
             })),

@@ -73,7 +73,7 @@ pub fn run(args: &SaveArgs, ctx: &Ctx) -> Result<()> {
         // A run's extension is fixed by its manifest: a different --ext is a mistake.
         if let Ok(m) = ckpt::store::load_manifest(&dir) {
             if m.ext != *ext {
-                return Err(ckpt::Error::Invalid(format!(
+                return Err(ckpt::Error::BadRequest(format!(
                     "{} saves its checkpoints as *{}, fixed when it was created; drop --ext {ext} (or pass --ext {}), or start a new run directory",
                     dir.display(),
                     m.ext,

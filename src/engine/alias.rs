@@ -30,6 +30,30 @@ pub enum AliasStrategy {
     Copy,
 }
 
+impl From<AliasStrategy> for crate::snapshot::AliasHow {
+    fn from(s: AliasStrategy) -> Self {
+        match s {
+            AliasStrategy::Hardlink => crate::snapshot::AliasHow::Hardlink,
+            AliasStrategy::Reflink => crate::snapshot::AliasHow::Reflink,
+            AliasStrategy::Copy => crate::snapshot::AliasHow::Copy,
+        }
+    }
+}
+
+/// An optional strategy as its word, `"none"` when there is none.
+pub fn serialize_strategy<S: serde::Serializer>(
+    s: &Option<AliasStrategy>,
+    ser: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    ser.serialize_str(s.map_or("none", AliasStrategy::as_str))
+}
+
+impl std::fmt::Display for AliasStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl AliasStrategy {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -148,12 +172,20 @@ pub fn link_or_copy_reclaiming(
     }
 }
 
+/// Make the alias file `alias` hold `src`'s bytes (rule 4), durably: [`link_or_copy`],
+/// then fsync the alias's directory. Returns the strategy used.
+pub fn point_alias(src: &Path, alias: &Path) -> Result<AliasStrategy> {
+    let strategy = link_or_copy(src, alias)?;
+    fsync_dir(alias.parent().unwrap_or(Path::new(".")))?;
+    Ok(strategy)
+}
+
 /// Make `dest` an independent name for `src`'s bytes (hardlink → reflink → copy) via a
 /// temp next to `dest` renamed over it. Does not fsync `dest`'s directory.
 pub fn link_or_copy(src: &Path, dest: &Path) -> Result<AliasStrategy> {
     let smeta = std::fs::metadata(src).map_err(|e| Error::io("stat alias target", src, e))?;
     if !smeta.is_file() {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Unusable(format!(
             "{} is not a regular file; an alias must point at a checkpoint file",
             src.display()
         )));
@@ -172,7 +204,7 @@ pub fn link_or_copy(src: &Path, dest: &Path) -> Result<AliasStrategy> {
     let dest_name = dest
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| Error::Invalid(format!("{} has no usable name", dest.display())))?;
+        .ok_or_else(|| Error::BadRequest(format!("{} has no usable name", dest.display())))?;
     let dev = dmeta.dev();
     let start = if smeta.dev() != dev {
         AliasStrategy::Copy
@@ -314,23 +346,6 @@ fn copy_all(input: &mut File, out: &mut File) -> std::io::Result<()> {
     Ok(())
 }
 
-/// How an existing alias relates to a checkpoint file: "hardlink" when they share an
-/// inode, "symlink" when the alias is a link, else "copy" (or "reflink", which cannot
-/// be told apart from a copy cheaply), "unknown" when either is missing.
-pub fn describe(alias: &Path, target: &Path) -> &'static str {
-    let Ok(a) = std::fs::symlink_metadata(alias) else {
-        return "unknown";
-    };
-    if a.file_type().is_symlink() {
-        return "symlink";
-    }
-    match std::fs::metadata(target) {
-        Ok(t) if t.dev() == a.dev() && t.ino() == a.ino() => "hardlink",
-        Ok(_) => "copy",
-        Err(_) => "unknown",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,8 +365,8 @@ mod tests {
         set_alias(d.path(), "last", Path::new("c2")).unwrap();
         assert_eq!(std::fs::read(d.path().join("last")).unwrap(), b"two");
         assert_eq!(
-            describe(&d.path().join("last"), &d.path().join("c2")),
-            "hardlink"
+            crate::layout::common::alias_how(&d.path().join("last"), &d.path().join("c2")),
+            crate::snapshot::AliasHow::Hardlink
         );
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 3);
     }

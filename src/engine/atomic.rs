@@ -18,7 +18,7 @@ use xxhash_rust::xxh3::Xxh3;
 use super::fault;
 use super::hash::{format_hash, hash_file};
 use super::{Progress, ProgressFn};
-use crate::store::temp::{find_temps, register_live, run_temp_dirs, temp_name};
+use crate::store::temp::{register_live, temp_name};
 use crate::{Error, Result};
 
 /// Copy/hash buffer: big enough that syscalls do not dominate, small enough that the
@@ -57,50 +57,6 @@ fn current_umask() -> u32 {
     }
 }
 
-/// Remove ckpt temps in `dir` whose writer is gone (rule 2: "any mutation removes temps
-/// whose writer is gone"). Returns what was removed. timm's temps are never removed.
-pub fn sweep_stale_temps(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut removed = Vec::new();
-    for t in find_temps(dir) {
-        if t.foreign || t.writer_alive {
-            continue;
-        }
-        // Never follow a symlink: lstat, and remove the name itself. A temp directory
-        // is a checkpoint directory being deleted (see `prune::remove_dir_atomically`).
-        let is_dir = match std::fs::symlink_metadata(&t.path) {
-            Ok(m) => m.is_dir(),
-            Err(_) => continue,
-        };
-        fault::point("sweep.unlink").map_err(|e| Error::io("remove stale temp", &t.path, e))?;
-        let r = if is_dir {
-            std::fs::remove_dir_all(&t.path)
-        } else {
-            std::fs::remove_file(&t.path)
-        };
-        match r {
-            Ok(()) => removed.push(t.path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("remove stale temp", &t.path, e)),
-        }
-    }
-    if !removed.is_empty() {
-        fsync_dir(dir)?;
-    }
-    Ok(removed)
-}
-
-/// [`sweep_stale_temps`] over every directory ckpt writes in a run; every mutation
-/// calls this under the run lock.
-pub fn sweep_run(run_dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut removed = Vec::new();
-    for d in run_temp_dirs(run_dir) {
-        if d.is_dir() {
-            removed.extend(sweep_stale_temps(&d)?);
-        }
-    }
-    Ok(removed)
-}
-
 /// fsync a directory so renames and unlinks in it are durable.
 pub fn fsync_dir(dir: &Path) -> Result<()> {
     fault::point("dir.fsync").map_err(|e| Error::io("fsync directory", dir, e))?;
@@ -120,7 +76,7 @@ fn file_name_of(dest: &Path) -> Result<String> {
     dest.file_name()
         .and_then(OsStr::to_str)
         .map(str::to_string)
-        .ok_or_else(|| Error::Invalid(format!("{} has no usable file name", dest.display())))
+        .ok_or_else(|| Error::BadRequest(format!("{} has no usable file name", dest.display())))
 }
 
 /// Where the bytes of an atomic write come from.
@@ -287,7 +243,7 @@ impl TempFile {
     pub fn fill(&mut self, source: Source<'_>, progress: Option<ProgressFn<'_>>) -> Result<()> {
         let dest = self.dest.clone();
         let Some(file) = self.file.as_mut() else {
-            return Err(Error::Invalid("temp file already finished".into()));
+            return Err(Error::Internal("temp file already finished".into()));
         };
         let total = match &source {
             Source::Bytes(b) => b.len() as u64,
@@ -323,7 +279,7 @@ impl TempFile {
     /// durable under the temp name afterwards.
     pub fn finish(mut self) -> Result<DurableTemp> {
         let Some(file) = self.file.take() else {
-            return Err(Error::Invalid("temp file already finished".into()));
+            return Err(Error::Internal("temp file already finished".into()));
         };
         let dest = self.dest.clone();
         fault::point("tmp.chmod").map_err(|e| Error::io("chmod", &dest, e))?;
@@ -607,7 +563,8 @@ pub fn create_dir_durable(dir: &Path) -> Result<()> {
 mod tests {
     use super::*;
     use crate::engine::hash::{format_hash, hash_file};
-    use crate::store::temp::{host_tag, FOREIGN_HOST_GRACE};
+    use crate::engine::mutation::sweep_stale_temps;
+    use crate::store::temp::{find_temps, host_tag, FOREIGN_HOST_GRACE};
 
     #[test]
     fn write_hash_and_mode() {

@@ -16,7 +16,7 @@ use crate::{Error, Result};
 /// Serialize a manifest as stored (pretty JSON, newline-terminated).
 pub fn manifest_bytes(m: &Manifest) -> Result<Vec<u8>> {
     let mut v = serde_json::to_vec_pretty(m)
-        .map_err(|e| Error::Invalid(format!("cannot serialize manifest: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot serialize manifest: {e}")))?;
     v.push(b'\n');
     Ok(v)
 }
@@ -35,7 +35,7 @@ pub fn store_state(run: &Path, s: &ForeignState) -> Result<()> {
     crate::store::state_files::check_real_dir(&state_dir(run))?;
     super::atomic::create_dir_durable(&state_dir(run))?;
     let mut v = serde_json::to_vec_pretty(s)
-        .map_err(|e| Error::Invalid(format!("cannot serialize state: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot serialize state: {e}")))?;
     v.push(b'\n');
     super::fault::point("state.store").map_err(|e| Error::io("write state", state_path(run), e))?;
     replace_file_atomic(&state_path(run), &v)
@@ -146,7 +146,7 @@ pub fn recompute_best(m: &mut Manifest) {
 /// saying the aliases may still hold `old`'s last/best bytes, re-point them, fsync the
 /// run dir; the record, settled now, is dropped by the next mutation (see
 /// [`finish_pending`]). An alias file that is the only copy of its bytes is first kept
-/// in `.ckpt/trash/<time>/` and recorded in `new` (issue 10 item 1); returns where.
+/// in `.ckpt/trash/<time>/` and recorded in `new`; returns where.
 /// For promote/restore/release (call under the run lock).
 pub fn store_and_repoint(
     run: &Path,
@@ -218,7 +218,7 @@ pub fn store_repoint_unlink(
     }
     let mut dirs = std::collections::BTreeSet::new();
     for f in unlink {
-        let path = resolve(run, f).map_err(|e| Error::Invalid(format!("unlink {f}: {e}")))?;
+        let path = resolve(run, f).map_err(|e| Error::Internal(format!("unlink {f}: {e}")))?;
         super::fault::point("unlink").map_err(|e| Error::io("remove", &path, e))?;
         match std::fs::remove_file(&path) {
             Ok(()) => {}

@@ -32,7 +32,7 @@ pub struct DirReport {
 /// out), not `.ckpt/` and not the run itself.
 fn dir_rel(run: &Path, dir: &Path) -> Result<String> {
     let refuse = |why: &str| {
-        Error::Invalid(format!(
+        Error::Protected(format!(
             "{} {why}; ckpt records checkpoint directories inside the run {}",
             dir.display(),
             run.display()
@@ -108,7 +108,7 @@ pub fn record_dir(run: &Path, dir: &Path, options: &EngineOptions) -> Result<Dir
         let rel = st
             .path
             .strip_prefix(dir)
-            .map_err(|_| Error::Invalid(format!("{} left {}", st.path.display(), dir.display())))?
+            .map_err(|_| Error::Internal(format!("{} left {}", st.path.display(), dir.display())))?
             .to_string_lossy()
             .into_owned();
         bytes += n;
@@ -120,7 +120,7 @@ pub fn record_dir(run: &Path, dir: &Path, options: &EngineOptions) -> Result<Dir
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         atomic::fsync_dir(parent)?;
     }
-    let _lock = super::foreign::opsfs::engine::lock(run, "record", options)?;
+    let _lock = super::mutation::begin(run, "record", options)?;
     let mut state = load_state(run)?;
     let forgotten: Vec<String> = state
         .files

@@ -7,7 +7,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::foreign::opsfs::engine as core;
 use super::*;
 use crate::store::lookup::entry_path;
 use crate::Result;
@@ -21,7 +20,7 @@ impl Run {
             layout: self.layout,
             checks: vec![],
             disk: None,
-            watch_mode: "native events".into(),
+            watch_mode: DoctorWatchMode::NativeEvents,
             stale_temps: vec![],
         };
         if !self.dir.is_dir() {
@@ -60,9 +59,9 @@ impl Run {
                     )
                 });
                 report.watch_mode = if crate::disk::is_network_fs(&h.fs_type) {
-                    "polling".into()
+                    DoctorWatchMode::Polling
                 } else {
-                    "native events".into()
+                    DoctorWatchMode::NativeEvents
                 };
                 checks.push(ok(
                     "filesystem",
@@ -75,7 +74,7 @@ impl Run {
         checks.push(link_check(&self.dir));
         checks.push(lock_check(&self.dir));
 
-        let temps = core::find_temps(&self.dir);
+        let temps = crate::store::temp::find_run_temps(&self.dir);
         let (stale, live): (Vec<_>, Vec<_>) = temps
             .into_iter()
             .partition(|t| t.foreign || !t.writer_alive);
@@ -112,7 +111,7 @@ impl Run {
             LayoutKind::Ckpt if !state_ok => {}
             LayoutKind::Ckpt => {
                 checks.extend(self.manifest_checks());
-                if let Ok(m) = core::load_manifest(&self.dir) {
+                if let Ok(m) = crate::store::load_manifest(&self.dir) {
                     checks.extend(super::doctor_state::native_aliases(&self.dir, &m));
                     checks.extend(super::doctor_state::pending(&self.dir, &m));
                     checks.extend(super::doctor_state::trash(&self.dir, self.layout, Some(&m)));
@@ -139,7 +138,7 @@ impl Run {
     /// Size the next save will need: the newest checkpoint's, else the largest.
     fn next_checkpoint_bytes(&self) -> u64 {
         if self.layout == LayoutKind::Ckpt {
-            if let Ok(m) = core::load_manifest(&self.dir) {
+            if let Ok(m) = crate::store::load_manifest(&self.dir) {
                 return m
                     .checkpoints
                     .iter()
@@ -158,7 +157,7 @@ impl Run {
 
     /// Manifest readable and in step with the files on disk.
     fn manifest_checks(&self) -> Vec<DoctorCheck> {
-        let m = match core::load_manifest(&self.dir) {
+        let m = match crate::store::load_manifest(&self.dir) {
             Ok(m) => m,
             Err(e) => return vec![fail("manifest", e.to_string())],
         };
@@ -235,7 +234,7 @@ impl Run {
         if !snap.warnings.is_empty() {
             out.push(warn("scan warnings", snap.warnings.join("; ")));
         }
-        match core::load_state(&snap.run) {
+        match crate::store::load_state(&snap.run) {
             Err(e) => out.push(fail("ckpt state", e.to_string())),
             Ok(s) => {
                 let gone: Vec<&String> = s
@@ -283,7 +282,7 @@ fn looks_like_checkpoint(name: &str, ext: &str) -> bool {
 
 /// Create and remove a temp file in the run dir: the real test of write access.
 fn write_check(dir: &Path) -> DoctorCheck {
-    let probe = core::temp_path(dir, &dir.join("doctor-probe"));
+    let probe = crate::store::temp::temp_path(dir, &dir.join("doctor-probe"));
     let r = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -301,9 +300,9 @@ fn write_check(dir: &Path) -> DoctorCheck {
 
 /// Try a hardlink and a reflink (FICLONE) between temp files in the run dir.
 fn link_check(dir: &Path) -> DoctorCheck {
-    let src = core::temp_path(dir, &dir.join("doctor-link"));
-    let hard = core::temp_path(dir, &dir.join("doctor-hard"));
-    let clone = core::temp_path(dir, &dir.join("doctor-clone"));
+    let src = crate::store::temp::temp_path(dir, &dir.join("doctor-link"));
+    let hard = crate::store::temp::temp_path(dir, &dir.join("doctor-hard"));
+    let clone = crate::store::temp::temp_path(dir, &dir.join("doctor-clone"));
     let result = (|| -> std::io::Result<(bool, bool)> {
         fs::write(&src, b"ckpt doctor link probe\n")?;
         let hardlink = crate::engine::alias::hard_link(&src, &hard).is_ok();
@@ -374,21 +373,21 @@ fn lock_check(dir: &Path) -> DoctorCheck {
 }
 
 fn ok(name: &str, detail: String) -> DoctorCheck {
-    check(name, "ok", detail)
+    check(name, CheckStatus::Ok, detail)
 }
 
 fn warn(name: &str, detail: String) -> DoctorCheck {
-    check(name, "warn", detail)
+    check(name, CheckStatus::Warn, detail)
 }
 
 fn fail(name: &str, detail: String) -> DoctorCheck {
-    check(name, "fail", detail)
+    check(name, CheckStatus::Fail, detail)
 }
 
-fn check(name: &str, status: &str, detail: String) -> DoctorCheck {
+fn check(name: &str, status: CheckStatus, detail: String) -> DoctorCheck {
     DoctorCheck {
         name: name.to_string(),
-        status: status.to_string(),
+        status,
         detail,
     }
 }

@@ -3,6 +3,7 @@
 //! or wrong aliases, an interrupted operation, bytes in the trash. Each problem ends
 //! with the command that fixes it. Looks only (lstat, never follows a symlink).
 
+use super::CheckStatus;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -12,10 +13,10 @@ use crate::layout::trash::kind_of;
 use crate::snapshot::LayoutKind;
 use crate::store::manifest::Manifest;
 
-fn check(name: &str, status: &str, detail: String) -> DoctorCheck {
+fn check(name: &str, status: CheckStatus, detail: String) -> DoctorCheck {
     DoctorCheck {
         name: name.into(),
-        status: status.into(),
+        status,
         detail,
     }
 }
@@ -34,13 +35,17 @@ pub fn state_files(run: &Path, layout: LayoutKind) -> Vec<DoctorCheck> {
         Err(_) if layout != LayoutKind::Ckpt => {
             out.push(check(
                 "ckpt dir",
-                "ok",
+                CheckStatus::Ok,
                 "none yet (ckpt has not acted on this run)".into(),
             ));
             return out;
         }
         Err(e) => {
-            out.push(check("ckpt dir", "fail", format!("{}: {e}", dir.display())));
+            out.push(check(
+                "ckpt dir",
+                CheckStatus::Fail,
+                format!("{}: {e}", dir.display()),
+            ));
             return out;
         }
         Ok(md) if md.file_type().is_symlink() => {
@@ -49,7 +54,7 @@ pub fn state_files(run: &Path, layout: LayoutKind) -> Vec<DoctorCheck> {
                 .unwrap_or_else(|_| "?".into());
             out.push(check(
                 "ckpt dir",
-                "fail",
+                CheckStatus::Fail,
                 format!(
                     "{} is a symlink (to {to}); ckpt never follows it, so no command can change \
                      this run. Fix: `mv {r}/.ckpt {r}/.ckpt.link`, then if {to} holds this run's \
@@ -62,7 +67,7 @@ pub fn state_files(run: &Path, layout: LayoutKind) -> Vec<DoctorCheck> {
         Ok(md) if !md.is_dir() => {
             out.push(check(
                 "ckpt dir",
-                "fail",
+                CheckStatus::Fail,
                 format!(
                     "{} is {}, not ckpt's state directory: the manifest, pins and trash are \
                      unreachable and no command can change this run. Fix: \
@@ -73,13 +78,17 @@ pub fn state_files(run: &Path, layout: LayoutKind) -> Vec<DoctorCheck> {
             ));
             return out;
         }
-        Ok(_) => out.push(check("ckpt dir", "ok", dir.display().to_string())),
+        Ok(_) => out.push(check(
+            "ckpt dir",
+            CheckStatus::Ok,
+            dir.display().to_string(),
+        )),
     }
     let lock = dir.join("lock");
     match fs::symlink_metadata(&lock) {
         Ok(md) if !md.is_file() => out.push(check(
             "lock file",
-            "fail",
+            CheckStatus::Fail,
             format!(
                 "{} is {}, not a regular file: every mutation refuses to open it. Fix: \
                  `mv {} {}.bad` (ckpt creates a fresh lock)",
@@ -96,7 +105,7 @@ pub fn state_files(run: &Path, layout: LayoutKind) -> Vec<DoctorCheck> {
         if !md.is_dir() {
             out.push(check(
                 "trash",
-                "fail",
+                CheckStatus::Fail,
                 format!(
                     "{} is {}, not a directory; ckpt never follows it. Fix: `mv {} {}.bad`",
                     trash.display(),
@@ -124,9 +133,9 @@ pub fn trash(run: &Path, layout: LayoutKind, m: Option<&Manifest>) -> Option<Doc
     }
     if l.entries.is_empty() {
         return Some(if notes.is_empty() {
-            check("trash", "ok", "empty".into())
+            check("trash", CheckStatus::Ok, "empty".into())
         } else {
-            check("trash", "warn", notes.join("; "))
+            check("trash", CheckStatus::Warn, notes.join("; "))
         });
     }
     notes.insert(
@@ -141,7 +150,7 @@ pub fn trash(run: &Path, layout: LayoutKind, m: Option<&Manifest>) -> Option<Doc
             l.reclaimable
         ),
     );
-    Some(check("trash", "warn", notes.join("; ")))
+    Some(check("trash", CheckStatus::Warn, notes.join("; ")))
 }
 
 /// Native aliases against the manifest: present, regular files, holding the entry's
@@ -206,11 +215,11 @@ pub fn native_aliases(run: &Path, m: &Manifest) -> Vec<DoctorCheck> {
     if problems.is_empty() {
         vec![check(
             "aliases",
-            "ok",
+            CheckStatus::Ok,
             format!("{last_name} and {best_name} hold their checkpoints"),
         )]
     } else {
-        vec![check("aliases", "fail", problems.join("; "))]
+        vec![check("aliases", CheckStatus::Fail, problems.join("; "))]
     }
 }
 
@@ -234,7 +243,7 @@ pub fn pending(run: &Path, m: &Manifest) -> Option<DoctorCheck> {
     };
     Some(check(
         "pending",
-        "warn",
+        CheckStatus::Warn,
         format!(
             "an interrupted {} is recorded: until it is finished some files may hold the \
              bytes it allows. Any mutation finishes it, e.g. {fix}",

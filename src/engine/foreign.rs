@@ -39,7 +39,7 @@ pub fn ensure_alias_name(snap: &RunSnapshot, rel: &Path) -> crate::Result<()> {
         .filter(|_| !alias_like)
         .find(|c| c.paths.first().map(PathBuf::as_path) == Some(rel));
     match clash {
-        Some(c) => Err(crate::Error::Invalid(format!(
+        Some(c) => Err(crate::Error::Protected(format!(
             "{} is checkpoint {} of {}, not an alias file; refusing to overwrite it",
             rel.display(),
             c.name,
@@ -198,7 +198,7 @@ mod tests {
             target: None,
             epoch: None,
             step: None,
-            how: "copy".into(),
+            how: crate::snapshot::AliasHow::Copy,
             held: false,
         });
         assert_eq!(

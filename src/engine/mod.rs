@@ -1,13 +1,16 @@
 //! The save engine: every mutation of a run goes through here (DESIGN §3).
 //!
-//! API shape (filled in by issue 2): open a [`Run`], then call an operation. Reads
-//! (`snapshot`) take no lock; every mutation takes the run lock, sweeps stale temps,
-//! and commits in the order data → manifest → unlink → dir fsync.
+//! Open a [`Run`], then call an operation. Reads (`snapshot`) take no lock; every
+//! mutation enters through `mutation` (run lock, sweep of dead writers' temps, a native
+//! manifest with any interrupted operation finished) and commits in the order data →
+//! manifest → unlink → dir fsync (`commit`).
 //!
-//! Files: `fault` (the one test seam every filesystem step passes through), `atomic`
-//! (temp + fsync + rename + dir fsync), `alias` (hardlink → reflink → copy), `lock`,
-//! `commit` (manifest writes, pending intents); one file per operation: `save`, `prune`, `pin`, `promote`, `restore`,
-//! `verify`, `doctor`; `foreign` maps roles to timm/lightning/hf names.
+//! Files: `mutation` (the one entry), `commit` (manifest and state writes, pending
+//! intents, alias re-pointing), `fault` (the test seam every filesystem step passes),
+//! `atomic` (temp + fsync + rename + dir fsync), `hash`, `alias` (hardlink → reflink →
+//! copy), `lock`; one file per operation: `save`, `prune`, `pin`, `promote`, `restore`,
+//! `trash`, `verify`, `doctor`; `foreign` holds what may be deleted or overwritten in a
+//! foreign run, `foreign/opsfs` the filesystem steps those operations share.
 
 pub mod alias;
 pub mod atomic;
@@ -15,11 +18,13 @@ pub mod commit;
 pub mod dir_record;
 pub mod doctor;
 pub mod doctor_state;
+pub mod export;
 pub mod fault;
 pub mod foreign;
 pub mod hash;
 pub mod lock;
 pub mod metric_choice;
+pub mod mutation;
 pub mod only_copy;
 pub mod pin;
 pub mod promote;
@@ -128,8 +133,11 @@ pub struct SaveReport {
     /// Files removed by retention.
     pub pruned: Vec<PathBuf>,
     pub bytes_freed: u64,
-    /// How the aliases were realised ("hardlink", "reflink" or "copy").
-    pub alias_strategy: String,
+    /// How the aliases were realised.
+    /// `None` when an alias name is taken by something ckpt does not replace (JSON
+    /// `"none"`).
+    #[serde(serialize_with = "alias::serialize_strategy")]
+    pub alias_strategy: Option<alias::AliasStrategy>,
 }
 
 /// A run opened for reading and mutation.
@@ -198,7 +206,7 @@ impl Run {
             .unwrap_or(false);
         if has_files {
             if let Some(kind) = crate::layout::detect(dir).filter(|k| *k != LayoutKind::Ckpt) {
-                return Err(crate::Error::Invalid(format!(
+                return Err(crate::Error::WrongLayout(format!(
                     "{} is a {} run; ckpt saves only into native runs (a new directory, or one made by `ckpt save`)",
                     dir.display(),
                     kind.as_str()
@@ -206,13 +214,8 @@ impl Run {
             }
         }
         crate::store::state_files::check_state_dirs(dir)?;
-        atomic::create_dir_durable(&dir.join(".ckpt").join("trash"))?;
-        let _lock = lock::RunLock::acquire_with(
-            dir,
-            "create",
-            options.lock_timeout,
-            options.on_lock_wait.as_deref(),
-        )?;
+        atomic::create_dir_durable(&crate::store::trash_dir(dir))?;
+        let _lock = mutation::begin(dir, "create", &options)?;
         if !crate::store::manifest_path(dir).is_file() {
             commit::store_manifest(dir, &crate::store::new_manifest(&options.ext))?;
         }
@@ -384,12 +387,63 @@ pub struct VerifyReport {
     pub notes: Vec<VerifyIssue>,
 }
 
+/// The verdict of one doctor check; ordered so that the worst is the greatest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl CheckStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckStatus::Ok => "ok",
+            CheckStatus::Warn => "warn",
+            CheckStatus::Fail => "fail",
+        }
+    }
+
+    /// The worst status among `checks` (`Ok` when there are none).
+    pub fn worst(checks: &[DoctorCheck]) -> CheckStatus {
+        checks
+            .iter()
+            .map(|c| c.status)
+            .max()
+            .unwrap_or(CheckStatus::Ok)
+    }
+}
+
+/// How `ckpt watch` would notice changes of a run, as doctor judges its filesystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum DoctorWatchMode {
+    #[serde(rename = "native events")]
+    NativeEvents,
+    #[serde(rename = "polling")]
+    Polling,
+}
+
+impl DoctorWatchMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DoctorWatchMode::NativeEvents => "native events",
+            DoctorWatchMode::Polling => "polling",
+        }
+    }
+}
+
+impl std::fmt::Display for DoctorWatchMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One line of a doctor report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DoctorCheck {
     pub name: String,
-    /// "ok", "warn" or "fail".
-    pub status: String,
+    pub status: CheckStatus,
     pub detail: String,
 }
 
@@ -400,7 +454,6 @@ pub struct DoctorReport {
     pub layout: LayoutKind,
     pub checks: Vec<DoctorCheck>,
     pub disk: Option<crate::disk::Headroom>,
-    /// "native events" or "polling".
-    pub watch_mode: String,
+    pub watch_mode: DoctorWatchMode,
     pub stale_temps: Vec<PathBuf>,
 }

@@ -1,4 +1,4 @@
-//! Only copies (issue 10 item 1): an operation that rewrites an alias file (promote,
+//! Only copies: an operation that rewrites an alias file (promote,
 //! release, restore) first keeps it in `.ckpt/trash/<time>/` when no checkpoint file of
 //! the run holds its bytes — timm's `model_best.pth.tar` after its `checkpoint-N` was
 //! rotated out, a Lightning `best.ckpt` written under its own name, timm's `last`.
@@ -11,7 +11,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::foreign::opsfs::{engine as core, keep_copy, make_trash_dir, same_content, Report};
+use super::foreign::opsfs::{keep_copy, make_trash_dir, same_content, Report};
 use super::Progress;
 use crate::snapshot::LayoutKind;
 use crate::snapshot::{CheckpointState, Role, RunSnapshot};
@@ -90,7 +90,7 @@ pub(crate) fn native_alias_is_only_copy(run: &Path, m: &Manifest, alias: &Path) 
     if candidates.is_empty() {
         return true;
     }
-    match core::hash_file(alias, &mut |_: &Progress| {}) {
+    match super::hash::content_hash(alias, &mut |_: &Progress| {}) {
         Ok(h) => !candidates.iter().any(|e| e.hash == h),
         // Unreadable: nothing to keep that we could copy anyway.
         Err(_) => false,
@@ -105,7 +105,7 @@ pub(crate) fn trash_rel(run: &Path, trash: &Path) -> Result<String> {
         .filter(|r| r.starts_with("trash"))
         .map(|r| r.to_string_lossy().into_owned())
         .ok_or_else(|| {
-            Error::Invalid(format!(
+            Error::Internal(format!(
                 "trash folder {} is outside {}/.ckpt/trash",
                 trash.display(),
                 run.display()
@@ -134,7 +134,7 @@ pub(crate) fn keep_native_alias(
     make_trash_dir(trash)?;
     let kept = trash.join(alias_name);
     keep_copy(&alias, &kept, report)?;
-    let hash = core::hash_file(&kept, &mut |_: &Progress| {})?;
+    let hash = super::hash::content_hash(&kept, &mut |_: &Progress| {})?;
     let bytes = fs::metadata(&kept).map(|md| md.len()).unwrap_or(0);
     let old = epoch.and_then(|ep| m.checkpoints.iter().rfind(|e| e.epoch == ep).cloned());
     m.checkpoints.push(Entry {

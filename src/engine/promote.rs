@@ -6,7 +6,7 @@
 
 use super::commit::store_and_repoint;
 use super::foreign::ensure_alias_name;
-use super::foreign::opsfs::{engine as core, step};
+use super::foreign::opsfs::step;
 use super::*;
 use crate::snapshot::CheckpointState;
 use crate::store::lookup::{damage, find_entry, rank_best};
@@ -18,7 +18,7 @@ impl Run {
     /// unknown), checked without the lock so a dry run refuses exactly as `--yes` does.
     pub fn check_promote(&self, selector: &str) -> Result<()> {
         if self.layout == LayoutKind::Ckpt {
-            let m = core::load_manifest(&self.dir)?;
+            let m = crate::store::load_manifest(&self.dir)?;
             let i = find_entry(&self.dir, &m, selector)?;
             if let Some(why) = damage(&self.dir, &m.checkpoints[i]) {
                 return Err(refuse(selector, &why));
@@ -59,7 +59,7 @@ impl Run {
     /// `best.ckpt`); `None` where best is a record only (hf).
     pub fn best_alias_path(&self) -> Result<Option<std::path::PathBuf>> {
         if self.layout == LayoutKind::Ckpt {
-            let m = core::load_manifest(&self.dir)?;
+            let m = crate::store::load_manifest(&self.dir)?;
             return Ok(Some(self.dir.join(alias_names_native(&m.ext).1)));
         }
         let snap = self.snapshot()?;
@@ -71,7 +71,7 @@ impl Run {
         match self.layout {
             LayoutKind::Ckpt => {
                 let (_lock, m) = self.begin_mutation("promote --release")?;
-                let old = m.ok_or_else(|| Error::Invalid("release: no manifest".into()))?;
+                let old = m.ok_or_else(|| Error::Internal("release: no manifest".into()))?;
                 let mut m = old.clone();
                 let held_epoch = match m.best.as_mut() {
                     Some(b) if b.held => {
@@ -101,21 +101,21 @@ impl Run {
                     }
                 }
                 step("promote.manifest", &self.dir)?;
-                core::store_manifest(&self.dir, &m).map(|()| true)
+                super::commit::store_manifest(&self.dir, &m).map(|()| true)
             }
             _ => {
                 let base = self.foreign_base();
                 // Nothing held: nothing to write, not even a lock file.
-                if core::load_state(&base)?.best_held.is_none() {
+                if crate::store::load_state(&base)?.best_held.is_none() {
                     return Ok(false);
                 }
-                let _lock = core::lock(&base, "promote --release", &self.options)?;
-                let mut s = core::load_state(&base)?;
+                let _lock = super::mutation::begin(&base, "promote --release", &self.options)?;
+                let mut s = crate::store::load_state(&base)?;
                 if s.best_held.take().is_none() {
                     return Ok(false);
                 }
                 step("promote.state", &base)?;
-                core::store_state(&base, &s).map(|()| true)
+                super::commit::store_state(&base, &s).map(|()| true)
             }
         }
     }
@@ -147,7 +147,7 @@ impl Run {
         let backup = match (&alias, self.layout) {
             (None, _) => None,
             (Some(a), LayoutKind::Ckpt) => {
-                let m = core::load_manifest(&self.dir)?;
+                let m = crate::store::load_manifest(&self.dir)?;
                 super::only_copy::native_alias_is_only_copy(&self.dir, &m, a)
                     .then(|| trash.join(a.file_name().unwrap_or_default()))
             }
@@ -168,7 +168,7 @@ impl Run {
 
     fn promote_native(&self, selector: &str) -> Result<PromoteReport> {
         let (_lock, m) = self.begin_mutation("promote")?;
-        let old = m.ok_or_else(|| Error::Invalid("promote: no manifest".into()))?;
+        let old = m.ok_or_else(|| Error::Internal("promote: no manifest".into()))?;
         let i = find_entry(&self.dir, &old, selector)?;
         if let Some(why) = damage(&self.dir, &old.checkpoints[i]) {
             return Err(refuse(selector, &why));
@@ -234,7 +234,7 @@ impl Run {
                 snap.with_role(crate::snapshot::Role::Best)
                     .map(|b| b.name.clone())
             });
-        let _lock = core::lock(&base, "promote", &self.options)?;
+        let _lock = super::mutation::begin(&base, "promote", &self.options)?;
         let mut alias_written = None;
         let mut backup = None;
         if let (Some(rel), Some(primary)) = (names.best.as_ref(), c.paths.first()) {
@@ -255,17 +255,17 @@ impl Run {
                     )?;
                 }
                 step("promote.alias", &alias)?;
-                core::set_alias(&src, &alias)?;
+                super::alias::point_alias(&src, &alias)?;
                 alias_written = Some(alias);
             }
         }
-        let mut state = core::load_state(&base)?;
+        let mut state = crate::store::load_state(&base)?;
         state.best_held = Some(c.name.clone());
         if !state.pinned.contains(&c.name) {
             state.pinned.push(c.name.clone());
         }
         step("promote.state", &base)?;
-        core::store_state(&base, &state)?;
+        super::commit::store_state(&base, &state)?;
         Ok(PromoteReport {
             target: c.name.clone(),
             epoch: c.epoch,
@@ -278,7 +278,7 @@ impl Run {
 
 /// The error for acting on a checkpoint that is not complete.
 pub(crate) fn refuse(selector: &str, why: &str) -> Error {
-    Error::Invalid(format!(
+    Error::Unusable(format!(
         "refusing to use checkpoint {selector}: {why}; pick another one or run `ckpt verify`"
     ))
 }

@@ -219,7 +219,7 @@ impl Run {
                 None
             };
             if let Some(why) = why {
-                return Err(Error::Invalid(format!("cannot prune {}: {why}", c.name)));
+                return Err(Error::Protected(format!("cannot prune {}: {why}", c.name)));
             }
             if !victim_names.contains(&c.name) {
                 victim_names.push(c.name.clone());
@@ -243,7 +243,7 @@ impl Run {
                     bytes_freed: 0,
                 }),
                 Err(why) if is_named => {
-                    return Err(Error::Invalid(format!("cannot prune {}: {why}", c.name)))
+                    return Err(Error::Protected(format!("cannot prune {}: {why}", c.name)))
                 }
                 Err(_) => {
                     let reason = if c.has_role(Role::Milestone) {

@@ -1,10 +1,9 @@
 //! Temps of writers that are gone are the run's own garbage (DESIGN §3 rule 2): they
 //! count as reclaimable space, and a save that the space preflight would refuse sweeps
-//! them first (issue 10 item 5) instead of asking the user to prune checkpoints.
+//! them first instead of asking the user to prune checkpoints.
 
 use std::path::PathBuf;
 
-use super::lock::RunLock;
 use super::Run;
 use crate::store::temp::find_run_temps;
 use crate::Result;
@@ -25,12 +24,6 @@ impl Run {
     /// Take the run lock just long enough to sweep temps whose writer is gone; returns
     /// what was removed.
     pub fn sweep_dead_temps(&self) -> Result<Vec<PathBuf>> {
-        let _lock = RunLock::acquire_with(
-            &self.dir,
-            "sweep",
-            self.options.lock_timeout,
-            self.options.on_lock_wait.as_deref(),
-        )?;
-        super::atomic::sweep_run(&self.dir)
+        super::mutation::begin_sweeping(&self.dir, "sweep", &self.options).map(|(_, swept)| swept)
     }
 }

@@ -1,4 +1,4 @@
-//! `restore`: make a checkpoint the resume point, or export it.
+//! `restore`: make a checkpoint the resume point (exporting a copy is `export`).
 //!
 //! The old `last` is kept in `.ckpt/trash/<time>/` first when it is the only copy of
 //! its state (timm's `last.pth.tar` often is). Newer checkpoints are reported and, with
@@ -8,9 +8,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::commit::set_pending;
+use super::export::export_plan;
 use super::foreign::opsfs::{
-    self, engine as core, export, keep_copy, make_trash_dir, move_into, plan_trash_dir, step,
-    with_progress, Report,
+    self, keep_copy, make_trash_dir, move_into, plan_trash_dir, step, with_progress, Report,
 };
 use super::foreign::{ensure_alias_name, is_newer};
 use super::only_copy::{
@@ -41,7 +41,7 @@ impl Run {
         if plan.export || self.layout != LayoutKind::Ckpt || plan.kept_newer.is_empty() {
             return Ok(Vec::new());
         }
-        let m = core::load_manifest(&self.dir)?;
+        let m = crate::store::load_manifest(&self.dir)?;
         Ok(plan
             .kept_newer
             .iter()
@@ -63,18 +63,18 @@ impl Run {
         with_progress(progress, |report| match self.layout {
             LayoutKind::Ckpt => {
                 let (_lock, m) = self.begin_mutation("restore")?;
-                let m = m.ok_or_else(|| Error::Invalid("restore: no manifest".into()))?;
+                let m = m.ok_or_else(|| Error::Internal("restore: no manifest".into()))?;
                 self.restore_native(m, plan, report)
             }
             _ => {
-                let _lock = core::lock(&self.foreign_base(), "restore", &self.options)?;
+                let _lock = super::mutation::begin(&self.foreign_base(), "restore", &self.options)?;
                 self.restore_foreign(plan, report)
             }
         })
     }
 
     fn plan_restore_native(&self, selector: &str, options: &RestoreOptions) -> Result<RestorePlan> {
-        let m = core::load_manifest(&self.dir)?;
+        let m = crate::store::load_manifest(&self.dir)?;
         let i = find_entry(&self.dir, &m, selector)?;
         let e = &m.checkpoints[i];
         if let Some(why) = damage(&self.dir, e) {
@@ -134,7 +134,7 @@ impl Run {
         let (last_name, best_name) = store::alias_names(&m.ext);
         let last = self.dir.join(&last_name);
         if plan.dest != last {
-            return Err(Error::Invalid(format!(
+            return Err(Error::PlanOutdated(format!(
                 "restore plan names {} but this run's resume point is {}; re-plan",
                 plan.dest.display(),
                 last.display()
@@ -246,7 +246,7 @@ impl Run {
         };
         set_pending(&mut m, Some(&pending));
         step("restore.manifest", &self.dir)?;
-        core::store_manifest(&self.dir, &m)?;
+        super::commit::store_manifest(&self.dir, &m)?;
         // Renames and unlinks in the run dir, then one fsync of it for all of them.
         step("restore.alias", &last)?;
         alias::link_or_copy(&src, &last)?;
@@ -276,7 +276,7 @@ impl Run {
         if store::has_unsettled_pending(&self.dir, &m) {
             set_pending(&mut m, None);
             step("restore.manifest", &self.dir)?;
-            core::store_manifest(&self.dir, &m)?;
+            super::commit::store_manifest(&self.dir, &m)?;
         }
         Ok(())
     }
@@ -320,7 +320,7 @@ impl Run {
                 if why.contains("pinned") {
                     steps.push(format!("`ckpt unpin {run} {name}`"));
                 }
-                return Err(Error::Invalid(format!(
+                return Err(Error::Protected(format!(
                     "refusing to restore {}: {name} is newer and {why}, so a resumed trainer \
                      would pick it instead; first run {}",
                     c.name,
@@ -378,7 +378,7 @@ impl Run {
             Some(base.join(rel))
         };
         if in_run_dest.as_ref() != Some(&plan.dest) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::PlanOutdated(format!(
                 "the run changed since the restore plan ({} is no longer its resume point); re-plan",
                 plan.dest.display()
             )));
@@ -447,116 +447,11 @@ impl Run {
             if plan.dest.is_symlink() {
                 relink(&src, &plan.dest)?;
             } else {
-                core::set_alias(&src, &plan.dest)?;
+                super::alias::point_alias(&src, &plan.dest)?;
             }
         }
         Ok(())
     }
-}
-
-impl Run {
-    /// Apply an export plan: read the run, write only outside it.
-    fn restore_export(&self, plan: &RestorePlan, report: Report<'_>) -> Result<()> {
-        let (src, run) = match self.layout {
-            LayoutKind::Ckpt => {
-                let m = core::load_manifest(&self.dir)?;
-                let i = find_entry(&self.dir, &m, &plan.target)?;
-                if let Some(why) = damage(&self.dir, &m.checkpoints[i]) {
-                    return Err(refuse(&plan.target, &why));
-                }
-                (entry_path(&self.dir, &m.checkpoints[i])?, self.dir.clone())
-            }
-            _ => {
-                let snap = self.snapshot()?;
-                let base = snap.run.clone();
-                let c = usable(&snap, &plan.target, &base)?;
-                let primary = primary_path(c);
-                (base.join(primary), base)
-            }
-        };
-        check_export_dest(&run, &src, &plan.dest, plan.force)?;
-        export(&src, &plan.dest, plan.force, report)?;
-        Ok(())
-    }
-}
-
-/// An export plan; `to` that is an existing directory receives `to/<checkpoint name>`
-/// (like `cp`), so a user's directory is never replaced.
-fn export_plan(
-    run: &Path,
-    src: &Path,
-    target: &str,
-    to: &Path,
-    bytes: u64,
-    force: bool,
-) -> Result<RestorePlan> {
-    let dest = export_dest(src, to);
-    check_export_dest(run, src, &dest, force)?;
-    Ok(RestorePlan {
-        run: run.to_path_buf(),
-        target: target.to_string(),
-        epoch: None,
-        dest,
-        backup: None,
-        newer: vec![],
-        archive_dir: None,
-        bytes_to_copy: bytes,
-        export: true,
-        force,
-        kept_newer: vec![],
-        step: None,
-        backup_epoch: None,
-    })
-}
-
-/// Where an export of `src` to `to` lands: `to`, or `to/<name>` when `to` is a directory.
-pub(crate) fn export_dest(src: &Path, to: &Path) -> PathBuf {
-    match src.file_name() {
-        Some(name) if to.is_dir() => to.join(name),
-        _ => to.to_path_buf(),
-    }
-}
-
-/// Refuse an export destination inside the run (it could overwrite a checkpoint, an
-/// alias or `.ckpt/`), an existing one without `force`, and with `force` anything but a
-/// file (for a file checkpoint) or a directory (for a directory checkpoint) of that name.
-fn check_export_dest(run: &Path, src: &Path, dest: &Path, force: bool) -> Result<()> {
-    let parent = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if let (Ok(p), Ok(r)) = (fs::canonicalize(parent), fs::canonicalize(run)) {
-        if p.starts_with(&r) {
-            return Err(Error::Invalid(format!(
-                "refusing to export to {}: it is inside the run {} (its checkpoints, aliases \
-                 and .ckpt/ live there); pick a path outside the run",
-                dest.display(),
-                run.display()
-            )));
-        }
-    }
-    let Ok(dm) = fs::symlink_metadata(dest) else {
-        return Ok(());
-    };
-    if !force {
-        return Err(Error::Exists {
-            path: dest.to_path_buf(),
-        });
-    }
-    let src_dir = fs::metadata(src).is_ok_and(|m| m.is_dir());
-    if dm.is_dir() != src_dir {
-        let (is, want) = if dm.is_dir() {
-            ("a directory", "file")
-        } else {
-            ("not a directory", "directory")
-        };
-        return Err(Error::Invalid(format!(
-            "refusing to overwrite {}: it is {is}, and --force only replaces a {want} \
-             of the checkpoint's own name; pick another path",
-            dest.display()
-        )));
-    }
-    Ok(())
 }
 
 /// Why a newer checkpoint stays in place during a restore, if it does.
@@ -605,7 +500,7 @@ fn foreign_newer<'a>(
 }
 
 /// The file (or directory) holding a checkpoint's data, relative to the run.
-fn primary_path(c: &Checkpoint) -> std::path::PathBuf {
+pub(super) fn primary_path(c: &Checkpoint) -> std::path::PathBuf {
     c.paths
         .first()
         .cloned()
@@ -613,7 +508,7 @@ fn primary_path(c: &Checkpoint) -> std::path::PathBuf {
 }
 
 /// The checkpoint a selector names, refused when it is not complete.
-fn usable<'a>(
+pub(super) fn usable<'a>(
     snap: &'a crate::snapshot::RunSnapshot,
     selector: &str,
     run: &Path,
@@ -665,7 +560,7 @@ fn relink(target: &Path, link: &Path) -> Result<()> {
         .strip_prefix(dir)
         .map(Path::to_path_buf)
         .unwrap_or_else(|_| target.to_path_buf());
-    let tmp = core::temp_path(dir, link);
+    let tmp = crate::store::temp::temp_path(dir, link);
     step("restore.symlink", &tmp)?;
     opsfs::io(
         "restore.symlink",

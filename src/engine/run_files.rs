@@ -41,7 +41,7 @@ pub fn owning_run(dest: &Path) -> PathBuf {
 /// `.ckpt/`, a ckpt temp name, or a file the trainer's logger owns.
 fn checked_rel(run: &Path, dest: &Path) -> Result<PathBuf> {
     let refuse = |why: &str| {
-        Error::Invalid(format!(
+        Error::Protected(format!(
             "{} {why}; ckpt writes and removes only checkpoint files inside the run {}",
             dest.display(),
             run.display()
@@ -138,8 +138,8 @@ fn preflight_reclaiming(run: &Path, dir: &Path, size: u64, options: &EngineOptio
         return first;
     }
     {
-        let _lock = super::foreign::opsfs::engine::lock(run, "sweep", options)?;
-        atomic::sweep_stale_temps(dir)?;
+        let _lock = super::mutation::begin(run, "sweep", options)?;
+        super::mutation::sweep_stale_temps(dir)?;
     }
     preflight(dir, size, || prune_hint(run, options))
 }
@@ -247,7 +247,7 @@ impl RunFileWriter {
         let durable = temp
             .finish()
             .map_err(|e| no_space(e, &run, &dest, bytes, &options))?;
-        let _lock = super::foreign::opsfs::engine::lock(&run, "write", &options)?;
+        let _lock = super::mutation::begin(&run, "write", &options)?;
         sweep_dir_of(&dest)?;
         let written = durable.persist()?;
         forget_records(&run, &dest)?;
@@ -282,7 +282,7 @@ fn no_space(e: Error, run: &Path, dest: &Path, bytes: u64, options: &EngineOptio
 
 fn sweep_dir_of(dest: &Path) -> Result<()> {
     if let Some(d) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
-        atomic::sweep_stale_temps(d)?;
+        super::mutation::sweep_stale_temps(d)?;
     }
     Ok(())
 }
@@ -348,7 +348,7 @@ pub enum Removed {
 /// refused; a pinned or held-best checkpoint is kept and reported.
 pub fn remove_run_file(run: &Path, path: &Path, options: EngineOptions) -> Result<Removed> {
     let rel = checked_rel(run, path)?;
-    let _lock = super::foreign::opsfs::engine::lock(run, "remove", &options)?;
+    let _lock = super::mutation::begin(run, "remove", &options)?;
     let md = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Removed::Missing),
@@ -465,7 +465,7 @@ mod tests {
             run.join("..").join("run").join("x.ckpt"),
         ] {
             let e = write_run_file(&run, &dest, Source::Bytes(b"x"), opts()).unwrap_err();
-            assert!(matches!(e, Error::Invalid(_)), "{dest:?}: {e}");
+            assert!(matches!(e, Error::Protected(_)), "{dest:?}: {e}");
         }
         // A symlinked directory inside the run that points out of it.
         std::os::unix::fs::symlink(d.path(), run.join("link")).unwrap();

@@ -13,8 +13,7 @@ use std::path::Path;
 
 use super::alias::{set_alias, AliasStrategy};
 use super::atomic::{self, move_temp, write_temp, DurableTemp, Source};
-use super::commit::{recompute_best, recover_pending, set_pending, store_manifest};
-use super::lock::RunLock;
+use super::commit::{recompute_best, set_pending, store_manifest};
 use super::*;
 use crate::rank::{Mode, RetentionItem};
 use crate::snapshot::Role;
@@ -60,14 +59,14 @@ fn check_overwrite(m: &Manifest, run: &Path, epoch: u64) -> Result<()> {
         return Ok(());
     };
     if m.best.as_ref().is_some_and(|b| b.held && b.epoch == epoch) {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Protected(format!(
             "epoch {epoch} is the promoted best (held) of {}; `ckpt promote {} --release` first, or save under another epoch",
             run.display(),
             run.display()
         )));
     }
     if e.pinned {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Protected(format!(
             "epoch {epoch} of {} is pinned; `ckpt unpin {} {epoch}` first, or save under another epoch",
             run.display(),
             run.display()
@@ -105,7 +104,7 @@ fn run_inodes(run: &Path, skip: Option<(&Path, &str)>) -> Vec<(u64, u64)> {
 /// anything under `.ckpt/`): copying or moving it onto the run would lose data.
 fn check_source_outside(m: &Manifest, run: &Path, src: &Path) -> Result<()> {
     let refuse = |what: &str| {
-        Error::Invalid(format!(
+        Error::Protected(format!(
             "{} is {what} of run {}; a save takes a file from outside the run (to re-record it, copy it elsewhere first; to change best or last, use `ckpt promote` or `ckpt restore`)",
             src.display(),
             run.display()
@@ -113,7 +112,7 @@ fn check_source_outside(m: &Manifest, run: &Path, src: &Path) -> Result<()> {
     };
     let md = std::fs::metadata(src).map_err(|e| Error::io("stat", src, e))?;
     if md.is_dir() {
-        return Err(Error::Invalid(format!(
+        return Err(Error::BadRequest(format!(
             "{} is a directory; save takes one checkpoint file (or - for stdin)",
             src.display()
         )));
@@ -251,25 +250,6 @@ pub(crate) fn unlink_unlisted(run: &Path, names: &[String]) -> Result<(Vec<PathB
 }
 
 impl Run {
-    /// Start a mutation: take the run lock for `operation`, sweep temps of dead
-    /// writers, and for native runs load the manifest and finish any interrupted
-    /// operation first. Hold the returned lock until the mutation is committed.
-    pub fn begin_mutation(&self, operation: &str) -> Result<(RunLock, Option<Manifest>)> {
-        let lock = RunLock::acquire_with(
-            &self.dir,
-            operation,
-            self.options.lock_timeout,
-            self.options.on_lock_wait.as_deref(),
-        )?;
-        atomic::sweep_run(&self.dir)?;
-        if self.layout != LayoutKind::Ckpt {
-            return Ok((lock, None));
-        }
-        let mut m = load_manifest(&self.dir)?;
-        recover_pending(&self.dir, &mut m)?;
-        Ok((lock, Some(m)))
-    }
-
     /// Save a checkpoint (native runs): see the module doc for the order of steps.
     pub fn save(
         &self,
@@ -278,7 +258,7 @@ impl Run {
         progress: Option<ProgressFn<'_>>,
     ) -> Result<SaveReport> {
         if self.layout != LayoutKind::Ckpt {
-            return Err(Error::Invalid(format!(
+            return Err(Error::WrongLayout(format!(
                 "{} is a {} run: `ckpt save` writes native runs only (the training library writes this one); save into a new directory instead",
                 self.dir.display(),
                 self.layout.as_str()
@@ -288,7 +268,7 @@ impl Run {
         let m0 = load_manifest(&self.dir)?;
         if let (Some(have), Some(want)) = (&m0.metric, &req.metric_spec) {
             if have.name != want.name || have.mode != want.mode {
-                return Err(Error::Invalid(format!(
+                return Err(Error::BadRequest(format!(
                     "{} ranks by `{}` ({}), fixed by its first save; it cannot switch to `{}` ({}). Save with `--metric-name {} --mode {}`, or start a new run directory",
                     self.dir.display(),
                     have.name,
@@ -363,7 +343,7 @@ impl Run {
         check_payload(&temp, &dest, &source_desc)?;
 
         let (_lock, m) = self.begin_mutation("save")?;
-        let m = m.ok_or_else(|| Error::Invalid("save needs a native run".into()))?;
+        let m = m.ok_or_else(|| Error::WrongLayout("save needs a native run".into()))?;
         check_overwrite(&m, &self.dir, req.epoch)?;
         self.commit_save(m, req, name, temp)
     }
@@ -547,7 +527,7 @@ impl Run {
             became_best,
             pruned,
             bytes_freed,
-            alias_strategy: strategy.map_or("none", |s| s.as_str()).to_string(),
+            alias_strategy: strategy,
         })
     }
 }

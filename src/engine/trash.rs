@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::commit::{self, recompute_best};
-use super::foreign::opsfs::{self, engine as core, keep_copy, step, with_progress};
+use super::foreign::opsfs::{self, keep_copy, step, with_progress};
 use super::*;
 use crate::layout::{lightning, timm};
 use crate::snapshot::Role;
@@ -95,7 +95,7 @@ impl Run {
 
     fn trash_listing(&self, base: &Path) -> Result<TrashListing> {
         let m = match self.layout {
-            LayoutKind::Ckpt => Some(core::load_manifest(base)?),
+            LayoutKind::Ckpt => Some(crate::store::load_manifest(base)?),
             _ => None,
         };
         crate::layout::trash::list(base, self.layout, m.as_ref()).map_err(|p| problem(base, p))
@@ -126,10 +126,10 @@ impl Run {
     }
 
     fn plan_trash_restore_native(&self, base: &Path, e: &TrashEntry) -> Result<TrashRestorePlan> {
-        let m = core::load_manifest(base)?;
+        let m = crate::store::load_manifest(base)?;
         let epoch = e.epoch.ok_or_else(|| no_number(e))?;
         if e.is_dir {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Unusable(format!(
                 "{} is a directory; a native run's checkpoints are files",
                 e.path.display()
             )));
@@ -170,7 +170,7 @@ impl Run {
             return Err(taken(e, &c.name));
         }
         if let Ok(md) = fs::symlink_metadata(&dest) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Protected(format!(
                 "refusing to restore {} from the trash: {} already exists ({}); \
                  a trash restore never replaces anything",
                 e.name,
@@ -203,12 +203,12 @@ impl Run {
         with_progress(progress, |report| match self.layout {
             LayoutKind::Ckpt => {
                 let (_lock, m) = self.begin_mutation("trash restore")?;
-                let m = m.ok_or_else(|| Error::Invalid("trash restore: no manifest".into()))?;
+                let m = m.ok_or_else(|| Error::Internal("trash restore: no manifest".into()))?;
                 self.trash_restore_native(m, plan, report)
             }
             _ => {
                 let base = self.trash_base();
-                let _lock = core::lock(&base, "trash restore", &self.options)?;
+                let _lock = super::mutation::begin(&base, "trash restore", &self.options)?;
                 self.trash_restore_foreign(&base, plan)
             }
         })
@@ -226,7 +226,7 @@ impl Run {
         let e = current(&listing, &plan.entry)?;
         let epoch = plan.epoch.ok_or_else(|| no_number(e))?;
         if plan.dest != base.join(checkpoint_name(epoch, &m.ext)) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::PlanOutdated(format!(
                 "the trash restore plan names {}; re-plan",
                 plan.dest.display()
             )));
@@ -238,7 +238,7 @@ impl Run {
         }
         let hash = match manifest_record(&m, e) {
             Some(r) => r.hash.clone(),
-            None => core::hash_file(&plan.dest, report)?,
+            None => super::hash::content_hash(&plan.dest, report)?,
         };
         // 2. The manifest lists it at its new name; aliases follow; 3. the trash name goes.
         let mut new = m.clone();
@@ -267,7 +267,7 @@ impl Run {
         // Re-plan under the lock: the run may have gained that checkpoint since.
         let fresh = self.plan_trash_restore_foreign(base, e)?;
         if fresh.dest != plan.dest {
-            return Err(Error::Invalid(format!(
+            return Err(Error::PlanOutdated(format!(
                 "the run changed since the trash restore plan ({} now goes to {}); re-plan",
                 e.name,
                 fresh.dest.display()
@@ -305,7 +305,10 @@ impl Run {
         let base = self.trash_base();
         let (_lock, m) = match self.layout {
             LayoutKind::Ckpt => self.begin_mutation("trash empty")?,
-            _ => (core::lock(&base, "trash empty", &self.options)?, None),
+            _ => (
+                super::mutation::begin(&base, "trash empty", &self.options)?,
+                None,
+            ),
         };
         let listing = crate::layout::trash::list(&base, self.layout, m.as_ref())
             .map_err(|p| problem(&base, p))?;
@@ -330,7 +333,7 @@ impl Run {
             records_dropped = m.checkpoints.len() - new.checkpoints.len();
             if records_dropped > 0 {
                 step("trash.manifest", &base)?;
-                core::store_manifest(&base, &new)?;
+                super::commit::store_manifest(&base, &new)?;
             }
         }
         let files: Vec<&TrashFile> = go.iter().flat_map(|e| e.files.iter()).collect();
@@ -398,7 +401,7 @@ pub fn empty_plan(
 
 fn problem(run: &Path, p: TrashProblem) -> Error {
     match p {
-        TrashProblem::NotADirectory { path, is } => Error::Invalid(format!(
+        TrashProblem::NotADirectory { path, is } => Error::Unusable(format!(
             "{} is {is}, not a directory; ckpt never follows it. Move it aside \
              (`ckpt doctor {}` shows the fix)",
             path.display(),
@@ -413,7 +416,7 @@ fn problem(run: &Path, p: TrashProblem) -> Error {
 }
 
 fn no_number(e: &TrashEntry) -> Error {
-    Error::Invalid(format!(
+    Error::Unusable(format!(
         "cannot tell which epoch {} holds (its name does not say and it records none); \
          copy it out by hand if you need it",
         e.path.display()
@@ -421,7 +424,7 @@ fn no_number(e: &TrashEntry) -> Error {
 }
 
 fn taken(e: &TrashEntry, by: &str) -> Error {
-    Error::Invalid(format!(
+    Error::Protected(format!(
         "refusing to restore {} from the trash: the run already has {by} for that \
          epoch/step; a trash restore never replaces a checkpoint (prune or export that one first)",
         e.name
@@ -499,7 +502,7 @@ fn refuse_taken_native(
             .first()
             .is_some_and(|f| md.is_file() && (md.dev(), md.ino()) == (f.dev, f.ino));
         if !ours {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Protected(format!(
                 "refusing to restore {} from the trash: {} already exists and the manifest \
                  does not list it; move it aside first (`ckpt doctor {}`)",
                 e.name,
@@ -594,7 +597,7 @@ fn foreign_dest(
         }
         _ => {
             if e.is_dir {
-                return Err(Error::Invalid(format!(
+                return Err(Error::Unusable(format!(
                     "{} is a directory; a {} run's checkpoints are files",
                     e.path.display(),
                     layout.as_str()

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::foreign::opsfs::{engine as core, tree_files, with_progress, Report};
+use super::foreign::opsfs::{tree_files, with_progress, Report};
 use super::*;
 use crate::layout::check_file_integrity_report;
 use crate::store::lookup::entry_path;
@@ -24,7 +24,7 @@ impl Run {
     }
 
     fn verify_native(&self, report: Report<'_>) -> Result<VerifyReport> {
-        let m = core::load_manifest(&self.dir)?;
+        let m = crate::store::load_manifest(&self.dir)?;
         let mut out = VerifyReport {
             run: self.dir.clone(),
             checked: 0,
@@ -325,7 +325,7 @@ impl Hashes {
         if let Some(h) = self.0.get(&key) {
             return Ok(h.clone());
         }
-        let h = core::hash_file(path, progress)?;
+        let h = super::hash::content_hash(path, progress)?;
         self.0.insert(key, h.clone());
         Ok(h)
     }

@@ -8,6 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::rank::MetricSpec;
+use crate::snapshot::AliasHow;
 use crate::snapshot::LayoutKind;
 use crate::snapshot::{
     Alias, Checkpoint, CheckpointState, MetricPoint, Role, RunSnapshot, MAX_HISTORY_POINTS,
@@ -480,8 +481,12 @@ pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
                 // we say so. A best that is only a record (hf) or a ranking follows the hold.
                 let file_backed = p.best.as_ref().is_some_and(|b| {
                     matches!(
-                        b.how.as_str(),
-                        "hardlink" | "copy" | "symlink" | "file" | "reflink"
+                        b.how,
+                        AliasHow::Hardlink
+                            | AliasHow::Copy
+                            | AliasHow::Symlink
+                            | AliasHow::File
+                            | AliasHow::Reflink
                     )
                 });
                 if file_backed && resolved.as_deref() != Some(held.as_str()) {
@@ -512,15 +517,15 @@ pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
                         target: None,
                         epoch: None,
                         step: None,
-                        how: "record".into(),
+                        how: AliasHow::Record,
                         held: true,
                     });
                     // No alias file of its own: the whole alias follows the hold
                     // (path, target, epoch, step), or `best.path` names the old best.
                     // An unresolved alias file ("unknown") keeps its own path.
-                    if alias.how != "unknown" {
+                    if alias.how != AliasHow::Unknown {
                         alias.path = path;
-                        alias.how = "record".into();
+                        alias.how = AliasHow::Record;
                     }
                     alias.target = Some(held.clone());
                     alias.epoch = None;
@@ -596,6 +601,23 @@ pub fn newest(mut points: Vec<MetricPoint>) -> Vec<MetricPoint> {
         points.drain(..points.len() - MAX_HISTORY_POINTS);
     }
     points
+}
+
+/// How the alias file `alias` holds `target`: a symlink, the same inode (hardlink), a
+/// copy (a reflink cannot be told apart from a copy cheaply), or unknown when either is
+/// missing.
+pub fn alias_how(alias: &Path, target: &Path) -> AliasHow {
+    let Ok(a) = std::fs::symlink_metadata(alias) else {
+        return AliasHow::Unknown;
+    };
+    if a.file_type().is_symlink() {
+        return AliasHow::Symlink;
+    }
+    match std::fs::metadata(target) {
+        Ok(t) if t.dev() == a.dev() && t.ino() == a.ino() => AliasHow::Hardlink,
+        Ok(_) => AliasHow::Copy,
+        Err(_) => AliasHow::Unknown,
+    }
 }
 
 /// Warn when the best checkpoint's metric is NaN/inf while finite ones exist (timm's NaN bug).

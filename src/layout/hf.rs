@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use super::common::{self, Entry, Parts};
 use crate::formats::pickle::Value;
 use crate::rank::{MetricSpec, Mode, RetentionPolicy};
+use crate::snapshot::AliasHow;
 use crate::snapshot::LayoutKind;
 use crate::snapshot::{Alias, Checkpoint, CheckpointState, MetricPoint, Role, RunSnapshot};
 use crate::store::temp::CKPT_TEMP_PREFIX;
@@ -481,7 +482,7 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
                 target: Some(target),
                 epoch: None,
                 step: None,
-                how: "record".into(),
+                how: AliasHow::Record,
                 held: false,
             };
             common::attach_role(&mut checkpoints, &mut a);
@@ -515,7 +516,7 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
                 target: Some(target),
                 epoch: None,
                 step: None,
-                how: "newest".into(),
+                how: AliasHow::Newest,
                 held: false,
             };
             common::attach_role(&mut checkpoints, &mut a);
@@ -550,9 +551,9 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
                 epoch: None,
                 step: Some(*step),
                 how: if is_link {
-                    "symlink".into()
+                    AliasHow::Symlink
                 } else {
-                    "newest".into()
+                    AliasHow::Newest
                 },
                 held: false,
             })

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use super::common::{self, Entry, Parts};
 use crate::formats::pickle::Value;
 use crate::rank::{strictly_better, MetricSpec, Mode};
+use crate::snapshot::AliasHow;
 use crate::snapshot::LayoutKind;
 use crate::snapshot::{Alias, AliasFiles, Checkpoint, CheckpointState, Role, RunSnapshot};
 use crate::store::temp::CKPT_TEMP_PREFIX;
@@ -466,7 +467,7 @@ fn record_or_ranked_best(
         checkpoints.iter().any(|c| c.name == last).then_some(last)
     });
     let (target, how) = match recorded {
-        Some(t) => (t, "record"),
+        Some(t) => (t, AliasHow::Record),
         None => {
             let m = metric?;
             let mut best: Option<&Checkpoint> = None;
@@ -486,7 +487,7 @@ fn record_or_ranked_best(
                     best = Some(c);
                 }
             }
-            (best?.name.clone(), "ranking")
+            (best?.name.clone(), AliasHow::Ranking)
         }
     };
     let mut alias = Alias {
@@ -495,7 +496,7 @@ fn record_or_ranked_best(
         target: Some(target),
         epoch: None,
         step: None,
-        how: how.into(),
+        how,
         held: false,
     };
     common::attach_role(checkpoints, &mut alias);
@@ -534,7 +535,7 @@ fn resolve_alias(
                     .iter()
                     .find(|c| c.paths.first() == Some(&target))
                 {
-                    alias.how = "symlink".into();
+                    alias.how = AliasHow::Symlink;
                     alias.target = Some(c.name.clone());
                 } else {
                     warnings.push(format!(
@@ -570,7 +571,7 @@ fn resolve_alias(
             .find(|c| c.inode == Some(ino))
             .filter(|_| meta.nlink() > 1)
         {
-            alias.how = "hardlink".into();
+            alias.how = AliasHow::Hardlink;
             alias.target = Some(c.name.clone());
             if !c.paths.iter().any(|p| p == rel) {
                 c.paths.push(rel.to_path_buf());
@@ -612,7 +613,7 @@ fn resolve_alias(
                 .or(candidates.first())
                 .map(|c| c.name.clone());
             if let Some(target) = pick {
-                alias.how = "copy".into();
+                alias.how = AliasHow::Copy;
                 // The copy is a file of the run holding that checkpoint: listed after
                 // its primary path, so sizes and totals count it.
                 if let Some(c) = checkpoints.iter_mut().find(|c| c.name == target) {
@@ -629,7 +630,7 @@ fn resolve_alias(
                 let mut c = common::file_checkpoint(&fname, rel.to_path_buf(), &meta);
                 c.epoch = ep;
                 c.step = st;
-                alias.how = "file".into();
+                alias.how = AliasHow::File;
                 alias.target = Some(c.name.clone());
                 checkpoints.push(c);
             } else {

@@ -6,11 +6,10 @@ use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::engine::alias::describe;
 use crate::rank::Mode;
 use crate::snapshot::LayoutKind;
 use crate::snapshot::{
-    Alias, AliasFiles, Checkpoint, CheckpointState, MetricPoint, Role, RunSnapshot,
+    Alias, AliasFiles, AliasHow, Checkpoint, CheckpointState, MetricPoint, Role, RunSnapshot,
 };
 use crate::store::temp::{find_temps, temp_final_name};
 use crate::store::Entry;
@@ -172,8 +171,8 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
             .find(|c| c.epoch == epoch && c.state != CheckpointState::Writing);
         let path = PathBuf::from(alias_name);
         let how = match target {
-            Some(t) => describe(&dir.join(alias_name), &dir.join(&t.name)),
-            None => "unknown",
+            Some(t) => super::common::alias_how(&dir.join(alias_name), &dir.join(&t.name)),
+            None => AliasHow::Unknown,
         };
         Alias {
             role,
@@ -181,7 +180,7 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
             target: target.map(|t| t.name.clone()),
             epoch,
             step: target.and_then(|t| t.step),
-            how: how.to_string(),
+            how,
             held,
         }
     };

@@ -223,7 +223,8 @@ pub fn find_temps(dir: &Path) -> Vec<FoundTemp> {
 }
 
 /// Directories of a run where ckpt writes temps: the run itself, `.ckpt/`,
-/// `.ckpt/trash/` and each archive directory directly under it.
+/// `.ckpt/trash/` and each archive directory directly under it, and Lightning's
+/// `checkpoints/` (where its aliases are written) when there is one.
 pub fn run_temp_dirs(run_dir: &Path) -> Vec<PathBuf> {
     let ckpt = run_dir.join(".ckpt");
     let trash = ckpt.join("trash");
@@ -247,7 +248,21 @@ pub fn run_temp_dirs(run_dir: &Path) -> Vec<PathBuf> {
         subs.sort();
         dirs.extend(subs);
     }
+    let lightning = run_dir.join("checkpoints");
+    if lightning.is_dir() {
+        dirs.push(lightning);
+    }
     dirs
+}
+
+/// A unique temp path in `dir` for the final name of `dest` (or `export` when it has
+/// none), in ckpt's temp naming (swept when its writer is gone).
+pub fn temp_path(dir: &Path, dest: &Path) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "export".into());
+    dir.join(temp_name(&name))
 }
 
 /// Temps anywhere ckpt writes in a run (see [`run_temp_dirs`]), for `doctor`.

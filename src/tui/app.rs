@@ -2,421 +2,22 @@
 //! No I/O here: the event loop turns [`Command`]s into work on other threads, and the
 //! results come back as [`Msg`]s. Rendering reads `&App` only.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use crossterm::event::KeyEvent;
 
-use crate::disk::Headroom;
-use crate::engine::trash::{TrashEmptyPlan, TrashListing, TrashRestorePlan};
-use crate::engine::{Progress, PrunePlan, RestorePlan, VerifyReport};
-use crate::rank::KeepReason;
-use crate::rank::Mode;
+use crate::engine::VerifyReport;
 use crate::snapshot::{Checkpoint, CheckpointState, Role, RunSnapshot};
-use crate::watch::WatchMode;
 
 use super::keymap::{self, Action, KeyMode};
 use super::render;
 
 pub use super::trainer::TrainerInfo;
 
-/// Column the history table is sorted by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SortKey {
-    /// Newest first.
-    #[default]
-    Epoch,
-    /// Best first under the run's mode; non-finite last.
-    Metric,
-    /// Largest first.
-    Size,
-}
-
-impl SortKey {
-    pub fn next(self) -> SortKey {
-        match self {
-            SortKey::Epoch => SortKey::Metric,
-            SortKey::Metric => SortKey::Size,
-            SortKey::Size => SortKey::Epoch,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SortKey::Epoch => "epoch",
-            SortKey::Metric => "metric",
-            SortKey::Size => "size",
-        }
-    }
-}
-
-/// Why a prune plan deletes what it deletes.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PruneBasis {
-    /// The rows marked with `d`; `refused` were marked but the engine keeps them.
-    Marked {
-        refused: Vec<(String, Vec<KeepReason>)>,
-    },
-    /// No row is marked: the run's retention policy, from `source` ("the run's
-    /// manifest", "timm's checkpoint_hist", …). `refused_marks` are the rows `d` last
-    /// refused to mark (best, last, pinned), which is why nothing is marked.
-    Policy {
-        source: String,
-        refused_marks: Vec<(String, String)>,
-    },
-}
-
-/// A prune plan and why it deletes what it deletes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PruneProposal {
-    pub plan: PrunePlan,
-    pub basis: PruneBasis,
-}
-
-impl From<PrunePlan> for PruneProposal {
-    /// A plan by the run's policy.
-    fn from(plan: PrunePlan) -> PruneProposal {
-        PruneProposal {
-            plan,
-            basis: PruneBasis::Policy {
-                source: "the run's retention policy".into(),
-                refused_marks: Vec::new(),
-            },
-        }
-    }
-}
-
-/// An action planned and waiting for the user's yes (default No).
-#[derive(Debug, Clone, PartialEq)]
-pub enum PendingAction {
-    Promote {
-        name: String,
-        epoch: Option<u64>,
-        /// Its step, for layouts that count steps (hf).
-        step: Option<u64>,
-        /// The checkpoint's files and their bytes.
-        files: Vec<(PathBuf, u64)>,
-        /// The alias file the engine writes to hold best (`None`: hf, best is a record).
-        alias: Option<PathBuf>,
-        /// `alias` exists already (it is replaced, not created).
-        alias_exists: bool,
-        /// The best it replaces, if any.
-        previous: Option<String>,
-        /// `alias` is the only copy of its checkpoint's bytes: kept in `.ckpt/trash/` first.
-        keeps_only_copy: bool,
-    },
-    Pin {
-        name: String,
-        pin: bool,
-        files: Vec<(PathBuf, u64)>,
-    },
-    Restore(RestorePlan),
-    Prune(PruneProposal),
-    /// Bring a trash entry back into the run as a regular checkpoint.
-    TrashRestore(TrashRestorePlan),
-    /// Delete what is in the trash.
-    TrashEmpty(TrashEmptyPlan),
-    Verify {
-        checkpoints: usize,
-        bytes: u64,
-    },
-}
-
-impl PendingAction {
-    /// One word for status lines ("promote", "prune", …).
-    pub fn verb(&self) -> &'static str {
-        match self {
-            PendingAction::Promote { .. } => "promote",
-            PendingAction::Pin { pin: true, .. } => "pin",
-            PendingAction::Pin { pin: false, .. } => "unpin",
-            PendingAction::Restore(_) => "restore",
-            PendingAction::Prune(_) => "prune",
-            PendingAction::TrashRestore(_) => "restore from the trash",
-            PendingAction::TrashEmpty(_) => "empty the trash",
-            PendingAction::Verify { .. } => "verify",
-        }
-    }
-}
-
-/// The confirm dialog: the exact plan, and which button has focus.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Confirm {
-    pub run: PathBuf,
-    pub action: PendingAction,
-    /// False = "No" focused (the default).
-    pub yes_focused: bool,
-}
-
-/// A plan the engine must compute (it reads the run).
-#[derive(Debug, Clone, PartialEq)]
-pub enum PlanRequest {
-    Restore {
-        name: String,
-        /// Plan moving the newer checkpoints to `.ckpt/trash/<time>/` (`--archive-newer`).
-        archive_newer: bool,
-    },
-    /// Marked checkpoints, or the run's retention policy when empty.
-    Prune { marked: Vec<String> },
-    /// Bring back the trash entry of this name (its path below `.ckpt/trash/`).
-    TrashRestore { name: String },
-    /// Delete everything in the trash.
-    TrashEmpty,
-}
-
-/// Work for the event loop to start; results come back as messages.
-#[derive(Debug, Clone, PartialEq)]
-#[allow(clippy::large_enum_variant)] // one per key press; boxing buys nothing
-pub enum Command {
-    Scan(PathBuf),
-    Plan {
-        run: PathBuf,
-        request: PlanRequest,
-    },
-    Apply {
-        run: PathBuf,
-        action: PendingAction,
-    },
-    /// List the run's trash (the worker answers with `Msg::TrashListed`).
-    ListTrash(PathBuf),
-    Quit,
-}
-
-/// Everything that can happen to the monitor.
-#[derive(Debug, Clone)]
-#[allow(clippy::large_enum_variant)] // moved once per scan; boxing buys nothing
-pub enum Msg {
-    Key(KeyEvent),
-    Resize(u16, u16),
-    /// A watcher saw the run change.
-    RunChanged(PathBuf),
-    Scanned {
-        run: PathBuf,
-        result: Result<RunSnapshot, String>,
-        headroom: Option<Headroom>,
-        at: DateTime<Utc>,
-    },
-    WatchMode {
-        run: PathBuf,
-        mode: WatchMode,
-        /// Why polling was chosen (fs type, a failed watch, `--poll`).
-        reason: Option<String>,
-    },
-    Trainer {
-        run: PathBuf,
-        trainer: Option<TrainerInfo>,
-    },
-    Planned {
-        run: PathBuf,
-        result: Result<PendingAction, String>,
-    },
-    Progress(Progress),
-    Done {
-        run: PathBuf,
-        result: Result<String, String>,
-    },
-    /// The run directory no longer exists (deleted or moved): its rows go stale.
-    Gone {
-        run: PathBuf,
-        at: DateTime<Utc>,
-    },
-    /// A verify finished: its verdicts mark rows damaged (sent just before `Done`).
-    Verified {
-        run: PathBuf,
-        report: VerifyReport,
-    },
-    /// What the run's trash holds (or why it cannot be listed).
-    TrashListed {
-        run: PathBuf,
-        result: Result<TrashListing, String>,
-    },
-    /// The wall clock moved (ages and "last save" are drawn relative to it).
-    Tick(DateTime<Utc>),
-    /// New free-space figures of a run's filesystem (the once-a-second disk tick).
-    Space {
-        run: PathBuf,
-        space: crate::disk::Space,
-    },
-    /// SIGTERM/SIGHUP: leave now.
-    Terminate,
-    /// An error from outside the monitor (the demo's trainer stopped): status line.
-    Note(String),
-}
-
-/// Severity of the status line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Info,
-    Ok,
-    Warn,
-    Error,
-}
-
-/// The status line: the last result or error.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Status {
-    pub level: Level,
-    pub text: String,
-}
-
-/// An action running on the worker.
-#[derive(Debug, Clone)]
-pub struct Busy {
-    pub label: String,
-    pub progress: Option<Progress>,
-}
-
-/// What covers the main view.
-#[derive(Debug, Clone, PartialEq)]
-#[allow(clippy::large_enum_variant)] // one per app; boxing buys nothing
-pub enum Overlay {
-    None,
-    Help,
-    Details,
-    Confirm(Confirm),
-    /// The full text of the status line (and the last verify's findings), wrapped.
-    Message,
-}
-
-/// Which screen is showing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Screen {
-    RunList,
-    Run(usize),
-    /// The trash of run `usize`.
-    Trash(usize),
-}
-
-/// The trash view of one run: the last listing and the cursor.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct TrashView {
-    pub listing: Option<TrashListing>,
-    /// Why the last listing failed.
-    pub error: Option<String>,
-    pub selected: usize,
-}
-
-/// A damaged verdict of the last `v` verify for one checkpoint; it stands until the
-/// next verify or until the checkpoint's size or mtime changes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VerifyMark {
-    pub reason: String,
-    pub bytes: u64,
-    pub mtime: Option<DateTime<Utc>>,
-}
-
-/// Everything known about one watched run.
-#[derive(Debug, Clone)]
-pub struct RunEntry {
-    pub path: PathBuf,
-    pub snapshot: Option<RunSnapshot>,
-    /// The last scan's error, if it failed.
-    pub error: Option<String>,
-    pub headroom: Option<Headroom>,
-    pub trainer: Option<TrainerInfo>,
-    /// False until the trainer search has run once.
-    pub trainer_checked: bool,
-    pub watch_mode: Option<WatchMode>,
-    pub watch_reason: Option<String>,
-    pub last_scan: Option<DateTime<Utc>>,
-    /// 1-based rank by metric per checkpoint index (finite metrics only).
-    pub ranks: Vec<Option<usize>>,
-    /// Checkpoint indices in display order (sorted, filtered).
-    pub view: Vec<usize>,
-    /// Names marked for prune.
-    pub marked: BTreeSet<String>,
-    /// Rows `d` last refused to mark, with why (cleared by the next mark).
-    pub refused_marks: Vec<(String, String)>,
-    /// Selected position in `view`, and the first visible one.
-    pub selected: usize,
-    pub offset: usize,
-    /// Checkpoints the last verify found damaged, by name.
-    pub damaged: BTreeMap<String, VerifyMark>,
-    /// The last verify's report (its full findings for the message view).
-    pub last_verify: Option<VerifyReport>,
-    /// The run directory is gone: the rows are the last known ones (stale).
-    pub gone: bool,
-    /// The run's total bytes at each recent scan (oldest first), for its growth rate.
-    pub sizes: Vec<(DateTime<Utc>, u64)>,
-    /// The chart's and sparkline's data, computed once per scan (not per frame).
-    pub series: render::chart::Series,
-    /// The trash view's state.
-    pub trash: TrashView,
-}
-
-impl RunEntry {
-    pub fn new(path: PathBuf) -> RunEntry {
-        RunEntry {
-            path,
-            snapshot: None,
-            error: None,
-            headroom: None,
-            trainer: None,
-            trainer_checked: false,
-            watch_mode: None,
-            watch_reason: None,
-            last_scan: None,
-            ranks: Vec::new(),
-            view: Vec::new(),
-            marked: BTreeSet::new(),
-            refused_marks: Vec::new(),
-            selected: 0,
-            offset: 0,
-            damaged: BTreeMap::new(),
-            last_verify: None,
-            gone: false,
-            sizes: Vec::new(),
-            series: render::chart::Series::default(),
-            trash: TrashView::default(),
-        }
-    }
-
-    /// A checkpoint's state as shown: the scan's, or `Damaged` after a failed verify.
-    pub fn state_of(&self, c: &Checkpoint) -> CheckpointState {
-        if self.damaged.contains_key(&c.name) {
-            CheckpointState::Damaged
-        } else {
-            c.state.clone()
-        }
-    }
-
-    /// Why a checkpoint is damaged: the scan's reason, else the last verify's.
-    pub fn damage_of(&self, c: &Checkpoint) -> Option<String> {
-        match (&c.damage, self.damaged.get(&c.name)) {
-            (Some(d), _) => Some(d.clone()),
-            (None, Some(m)) => Some(format!("verify: {}", m.reason)),
-            (None, None) => None,
-        }
-    }
-
-    /// The checkpoint under the cursor.
-    pub fn selected_checkpoint(&self) -> Option<&Checkpoint> {
-        let snap = self.snapshot.as_ref()?;
-        let idx = *self.view.get(self.selected)?;
-        snap.checkpoints.get(idx)
-    }
-
-    /// Metric mode of the run (max when unknown).
-    pub fn mode(&self) -> Mode {
-        self.snapshot
-            .as_ref()
-            .and_then(|s| s.metric.as_ref())
-            .map(|m| m.mode)
-            .unwrap_or_default()
-    }
-
-    /// Checkpoint indices best first (finite metrics only; ties keep the earlier first).
-    pub fn ranking(&self) -> Vec<usize> {
-        let mut ranked: Vec<(usize, usize)> = self
-            .ranks
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| r.map(|r| (r, i)))
-            .collect();
-        ranked.sort_unstable();
-        ranked.into_iter().map(|(_, i)| i).collect()
-    }
-}
+pub use super::msg::*;
+pub use super::projection::*;
+pub use super::state::*;
 
 /// The whole monitor.
 #[derive(Debug, Clone)]
@@ -674,7 +275,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         Msg::Planned { run, result } => {
             app.busy = None;
             match result {
-                Ok(mut action) => {
+                Ok(Planned::Confirm(mut action)) => {
                     // A policy plan says why it is not the marks: `d` refused them.
                     if let PendingAction::Prune(PruneProposal {
                         basis: PruneBasis::Policy { refused_marks, .. },
@@ -691,10 +292,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
                         yes_focused: false,
                     });
                 }
-                // "Nothing to do" is advice, not a failure.
-                Err(e) if e.starts_with("nothing to") || e.starts_with("no retention policy") => {
-                    app.set_status(Level::Warn, e)
-                }
+                Ok(Planned::NothingToDo(why)) => app.set_status(Level::Warn, why),
                 Err(e) => app.set_status(Level::Error, e),
             }
             vec![]
@@ -708,13 +306,13 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
         Msg::Done { run, result } => {
             app.busy = None;
             match result {
-                Ok(text) => {
-                    if text.starts_with("pruned") {
+                Ok(done) => {
+                    if done.action == ActionKind::Prune {
                         if let Some(i) = app.run_index(&run) {
                             app.runs[i].marked.clear();
                         }
                     }
-                    app.set_status(Level::Ok, text)
+                    app.set_status(Level::Ok, done.text)
                 }
                 Err(e) => app.set_status(Level::Error, e),
             }
@@ -1112,7 +710,7 @@ fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
                 || snap
                     .best
                     .as_ref()
-                    .is_some_and(|b| &b.path == a && b.how != "record")
+                    .is_some_and(|b| &b.path == a && b.how != crate::snapshot::AliasHow::Record)
         });
         (
             alias,
@@ -1499,119 +1097,4 @@ fn rebuild_view(run: &mut RunEntry, (sort, reverse): (SortKey, bool), filter: &s
         view.reverse();
     }
     run.view = view;
-}
-
-/// How far back the run's growth is measured.
-const GROWTH_WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
-
-/// Remember the run's size at a scan (only the last [`GROWTH_WINDOW`], at most 256).
-pub fn record_size(sizes: &mut Vec<(DateTime<Utc>, u64)>, at: DateTime<Utc>, bytes: u64) {
-    sizes.retain(|(t, _)| *t <= at && at - *t <= GROWTH_WINDOW);
-    sizes.push((at, bytes));
-    if sizes.len() > 256 {
-        sizes.drain(..sizes.len() - 256);
-    }
-}
-
-/// How the run's own size moves: what the trainer adds net of pruning.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Growth {
-    /// Fewer than two scans a second or more apart.
-    Unknown,
-    /// Not growing (retention keeps it flat, or nothing is saved).
-    Steady,
-    /// Growing at this many bytes per second.
-    Rate(f64),
-}
-
-/// Fewest scans in the window before the run's growth is judged at all.
-pub const GROWTH_MIN_SCANS: usize = 3;
-/// Fewest increases of the run's size (saves seen growing it) before a rate, and so a
-/// time to full, is claimed: one save is not a trend.
-pub const GROWTH_MIN_STEPS: usize = 3;
-
-/// Growth between the oldest and the newest recorded scan; steady when the newest
-/// size is no larger than one seen before it in the window. Unknown until there are
-/// enough samples of the run's own growth ([`GROWTH_MIN_SCANS`], [`GROWTH_MIN_STEPS`]).
-pub fn growth(sizes: &[(DateTime<Utc>, u64)]) -> Growth {
-    let (Some(first), Some(last)) = (sizes.first(), sizes.last()) else {
-        return Growth::Unknown;
-    };
-    let secs = (last.0 - first.0).num_milliseconds() as f64 / 1000.0;
-    if secs < 1.0 || sizes.len() < GROWTH_MIN_SCANS {
-        return Growth::Unknown;
-    }
-    // Not above an earlier size: retention is holding it (a save and its prune
-    // make it oscillate), even if it grew before the window's newest peak.
-    let earlier_max = sizes[..sizes.len() - 1]
-        .iter()
-        .map(|s| s.1)
-        .max()
-        .unwrap_or(0);
-    if last.1 <= first.1 || last.1 <= earlier_max {
-        return Growth::Steady;
-    }
-    let steps = sizes.windows(2).filter(|w| w[1].1 > w[0].1).count();
-    if steps < GROWTH_MIN_STEPS {
-        return Growth::Unknown;
-    }
-    Growth::Rate((last.1 - first.1) as f64 / secs)
-}
-
-/// Disk projection for the gauge: what the next save needs and how long space lasts.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Projection {
-    /// Expected size of the next checkpoint (the newest complete one's).
-    pub next_size: u64,
-    /// How many more checkpoints of that size fit (with the engine's few-% headroom).
-    pub fits: u64,
-    /// Median interval between the recent saves.
-    pub interval: Option<Duration>,
-    /// The run's own growth between scans.
-    pub growth: Growth,
-    /// Time until full at that growth (none when steady or unknown).
-    pub full_in: Option<Duration>,
-    /// The next save would not fit.
-    pub warn: bool,
-}
-
-/// Project headroom from the run's recent saves and its measured growth; `None`
-/// without checkpoints. Time to full comes from the growth, never from the save
-/// interval alone: retention can keep a busy run's size flat.
-pub fn projection(snap: &RunSnapshot, headroom: &Headroom, growth: Growth) -> Option<Projection> {
-    let complete: Vec<&Checkpoint> = snap
-        .checkpoints
-        .iter()
-        .filter(|c| c.state == CheckpointState::Complete && !c.has_role(Role::Recovery))
-        .collect();
-    let next_size = complete.iter().rev().take(3).map(|c| c.bytes).max()?;
-    // The engine's preflight wants the size plus a few percent.
-    let need = next_size + next_size / 32;
-    let fits = headroom.available.checked_div(need).unwrap_or(0);
-    let mut times: Vec<DateTime<Utc>> = complete.iter().filter_map(|c| c.mtime).collect();
-    times.sort();
-    let recent = &times[times.len().saturating_sub(11)..];
-    let mut gaps: Vec<i64> = recent
-        .windows(2)
-        .map(|w| (w[1] - w[0]).num_milliseconds())
-        .filter(|g| *g > 0)
-        .collect();
-    gaps.sort_unstable();
-    let interval = gaps
-        .get(gaps.len() / 2)
-        .map(|ms| Duration::from_millis(*ms as u64));
-    let full_in = match growth {
-        Growth::Rate(r) if r > 0.0 => Some(Duration::from_secs_f64(
-            (headroom.available as f64 / r).min(1e12),
-        )),
-        _ => None,
-    };
-    Some(Projection {
-        next_size,
-        fits,
-        interval,
-        growth,
-        full_in,
-        warn: headroom.available < need,
-    })
 }

@@ -1,4 +1,4 @@
-//! The live monitor, `ckpt watch` (issue 4): app state + pure update, keymap,
+//! The live monitor, `ckpt watch`: app state + pure update, keymap,
 //! one widget file per pane, and a terminal guard that restores the terminal.
 //!
 //! The loop blocks on one channel fed by the input, watcher, scanner, worker and
@@ -8,8 +8,11 @@
 pub mod app;
 pub mod frame;
 pub mod keymap;
+pub mod msg;
 pub mod procinfo;
+pub mod projection;
 pub mod render;
+pub mod state;
 pub mod terminal;
 pub mod ticker;
 pub mod trainer;
@@ -124,7 +127,7 @@ pub fn resolve_runs(paths: &[PathBuf]) -> crate::Result<(Vec<PathBuf>, Option<Pa
 /// Refuse a `--poll` interval below [`MIN_POLL`] (zero would spin a core).
 pub fn check_poll(poll: Option<Duration>) -> crate::Result<()> {
     match poll {
-        Some(p) if p < MIN_POLL => Err(crate::Error::Invalid(
+        Some(p) if p < MIN_POLL => Err(crate::Error::BadRequest(
             "--poll must be at least 0.1 seconds".into(),
         )),
         _ => Ok(()),

@@ -11,7 +11,9 @@ use crate::rank::KeepReason;
 use crate::rank::RetentionPolicy;
 use crate::snapshot::LayoutKind;
 
-use super::app::{Msg, PendingAction, PlanRequest, PruneBasis, PruneProposal};
+use super::app::{
+    ActionKind, Applied, Msg, PendingAction, PlanRequest, Planned, PruneBasis, PruneProposal,
+};
 use super::render::fmt;
 use super::terminal::CATCHING;
 
@@ -148,12 +150,12 @@ fn open(run: &Path, layout: Option<LayoutKind>) -> Result<Run, String> {
 /// What `x` says when the run has no policy to prune by (the CLI's words).
 pub const NO_POLICY: &str = "no retention policy for this run: mark rows with d, or prune with --keep-top/--keep-last/--keep-every";
 
-/// Ask the engine for a plan.
+/// Ask the engine for a plan: one to confirm, or why there is nothing to do.
 pub fn plan(
     run: &Path,
     layout: Option<LayoutKind>,
     request: &PlanRequest,
-) -> Result<PendingAction, String> {
+) -> Result<Planned, String> {
     let r = open(run, layout)?;
     match request {
         PlanRequest::Restore {
@@ -167,18 +169,20 @@ pub fn plan(
                     ..RestoreOptions::default()
                 },
             )
-            .map(PendingAction::Restore)
+            .map(|p| Planned::Confirm(PendingAction::Restore(p)))
             .map_err(|e| e.to_string()),
         PlanRequest::TrashRestore { name } => r
             .plan_trash_restore(name)
-            .map(PendingAction::TrashRestore)
+            .map(|p| Planned::Confirm(PendingAction::TrashRestore(p)))
             .map_err(|e| e.to_string()),
         PlanRequest::TrashEmpty => {
             let plan = r.plan_trash_empty(None).map_err(|e| e.to_string())?;
             if plan.entries.is_empty() && plan.records.is_empty() {
-                return Err("nothing to empty: the trash is empty".into());
+                return Ok(Planned::NothingToDo(
+                    "nothing to empty: the trash is empty".into(),
+                ));
             }
-            Ok(PendingAction::TrashEmpty(plan))
+            Ok(Planned::Confirm(PendingAction::TrashEmpty(plan)))
         }
         PlanRequest::Prune { marked } => {
             let (policy, source) = if marked.is_empty() {
@@ -204,7 +208,7 @@ pub fn plan(
                     ),
                 };
                 if saved == RetentionPolicy::default() {
-                    return Err(NO_POLICY.into());
+                    return Ok(Planned::NothingToDo(NO_POLICY.into()));
                 }
                 (Some(saved), Some(source))
             } else {
@@ -220,7 +224,7 @@ pub fn plan(
             let basis = match source {
                 Some(source) => {
                     if plan.victims.is_empty() {
-                        return Err("nothing to prune: the retention policy keeps every checkpoint (mark rows with d to choose)".into());
+                        return Ok(Planned::NothingToDo("nothing to prune: the retention policy keeps every checkpoint (mark rows with d to choose)".into()));
                     }
                     PruneBasis::Policy {
                         source: source.to_string(),
@@ -245,15 +249,18 @@ pub fn plan(
                         })
                         .collect();
                     if plan.victims.is_empty() {
-                        return Err(format!(
+                        return Ok(Planned::NothingToDo(format!(
                             "nothing to prune: the engine keeps every marked checkpoint ({}) — best, last and pinned are never pruned",
                             marked.join(", ")
-                        ));
+                        )));
                     }
                     PruneBasis::Marked { refused }
                 }
             };
-            Ok(PendingAction::Prune(PruneProposal { plan, basis }))
+            Ok(Planned::Confirm(PendingAction::Prune(PruneProposal {
+                plan,
+                basis,
+            })))
         }
     }
 }
@@ -285,8 +292,27 @@ fn left_alone(refused: &[(String, String)]) -> String {
     )
 }
 
-/// Apply a confirmed action through the engine; the text is the status line.
+/// Apply a confirmed action through the engine: which action it was and the status line.
 pub fn apply(
+    run: &Path,
+    layout: Option<LayoutKind>,
+    action: &PendingAction,
+    tx: &Sender<Msg>,
+) -> Result<Applied, String> {
+    let kind = match action {
+        PendingAction::Promote { .. } => ActionKind::Promote,
+        PendingAction::Pin { .. } => ActionKind::Pin,
+        PendingAction::Restore(_) => ActionKind::Restore,
+        PendingAction::Prune(_) => ActionKind::Prune,
+        PendingAction::TrashRestore(_) => ActionKind::TrashRestore,
+        PendingAction::TrashEmpty(_) => ActionKind::TrashEmpty,
+        PendingAction::Verify { .. } => ActionKind::Verify,
+    };
+    apply_text(run, layout, action, tx).map(|text| Applied { action: kind, text })
+}
+
+/// The engine call behind [`apply`] and the status line it ends with.
+fn apply_text(
     run: &Path,
     layout: Option<LayoutKind>,
     action: &PendingAction,

@@ -1,6 +1,7 @@
 //! Hand-built runs for the monitor's state and render tests (no disk, no clock).
 #![allow(dead_code)]
 
+use ckpt::snapshot::AliasHow;
 use std::path::PathBuf;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -59,7 +60,7 @@ pub fn native_run() -> RunSnapshot {
             target: Some("checkpoint-5.pth.tar".into()),
             epoch: Some(5),
             step: None,
-            how: "hardlink".into(),
+            how: AliasHow::Hardlink,
             held: false,
         }),
         last: Some(Alias {
@@ -68,7 +69,7 @@ pub fn native_run() -> RunSnapshot {
             target: Some("checkpoint-7.pth.tar".into()),
             epoch: Some(7),
             step: None,
-            how: "hardlink".into(),
+            how: AliasHow::Hardlink,
             held: false,
         }),
         temps: vec![],

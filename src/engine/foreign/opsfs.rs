@@ -1,8 +1,5 @@
 //! Filesystem steps shared by promote/restore/verify/doctor: trash folders, durable
 //! link-or-copy, content comparison, no-clobber export. Each step passes the fault seam.
-//!
-//! The `engine` shims at the bottom wrap the core primitives (lock, sweep, manifest,
-//! aliases, hashing) so the operations read the same whichever way those are spelled.
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -11,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::engine::fault;
 use crate::engine::{Progress, ProgressFn};
+use crate::store::temp::temp_path;
 use crate::{Error, Result};
 
 /// Progress sink used inside the operations (the public `Option<ProgressFn>` is
@@ -143,11 +141,6 @@ fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(got)
 }
 
-/// A unique temp name next to `dest`, in the engine's temp naming (swept when stale).
-pub fn temp_path(dir: &Path, dest: &Path) -> PathBuf {
-    engine::temp_path(dir, dest)
-}
-
 /// Copy `src` into a fresh temp file `tmp` (O_EXCL), fsync it, with progress by bytes.
 /// The temp gets plain-create permissions. The caller renames or removes it.
 pub fn copy_to_temp(src: &Path, tmp: &Path, report: Report<'_>) -> Result<u64> {
@@ -273,7 +266,7 @@ pub fn export(src: &Path, dest: &Path, force: bool, report: Report<'_>) -> Resul
         _ => PathBuf::from("."),
     };
     if !parent.is_dir() {
-        return Err(Error::Invalid(format!(
+        return Err(Error::BadRequest(format!(
             "cannot export to {}: directory {} does not exist",
             dest.display(),
             parent.display()
@@ -332,82 +325,5 @@ pub fn tree_files(path: &Path) -> Vec<PathBuf> {
         }
         Ok(m) if m.is_file() => vec![path.to_path_buf()],
         _ => vec![],
-    }
-}
-
-/// Thin wrappers over the engine core (lock, sweep, manifest, aliases, hashing), in the
-/// shapes the operations use.
-pub mod engine {
-    use super::*;
-    use crate::engine::commit;
-    use crate::engine::{alias, atomic, lock::RunLock};
-    use crate::store::temp::{self, FoundTemp};
-    use crate::store::{ForeignState, Manifest};
-
-    /// Take the run lock (rule 1) for `op`, then sweep temps of dead writers (rule 2).
-    pub fn lock(run: &Path, op: &str, options: &crate::engine::EngineOptions) -> Result<RunLock> {
-        let guard = RunLock::acquire_with(
-            run,
-            op,
-            options.lock_timeout,
-            options.on_lock_wait.as_deref(),
-        )?;
-        sweep(run)?;
-        Ok(guard)
-    }
-
-    /// Remove temps whose writer is gone: the run dir, `.ckpt/`, trash folders, and a
-    /// Lightning `checkpoints/` dir where its aliases are written.
-    pub fn sweep(run: &Path) -> Result<Vec<PathBuf>> {
-        let mut removed = atomic::sweep_run(run)?;
-        let lightning = run.join("checkpoints");
-        if lightning.is_dir() {
-            removed.extend(atomic::sweep_stale_temps(&lightning)?);
-        }
-        Ok(removed)
-    }
-
-    /// Temp files present in the run (listed, never removed).
-    pub fn find_temps(run: &Path) -> Vec<FoundTemp> {
-        let mut dirs = temp::run_temp_dirs(run);
-        dirs.push(run.join("checkpoints"));
-        dirs.iter().flat_map(|d| temp::find_temps(d)).collect()
-    }
-
-    pub fn load_manifest(run: &Path) -> Result<Manifest> {
-        crate::store::load_manifest(run)
-    }
-
-    pub fn store_manifest(run: &Path, m: &Manifest) -> Result<()> {
-        commit::store_manifest(run, m)
-    }
-
-    pub fn load_state(run: &Path) -> Result<ForeignState> {
-        crate::store::load_state(run)
-    }
-
-    pub fn store_state(run: &Path, s: &ForeignState) -> Result<()> {
-        commit::store_state(run, s)
-    }
-
-    /// Point alias `alias` at `src` (rule 4), durable; returns how it was realised.
-    pub fn set_alias(src: &Path, alias: &Path) -> Result<String> {
-        let how = alias::link_or_copy(src, alias)?;
-        atomic::fsync_dir(alias.parent().unwrap_or(Path::new(".")))?;
-        Ok(how.as_str().to_string())
-    }
-
-    /// Content hash in the manifest's format, with progress by bytes.
-    pub fn hash_file(path: &Path, report: Report<'_>) -> Result<String> {
-        crate::engine::hash::hash_file(path, Some(report)).map(|(_, h)| h)
-    }
-
-    /// A unique temp path next to `dest` in the engine's naming (swept when stale).
-    pub fn temp_path(dir: &Path, dest: &Path) -> PathBuf {
-        let name = dest
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "export".into());
-        dir.join(temp::temp_name(&name))
     }
 }

@@ -199,8 +199,13 @@ fn best_after(plan: &RestorePlan, snap: &RunSnapshot) -> Vec<String> {
         let alias = snap
             .best
             .as_ref()
-            .filter(|a| a.how != "record" && a.path.as_os_str() != best.name.as_str())
-            .filter(|a| snap.run.join(&a.path).is_file() || a.how == "hardlink")
+            .filter(|a| {
+                a.how != crate::snapshot::AliasHow::Record
+                    && a.path.as_os_str() != best.name.as_str()
+            })
+            .filter(|a| {
+                snap.run.join(&a.path).is_file() || a.how == crate::snapshot::AliasHow::Hardlink
+            })
             .map(|a| a.path.display().to_string());
         out.push(format!(
             "The best checkpoint, {}, moves to the trash (t shows the trash){}",

@@ -10,13 +10,17 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+mod saver;
+
 use super::common::{self, Entry, Parts};
 use crate::formats::pickle::Value;
 use crate::rank::{strictly_better, MetricSpec, Mode, RetentionPolicy};
+use crate::snapshot::AliasHow;
 use crate::snapshot::LayoutKind;
 use crate::snapshot::{Alias, AliasFiles, Checkpoint, CheckpointState, Role, RunSnapshot};
 use crate::store::temp::CKPT_TEMP_PREFIX;
 use crate::Result;
+use saver::{check_saver, read_saver, settle, Saver};
 
 /// File extensions timm writes (longest first so `.pth.tar` wins over `.tar`).
 pub const EXTS: &[&str] = &[".pth.tar", ".safetensors", ".pth", ".pt"];
@@ -120,85 +124,6 @@ fn metric_spec(run: &Path, warnings: &mut Vec<String>) -> (MetricSpec, Option<us
         },
         hist,
     )
-}
-
-/// timm's own history from a checkpoint's `saver` entry (timm ≥ 1.0.31).
-#[derive(Debug, Clone, Default)]
-struct Saver {
-    files: Vec<(String, Option<f64>)>,
-    best_epoch: Option<u64>,
-    best_metric: Option<f64>,
-    /// `(epoch, metric)` of the save in progress when this pickle was written: timm
-    /// records its history *before* adding the file that holds it.
-    pending: Option<(u64, Option<f64>)>,
-}
-
-fn read_saver(v: &Value) -> Option<Saver> {
-    let s = v.get("saver")?;
-    let mut out = Saver::default();
-    if let Some(files) = s.get("checkpoint_files").and_then(Value::as_seq) {
-        for f in files {
-            let Some(t) = f.as_seq() else { continue };
-            let Some(path) = t.first().and_then(Value::as_str) else {
-                continue;
-            };
-            let name = Path::new(path)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| path.to_string());
-            out.files.push((name, t.get(1).and_then(Value::as_f64)));
-        }
-    }
-    out.best_epoch = s
-        .get("best_epoch")
-        .and_then(Value::as_i64)
-        .and_then(|e| u64::try_from(e).ok());
-    out.best_metric = s.get("best_metric").and_then(Value::as_f64);
-    out.pending = s.get("pending").and_then(Value::as_seq).and_then(|t| {
-        let ep = t
-            .first()
-            .and_then(Value::as_i64)
-            .and_then(|e| u64::try_from(e).ok())?;
-        Some((ep, t.get(1).and_then(Value::as_f64)))
-    });
-    Some(out)
-}
-
-/// The history as timm holds it once the pending save is done: the pending file joins
-/// the ranked list (best first, at most `hist` long) and may become best (timm's
-/// `CheckpointSaver.save_checkpoint`).
-fn settle(mut s: Saver, mode: Mode, hist: Option<usize>, ext: &str) -> Saver {
-    let Some((ep, Some(m))) = s.pending.take() else {
-        return s;
-    };
-    if !m.is_finite() {
-        return s;
-    }
-    let better = |a: f64, b: f64| strictly_better(a, b, mode);
-    let worst = s.files.last().and_then(|f| f.1);
-    let room = hist.is_none_or(|h| s.files.len() < h);
-    let name = format!("checkpoint-{ep}{ext}");
-    if (room || worst.is_none_or(|w| better(m, w))) && !s.files.iter().any(|f| f.0 == name) {
-        s.files.push((name, Some(m)));
-        s.files.sort_by(|a, b| {
-            let (x, y) = (a.1.unwrap_or(f64::NAN), b.1.unwrap_or(f64::NAN));
-            if better(x, y) {
-                std::cmp::Ordering::Less
-            } else if better(y, x) {
-                std::cmp::Ordering::Greater
-            } else {
-                std::cmp::Ordering::Equal
-            }
-        });
-        if let Some(h) = hist {
-            s.files.truncate(h.max(1));
-        }
-    }
-    if s.best_metric.is_none_or(|b| better(m, b)) {
-        s.best_epoch = Some(ep);
-        s.best_metric = Some(m);
-    }
-    s
 }
 
 /// What an alias file's pickle says: epoch and metric.
@@ -426,16 +351,7 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         check_saver(saver, &checkpoints, best.as_ref(), &mut warnings);
     }
 
-    // A temp named for a checkpoint (the engine's `.ckpt-tmp-…-<name>`) marks it Writing.
-    for t in &temps {
-        let tn = t.to_string_lossy();
-        if let Some(c) = checkpoints
-            .iter_mut()
-            .find(|c| tn.starts_with(CKPT_TEMP_PREFIX) && tn.ends_with(&c.name))
-        {
-            c.state = CheckpointState::Writing;
-        }
-    }
+    mark_writing(&temps, &mut checkpoints);
 
     // timm's own best (its saver history), and checkpoints whose metric is unknown
     // because summary.csv exists but could not be read (and their file gave none).
@@ -480,6 +396,19 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         ..RetentionPolicy::default()
     });
     Ok(snap)
+}
+
+/// A temp named for a checkpoint (the engine's `.ckpt-tmp-…-<name>`) marks it Writing.
+fn mark_writing(temps: &[PathBuf], checkpoints: &mut [Checkpoint]) {
+    for t in temps {
+        let tn = t.to_string_lossy();
+        if let Some(c) = checkpoints
+            .iter_mut()
+            .find(|c| tn.starts_with(CKPT_TEMP_PREFIX) && tn.ends_with(&c.name))
+        {
+            c.state = CheckpointState::Writing;
+        }
+    }
 }
 
 /// Index of the newest intact checkpoint by epoch (within an epoch a recovery save comes
@@ -581,7 +510,7 @@ fn resolve_alias(
             Ok((target, m)) if m.is_file() => {
                 let tname = target.to_string_lossy().into_owned();
                 if checkpoints.iter().any(|c| c.name == tname) {
-                    alias.how = "symlink".into();
+                    alias.how = AliasHow::Symlink;
                     alias.target = Some(tname);
                     common::attach_role(checkpoints, &mut alias);
                 } else {
@@ -627,7 +556,7 @@ fn resolve_alias(
         if !c.paths.iter().any(|p| p == rel) {
             c.paths.push(rel.to_path_buf());
         }
-        alias.how = "hardlink".into();
+        alias.how = AliasHow::Hardlink;
         alias.target = Some(c.name.clone());
         if let Some(ep) = held.as_ref().and_then(|h| h.epoch) {
             if c.epoch != Some(ep) {
@@ -646,7 +575,7 @@ fn resolve_alias(
                         && !c.has_role(Role::Milestone)
                 });
                 if let Some(c) = existing {
-                    alias.how = "copy".into();
+                    alias.how = AliasHow::Copy;
                     alias.target = Some(c.name.clone());
                 } else {
                     // The alias is the only copy of this epoch: list it as a checkpoint.
@@ -664,7 +593,7 @@ fn resolve_alias(
                             c.metric_raw = h.metric.map(|m| format!("{m}"));
                         }
                     }
-                    alias.how = "file".into();
+                    alias.how = AliasHow::File;
                     alias.target = Some(c.name.clone());
                     checkpoints.push(c);
                 }
@@ -677,54 +606,6 @@ fn resolve_alias(
         *pickle_out = Some(h.value);
     }
     alias
-}
-
-/// Compare timm's own history (the `saver` entry of `last`) with the files on disk.
-fn check_saver(
-    saver: &Saver,
-    checkpoints: &[Checkpoint],
-    best: Option<&Alias>,
-    warnings: &mut Vec<String>,
-) {
-    for (file, m) in &saver.files {
-        match checkpoints.iter().find(|c| &c.name == file) {
-            None => warnings.push(format!("timm's history lists {file}, which is not on disk")),
-            Some(c) => {
-                if let (Some(a), Some(b)) = (m, c.metric) {
-                    let same = (a.is_nan() && b.is_nan())
-                        || a == &b
-                        || (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1.0);
-                    if !same {
-                        warnings.push(format!(
-                            "timm's history gives {file} metric {a}, summary.csv says {b}"
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    if !saver.files.is_empty() {
-        for c in checkpoints {
-            let regular = !c.has_role(Role::Recovery)
-                && !c.has_role(Role::Milestone)
-                && c.name.starts_with("checkpoint-");
-            if regular && !saver.files.iter().any(|(f, _)| f == &c.name) {
-                warnings.push(format!(
-                    "{} is not in timm's checkpoint history (timm will not rotate it out)",
-                    c.name
-                ));
-            }
-        }
-    }
-    if let (Some(be), Some(b)) = (saver.best_epoch, best) {
-        if b.epoch.is_some_and(|e| e != be) && !b.held {
-            warnings.push(format!(
-                "timm's history says best is epoch {be}, {} holds epoch {}",
-                b.path.display(),
-                b.epoch.unwrap_or_default()
-            ));
-        }
-    }
 }
 
 /// Default extension of timm checkpoint files.
