@@ -200,6 +200,29 @@ pub fn trainer_spans(app: &App, run: &RunEntry, theme: Theme) -> Vec<Span<'stati
     spans
 }
 
+/// Spans cut to `w` columns with a "…" where text was cut (a command line that runs
+/// off the edge must not look complete).
+fn fit_spans(spans: Vec<Span<'static>>, w: usize) -> Vec<Span<'static>> {
+    let total: usize = spans.iter().map(Span::width).sum();
+    if total <= w {
+        return spans;
+    }
+    let mut out = Vec::new();
+    let mut left = w;
+    for s in spans {
+        let sw = s.width();
+        if sw < left {
+            left -= sw;
+            out.push(s);
+        } else {
+            let cut = fmt::fit(&s.content, left);
+            out.push(Span::styled(cut, s.style));
+            break;
+        }
+    }
+    out
+}
+
 pub fn render(app: &App, run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme) {
     let w = area.width as usize;
     let layout = run
@@ -228,7 +251,7 @@ pub fn render(app: &App, run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Th
     }
     let mut lines = vec![Line::from(line)];
     if area.height >= 2 {
-        lines.push(Line::from(trainer_spans(app, run, theme)));
+        lines.push(Line::from(fit_spans(trainer_spans(app, run, theme), w)));
     }
     Paragraph::new(lines).render(area, buf);
 }
