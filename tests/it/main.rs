@@ -36,6 +36,7 @@ mod layouts;
 
 // The monitor: pure state, rendering, a real pty, speed numbers (ignored).
 mod tui_bench;
+mod tui_demo_pty;
 mod tui_pty;
 mod tui_render;
 mod tui_state;

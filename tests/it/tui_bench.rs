@@ -160,11 +160,13 @@ fn latency(
         .unwrap();
         let t0 = Instant::now();
         let want = format!("history {}/{}", epoch + 1, epoch + 1);
-        let t1 = t.wait_for("the screen", 10, |s| s.contains(&want));
+        t.wait_for("the screen", 10, |s| s.contains(&want));
+        let t1 = Instant::now();
         out.push(t1 - t0);
         if let Some(w) = &w {
             let name = format!("checkpoint-{epoch}.pth.tar");
-            other.push(w.wait_for("the screen", 10, |s| s.contains(&name)) - t0);
+            w.wait_for("the screen", 10, |s| s.contains(&name));
+            other.push(t0.elapsed());
         }
         // Spread the saves so each is its own change, not part of one burst; with the
         // `watch -n 2` comparison, at varied phases of its 2 s period.

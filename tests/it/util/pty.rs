@@ -110,13 +110,13 @@ impl Pty {
     }
 
     /// Poll the screen until `cond` holds; panic with the screen after `secs`. Returns
-    /// when it was seen.
-    pub fn wait_for(&self, what: &str, secs: u64, cond: impl Fn(&str) -> bool) -> Instant {
+    /// the screen that satisfied it.
+    pub fn wait_for(&self, what: &str, secs: u64, cond: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let text = self.text();
             if cond(&text) {
-                return Instant::now();
+                return text;
             }
             if Instant::now() > deadline {
                 panic!("timed out waiting for {what}; screen:\n{text}");
