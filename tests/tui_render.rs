@@ -1314,6 +1314,7 @@ fn trainer_alive_exited_overdue_and_remote() {
     // It dies: red "exited N ago", and the minutes tick.
     t.liveness = Liveness::Exited {
         at: Some(now() - chrono::Duration::seconds(130)),
+        last_save: None,
     };
     update(
         &mut app,
@@ -1377,6 +1378,67 @@ fn trainer_alive_exited_overdue_and_remote() {
         line.contains("trainer pid 4242 on gpu07 (not checked from here)"),
         "{line}"
     );
+}
+
+#[test]
+fn a_trainer_gone_before_the_monitor_looked_is_dated_by_its_last_save() {
+    use ckpt::tui::trainer::Liveness;
+    let mut app = app_with(native_run(), 120, 40);
+    let mut t = trainer();
+    // The newest checkpoint (e7) is 10 minutes old; the trainer saved it, then died.
+    t.liveness = Liveness::Exited {
+        at: None,
+        last_save: Some(now() - chrono::Duration::minutes(10)),
+    };
+    update(
+        &mut app,
+        Msg::Trainer {
+            run: PathBuf::from(RUN),
+            trainer: Some(t.clone()),
+        },
+    );
+    let (line, col) = trainer_line(&app, 120, "exited");
+    assert_eq!(col, Some(Color::Red), "{line}");
+    assert!(
+        line.starts_with("trainer pid 4242 exited (last save 10m ago) · "),
+        "the age is said once, with the exit: {line}"
+    );
+    // It ticks like any age.
+    update(&mut app, Msg::Tick(now() + chrono::Duration::minutes(2)));
+    let (line, _) = trainer_line(&app, 120, "exited");
+    assert!(line.contains("exited (last save 12m ago)"), "{line}");
+    // A trainer whose last save is not the run's newest keeps the run's age first.
+    t.liveness = Liveness::Exited {
+        at: None,
+        last_save: Some(now() - chrono::Duration::minutes(40)),
+    };
+    update(
+        &mut app,
+        Msg::Trainer {
+            run: PathBuf::from(RUN),
+            trainer: Some(t.clone()),
+        },
+    );
+    let (line, _) = trainer_line(&app, 120, "exited");
+    assert!(
+        line.starts_with("last save 12m ago · trainer pid 4242 exited (last save 42m ago)"),
+        "{line}"
+    );
+    // The process lives on but stopped training (`ckpt demo` after a failed save).
+    t.liveness = Liveness::Stopped {
+        at: now() + chrono::Duration::minutes(2) - chrono::Duration::seconds(3),
+    };
+    update(
+        &mut app,
+        Msg::Trainer {
+            run: PathBuf::from(RUN),
+            trainer: Some(t),
+        },
+    );
+    let (line, col) = trainer_line(&app, 120, "stopped");
+    assert_eq!(col, Some(Color::Red), "{line}");
+    assert!(line.contains("trainer pid 4242 stopped 3s ago"), "{line}");
+    assert!(!line.contains("alive"), "{line}");
 }
 
 #[test]

@@ -80,7 +80,14 @@ pub fn run(args: &DemoArgs, ctx: &Ctx) -> Result<()> {
                         ..
                     }) => {
                         let why = failure_text(epoch, &e);
-                        let _ = note_tx.send(why.clone());
+                        let _ = note_tx.send(ckpt::tui::app::Note::TrainerStopped {
+                            // As the monitor names it (resolved).
+                            run: std::fs::canonicalize(trainer.run_dir())
+                                .unwrap_or_else(|_| trainer.run_dir().to_path_buf()),
+                            pid: std::process::id(),
+                            at: chrono::Utc::now(),
+                            why: why.clone(),
+                        });
                         failure = Some(why);
                     }
                     Ok(_) | Err(RecvTimeoutError::Timeout) => {}

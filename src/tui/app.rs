@@ -269,6 +269,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             if let Some(i) = app.run_index(&run) {
                 app.runs[i].trainer = trainer;
                 app.runs[i].trainer_checked = true;
+                app.runs[i].apply_trainer_stopped();
             }
             vec![]
         }
@@ -372,8 +373,16 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Command> {
             app.quit = true;
             vec![Command::Quit]
         }
-        Msg::Note(text) => {
+        Msg::Note(Note::Error(text)) => {
             app.set_status(Level::Error, text);
+            vec![]
+        }
+        Msg::Note(Note::TrainerStopped { run, pid, at, why }) => {
+            if let Some(i) = app.run_index(&run) {
+                app.runs[i].trainer_stopped = Some((pid, at));
+                app.runs[i].apply_trainer_stopped();
+            }
+            app.set_status(Level::Error, why);
             vec![]
         }
     }

@@ -72,14 +72,13 @@ pub struct WatchOptions {
     pub color: ColorChoice,
     /// Layout override for every run.
     pub layout: Option<LayoutKind>,
-    /// Errors from outside the monitor to show in its status line (`ckpt demo`'s
-    /// trainer stopping).
+    /// News from outside the monitor (`ckpt demo`'s trainer stopping).
     pub notes: Option<NoteFeed>,
 }
 
-/// A channel of status-line errors into the monitor.
+/// A channel of [`app::Note`]s into the monitor.
 #[derive(Clone)]
-pub struct NoteFeed(pub Arc<std::sync::Mutex<std::sync::mpsc::Receiver<String>>>);
+pub struct NoteFeed(pub Arc<std::sync::Mutex<std::sync::mpsc::Receiver<app::Note>>>);
 
 impl std::fmt::Debug for NoteFeed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -168,8 +167,8 @@ pub fn run(options: WatchOptions) -> crate::Result<()> {
             .spawn(move || loop {
                 let next = notes.lock().map(|rx| rx.recv());
                 match next {
-                    Ok(Ok(text)) => {
-                        if tx.send(Msg::Note(text)).is_err() {
+                    Ok(Ok(note)) => {
+                        if tx.send(Msg::Note(note)).is_err() {
                             return;
                         }
                     }

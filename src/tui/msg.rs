@@ -16,6 +16,22 @@ use crate::watch::WatchMode;
 
 use super::app::*;
 
+/// News from outside the monitor, from the process it runs in (`ckpt demo`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Note {
+    /// An error for the status line.
+    Error(String),
+    /// The trainer saving into `run` from process `pid` stopped at `at` because of
+    /// `why` (a failed save): the process lives on, its training does not, and the
+    /// header must not call it alive.
+    TrainerStopped {
+        run: PathBuf,
+        pid: u32,
+        at: DateTime<Utc>,
+        why: String,
+    },
+}
+
 /// Why a prune plan deletes what it deletes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PruneBasis {
@@ -230,8 +246,8 @@ pub enum Msg {
         run: PathBuf,
         space: crate::disk::Space,
     },
-    /// An error from outside the monitor (the demo's trainer stopped): status line.
-    Note(String),
+    /// News from outside the monitor (`ckpt demo`'s trainer).
+    Note(Note),
     /// SIGTERM/SIGHUP: leave now.
     Terminate,
 }

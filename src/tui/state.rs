@@ -119,6 +119,9 @@ pub struct RunEntry {
     pub trainer: Option<TrainerInfo>,
     /// False until the trainer search has run once.
     pub trainer_checked: bool,
+    /// `(pid, when)`: that process said its training stopped (it lives on, so the
+    /// tracker would call it alive).
+    pub trainer_stopped: Option<(u32, DateTime<Utc>)>,
     pub watch_mode: Option<WatchMode>,
     pub watch_reason: Option<String>,
     pub last_scan: Option<DateTime<Utc>>,
@@ -148,6 +151,16 @@ pub struct RunEntry {
 }
 
 impl RunEntry {
+    /// Show the trainer as stopped when its process said so (and is still it).
+    pub fn apply_trainer_stopped(&mut self) {
+        if let (Some((pid, at)), Some(t)) = (self.trainer_stopped, self.trainer.as_mut()) {
+            if t.pid == pid && t.liveness == super::trainer::Liveness::Alive {
+                t.liveness = super::trainer::Liveness::Stopped { at };
+                t.cpu_percent = 0.0;
+            }
+        }
+    }
+
     pub fn new(path: PathBuf) -> RunEntry {
         RunEntry {
             path,
@@ -156,6 +169,7 @@ impl RunEntry {
             headroom: None,
             trainer: None,
             trainer_checked: false,
+            trainer_stopped: None,
             watch_mode: None,
             watch_reason: None,
             last_scan: None,

@@ -83,14 +83,13 @@ pub fn ages_change(app: &super::app::App, old: chrono::DateTime<Utc>) -> bool {
     let new = app.now;
     let differs = |t: Option<chrono::DateTime<Utc>>| t.is_some() && age(t, old) != age(t, new);
     let run_differs = |run: &super::app::RunEntry, rows: bool| {
-        if let Some(super::trainer::TrainerInfo {
-            liveness: super::trainer::Liveness::Exited { at },
-            ..
-        }) = &run.trainer
-        {
-            if differs(*at) {
+        use super::trainer::Liveness;
+        match run.trainer.as_ref().map(|t| &t.liveness) {
+            Some(Liveness::Exited { at, last_save }) if differs(at.or(*last_save)) => {
                 return true;
             }
+            Some(Liveness::Stopped { at }) if differs(Some(*at)) => return true,
+            _ => {}
         }
         let Some(snap) = &run.snapshot else {
             return false;

@@ -76,9 +76,16 @@ const SITTERS: &[&str] = &[
 #[derive(Debug, Clone, PartialEq)]
 pub enum Liveness {
     Alive,
-    /// Gone. `at`: when this monitor saw it go; `None` when it was gone before.
+    /// Gone. `at`: when this monitor saw it go; `None` when it was gone before the
+    /// monitor looked, and then `last_save` (its newest recorded save) bounds when.
     Exited {
         at: Option<DateTime<Utc>>,
+        last_save: Option<DateTime<Utc>>,
+    },
+    /// The process lives on but its training stopped at `at` (`ckpt demo`, whose
+    /// trainer thread ends when a save fails).
+    Stopped {
+        at: DateTime<Utc>,
     },
     /// It runs on another host (`saved_by.host`): it cannot be checked from here.
     Remote {
@@ -358,11 +365,21 @@ struct Tracked {
 }
 
 impl Tracked {
-    fn new(pid: u32, command: String, evidence: Evidence, st: Option<proc::Stat>) -> Tracked {
+    /// `last_save`: the process's newest recorded save, said of it when it is gone.
+    fn new(
+        pid: u32,
+        command: String,
+        evidence: Evidence,
+        st: Option<proc::Stat>,
+        last_save: Option<DateTime<Utc>>,
+    ) -> Tracked {
         let liveness = if st.is_some() {
             Liveness::Alive
         } else {
-            Liveness::Exited { at: None }
+            Liveness::Exited {
+                at: None,
+                last_save,
+            }
         };
         let mut t = Tracked {
             info: TrainerInfo {
@@ -402,7 +419,10 @@ impl Tracked {
         match proc::stat(self.info.pid) {
             Some(st) if st.start_ticks == self.start_ticks => self.observe(&st, Instant::now()),
             _ => {
-                self.info.liveness = Liveness::Exited { at: Some(now) };
+                self.info.liveness = Liveness::Exited {
+                    at: Some(now),
+                    last_save: None,
+                };
                 self.info.cpu_percent = 0.0;
                 self.info.memory = 0;
                 self.cpu = None;
@@ -467,7 +487,7 @@ impl RunTrack {
         if st.is_none() && self.alive() {
             return;
         }
-        self.current = Some(Tracked::new(pid, command, Evidence::SavedBy, st));
+        self.current = Some(Tracked::new(pid, command, Evidence::SavedBy, st, Some(*at)));
     }
 
     /// Whether /proc should be searched for this run now.
@@ -578,7 +598,8 @@ fn track(
                 t.searched_newest = t.newest;
                 if let Some(f) = found {
                     let st = proc::stat(f.pid);
-                    t.current = Some(Tracked::new(f.pid, short_command(&f.args), f.evidence, st));
+                    let cmd = short_command(&f.args);
+                    t.current = Some(Tracked::new(f.pid, cmd, f.evidence, st, None));
                 }
             }
         }

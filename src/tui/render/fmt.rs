@@ -46,7 +46,20 @@ pub fn long_duration(d: Duration) -> String {
     }
 }
 
-/// Age of `t` relative to `now` ("-" when unknown or in the future by more than a minute).
+/// An age as the screen shows it, in steps that grow with it: by the second under
+/// 10 s (a save just landed), then by ten seconds, then minutes, hours, days. A finer
+/// step would say nothing more and keep a watched screen changing every second (the
+/// idle budget of DESIGN §6 is 1.5 KiB a minute over SSH).
+pub fn age_step(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        10..60 => format!("{}s", s / 10 * 10),
+        _ => short_duration(d),
+    }
+}
+
+/// Age of `t` relative to `now` in [`age_step`]s ("-" when unknown or in the future
+/// by more than a minute).
 pub fn age(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     match t {
         Some(t) => {
@@ -54,7 +67,7 @@ pub fn age(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
             if ms < -60_000 {
                 "-".into()
             } else {
-                short_duration(Duration::from_millis(ms.max(0) as u64))
+                age_step(Duration::from_millis(ms.max(0) as u64))
             }
         }
         None => "-".into(),
@@ -173,4 +186,21 @@ pub fn fit_distinct(names: &[String], w: usize) -> Vec<String> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_step_by_the_second_then_by_ten_then_by_the_minute() {
+        let at = |s: u64| age_step(Duration::from_secs(s));
+        assert_eq!(at(0), "0s");
+        assert_eq!(at(9), "9s");
+        assert_eq!(at(10), "10s");
+        assert_eq!(at(19), "10s");
+        assert_eq!(at(59), "50s");
+        assert_eq!(at(60), "1m");
+        assert_eq!(at(7200), "2h");
+    }
 }

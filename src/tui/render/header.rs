@@ -54,8 +54,15 @@ pub enum Activity {
     /// No process found.
     NoTrainer,
     Alive,
-    /// Exited; how long ago when this monitor saw it go.
-    Exited(Option<std::time::Duration>),
+    /// Exited: how long ago when this monitor saw it go (`ago`), else how long ago
+    /// its last save was (it was gone before the monitor looked).
+    Exited {
+        ago: Option<std::time::Duration>,
+        last_save: Option<std::time::Duration>,
+    },
+    /// The process lives on, its training stopped this long ago (`ckpt demo` after a
+    /// failed save).
+    Stopped(std::time::Duration),
     /// On another host (named by `saved_by`): liveness unknown here.
     Remote(String),
 }
@@ -69,8 +76,17 @@ pub fn activity(
     let act = match (&run.trainer, run.trainer_checked) {
         (Some(t), _) => match &t.liveness {
             Liveness::Alive => Activity::Alive,
-            Liveness::Exited { at } => {
-                Activity::Exited(at.and_then(|at| (app.now - at).to_std().ok()))
+            Liveness::Exited { at, last_save } => {
+                let since = |t: &Option<chrono::DateTime<chrono::Utc>>| {
+                    t.and_then(|t| (app.now - t).to_std().ok())
+                };
+                Activity::Exited {
+                    ago: since(at),
+                    last_save: since(last_save),
+                }
+            }
+            Liveness::Stopped { at } => {
+                Activity::Stopped((app.now - *at).to_std().unwrap_or_default())
             }
             Liveness::Remote { host } => Activity::Remote(host.clone()),
         },
@@ -78,7 +94,7 @@ pub fn activity(
         (None, false) => Activity::Looking,
     };
     let overdue = match act {
-        Activity::Exited(_) => None,
+        Activity::Exited { .. } | Activity::Stopped(_) => None,
         _ => run
             .snapshot
             .as_ref()
@@ -87,12 +103,22 @@ pub fn activity(
     (act, overdue)
 }
 
-/// "exited 3m ago" (or "exited" when it was gone before the monitor looked).
-pub fn exited_text(ago: Option<std::time::Duration>) -> String {
-    match ago {
-        Some(d) => format!("exited {} ago", fmt::short_duration(d)),
-        None => "exited".into(),
+/// "exited 3m ago"; for a trainer gone before the monitor looked, "exited (last
+/// save 3m ago)": it died after that save, and that is all anyone can know.
+pub fn exited_text(
+    ago: Option<std::time::Duration>,
+    last_save: Option<std::time::Duration>,
+) -> String {
+    match (ago, last_save) {
+        (Some(d), _) => format!("exited {} ago", fmt::age_step(d)),
+        (None, Some(d)) => format!("exited (last save {} ago)", fmt::age_step(d)),
+        (None, None) => "exited".into(),
     }
+}
+
+/// "stopped 3s ago": the process lives, its training does not.
+pub fn stopped_text(ago: std::time::Duration) -> String {
+    format!("stopped {} ago", fmt::age_step(ago))
 }
 
 /// Trainer line: time since the last save, overdue, and the trainer: pid, alive or
@@ -107,7 +133,13 @@ pub fn trainer_spans(app: &App, run: &RunEntry, theme: Theme) -> Vec<Span<'stati
         None => "no save yet".into(),
     };
     let (act, overdue) = activity(app, run);
-    let mut spans = vec![Span::raw(since)];
+    // "exited (last save 3m ago)" already says when the last save was.
+    let said = matches!(act, Activity::Exited { ago: None, last_save: Some(d) }
+        if last_save.is_some_and(|t| fmt::age(Some(t), app.now) == fmt::age_step(d)));
+    let mut spans = Vec::new();
+    if !said {
+        spans.push(Span::raw(since));
+    }
     if let Some((_, usual)) = overdue {
         spans.push(Span::raw(" · "));
         spans.push(Span::styled(
@@ -115,7 +147,9 @@ pub fn trainer_spans(app: &App, run: &RunEntry, theme: Theme) -> Vec<Span<'stati
             theme.warn(),
         ));
     }
-    spans.push(Span::raw(" · "));
+    if !said {
+        spans.push(Span::raw(" · "));
+    }
     let t = run.trainer.as_ref();
     let pid = t.map(|t| format!("pid {}", t.pid)).unwrap_or_default();
     match act {
@@ -131,10 +165,20 @@ pub fn trainer_spans(app: &App, run: &RunEntry, theme: Theme) -> Vec<Span<'stati
                 )));
             }
         }
-        Activity::Exited(ago) => {
+        Activity::Exited { ago, last_save } => {
             spans.push(Span::styled("trainer ", theme.title()));
             spans.push(Span::styled(
-                format!("{pid} {}", exited_text(ago)),
+                format!("{pid} {}", exited_text(ago, last_save)),
+                theme.error(),
+            ));
+            if let Some(t) = t {
+                spans.push(Span::raw(format!(" · {}", t.command)));
+            }
+        }
+        Activity::Stopped(ago) => {
+            spans.push(Span::styled("trainer ", theme.title()));
+            spans.push(Span::styled(
+                format!("{pid} {}", stopped_text(ago)),
                 theme.error(),
             ));
             if let Some(t) = t {

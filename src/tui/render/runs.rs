@@ -173,11 +173,22 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
                     ),
                     theme.ok(),
                 ),
-                (_, Activity::Exited(ago)) => Span::styled(
+                (_, Activity::Exited { ago, last_save }) => Span::styled(
                     longest_fitting(
                         &[
-                            format!("pid {pid} {}", header::exited_text(ago)),
-                            header::exited_text(ago),
+                            format!("pid {pid} {}", header::exited_text(ago, last_save)),
+                            header::exited_text(ago, last_save),
+                            header::exited_text(ago, None),
+                        ],
+                        activity_w,
+                    ),
+                    theme.error(),
+                ),
+                (_, Activity::Stopped(ago)) => Span::styled(
+                    longest_fitting(
+                        &[
+                            format!("pid {pid} {}", header::stopped_text(ago)),
+                            header::stopped_text(ago),
                         ],
                         activity_w,
                     ),

@@ -2,10 +2,13 @@
 
 In timm's ``train.py`` change one line::
 
-    from timm import utils            # keep
-    from ckpt.timm import CheckpointSaver
-    ...
-    saver = CheckpointSaver(model=model, optimizer=optimizer, args=args, ...)  # unchanged
+    -from timm import utils
+    +from ckpt.timm import utils
+
+``ckpt.timm.utils`` is ``timm.utils`` with ``CheckpointSaver`` replaced by this one, so
+``utils.CheckpointSaver(model=..., optimizer=..., args=..., ...)`` and every other
+``utils.X`` call of the script are unchanged (older scripts that do ``from timm.utils
+import *`` change that line to ``from ckpt.timm.utils import *``).
 
 Same constructor, same methods and return values, same file names
 (``checkpoint-N.pth.tar``, ``last.pth.tar``, ``model_best.pth.tar``,
@@ -40,7 +43,7 @@ import torch
 
 from timm.utils.model import get_state_dict, unwrap_model
 
-from . import _ckpt
+from .. import _ckpt
 
 _logger = logging.getLogger(__name__)
 
@@ -119,7 +122,7 @@ class CheckpointSaver:
     def run(self, metric=None):
         """The ``ckpt.Run`` this saver writes (created by the first save)."""
         if self._run is None:
-            from . import Run
+            from .. import Run
             keep = {'keep_top': self.max_history} if metric is not None else {'keep_last': self.max_history}
             self._run = Run(
                 self.checkpoint_dir or '.',
@@ -128,7 +131,28 @@ class CheckpointSaver:
                 lock_timeout=self.lock_timeout,
                 **keep,
             )
+            if self.best_metric is None and not self.checkpoint_files:
+                self._adopt_history()
         return self._run
+
+    def _adopt_history(self):
+        """A fresh saver on a directory that already holds this run (a ``--resume`` into
+        the same output dir): start from the run's best and ranked checkpoints, so the
+        returned ``(best_metric, best_epoch)`` names the checkpoint ``model_best`` holds."""
+        from .._errors import Error
+        if not os.path.isdir(os.path.join(self.checkpoint_dir or '.', '.ckpt')):
+            return
+        try:
+            doc = self._run.ls()
+        except Error:
+            return
+        best = (doc.get('best') or {}).get('epoch')
+        ranked = sorted((c for c in doc.get('checkpoints', []) if c.get('rank') is not None),
+                        key=lambda c: c['rank'])
+        for c in ranked[:self.max_history]:
+            self.checkpoint_files.append((self._checkpoint_path(c['epoch']), c['metric']))
+            if c['epoch'] == best:
+                self.best_epoch, self.best_metric = c['epoch'], c['metric']
 
     def wait(self):
         """Block until every background save is durable; raises the first error."""
