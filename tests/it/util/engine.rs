@@ -25,7 +25,6 @@ pub fn hash_of(bytes: &[u8]) -> String {
     ckpt::engine::hash::format_hash(xxhash_rust::xxh3::xxh3_128(bytes))
 }
 
-/// Every payload hash a test may have written (epochs 0..64, generations 0..4).
 /// The epoch whose [`payload`] (any generation) has this content hash.
 pub fn payload_epoch(hash: &str) -> Option<u64> {
     static BY_HASH: std::sync::OnceLock<std::collections::HashMap<String, u64>> =
@@ -40,6 +39,7 @@ pub fn payload_epoch(hash: &str) -> Option<u64> {
         .copied()
 }
 
+/// Every payload hash a test may have written (epochs 0..64, generations 0..4).
 pub fn known_hashes() -> HashSet<String> {
     static KNOWN: std::sync::OnceLock<HashSet<String>> = std::sync::OnceLock::new();
     KNOWN
