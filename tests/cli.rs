@@ -1385,14 +1385,16 @@ fn disk_full_mid_write_says_free_space() {
         .args(["save", "small/run", "--epoch", "1", "--metric", "1", "-"])
         .stdin(payload(2, 6 << 20))
         .assert_err(1);
-    assert!(err.contains("No space left on device"), "{err}");
+    // The same words as a refused preflight: the mount, free vs needed, what would help.
     assert!(
-        err.contains(&format!(
-            "free space on {} (`ckpt prune small/run --dry-run` shows what pruning frees)",
-            mnt.display()
-        )),
+        err.contains(&format!("not enough space on {} (tmpfs)", mnt.display())),
         "{err}"
     );
+    assert!(
+        err.contains("bytes free, ") && err.contains("bytes needed; "),
+        "{err}"
+    );
+    assert!(err.contains("free space on the filesystem"), "{err}");
     assert!(!err.contains("exists"), "{err}");
 }
 
