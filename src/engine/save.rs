@@ -483,12 +483,15 @@ impl Run {
             extra: BTreeMap::new(),
         };
         // Aliases may keep their old bytes until re-pointed.
-        let mut may_hold: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut aliases_pending = Pending {
+            operation: "save".into(),
+            ..Default::default()
+        };
         if let Some(e) = m.last.and_then(|l| live_entry(&m, l)) {
-            may_hold.insert(last_name.clone(), vec![e.hash.clone()]);
+            aliases_pending.allow(&last_name, &e.hash, e.epoch);
         }
         if let Some(e) = m.best.as_ref().and_then(|b| live_entry(&m, b.epoch)) {
-            may_hold.insert(best_name.clone(), vec![e.hash.clone()]);
+            aliases_pending.allow(&best_name, &e.hash, e.epoch);
         }
         let mut old_path_to_drop = None;
         if let Some(i) = existing {
@@ -497,18 +500,13 @@ impl Run {
                 old_path_to_drop = Some(old.path.clone());
             }
             // The final name is about to change bytes: record the intent first.
-            let mut mh = may_hold.clone();
-            mh.entry(name.clone()).or_default().push(temp.hash.clone());
-            let p = Pending {
-                operation: "save".into(),
-                may_hold: mh,
-                replace: Some(PendingReplace {
-                    entry: entry.clone(),
-                    dev: temp.dev,
-                    ino: temp.ino,
-                }),
-                ..Default::default()
-            };
+            let mut p = aliases_pending.clone();
+            p.allow(&name, &temp.hash, req.epoch);
+            p.replace = Some(PendingReplace {
+                entry: entry.clone(),
+                dev: temp.dev,
+                ino: temp.ino,
+            });
             set_pending(&mut m, Some(&p));
             store_manifest(&dir, &m)?;
         }
@@ -537,14 +535,7 @@ impl Run {
         let best_now = m.best.as_ref().map(|b| b.epoch);
         let became_best = best_now == Some(req.epoch) && (old_best != best_now || replaced);
 
-        set_pending(
-            &mut m,
-            Some(&Pending {
-                operation: "save".into(),
-                may_hold,
-                ..Default::default()
-            }),
-        );
+        set_pending(&mut m, Some(&aliases_pending));
         store_manifest(&dir, &m)?;
 
         // An alias name taken by a directory is skipped (reported by the scan).

@@ -36,6 +36,20 @@ pub fn hash_of(bytes: &[u8]) -> String {
 }
 
 /// Every payload hash a test may have written (epochs 0..64, generations 0..4).
+/// The epoch whose [`payload`] (any generation) has this content hash.
+pub fn payload_epoch(hash: &str) -> Option<u64> {
+    static BY_HASH: std::sync::OnceLock<std::collections::HashMap<String, u64>> =
+        std::sync::OnceLock::new();
+    BY_HASH
+        .get_or_init(|| {
+            (0..64)
+                .flat_map(|e| (0..4).map(move |g| (hash_of(&payload(e, g)), e)))
+                .collect()
+        })
+        .get(hash)
+        .copied()
+}
+
 pub fn known_hashes() -> HashSet<String> {
     static KNOWN: std::sync::OnceLock<HashSet<String>> = std::sync::OnceLock::new();
     KNOWN
@@ -171,6 +185,7 @@ pub fn assert_run_consistent_with(dir: &Path, known: Option<&HashSet<String>>) -
     };
     check_alias(&last_name, m.last);
     check_alias(&best_name, m.best.as_ref().map(|b| b.epoch));
+    assert_reader_names_alias_bytes(dir);
     if let Some(known) = known {
         for ent in std::fs::read_dir(dir).unwrap().flatten() {
             let n = ent.file_name().to_string_lossy().into_owned();
@@ -184,6 +199,26 @@ pub fn assert_run_consistent_with(dir: &Path, known: Option<&HashSet<String>>) -
         }
     }
     m
+}
+
+/// What a reader is told (`ls`, the monitor: the layout scan) about `last` and `best`
+/// is the epoch whose bytes the alias files really hold, even between an operation's
+/// manifest commit and its alias re-point (a crash there, or a lock-free read).
+pub fn assert_reader_names_alias_bytes(dir: &Path) {
+    let snap = ckpt::layout::scan(dir, None).unwrap_or_else(|e| panic!("scan failed: {e}"));
+    for a in [&snap.last, &snap.best].into_iter().flatten() {
+        let Some(held) = file_hash(&dir.join(&a.path)).and_then(|h| payload_epoch(&h)) else {
+            continue;
+        };
+        assert_eq!(
+            a.epoch,
+            Some(held),
+            "the scan says {} is epoch {:?}, but the file holds epoch {held}'s bytes (manifest: {})",
+            a.path.display(),
+            a.epoch,
+            std::fs::read_to_string(dir.join(".ckpt/manifest.json")).unwrap_or_default()
+        );
+    }
 }
 
 /// After an interruption: a next save succeeds, sweeps every leftover temp, and
