@@ -1,4 +1,4 @@
-//! Engine calls the trainer adapters need (`ckpt/timm.py`, `ckpt/lightning.py`,
+//! Engine calls the trainer adapters need (`ckpt/timm/`, `ckpt/lightning.py`,
 //! `ckpt/transformers.py`): write a file the trainer names atomically and durably inside
 //! a run, remove one through the engine, and make a checkpoint directory durable with
 //! its file hashes recorded. Results are JSON documents, errors the package's

@@ -21,9 +21,7 @@ use super::{Progress, ProgressFn};
 use crate::store::temp::{register_live, temp_name};
 use crate::{Error, Result};
 
-/// Copy/hash buffer: big enough that syscalls do not dominate, small enough that the
-/// bytes read, hashed and written stay in the CPU cache (4 MiB buffers were 2-3× slower).
-pub(crate) const BUF: usize = 256 << 10;
+pub(crate) use crate::store::hash::BUF;
 /// Writeback window: writeback of each window is started as soon as it is written, so
 /// the final fsync has little left to do.
 const WINDOW: u64 = 16 << 20;

@@ -196,22 +196,22 @@ pub fn store_repoint_unlink(
             .find(|e| e.epoch == epoch && !e.is_trashed())
             .map(|e| e.hash.clone())
     };
-    let mut may_hold = BTreeMap::new();
-    if let Some(h) = old.last.and_then(|l| live(old, l)) {
-        may_hold.insert(last_name, vec![h]);
+    let mut p = Pending {
+        operation: operation.to_string(),
+        unlink: unlink.to_vec(),
+        ..Default::default()
+    };
+    if let Some((l, h)) = old.last.and_then(|l| live(old, l).map(|h| (l, h))) {
+        p.allow(&last_name, &h, l);
     }
-    if let Some(h) = old.best.as_ref().and_then(|b| live(old, b.epoch)) {
-        may_hold.insert(best_name, vec![h]);
+    if let Some((b, h)) = old
+        .best
+        .as_ref()
+        .and_then(|b| live(old, b.epoch).map(|h| (b.epoch, h)))
+    {
+        p.allow(&best_name, &h, b);
     }
-    set_pending(
-        new,
-        Some(&Pending {
-            operation: operation.to_string(),
-            may_hold,
-            unlink: unlink.to_vec(),
-            ..Default::default()
-        }),
-    );
+    set_pending(new, Some(&p));
     store_manifest(run, new)?;
     if repoint_aliases(run, new)? {
         super::atomic::fsync_dir(run)?;

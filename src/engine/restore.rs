@@ -150,18 +150,27 @@ impl Run {
             })
             .unwrap_or_else(|| plan_trash_dir(&self.dir));
         let stamp = trash_rel(&self.dir, &trash)?;
-        let live_hash = |m: &Manifest, epoch: Option<u64>| {
+        let live = |m: &Manifest, epoch: Option<u64>| {
             epoch.and_then(|ep| {
                 m.checkpoints
                     .iter()
                     .rfind(|e| e.epoch == ep && !e.is_trashed())
-                    .map(|e| e.hash.clone())
+                    .map(|e| (e.hash.clone(), e.epoch))
             })
         };
-        let mut last_may_hold: Vec<String> = live_hash(&m, m.last).into_iter().collect();
+        // The aliases may keep their old bytes until re-pointed.
+        let mut pending = Pending {
+            operation: "restore".into(),
+            ..Default::default()
+        };
+        if let Some((h, e)) = live(&m, m.last) {
+            pending.allow(&last_name, &h, e);
+        }
         let old_best = m.best.as_ref().map(|b| b.epoch);
         let held = held_epoch(&m);
-        let best_may_hold: Vec<String> = live_hash(&m, old_best).into_iter().collect();
+        if let Some((h, e)) = live(&m, old_best) {
+            pending.allow(&best_name, &h, e);
+        }
 
         // 1. Keep an only-copy `last` (re-checked under the lock): a second name in trash.
         let old_last = m.last;
@@ -177,7 +186,7 @@ impl Run {
         .is_some()
         {
             if let Some(e) = m.checkpoints.last() {
-                last_may_hold.push(e.hash.clone());
+                pending.allow(&last_name, &e.hash, e.epoch);
             }
         }
 
@@ -235,15 +244,11 @@ impl Run {
         // 3. Manifest (last := target) with a pending note covering the alias moves and
         //    unlinks, then the aliases, the unlinks, and the manifest without the note.
         m.last = Some(epoch);
-        let mut may_hold = std::collections::BTreeMap::new();
-        may_hold.insert(last_name.clone(), last_may_hold);
-        may_hold.insert(best_name.clone(), best_may_hold);
-        let pending = Pending {
-            operation: "restore".into(),
-            may_hold,
-            unlink: unlink.clone(),
-            ..Default::default()
-        };
+        pending.unlink = unlink.clone();
+        // Both aliases are named even when nothing may differ (an empty list allows
+        // nothing), as before.
+        pending.may_hold.entry(last_name.clone()).or_default();
+        pending.may_hold.entry(best_name.clone()).or_default();
         set_pending(&mut m, Some(&pending));
         step("restore.manifest", &self.dir)?;
         super::commit::store_manifest(&self.dir, &m)?;

@@ -12,8 +12,8 @@ use crate::snapshot::{
     Alias, AliasFiles, AliasHow, Checkpoint, CheckpointState, MetricPoint, Role, RunSnapshot,
 };
 use crate::store::temp::{find_temps, temp_final_name};
-use crate::store::Entry;
 use crate::store::{alias_names, epoch_of_name, is_settled, load_manifest, pending, resolve};
+use crate::store::{Entry, Manifest, Pending};
 use crate::Result;
 
 fn mtime_of(md: &std::fs::Metadata) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -76,6 +76,72 @@ fn checkpoint_of(dir: &Path, e: &Entry) -> Checkpoint {
     c
 }
 
+/// Which epoch an alias file really holds. Normally the manifest's word (`intended`).
+/// But a kill between an operation's manifest commit and its alias re-point leaves a
+/// pending record saying the alias may still hold older bytes; then the file decides:
+/// the checkpoint it is a hardlink of, else the one whose recorded hash its bytes have
+/// (hashed only in that interrupted state). So `ls` and the monitor never name a `last`
+/// whose bytes `last.pth.tar` does not contain. Reads take no lock, so this is also what
+/// a reader sees in the instant between the two steps of a live commit.
+fn alias_holds(
+    dir: &Path,
+    alias: &str,
+    intended: Option<u64>,
+    m: &Manifest,
+    unsettled: Option<&Pending>,
+    warnings: &mut Vec<String>,
+) -> Option<u64> {
+    let Some(p) = unsettled else {
+        return intended;
+    };
+    if p.may_hold.get(alias).is_none_or(|h| h.is_empty()) {
+        return intended;
+    }
+    let Ok(amd) = std::fs::symlink_metadata(dir.join(alias)) else {
+        return intended;
+    };
+    if !amd.is_file() {
+        return intended;
+    }
+    // The intended entry first, so a tie resolves to the manifest's word.
+    let mut live: Vec<&Entry> = m.checkpoints.iter().filter(|e| !e.is_trashed()).collect();
+    live.sort_by_key(|e| Some(e.epoch) != intended);
+    let same_inode = |rel: &str| {
+        resolve(dir, rel)
+            .ok()
+            .and_then(|f| std::fs::symlink_metadata(f).ok())
+            .is_some_and(|t| (t.dev(), t.ino()) == (amd.dev(), amd.ino()))
+    };
+    if let Some(e) = live.iter().find(|e| same_inode(&e.path)) {
+        return Some(e.epoch);
+    }
+    // A file still to be unlinked by the interrupted operation (pruned in its commit).
+    if let Some(epoch) = p
+        .unlink
+        .iter()
+        .find(|f| same_inode(f))
+        .and_then(|f| epoch_of_name(f, &m.ext))
+    {
+        return Some(epoch);
+    }
+    // A copy (no hardlinks on this filesystem): compare content hashes.
+    if let Ok((_, hash)) = crate::store::hash::hash_file_with(&dir.join(alias), &mut |_| {}) {
+        if let Some(e) = live.iter().find(|e| e.hash == hash) {
+            return Some(e.epoch);
+        }
+        // Bytes of a version since replaced or pruned: the record says whose they were.
+        if let Some(&epoch) = p.epochs.get(&hash) {
+            return Some(epoch);
+        }
+    }
+    warnings.push(format!(
+        "{alias} may still hold older bytes than epoch {} (an interrupted {}); the next mutation re-points it",
+        intended.map_or_else(|| "?".to_string(), |e| e.to_string()),
+        if p.operation.is_empty() { "operation" } else { &p.operation }
+    ));
+    intended
+}
+
 /// Scan a native run from its manifest, cross-checked against the directory.
 pub fn scan(dir: &Path) -> Result<RunSnapshot> {
     let m = load_manifest(dir)?;
@@ -87,12 +153,34 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         .filter(|e| !e.is_trashed())
         .map(|e| checkpoint_of(dir, e))
         .collect();
-    let best_epoch = m.best.as_ref().map(|b| b.epoch);
+    // What the alias files hold: the manifest's word, unless an interrupted operation
+    // left them behind it (then the files decide; see `alias_holds`).
+    let unsettled = pending(&m)
+        .ok()
+        .flatten()
+        .filter(|p| !is_settled(dir, &m, p));
+    let (last_name, best_name) = alias_names(&ext);
+    let last_epoch = alias_holds(
+        dir,
+        &last_name,
+        m.last,
+        &m,
+        unsettled.as_ref(),
+        &mut warnings,
+    );
+    let best_epoch = alias_holds(
+        dir,
+        &best_name,
+        m.best.as_ref().map(|b| b.epoch),
+        &m,
+        unsettled.as_ref(),
+        &mut warnings,
+    );
     for c in checkpoints.iter_mut() {
         if c.epoch.is_some() && c.epoch == best_epoch {
             c.roles.push(Role::Best);
         }
-        if c.epoch.is_some() && c.epoch == m.last {
+        if c.epoch.is_some() && c.epoch == last_epoch {
             c.roles.push(Role::Last);
         }
         if let Some(d) = &c.damage {
@@ -101,7 +189,7 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
     }
     // A settled record (files already final, left for the next mutation to drop) is
     // not an interruption: no warning for it.
-    if let Ok(Some(p)) = pending(&m).map(|p| p.filter(|p| !is_settled(dir, &m, p))) {
+    if let Some(p) = &unsettled {
         warnings.push(format!(
             "an interrupted {} is recorded; the next mutation finishes it",
             if p.operation.is_empty() {
@@ -164,7 +252,6 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
 
     checkpoints.sort_by_key(|c| (c.epoch.unwrap_or(0), c.step.unwrap_or(0)));
 
-    let (last_name, best_name) = alias_names(&ext);
     let make_alias = |role: Role, alias_name: &str, epoch: Option<u64>, held: bool| {
         let target = checkpoints
             .iter()
@@ -187,10 +274,8 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
     let best = m
         .best
         .as_ref()
-        .map(|b| make_alias(Role::Best, &best_name, Some(b.epoch), b.held));
-    let last = m
-        .last
-        .map(|l| make_alias(Role::Last, &last_name, Some(l), false));
+        .map(|b| make_alias(Role::Best, &best_name, best_epoch, b.held));
+    let last = last_epoch.map(|l| make_alias(Role::Last, &last_name, Some(l), false));
     for a in best.iter().chain(last.iter()) {
         if a.target.is_none() {
             warnings.push(format!(

@@ -4,6 +4,7 @@
 //! run is `engine`'s; everything that reads the format (layouts, CLI, monitor, engine)
 //! goes through here, so the format is spelled in one place.
 
+pub mod hash;
 pub mod lookup;
 pub mod manifest;
 pub mod path;

@@ -176,6 +176,10 @@ pub struct Pending {
     /// operation finishes (aliases being re-pointed, a checkpoint being replaced).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub may_hold: BTreeMap<String, Vec<String>>,
+    /// Hash (of `may_hold`) → the epoch whose bytes those were: lets a reader name what
+    /// an alias still holds after a crash, even when that version was since replaced.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub epochs: BTreeMap<String, u64>,
     /// An entry replacing the one with the same path once that file has this inode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replace: Option<PendingReplace>,
@@ -192,6 +196,17 @@ pub struct PendingReplace {
     pub entry: Entry,
     pub dev: u64,
     pub ino: u64,
+}
+
+impl Pending {
+    /// Allow `file` to hold `hash` (the bytes of `epoch`) until the operation finishes.
+    pub fn allow(&mut self, file: &str, hash: &str, epoch: u64) {
+        let v = self.may_hold.entry(file.to_string()).or_default();
+        if !v.iter().any(|h| h == hash) {
+            v.push(hash.to_string());
+        }
+        self.epochs.insert(hash.to_string(), epoch);
+    }
 }
 
 pub(crate) const PENDING_KEY: &str = "pending";
