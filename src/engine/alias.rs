@@ -349,7 +349,9 @@ fn copy_all(input: &mut File, out: &mut File) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::atomic::create_mode;
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn hardlink_then_relink_same_inode() {
