@@ -510,7 +510,7 @@ fn lock_timeout_accepts_any_non_negative_number() {
 fn saving_an_epoch_lower_than_last_says_so() {
     let d = Dir::new("lower-epoch");
     let run = d.native_run("run", &[1.0, 2.0, 3.0], 1024);
-    let src = d.create("again.bin", &vec![7u8; 1024]);
+    let src = d.create("again.bin", vec![7u8; 1024]);
     let out = d
         .command()
         .args(["save"])
@@ -522,7 +522,7 @@ fn saving_an_epoch_lower_than_last_says_so() {
         out.contains("note: epoch 1 is lower than the previous last (epoch 2)"),
         "{out}"
     );
-    let src = d.create("older.bin", &vec![8u8; 1024]);
+    let src = d.create("older.bin", vec![8u8; 1024]);
     let out = d
         .command()
         .args(["save", "--json"])
@@ -534,7 +534,7 @@ fn saving_an_epoch_lower_than_last_says_so() {
     assert_eq!(v["notes"][0]["kind"], "earlier_than_last", "{v}");
     assert_eq!(v["notes"][0]["previous_last"], 1, "{v}");
     // And a save in order says nothing of the kind.
-    let src = d.create("next.bin", &vec![9u8; 1024]);
+    let src = d.create("next.bin", vec![9u8; 1024]);
     let out = d
         .command()
         .args(["save"])
@@ -553,7 +553,7 @@ fn replacing_a_file_the_manifest_did_not_list_says_so() {
     let d = Dir::new("unlisted");
     let run = d.native_run("run", &[1.0], 1024);
     fs::write(run.join("checkpoint-4.pth.tar"), vec![1u8; 3000]).unwrap();
-    let src = d.create("four.bin", &vec![4u8; 1024]);
+    let src = d.create("four.bin", vec![4u8; 1024]);
     let out = d
         .command()
         .args(["save"])
@@ -570,7 +570,7 @@ fn replacing_a_file_the_manifest_did_not_list_says_so() {
         vec![4u8; 1024]
     );
     fs::write(run.join("checkpoint-6.pth.tar"), vec![1u8; 10]).unwrap();
-    let src = d.create("six.bin", &vec![6u8; 1024]);
+    let src = d.create("six.bin", vec![6u8; 1024]);
     let out = d
         .command()
         .args(["save", "--json"])
