@@ -242,3 +242,54 @@ def test_full_disk_raises_no_space_before_writing(tmp_path, tmpfs):
     assert temps(run) == []
     assert torch.load(run / "last.pth.tar", weights_only=False)["epoch"] == saved[-1]
     assert ckpt.Run(str(run)).verify()["damaged"] == []
+
+
+class _FillDisk:
+    """Pickled inside the checkpoint dict (timm saves ``args``): when ``torch.save``
+    reaches it, after the preflight passed and the temp was opened, another writer takes
+    all but 64 KiB of the disk, so the save hits ENOSPC while its bytes stream in."""
+
+    def __init__(self, path):
+        self.path = path
+        self.armed = False
+
+    def __reduce__(self):
+        if self.armed:
+            self.armed = False
+            st = os.statvfs(os.path.dirname(self.path))
+            with open(self.path, "wb") as f:
+                f.write(b"\0" * max(0, st.f_bavail * st.f_frsize - (64 << 10)))
+        return (str, ("fill-disk",))
+
+
+def test_full_disk_mid_stream_raises_no_space_with_free_and_needed(tmp_path, tmpfs):
+    mnt = tmpfs(8 << 20)
+    run = mnt / "exp"
+    run.mkdir()
+    torch.manual_seed(0)
+    model = torch.nn.Linear(512, 512)  # ~1 MiB of weights per checkpoint
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    fill = _FillDisk(str(mnt / "other-job.bin"))
+    saver = CheckpointSaver(model=model, optimizer=opt, args=args_ns(fill=fill), checkpoint_dir=str(run),
+                            max_history=10)
+    saver.save_checkpoint(0, metric=1.0)
+    saver.save_checkpoint(1, metric=2.0)
+    before = sorted(p.name for p in run.iterdir())
+    fill.armed = True
+    with pytest.raises(ckpt.NoSpaceError) as ei:
+        saver.save_checkpoint(2, metric=3.0)
+    err = ei.value
+    msg = str(err)
+    print(f"mid-stream: {type(err).__name__}: {msg}")
+    assert not fill.armed, "the disk was not filled during the save"
+    assert isinstance(err, OSError) and err.errno == errno.ENOSPC
+    assert isinstance(err.available, int) and isinstance(err.needed, int), (err.available, err.needed)
+    # What is free now (the other job left ~64 KiB) vs what this checkpoint needs (~1 MiB).
+    assert err.available <= 128 << 10
+    assert err.needed >= 1 << 20 and err.available < err.needed
+    assert f"{err.available} bytes free" in msg and f"{err.needed} bytes needed" in msg, msg
+    assert "ckpt prune" in msg, msg
+    assert temps(run) == []
+    assert sorted(p.name for p in run.iterdir()) == before
+    assert torch.load(run / "last.pth.tar", weights_only=False)["epoch"] == 1
+    assert ckpt.Run(str(run)).verify()["damaged"] == []

@@ -15,7 +15,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::atomic::{self, Source, TempFile, Written};
 use super::commit::store_state;
-use super::save::{preflight, space_needed};
+use super::save::preflight;
 use super::EngineOptions;
 use crate::store::read::load_state;
 use crate::{Error, Result};
@@ -258,26 +258,7 @@ impl RunFileWriter {
 /// A full disk met while writing or syncing `dest`: the typed no-space error with what
 /// is free now, what the file needed and what pruning would free. Other errors pass.
 fn no_space(e: Error, run: &Path, dest: &Path, bytes: u64, options: &EngineOptions) -> Error {
-    let enospc =
-        matches!(&e, Error::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC));
-    if !enospc {
-        return e;
-    }
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    match crate::disk::headroom(dir) {
-        Ok(h) => Error::NoSpace {
-            path: dest.to_path_buf(),
-            mount: h.mount,
-            fs_type: h.fs_type,
-            available: h.available,
-            needed: space_needed(bytes),
-            hint: prune_hint(run, options),
-        },
-        Err(_) => e,
-    }
+    super::save::no_space_midway(e, dest, bytes, || prune_hint(run, options))
 }
 
 fn sweep_dir_of(dest: &Path) -> Result<()> {

@@ -12,7 +12,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use super::alias::{set_alias, AliasStrategy};
-use super::atomic::{self, move_temp, write_temp, DurableTemp, Source};
+use super::atomic::{self, move_temp, DurableTemp, Source};
 use super::commit::{recompute_best, set_pending, store_manifest};
 use super::*;
 use crate::rank::{Mode, RetentionItem};
@@ -175,6 +175,58 @@ pub fn preflight(dir: &Path, bytes: u64, hint: impl FnOnce() -> String) -> Resul
     Ok(())
 }
 
+/// A full disk met after the preflight passed, while the bytes of `dest` were written
+/// or synced: the typed [`Error::NoSpace`] with what is free now and what the file
+/// needs (`bytes`: written so far, or what is expected in all when that is more), so a
+/// mid-stream failure says the same as a refused preflight. Other errors pass unchanged.
+pub(crate) fn no_space_midway(
+    e: Error,
+    dest: &Path,
+    bytes: u64,
+    hint: impl FnOnce() -> String,
+) -> Error {
+    let enospc = matches!(&e, Error::Io { source, .. }
+        if matches!(source.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)));
+    if !enospc {
+        return e;
+    }
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match crate::disk::headroom(dir) {
+        Ok(h) => Error::NoSpace {
+            path: dest.to_path_buf(),
+            mount: h.mount,
+            fs_type: h.fs_type,
+            available: h.available,
+            needed: space_needed(bytes),
+            hint: hint(),
+        },
+        Err(_) => e,
+    }
+}
+
+/// [`atomic::write_temp`], with a full disk met on the way reported by [`no_space_midway`]
+/// (`expected`: the bytes the preflight asked room for).
+fn write_temp_sized(
+    dest: &Path,
+    source: Source<'_>,
+    progress: Option<ProgressFn<'_>>,
+    expected: u64,
+    hint: impl FnOnce() -> String,
+) -> Result<DurableTemp> {
+    let mut t = atomic::TempFile::create_for(dest)?;
+    if let Err(e) = t.fill(source, progress) {
+        let written = t.bytes();
+        drop(t); // the temp is removed first: what is free is what the user has
+        return Err(no_space_midway(e, dest, written.max(expected), hint));
+    }
+    let written = t.bytes();
+    t.finish()
+        .map_err(|e| no_space_midway(e, dest, written.max(expected), hint))
+}
+
 /// Current (non-trash) entry of an epoch.
 fn live_entry(m: &Manifest, epoch: u64) -> Option<&Entry> {
     m.checkpoints
@@ -328,14 +380,21 @@ impl Run {
             SaveSource::Stream(_) => "the input stream".to_string(),
             SaveSource::Writer(_) => "the written data".to_string(),
         };
+        let hint = || self.prune_hint();
         let temp = match source {
             SaveSource::File {
                 path,
                 move_file: true,
             } => move_temp(path, &dest, progress)?,
-            SaveSource::File { path, .. } => write_temp(&dest, Source::CopyOf(path), progress)?,
-            SaveSource::Stream(r) => write_temp(&dest, Source::Reader(r), progress)?,
-            SaveSource::Writer(w) => write_temp(&dest, Source::Writer(w), progress)?,
+            SaveSource::File { path, .. } => {
+                write_temp_sized(&dest, Source::CopyOf(path), progress, size, hint)?
+            }
+            SaveSource::Stream(r) => {
+                write_temp_sized(&dest, Source::Reader(r), progress, size, hint)?
+            }
+            SaveSource::Writer(w) => {
+                write_temp_sized(&dest, Source::Writer(w), progress, size, hint)?
+            }
         };
 
         // Checked on the durable temp (the bytes that would be committed); on refusal

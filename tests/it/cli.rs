@@ -1362,7 +1362,7 @@ fn io_errors_get_a_next_step_that_fits() {
     assert!(err.contains("gone"), "{err}");
 }
 
-/// A disk that fills mid-stream: the hint names the mount and the prune dry run.
+/// A disk that fills mid-stream: the typed no-space message (mount, free vs needed, hint).
 #[test]
 fn disk_full_mid_write_says_free_space() {
     let d = Dir::new("enospc");
@@ -1379,14 +1379,19 @@ fn disk_full_mid_write_says_free_space() {
         .args(["save", "small/run", "--epoch", "1", "--metric", "1", "-"])
         .stdin(payload(2, 6 << 20))
         .assert_err(1);
-    assert!(err.contains("No space left on device"), "{err}");
+    // The same words as a refused preflight: the mount, free vs needed, what would help.
     assert!(
         err.contains(&format!(
-            "free space on {} (`ckpt prune small/run --dry-run` shows what pruning frees)",
+            "not enough space on {} (tmpfs)",
             tmpfs.path.display()
         )),
         "{err}"
     );
+    assert!(
+        err.contains("bytes free, ") && err.contains("bytes needed; "),
+        "{err}"
+    );
+    assert!(err.contains("free space on the filesystem"), "{err}");
     assert!(!err.contains("exists"), "{err}");
 }
 

@@ -2,7 +2,7 @@
 //! is linked once. One module per area; the shared helpers are in [`util`].
 //!
 //! Run one area with `cargo test --test it engine_core::`, one test with
-//! `cargo test --test it -- --exact cli::ls_json_on_timm`.
+//! `cargo test --test it -- --exact cli::ls_timm_fixture_json`.
 
 mod util;
 
@@ -12,6 +12,7 @@ mod cli_trash;
 mod doctor_states;
 mod hardening;
 mod hf_resume;
+mod python_runs;
 mod special_names;
 mod trainer_metadata;
 
