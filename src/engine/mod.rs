@@ -165,7 +165,7 @@ impl std::fmt::Display for SaveNote {
                 f,
                 "epoch {epoch} is lower than the previous last (epoch {previous_last}): `last` now \
                  points at epoch {epoch}, so a resumed trainer starts from it \
-                 (`ckpt restore RUN {previous_last}` points it back)"
+                 (restoring epoch {previous_last} points it back)"
             ),
             SaveNote::ReplacedUnlistedFile { name, bytes } => write!(
                 f,
