@@ -12,6 +12,7 @@ mod cli_trash;
 mod doctor_states;
 mod hardening;
 mod hf_resume;
+mod python_runs;
 mod special_names;
 mod trainer_metadata;
 
