@@ -11,7 +11,9 @@
 //!   engine), timm (synthetic, as above), Lightning and HF (copies of the real fixtures).
 //!
 //! Timed warm (one unmeasured pass first): `ckpt::layout::scan` of each big run, and
-//! `discover_runs` + `scan` of every run found, as median and p95 of `reps` passes.
+//! `discover_runs` + `scan` of every run found, as median and p95 of `reps` passes;
+//! and the monitor's share of a change: taking in the native run's scan, drawing a
+//! 120×40 frame of it.
 //!
 //! Without a `--bench` argument (`cargo test --all-targets` runs bench binaries too) it
 //! does a smoke run: N = 100, R = 5, 3 passes, well under 2 s in debug, exit 0.
@@ -374,6 +376,38 @@ fn measure(reps: usize, mut f: impl FnMut()) -> Stats {
     }
 }
 
+/// The monitor's work per change of the native run: taking in a fresh scan (sort,
+/// ranks, chart series) and drawing a whole 120×40 frame into a buffer (what the
+/// terminal then gets is only the cells that differ).
+fn monitor_times(run: &Path, reps: usize) -> (Stats, Stats) {
+    use ckpt::tui::app::{update, App, Msg};
+    use ratatui::buffer::Buffer;
+    use ratatui::layout::Rect;
+    let snap = scan(run);
+    let path = snap.run.clone();
+    let now = chrono::Utc::now();
+    let mut app = App::new(vec![path.clone()], false, now);
+    update(&mut app, Msg::Resize(120, 40));
+    let take = measure(reps, || {
+        update(
+            &mut app,
+            Msg::Scanned {
+                run: path.clone(),
+                result: Ok(snap.clone()),
+                headroom: None,
+                at: now,
+            },
+        );
+    });
+    let area = Rect::new(0, 0, 120, 40);
+    let draw = measure(reps, || {
+        let mut buf = Buffer::empty(area);
+        ckpt::tui::render::draw(&app, area, &mut buf);
+        std::hint::black_box(buf);
+    });
+    (take, draw)
+}
+
 fn ms(d: Duration) -> String {
     let x = d.as_secs_f64() * 1e3;
     if x < 10.0 {
@@ -445,6 +479,7 @@ fn main() {
             std::hint::black_box(scan(&run));
         }
     });
+    let (update_t, draw_t) = monitor_times(&native, cfg.reps);
 
     println!(
         "ckpt scan bench{}: {} on {} ({}); built in {:.1} s; {} passes, warm",
@@ -498,11 +533,21 @@ fn main() {
             &many_t,
             Some(TARGET_MANY_RUNS),
         ),
+        (
+            format!("monitor: take in a scan, {n} ckpts"),
+            &update_t,
+            None,
+        ),
+        (
+            format!("monitor: draw 120x40 frame, {n} ckpts"),
+            &draw_t,
+            None,
+        ),
     ];
-    println!("  {:<34} {:>10} {:>10}   target", "what", "median", "p95");
+    println!("  {:<40} {:>10} {:>10}   target", "what", "median", "p95");
     for (what, s, target) in rows {
         println!(
-            "  {:<34} {:>10} {:>10}   {}",
+            "  {:<40} {:>10} {:>10}   {}",
             what,
             ms(s.median),
             ms(s.p95),

@@ -31,9 +31,60 @@ pub fn non_finite_text(v: f64) -> String {
     }
 }
 
+/// Longest run of non-space characters a warning keeps whole (a file name, a path).
+pub const WARNING_TOKEN_MAX: usize = 64;
+
+/// `text` with every whitespace-separated token longer than `max` characters cut in
+/// the middle (`head…tail`, the tail keeps an extension or epoch): a 4,000-character
+/// file name in a warning would otherwise push everything else off a terminal line
+/// (`ls`, the monitor's status area). Whitespace is kept as it was.
+pub fn cut_long_tokens(text: &str, max: usize) -> String {
+    let max = max.max(5);
+    let mut out = String::with_capacity(text.len().min(1024));
+    let mut token = String::new();
+    let flush = |token: &mut String, out: &mut String| {
+        let n = token.chars().count();
+        if n > max {
+            let keep = max - 1;
+            let head = keep / 2;
+            let tail = keep - head;
+            out.extend(token.chars().take(head));
+            out.push('…');
+            out.extend(token.chars().skip(n - tail));
+        } else {
+            out.push_str(token);
+        }
+        token.clear();
+    };
+    for c in text.chars() {
+        if c.is_whitespace() {
+            flush(&mut token, &mut out);
+            out.push(c);
+        } else {
+            token.push(c);
+        }
+    }
+    flush(&mut token, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_tokens_are_cut_in_the_middle_and_short_ones_kept() {
+        let long = format!("{}-{}.pth.tar", "a".repeat(500), "é".repeat(300));
+        let w = format!("stale temp {long} (writer pid 7 is gone)");
+        let cut = cut_long_tokens(&w, WARNING_TOKEN_MAX);
+        assert!(cut.starts_with("stale temp aaaa"), "{cut}");
+        assert!(cut.ends_with("éé.pth.tar (writer pid 7 is gone)"), "{cut}");
+        let token = cut.split(' ').nth(2).unwrap();
+        assert_eq!(token.chars().count(), WARNING_TOKEN_MAX);
+        assert!(token.contains('…'));
+        assert_eq!(cut_long_tokens("a  b\tc", 8), "a  b\tc");
+        assert_eq!(cut_long_tokens("", 8), "");
+    }
 
     #[test]
     fn sizes_and_non_finite_texts() {

@@ -489,6 +489,16 @@ pub struct SaveView {
     pub bytes_freed: u64,
     #[serde(serialize_with = "crate::engine::alias::serialize_strategy")]
     pub alias_strategy: Option<crate::engine::alias::AliasStrategy>,
+    /// What the save did that the caller may not expect: `{kind, message, …}`.
+    pub notes: Vec<SaveNoteView>,
+}
+
+/// One [`crate::engine::SaveNote`]: its typed fields plus the sentence the CLI prints.
+#[derive(Debug, Serialize)]
+pub struct SaveNoteView {
+    #[serde(flatten)]
+    pub note: crate::engine::SaveNote,
+    pub message: String,
 }
 
 pub fn save_view(r: &SaveReport) -> SaveView {
@@ -502,6 +512,14 @@ pub fn save_view(r: &SaveReport) -> SaveView {
         pruned: r.pruned.iter().map(|p| path_str(p)).collect(),
         bytes_freed: r.bytes_freed,
         alias_strategy: r.alias_strategy,
+        notes: r
+            .notes
+            .iter()
+            .map(|n| SaveNoteView {
+                note: n.clone(),
+                message: n.to_string(),
+            })
+            .collect(),
     }
 }
 

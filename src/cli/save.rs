@@ -147,6 +147,9 @@ pub fn run(args: &SaveArgs, ctx: &Ctx) -> Result<()> {
     if report.became_best {
         writeln!(out, "{}", paint.green("new best"))?;
     }
+    for n in &report.notes {
+        writeln!(out, "{} {n}", paint.yellow("note:"))?;
+    }
     for p in &report.pruned {
         writeln!(out, "pruned {}", p.display())?;
     }

@@ -7,13 +7,13 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use serde::Serialize;
 
-use super::atomic::{create_mode, fsync_dir};
+use super::atomic::{chmod_unsupported_is_ok, fsync_dir, set_create_mode};
 use super::fault;
 use crate::store::temp::temp_name;
 use crate::{Error, Result};
@@ -303,9 +303,10 @@ fn try_clone(src: &Path, tmp: &Path, reflink: bool) -> std::result::Result<(), A
         fault::point("alias.copy").map_err(Attempt::Injected)?;
         copy_all(&mut input, &mut out).map_err(Attempt::Real)?;
     }
-    fault::point("alias.chmod").map_err(Attempt::Injected)?;
-    out.set_permissions(std::fs::Permissions::from_mode(create_mode()))
-        .map_err(Attempt::Real)?;
+    match fault::point("alias.chmod") {
+        Ok(()) => chmod_unsupported_is_ok(set_create_mode(&out)).map_err(Attempt::Real)?,
+        Err(e) => chmod_unsupported_is_ok(Err(e)).map_err(Attempt::Injected)?,
+    }
     fault::point("alias.fsync").map_err(Attempt::Injected)?;
     out.sync_all().map_err(Attempt::Real)?;
     Ok(())
@@ -348,7 +349,9 @@ fn copy_all(input: &mut File, out: &mut File) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::atomic::create_mode;
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn hardlink_then_relink_same_inode() {

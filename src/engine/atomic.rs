@@ -36,6 +36,22 @@ pub fn create_mode() -> u32 {
     *MODE.get_or_init(|| 0o666 & !current_umask())
 }
 
+/// Give a just-written file [`create_mode`] (rule 8).
+pub(crate) fn set_create_mode(file: &File) -> std::io::Result<()> {
+    file.set_permissions(std::fs::Permissions::from_mode(create_mode()))
+}
+
+/// A chmod result, with "this filesystem has no permission bits" counted as done:
+/// many FUSE mounts (gcsfuse, s3fs, some sshfs options) answer `fchmod` with ENOSYS or
+/// ENOTSUP and give every file the mount's fixed mode whatever we ask, so that is no
+/// reason to lose a save.
+pub(crate) fn chmod_unsupported_is_ok(r: std::io::Result<()>) -> std::io::Result<()> {
+    match r {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::ENOTSUP)) => Ok(()),
+        r => r,
+    }
+}
+
 fn current_umask() -> u32 {
     // /proc/self/status reads the umask without changing it (no race with other threads).
     if let Ok(s) = std::fs::read_to_string("/proc/self/status") {
@@ -280,8 +296,7 @@ impl TempFile {
             return Err(Error::Internal("temp file already finished".into()));
         };
         let dest = self.dest.clone();
-        fault::point("tmp.chmod").map_err(|e| Error::io("chmod", &dest, e))?;
-        file.set_permissions(std::fs::Permissions::from_mode(create_mode()))
+        chmod_unsupported_is_ok(fault::point("tmp.chmod").and_then(|()| set_create_mode(&file)))
             .map_err(|e| Error::io("chmod", &dest, e))?;
         fault::point("tmp.fsync").map_err(|e| Error::io("fsync", &dest, e))?;
         file.sync_all().map_err(|e| Error::io("fsync", &dest, e))?;

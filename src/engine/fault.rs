@@ -108,7 +108,8 @@ mod seam {
             }
         }
 
-        /// Only count points whose label starts with `prefix` (e.g. "alias.link").
+        /// Only count points whose label starts with `prefix` (e.g. "alias.link"; several
+        /// alternatives joined by `|`, e.g. "fs.link|alias.chmod").
         pub fn on_label(mut self, prefix: &str) -> FaultPlan {
             self.label_prefix = Some(prefix.to_string());
             self
@@ -233,7 +234,7 @@ mod seam {
                 continue;
             }
             match &slot.plan.label_prefix {
-                Some(prefix) if !label.starts_with(prefix.as_str()) => continue,
+                Some(prefix) if !prefix.split('|').any(|p| label.starts_with(p)) => continue,
                 None if fs_point => continue,
                 _ => {}
             }

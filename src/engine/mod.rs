@@ -138,6 +138,43 @@ pub struct SaveReport {
     /// `"none"`).
     #[serde(serialize_with = "alias::serialize_strategy")]
     pub alias_strategy: Option<alias::AliasStrategy>,
+    /// What the caller may not expect and should be told (printed by the CLI, in
+    /// `--json` and in Python's result).
+    pub notes: Vec<SaveNote>,
+}
+
+/// Something a save did that a user may not expect.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SaveNote {
+    /// The epoch saved is lower than the run's previous `last`, which now points back at
+    /// it: a resumed trainer starts from this epoch.
+    EarlierThanLast { epoch: u64, previous_last: u64 },
+    /// A file with the checkpoint's name was on disk but not in the manifest (left by an
+    /// interrupted save, or copied in by hand); the save replaced it.
+    ReplacedUnlistedFile { name: String, bytes: u64 },
+}
+
+impl std::fmt::Display for SaveNote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SaveNote::EarlierThanLast {
+                epoch,
+                previous_last,
+            } => write!(
+                f,
+                "epoch {epoch} is lower than the previous last (epoch {previous_last}): `last` now \
+                 points at epoch {epoch}, so a resumed trainer starts from it \
+                 (restoring epoch {previous_last} points it back)"
+            ),
+            SaveNote::ReplacedUnlistedFile { name, bytes } => write!(
+                f,
+                "{name} ({}) was on disk but not in the manifest (left by an interrupted save, \
+                 or copied in by hand); it was replaced",
+                crate::units::human_bytes(*bytes)
+            ),
+        }
+    }
 }
 
 /// A run opened for reading and mutation.

@@ -454,6 +454,25 @@ impl Run {
             .iter()
             .position(|e| e.epoch == req.epoch && !e.is_trashed());
         let replaced = existing.is_some();
+        // Said, not refused: both are legitimate (re-running an epoch, an orphan of an
+        // interrupted save), but neither should happen silently.
+        let mut notes = Vec::new();
+        if let Some(previous_last) = m.last.filter(|&l| req.epoch < l) {
+            notes.push(SaveNote::EarlierThanLast {
+                epoch: req.epoch,
+                previous_last,
+            });
+        }
+        if !replaced {
+            if let Ok(md) = std::fs::symlink_metadata(dir.join(&name)) {
+                if md.is_file() {
+                    notes.push(SaveNote::ReplacedUnlistedFile {
+                        name: name.clone(),
+                        bytes: md.len(),
+                    });
+                }
+            }
+        }
         let (metric, metric_raw) = match req.metric {
             Some(v) if v.is_finite() => (Some(v), None),
             Some(v) => (None, Some(crate::units::non_finite_text(v))),
@@ -578,6 +597,7 @@ impl Run {
             pruned,
             bytes_freed,
             alias_strategy: strategy,
+            notes,
         })
     }
 }

@@ -72,6 +72,9 @@ pub fn scan(dir: &Path, layout: Option<LayoutKind>) -> Result<RunSnapshot> {
         LayoutKind::Hf => hf::scan(&canonical),
     }?;
     snap.trash_bytes = trash::trash_bytes(&snap.run);
+    for w in &mut snap.warnings {
+        *w = crate::units::cut_long_tokens(w, crate::units::WARNING_TOKEN_MAX);
+    }
     Ok(snap)
 }
 

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::util::engine::*;
-use ckpt::engine::Run;
+use ckpt::engine::{fault, Run};
 use ckpt::rank::RetentionPolicy;
 
 fn setup(dir: &Path) {
@@ -169,4 +169,65 @@ fn walk_save_copy() {
 fn walk_save_move() {
     let steps = walk("save_move");
     assert!(steps.contains(&"move.link") && steps.contains(&"move.unlink_source"));
+}
+
+/// Many FUSE mounts (gcsfuse, s3fs) answer fchmod with ENOSYS: the file keeps the
+/// mount's fixed mode, and the save must still land, with its bytes and manifest entry.
+#[test]
+fn a_save_lands_when_fchmod_of_the_temp_is_unsupported() {
+    let base = Scratch::new();
+    let d = base.path().join("run");
+    let run = Run::open_or_create(&d, opts()).unwrap();
+    fault::arm(fault::FaultPlan::always("tmp.chmod", libc::ENOSYS));
+    let r = save_gen(&run, 1, 0, Some(1.0), None);
+    fault::disarm();
+    r.unwrap_or_else(|e| panic!("save failed on a filesystem without chmod: {e}"));
+    // The chmod was refused, so the file kept its temp's mode (proof the step ran).
+    assert_eq!(mode(&d.join("checkpoint-1.pth.tar")), 0o600);
+    assert_eq!(
+        std::fs::read(d.join("checkpoint-1.pth.tar")).unwrap(),
+        payload(1, 0)
+    );
+    let m = assert_run_consistent(&d);
+    assert_eq!(m.last, Some(1));
+}
+
+/// The same for an alias made by copy (no hardlinks on such mounts either): the copy's
+/// fchmod answering ENOSYS still leaves `last` and `best` holding the new bytes.
+#[test]
+fn a_copied_alias_lands_when_its_fchmod_is_unsupported() {
+    let base = Scratch::new();
+    let d = base.path().join("run");
+    let run = Run::open_or_create(&d, opts()).unwrap();
+    // No hardlinks for the alias, and fchmod unsupported: both answer ENOSYS. The link
+    // is refused at the alias step, not as the filesystem's answer (`fs.link`), so the
+    // engine remembers no strategy for this device: tmpfs device numbers are reused
+    // after unmount, and other tests in this process would inherit it.
+    fault::arm(fault::FaultPlan::always(
+        "alias.link|alias.chmod",
+        libc::ENOSYS,
+    ));
+    let r = save_gen(&run, 1, 0, Some(1.0), None);
+    fault::disarm();
+    r.unwrap_or_else(|e| panic!("save failed on a filesystem without chmod: {e}"));
+    for name in ["checkpoint-1.pth.tar", "last.pth.tar", "model_best.pth.tar"] {
+        assert_eq!(
+            std::fs::read(d.join(name)).unwrap(),
+            payload(1, 0),
+            "{name}"
+        );
+    }
+    let ino = |n: &str| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(d.join(n)).unwrap());
+    assert_ne!(
+        ino("last.pth.tar"),
+        ino("checkpoint-1.pth.tar"),
+        "the alias should be a copy"
+    );
+    // The copy's chmod was refused: it kept the mode it was created with.
+    assert_eq!(mode(&d.join("last.pth.tar")), 0o600);
+    assert_run_consistent(&d);
+}
+
+fn mode(p: &Path) -> u32 {
+    std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions()) & 0o777
 }

@@ -454,3 +454,88 @@ fn lock_timeout_accepts_any_non_negative_number() {
         assert!(err.contains("≥ 0"), "{err}");
     }
 }
+
+// ------------------------------------------------------------ 13. saves that need a word
+
+/// Saving an epoch lower than `last` moves `last` back: legitimate (an epoch re-run)
+/// but never silent — the CLI says so, and `--json` carries a typed note.
+#[test]
+fn saving_an_epoch_lower_than_last_says_so() {
+    let d = Dir::new("lower-epoch");
+    let run = d.native_run("run", &[1.0, 2.0, 3.0], 1024);
+    let src = d.create("again.bin", vec![7u8; 1024]);
+    let out = d
+        .command()
+        .args(["save"])
+        .arg(&run)
+        .args(["--epoch", "1", "--metric", "0.5"])
+        .arg(&src)
+        .assert_ok();
+    assert!(
+        out.contains("note: epoch 1 is lower than the previous last (epoch 2)"),
+        "{out}"
+    );
+    let src = d.create("older.bin", vec![8u8; 1024]);
+    let out = d
+        .command()
+        .args(["save", "--json"])
+        .arg(&run)
+        .args(["--epoch", "0", "--metric", "0.1"])
+        .arg(&src)
+        .assert_ok();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["notes"][0]["kind"], "earlier_than_last", "{v}");
+    assert_eq!(v["notes"][0]["previous_last"], 1, "{v}");
+    // And a save in order says nothing of the kind.
+    let src = d.create("next.bin", vec![9u8; 1024]);
+    let out = d
+        .command()
+        .args(["save"])
+        .arg(&run)
+        .args(["--epoch", "5"])
+        .arg(&src)
+        .assert_ok();
+    assert!(!out.contains("note:"), "{out}");
+}
+
+/// A file under a checkpoint's name that the manifest does not list (an interrupted
+/// save's orphan, or copied in by hand) is replaced by a save of that epoch: said, with
+/// its size, in text and JSON.
+#[test]
+fn replacing_a_file_the_manifest_did_not_list_says_so() {
+    let d = Dir::new("unlisted");
+    let run = d.native_run("run", &[1.0], 1024);
+    fs::write(run.join("checkpoint-4.pth.tar"), vec![1u8; 3000]).unwrap();
+    let src = d.create("four.bin", vec![4u8; 1024]);
+    let out = d
+        .command()
+        .args(["save"])
+        .arg(&run)
+        .args(["--epoch", "4"])
+        .arg(&src)
+        .assert_ok();
+    assert!(
+        out.contains("note: checkpoint-4.pth.tar (2.9 KiB) was on disk but not in the manifest"),
+        "{out}"
+    );
+    assert_eq!(
+        fs::read(run.join("checkpoint-4.pth.tar")).unwrap(),
+        vec![4u8; 1024]
+    );
+    fs::write(run.join("checkpoint-6.pth.tar"), vec![1u8; 10]).unwrap();
+    let src = d.create("six.bin", vec![6u8; 1024]);
+    let out = d
+        .command()
+        .args(["save", "--json"])
+        .arg(&run)
+        .args(["--epoch", "6"])
+        .arg(&src)
+        .assert_ok();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["notes"][0]["kind"], "replaced_unlisted_file", "{v}");
+    assert_eq!(v["notes"][0]["bytes"], 10, "{v}");
+    assert!(v["notes"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("checkpoint-6.pth.tar"));
+}

@@ -56,10 +56,17 @@ fn timm_names_timm_never_writes_are_unmanaged() {
         run.join("checkpoint-004.pth.tar"),
     )
     .unwrap();
+    // Same epoch, another extension: this run's saver writes `.pth.tar` only.
+    fs::copy(
+        run.join("checkpoint-4.pth.tar"),
+        run.join("checkpoint-4.pth"),
+    )
+    .unwrap();
     let ls = d.command().args(["ls", "timm-basic", "--json"]).json();
     let n = names(&ls);
     assert!(
-        !n.iter().any(|n| n.contains("+8") || n.contains("004")),
+        !n.iter()
+            .any(|n| n.contains("+8") || n.contains("004") || n == "checkpoint-4.pth"),
         "{n:?}"
     );
     assert!(
@@ -68,12 +75,15 @@ fn timm_names_timm_never_writes_are_unmanaged() {
     );
     let un = ls["unmanaged"].to_string();
     assert!(
-        un.contains("checkpoint-+8.pth.tar") && un.contains("checkpoint-004.pth.tar"),
+        un.contains("checkpoint-+8.pth.tar")
+            && un.contains("checkpoint-004.pth.tar")
+            && un.contains("checkpoint-4.pth\""),
         "{ls}"
     );
     prune(&d, "timm-basic");
     assert!(run.join("checkpoint-+8.pth.tar").is_file());
     assert!(run.join("checkpoint-004.pth.tar").is_file());
+    assert!(run.join("checkpoint-4.pth").is_file());
 }
 
 #[test]

@@ -634,7 +634,7 @@ fn compact_80x24_shows_table_best_last_headroom() {
         "top-k",
         "disk",
         "more checkpoints fit",
-        "measuring growth",
+        "no growth seen yet",
     ] {
         assert!(s.contains(pane), "120x40 lacks {pane}");
     }
@@ -931,7 +931,7 @@ fn disk_pane_says_steady_or_full_from_the_runs_growth() {
         );
         let s = screen(&app, 120, 40);
         if epoch < 10 {
-            assert!(s.contains("time to full: measuring growth"), "{s}");
+            assert!(s.contains("time to full: no growth seen yet"), "{s}");
         }
     }
     let s = screen(&app, 120, 40);

@@ -154,6 +154,58 @@ fn read_held(path: &Path) -> std::result::Result<Held, String> {
     })
 }
 
+/// The one extension timm's saver uses in this run (its `extension` argument): that of
+/// `last`/`model_best` when present, else the most common among checkpoint files (ties
+/// and no files: timm's default `.pth.tar`).
+fn run_extension(
+    last: Option<&str>,
+    best: Option<&str>,
+    checkpoints: &[Checkpoint],
+) -> &'static str {
+    if let Some((_, e)) = last.or(best).and_then(|n| common::split_ext(n, EXTS)) {
+        return e;
+    }
+    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for c in checkpoints {
+        if let Some((_, e)) = common::split_ext(&c.name, EXTS) {
+            *counts.entry(e).or_default() += 1;
+        }
+    }
+    let top = counts.values().copied().max().unwrap_or(0);
+    let mut winners = counts.iter().filter(|(_, &n)| n == top).map(|(e, _)| *e);
+    match (winners.next(), winners.next()) {
+        (Some(e), None) => e,
+        _ => ".pth.tar",
+    }
+}
+
+/// A checkpoint file with another extension than the run's was not written by this
+/// run's saver (`checkpoint-4.pth` beside `checkpoint-4.pth.tar`): two files of one
+/// epoch are never guessed into the ranking; such a file is listed as unmanaged and
+/// never pruned.
+fn unmanage_other_extensions(
+    checkpoints: &mut Vec<Checkpoint>,
+    run_ext: &str,
+    unmanaged: &mut BTreeMap<String, String>,
+    warnings: &mut Vec<String>,
+) {
+    checkpoints.retain(|c| {
+        let other = common::split_ext(&c.name, EXTS).is_some_and(|(_, e)| e != run_ext);
+        if other {
+            warnings.push(format!(
+                "{}: timm writes one extension per run ({run_ext} here); listed as unmanaged, \
+                 never ranked or pruned",
+                c.name
+            ));
+            unmanaged.insert(
+                c.name.clone(),
+                format!("another extension than this run's {run_ext}"),
+            );
+        }
+        !other
+    });
+}
+
 /// Scan a timm run directory.
 pub fn scan(run: &Path) -> Result<RunSnapshot> {
     let mut unmanaged: BTreeMap<String, String> = BTreeMap::new();
@@ -249,6 +301,13 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         }
         checkpoints.push(c);
     }
+
+    let run_ext = run_extension(
+        last_file.as_ref().map(|(n, _)| n.as_str()),
+        best_file.as_ref().map(|(n, _)| n.as_str()),
+        &checkpoints,
+    );
+    unmanage_other_extensions(&mut checkpoints, run_ext, &mut unmanaged, &mut warnings);
 
     // Resolve `last` first: when it is the only copy of its epoch it becomes a checkpoint
     // that `model_best` may then share.

@@ -72,7 +72,7 @@ pub fn render(_app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buf
     };
     let fits = proj
         .as_ref()
-        .map(|p| format!("~{} more checkpoints fit", p.fits));
+        .map(|p| format!("~{} more checkpoints fit", fmt::approx_count(p.fits)));
     let full = proj.as_ref().map(|p| match (p.growth, p.full_in) {
         (Growth::Rate(r), Some(d)) => format!(
             "full in ~{} · run +{}/h",
@@ -80,7 +80,8 @@ pub fn render(_app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buf
             fmt::bytes((r * 3600.0) as u64)
         ),
         (Growth::Steady, _) => "run size steady: not filling the disk".to_string(),
-        _ => "time to full: measuring growth…".to_string(),
+        // The rate needs saves seen growing the run (a finished run never has them).
+        _ => "time to full: no growth seen yet".to_string(),
     });
     let warn = proj.as_ref().filter(|p| p.warn).map(|p| {
         format!(
@@ -135,7 +136,10 @@ pub fn render(_app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buf
             segs.push(vec![Span::raw(lead), Span::styled(text, theme.error())]);
         } else {
             if let Some(p) = &proj {
-                segs.push(vec![Span::raw(format!(" · ~{} more fit", p.fits))]);
+                segs.push(vec![Span::raw(format!(
+                    " · ~{} more fit",
+                    fmt::approx_count(p.fits)
+                ))]);
             }
             match proj.as_ref().map(|p| (p.growth, p.full_in)) {
                 Some((Growth::Rate(_), Some(d))) => segs.push(vec![Span::raw(format!(

@@ -46,6 +46,19 @@ pub fn long_duration(d: Duration) -> String {
     }
 }
 
+/// A count that is an estimate, to two significant digits: "17", "1,800", "7,000,000".
+/// The exact figure would tick with every megabyte anyone writes to the disk.
+pub fn approx_count(n: u64) -> String {
+    if n < 100 {
+        return n.to_string();
+    }
+    let mut scale = 1u64;
+    while n / scale >= 100 {
+        scale *= 10;
+    }
+    exact((n + scale / 2) / scale * scale)
+}
+
 /// An age as the screen shows it, in steps that grow with it: by the second under
 /// 10 s (a save just landed), then by ten seconds, then minutes, hours, days. A finer
 /// step would say nothing more and keep a watched screen changing every second (the
@@ -202,5 +215,14 @@ mod tests {
         assert_eq!(at(59), "50s");
         assert_eq!(at(60), "1m");
         assert_eq!(at(7200), "2h");
+    }
+
+    #[test]
+    fn estimates_keep_two_significant_digits() {
+        assert_eq!(approx_count(7), "7");
+        assert_eq!(approx_count(99), "99");
+        assert_eq!(approx_count(174), "170");
+        assert_eq!(approx_count(17_858), "18,000");
+        assert_eq!(approx_count(6_978_704), "7,000,000");
     }
 }

@@ -124,6 +124,12 @@ pub fn stopped_text(ago: std::time::Duration) -> String {
 /// Trainer line: time since the last save, overdue, and the trainer: pid, alive or
 /// exited N ago, cpu, memory and command line; or "no trainer seen".
 pub fn trainer_spans(app: &App, run: &RunEntry, theme: Theme) -> Vec<Span<'static>> {
+    trainer_spans_with(app, run, theme, true)
+}
+
+/// [`trainer_spans`], with the live trainer's cpu and memory or without (they give
+/// way first when the line is too long: the command line says more).
+fn trainer_spans_with(app: &App, run: &RunEntry, theme: Theme, usage: bool) -> Vec<Span<'static>> {
     let last_save = run
         .snapshot
         .as_ref()
@@ -157,12 +163,16 @@ pub fn trainer_spans(app: &App, run: &RunEntry, theme: Theme) -> Vec<Span<'stati
             spans.push(Span::styled("trainer ", theme.title()));
             spans.push(Span::styled(format!("{pid} alive"), theme.ok()));
             if let Some(t) = t {
-                spans.push(Span::raw(format!(
-                    " · cpu {:.0}% · mem {} · {}",
-                    t.cpu_percent,
-                    fmt::bytes(t.memory),
-                    t.command
-                )));
+                spans.push(Span::raw(if usage {
+                    format!(
+                        " · cpu {:.0}% · mem {} · {}",
+                        t.cpu_percent,
+                        fmt::bytes(t.memory),
+                        t.command
+                    )
+                } else {
+                    format!(" · {}", t.command)
+                }));
             }
         }
         Activity::Exited { ago, last_save } => {
@@ -200,6 +210,29 @@ pub fn trainer_spans(app: &App, run: &RunEntry, theme: Theme) -> Vec<Span<'stati
     spans
 }
 
+/// Spans cut to `w` columns with a "…" where text was cut (a command line that runs
+/// off the edge must not look complete).
+fn fit_spans(spans: Vec<Span<'static>>, w: usize) -> Vec<Span<'static>> {
+    let total: usize = spans.iter().map(Span::width).sum();
+    if total <= w {
+        return spans;
+    }
+    let mut out = Vec::new();
+    let mut left = w;
+    for s in spans {
+        let sw = s.width();
+        if sw < left {
+            left -= sw;
+            out.push(s);
+        } else {
+            let cut = fmt::fit(&s.content, left);
+            out.push(Span::styled(cut, s.style));
+            break;
+        }
+    }
+    out
+}
+
 pub fn render(app: &App, run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme) {
     let w = area.width as usize;
     let layout = run
@@ -228,7 +261,11 @@ pub fn render(app: &App, run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Th
     }
     let mut lines = vec![Line::from(line)];
     if area.height >= 2 {
-        lines.push(Line::from(trainer_spans(app, run, theme)));
+        let mut spans = trainer_spans(app, run, theme);
+        if spans.iter().map(Span::width).sum::<usize>() > w {
+            spans = trainer_spans_with(app, run, theme, false);
+        }
+        lines.push(Line::from(fit_spans(spans, w)));
     }
     Paragraph::new(lines).render(area, buf);
 }

@@ -83,20 +83,28 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
         .title(Span::styled(title, theme.title()));
     let inner = block.inner(list);
     block.render(list, buf);
+    // Below 100 columns the layout column goes (the run's own header says it) and
+    // the activity gets the room: whether the trainer lives matters more than a name's
+    // last letters.
+    let narrow = inner.width < 100;
     let widths = [
-        Constraint::Fill(3),
-        Constraint::Length(9),
+        Constraint::Fill(if narrow { 4 } else { 3 }),
+        Constraint::Length(if narrow { 0 } else { 9 }),
         Constraint::Length(5),
         Constraint::Length(14),
         Constraint::Length(7),
         Constraint::Length(9),
-        Constraint::Fill(2),
+        Constraint::Fill(if narrow { 5 } else { 2 }),
     ];
     // The table lays its columns out the same way: cut names to the real width, from
     // the left, so `…/runs/timm-basic` and `…/qa/timm-basic` stay distinguishable.
-    let cols = Layout::horizontal(widths).spacing(1).split(inner);
+    let widths: Vec<Constraint> = widths
+        .into_iter()
+        .filter(|c| *c != Constraint::Length(0))
+        .collect();
+    let cols = Layout::horizontal(widths.clone()).spacing(1).split(inner);
     let name_w = cols[0].width as usize;
-    let activity_w = cols[6].width as usize;
+    let activity_w = cols[cols.len() - 1].width as usize;
     let view = app.list_view();
     let full_names: Vec<String> = view.iter().map(|&i| run_name(app, i)).collect();
     let names = fmt::fit_distinct(&full_names, name_w);
@@ -178,7 +186,13 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
                         &[
                             format!("pid {pid} {}", header::exited_text(ago, last_save)),
                             header::exited_text(ago, last_save),
-                            header::exited_text(ago, None),
+                            match (ago, last_save) {
+                                (None, Some(d)) => {
+                                    format!("exited, saved {} ago", fmt::age_step(d))
+                                }
+                                _ => header::exited_text(ago, None),
+                            },
+                            "exited".into(),
                         ],
                         activity_w,
                     ),
@@ -209,23 +223,33 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
             } else {
                 Style::new()
             };
-            Some(
-                Row::new(vec![
-                    Cell::from(name),
-                    Cell::from(layout),
-                    Cell::from(Line::from(count).right_aligned()),
-                    Cell::from(Span::styled(best, theme.best())),
-                    Cell::from(last),
-                    Cell::from(Line::from(size).right_aligned()),
-                    Cell::from(activity),
-                ])
-                .style(style),
-            )
+            let mut cells = vec![Cell::from(name)];
+            if !narrow {
+                cells.push(Cell::from(layout));
+            }
+            cells.extend([
+                Cell::from(Line::from(count).right_aligned()),
+                Cell::from(Span::styled(best, theme.best())),
+                Cell::from(last),
+                Cell::from(Line::from(size).right_aligned()),
+                Cell::from(activity),
+            ]);
+            Some(Row::new(cells).style(style))
         })
         .collect();
     let header_row = Row::new(
         ["run", "layout", "ckpts", "best", "last", "size", "activity"]
-            .map(|h| Cell::from(Span::styled(h, theme.title()))),
+            .into_iter()
+            .filter(|h| !(narrow && *h == "layout"))
+            .map(|h| {
+                // Numbers are right-aligned, so are their headers.
+                let line = Line::from(Span::styled(h, theme.title()));
+                Cell::from(if matches!(h, "ckpts" | "size") {
+                    line.right_aligned()
+                } else {
+                    line
+                })
+            }),
     );
     Table::new(rows, widths)
         .header(header_row)
