@@ -9,7 +9,8 @@
 //! searched in /proc, only when needed (at start, when the run changed while no live
 //! trainer is known, and every [`SEARCH_EVERY`] otherwise): a process with a file open
 //! under the run, or a command line whose path arguments resolve (relative to its cwd)
-//! into the run, or — weakest — a cwd inside the run together with real writes. Shells,
+//! into the run, or — weakest — a cwd inside the run (or at the root a Lightning
+//! logger writes the run's `<name>/version_N` under) together with real writes. Shells,
 //! pagers, editors and monitors that merely sit there never count.
 
 use std::path::{Path, PathBuf};
@@ -61,6 +62,9 @@ const SITTERS: &[&str] = &[
     "btop",
     "top",
     "sleep",
+    // Wrappers that stay the trainer's parent: the trainer is their child.
+    "timeout",
+    "time",
     "ls",
     "du",
     "df",
@@ -227,7 +231,8 @@ fn resolve(value: &str, cwd: Option<&Path>) -> Option<PathBuf> {
 /// Does the command line name the run? Either a path argument inside it, or one
 /// naming a directory at most three levels above it together with another argument
 /// that names the rest (timm: `--output ./output --experiment exp` writes
-/// `output/train/exp`).
+/// `output/train/exp`), or naming the root a Lightning logger writes the run under
+/// ([`logger_root_of`]: `--root ./logs` writes `logs/lightning_logs/version_N`).
 pub(crate) fn args_name_run(args: &[String], cwd: Option<&Path>, run: &Path) -> bool {
     let values: Vec<&str> = args.iter().skip(1).filter_map(|a| arg_value(a)).collect();
     for (i, v) in values.iter().enumerate() {
@@ -254,11 +259,29 @@ pub(crate) fn args_name_run(args: &[String], cwd: Option<&Path>, run: &Path) -> 
             .iter()
             .enumerate()
             .any(|(j, w)| j != i && rest.iter().any(|r| r == w));
-        if named {
+        if named || logger_root_of(run) == Some(abs) {
             return true;
         }
     }
     false
+}
+
+/// The root a Lightning logger writes the run under: `run` is `<root>/<name>/version_N`
+/// (`lightning_logs/version_0` by default) and the newest version there — what a
+/// trainer given `<root>` (`--root ./logs`, `default_root_dir`, or its cwd) writes
+/// now. Older versions are finished runs of earlier trainers.
+pub(crate) fn logger_root_of(run: &Path) -> Option<PathBuf> {
+    let version = |name: &std::ffi::OsStr| -> Option<u64> {
+        name.to_str()?.strip_prefix("version_")?.parse().ok()
+    };
+    let n = version(run.file_name()?)?;
+    let name_dir = run.parent()?;
+    let newest = std::fs::read_dir(name_dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| version(&e.file_name()))
+        .max()?;
+    (newest == n).then(|| name_dir.parent().map(Path::to_path_buf))?
 }
 
 /// One process that looks like it writes a run.
@@ -273,6 +296,8 @@ pub(crate) struct Found {
 /// Search /proc for the writer of each run, skipping `skip` (the monitor's lineage).
 pub(crate) fn search(runs: &[PathBuf], skip: &[u32]) -> Vec<Option<Found>> {
     let mut cands: Vec<Vec<Found>> = vec![Vec::new(); runs.len()];
+    // A Lightning run's logger root: a trainer whose cwd is there writes the run.
+    let roots: Vec<Option<PathBuf>> = runs.iter().map(|r| logger_root_of(r)).collect();
     for pid in proc::pids() {
         if skip.contains(&pid) {
             continue;
@@ -298,7 +323,8 @@ pub(crate) fn search(runs: &[PathBuf], skip: &[u32]) -> Vec<Option<Found>> {
         if let Some(c) = &cwd {
             let mut written = None;
             for (i, r) in runs.iter().enumerate() {
-                if ev[i].is_none() && c.starts_with(r) {
+                let here = c.starts_with(r) || roots[i].as_deref() == Some(c.as_path());
+                if ev[i].is_none() && here {
                     let w = *written.get_or_insert_with(|| proc::written(pid).unwrap_or(0));
                     if w >= CWD_MIN_WRITTEN {
                         ev[i] = Some(Evidence::WorkingDir);
@@ -716,6 +742,38 @@ mod tests {
         ));
         assert!(!args_name_run(&s(&["py", "/", "exp"]), None, timm));
         assert!(!args_name_run(&s(&["py", "/work", "exp"]), None, timm));
+    }
+
+    #[test]
+    fn a_lightning_root_names_only_its_newest_version() {
+        let tmp = tempfile::tempdir().unwrap();
+        let logs = tmp.path().join("proj/logs");
+        for v in ["version_0", "version_1"] {
+            std::fs::create_dir_all(logs.join("lightning_logs").join(v)).unwrap();
+        }
+        let (old, new) = (
+            logs.join("lightning_logs/version_0"),
+            logs.join("lightning_logs/version_1"),
+        );
+        assert_eq!(logger_root_of(&new), Some(logs.clone()));
+        assert_eq!(
+            logger_root_of(&old),
+            None,
+            "an earlier trainer's finished run"
+        );
+        let cwd = Some(tmp.path().join("proj"));
+        let a = s(&["python", "train.py", "--root", "./logs"]);
+        assert!(args_name_run(&a, cwd.as_deref(), &new));
+        assert!(!args_name_run(&a, cwd.as_deref(), &old));
+        // Not a logger's layout: the parent alone does not name the run.
+        let plain = tmp.path().join("proj/out/run");
+        std::fs::create_dir_all(&plain).unwrap();
+        assert_eq!(logger_root_of(&plain), None);
+        assert!(!args_name_run(
+            &s(&["python", "train.py", "--out", "./out"]),
+            cwd.as_deref(),
+            &plain
+        ));
     }
 
     #[test]

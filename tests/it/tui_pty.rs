@@ -856,3 +856,105 @@ fn trainers_started_from_the_parent_dir_are_named_then_shown_exited_when_killed(
     w.keys("q");
     assert!(w.wait_exit(10).success());
 }
+
+/// A small real Lightning training (CSV logger, `ModelCheckpoint` top-2 + last): logs
+/// and ~1 MiB checkpoints under `<--root>/lightning_logs/version_N`, an epoch about
+/// every 0.3 s, until killed.
+const LIGHTNING_TRAINER: &str = r#"
+import sys, time
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+class Model(L.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(512, 512)
+    def training_step(self, batch, _):
+        x, y = batch
+        return torch.nn.functional.mse_loss(self.layer(x), y)
+    def validation_step(self, batch, _):
+        x, y = batch
+        self.log("val_loss", torch.nn.functional.mse_loss(self.layer(x), y))
+    def on_train_epoch_end(self):
+        time.sleep(0.3)  # the epoch's work
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+root = sys.argv[sys.argv.index("--root") + 1]
+data = TensorDataset(torch.randn(32, 512), torch.randn(32, 512))
+trainer = L.Trainer(
+    max_epochs=100000, default_root_dir=root,
+    logger=L.pytorch.loggers.CSVLogger(root),
+    callbacks=[L.pytorch.callbacks.ModelCheckpoint(monitor="val_loss", save_top_k=2, save_last=True)],
+    enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", log_every_n_steps=1,
+)
+trainer.fit(Model(), DataLoader(data, batch_size=16), DataLoader(data, batch_size=16))
+"#;
+
+#[test]
+fn a_live_lightning_trainer_started_with_a_relative_root_is_alive_then_exited() {
+    let test = "a_live_lightning_trainer_started_with_a_relative_root_is_alive_then_exited";
+    // The Python with torch and lightning (`.ci/test` sets CKPT_TEST_PYTHON to its venv).
+    let py = std::env::var("CKPT_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has = Command::new(&py)
+        .args(["-c", "import lightning, torch"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        util::skip::skip(
+            test,
+            &format!("lightning and torch not importable by {py} (set CKPT_TEST_PYTHON)"),
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let proj = tmp.path().canonicalize().unwrap().join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(proj.join("train.py"), LIGHTNING_TRAINER).unwrap();
+    // An earlier, finished run of the same project: never this trainer's.
+    let old = proj.join("logs/lightning_logs/version_0");
+    std::fs::create_dir_all(&old).unwrap();
+    // Launched from the project dir with a relative root: it writes version_1.
+    let trainer = Reaped(
+        Command::new(&py)
+            .args(["train.py", "--root", "./logs"])
+            .current_dir(&proj)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = trainer.0.id();
+    let run = proj.join("logs/lightning_logs/version_1");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !run.join("checkpoints/last.ckpt").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the Lightning trainer did not save"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut w = watch(&[run.to_str().unwrap()], 120, 40);
+    let alive = format!("trainer pid {pid} alive");
+    let s = w.wait_for("the Lightning trainer, alive", 30, |s| s.contains(&alive));
+    assert!(s.contains("· lightning · val_loss (min)"), "{s}");
+    assert!(s.contains("train.py --root ./logs"), "{s}");
+    let green = colour_of(&w, &format!("pid {pid} alive"));
+    assert_eq!(green, Some(vt100::Color::Idx(2)), "green");
+    // The finished version_0 is not its run.
+    let mut o = watch(&[old.to_str().unwrap()], 120, 40);
+    o.wait_for("the old run's header", 30, |s| {
+        s.contains("no trainer seen")
+    });
+    o.keys("q");
+    assert!(o.wait_exit(10).success());
+    // Killed mid-run: exited, in red.
+    drop(trainer);
+    let exited = format!("trainer pid {pid} exited");
+    w.wait_for("the trainer to be seen exited", 10, |s| s.contains(&exited));
+    let red = colour_of(&w, &format!("pid {pid} exited"));
+    assert_eq!(red, Some(vt100::Color::Idx(1)), "red");
+    w.keys("q");
+    assert!(w.wait_exit(10).success());
+}
