@@ -42,7 +42,7 @@ impl Default for DemoOptions {
 pub const DEMO_METRIC: &str = "eval_top1";
 
 /// The demo's retention: what a careful user of timm would pick.
-pub const DEMO_POLICY: RetentionPolicy = RetentionPolicy {
+pub(crate) const DEMO_POLICY: RetentionPolicy = RetentionPolicy {
     keep_top_k: Some(3),
     keep_last: Some(2),
     keep_every: None,
@@ -184,7 +184,7 @@ fn train(
 }
 
 /// Top-1 accuracy that rises towards ~90 with noise; about one eval in nine is NaN.
-pub fn simulated_metric(epoch: u64, rng: &mut XorShift) -> f64 {
+pub(crate) fn simulated_metric(epoch: u64, rng: &mut XorShift) -> f64 {
     if epoch > 0 && rng.next_f64() < 0.11 {
         return f64::NAN;
     }
@@ -195,7 +195,7 @@ pub fn simulated_metric(epoch: u64, rng: &mut XorShift) -> f64 {
 
 /// A tiny PRNG: the demo needs varied bytes, not cryptography.
 #[derive(Debug, Clone)]
-pub struct XorShift(u64);
+pub(crate) struct XorShift(u64);
 
 impl XorShift {
     pub fn new(seed: u64) -> XorShift {
@@ -209,7 +209,7 @@ impl XorShift {
         XorShift::new(nanos ^ ((std::process::id() as u64) << 32))
     }
 
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -218,11 +218,11 @@ impl XorShift {
         x
     }
 
-    pub fn next_f64(&mut self) -> f64 {
+    pub(crate) fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    pub fn fill(&mut self, buf: &mut [u8]) {
+    pub(crate) fn fill(&mut self, buf: &mut [u8]) {
         for chunk in buf.chunks_mut(8) {
             let v = self.next_u64().to_le_bytes();
             chunk.copy_from_slice(&v[..chunk.len()]);

@@ -21,7 +21,7 @@ pub struct Headroom {
 
 impl Headroom {
     /// Percent used as `df` shows it: used / (used + available), rounded up.
-    pub fn used_percent(&self) -> u64 {
+    pub(crate) fn used_percent(&self) -> u64 {
         let denom = self.used.saturating_add(self.available);
         if denom == 0 {
             return 0;
@@ -30,7 +30,7 @@ impl Headroom {
     }
 
     /// The same as a fraction (for a gauge).
-    pub fn used_fraction(&self) -> f64 {
+    pub(crate) fn used_fraction(&self) -> f64 {
         let denom = self.used.saturating_add(self.available);
         if denom == 0 {
             0.0
@@ -40,7 +40,7 @@ impl Headroom {
     }
 
     /// Take new space figures (a [`space`] reading), keeping the mount and type.
-    pub fn update(&mut self, s: Space) {
+    pub(crate) fn update(&mut self, s: Space) {
         self.total = s.total;
         self.available = s.available;
         self.used = s.used;
@@ -74,7 +74,7 @@ fn statvfs(path: &Path) -> crate::Result<Space> {
 }
 
 /// Space on the filesystem holding `path` (cheap: for ticking a known run's gauge).
-pub fn space(path: &Path) -> crate::Result<Space> {
+pub(crate) fn space(path: &Path) -> crate::Result<Space> {
     statvfs(path)
 }
 
@@ -121,7 +121,7 @@ fn unescape(field: &str) -> String {
 
 /// The mount point and fs type holding `canon` in mountinfo text: the longest mount
 /// point that is a path prefix (later mounts win ties, as they shadow earlier ones).
-pub fn mount_of(mountinfo: &str, canon: &Path) -> Option<(PathBuf, String)> {
+pub(crate) fn mount_of(mountinfo: &str, canon: &Path) -> Option<(PathBuf, String)> {
     let mut best: Option<(usize, PathBuf, String)> = None;
     for line in mountinfo.lines() {
         let fields: Vec<&str> = line.split(' ').collect();
@@ -147,7 +147,7 @@ pub fn mount_of(mountinfo: &str, canon: &Path) -> Option<(PathBuf, String)> {
 }
 
 /// True for network/cluster filesystems where inotify misses remote writes.
-pub fn is_network_fs(fs_type: &str) -> bool {
+pub(crate) fn is_network_fs(fs_type: &str) -> bool {
     let t = fs_type.to_ascii_lowercase();
     t.starts_with("nfs")
         || t.starts_with("fuse")

@@ -109,7 +109,7 @@ pub enum Error {
 
 impl Error {
     /// Shorthand for an [`Error::Io`] with a path.
-    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             op,
             path: path.into(),

@@ -16,7 +16,7 @@ pub enum Mode {
 
 impl Mode {
     /// timm's rule: a metric whose name contains "loss" is minimised.
-    pub fn infer_from_name(name: &str) -> Mode {
+    pub(crate) fn infer_from_name(name: &str) -> Mode {
         if name.to_ascii_lowercase().contains("loss") {
             Mode::Min
         } else {
@@ -51,7 +51,7 @@ pub struct RetentionPolicy {
 }
 
 /// True when `a` is strictly better than `b` under `mode`; non-finite values never are.
-pub fn strictly_better(a: f64, b: f64, mode: Mode) -> bool {
+pub(crate) fn strictly_better(a: f64, b: f64, mode: Mode) -> bool {
     if !a.is_finite() {
         return false;
     }
@@ -75,7 +75,7 @@ impl RetentionPolicy {
 /// Ranking order of two metric values: the better first; finite values before NaN,
 /// ±inf and absent ones; equal values compare `Equal` so a stable sort keeps the
 /// earlier checkpoint ahead.
-pub fn rank_cmp(a: Option<f64>, b: Option<f64>, mode: Mode) -> std::cmp::Ordering {
+pub(crate) fn rank_cmp(a: Option<f64>, b: Option<f64>, mode: Mode) -> std::cmp::Ordering {
     use std::cmp::Ordering;
     let fa = a.filter(|v| v.is_finite());
     let fb = b.filter(|v| v.is_finite());
@@ -149,7 +149,7 @@ pub enum KeepReason {
 
 /// One checkpoint as the retention planner sees it.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct RetentionItem {
+pub(crate) struct RetentionItem {
     /// `Checkpoint::name`.
     pub name: String,
     pub epoch: Option<u64>,
@@ -167,7 +167,7 @@ pub struct RetentionItem {
 
 /// What retention keeps (with every reason that applies) and what it would remove.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct RetentionOutcome {
+pub(crate) struct RetentionOutcome {
     pub kept: Vec<(String, Vec<KeepReason>)>,
     /// Names of the checkpoints no rule keeps, in the input order.
     pub victims: Vec<String>,
@@ -177,7 +177,7 @@ pub struct RetentionOutcome {
 /// always kept, milestones too; unmanaged items are kept as `NotManaged`. With an empty
 /// policy nothing is a victim. Recovery saves are not ranked and count as newest only
 /// when nothing regular is newer.
-pub fn plan_retention(
+pub(crate) fn plan_retention(
     items: &[RetentionItem],
     policy: &RetentionPolicy,
     mode: Mode,

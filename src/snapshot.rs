@@ -177,7 +177,7 @@ pub struct Alias {
 
 impl Alias {
     /// An alias file whose target is not known yet (scanners fill it in).
-    pub fn unresolved(role: Role, path: &std::path::Path) -> Alias {
+    pub(crate) fn unresolved(role: Role, path: &std::path::Path) -> Alias {
         Alias {
             role,
             path: path.to_path_buf(),
@@ -200,17 +200,6 @@ pub struct AliasFiles {
     pub last: Option<PathBuf>,
 }
 
-impl AliasFiles {
-    /// The alias file for a role (only `Best` and `Last` have one).
-    pub fn for_role(&self, role: Role) -> Option<&std::path::Path> {
-        match role {
-            Role::Best => self.best.as_deref(),
-            Role::Last => self.last.as_deref(),
-            Role::Recovery | Role::Milestone => None,
-        }
-    }
-}
-
 /// One value of the ranking metric the run has seen: a save (pruned ones included) or
 /// an evaluation its trainer logged, whether or not a checkpoint of it still exists.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -231,7 +220,7 @@ impl MetricPoint {
 }
 
 /// Most history points a snapshot keeps (the newest win); a chart needs far fewer.
-pub const MAX_HISTORY_POINTS: usize = 100_000;
+pub(crate) const MAX_HISTORY_POINTS: usize = 100_000;
 
 /// Everything known about a run at one instant.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -328,7 +317,7 @@ impl RunSnapshot {
     /// Rank (1 = best) of each checkpoint, in `checkpoints` order: only complete,
     /// non-recovery checkpoints with a finite metric are ranked; ties keep the
     /// earlier checkpoint ahead. The one ranking the CLI and the monitor show.
-    pub fn ranks(&self) -> Vec<Option<usize>> {
+    pub(crate) fn ranks(&self) -> Vec<Option<usize>> {
         let mode = self.metric.as_ref().map(|m| m.mode).unwrap_or_default();
         let metrics: Vec<Option<f64>> = self
             .checkpoints

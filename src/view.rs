@@ -94,13 +94,13 @@ pub struct LsView {
     pub disk: Option<DiskView>,
 }
 
-pub fn path_str(p: &Path) -> String {
+pub(crate) fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
 /// The run directory as an absolute path when it can be resolved, so every document
 /// names the run the same way whatever the caller typed.
-pub fn run_str(p: &Path) -> String {
+pub(crate) fn run_str(p: &Path) -> String {
     path_str(&std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()))
 }
 
@@ -171,7 +171,7 @@ pub fn projected_fit(snap: &RunSnapshot, available: u64) -> Option<u64> {
     Some(available / avg.max(1))
 }
 
-pub fn disk_view(snap: &RunSnapshot, h: &Headroom) -> DiskView {
+pub(crate) fn disk_view(snap: &RunSnapshot, h: &Headroom) -> DiskView {
     DiskView {
         fs_type: h.fs_type.clone(),
         mount: path_str(&h.mount),
@@ -182,7 +182,7 @@ pub fn disk_view(snap: &RunSnapshot, h: &Headroom) -> DiskView {
     }
 }
 
-pub fn checkpoint_view(c: &Checkpoint, rank: Option<usize>) -> CheckpointView {
+pub(crate) fn checkpoint_view(c: &Checkpoint, rank: Option<usize>) -> CheckpointView {
     CheckpointView {
         name: c.name.clone(),
         epoch: c.epoch,
@@ -321,7 +321,7 @@ pub fn rel(run: &Path, p: &Path) -> String {
     path_str(p.strip_prefix(run).unwrap_or(p))
 }
 
-pub fn prune_plan_view(plan: &PrunePlan) -> PrunePlanView {
+pub(crate) fn prune_plan_view(plan: &PrunePlan) -> PrunePlanView {
     PrunePlanView {
         policy: PolicyView {
             keep_top_k: plan.policy.keep_top_k,
@@ -358,7 +358,7 @@ pub fn prune_plan_view(plan: &PrunePlan) -> PrunePlanView {
     }
 }
 
-pub fn prune_result_view(r: &PruneReport) -> PruneResultView {
+pub(crate) fn prune_result_view(r: &PruneReport) -> PruneResultView {
     PruneResultView {
         removed: r.removed.clone(),
         bytes_freed: r.bytes_freed,

@@ -26,7 +26,7 @@ pub enum WatchMode {
 
 impl WatchMode {
     /// "events" or "polling 2s", as the header shows it.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self {
             WatchMode::Events => "events".into(),
             WatchMode::Polling(d) => {
@@ -43,7 +43,7 @@ impl WatchMode {
 
 /// What the watcher reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WatchEvent {
+pub(crate) enum WatchEvent {
     /// Something in the run changed (or the safety-net rescan is due): scan it.
     Changed(PathBuf),
     /// The mode chosen for a run, and why when it is not the default.
@@ -56,7 +56,7 @@ pub enum WatchEvent {
 
 /// Timing knobs.
 #[derive(Debug, Clone)]
-pub struct WatchConfig {
+pub(crate) struct WatchConfig {
     /// Force polling at this interval (`--poll`).
     pub poll: Option<Duration>,
     /// Interval used when polling is chosen automatically.
@@ -82,7 +82,7 @@ impl Default for WatchConfig {
 }
 
 /// Callback receiving every [`WatchEvent`].
-pub type Emit = Arc<dyn Fn(WatchEvent) + Send + Sync>;
+pub(crate) type Emit = Arc<dyn Fn(WatchEvent) + Send + Sync>;
 
 enum Wake {
     /// A native event touched run `i`.
@@ -93,7 +93,7 @@ enum Wake {
 }
 
 /// A running watcher; dropping it stops the thread.
-pub struct Watcher {
+pub(crate) struct Watcher {
     wake: Sender<Wake>,
     /// Not joined on drop: a listing stuck on a dead network mount must not block quitting.
     _thread: Option<JoinHandle<()>>,
@@ -126,7 +126,7 @@ struct RunWatch {
 const GONE_POLL: Duration = Duration::from_secs(1);
 
 /// Start watching `runs`; every change and mode decision goes to `emit`.
-pub fn start(runs: &[PathBuf], config: WatchConfig, emit: Emit) -> Watcher {
+pub(crate) fn start(runs: &[PathBuf], config: WatchConfig, emit: Emit) -> Watcher {
     let (tx, rx) = mpsc::channel::<Wake>();
     let runs: Vec<PathBuf> = runs.to_vec();
     let roots = runs.clone();
@@ -177,7 +177,10 @@ fn owner(runs: &[PathBuf], p: &Path) -> Option<usize> {
 }
 
 /// The mode forced by `--poll` or by the filesystem type; `None` = try native events.
-pub fn forced_mode(fs_type: Option<&str>, config: &WatchConfig) -> Option<(WatchMode, String)> {
+pub(crate) fn forced_mode(
+    fs_type: Option<&str>,
+    config: &WatchConfig,
+) -> Option<(WatchMode, String)> {
     if let Some(p) = config.poll {
         return Some((WatchMode::Polling(p), "--poll".into()));
     }
@@ -199,7 +202,7 @@ fn choose_mode(run: &Path, config: &WatchConfig) -> (Option<WatchMode>, Option<S
 
 /// The filesystem type of the mount holding `path` (no statvfs: the watcher needs
 /// only the type, and must not fail when statvfs does).
-pub fn fs_type(path: &Path) -> Option<String> {
+pub(crate) fn fs_type(path: &Path) -> Option<String> {
     let canon = std::fs::canonicalize(path).ok()?;
     let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     crate::disk::mount_of(&info, &canon).map(|(_, t)| t)
@@ -357,7 +360,7 @@ fn watch_loop(
 }
 
 /// A cheap fingerprint of a run's listing: names, sizes, mtimes (order-independent).
-pub fn signature(run: &Path) -> u64 {
+pub(crate) fn signature(run: &Path) -> u64 {
     let mut sig = 0u64;
     let mut add_dir = |dir: &Path| {
         let Ok(rd) = std::fs::read_dir(dir) else {

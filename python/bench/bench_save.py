@@ -6,10 +6,13 @@
 A model + SGD (momentum) state of about --mb MB on CPU. Every contender saves into its
 own run directory, with its history already full (each save evicts an old checkpoint),
 `sync` is run before every save so the page cache holds no dirty data from the one
-before, and the contenders take turns save by save so machine noise hits them alike.
+before, and the contenders take turns save by save so machine noise hits them alike
+(the order rotates every round: no contender always follows the same one).
 Printed: median (min-max) stall per contender and its ratio to timm's median from the
 same run; for async saves also the time until `wait()` returns (durable). Peak RSS of
-blocking vs async saves is measured in child processes (one per mode).
+blocking vs async saves is measured in child processes (one per mode). The machine's
+state is printed beside the figures: load average before and after, and the disk's
+durable write speed (`dd bs=1M count=500 conv=fsync` into the same directory).
 
 Measured, not asserted: run it on the machine you care about.
 """
@@ -117,9 +120,11 @@ def timed_rounds(mb, saves, history, root):
             save(epoch, float(epoch))
             if after:
                 after()
-    for _ in range(saves):
+    names = list(cs)
+    for r in range(saves):
         epoch += 1
-        for name, (save, after) in cs.items():
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            save, after = cs[name]
             os.sync()
             t0 = time.perf_counter()
             save(epoch, float(epoch))
@@ -161,6 +166,18 @@ print(base, status('VmHWM'))
     return base, peak
 
 
+def dd_fsync_mb_s(root, mb=500):
+    """`dd if=/dev/zero bs=1M count=mb conv=fsync` into `root`: MB/s (dd's own figure)."""
+    out = os.path.join(root, "dd.bin")
+    p = subprocess.run(["dd", "if=/dev/zero", f"of={out}", "bs=1M", f"count={mb}", "conv=fsync"],
+                       capture_output=True, text=True)
+    os.unlink(out)
+    # "524288000 bytes (524 MB, 500 MiB) copied, 4.35 s, 121 MB/s"
+    line = [l for l in p.stderr.splitlines() if "copied" in l][-1]
+    secs = float(line.split(",")[-2].split()[0])
+    return (mb << 20) / secs / 1e6, line
+
+
 def fmt_ms(xs):
     return f"{statistics.median(xs) * 1e3:.0f} ms ({min(xs) * 1e3:.0f}-{max(xs) * 1e3:.0f})"
 
@@ -168,20 +185,26 @@ def fmt_ms(xs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mb", type=float, default=500, help="model + optimizer state size (MB)")
-    ap.add_argument("--saves", type=int, default=5, help="timed saves per contender")
+    ap.add_argument("--saves", type=int, default=7, help="timed saves per contender")
     ap.add_argument("--history", type=int, default=2, help="checkpoints kept (history full: one evicted per save)")
     ap.add_argument("--dir", default=None, help="where the run directories go (default: a temp dir under the cwd)")
     ap.add_argument("--json", action="store_true", help="also print the raw figures as JSON")
     args = ap.parse_args()
     root = tempfile.mkdtemp(prefix="bench-save-", dir=args.dir or os.getcwd())
+    load_before = os.getloadavg()
     try:
+        dd_mb_s, dd_line = dd_fsync_mb_s(root)
         nbytes, stalls, durable = timed_rounds(args.mb, args.saves, args.history, root)
         rss = {m: rss_child(m, args.mb, 3, root) for m in ("blocking", "async")}
     finally:
         subprocess.run(["rm", "-rf", root])
+    load_after = os.getloadavg()
+    print(f"\nload average (1, 5, 15 min): before {' '.join(f'{x:.2f}' for x in load_before)}, "
+          f"after {' '.join(f'{x:.2f}' for x in load_after)}; {os.cpu_count()} CPUs")
+    print(f"disk: dd bs=1M count=500 conv=fsync: {dd_line.strip()} ({dd_mb_s:.0f} MB/s)")
     timm = statistics.median(stalls["timm CheckpointSaver.save_checkpoint (not durable)"])
-    print(f"\nstate: {nbytes / 1e6:.0f} MB (model + SGD momentum), {args.saves} timed saves each, "
-          f"history {args.history} (one evicted per save), sync before each save")
+    print(f"state: {nbytes / 1e6:.0f} MB (model + SGD momentum), {args.saves} timed saves each, "
+          f"history {args.history} (one evicted per save), sync before each save, order rotating")
     print(f"{'saver':<54} {'stall: median (min-max)':>26} {'vs timm':>8}")
     for name, xs in stalls.items():
         print(f"{name:<54} {fmt_ms(xs):>26} {statistics.median(xs) / timm:>7.2f}x")
@@ -193,7 +216,8 @@ def main():
         print(f"peak RSS, 3 {mode} saves (child process): {peak} MiB = {base} MiB before saving "
               f"+ {peak - base} MiB for the saves")
     if args.json:
-        print(json.dumps({"bytes": nbytes, "stalls": stalls, "durable": durable, "rss": rss}))
+        print(json.dumps({"bytes": nbytes, "stalls": stalls, "durable": durable, "rss": rss,
+                          "load_before": load_before, "load_after": load_after, "dd_fsync_mb_s": dd_mb_s}))
 
 
 if __name__ == "__main__":

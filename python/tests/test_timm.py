@@ -217,14 +217,19 @@ def test_nan_first_metric_never_becomes_best(tmp_path):
 
 # ---- a full disk ----------------------------------------------------------------------
 
-def test_full_disk_raises_no_space_before_writing(tmp_path, tmpfs):
-    mnt = tmpfs(4 << 20)
+def saver_on_tmpfs(tmpfs, size, **kw):
+    """(mount, run dir, saver) for ~1 MiB checkpoints on a real tmpfs of `size` bytes."""
+    mnt = tmpfs(size)
     run = mnt / "exp"
     run.mkdir()
     torch.manual_seed(0)
     model = torch.nn.Linear(512, 512)  # ~1 MiB of weights per checkpoint
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    saver = CheckpointSaver(model=model, optimizer=opt, checkpoint_dir=str(run), max_history=10)
+    return mnt, run, CheckpointSaver(model=model, optimizer=opt, checkpoint_dir=str(run), max_history=10, **kw)
+
+
+def test_full_disk_raises_no_space_before_writing(tmp_path, tmpfs):
+    mnt, run, saver = saver_on_tmpfs(tmpfs, 4 << 20)
     saved, err = [], None
     for epoch in range(10):
         try:
@@ -263,15 +268,9 @@ class _FillDisk:
 
 
 def test_full_disk_mid_stream_raises_no_space_with_free_and_needed(tmp_path, tmpfs):
-    mnt = tmpfs(8 << 20)
-    run = mnt / "exp"
-    run.mkdir()
-    torch.manual_seed(0)
-    model = torch.nn.Linear(512, 512)  # ~1 MiB of weights per checkpoint
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    fill = _FillDisk(str(mnt / "other-job.bin"))
-    saver = CheckpointSaver(model=model, optimizer=opt, args=args_ns(fill=fill), checkpoint_dir=str(run),
-                            max_history=10)
+    fill = _FillDisk(None)
+    mnt, run, saver = saver_on_tmpfs(tmpfs, 8 << 20, args=args_ns(fill=fill))
+    fill.path = str(mnt / "other-job.bin")
     saver.save_checkpoint(0, metric=1.0)
     saver.save_checkpoint(1, metric=2.0)
     before = sorted(p.name for p in run.iterdir())

@@ -24,7 +24,7 @@ Colour follows the terminal; NO_COLOR turns it off.";
 /// Crash-safe ML training checkpoints, and a live terminal monitor over them.
 #[derive(Debug, Parser)]
 #[command(name = "ckpt", version, about, after_help = AFTER_HELP)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Layout of the run(s): ckpt, timm, lightning or hf (detected by default).
     #[arg(long, global = true, value_name = "NAME", value_parser = parse_layout)]
     pub layout: Option<LayoutKind>,
@@ -50,7 +50,7 @@ fn parse_poll(s: &str) -> Result<f64, String> {
 
 /// When to colour output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum ColorArg {
+pub(crate) enum ColorArg {
     #[default]
     Auto,
     Always,
@@ -58,7 +58,7 @@ pub enum ColorArg {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Live monitor of one run, or of every run under a directory.
     #[command(after_help = "\
 Examples:
@@ -157,7 +157,7 @@ Examples:
 }
 
 #[derive(Debug, Args)]
-pub struct WatchArgs {
+pub(crate) struct WatchArgs {
     /// Runs, or directories holding runs [default: .]
     #[arg(value_name = "RUN|DIR")]
     pub paths: Vec<PathBuf>,
@@ -173,7 +173,7 @@ pub struct WatchArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct LsArgs {
+pub(crate) struct LsArgs {
     /// The run directory.
     #[arg(default_value = ".")]
     pub run: PathBuf,
@@ -183,7 +183,7 @@ pub struct LsArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PolicyArgs {
+pub(crate) struct PolicyArgs {
     /// Keep the K best checkpoints by metric.
     #[arg(long, value_name = "K")]
     pub keep_top: Option<usize>,
@@ -197,13 +197,13 @@ pub struct PolicyArgs {
 
 impl PolicyArgs {
     /// True when any retention flag was given.
-    pub fn any(&self) -> bool {
+    pub(crate) fn any(&self) -> bool {
         self.keep_top.is_some() || self.keep_last.is_some() || self.keep_every.is_some()
     }
 }
 
 #[derive(Debug, Args)]
-pub struct SaveArgs {
+pub(crate) struct SaveArgs {
     /// The run directory (default `.`, created when missing), then the checkpoint file,
     /// or `-` to read it from stdin.
     #[arg(value_names = ["RUN", "FILE|-"], num_args = 1..=2, required = true)]
@@ -238,13 +238,13 @@ pub struct SaveArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ModeArg {
+pub(crate) enum ModeArg {
     Max,
     Min,
 }
 
 #[derive(Debug, Args)]
-pub struct PromoteArgs {
+pub(crate) struct PromoteArgs {
     /// The run directory (default `.`), then the checkpoint: an epoch number or a file
     /// name. With --release only the run.
     #[arg(value_names = ["RUN", "CHECKPOINT"], num_args = 0..=2)]
@@ -261,7 +261,7 @@ pub struct PromoteArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RestoreArgs {
+pub(crate) struct RestoreArgs {
     /// The run directory (default `.`), then the checkpoint: an epoch number or a file name.
     #[arg(value_names = ["RUN", "CHECKPOINT"], num_args = 1..=2, required = true)]
     pub targets: Vec<OsString>,
@@ -283,7 +283,7 @@ pub struct RestoreArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PruneArgs {
+pub(crate) struct PruneArgs {
     /// The run directory.
     #[arg(default_value = ".")]
     pub run: PathBuf,
@@ -301,14 +301,14 @@ pub struct PruneArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PinArgs {
+pub(crate) struct PinArgs {
     /// The run directory (default `.`), then the checkpoint: an epoch number or a file name.
     #[arg(value_names = ["RUN", "CHECKPOINT"], num_args = 1..=2, required = true)]
     pub targets: Vec<OsString>,
 }
 
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// The run directory.
     #[arg(default_value = ".")]
     pub run: PathBuf,
@@ -318,7 +318,7 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DoctorArgs {
+pub(crate) struct DoctorArgs {
     /// The run directory.
     #[arg(default_value = ".")]
     pub run: PathBuf,
@@ -329,7 +329,7 @@ pub struct DoctorArgs {
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
-pub struct TrashArgs {
+pub(crate) struct TrashArgs {
     #[command(subcommand)]
     pub action: Option<TrashAction>,
     /// The run directory (listing).
@@ -341,7 +341,7 @@ pub struct TrashArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum TrashAction {
+pub(crate) enum TrashAction {
     /// Bring a trashed checkpoint back into the run (never over an existing one).
     #[command(override_usage = "ckpt trash restore [RUN] EPOCH [--yes]")]
     Restore(TrashRestoreArgs),
@@ -350,7 +350,7 @@ pub enum TrashAction {
 }
 
 #[derive(Debug, Args)]
-pub struct TrashRestoreArgs {
+pub(crate) struct TrashRestoreArgs {
     /// The run directory (default `.`), then the epoch (step on hf) or the entry name
     /// as `ckpt trash` lists it.
     #[arg(value_names = ["RUN", "EPOCH"], num_args = 1..=2, required = true)]
@@ -367,7 +367,7 @@ pub struct TrashRestoreArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct TrashEmptyArgs {
+pub(crate) struct TrashEmptyArgs {
     /// The run directory.
     #[arg(default_value = ".")]
     pub run: PathBuf,
@@ -386,7 +386,7 @@ pub struct TrashEmptyArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Keep the run in DIR (default: a temp dir removed on exit).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -402,7 +402,7 @@ pub struct DemoArgs {
 }
 
 /// Split `[RUN] ITEM` positionals: one value is the item in the run `.`.
-pub fn run_and_item(targets: &[OsString]) -> (PathBuf, Option<OsString>) {
+pub(crate) fn run_and_item(targets: &[OsString]) -> (PathBuf, Option<OsString>) {
     match targets {
         [] => (PathBuf::from("."), None),
         [item] => (PathBuf::from("."), Some(item.clone())),

@@ -9,13 +9,13 @@ use super::UsageError;
 
 /// What the user decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
+pub(crate) enum Answer {
     Yes,
     No,
 }
 
 /// Ask `question` unless `yes`; `action` names the command for the "pass --yes" message.
-pub fn confirm(question: &str, yes: bool, action: &str) -> Result<Answer> {
+pub(crate) fn confirm(question: &str, yes: bool, action: &str) -> Result<Answer> {
     if yes {
         return Ok(Answer::Yes);
     }
@@ -35,7 +35,7 @@ pub fn confirm(question: &str, yes: bool, action: &str) -> Result<Answer> {
 }
 
 /// Only an explicit yes counts; empty input, EOF and anything else is No.
-pub fn parse_answer(line: &str) -> Answer {
+pub(crate) fn parse_answer(line: &str) -> Answer {
     match line.trim().to_ascii_lowercase().as_str() {
         "y" | "yes" => Answer::Yes,
         _ => Answer::No,

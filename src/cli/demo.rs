@@ -33,7 +33,7 @@ fn catch_signals() {
     }
 }
 
-pub fn run(args: &DemoArgs, ctx: &Ctx) -> Result<()> {
+pub(crate) fn run(args: &DemoArgs, ctx: &Ctx) -> Result<()> {
     if args.size == 0 {
         return Err(UsageError("--size must be at least 1 byte".into()).into());
     }

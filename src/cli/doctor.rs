@@ -49,7 +49,7 @@ fn add_repair_steps(report: &mut DoctorReport) {
     }
 }
 
-pub fn run(args: &DoctorArgs, ctx: &Ctx) -> Result<()> {
+pub(crate) fn run(args: &DoctorArgs, ctx: &Ctx) -> Result<()> {
     let run = super::open(&args.run, ctx)?;
     let mut report = run.doctor()?;
     add_repair_steps(&mut report);

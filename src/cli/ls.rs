@@ -10,7 +10,7 @@ use super::view::{self, ranks, role_str, state_str};
 use super::Ctx;
 use ckpt::snapshot::{Alias, CheckpointState, RunSnapshot};
 
-pub fn run(args: &LsArgs, ctx: &Ctx) -> Result<()> {
+pub(crate) fn run(args: &LsArgs, ctx: &Ctx) -> Result<()> {
     let run = super::open(&args.run, ctx)?;
     let snap = run.snapshot()?;
     // Headroom is informative here: a failure to measure it must not hide the listing.
@@ -27,7 +27,7 @@ pub fn run(args: &LsArgs, ctx: &Ctx) -> Result<()> {
 }
 
 /// The human listing (also used by tests through the binary).
-pub fn write_human(
+pub(crate) fn write_human(
     out: &mut dyn Write,
     snap: &RunSnapshot,
     disk: Option<&ckpt::disk::Headroom>,

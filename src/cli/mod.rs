@@ -1,22 +1,22 @@
 //! The binary's modules: argument types, one file per command, output helpers.
 
-pub mod args;
-pub mod confirm;
-pub mod demo;
-pub mod doctor;
-pub mod ls;
-pub mod output;
-pub mod pin;
-pub mod promote;
-pub mod prune;
-pub mod restore;
-pub mod save;
-pub mod trash;
-pub mod verify;
-pub mod watch;
+pub(crate) mod args;
+pub(crate) mod confirm;
+pub(crate) mod demo;
+pub(crate) mod doctor;
+pub(crate) mod ls;
+pub(crate) mod output;
+pub(crate) mod pin;
+pub(crate) mod promote;
+pub(crate) mod prune;
+pub(crate) mod restore;
+pub(crate) mod save;
+pub(crate) mod trash;
+pub(crate) mod verify;
+pub(crate) mod watch;
 
 /// The `--json` documents live in the library (shared with the Python package).
-pub use ckpt::view;
+pub(crate) use ckpt::view;
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -30,7 +30,7 @@ use ckpt::snapshot::{Checkpoint, RunSnapshot};
 
 /// What every command gets from the global flags.
 #[derive(Debug, Clone)]
-pub struct Ctx {
+pub(crate) struct Ctx {
     pub layout: Option<LayoutKind>,
     pub engine: EngineOptions,
 }
@@ -38,19 +38,19 @@ pub struct Ctx {
 /// A bad combination of arguments found after parsing: exit code 2, like clap's own.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct UsageError(pub String);
+pub(crate) struct UsageError(pub String);
 
 /// `verify` found damage: exit code 3 (the report was already printed).
 #[derive(Debug, thiserror::Error)]
 #[error("verify found {count} damaged checkpoint(s) in {run}; nothing was changed. Resume from an intact one with `ckpt restore {run} EPOCH`, or save the damaged epoch again")]
-pub struct DamageFound {
+pub(crate) struct DamageFound {
     pub count: usize,
     pub run: String,
 }
 
 /// Seconds from a flag (`--poll`, `--interval`): 0 to 1e9; anything else is a usage
 /// error that states the range.
-pub fn secs(flag: &str, s: f64) -> Result<Duration> {
+pub(crate) fn secs(flag: &str, s: f64) -> Result<Duration> {
     if !s.is_finite() || !(0.0..=1e9).contains(&s) {
         return Err(UsageError(format!(
             "{flag} {s}: expected a number of seconds from 0 to 1e9"
@@ -63,7 +63,7 @@ pub fn secs(flag: &str, s: f64) -> Result<Duration> {
 /// A wait (`--lock-timeout`): any non-negative number of seconds (beyond what a
 /// `Duration` holds, or `inf`, means "as long as it takes"); negative and NaN are
 /// usage errors.
-pub fn wait_secs(flag: &str, s: f64) -> Result<Duration> {
+pub(crate) fn wait_secs(flag: &str, s: f64) -> Result<Duration> {
     if s.is_nan() || s < 0.0 {
         return Err(UsageError(format!(
             "{flag} {s}: expected a number of seconds ≥ 0 (inf waits as long as it takes)"
@@ -75,7 +75,7 @@ pub fn wait_secs(flag: &str, s: f64) -> Result<Duration> {
 
 /// Open an existing run with the global `--layout`. When `dir` is not a run but holds
 /// runs (`ckpt ls runs/`), say which, since that is what the user was looking for.
-pub fn open(dir: &Path, ctx: &Ctx) -> Result<Run> {
+pub(crate) fn open(dir: &Path, ctx: &Ctx) -> Result<Run> {
     // A forced --layout the directory does not match: say what it looks like instead.
     let mismatch = ctx
         .layout
@@ -122,7 +122,7 @@ pub fn open(dir: &Path, ctx: &Ctx) -> Result<Run> {
 /// `[RUN] EPOCH` commands given one positional that names a run directory (`ckpt
 /// promote pyrun`) lack the epoch: a usage error, not a search for epoch "pyrun" in `.`.
 /// One positional that is not a run stays the epoch in the run `.` (`ckpt promote 5`).
-pub fn require_item(cmd: &str, targets: &[std::ffi::OsString], usage: &str) -> Result<()> {
+pub(crate) fn require_item(cmd: &str, targets: &[std::ffi::OsString], usage: &str) -> Result<()> {
     let missing = match targets {
         [] => true,
         [one] => is_run_dir(Path::new(one)),
@@ -140,7 +140,10 @@ fn is_run_dir(p: &Path) -> bool {
 }
 
 /// A checkpoint named by epoch (or step) or by file name.
-pub fn resolve<'a>(snap: &'a RunSnapshot, selector: Option<&OsStr>) -> Result<&'a Checkpoint> {
+pub(crate) fn resolve<'a>(
+    snap: &'a RunSnapshot,
+    selector: Option<&OsStr>,
+) -> Result<&'a Checkpoint> {
     let Some(sel) = selector else {
         return Err(UsageError("name a CHECKPOINT: an epoch number or a file name".into()).into());
     };
@@ -155,7 +158,7 @@ pub fn resolve<'a>(snap: &'a RunSnapshot, selector: Option<&OsStr>) -> Result<&'
 }
 
 /// Run the parsed command.
-pub fn dispatch(cli: args::Cli) -> Result<()> {
+pub(crate) fn dispatch(cli: args::Cli) -> Result<()> {
     let ctx = Ctx {
         layout: cli.layout,
         engine: EngineOptions {

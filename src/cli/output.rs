@@ -8,12 +8,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ckpt::engine::Progress;
 
 /// `1536` -> `1.5 KiB`; bytes below 1 KiB stay exact.
-pub fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     ckpt::units::human_bytes(n)
 }
 
 /// Compact age: `42s`, `5m`, `3h`, `2d`; `-` when unknown.
-pub fn human_age(mtime: Option<chrono::DateTime<chrono::Utc>>) -> String {
+pub(crate) fn human_age(mtime: Option<chrono::DateTime<chrono::Utc>>) -> String {
     let Some(t) = mtime else {
         return "-".into();
     };
@@ -27,7 +27,7 @@ pub fn human_age(mtime: Option<chrono::DateTime<chrono::Utc>>) -> String {
 }
 
 /// A metric for humans: up to 4 decimals, trailing zeros trimmed; non-finite as text.
-pub fn human_metric(v: Option<f64>, raw: Option<&str>) -> String {
+pub(crate) fn human_metric(v: Option<f64>, raw: Option<&str>) -> String {
     match v {
         Some(v) if v.is_finite() => {
             let s = format!("{v:.4}");
@@ -43,20 +43,20 @@ pub fn human_metric(v: Option<f64>, raw: Option<&str>) -> String {
 
 /// ANSI styling that is a no-op unless stdout is a terminal and NO_COLOR is unset.
 #[derive(Debug, Clone, Copy)]
-pub struct Paint {
+pub(crate) struct Paint {
     pub enabled: bool,
 }
 
 impl Paint {
     /// Colour for stdout: a terminal, and `NO_COLOR` absent or empty.
-    pub fn stdout() -> Paint {
+    pub(crate) fn stdout() -> Paint {
         Paint {
             enabled: std::io::stdout().is_terminal() && !no_color(),
         }
     }
 
     /// Colour for stderr (errors, prompts).
-    pub fn stderr() -> Paint {
+    pub(crate) fn stderr() -> Paint {
         Paint {
             enabled: std::io::stderr().is_terminal() && !no_color(),
         }
@@ -69,53 +69,53 @@ impl Paint {
             s.to_string()
         }
     }
-    pub fn bold(self, s: &str) -> String {
+    pub(crate) fn bold(self, s: &str) -> String {
         self.wrap("1", s)
     }
-    pub fn dim(self, s: &str) -> String {
+    pub(crate) fn dim(self, s: &str) -> String {
         self.wrap("2", s)
     }
-    pub fn green(self, s: &str) -> String {
+    pub(crate) fn green(self, s: &str) -> String {
         self.wrap("32", s)
     }
-    pub fn yellow(self, s: &str) -> String {
+    pub(crate) fn yellow(self, s: &str) -> String {
         self.wrap("33", s)
     }
-    pub fn red(self, s: &str) -> String {
+    pub(crate) fn red(self, s: &str) -> String {
         self.wrap("31", s)
     }
-    pub fn cyan(self, s: &str) -> String {
+    pub(crate) fn cyan(self, s: &str) -> String {
         self.wrap("36", s)
     }
 }
 
 /// `NO_COLOR` set to anything non-empty (https://no-color.org).
-pub fn no_color() -> bool {
+pub(crate) fn no_color() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
 /// Column alignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Align {
+pub(crate) enum Align {
     Left,
     Right,
 }
 
 /// A table cell: its plain text (for width) and an optional styled rendering.
 #[derive(Debug, Clone)]
-pub struct Cell {
+pub(crate) struct Cell {
     text: String,
     style: Option<fn(Paint, &str) -> String>,
 }
 
 impl Cell {
-    pub fn plain(text: impl Into<String>) -> Cell {
+    pub(crate) fn plain(text: impl Into<String>) -> Cell {
         Cell {
             text: text.into(),
             style: None,
         }
     }
-    pub fn styled(text: impl Into<String>, style: fn(Paint, &str) -> String) -> Cell {
+    pub(crate) fn styled(text: impl Into<String>, style: fn(Paint, &str) -> String) -> Cell {
         Cell {
             text: text.into(),
             style: Some(style),
@@ -125,24 +125,24 @@ impl Cell {
 
 /// An aligned table: widths are measured on plain text, colour is applied after padding.
 #[derive(Debug, Default)]
-pub struct Table {
+pub(crate) struct Table {
     headers: Vec<(String, Align)>,
     rows: Vec<Vec<Cell>>,
 }
 
 impl Table {
-    pub fn new(headers: &[(&str, Align)]) -> Table {
+    pub(crate) fn new(headers: &[(&str, Align)]) -> Table {
         Table {
             headers: headers.iter().map(|(h, a)| (h.to_string(), *a)).collect(),
             rows: Vec::new(),
         }
     }
 
-    pub fn row(&mut self, cells: Vec<Cell>) {
+    pub(crate) fn row(&mut self, cells: Vec<Cell>) {
         self.rows.push(cells);
     }
 
-    pub fn write(&self, out: &mut dyn Write, paint: Paint) -> std::io::Result<()> {
+    pub(crate) fn write(&self, out: &mut dyn Write, paint: Paint) -> std::io::Result<()> {
         let n = self.headers.len();
         let mut widths: Vec<usize> = self.headers.iter().map(|(h, _)| width(h)).collect();
         for row in &self.rows {
@@ -190,12 +190,12 @@ fn width(s: &str) -> usize {
 }
 
 /// A progress bar on stderr, shown only when stderr is a terminal.
-pub struct Bar {
+pub(crate) struct Bar {
     bar: Option<ProgressBar>,
 }
 
 impl Bar {
-    pub fn new() -> Bar {
+    pub(crate) fn new() -> Bar {
         let bar = std::io::stderr().is_terminal().then(|| {
             let b = ProgressBar::new(0);
             b.set_style(
@@ -211,7 +211,7 @@ impl Bar {
     }
 
     /// The callback to hand to the engine.
-    pub fn update(&self, p: &Progress) {
+    pub(crate) fn update(&self, p: &Progress) {
         if let Some(b) = &self.bar {
             if p.total == 0 {
                 // A stream of unknown length: show bytes and rate, not a bar.
@@ -234,7 +234,7 @@ impl Bar {
         }
     }
 
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }

@@ -7,7 +7,7 @@ use anyhow::Result;
 use super::args::{run_and_item, PinArgs};
 use super::Ctx;
 
-pub fn run(args: &PinArgs, ctx: &Ctx, pinned: bool) -> Result<()> {
+pub(crate) fn run(args: &PinArgs, ctx: &Ctx, pinned: bool) -> Result<()> {
     let (dir, item) = run_and_item(&args.targets);
     let run = super::open(&dir, ctx)?;
     let snap = run.snapshot()?;

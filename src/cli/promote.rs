@@ -9,7 +9,7 @@ use super::confirm::{confirm, Answer};
 use super::view::rel;
 use super::{Ctx, UsageError};
 
-pub fn run(args: &PromoteArgs, ctx: &Ctx) -> Result<()> {
+pub(crate) fn run(args: &PromoteArgs, ctx: &Ctx) -> Result<()> {
     let mut out = std::io::stdout().lock();
     if args.release {
         if args.targets.len() > 1 {

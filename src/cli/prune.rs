@@ -14,13 +14,13 @@ use ckpt::rank::RetentionPolicy;
 use ckpt::snapshot::LayoutKind;
 
 /// Printed instead of a plan when neither flags nor the run give any keep rule.
-pub const NO_POLICY: &str =
+pub(crate) const NO_POLICY: &str =
     "no retention policy for this run: pass --keep-top/--keep-last/--keep-every";
 
 /// The policy a prune applies: each flag given replaces that one rule of the run's
 /// saved policy, the other rules stay. Returns it with its words for the plan
 /// ("keep-top 3 (saved), keep-every 4 (flag)").
-pub fn effective_policy(
+pub(crate) fn effective_policy(
     flags: &PolicyArgs,
     saved: &RetentionPolicy,
     saved_from: &'static str,
@@ -69,7 +69,7 @@ fn saved_policy(run: &Run) -> Result<(RetentionPolicy, &'static str)> {
 }
 
 /// The plan in words: the policy, every file that goes, its bytes, and why the rest stays.
-pub fn describe(
+pub(crate) fn describe(
     plan: &PrunePlan,
     policy_words: &str,
     out: &mut dyn Write,
@@ -127,7 +127,7 @@ fn summary(r: &PruneReport, out: &mut dyn Write) -> std::io::Result<()> {
     Ok(())
 }
 
-pub fn run(args: &PruneArgs, ctx: &Ctx) -> Result<()> {
+pub(crate) fn run(args: &PruneArgs, ctx: &Ctx) -> Result<()> {
     let run = super::open(&args.run, ctx)?;
     let (saved, saved_from) = saved_policy(&run)?;
     let (policy, words) = effective_policy(&args.policy, &saved, saved_from);

@@ -31,7 +31,7 @@ fn unit(plan: &RestorePlan, n: u64) -> String {
 }
 
 /// The plan in words: exactly what will be written, backed up and moved.
-pub fn describe(
+pub(crate) fn describe(
     plan: &RestorePlan,
     refused: &[String],
     out: &mut dyn Write,
@@ -112,7 +112,7 @@ pub fn describe(
 
 /// One line per kept newer epoch the resumed trainer will reach: its `ckpt save` will be
 /// refused, which crashes a training loop that checks the exit code, so say it up front.
-pub fn refused_saves(refused: &[(u64, String)], run_arg: &Path) -> Vec<String> {
+pub(crate) fn refused_saves(refused: &[(u64, String)], run_arg: &Path) -> Vec<String> {
     let run = quote_arg(run_arg);
     refused
         .iter()
@@ -158,7 +158,7 @@ fn kept(plan: &RestorePlan) -> String {
     )
 }
 
-pub fn run(args: &RestoreArgs, ctx: &Ctx) -> Result<()> {
+pub(crate) fn run(args: &RestoreArgs, ctx: &Ctx) -> Result<()> {
     let (dir, item) = run_and_item(&args.targets);
     let run = super::open(&dir, ctx)?;
     let snap = run.snapshot()?;

@@ -14,7 +14,7 @@ use ckpt::rank::{Mode, RetentionPolicy};
 use ckpt::snapshot::LayoutKind;
 
 /// Parse `--metric`: a number, or nan/inf (accepted, never ranked as best).
-pub fn parse_metric(s: &str) -> Result<f64> {
+pub(crate) fn parse_metric(s: &str) -> Result<f64> {
     s.trim().parse::<f64>().map_err(|_| {
         UsageError(format!(
             "--metric {s:?} is not a number (use e.g. 71.25, or nan when evaluation failed)"
@@ -24,7 +24,7 @@ pub fn parse_metric(s: &str) -> Result<f64> {
 }
 
 /// The retention flags as a policy, or `None` to keep the run's own.
-pub fn policy(p: &PolicyArgs) -> Option<RetentionPolicy> {
+pub(crate) fn policy(p: &PolicyArgs) -> Option<RetentionPolicy> {
     p.any().then_some(RetentionPolicy {
         keep_top_k: p.keep_top,
         keep_last: p.keep_last,
@@ -48,7 +48,7 @@ fn check_ext(ext: &str) -> Result<()> {
     }
 }
 
-pub fn run(args: &SaveArgs, ctx: &Ctx) -> Result<()> {
+pub(crate) fn run(args: &SaveArgs, ctx: &Ctx) -> Result<()> {
     let (dir, source) = run_and_item(&args.targets);
     let Some(source) = source else {
         return Err(UsageError("save needs a FILE, or - to read stdin".into()).into());

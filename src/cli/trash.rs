@@ -14,7 +14,7 @@ use super::view::{self, rel};
 use super::{Ctx, UsageError};
 use ckpt::engine::trash::{TrashEntry, TrashListing};
 
-pub fn run(args: TrashArgs, ctx: &Ctx) -> Result<()> {
+pub(crate) fn run(args: TrashArgs, ctx: &Ctx) -> Result<()> {
     match args.action {
         None => list(&args, ctx),
         Some(TrashAction::Restore(a)) => restore(&a, ctx),

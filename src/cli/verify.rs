@@ -9,7 +9,7 @@ use super::output::{human_bytes, Bar, Paint};
 use super::view::{self, rel};
 use super::{Ctx, DamageFound};
 
-pub fn run(args: &VerifyArgs, ctx: &Ctx) -> Result<()> {
+pub(crate) fn run(args: &VerifyArgs, ctx: &Ctx) -> Result<()> {
     let run = super::open(&args.run, ctx)?;
     let bar = Bar::new();
     let mut progress = |p: &ckpt::engine::Progress| bar.update(p);

@@ -7,7 +7,7 @@ use super::Ctx;
 use ckpt::tui::{ColorChoice, WatchOptions};
 
 /// Translate the parsed flags into the monitor's options (kept separate so `demo` reuses it).
-pub fn options(args: &WatchArgs, ctx: &Ctx) -> Result<WatchOptions> {
+pub(crate) fn options(args: &WatchArgs, ctx: &Ctx) -> Result<WatchOptions> {
     let poll = match args.poll {
         Some(s) => Some(super::secs("--poll", s)?),
         None => None,
@@ -22,7 +22,7 @@ pub fn options(args: &WatchArgs, ctx: &Ctx) -> Result<WatchOptions> {
     })
 }
 
-pub fn color_choice(c: ColorArg) -> ColorChoice {
+pub(crate) fn color_choice(c: ColorArg) -> ColorChoice {
     match c {
         ColorArg::Auto => ColorChoice::Auto,
         ColorArg::Always => ColorChoice::Always,
@@ -30,7 +30,7 @@ pub fn color_choice(c: ColorArg) -> ColorChoice {
     }
 }
 
-pub fn run(args: &WatchArgs, ctx: &Ctx) -> Result<()> {
+pub(crate) fn run(args: &WatchArgs, ctx: &Ctx) -> Result<()> {
     let opts = options(args, ctx)?;
     ckpt::tui::run(opts)?;
     Ok(())

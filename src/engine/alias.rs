@@ -41,7 +41,7 @@ impl From<AliasStrategy> for crate::snapshot::AliasHow {
 }
 
 /// An optional strategy as its word, `"none"` when there is none.
-pub fn serialize_strategy<S: serde::Serializer>(
+pub(crate) fn serialize_strategy<S: serde::Serializer>(
     s: &Option<AliasStrategy>,
     ser: S,
 ) -> std::result::Result<S::Ok, S::Error> {
@@ -55,7 +55,7 @@ impl std::fmt::Display for AliasStrategy {
 }
 
 impl AliasStrategy {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             AliasStrategy::Hardlink => "hardlink",
             AliasStrategy::Reflink => "reflink",
@@ -84,7 +84,7 @@ fn known() -> &'static Mutex<HashMap<u64, AliasStrategy>> {
 }
 
 /// The strategy remembered for a device (first one that worked after a real failure).
-pub fn known_strategy(dev: u64) -> Option<AliasStrategy> {
+pub(crate) fn known_strategy(dev: u64) -> Option<AliasStrategy> {
     known()
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -117,16 +117,16 @@ pub fn set_alias(dir: &Path, alias_name: &str, target: &Path) -> Result<Option<A
 /// True when an alias name is taken by something that is neither a file nor a symlink
 /// (a directory, a fifo…): ckpt never replaces it, and a mutation goes on without that
 /// alias instead of failing every time (the scan and `doctor` report it).
-pub fn blocked(alias: &Path) -> bool {
+pub(crate) fn blocked(alias: &Path) -> bool {
     std::fs::symlink_metadata(alias)
         .is_ok_and(|m| !m.file_type().is_file() && !m.file_type().is_symlink())
 }
 
-/// How aliases will be realised in `dir` (issue 10 item 4): the strategy remembered
+/// How aliases will be realised in `dir`: the strategy remembered
 /// for its device, else a probe — link `sample` (a small file of the run) under a temp
 /// name, else clone it — remembered from then on. The space preflight counts full
 /// copies of the new checkpoint when it says [`AliasStrategy::Copy`].
-pub fn probe_strategy(dir: &Path, sample: &Path) -> AliasStrategy {
+pub(crate) fn probe_strategy(dir: &Path, sample: &Path) -> AliasStrategy {
     let Ok(dev) = std::fs::metadata(dir).map(|m| m.dev()) else {
         return AliasStrategy::Hardlink;
     };
@@ -153,7 +153,7 @@ pub fn probe_strategy(dir: &Path, sample: &Path) -> AliasStrategy {
 /// a checkpoint file also holds (`may_drop`, asked only then), `dest` is unlinked first
 /// and the copy tried once more, so re-pointing never needs more space than it frees
 /// (no-hardlink filesystems).
-pub fn link_or_copy_reclaiming(
+pub(crate) fn link_or_copy_reclaiming(
     src: &Path,
     dest: &Path,
     may_drop: impl FnOnce() -> bool,
@@ -174,7 +174,7 @@ pub fn link_or_copy_reclaiming(
 
 /// Make the alias file `alias` hold `src`'s bytes (rule 4), durably: [`link_or_copy`],
 /// then fsync the alias's directory. Returns the strategy used.
-pub fn point_alias(src: &Path, alias: &Path) -> Result<AliasStrategy> {
+pub(crate) fn point_alias(src: &Path, alias: &Path) -> Result<AliasStrategy> {
     let strategy = link_or_copy(src, alias)?;
     fsync_dir(alias.parent().unwrap_or(Path::new(".")))?;
     Ok(strategy)
@@ -182,7 +182,7 @@ pub fn point_alias(src: &Path, alias: &Path) -> Result<AliasStrategy> {
 
 /// Make `dest` an independent name for `src`'s bytes (hardlink → reflink → copy) via a
 /// temp next to `dest` renamed over it. Does not fsync `dest`'s directory.
-pub fn link_or_copy(src: &Path, dest: &Path) -> Result<AliasStrategy> {
+pub(crate) fn link_or_copy(src: &Path, dest: &Path) -> Result<AliasStrategy> {
     let smeta = std::fs::metadata(src).map_err(|e| Error::io("stat alias target", src, e))?;
     if !smeta.is_file() {
         return Err(Error::Unusable(format!(
@@ -280,7 +280,7 @@ fn try_hardlink(src: &Path, tmp: &Path) -> std::result::Result<(), Attempt> {
 
 /// `link(2)`, after the `fs.link` seam point that lets tests stand in a filesystem
 /// without hardlinks (its error is the filesystem's answer, not a transient step).
-pub fn hard_link(src: &Path, dst: &Path) -> std::io::Result<()> {
+pub(crate) fn hard_link(src: &Path, dst: &Path) -> std::io::Result<()> {
     fault::point("fs.link")?;
     std::fs::hard_link(src, dst)
 }

@@ -72,7 +72,7 @@ fn current_umask() -> u32 {
 }
 
 /// fsync a directory so renames and unlinks in it are durable.
-pub fn fsync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
     fault::point("dir.fsync").map_err(|e| Error::io("fsync directory", dir, e))?;
     let d = File::open(dir).map_err(|e| Error::io("open directory", dir, e))?;
     d.sync_all()
@@ -244,12 +244,12 @@ impl TempFile {
     }
 
     /// The temp's current path.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Bytes written so far.
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.bytes
     }
 
@@ -291,7 +291,7 @@ impl TempFile {
 
     /// fsync and close the temp (checking both), give it umask permissions; the data is
     /// durable under the temp name afterwards.
-    pub fn finish(mut self) -> Result<DurableTemp> {
+    pub(crate) fn finish(mut self) -> Result<DurableTemp> {
         let Some(file) = self.file.take() else {
             return Err(Error::Internal("temp file already finished".into()));
         };
@@ -370,7 +370,7 @@ fn advise_sequential(f: &File) {
 /// A complete, fsynced temp file waiting to be renamed onto its final name.
 /// Dropping it removes the temp.
 #[derive(Debug)]
-pub struct DurableTemp {
+pub(crate) struct DurableTemp {
     path: PathBuf,
     dest: PathBuf,
     /// Bytes written.
@@ -394,24 +394,19 @@ pub struct Written {
 
 impl DurableTemp {
     /// The temp's current path.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// The destination chosen at creation.
-    pub fn dest(&self) -> &Path {
-        &self.dest
     }
 
     /// Rename onto the destination (atomic replace; never unlink first), then fsync the
     /// directory (rule 3). For a move, the source name is removed afterwards.
-    pub fn persist(self) -> Result<Written> {
+    pub(crate) fn persist(self) -> Result<Written> {
         self.persist_inner(false)
     }
 
     /// Like [`persist`](Self::persist) but never replaces an existing destination:
     /// fails with [`Error::Exists`] instead (for exports without `--force`).
-    pub fn persist_noclobber(self) -> Result<Written> {
+    pub(crate) fn persist_noclobber(self) -> Result<Written> {
         self.persist_inner(true)
     }
 
@@ -471,7 +466,7 @@ fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 /// Write `source` durably to a temp next to `dest` (no rename yet).
-pub fn write_temp(
+pub(crate) fn write_temp(
     dest: &Path,
     source: Source<'_>,
     progress: Option<ProgressFn<'_>>,
@@ -484,7 +479,11 @@ pub fn write_temp(
 /// Prepare moving `src` to `dest`: when on the same filesystem, link it under a temp
 /// name next to `dest` (no data copied) and hash it; the source name is removed on
 /// persist. Otherwise copy it (and still remove the source on persist).
-pub fn move_temp(src: &Path, dest: &Path, progress: Option<ProgressFn<'_>>) -> Result<DurableTemp> {
+pub(crate) fn move_temp(
+    src: &Path,
+    dest: &Path,
+    progress: Option<ProgressFn<'_>>,
+) -> Result<DurableTemp> {
     let dir = parent_of(dest);
     let final_name = file_name_of(dest)?;
     let smeta = std::fs::metadata(src).map_err(|e| Error::io("stat", src, e))?;
@@ -532,7 +531,7 @@ pub fn move_temp(src: &Path, dest: &Path, progress: Option<ProgressFn<'_>>) -> R
 }
 
 /// Write `source` to `dest` atomically and durably (temp, fsync, rename, dir fsync).
-pub fn write_file_atomic(
+pub(crate) fn write_file_atomic(
     dest: &Path,
     source: Source<'_>,
     progress: Option<ProgressFn<'_>>,
@@ -541,12 +540,12 @@ pub fn write_file_atomic(
 }
 
 /// Replace a small file (manifest, state) atomically and durably.
-pub fn replace_file_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn replace_file_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
     write_file_atomic(dest, Source::Bytes(bytes), None).map(|_| ())
 }
 
 /// Create `dir` (and parents) and fsync the parent of each new directory.
-pub fn create_dir_durable(dir: &Path) -> Result<()> {
+pub(crate) fn create_dir_durable(dir: &Path) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
     }

@@ -14,7 +14,7 @@ use crate::store::{alias_names, manifest_path, resolve, state_dir, state_path};
 use crate::{Error, Result};
 
 /// Serialize a manifest as stored (pretty JSON, newline-terminated).
-pub fn manifest_bytes(m: &Manifest) -> Result<Vec<u8>> {
+pub(crate) fn manifest_bytes(m: &Manifest) -> Result<Vec<u8>> {
     let mut v = serde_json::to_vec_pretty(m)
         .map_err(|e| Error::Internal(format!("cannot serialize manifest: {e}")))?;
     v.push(b'\n');
@@ -31,7 +31,7 @@ pub fn store_manifest(run: &Path, m: &Manifest) -> Result<()> {
 }
 
 /// Replace `.ckpt/state.json` atomically (creating `.ckpt/` when missing).
-pub fn store_state(run: &Path, s: &ForeignState) -> Result<()> {
+pub(crate) fn store_state(run: &Path, s: &ForeignState) -> Result<()> {
     crate::store::state_files::check_real_dir(&state_dir(run))?;
     super::atomic::create_dir_durable(&state_dir(run))?;
     let mut v = serde_json::to_vec_pretty(s)
@@ -59,7 +59,7 @@ pub fn set_pending(m: &mut Manifest, p: Option<&Pending>) {
 /// store the manifest without the record. A settled record ([`is_settled`]) is only
 /// dropped from `m`: the caller's next store writes it out. Returns true when something
 /// was pending.
-pub fn recover_pending(run: &Path, m: &mut Manifest) -> Result<bool> {
+pub(crate) fn recover_pending(run: &Path, m: &mut Manifest) -> Result<bool> {
     let mpath = manifest_path(run);
     let Some(p) = pending(m).map_err(|r| corrupt(&mpath, run, r))? else {
         return Ok(false);
@@ -160,7 +160,7 @@ pub fn store_and_repoint(
 /// [`store_and_repoint`], and then unlink `unlink` (manifest paths `new` no longer
 /// lists, e.g. a trash name): recorded in the pending record, so a crash before the
 /// unlinks leaves them to the next mutation.
-pub fn store_repoint_unlink(
+pub(crate) fn store_repoint_unlink(
     run: &Path,
     old: &Manifest,
     new: &mut Manifest,
@@ -239,7 +239,7 @@ pub fn store_repoint_unlink(
 /// After an operation's files are in place (and their directory fsynced): leave a
 /// settled record to be dropped by the next mutation (one durable manifest write per
 /// operation), or store the manifest without an unsettled one.
-pub fn finish_pending(run: &Path, m: &mut Manifest) -> Result<()> {
+pub(crate) fn finish_pending(run: &Path, m: &mut Manifest) -> Result<()> {
     let mpath = manifest_path(run);
     let Some(p) = pending(m).map_err(|r| corrupt(&mpath, run, r))? else {
         return Ok(());

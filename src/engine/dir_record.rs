@@ -151,7 +151,7 @@ pub fn record_dir(run: &Path, dir: &Path, options: &EngineOptions) -> Result<Dir
 
 /// Re-hash a checkpoint directory against its record: the first file that is missing,
 /// of another size or with other bytes, as (path, reason).
-pub fn check_record(dir: &Path, rec: &DirRecord) -> Result<Option<(PathBuf, String)>> {
+pub(crate) fn check_record(dir: &Path, rec: &DirRecord) -> Result<Option<(PathBuf, String)>> {
     if let Some(m) = rec.size_mismatch(dir) {
         return Ok(Some(m));
     }

@@ -1,4 +1,4 @@
-//! Doctor checks of ckpt's own files and the alias files (issue 10 item 10): `.ckpt`
+//! Doctor checks of ckpt's own files and the alias files: `.ckpt`
 //! that is a symlink or a file, a lock or trash that is not what it should be, missing
 //! or wrong aliases, an interrupted operation, bytes in the trash. Each problem ends
 //! with the command that fixes it. Looks only (lstat, never follows a symlink).
@@ -27,7 +27,7 @@ pub fn state_dir_ok(run: &Path) -> bool {
 }
 
 /// `.ckpt` itself, `.ckpt/lock` and `.ckpt/trash`: the type each must be.
-pub fn state_files(run: &Path, layout: LayoutKind) -> Vec<DoctorCheck> {
+pub(crate) fn state_files(run: &Path, layout: LayoutKind) -> Vec<DoctorCheck> {
     let r = run.display();
     let dir = run.join(".ckpt");
     let mut out = Vec::new();
@@ -120,7 +120,7 @@ pub fn state_files(run: &Path, layout: LayoutKind) -> Vec<DoctorCheck> {
 }
 
 /// Bytes in the trash (and records of trash deleted by hand).
-pub fn trash(run: &Path, layout: LayoutKind, m: Option<&Manifest>) -> Option<DoctorCheck> {
+pub(crate) fn trash(run: &Path, layout: LayoutKind, m: Option<&Manifest>) -> Option<DoctorCheck> {
     let l = crate::layout::trash::list(run, layout, m).ok()?;
     let r = run.display();
     let mut notes = Vec::new();
@@ -155,7 +155,7 @@ pub fn trash(run: &Path, layout: LayoutKind, m: Option<&Manifest>) -> Option<Doc
 
 /// Native aliases against the manifest: present, regular files, holding the entry's
 /// bytes (same inode, or same size: `verify` hashes a copy).
-pub fn native_aliases(run: &Path, m: &Manifest) -> Vec<DoctorCheck> {
+pub(crate) fn native_aliases(run: &Path, m: &Manifest) -> Vec<DoctorCheck> {
     let r = run.display();
     let (last_name, best_name) = crate::store::alias_names(&m.ext);
     let live = |epoch: u64| {

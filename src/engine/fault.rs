@@ -31,7 +31,7 @@ pub use seam::*;
 /// Without the `fault-injection` feature every step simply proceeds.
 #[cfg(not(any(test, feature = "fault-injection")))]
 #[inline(always)]
-pub fn point(_label: &'static str) -> std::io::Result<()> {
+pub(crate) fn point(_label: &'static str) -> std::io::Result<()> {
     Ok(())
 }
 
@@ -98,7 +98,7 @@ mod seam {
         }
 
         /// Crash (exit 137) at the `at`-th step.
-        pub fn crash(at: usize) -> FaultPlan {
+        pub(crate) fn crash(at: usize) -> FaultPlan {
             FaultPlan {
                 at,
                 action: FaultAction::Crash,
@@ -205,7 +205,7 @@ mod seam {
     /// Called before each filesystem step, labelled like "tmp.fsync" or "alias.rename".
     /// Returns the injected error when a fault is armed for this step.
     #[inline]
-    pub fn point(label: &'static str) -> std::io::Result<()> {
+    pub(crate) fn point(label: &'static str) -> std::io::Result<()> {
         match STATE.load(Ordering::Relaxed) {
             OFF => Ok(()),
             _ => slow_point(label),

@@ -12,7 +12,7 @@ use crate::snapshot::LayoutKind;
 use crate::snapshot::{Checkpoint, Role, RunSnapshot};
 
 /// Files a layout's trainer or logger owns: never deleted by ckpt, whatever a policy says.
-pub const PROTECTED_NAMES: &[&str] = &[
+pub(crate) const PROTECTED_NAMES: &[&str] = &[
     "summary.csv",
     "args.yaml",
     "metrics.csv",
@@ -24,7 +24,7 @@ pub const PROTECTED_NAMES: &[&str] = &[
 
 /// Refuse to write an alias over a file that is a checkpoint of the run (a scanner may
 /// report a checkpoint file as a role's holder; rule 9: never overwrite what it names).
-pub fn ensure_alias_name(snap: &RunSnapshot, rel: &Path) -> crate::Result<()> {
+pub(crate) fn ensure_alias_name(snap: &RunSnapshot, rel: &Path) -> crate::Result<()> {
     let alias_like = rel.file_name().is_some_and(|f| {
         let f = f.to_string_lossy();
         ["last", "model_best", "best"]
@@ -49,24 +49,9 @@ pub fn ensure_alias_name(snap: &RunSnapshot, rel: &Path) -> crate::Result<()> {
     }
 }
 
-/// The checkpoint `last` resumes from: the `last` alias target, or for hf the highest step.
-pub fn last_checkpoint(snap: &RunSnapshot) -> Option<&Checkpoint> {
-    if snap.layout == LayoutKind::Hf {
-        return snap
-            .checkpoints
-            .iter()
-            .filter(|c| c.step.is_some())
-            .max_by_key(|c| c.step);
-    }
-    snap.with_role(Role::Last).or_else(|| {
-        let name = snap.last.as_ref()?.target.as_deref()?;
-        snap.checkpoints.iter().find(|c| c.name == name)
-    })
-}
-
 /// True when checkpoint `c` is a newer training state than `target` (a resumed trainer
 /// would overwrite it). Epochs decide when both have one, else steps.
-pub fn is_newer(c: &Checkpoint, target: &Checkpoint) -> bool {
+pub(crate) fn is_newer(c: &Checkpoint, target: &Checkpoint) -> bool {
     match (c.epoch, target.epoch) {
         (Some(a), Some(b)) if a != b => a > b,
         (Some(_), Some(_)) => match (c.step, target.step) {
@@ -208,7 +193,7 @@ mod tests {
     }
 
     #[test]
-    fn hf_has_no_alias_files_and_last_is_the_highest_step() {
+    fn hf_has_no_alias_files() {
         let s = snap(
             LayoutKind::Hf,
             vec![
@@ -219,10 +204,6 @@ mod tests {
         assert_eq!(
             crate::layout::foreign_alias_files(&s),
             crate::snapshot::AliasFiles::default()
-        );
-        assert_eq!(
-            last_checkpoint(&s).map(|c| c.name.as_str()),
-            Some("checkpoint-40")
         );
     }
 

@@ -25,6 +25,6 @@ pub fn hash_file(path: &Path, mut progress: Option<ProgressFn<'_>>) -> Result<(u
 }
 
 /// The content hash of a file in the manifest's format, with progress by bytes.
-pub fn content_hash(path: &Path, progress: &mut dyn FnMut(&Progress)) -> Result<String> {
+pub(crate) fn content_hash(path: &Path, progress: &mut dyn FnMut(&Progress)) -> Result<String> {
     hash_file(path, Some(progress)).map(|(_, h)| h)
 }

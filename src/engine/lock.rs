@@ -4,7 +4,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rustix::fs::{flock, FlockOperation};
@@ -24,7 +24,7 @@ pub struct LockHolder {
 
 impl LockHolder {
     /// True for the stand-in used when the lock file holds no readable holder record.
-    pub fn is_unknown(&self) -> bool {
+    pub(crate) fn is_unknown(&self) -> bool {
         self.pid == 0
     }
 
@@ -42,13 +42,9 @@ impl LockHolder {
 #[derive(Debug)]
 pub struct RunLock {
     file: File,
-    path: PathBuf,
 }
 
-/// `RUN/.ckpt/lock`.
-pub fn lock_path(run_dir: &Path) -> PathBuf {
-    run_dir.join(".ckpt").join("lock")
-}
+pub(crate) use crate::store::lock_path;
 
 impl RunLock {
     /// Take the exclusive lock of `run_dir` for `operation`, waiting up to `timeout`.
@@ -60,7 +56,7 @@ impl RunLock {
 
     /// [`acquire`](Self::acquire), calling `on_wait` once with the holder when the
     /// lock is busy, so a waiting call can say who it waits for.
-    pub fn acquire_with(
+    pub(crate) fn acquire_with(
         run_dir: &Path,
         operation: &str,
         timeout: Duration,
@@ -136,14 +132,9 @@ impl RunLock {
                 }
             }
         }
-        let mut lock = RunLock { file, path };
+        let mut lock = RunLock { file };
         lock.write_holder(operation);
         Ok(lock)
-    }
-
-    /// Path of the lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     fn write_holder(&mut self, operation: &str) {
@@ -179,7 +170,7 @@ fn unknown_holder() -> LockHolder {
 }
 
 /// The holder record in the lock file (may be stale when nobody holds the lock).
-pub fn read_holder(path: &Path) -> Option<LockHolder> {
+pub(crate) fn read_holder(path: &Path) -> Option<LockHolder> {
     let mut s = String::new();
     open_nofollow(path)?.read_to_string(&mut s).ok()?;
     serde_json::from_str(s.trim()).ok()
@@ -196,7 +187,7 @@ fn open_nofollow(path: &Path) -> Option<File> {
 }
 
 /// Who holds the lock of `run_dir` right now, if anyone (for `doctor`).
-pub fn current_holder(run_dir: &Path) -> Option<LockHolder> {
+pub(crate) fn current_holder(run_dir: &Path) -> Option<LockHolder> {
     let path = lock_path(run_dir);
     let f = open_nofollow(&path)?;
     match flock(&f, FlockOperation::NonBlockingLockShared) {

@@ -16,26 +16,26 @@ pub mod alias;
 pub mod atomic;
 pub mod commit;
 pub mod dir_record;
-pub mod doctor;
+pub(crate) mod doctor;
 pub mod doctor_state;
-pub mod export;
+pub(crate) mod export;
 pub mod fault;
 pub mod foreign;
 pub mod hash;
 pub mod lock;
 pub mod metric_choice;
-pub mod mutation;
-pub mod only_copy;
-pub mod pin;
-pub mod promote;
-pub mod prune;
-pub mod reclaim;
-pub mod restore;
+pub(crate) mod mutation;
+pub(crate) mod only_copy;
+pub(crate) mod pin;
+pub(crate) mod promote;
+pub(crate) mod prune;
+pub(crate) mod reclaim;
+pub(crate) mod restore;
 pub mod run_files;
 pub mod save;
-pub mod saved_by;
+pub(crate) mod saved_by;
 pub mod trash;
-pub mod verify;
+pub(crate) mod verify;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -50,7 +50,7 @@ use crate::snapshot::RunSnapshot;
 use crate::Result;
 
 /// Called once when a mutation starts waiting for a run lock another process holds.
-pub type LockWaitFn = std::sync::Arc<dyn Fn(&lock::LockHolder) + Send + Sync>;
+pub(crate) type LockWaitFn = std::sync::Arc<dyn Fn(&lock::LockHolder) + Send + Sync>;
 
 /// Knobs shared by all operations.
 #[derive(Clone)]
@@ -92,7 +92,7 @@ pub struct Progress {
 }
 
 /// Callback for [`Progress`]; called often, should be cheap.
-pub type ProgressFn<'a> = &'a mut dyn FnMut(&Progress);
+pub(crate) type ProgressFn<'a> = &'a mut dyn FnMut(&Progress);
 
 /// Where the bytes of a save come from.
 pub enum SaveSource<'a> {

@@ -17,12 +17,12 @@ use crate::{Error, Result};
 
 /// Take the lock of the run at `dir` for `operation` (waiting as `options` say), then
 /// sweep its stale temps. Hold the lock until the mutation is committed.
-pub fn begin(dir: &Path, operation: &str, options: &EngineOptions) -> Result<RunLock> {
+pub(crate) fn begin(dir: &Path, operation: &str, options: &EngineOptions) -> Result<RunLock> {
     begin_sweeping(dir, operation, options).map(|(lock, _)| lock)
 }
 
 /// [`begin`], also returning the temps the sweep removed.
-pub fn begin_sweeping(
+pub(crate) fn begin_sweeping(
     dir: &Path,
     operation: &str,
     options: &EngineOptions,
@@ -53,7 +53,7 @@ impl Run {
 
 /// Remove ckpt temps in `dir` whose writer is gone (rule 2: "any mutation removes temps
 /// whose writer is gone"). Returns what was removed. timm's temps are never removed.
-pub fn sweep_stale_temps(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn sweep_stale_temps(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     for t in find_temps(dir) {
         if t.foreign || t.writer_alive {
@@ -85,7 +85,7 @@ pub fn sweep_stale_temps(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// [`sweep_stale_temps`] over every directory ckpt writes in a run; every mutation
 /// calls this under the run lock.
-pub fn sweep_run(run_dir: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn sweep_run(run_dir: &Path) -> Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
     for d in run_temp_dirs(run_dir) {
         if d.is_dir() {

@@ -22,7 +22,7 @@ use crate::{Error, Result};
 /// From a snapshot alone: the alias file `rel` holds bytes no other checkpoint file
 /// holds — the scan lists it as a checkpoint itself (timm, Lightning), or on a native
 /// run the checkpoint the alias should mirror is missing or damaged.
-pub fn listed_alias_only_copy(snap: &RunSnapshot, rel: &Path) -> bool {
+pub(crate) fn listed_alias_only_copy(snap: &RunSnapshot, rel: &Path) -> bool {
     if !snap.run.join(rel).is_file() {
         return false;
     }

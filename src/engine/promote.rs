@@ -57,7 +57,7 @@ impl Run {
 
     /// The file a promote writes to hold best (`model_best.pth.tar`, Lightning's
     /// `best.ckpt`); `None` where best is a record only (hf).
-    pub fn best_alias_path(&self) -> Result<Option<std::path::PathBuf>> {
+    pub(crate) fn best_alias_path(&self) -> Result<Option<std::path::PathBuf>> {
         if self.layout == LayoutKind::Ckpt {
             let m = crate::store::load_manifest(&self.dir)?;
             return Ok(Some(self.dir.join(alias_names_native(&m.ext).1)));

@@ -26,7 +26,7 @@ pub(crate) fn scan_run(run: &Run) -> Result<RunSnapshot> {
 }
 
 /// The identity of one file now (lstat: a symlink is stamped, never followed).
-pub fn stamp(path: &Path) -> Result<FileStamp> {
+pub(crate) fn stamp(path: &Path) -> Result<FileStamp> {
     let md = std::fs::symlink_metadata(path).map_err(|e| Error::io("stat", path, e))?;
     Ok(FileStamp {
         path: path.to_path_buf(),
@@ -40,7 +40,7 @@ pub fn stamp(path: &Path) -> Result<FileStamp> {
 
 /// Stamps of every file at `path`: the file itself, or every file under a directory
 /// (walked without following symlinks), sorted by path.
-pub fn stamps_of(path: &Path) -> Result<Vec<FileStamp>> {
+pub(crate) fn stamps_of(path: &Path) -> Result<Vec<FileStamp>> {
     let md = std::fs::symlink_metadata(path).map_err(|e| Error::io("stat", path, e))?;
     if !md.is_dir() {
         return Ok(vec![stamp(path)?]);
@@ -68,7 +68,7 @@ pub fn stamps_of(path: &Path) -> Result<Vec<FileStamp>> {
 /// the same directory (fsynced), then delete the temp. A crash in between leaves a temp
 /// of a dead writer, which the next mutation sweeps; never a half-deleted checkpoint.
 /// Symlinks inside are removed, never followed.
-pub fn remove_dir_atomically(dir: &Path) -> Result<()> {
+pub(crate) fn remove_dir_atomically(dir: &Path) -> Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     let name = dir
         .file_name()
@@ -176,7 +176,7 @@ impl Run {
 
     /// Plan a prune from a snapshot already taken (e.g. the monitor's): the same rules
     /// as [`Run::plan_prune`], for any layout.
-    pub fn plan_prune_from(
+    pub(crate) fn plan_prune_from(
         &self,
         snap: &RunSnapshot,
         policy: RetentionPolicy,

@@ -10,7 +10,7 @@ use crate::Result;
 
 /// Bytes held by temps in the run whose writer is gone (ckpt's own temps only; timm's
 /// fixed names are never ours to delete). A temp directory counts with its files.
-pub fn reclaimable_temp_bytes(run: &std::path::Path) -> u64 {
+pub(crate) fn reclaimable_temp_bytes(run: &std::path::Path) -> u64 {
     find_run_temps(run)
         .iter()
         .filter(|t| !t.foreign && !t.writer_alive)
@@ -23,7 +23,7 @@ pub fn reclaimable_temp_bytes(run: &std::path::Path) -> u64 {
 impl Run {
     /// Take the run lock just long enough to sweep temps whose writer is gone; returns
     /// what was removed.
-    pub fn sweep_dead_temps(&self) -> Result<Vec<PathBuf>> {
+    pub(crate) fn sweep_dead_temps(&self) -> Result<Vec<PathBuf>> {
         super::mutation::begin_sweeping(&self.dir, "sweep", &self.options).map(|(_, swept)| swept)
     }
 }

@@ -202,31 +202,10 @@ impl RunFileWriter {
         })
     }
 
-    /// Append bytes (hashed as they are written).
-    pub fn write(&mut self, buf: &[u8]) -> Result<()> {
-        let r = self.temp.fill(Source::Bytes(buf), None);
-        r.map_err(|e| self.no_space(e))
-    }
-
     /// Append everything `source` yields.
     pub fn fill(&mut self, source: Source<'_>) -> Result<()> {
         let r = self.temp.fill(source, None);
         r.map_err(|e| self.no_space(e))
-    }
-
-    /// Bytes written so far.
-    pub fn bytes(&self) -> u64 {
-        self.temp.bytes()
-    }
-
-    /// The temp's path (for tests and messages).
-    pub fn temp_path(&self) -> &Path {
-        self.temp.path()
-    }
-
-    /// The final path.
-    pub fn dest(&self) -> &Path {
-        &self.dest
     }
 
     fn no_space(&self, e: Error) -> Error {
@@ -292,23 +271,6 @@ fn forget_records(run: &Path, path: &Path) -> Result<()> {
         store_state(run, &state)?;
     }
     Ok(())
-}
-
-/// Write `source` atomically and durably at `dest` inside `run` (see [`RunFileWriter`]).
-pub fn write_run_file(
-    run: &Path,
-    dest: &Path,
-    source: Source<'_>,
-    options: EngineOptions,
-) -> Result<Written> {
-    let expected = match &source {
-        Source::Bytes(b) => Some(b.len() as u64),
-        Source::CopyOf(p) => std::fs::metadata(p).ok().map(|m| m.len()),
-        _ => None,
-    };
-    let mut w = RunFileWriter::create(run, dest, expected, options)?;
-    w.fill(source)?;
-    w.commit()
 }
 
 /// What [`remove_run_file`] did.
@@ -386,6 +348,23 @@ pub fn remove_run_file(run: &Path, path: &Path, options: EngineOptions) -> Resul
 mod tests {
     use super::*;
 
+    /// Write `source` at `dest` inside `run` in one call, as a trainer's adapter does.
+    fn write_run_file(
+        run: &Path,
+        dest: &Path,
+        source: Source<'_>,
+        options: EngineOptions,
+    ) -> Result<Written> {
+        let expected = match &source {
+            Source::Bytes(b) => Some(b.len() as u64),
+            Source::CopyOf(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            _ => None,
+        };
+        let mut w = RunFileWriter::create(run, dest, expected, options)?;
+        w.fill(source)?;
+        w.commit()
+    }
+
     fn opts() -> EngineOptions {
         EngineOptions::default()
     }
@@ -411,9 +390,9 @@ mod tests {
         std::fs::create_dir(&run).unwrap();
         let dest = run.join("checkpoints").join("epoch=0-step=2.ckpt");
         let mut w = RunFileWriter::create(&run, &dest, None, opts()).unwrap();
-        w.write(b"hello ").unwrap();
-        w.write(b"world").unwrap();
-        let temp = w.temp_path().to_path_buf();
+        w.fill(Source::Bytes(b"hello ")).unwrap();
+        w.fill(Source::Bytes(b"world")).unwrap();
+        let temp = w.temp.path().to_path_buf();
         assert!(
             temp.exists() && !dest.exists(),
             "nothing under the final name yet"
@@ -426,8 +405,8 @@ mod tests {
         assert!(crate::store::temp::find_temps(&run.join("checkpoints")).is_empty());
         // Dropped without commit: the temp goes, the old file stays.
         let mut w = RunFileWriter::create(&run, &dest, None, opts()).unwrap();
-        w.write(b"partial").unwrap();
-        let temp = w.temp_path().to_path_buf();
+        w.fill(Source::Bytes(b"partial")).unwrap();
+        let temp = w.temp.path().to_path_buf();
         drop(w);
         assert!(!temp.exists());
         assert_eq!(std::fs::read(&dest).unwrap(), b"hello world");

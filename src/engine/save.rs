@@ -152,7 +152,7 @@ fn check_source_outside(m: &Manifest, run: &Path, src: &Path) -> Result<()> {
 
 /// Check that `dir` is writable and has room for `bytes` more (rule 6), before
 /// anything is touched. `hint` is appended to a [`Error::NoSpace`].
-pub fn preflight(dir: &Path, bytes: u64, hint: impl FnOnce() -> String) -> Result<()> {
+pub(crate) fn preflight(dir: &Path, bytes: u64, hint: impl FnOnce() -> String) -> Result<()> {
     use rustix::fs::{access, Access};
     if let Err(e) = access(dir, Access::WRITE_OK) {
         return Err(Error::NotWritable {
@@ -235,12 +235,12 @@ fn live_entry(m: &Manifest, epoch: u64) -> Option<&Entry> {
 }
 
 /// Ranking mode of a manifest (max when no metric is named yet).
-pub fn manifest_mode(m: &Manifest) -> Mode {
+pub(crate) fn manifest_mode(m: &Manifest) -> Mode {
     m.metric.as_ref().map(|s| s.mode).unwrap_or_default()
 }
 
 /// Retention victims of a manifest under `policy`: entries no rule keeps.
-pub fn manifest_victims(m: &Manifest, policy: &RetentionPolicy) -> Vec<String> {
+pub(crate) fn manifest_victims(m: &Manifest, policy: &RetentionPolicy) -> Vec<String> {
     let items: Vec<RetentionItem> = m
         .checkpoints
         .iter()
@@ -359,7 +359,7 @@ impl Run {
         };
         let mut needed = if free_move { 0 } else { size };
         // Without hardlinks and reflinks the aliases are full copies: `last` always,
-        // `best` when the new checkpoint may become best (issue 10 item 4).
+        // `best` when the new checkpoint may become best.
         let sample = crate::store::manifest_path(&self.dir);
         if super::alias::probe_strategy(&self.dir, &sample) == AliasStrategy::Copy {
             let may_be_best =

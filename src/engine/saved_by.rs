@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use crate::store::manifest::SavedBy;
 
 /// Longest command line kept in a manifest (characters).
-pub const MAX_CMD: usize = 512;
+pub(crate) const MAX_CMD: usize = 512;
 
 /// A `/proc/<pid>/cmdline` as one line: arguments joined by spaces, one with a space
 /// quoted, cut to [`MAX_CMD`] characters (with "…"). `None` when unreadable or empty.
-pub fn cmdline_text(raw: &[u8]) -> Option<String> {
+pub(crate) fn cmdline_text(raw: &[u8]) -> Option<String> {
     let args: Vec<String> = raw
         .split(|b| *b == 0)
         .filter(|a| !a.is_empty())
@@ -43,7 +43,7 @@ fn read_cmdline(pid: &str) -> Option<String> {
 }
 
 /// The host name (`/proc/sys/kernel/hostname`, else "unknown").
-pub fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_string())
@@ -52,7 +52,7 @@ pub fn host_name() -> String {
 }
 
 /// Who is saving: this process (read at each save: a forked worker has its own pid).
-pub fn this_process() -> SavedBy {
+pub(crate) fn this_process() -> SavedBy {
     let ppid = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get() as u32);
     SavedBy {
         host: host_name(),

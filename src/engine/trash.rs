@@ -369,7 +369,7 @@ impl Run {
 }
 
 /// The pure part of [`Run::plan_trash_empty`]: which entries go at `now`.
-pub fn empty_plan(
+pub(crate) fn empty_plan(
     base: &Path,
     listing: TrashListing,
     older_than: Option<Duration>,

@@ -4,6 +4,6 @@
 //! a complete file from one cut short.
 
 pub mod pickle;
-pub mod pyjson;
+pub(crate) mod pyjson;
 pub mod safetensors;
 pub mod torchzip;

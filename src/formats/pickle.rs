@@ -114,7 +114,7 @@ impl Value {
     }
 
     /// Elements of a list, tuple or set.
-    pub fn as_seq(&self) -> Option<&[Value]> {
+    pub(crate) fn as_seq(&self) -> Option<&[Value]> {
         match self {
             Value::List(v) | Value::Tuple(v) | Value::Set(v) => Some(v),
             _ => None,

@@ -30,7 +30,7 @@ enum State {
 }
 
 /// A `Read` adapter that makes Python's non-finite tokens readable (see the module doc).
-pub struct PyJsonReader<R> {
+pub(crate) struct PyJsonReader<R> {
     inner: R,
     state: State,
     inbuf: Box<[u8]>,
@@ -154,7 +154,7 @@ impl<R: Read> Read for PyJsonReader<R> {
 
 /// Why a capped read did not happen.
 #[derive(Debug)]
-pub enum CappedError {
+pub(crate) enum CappedError {
     /// The file is larger than the cap: nothing was read.
     TooLarge {
         bytes: u64,
@@ -182,24 +182,10 @@ impl std::fmt::Display for CappedError {
     }
 }
 
-/// Deserialize `T` from a Python-written JSON file of at most `cap` bytes, streaming
-/// (the file is never held in memory whole).
-pub fn read_capped<T: de::DeserializeOwned>(
-    path: &std::path::Path,
-    cap: u64,
-) -> Result<T, CappedError> {
-    let f = std::fs::File::open(path).map_err(CappedError::Io)?;
-    let bytes = f.metadata().map_err(CappedError::Io)?.len();
-    if bytes > cap {
-        return Err(CappedError::TooLarge { bytes, cap });
-    }
-    // `take` also bounds a file that grows while it is read.
-    let r = io::BufReader::new(PyJsonReader::new(f.take(cap)));
-    serde_json::from_reader(r).map_err(CappedError::Json)
-}
-
-/// [`read_capped`] with a seed (to keep only part of what the file holds).
-pub fn read_capped_seed<'de, S: de::DeserializeSeed<'de>>(
+/// Deserialize from a Python-written JSON file of at most `cap` bytes, streaming (the
+/// file is never held in memory whole), through a seed (to keep only part of what the
+/// file holds; `PhantomData<T>` keeps all of a `T`).
+pub(crate) fn read_capped_seed<'de, S: de::DeserializeSeed<'de>>(
     path: &std::path::Path,
     cap: u64,
     seed: S,
@@ -209,6 +195,7 @@ pub fn read_capped_seed<'de, S: de::DeserializeSeed<'de>>(
     if bytes > cap {
         return Err(CappedError::TooLarge { bytes, cap });
     }
+    // `take` also bounds a file that grows while it is read.
     let r = io::BufReader::new(PyJsonReader::new(f.take(cap)));
     let mut de = serde_json::Deserializer::from_reader(r);
     let v = seed.deserialize(&mut de).map_err(CappedError::Json)?;
@@ -219,7 +206,7 @@ pub fn read_capped_seed<'de, S: de::DeserializeSeed<'de>>(
 /// A JSON object read as flat `(key, scalar)` pairs, in file order (nested values are
 /// [`Scalar::Nested`]); anything but an object reads as no pairs.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Record(pub Vec<(String, Scalar)>);
+pub(crate) struct Record(pub Vec<(String, Scalar)>);
 
 impl<'de> Deserialize<'de> for Record {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -266,7 +253,7 @@ impl<'de> Deserialize<'de> for Record {
 /// Any JSON value read as a leaf: numbers (and Python's non-finite tokens) as numbers,
 /// strings, booleans; arrays and objects are skipped without being built.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Scalar {
+pub(crate) enum Scalar {
     Unsigned(u64),
     Float(f64),
     Str(String),
@@ -278,7 +265,7 @@ pub enum Scalar {
 
 impl Scalar {
     /// The value as a number: JSON numbers, and the non-finite tokens Python writes.
-    pub fn as_f64(&self) -> Option<f64> {
+    pub(crate) fn as_f64(&self) -> Option<f64> {
         match self {
             Scalar::Unsigned(u) => Some(*u as f64),
             Scalar::Float(f) => Some(*f),
@@ -287,21 +274,21 @@ impl Scalar {
         }
     }
 
-    pub fn as_u64(&self) -> Option<u64> {
+    pub(crate) fn as_u64(&self) -> Option<u64> {
         match self {
             Scalar::Unsigned(u) => Some(*u),
             _ => None,
         }
     }
 
-    pub fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Scalar::Str(s) => Some(s),
             _ => None,
         }
     }
 
-    pub fn as_bool(&self) -> Option<bool> {
+    pub(crate) fn as_bool(&self) -> Option<bool> {
         match self {
             Scalar::Bool(b) => Some(*b),
             _ => None,
@@ -310,7 +297,7 @@ impl Scalar {
 }
 
 /// `NaN`, `Infinity`, `-Infinity` as [`PyJsonReader`] spells them.
-pub fn non_finite(s: &str) -> Option<f64> {
+pub(crate) fn non_finite(s: &str) -> Option<f64> {
     match s {
         "NaN" => Some(f64::NAN),
         "Infinity" => Some(f64::INFINITY),
@@ -421,11 +408,12 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("s.json");
         std::fs::write(&p, br#"{"grad_norm": NaN, "x": [1, 2, {"y": Infinity}]}"#).unwrap();
-        let v: std::collections::BTreeMap<String, Scalar> = read_capped(&p, 1 << 20).unwrap();
+        let all = std::marker::PhantomData::<std::collections::BTreeMap<String, Scalar>>;
+        let v = read_capped_seed(&p, 1 << 20, all).unwrap();
         assert!(v["grad_norm"].as_f64().unwrap().is_nan());
         assert_eq!(v["x"], Scalar::Nested);
         assert!(matches!(
-            read_capped::<Scalar>(&p, 10),
+            read_capped_seed(&p, 10, std::marker::PhantomData::<Scalar>),
             Err(CappedError::TooLarge { cap: 10, .. })
         ));
     }

@@ -62,7 +62,7 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 }
 
 /// True when the file starts like a zip (local file header signature).
-pub fn looks_like_zip(path: &Path) -> bool {
+pub(crate) fn looks_like_zip(path: &Path) -> bool {
     let mut magic = [0u8; 4];
     File::open(path)
         .and_then(|mut f| f.read_exact(&mut magic))
@@ -174,7 +174,7 @@ impl TorchZip {
     }
 
     /// Read a stored member fully (bounded), e.g. `data.pkl`.
-    pub fn read_member(&mut self, e: &ZipEntry) -> Result<Vec<u8>, ZipError> {
+    pub(crate) fn read_member(&mut self, e: &ZipEntry) -> Result<Vec<u8>, ZipError> {
         if e.method != 0 {
             return zerr(format!(
                 "member {} is compressed (method {}); only stored members are read",
@@ -311,7 +311,7 @@ fn read_at(file: &mut File, at: u64, n: usize) -> Result<Vec<u8>, ZipError> {
 }
 
 /// Parse `count` central directory entries from `cd`.
-pub fn parse_central_directory(cd: &[u8], count: u64) -> Result<Vec<ZipEntry>, ZipError> {
+pub(crate) fn parse_central_directory(cd: &[u8], count: u64) -> Result<Vec<ZipEntry>, ZipError> {
     let mut out = Vec::with_capacity(count.min(4096) as usize);
     let mut at = 0usize;
     for _ in 0..count {
@@ -376,7 +376,7 @@ pub fn read_pickle_value(path: &Path) -> Result<crate::formats::pickle::Value, Z
 }
 
 /// Like [`read_pickle_value`], building only the top-level dict entries under `keys`.
-pub fn read_pickle_keys(
+pub(crate) fn read_pickle_keys(
     path: &Path,
     keys: &[&str],
 ) -> Result<crate::formats::pickle::Value, ZipError> {

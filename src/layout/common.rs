@@ -19,7 +19,7 @@ use crate::{Error, Result};
 /// One directory entry. Its type comes from the directory listing itself (`d_type`),
 /// its metadata from `lstat` when asked for (symlinks are never followed).
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub name: String,
     pub ftype: std::fs::FileType,
     /// `lstat` of the entry; `None` from [`list_types`].
@@ -27,13 +27,13 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn is_file(&self) -> bool {
+    pub(crate) fn is_file(&self) -> bool {
         self.ftype.is_file()
     }
-    pub fn is_dir(&self) -> bool {
+    pub(crate) fn is_dir(&self) -> bool {
         self.ftype.is_dir()
     }
-    pub fn is_symlink(&self) -> bool {
+    pub(crate) fn is_symlink(&self) -> bool {
         self.ftype.is_symlink()
     }
 }
@@ -61,22 +61,22 @@ fn list(dir: &Path, with_meta: bool) -> Result<Vec<Entry>> {
 }
 
 /// List `dir` with one `lstat` per entry, sorted by name.
-pub fn list_dir(dir: &Path) -> Result<Vec<Entry>> {
+pub(crate) fn list_dir(dir: &Path) -> Result<Vec<Entry>> {
     list(dir, true)
 }
 
 /// List `dir` names and types only (no `stat`): enough to detect a layout cheaply.
-pub fn list_types(dir: &Path) -> Result<Vec<Entry>> {
+pub(crate) fn list_types(dir: &Path) -> Result<Vec<Entry>> {
     list(dir, false)
 }
 
-pub fn mtime(meta: &Metadata) -> Option<chrono::DateTime<chrono::Utc>> {
+pub(crate) fn mtime(meta: &Metadata) -> Option<chrono::DateTime<chrono::Utc>> {
     meta.modified()
         .ok()
         .map(chrono::DateTime::<chrono::Utc>::from)
 }
 
-pub fn inode(meta: &Metadata) -> (u64, u64) {
+pub(crate) fn inode(meta: &Metadata) -> (u64, u64) {
     (meta.dev(), meta.ino())
 }
 
@@ -100,7 +100,10 @@ fn normalize(p: &Path) -> Option<PathBuf> {
 
 /// Follow the symlink `rel` (relative to `run`) hop by hop, never leaving the run.
 /// Returns the relative path of the final non-symlink entry and its metadata.
-pub fn resolve_in_run(run: &Path, rel: &Path) -> std::result::Result<(PathBuf, Metadata), String> {
+pub(crate) fn resolve_in_run(
+    run: &Path,
+    rel: &Path,
+) -> std::result::Result<(PathBuf, Metadata), String> {
     let mut cur = rel.to_path_buf();
     for _ in 0..16 {
         let full = run.join(&cur);
@@ -147,7 +150,7 @@ fn outside(rel: &Path) -> String {
 
 /// Top-level `key: value` pairs of a YAML file (the subset timm's args.yaml and
 /// Lightning's hparams.yaml use for scalars); nested blocks and lists are skipped.
-pub fn parse_yaml_scalars(text: &str) -> BTreeMap<String, String> {
+pub(crate) fn parse_yaml_scalars(text: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for line in text.lines() {
         if line.starts_with([' ', '\t', '-', '#']) || line.trim().is_empty() {
@@ -168,7 +171,7 @@ pub fn parse_yaml_scalars(text: &str) -> BTreeMap<String, String> {
 }
 
 /// A metric cell: `(value, raw)`; raw is kept when the text is not a finite number.
-pub fn parse_metric_cell(s: &str) -> (Option<f64>, Option<String>) {
+pub(crate) fn parse_metric_cell(s: &str) -> (Option<f64>, Option<String>) {
     let t = s.trim();
     match t.parse::<f64>() {
         Ok(v) if v.is_finite() => (Some(v), None),
@@ -179,7 +182,7 @@ pub fn parse_metric_cell(s: &str) -> (Option<f64>, Option<String>) {
 
 /// Per-row metrics of a CSV log (`summary.csv`, `metrics.csv`), keyed by the integer in
 /// `key_col`; later rows win. Bad cells become warnings, never errors.
-pub struct CsvTable {
+pub(crate) struct CsvTable {
     pub rows: BTreeMap<u64, BTreeMap<String, f64>>,
     /// Cells that were not finite numbers, by (key, column).
     pub raw: BTreeMap<(u64, String), String>,
@@ -193,7 +196,7 @@ pub const MAX_TRAINER_FILE: u64 = 16 << 20;
 
 /// Read a trainer's text file of at most [`MAX_TRAINER_FILE`] bytes; a larger one is an
 /// error that says so (nothing is read).
-pub fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let f = std::fs::File::open(path)?;
     let md = f.metadata()?;
@@ -213,7 +216,7 @@ pub fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-pub fn read_csv(path: &Path, key_col: &str, warnings: &mut Vec<String>) -> Option<CsvTable> {
+pub(crate) fn read_csv(path: &Path, key_col: &str, warnings: &mut Vec<String>) -> Option<CsvTable> {
     let file_name = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -307,7 +310,7 @@ pub fn read_csv(path: &Path, key_col: &str, warnings: &mut Vec<String>) -> Optio
 }
 
 /// Set `metric`/`metric_raw` of a checkpoint from a table cell.
-pub fn apply_metric(c: &mut Checkpoint, table: &CsvTable, key: u64, metric: &str) {
+pub(crate) fn apply_metric(c: &mut Checkpoint, table: &CsvTable, key: u64, metric: &str) {
     let v = table.rows.get(&key).and_then(|r| r.get(metric)).copied();
     let raw = table.raw.get(&(key, metric.to_string())).cloned();
     if v.is_some() || raw.is_some() {
@@ -317,7 +320,7 @@ pub fn apply_metric(c: &mut Checkpoint, table: &CsvTable, key: u64, metric: &str
 }
 
 /// ckpt's own record for a foreign run (`.ckpt/state.json`), when present.
-pub fn load_foreign_state(run: &Path, warnings: &mut Vec<String>) -> Option<ForeignState> {
+pub(crate) fn load_foreign_state(run: &Path, warnings: &mut Vec<String>) -> Option<ForeignState> {
     let text = match std::fs::read(crate::store::state_path(run)) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
@@ -338,7 +341,7 @@ pub fn load_foreign_state(run: &Path, warnings: &mut Vec<String>) -> Option<Fore
 }
 
 /// Facts of a regular file as a checkpoint (size, mtime, inode; zero bytes = damaged).
-pub fn file_checkpoint(name: &str, rel: PathBuf, meta: &Metadata) -> Checkpoint {
+pub(crate) fn file_checkpoint(name: &str, rel: PathBuf, meta: &Metadata) -> Checkpoint {
     let mut c = Checkpoint {
         name: name.to_string(),
         bytes: meta.len(),
@@ -361,7 +364,7 @@ const ZIP_EXTS: &[&str] = &[".pth.tar", ".pth", ".ckpt", ".pt"];
 /// shares. Checkpoints of one model are all the same size, so a file cut short stands
 /// out; opening only those keeps a 10,000-checkpoint scan fast (opening every file
 /// tripled its time).
-pub fn mark_truncated_zips(run: &Path, checkpoints: &mut [Checkpoint]) {
+pub(crate) fn mark_truncated_zips(run: &Path, checkpoints: &mut [Checkpoint]) {
     let mut sizes: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
     for c in checkpoints.iter() {
         *sizes.entry(c.bytes).or_default() += 1;
@@ -376,7 +379,7 @@ pub fn mark_truncated_zips(run: &Path, checkpoints: &mut [Checkpoint]) {
 /// Mark a checkpoint Damaged when its file is a torch zip cut short: it starts with `PK`
 /// but has no end-of-central-directory record at its end. Reads 4 + 22 bytes (more only
 /// when a zip comment may follow the record), so a scan stays cheap.
-pub fn mark_truncated_zip(run: &Path, c: &mut Checkpoint) {
+pub(crate) fn mark_truncated_zip(run: &Path, c: &mut Checkpoint) {
     let Some(rel) = c.paths.first() else {
         return;
     };
@@ -424,7 +427,7 @@ fn zip_tail_problem(path: &Path) -> Option<String> {
 }
 
 /// Give `role` to the checkpoint named `target` (and record its epoch/step on the alias).
-pub fn attach_role(checkpoints: &mut [Checkpoint], alias: &mut Alias) {
+pub(crate) fn attach_role(checkpoints: &mut [Checkpoint], alias: &mut Alias) {
     let Some(t) = alias.target.as_deref() else {
         return;
     };
@@ -438,7 +441,7 @@ pub fn attach_role(checkpoints: &mut [Checkpoint], alias: &mut Alias) {
 }
 
 /// Build the final snapshot: sort, apply pins and held best, order roles.
-pub struct Parts {
+pub(crate) struct Parts {
     pub layout: LayoutKind,
     pub metric: Option<MetricSpec>,
     pub checkpoints: Vec<Checkpoint>,
@@ -451,7 +454,7 @@ pub struct Parts {
 /// Build the snapshot from a layout's parts: warn about a non-finite trainer best
 /// (before ckpt's own state can override it), then apply pins and a held best from
 /// `.ckpt/state.json`.
-pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
+pub(crate) fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
     warn_non_finite_best(&mut p);
     if let Some(state) = load_foreign_state(run, &mut p.warnings) {
         // Checkpoint directories recorded when they were made durable: a recorded file
@@ -579,7 +582,7 @@ pub fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
 
 /// The metric `column` of a per-epoch table (timm `summary.csv`, Lightning
 /// `metrics.csv`) as history: every epoch the trainer logged, finite values only.
-pub fn csv_history(table: Option<&CsvTable>, column: &str) -> Vec<MetricPoint> {
+pub(crate) fn csv_history(table: Option<&CsvTable>, column: &str) -> Vec<MetricPoint> {
     let Some(t) = table else {
         return Vec::new();
     };
@@ -596,7 +599,7 @@ pub fn csv_history(table: Option<&CsvTable>, column: &str) -> Vec<MetricPoint> {
 }
 
 /// Bound a history to the newest [`MAX_HISTORY_POINTS`].
-pub fn newest(mut points: Vec<MetricPoint>) -> Vec<MetricPoint> {
+pub(crate) fn newest(mut points: Vec<MetricPoint>) -> Vec<MetricPoint> {
     if points.len() > MAX_HISTORY_POINTS {
         points.drain(..points.len() - MAX_HISTORY_POINTS);
     }
@@ -606,7 +609,7 @@ pub fn newest(mut points: Vec<MetricPoint>) -> Vec<MetricPoint> {
 /// How the alias file `alias` holds `target`: a symlink, the same inode (hardlink), a
 /// copy (a reflink cannot be told apart from a copy cheaply), or unknown when either is
 /// missing.
-pub fn alias_how(alias: &Path, target: &Path) -> AliasHow {
+pub(crate) fn alias_how(alias: &Path, target: &Path) -> AliasHow {
     let Ok(a) = std::fs::symlink_metadata(alias) else {
         return AliasHow::Unknown;
     };
@@ -643,13 +646,16 @@ fn warn_non_finite_best(p: &mut Parts) {
 }
 
 /// Strip one of `exts` from `name`: `("checkpoint-3", ".pth.tar")`.
-pub fn split_ext<'a>(name: &'a str, exts: &[&'static str]) -> Option<(&'a str, &'static str)> {
+pub(crate) fn split_ext<'a>(
+    name: &'a str,
+    exts: &[&'static str],
+) -> Option<(&'a str, &'static str)> {
     exts.iter()
         .find_map(|e| name.strip_suffix(e).map(|stem| (stem, *e)))
 }
 
 /// Sum of regular files under `dir` (never following symlinks), and the newest mtime.
-pub fn dir_usage(dir: &Path, depth: usize) -> (u64, Option<std::time::SystemTime>) {
+pub(crate) fn dir_usage(dir: &Path, depth: usize) -> (u64, Option<std::time::SystemTime>) {
     let mut total = 0u64;
     let mut newest = None;
     let Ok(rd) = std::fs::read_dir(dir) else {
@@ -673,7 +679,7 @@ pub fn dir_usage(dir: &Path, depth: usize) -> (u64, Option<std::time::SystemTime
 
 /// Read a checkpoint's pickle, building only the top-level `keys` (tensors and
 /// optimizer state are skipped); errors become one-line reasons.
-pub fn read_pickle(
+pub(crate) fn read_pickle(
     path: &Path,
     keys: &[&str],
 ) -> std::result::Result<crate::formats::pickle::Value, String> {
@@ -682,7 +688,10 @@ pub fn read_pickle(
 
 /// The scanned alias's path when it really is an alias file (its name starts with
 /// `stem`), never a checkpoint file a scanner reported as the role's holder.
-pub fn alias_path_named(alias: Option<&crate::snapshot::Alias>, stem: &str) -> Option<PathBuf> {
+pub(crate) fn alias_path_named(
+    alias: Option<&crate::snapshot::Alias>,
+    stem: &str,
+) -> Option<PathBuf> {
     let a = alias?;
     let name = a.path.file_name()?.to_string_lossy();
     name.starts_with(stem).then(|| a.path.clone())

@@ -20,7 +20,7 @@ use crate::Result;
 ///
 /// As transformers reads it (`get_last_checkpoint`: `^checkpoint\-(\d+)$`, then `int()`):
 /// ASCII digits only (no sign), leading zeros allowed (`checkpoint-007` is step 7).
-pub fn parse_dir_name(name: &str) -> Option<u64> {
+pub(crate) fn parse_dir_name(name: &str) -> Option<u64> {
     let n = name.strip_prefix("checkpoint-")?;
     if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -50,7 +50,7 @@ pub fn resume_candidates(run: &Path) -> Vec<(String, u64)> {
 }
 
 /// True when `entries` hold a Trainer checkpoint directory.
-pub fn looks_like(entries: &[Entry]) -> bool {
+pub(crate) fn looks_like(entries: &[Entry]) -> bool {
     entries.iter().any(|e| {
         e.is_dir()
             && (parse_dir_name(&e.name).is_some()

@@ -28,7 +28,7 @@ const MAX_UNNAMED_READS: usize = 64;
 
 /// What a Lightning file name says.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct LightningName {
+pub(crate) struct LightningName {
     pub epoch: Option<u64>,
     pub step: Option<u64>,
     /// Other `name=value` parts (the monitored metric when the template has it).
@@ -38,7 +38,7 @@ pub struct LightningName {
 }
 
 /// Parse `epoch=E-step=S[-name=V][-vK].ckpt`; `None` without an epoch or step part.
-pub fn parse_name(name: &str) -> Option<LightningName> {
+pub(crate) fn parse_name(name: &str) -> Option<LightningName> {
     let mut stem = name.strip_suffix(".ckpt")?;
     let mut out = LightningName::default();
     if let Some((head, v)) = stem.rsplit_once("-v") {
@@ -71,7 +71,7 @@ pub fn parse_name(name: &str) -> Option<LightningName> {
 
 /// Where a Lightning run and its checkpoint directory are.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Located {
+pub(crate) struct Located {
     /// The run directory (holds `checkpoints/`, `metrics.csv`, `hparams.yaml`).
     pub run: PathBuf,
     /// The checkpoint directory relative to `run` (`checkpoints`, or empty).
@@ -86,7 +86,7 @@ fn has_ckpt_files(dir: &Path) -> bool {
 }
 
 /// `version_N` subdirectories holding `checkpoints/`, sorted by N.
-pub fn version_dirs(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn version_dirs(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = common::list_types(dir) else {
         return Vec::new();
     };
@@ -105,7 +105,7 @@ pub fn version_dirs(dir: &Path) -> Vec<PathBuf> {
 
 /// True when `dir`'s entries make it a Lightning run (or a checkpoints dir, or a parent
 /// of `version_N` runs).
-pub fn looks_like(dir: &Path, entries: &[Entry]) -> bool {
+pub(crate) fn looks_like(dir: &Path, entries: &[Entry]) -> bool {
     let lightning_file = |e: &Entry| {
         !e.is_dir()
             && (e.name == "last.ckpt" || e.name == "best.ckpt" || parse_name(&e.name).is_some())
@@ -125,7 +125,7 @@ pub fn looks_like(dir: &Path, entries: &[Entry]) -> bool {
 
 /// Find the run for `dir`: the dir itself, its parent when `dir` is `checkpoints/`, or
 /// its newest `version_N` when pointed at a logger directory.
-pub fn locate(dir: &Path, warnings: &mut Vec<String>) -> Located {
+pub(crate) fn locate(dir: &Path, warnings: &mut Vec<String>) -> Located {
     if dir.join("checkpoints").is_dir() {
         return Located {
             run: dir.to_path_buf(),
@@ -430,7 +430,7 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
 }
 
 /// `last-v1.ckpt`, `last-v2.ckpt`…: what Lightning names `last` when the name is taken.
-pub fn is_versioned_last(name: &str) -> bool {
+pub(crate) fn is_versioned_last(name: &str) -> bool {
     name.strip_prefix("last-v")
         .and_then(|r| r.strip_suffix(".ckpt"))
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
@@ -644,7 +644,7 @@ fn resolve_alias(
 
 /// Lightning's alias files: `best.ckpt` and `last.ckpt` next to its checkpoints (the
 /// scanned `last` alias's own name when it is one, e.g. `last-v1.ckpt`).
-pub fn alias_files(snap: &RunSnapshot) -> AliasFiles {
+pub(crate) fn alias_files(snap: &RunSnapshot) -> AliasFiles {
     let dir = checkpoint_dir(snap);
     let last = common::alias_path_named(snap.last.as_ref(), "last")
         .unwrap_or_else(|| dir.join("last.ckpt"));
@@ -655,7 +655,7 @@ pub fn alias_files(snap: &RunSnapshot) -> AliasFiles {
 }
 
 /// Lightning's `checkpoints/` directory relative to the run: where its `.ckpt` files are.
-pub fn checkpoint_dir(snap: &RunSnapshot) -> PathBuf {
+pub(crate) fn checkpoint_dir(snap: &RunSnapshot) -> PathBuf {
     let parent_of = |p: &Path| p.parent().map(Path::to_path_buf).unwrap_or_default();
     if let Some(p) = snap.checkpoints.iter().find_map(|c| c.paths.first()) {
         return parent_of(p);

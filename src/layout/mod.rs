@@ -3,10 +3,10 @@
 
 pub mod common;
 pub mod hf;
-pub mod lightning;
+pub(crate) mod lightning;
 pub mod native;
-pub mod timm;
-pub mod trash;
+pub(crate) mod timm;
+pub(crate) mod trash;
 
 use std::path::{Path, PathBuf};
 
@@ -81,7 +81,7 @@ pub fn scan(dir: &Path, layout: Option<LayoutKind>) -> Result<RunSnapshot> {
 /// The alias files of a scanned foreign run, as its layout names them (timm
 /// `model_best<ext>`/`last<ext>`, Lightning `best.ckpt`/`last.ckpt`, hf none). A native
 /// run's come from its manifest's extension (see `native::scan`).
-pub fn foreign_alias_files(snap: &RunSnapshot) -> AliasFiles {
+pub(crate) fn foreign_alias_files(snap: &RunSnapshot) -> AliasFiles {
     match snap.layout {
         LayoutKind::Timm => timm::alias_files(snap),
         LayoutKind::Lightning => lightning::alias_files(snap),
@@ -140,7 +140,7 @@ pub fn check_file_integrity(path: &Path) -> Option<String> {
 
 /// [`check_file_integrity`], plus what it could not check (zip members compressed
 /// with a method ckpt cannot inflate), so `verify` can say so.
-pub fn check_file_integrity_report(path: &Path) -> (Option<String>, Vec<String>) {
+pub(crate) fn check_file_integrity_report(path: &Path) -> (Option<String>, Vec<String>) {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => return (Some(format!("cannot read: {e}")), Vec::new()),

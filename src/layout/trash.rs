@@ -137,7 +137,7 @@ impl std::fmt::Display for TrashProblem {
 }
 
 /// What kind of thing a path is, for messages ("a symlink", "a file", …).
-pub fn kind_of(md: &std::fs::Metadata) -> &'static str {
+pub(crate) fn kind_of(md: &std::fs::Metadata) -> &'static str {
     let t = md.file_type();
     if t.is_symlink() {
         "a symlink"
@@ -151,12 +151,12 @@ pub fn kind_of(md: &std::fs::Metadata) -> &'static str {
 }
 
 /// `RUN/.ckpt/trash`.
-pub fn trash_dir(run: &Path) -> PathBuf {
+pub(crate) fn trash_dir(run: &Path) -> PathBuf {
     run.join(".ckpt").join("trash")
 }
 
 /// Parse a trash folder name `YYYYmmddTHHMMSSZ[-n]` into its time.
-pub fn stamp_time(name: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+pub(crate) fn stamp_time(name: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     let stamp = name.get(..16)?;
     let rest = &name[16..];
     if !(rest.is_empty()
@@ -173,7 +173,7 @@ pub fn stamp_time(name: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 
 /// Total bytes under the trash (each inode once); 0 when there is none or it cannot
 /// be read. Cheap enough for every scan: one `lstat` per file.
-pub fn trash_bytes(run: &Path) -> u64 {
+pub(crate) fn trash_bytes(run: &Path) -> u64 {
     list(run, LayoutKind::Ckpt, None)
         .map(|l| l.bytes)
         .unwrap_or(0)
@@ -181,7 +181,7 @@ pub fn trash_bytes(run: &Path) -> u64 {
 
 /// List the trash of `run` (the directory holding `.ckpt/`). `manifest` (native runs)
 /// gives recorded entries their epoch, step, metric and origin.
-pub fn list(
+pub(crate) fn list(
     run: &Path,
     layout: LayoutKind,
     manifest: Option<&Manifest>,
@@ -281,7 +281,7 @@ pub fn list(
 
 /// Apparent bytes (each inode once) of `files`, and the bytes deleting all of them
 /// frees (inodes whose every name is among them).
-pub fn bytes_of(files: &[&TrashFile]) -> (u64, u64) {
+pub(crate) fn bytes_of(files: &[&TrashFile]) -> (u64, u64) {
     let mut names: HashMap<(u64, u64), (u64, u64, u64)> = HashMap::new();
     for f in files {
         let e = names.entry((f.dev, f.ino)).or_insert((0, f.nlink, f.bytes));

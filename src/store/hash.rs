@@ -19,7 +19,7 @@ pub fn format_hash(h: u128) -> String {
 
 /// Hash a whole file; `on_bytes` sees the running byte count after each buffer.
 /// Returns (bytes read, hash).
-pub fn hash_file_with(
+pub(crate) fn hash_file_with(
     path: &Path,
     on_bytes: &mut dyn FnMut(u64),
 ) -> std::io::Result<(u64, String)> {

@@ -9,7 +9,7 @@ use crate::{Error, Result};
 
 /// Where an entry's file is (see [`super::path::resolve`]); a path that is not a file
 /// of the run is a corrupt manifest (validation on load refuses it first).
-pub fn entry_path(run: &Path, e: &Entry) -> Result<PathBuf> {
+pub(crate) fn entry_path(run: &Path, e: &Entry) -> Result<PathBuf> {
     super::path::resolve(run, &e.path).map_err(|r| {
         super::read::corrupt(
             &super::manifest_path(run),
@@ -20,7 +20,7 @@ pub fn entry_path(run: &Path, e: &Entry) -> Result<PathBuf> {
 }
 
 /// Index of the live entry a selector names: an epoch number, or a file name.
-pub fn find_entry(run: &Path, m: &Manifest, selector: &str) -> Result<usize> {
+pub(crate) fn find_entry(run: &Path, m: &Manifest, selector: &str) -> Result<usize> {
     let sel = selector.trim();
     let file = Path::new(sel)
         .file_name()
@@ -43,7 +43,7 @@ pub fn find_entry(run: &Path, m: &Manifest, selector: &str) -> Result<usize> {
 }
 
 /// Why an entry cannot be acted on (its file is missing or not the size recorded).
-pub fn damage(run: &Path, e: &Entry) -> Option<String> {
+pub(crate) fn damage(run: &Path, e: &Entry) -> Option<String> {
     let p = match entry_path(run, e) {
         Ok(p) => p,
         Err(err) => return Some(err.to_string()),
@@ -62,7 +62,7 @@ pub fn damage(run: &Path, e: &Entry) -> Option<String> {
 }
 
 /// The best live entry by metric (finite only; ties keep the earlier epoch).
-pub fn rank_best(m: &Manifest) -> Option<u64> {
+pub(crate) fn rank_best(m: &Manifest) -> Option<u64> {
     let mode = m.metric.as_ref().map(|s| s.mode).unwrap_or(Mode::Max);
     let mut best: Option<(u64, f64)> = None;
     let mut live: Vec<&Entry> = m.checkpoints.iter().filter(|e| !e.is_trashed()).collect();

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::rank::{MetricSpec, RetentionPolicy};
 
 pub const MANIFEST_FORMAT: &str = "ckpt-manifest";
-pub const STATE_FORMAT: &str = "ckpt-state";
+pub(crate) const STATE_FORMAT: &str = "ckpt-state";
 pub const MANIFEST_VERSION: u32 = 1;
 
 /// Which checkpoint is best, and whether a promote holds it there.
@@ -94,7 +94,7 @@ impl SavedBy {
 
 impl Entry {
     /// True for an entry archived under `.ckpt/trash/` (judged by its checked path).
-    pub fn is_trashed(&self) -> bool {
+    pub(crate) fn is_trashed(&self) -> bool {
         super::path::is_trashed(&self.path)
     }
 
@@ -169,7 +169,7 @@ impl Manifest {
     }
 }
 
-pub fn default_ext() -> String {
+pub(crate) fn default_ext() -> String {
     ".pth.tar".to_string()
 }
 
@@ -209,7 +209,10 @@ impl DirRecord {
     /// How a checkpoint directory differs from this record by size alone (no bytes
     /// read): the first recorded file that is missing or has another size, as
     /// (path, reason).
-    pub fn size_mismatch(&self, dir: &std::path::Path) -> Option<(std::path::PathBuf, String)> {
+    pub(crate) fn size_mismatch(
+        &self,
+        dir: &std::path::Path,
+    ) -> Option<(std::path::PathBuf, String)> {
         for (rel, f) in &self.files {
             let p = dir.join(rel);
             let reason = match std::fs::symlink_metadata(&p) {

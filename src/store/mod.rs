@@ -4,18 +4,18 @@
 //! run is `engine`'s; everything that reads the format (layouts, CLI, monitor, engine)
 //! goes through here, so the format is spelled in one place.
 
-pub mod hash;
-pub mod lookup;
+pub(crate) mod hash;
+pub(crate) mod lookup;
 pub mod manifest;
-pub mod path;
-pub mod pending_check;
+pub(crate) mod path;
+pub(crate) mod pending_check;
 pub mod read;
-pub mod state_files;
+pub(crate) mod state_files;
 pub mod temp;
 
 use std::path::{Path, PathBuf};
 
-pub use manifest::{BestRef, Entry, ForeignState, HistoryEntry, Manifest};
+pub(crate) use manifest::{BestRef, Entry, ForeignState, HistoryEntry, Manifest};
 pub use path::{check_rel_path, resolve, BadPath, ManifestPath};
 pub use read::{
     has_unsettled_pending, is_settled, load_manifest, load_state, new_manifest, parse_manifest,
@@ -23,10 +23,10 @@ pub use read::{
 };
 
 /// ckpt's own directory inside a run.
-pub const STATE_DIR: &str = ".ckpt";
+pub(crate) const STATE_DIR: &str = ".ckpt";
 
 /// `RUN/.ckpt`.
-pub fn state_dir(run: &Path) -> PathBuf {
+pub(crate) fn state_dir(run: &Path) -> PathBuf {
     run.join(STATE_DIR)
 }
 
@@ -41,12 +41,12 @@ pub fn state_path(run: &Path) -> PathBuf {
 }
 
 /// `RUN/.ckpt/lock`: the advisory lock every mutation takes.
-pub fn lock_path(run: &Path) -> PathBuf {
+pub(crate) fn lock_path(run: &Path) -> PathBuf {
     state_dir(run).join("lock")
 }
 
 /// `RUN/.ckpt/trash`.
-pub fn trash_dir(run: &Path) -> PathBuf {
+pub(crate) fn trash_dir(run: &Path) -> PathBuf {
     state_dir(run).join("trash")
 }
 
@@ -61,7 +61,7 @@ pub fn checkpoint_name(epoch: u64, ext: &str) -> String {
 }
 
 /// Parse `checkpoint-<epoch><ext>` into its epoch.
-pub fn epoch_of_name(name: &str, ext: &str) -> Option<u64> {
+pub(crate) fn epoch_of_name(name: &str, ext: &str) -> Option<u64> {
     name.strip_prefix("checkpoint-")?
         .strip_suffix(ext)?
         .parse()

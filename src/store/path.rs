@@ -76,20 +76,13 @@ impl<'a> ManifestPath<'a> {
     }
 
     /// True for an entry archived under `.ckpt/trash/`.
-    pub fn is_trashed(self) -> bool {
+    pub(crate) fn is_trashed(self) -> bool {
         matches!(self, ManifestPath::Trashed { .. })
-    }
-
-    /// The file's name (last component).
-    pub fn name(self) -> &'a str {
-        match self {
-            ManifestPath::Live { name } | ManifestPath::Trashed { name, .. } => name,
-        }
     }
 
     /// Where the file lives under `run`, joined and then checked component by component,
     /// on disk too: no component below `run` may be a symlink ([`BadPath::NotFollowed`]).
-    pub fn on_disk(self, run: &Path) -> Result<PathBuf, BadPath> {
+    pub(crate) fn on_disk(self, run: &Path) -> Result<PathBuf, BadPath> {
         let (base, parts): (PathBuf, Vec<&str>) = match self {
             ManifestPath::Live { name } => (run.to_path_buf(), vec![name]),
             ManifestPath::Trashed { dir, name } => (super::trash_dir(run), vec![dir, name]),
@@ -153,7 +146,7 @@ pub fn resolve(run: &Path, text: &str) -> Result<PathBuf, BadPath> {
 
 /// True for a manifest path of an archived entry (`trash/<dir>/<name>`), judged by its
 /// checked components.
-pub fn is_trashed(text: &str) -> bool {
+pub(crate) fn is_trashed(text: &str) -> bool {
     ManifestPath::parse(text).is_ok_and(ManifestPath::is_trashed)
 }
 

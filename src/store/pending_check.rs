@@ -1,4 +1,4 @@
-//! What a `pending` record may do (issue 10 item 3). A record is written by an
+//! What a `pending` record may do. A record is written by an
 //! operation caught between its steps, but a manifest can also come from someone's
 //! tarball: recovery only unlinks what an interrupted save, prune, restore or trash
 //! restore could have left — a checkpoint file (`checkpoint-<n>…`) the manifest no
@@ -24,7 +24,7 @@ fn checkpoint_like(name: &str) -> bool {
 }
 
 /// Why recovery must not unlink `f` for this record (`None`: it may, if it is there).
-pub fn unlink_refusal(run: &Path, m: &Manifest, f: &str) -> Option<String> {
+pub(crate) fn unlink_refusal(run: &Path, m: &Manifest, f: &str) -> Option<String> {
     let mp = match ManifestPath::parse(f) {
         Ok(mp) => mp,
         Err(e) => return Some(e.to_string()),
@@ -70,7 +70,7 @@ pub fn unlink_refusal(run: &Path, m: &Manifest, f: &str) -> Option<String> {
 
 /// The parts of a pending record that do not match the files (for `doctor`), one line
 /// each; empty when it is what an interrupted operation leaves.
-pub fn pending_mismatches(run: &Path, m: &Manifest, p: &Pending) -> Vec<String> {
+pub(crate) fn pending_mismatches(run: &Path, m: &Manifest, p: &Pending) -> Vec<String> {
     let mut out: Vec<String> = p
         .unlink
         .iter()

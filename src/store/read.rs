@@ -131,7 +131,9 @@ pub fn load_manifest(run: &Path) -> Result<Manifest> {
 
 /// Parse `.ckpt/state.json` text without checking its format and version: what a scan
 /// uses (it only reads pins from it; a bad file becomes a warning there).
-pub fn parse_state_lenient(bytes: &[u8]) -> std::result::Result<ForeignState, serde_json::Error> {
+pub(crate) fn parse_state_lenient(
+    bytes: &[u8],
+) -> std::result::Result<ForeignState, serde_json::Error> {
     serde_json::from_slice(bytes)
 }
 
@@ -200,7 +202,7 @@ pub struct PendingReplace {
 
 impl Pending {
     /// Allow `file` to hold `hash` (the bytes of `epoch`) until the operation finishes.
-    pub fn allow(&mut self, file: &str, hash: &str, epoch: u64) {
+    pub(crate) fn allow(&mut self, file: &str, hash: &str, epoch: u64) {
         let v = self.may_hold.entry(file.to_string()).or_default();
         if !v.iter().any(|h| h == hash) {
             v.push(hash.to_string());

@@ -14,7 +14,7 @@ use super::state_dir;
 use crate::{Error, Result};
 
 /// What a file type is called in messages.
-pub fn type_word(t: FileType) -> &'static str {
+pub(crate) fn type_word(t: FileType) -> &'static str {
     match t {
         FileType::RegularFile => "a regular file",
         FileType::Directory => "a directory",
@@ -35,7 +35,7 @@ fn not_ours(path: PathBuf, expected: &'static str, found: &'static str) -> Error
 }
 
 /// Check that `path`, when it exists, is a real directory (not a symlink to one).
-pub fn check_real_dir(path: &Path) -> Result<()> {
+pub(crate) fn check_real_dir(path: &Path) -> Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(md) if md.is_dir() => Ok(()),
         Ok(md) => Err(not_ours(
@@ -57,13 +57,13 @@ pub fn check_real_dir(path: &Path) -> Result<()> {
 }
 
 /// `.ckpt/` and `.ckpt/trash/`, where they exist, are real directories.
-pub fn check_state_dirs(run: &Path) -> Result<()> {
+pub(crate) fn check_state_dirs(run: &Path) -> Result<()> {
     check_real_dir(&state_dir(run))?;
     check_real_dir(&super::trash_dir(run))
 }
 
 /// Open `.ckpt/` of `run` as a directory without following a symlink.
-pub fn open_state_dir(run: &Path) -> Result<OwnedFd> {
+pub(crate) fn open_state_dir(run: &Path) -> Result<OwnedFd> {
     let path = state_dir(run);
     match openat(
         CWD,
@@ -82,7 +82,7 @@ pub fn open_state_dir(run: &Path) -> Result<OwnedFd> {
 
 /// Open `.ckpt/<name>` with `flags` (plus `O_NOFOLLOW|O_CLOEXEC`; `mode` when it is
 /// created) and check it is a regular file.
-pub fn open_state_file(run: &Path, name: &str, flags: OFlags, mode: u32) -> Result<File> {
+pub(crate) fn open_state_file(run: &Path, name: &str, flags: OFlags, mode: u32) -> Result<File> {
     let dir = open_state_dir(run)?;
     let path = state_dir(run).join(name);
     let fd = openat(
@@ -110,7 +110,7 @@ pub fn open_state_file(run: &Path, name: &str, flags: OFlags, mode: u32) -> Resu
 }
 
 /// The bytes of `.ckpt/<name>`, `None` when it (or `.ckpt/`) does not exist.
-pub fn read_state_file(run: &Path, name: &str) -> Result<Option<Vec<u8>>> {
+pub(crate) fn read_state_file(run: &Path, name: &str) -> Result<Option<Vec<u8>>> {
     use std::io::Read;
     let mut f = match open_state_file(run, name, OFlags::RDONLY, 0) {
         Ok(f) => f,

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 /// Prefix of every temp file ckpt creates; the writer's pid follows.
-pub const CKPT_TEMP_PREFIX: &str = ".ckpt-tmp-";
+pub(crate) const CKPT_TEMP_PREFIX: &str = ".ckpt-tmp-";
 /// Temp names timm's `CheckpointSaver` uses (fixed names; reported, never deleted).
-pub const FOREIGN_TEMPS: &[&str] = &["tmp.pth.tar", "recovery_tmp.pth.tar"];
+pub(crate) const FOREIGN_TEMPS: &[&str] = &["tmp.pth.tar", "recovery_tmp.pth.tar"];
 
 /// Names of the temps this process is writing right now; a sweep never removes them.
 /// Keyed by file name (unique by construction), so any spelling of the dir matches.
@@ -96,7 +96,7 @@ pub fn temp_name(final_name: &str) -> String {
 
 /// The parts of a ckpt temp name: writer host tag (None for the older
 /// `.ckpt-tmp-<pid>-<random>-<final>` names), writer pid, final name.
-pub fn parse_temp_name(name: &str) -> Option<(Option<&str>, u32, &str)> {
+pub(crate) fn parse_temp_name(name: &str) -> Option<(Option<&str>, u32, &str)> {
     let rest = name.strip_prefix(CKPT_TEMP_PREFIX)?;
     let is_rand = |r: &str| r.len() == 16 && r.bytes().all(|b| b.is_ascii_hexdigit());
     let is_pid = |p: &str| !p.is_empty() && p.len() <= 10 && p.bytes().all(|b| b.is_ascii_digit());
@@ -120,28 +120,18 @@ pub fn parse_temp_name(name: &str) -> Option<(Option<&str>, u32, &str)> {
 }
 
 /// True for a name ckpt's temps use.
-pub fn is_temp_name(name: &str) -> bool {
+pub(crate) fn is_temp_name(name: &str) -> bool {
     parse_temp_name(name).is_some()
 }
 
-/// The writer pid carried in a ckpt temp name.
-pub fn temp_owner_pid(name: &str) -> Option<u32> {
-    parse_temp_name(name).map(|(_, pid, _)| pid)
-}
-
-/// The writer host tag carried in a ckpt temp name (None for old names).
-pub fn temp_owner_host(name: &str) -> Option<&str> {
-    parse_temp_name(name).and_then(|(h, _, _)| h)
-}
-
 /// The final name a ckpt temp is for (`checkpoint-7.pth.tar`), when it fits whole.
-pub fn temp_final_name(name: &str) -> Option<&str> {
+pub(crate) fn temp_final_name(name: &str) -> Option<&str> {
     parse_temp_name(name).map(|(_, _, fin)| fin)
 }
 
 /// A temp written on another host (or by an older ckpt that did not record its host)
 /// is only presumed abandoned when untouched this long: its pid means nothing here.
-pub const FOREIGN_HOST_GRACE: std::time::Duration = std::time::Duration::from_secs(120);
+pub(crate) const FOREIGN_HOST_GRACE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// True when `path` was modified less than [`FOREIGN_HOST_GRACE`] ago (or its age is
 /// unknown): a writer elsewhere may still be appending to it.
@@ -156,12 +146,12 @@ fn recently_modified(path: &Path) -> bool {
 }
 
 /// True for timm's fixed temp names (`tmp.pth.tar`, `recovery_tmp.pth.tar`).
-pub fn is_foreign_temp_name(name: &str) -> bool {
+pub(crate) fn is_foreign_temp_name(name: &str) -> bool {
     FOREIGN_TEMPS.contains(&name)
 }
 
 /// True when a process with this pid exists (EPERM still means it exists).
-pub fn pid_alive(pid: u32) -> bool {
+pub(crate) fn pid_alive(pid: u32) -> bool {
     if pid == 0 || pid > i32::MAX as u32 {
         return false;
     }
@@ -225,7 +215,7 @@ pub fn find_temps(dir: &Path) -> Vec<FoundTemp> {
 /// Directories of a run where ckpt writes temps: the run itself, `.ckpt/`,
 /// `.ckpt/trash/` and each archive directory directly under it, and Lightning's
 /// `checkpoints/` (where its aliases are written) when there is one.
-pub fn run_temp_dirs(run_dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn run_temp_dirs(run_dir: &Path) -> Vec<PathBuf> {
     let ckpt = run_dir.join(".ckpt");
     let trash = ckpt.join("trash");
     // Only real directories: a symlinked `.ckpt` or trash leads out of the run.
@@ -257,7 +247,7 @@ pub fn run_temp_dirs(run_dir: &Path) -> Vec<PathBuf> {
 
 /// A unique temp path in `dir` for the final name of `dest` (or `export` when it has
 /// none), in ckpt's temp naming (swept when its writer is gone).
-pub fn temp_path(dir: &Path, dest: &Path) -> PathBuf {
+pub(crate) fn temp_path(dir: &Path, dest: &Path) -> PathBuf {
     let name = dest
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -282,16 +272,16 @@ mod tests {
         let n = temp_name("checkpoint-7.pth.tar");
         assert!(n.starts_with(CKPT_TEMP_PREFIX));
         assert!(is_temp_name(&n));
-        assert_eq!(temp_owner_pid(&n), Some(std::process::id()));
+        assert_eq!(parse_temp_name(&n).map(|t| t.1), Some(std::process::id()));
         assert_eq!(temp_final_name(&n), Some("checkpoint-7.pth.tar"));
         assert_ne!(n, temp_name("checkpoint-7.pth.tar"));
         assert!(!is_temp_name("checkpoint-7.pth.tar"));
         assert!(!is_temp_name(".ckpt-tmp-abc-0123456789abcdef-x"));
-        assert_eq!(temp_owner_host(&n), Some(host_tag()));
+        assert_eq!(parse_temp_name(&n).and_then(|t| t.0), Some(host_tag()));
         // Old names (no host) still parse.
         let old = ".ckpt-tmp-4194000-0123456789abcdef-checkpoint-9.pth.tar";
-        assert_eq!(temp_owner_pid(old), Some(4194000));
-        assert_eq!(temp_owner_host(old), None);
+        assert_eq!(parse_temp_name(old).map(|t| t.1), Some(4194000));
+        assert_eq!(parse_temp_name(old).and_then(|t| t.0), None);
         assert_eq!(temp_final_name(old), Some("checkpoint-9.pth.tar"));
         // A host tag made only of digits is not taken for an old pid.
         let digits = ".ckpt-tmp-12345678-42-0123456789abcdef-a-b.bin";

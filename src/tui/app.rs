@@ -87,7 +87,7 @@ impl App {
     }
 
     /// "newest first", "worst first", … for the status line.
-    pub fn sort_order_words(&self) -> &'static str {
+    pub(crate) fn sort_order_words(&self) -> &'static str {
         match (self.sort, self.sort_reverse) {
             (SortKey::Epoch, false) => "(newest first)",
             (SortKey::Epoch, true) => "(oldest first)",
@@ -157,7 +157,7 @@ impl App {
     }
 
     /// The run-list rows in display order (filtered by name).
-    pub fn list_view(&self) -> Vec<usize> {
+    pub(crate) fn list_view(&self) -> Vec<usize> {
         let f = self.filter.to_lowercase();
         (0..self.runs.len())
             .filter(|&i| {
@@ -425,7 +425,7 @@ fn on_key(app: &mut App, ev: &KeyEvent) -> Vec<Command> {
 }
 
 /// Perform a resolved key action.
-pub fn on_action(app: &mut App, action: Action) -> Vec<Command> {
+pub(crate) fn on_action(app: &mut App, action: Action) -> Vec<Command> {
     let page = app.table_height().max(1);
     match action {
         Action::Quit => {
@@ -837,7 +837,7 @@ fn on_run_action(app: &mut App, action: Action) -> Vec<Command> {
 }
 
 /// What the header and status say while a run's directory is missing.
-pub fn gone_text(run: &Path) -> String {
+pub(crate) fn gone_text(run: &Path) -> String {
     format!("run directory is gone: {}", run.display())
 }
 
@@ -958,7 +958,7 @@ fn clamp_move(cur: usize, delta: i64, len: usize) -> usize {
 }
 
 /// Keep the selection inside the visible window of `height` rows.
-pub fn ensure_visible(run: &mut RunEntry, height: usize) {
+pub(crate) fn ensure_visible(run: &mut RunEntry, height: usize) {
     let len = run.view.len();
     if len == 0 {
         run.selected = 0;
@@ -1037,12 +1037,12 @@ fn reselect(run: &mut RunEntry, name: Option<&str>, h: usize) {
 }
 
 /// 1-based rank per checkpoint: finite metrics only, best first, ties keep the earlier.
-pub fn compute_ranks(snap: &RunSnapshot) -> Vec<Option<usize>> {
+pub(crate) fn compute_ranks(snap: &RunSnapshot) -> Vec<Option<usize>> {
     snap.ranks()
 }
 
 /// Text a filter matches against: name, `e<epoch>`, `s<step>`, roles, pinned, state.
-pub fn row_text(c: &Checkpoint) -> String {
+pub(crate) fn row_text(c: &Checkpoint) -> String {
     let mut s = c.name.to_lowercase();
     if let Some(e) = c.epoch {
         s.push_str(&format!(" e{e} epoch={e}"));
@@ -1062,7 +1062,7 @@ pub fn row_text(c: &Checkpoint) -> String {
     s
 }
 
-pub fn role_name(r: Role) -> &'static str {
+pub(crate) fn role_name(r: Role) -> &'static str {
     match r {
         Role::Best => "best",
         Role::Last => "last",
@@ -1071,7 +1071,7 @@ pub fn role_name(r: Role) -> &'static str {
     }
 }
 
-pub fn state_name(s: &CheckpointState) -> &'static str {
+pub(crate) fn state_name(s: &CheckpointState) -> &'static str {
     match s {
         CheckpointState::Complete => "ok",
         CheckpointState::Writing => "writing",

@@ -15,7 +15,7 @@ use ratatui::style::{Color, Modifier};
 
 /// Frames of at most this many changed cells are written without synchronized-update
 /// brackets (a terminal cannot show a few cells "half drawn").
-pub const SMALL_FRAME: usize = 16;
+pub(crate) const SMALL_FRAME: usize = 16;
 
 /// SGR parameter of each modifier.
 const ATTRIBUTES: &[(Modifier, u8)] = &[
@@ -67,7 +67,7 @@ fn color_params(c: Color, base: u8, out: &mut Vec<String>) {
 /// Write `next` over what the terminal shows (`prev`; `None` or another size = a
 /// blank screen after a clear). Every frame starts and ends with the default
 /// attributes, so nothing is assumed between frames. Returns the cells written.
-pub fn write_frame(
+pub(crate) fn write_frame(
     out: &mut impl Write,
     prev: Option<&Buffer>,
     next: &Buffer,

@@ -73,7 +73,7 @@ pub enum Action {
 
 impl Action {
     /// Actions that change the run; refused in `--read-only`.
-    pub fn mutates(self) -> bool {
+    pub(crate) fn mutates(self) -> bool {
         matches!(
             self,
             Action::Promote
@@ -117,7 +117,7 @@ const fn ctrl(c: char) -> Key {
 
 impl Key {
     /// How the key is written for people: `j`, `↑`, `Enter`, `Ctrl-C`, `space`.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         let base = match self.code {
             KeyCode::Char(' ') => "space".to_string(),
             KeyCode::Char(c) => c.to_string(),

@@ -6,15 +6,15 @@
 //! per [`FRAME_GAP`], inside a synchronized update, so an idle monitor writes nothing.
 
 pub mod app;
-pub mod frame;
+pub(crate) mod frame;
 pub mod keymap;
-pub mod msg;
-pub mod procinfo;
+pub(crate) mod msg;
+pub(crate) mod procinfo;
 pub mod projection;
 pub mod render;
-pub mod state;
-pub mod terminal;
-pub mod ticker;
+pub(crate) mod state;
+pub(crate) mod terminal;
+pub(crate) mod ticker;
 pub mod trainer;
 pub mod worker;
 
@@ -34,10 +34,10 @@ use crate::watch::{self, WatchConfig, WatchEvent};
 use app::{update, App, Command, Msg};
 
 /// Shortest gap between two frames: bursts of messages are coalesced into one draw.
-pub const FRAME_GAP: Duration = Duration::from_millis(50);
+pub(crate) const FRAME_GAP: Duration = Duration::from_millis(50);
 
 /// Shortest `--poll` interval: below it polling burns a core re-listing the run.
-pub const MIN_POLL: Duration = Duration::from_millis(100);
+pub(crate) const MIN_POLL: Duration = Duration::from_millis(100);
 
 /// When to use colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -87,7 +87,7 @@ impl std::fmt::Debug for NoteFeed {
 }
 
 /// Expand the given paths into run directories (a directory of runs → its runs).
-pub fn resolve_runs(paths: &[PathBuf]) -> crate::Result<(Vec<PathBuf>, Option<PathBuf>)> {
+pub(crate) fn resolve_runs(paths: &[PathBuf]) -> crate::Result<(Vec<PathBuf>, Option<PathBuf>)> {
     let paths: Vec<PathBuf> = if paths.is_empty() {
         vec![PathBuf::from(".")]
     } else {

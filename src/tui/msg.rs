@@ -134,7 +134,7 @@ pub enum PendingAction {
 
 impl PendingAction {
     /// One word for status lines ("promote", "prune", …).
-    pub fn verb(&self) -> &'static str {
+    pub(crate) fn verb(&self) -> &'static str {
         match self {
             PendingAction::Promote { .. } => "promote",
             PendingAction::Pin { pin: true, .. } => "pin",

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 /// `/proc/<pid>/stat`, the fields we use.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Stat {
+pub(crate) struct Stat {
     /// Kernel's short name (`comm`, at most 15 bytes).
     pub comm: String,
     pub ppid: u32,
@@ -23,7 +23,7 @@ pub struct Stat {
 }
 
 /// Parse the text of `/proc/<pid>/stat` (the name may hold spaces and parentheses).
-pub fn parse_stat(text: &str) -> Option<Stat> {
+pub(crate) fn parse_stat(text: &str) -> Option<Stat> {
     let open = text.find('(')?;
     let close = text.rfind(')')?;
     let comm = text.get(open + 1..close)?.to_string();
@@ -42,12 +42,12 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
     })
 }
 
-pub fn stat(pid: u32) -> Option<Stat> {
+pub(crate) fn stat(pid: u32) -> Option<Stat> {
     parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
 /// Arguments of a process (empty for kernel threads and zombies).
-pub fn cmdline(pid: u32) -> Vec<String> {
+pub(crate) fn cmdline(pid: u32) -> Vec<String> {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|raw| {
             raw.split(|b| *b == 0)
@@ -59,17 +59,17 @@ pub fn cmdline(pid: u32) -> Vec<String> {
 }
 
 /// The command line as `saved_by` records it (so the two compare equal).
-pub fn cmdline_text(pid: u32) -> Option<String> {
+pub(crate) fn cmdline_text(pid: u32) -> Option<String> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     crate::engine::saved_by::cmdline_text(&raw)
 }
 
-pub fn cwd(pid: u32) -> Option<PathBuf> {
+pub(crate) fn cwd(pid: u32) -> Option<PathBuf> {
     std::fs::read_link(format!("/proc/{pid}/cwd")).ok()
 }
 
 /// Bytes the process has written through write(2) and friends (`wchar`), if readable.
-pub fn written(pid: u32) -> Option<u64> {
+pub(crate) fn written(pid: u32) -> Option<u64> {
     let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
     io.lines()
         .find_map(|l| l.strip_prefix("wchar:"))
@@ -78,10 +78,10 @@ pub fn written(pid: u32) -> Option<u64> {
 
 /// Most file descriptors looked at per process (a server with 100k sockets is not
 /// read through).
-pub const MAX_FDS: usize = 1024;
+pub(crate) const MAX_FDS: usize = 1024;
 
 /// Which of `dirs` the process has a file or directory open under (by index).
-pub fn open_under(pid: u32, dirs: &[PathBuf]) -> Vec<usize> {
+pub(crate) fn open_under(pid: u32, dirs: &[PathBuf]) -> Vec<usize> {
     let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
         return Vec::new();
     };
@@ -103,7 +103,7 @@ pub fn open_under(pid: u32, dirs: &[PathBuf]) -> Vec<usize> {
 }
 
 /// Every process id now in /proc.
-pub fn pids() -> Vec<u32> {
+pub(crate) fn pids() -> Vec<u32> {
     let Ok(rd) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -123,12 +123,12 @@ fn sysconf(name: libc::c_int, default: u64) -> u64 {
 }
 
 /// Clock ticks per second (`_SC_CLK_TCK`).
-pub fn clock_ticks() -> u64 {
+pub(crate) fn clock_ticks() -> u64 {
     static TCK: OnceLock<u64> = OnceLock::new();
     *TCK.get_or_init(|| sysconf(libc::_SC_CLK_TCK, 100))
 }
 
-pub fn page_size() -> u64 {
+pub(crate) fn page_size() -> u64 {
     static PAGE: OnceLock<u64> = OnceLock::new();
     *PAGE.get_or_init(|| sysconf(libc::_SC_PAGESIZE, 4096))
 }
@@ -147,13 +147,13 @@ fn boot_time() -> Option<DateTime<Utc>> {
 }
 
 /// When a process started (wall clock, to the second).
-pub fn started_at(st: &Stat) -> Option<DateTime<Utc>> {
+pub(crate) fn started_at(st: &Stat) -> Option<DateTime<Utc>> {
     let boot = boot_time()?;
     Some(boot + chrono::TimeDelta::milliseconds((st.start_ticks * 1000 / clock_ticks()) as i64))
 }
 
 /// This process and its ancestors (the shell or tmux that started the monitor).
-pub fn own_lineage() -> Vec<u32> {
+pub(crate) fn own_lineage() -> Vec<u32> {
     let mut out = Vec::new();
     let mut cur = std::process::id();
     while cur > 1 && !out.contains(&cur) && out.len() < 64 {
@@ -167,7 +167,7 @@ pub fn own_lineage() -> Vec<u32> {
 }
 
 /// Lexically normalise `p` (resolve `.` and `..` without touching the filesystem).
-pub fn normalize(p: &Path) -> PathBuf {
+pub(crate) fn normalize(p: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
     for c in p.components() {

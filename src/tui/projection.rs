@@ -32,10 +32,10 @@ pub enum Growth {
 }
 
 /// Fewest scans in the window before the run's growth is judged at all.
-pub const GROWTH_MIN_SCANS: usize = 3;
+pub(crate) const GROWTH_MIN_SCANS: usize = 3;
 /// Fewest increases of the run's size (saves seen growing it) before a rate, and so a
 /// time to full, is claimed: one save is not a trend.
-pub const GROWTH_MIN_STEPS: usize = 3;
+pub(crate) const GROWTH_MIN_STEPS: usize = 3;
 
 /// Growth between the oldest and the newest recorded scan; steady when the newest
 /// size is no larger than one seen before it in the window. Unknown until there are

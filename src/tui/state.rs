@@ -30,14 +30,14 @@ pub enum SortKey {
 }
 
 impl SortKey {
-    pub fn next(self) -> SortKey {
+    pub(crate) fn next(self) -> SortKey {
         match self {
             SortKey::Epoch => SortKey::Metric,
             SortKey::Metric => SortKey::Size,
             SortKey::Size => SortKey::Epoch,
         }
     }
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SortKey::Epoch => "epoch",
             SortKey::Metric => "metric",
@@ -152,7 +152,7 @@ pub struct RunEntry {
 
 impl RunEntry {
     /// Show the trainer as stopped when its process said so (and is still it).
-    pub fn apply_trainer_stopped(&mut self) {
+    pub(crate) fn apply_trainer_stopped(&mut self) {
         if let (Some((pid, at)), Some(t)) = (self.trainer_stopped, self.trainer.as_mut()) {
             if t.pid == pid && t.liveness == super::trainer::Liveness::Alive {
                 t.liveness = super::trainer::Liveness::Stopped { at };
@@ -214,7 +214,7 @@ impl RunEntry {
     }
 
     /// Metric mode of the run (max when unknown).
-    pub fn mode(&self) -> Mode {
+    pub(crate) fn mode(&self) -> Mode {
         self.snapshot
             .as_ref()
             .and_then(|s| s.metric.as_ref())
@@ -223,7 +223,7 @@ impl RunEntry {
     }
 
     /// Checkpoint indices best first (finite metrics only; ties keep the earlier first).
-    pub fn ranking(&self) -> Vec<usize> {
+    pub(crate) fn ranking(&self) -> Vec<usize> {
         let mut ranked: Vec<(usize, usize)> = self
             .ranks
             .iter()

@@ -17,20 +17,20 @@ static HOOK: Once = Once::new();
 
 thread_local! {
     /// Set by threads that catch panics themselves (the scanner): don't restore for them.
-    pub static CATCHING: Cell<bool> = const { Cell::new(false) };
+    pub(crate) static CATCHING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The ratatui terminal over buffered stdout.
-pub type Term = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
+pub(crate) type Term = Terminal<CrosstermBackend<BufWriter<Stdout>>>;
 
 /// Restores the terminal when dropped.
-pub struct TerminalGuard {
+pub(crate) struct TerminalGuard {
     pub terminal: Term,
 }
 
 /// Put the terminal back: leave the alternate screen, show the cursor, cooked mode.
 /// Idempotent and safe from any thread; errors are ignored (the tty may be gone).
-pub fn restore() {
+pub(crate) fn restore() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
         let mut out = std::io::stdout();
         let _ = execute!(
@@ -46,7 +46,7 @@ pub fn restore() {
 
 impl TerminalGuard {
     /// Enter raw mode and the alternate screen (mouse capture stays off).
-    pub fn enter() -> crate::Result<TerminalGuard> {
+    pub(crate) fn enter() -> crate::Result<TerminalGuard> {
         HOOK.call_once(|| {
             let previous = std::panic::take_hook();
             std::panic::set_hook(Box::new(move |info| {
@@ -88,7 +88,7 @@ impl Drop for TerminalGuard {
 
 /// On SIGTERM, SIGHUP or SIGINT: ask the loop to quit via `notify`; if it has not
 /// restored the terminal within a second, restore it here and exit.
-pub fn on_signals(notify: impl Fn() + Send + 'static) -> Option<Arc<AtomicBool>> {
+pub(crate) fn on_signals(notify: impl Fn() + Send + 'static) -> Option<Arc<AtomicBool>> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
     let mut signals =
         signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT]).ok()?;

@@ -15,10 +15,10 @@ use crate::disk::{self, Space};
 
 /// Which runs are on screen (their disk figures tick); set by the event loop.
 #[derive(Debug, Clone, Default)]
-pub struct Visible(Arc<Mutex<Vec<PathBuf>>>);
+pub(crate) struct Visible(Arc<Mutex<Vec<PathBuf>>>);
 
 impl Visible {
-    pub fn set(&self, runs: &[PathBuf]) {
+    pub(crate) fn set(&self, runs: &[PathBuf]) {
         if let Ok(mut v) = self.0.lock() {
             if v.as_slice() != runs {
                 *v = runs.to_vec();
@@ -40,7 +40,7 @@ fn to_next_second() -> Duration {
 
 /// Tick until the event loop is gone: `Msg::Space` for a visible run whose figures
 /// changed, then `Msg::Tick`.
-pub fn spawn(tx: Sender<Msg>, visible: Visible) {
+pub(crate) fn spawn(tx: Sender<Msg>, visible: Visible) {
     let _ = std::thread::Builder::new()
         .name("ckpt-tick".into())
         .spawn(move || {
@@ -78,7 +78,7 @@ pub fn spawn(tx: Sender<Msg>, visible: Visible) {
 /// that changes none is not rendered at all (idle CPU). Looks at the visible rows, the
 /// ranking, the last save, a trainer's exit and the overdue mark; anything else that
 /// is open (an overlay) is rendered.
-pub fn ages_change(app: &super::app::App, old: chrono::DateTime<Utc>) -> bool {
+pub(crate) fn ages_change(app: &super::app::App, old: chrono::DateTime<Utc>) -> bool {
     use super::render::fmt::age;
     let new = app.now;
     let differs = |t: Option<chrono::DateTime<Utc>>| t.is_some() && age(t, old) != age(t, new);

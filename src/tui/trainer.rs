@@ -23,13 +23,13 @@ use super::procinfo::{self as proc, normalize};
 use crate::store::manifest::SavedBy;
 
 /// How often a known trainer's pid is checked (one small read each).
-pub const CHECK_EVERY: Duration = Duration::from_secs(2);
+pub(crate) const CHECK_EVERY: Duration = Duration::from_secs(2);
 /// How often /proc is searched for the writer of a run that has no live trainer.
-pub const SEARCH_EVERY: Duration = Duration::from_secs(30);
+pub(crate) const SEARCH_EVERY: Duration = Duration::from_secs(30);
 /// Shortest gap between two searches (a busy run changes many times a second).
-pub const SEARCH_GAP: Duration = Duration::from_secs(3);
+pub(crate) const SEARCH_GAP: Duration = Duration::from_secs(3);
 /// A process with only its cwd in the run must have written this much to count.
-pub const CWD_MIN_WRITTEN: u64 = 1 << 20;
+pub(crate) const CWD_MIN_WRITTEN: u64 = 1 << 20;
 
 /// Programs that sit in a directory, or read a run, without writing checkpoints.
 const SITTERS: &[&str] = &[
@@ -110,17 +110,6 @@ pub enum Evidence {
     SavedBy,
 }
 
-impl Evidence {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Evidence::SavedBy => "saved_by",
-            Evidence::OpenFile => "open file",
-            Evidence::Argument => "argument",
-            Evidence::WorkingDir => "cwd",
-        }
-    }
-}
-
 /// The process that trains into a run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainerInfo {
@@ -136,14 +125,14 @@ pub struct TrainerInfo {
 }
 
 impl TrainerInfo {
-    pub fn alive(&self) -> bool {
+    pub(crate) fn alive(&self) -> bool {
         self.liveness == Liveness::Alive
     }
 }
 
 /// What the monitor's scans tell the tracker about a run.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Hint {
+pub(crate) struct Hint {
     pub run: PathBuf,
     /// `saved_by` of the newest save that records one, and that save's time.
     pub writer: Option<(SavedBy, DateTime<Utc>)>,
@@ -152,7 +141,9 @@ pub struct Hint {
 }
 
 /// `saved_by` and time of the run's newest save that records one.
-pub fn newest_writer(snap: &crate::snapshot::RunSnapshot) -> Option<(SavedBy, DateTime<Utc>)> {
+pub(crate) fn newest_writer(
+    snap: &crate::snapshot::RunSnapshot,
+) -> Option<(SavedBy, DateTime<Utc>)> {
     snap.checkpoints
         .iter()
         .filter_map(|c| Some((c.saved_by.clone()?, c.mtime?)))
@@ -160,7 +151,7 @@ pub fn newest_writer(snap: &crate::snapshot::RunSnapshot) -> Option<(SavedBy, Da
 }
 
 /// The run's hint from a scan.
-pub fn hint_of(snap: &crate::snapshot::RunSnapshot, run: &Path) -> Hint {
+pub(crate) fn hint_of(snap: &crate::snapshot::RunSnapshot, run: &Path) -> Hint {
     Hint {
         run: run.to_path_buf(),
         writer: newest_writer(snap),
@@ -171,7 +162,7 @@ pub fn hint_of(snap: &crate::snapshot::RunSnapshot, run: &Path) -> Hint {
 // ------------------------------------------------------------------ the search
 
 /// A command line shown short: the program without its directory, then the arguments.
-pub fn short_command(args: &[String]) -> String {
+pub(crate) fn short_command(args: &[String]) -> String {
     let out: Vec<String> = args
         .iter()
         .enumerate()
@@ -202,7 +193,7 @@ fn short_recorded(cmd: &str) -> String {
 
 /// Programs that never count as trainers: shells, pagers, editors, monitors, and
 /// `ckpt` itself (except `ckpt demo`, which trains).
-pub fn is_sitter(comm: &str, args: &[String]) -> bool {
+pub(crate) fn is_sitter(comm: &str, args: &[String]) -> bool {
     let prog = args
         .first()
         .map(|a| a.rsplit('/').next().unwrap_or(a))
@@ -242,7 +233,7 @@ fn resolve(value: &str, cwd: Option<&Path>) -> Option<PathBuf> {
 /// that names the rest (timm: `--output ./output --experiment exp` writes
 /// `output/train/exp`), or naming the root a Lightning logger writes the run under
 /// ([`logger_root_of`]: `--root ./logs` writes `logs/lightning_logs/version_N`).
-pub fn args_name_run(args: &[String], cwd: Option<&Path>, run: &Path) -> bool {
+pub(crate) fn args_name_run(args: &[String], cwd: Option<&Path>, run: &Path) -> bool {
     let values: Vec<&str> = args.iter().skip(1).filter_map(|a| arg_value(a)).collect();
     for (i, v) in values.iter().enumerate() {
         let Some(abs) = resolve(v, cwd) else {
@@ -279,7 +270,7 @@ pub fn args_name_run(args: &[String], cwd: Option<&Path>, run: &Path) -> bool {
 /// (`lightning_logs/version_0` by default) and the newest version there — what a
 /// trainer given `<root>` (`--root ./logs`, `default_root_dir`, or its cwd) writes
 /// now. Older versions are finished runs of earlier trainers.
-pub fn logger_root_of(run: &Path) -> Option<PathBuf> {
+pub(crate) fn logger_root_of(run: &Path) -> Option<PathBuf> {
     let version = |name: &std::ffi::OsStr| -> Option<u64> {
         name.to_str()?.strip_prefix("version_")?.parse().ok()
     };
@@ -295,7 +286,7 @@ pub fn logger_root_of(run: &Path) -> Option<PathBuf> {
 
 /// One process that looks like it writes a run.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Found {
+pub(crate) struct Found {
     pub pid: u32,
     pub ppid: u32,
     pub evidence: Evidence,
@@ -303,7 +294,7 @@ pub struct Found {
 }
 
 /// Search /proc for the writer of each run, skipping `skip` (the monitor's lineage).
-pub fn search(runs: &[PathBuf], skip: &[u32]) -> Vec<Option<Found>> {
+pub(crate) fn search(runs: &[PathBuf], skip: &[u32]) -> Vec<Option<Found>> {
     let mut cands: Vec<Vec<Found>> = vec![Vec::new(); runs.len()];
     // A Lightning run's logger root: a trainer whose cwd is there writes the run.
     let roots: Vec<Option<PathBuf>> = runs.iter().map(|r| logger_root_of(r)).collect();
@@ -554,7 +545,7 @@ fn differs(a: &Option<TrainerInfo>, b: &Option<TrainerInfo>) -> bool {
 
 /// Start the tracker thread: it reports each run's trainer (changes only) through
 /// `report` and takes [`Hint`]s from the returned sender; dropping it stops the thread.
-pub fn spawn(
+pub(crate) fn spawn(
     runs: Vec<PathBuf>,
     report: impl FnMut(&Path, Option<TrainerInfo>) + Send + 'static,
 ) -> Sender<Hint> {
@@ -651,7 +642,7 @@ fn publish(t: &mut RunTrack, report: &mut impl FnMut(&Path, Option<TrainerInfo>)
 
 /// The run's usual interval between saves: the median gap of its last saves (at least
 /// three gaps), `None` before that.
-pub fn usual_interval(times: &[DateTime<Utc>]) -> Option<Duration> {
+pub(crate) fn usual_interval(times: &[DateTime<Utc>]) -> Option<Duration> {
     let mut ts: Vec<DateTime<Utc>> = times.to_vec();
     ts.sort();
     // One save seen twice (a file's mtime and its recorded time) is one save.
@@ -671,12 +662,12 @@ pub fn usual_interval(times: &[DateTime<Utc>]) -> Option<Duration> {
 
 /// A save is overdue when none came for clearly longer than usual: three intervals,
 /// and at least a minute more than one.
-pub fn overdue_after(usual: Duration) -> Duration {
+pub(crate) fn overdue_after(usual: Duration) -> Duration {
     (usual * 3).max(usual + Duration::from_secs(60))
 }
 
 /// `(time since the last save, the usual interval)` when the run is overdue.
-pub fn overdue(times: &[DateTime<Utc>], now: DateTime<Utc>) -> Option<(Duration, Duration)> {
+pub(crate) fn overdue(times: &[DateTime<Utc>], now: DateTime<Utc>) -> Option<(Duration, Duration)> {
     let usual = usual_interval(times)?;
     let last = *times.iter().max()?;
     let since = (now - last).to_std().ok()?;
@@ -686,7 +677,7 @@ pub fn overdue(times: &[DateTime<Utc>], now: DateTime<Utc>) -> Option<(Duration,
 /// The newest save times known from a snapshot (checkpoint mtimes, and the times of
 /// the run's recorded history, pruned saves included), at most the couple of dozen
 /// [`usual_interval`] looks at: linear in the run's size, no full sort.
-pub fn save_times(snap: &crate::snapshot::RunSnapshot) -> Vec<DateTime<Utc>> {
+pub(crate) fn save_times(snap: &crate::snapshot::RunSnapshot) -> Vec<DateTime<Utc>> {
     const KEEP: usize = 24;
     let mut times: Vec<DateTime<Utc>> = snap
         .checkpoints

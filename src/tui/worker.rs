@@ -36,7 +36,7 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, St
 }
 
 /// Start the scanner: send it run paths; it replies with `Msg::Scanned`.
-pub fn spawn_scanner(tx: Sender<Msg>, layout: Option<LayoutKind>) -> Sender<PathBuf> {
+pub(crate) fn spawn_scanner(tx: Sender<Msg>, layout: Option<LayoutKind>) -> Sender<PathBuf> {
     let (req_tx, req_rx) = mpsc::channel::<PathBuf>();
     let _ = std::thread::Builder::new()
         .name("ckpt-scan".into())
@@ -97,7 +97,7 @@ pub fn scan_one(run: &Path, layout: Option<LayoutKind>) -> Msg {
 /// Work for the action worker.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // one per action; boxing buys nothing
-pub enum Job {
+pub(crate) enum Job {
     /// List the run's trash.
     ListTrash {
         run: PathBuf,
@@ -113,7 +113,7 @@ pub enum Job {
 }
 
 /// Start the action worker.
-pub fn spawn_worker(tx: Sender<Msg>, layout: Option<LayoutKind>) -> Sender<Job> {
+pub(crate) fn spawn_worker(tx: Sender<Msg>, layout: Option<LayoutKind>) -> Sender<Job> {
     let (job_tx, job_rx) = mpsc::channel::<Job>();
     let _ = std::thread::Builder::new()
         .name("ckpt-worker".into())

@@ -1,4 +1,4 @@
-//! Bounded parsers (issue 10 item 9): a hostile pickle costs a capped, small multiple
+//! Bounded parsers: a hostile pickle costs a capped, small multiple
 //! of its size; trainer files are read up to a cap and say so; `verify` checks the CRC
 //! of deflated zip members too and names the members it could not check.
 

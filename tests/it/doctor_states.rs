@@ -1,4 +1,4 @@
-//! `doctor` sees broken states (issue 10 item 10): `.ckpt` that is a symlink or a file,
+//! `doctor` sees broken states: `.ckpt` that is a symlink or a file,
 //! a lock that is not a regular file, missing or wrong aliases, an interrupted
 //! operation, bytes in the trash — each with the command that fixes it.
 

@@ -1,4 +1,4 @@
-//! The fault walk (issue 2, "Every step, every operation"): for save (fresh, replacing
+//! The fault walk: for save (fresh, replacing
 //! the last, replacing the best, with aliases and retention pruning), prune and pin,
 //! every filesystem step is failed in-process and crashed at in a child process; after
 //! each, the run is consistent and the next save recovers and sweeps leftovers.

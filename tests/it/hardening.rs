@@ -1,4 +1,4 @@
-//! Issue 10 (hardening), items 1, 3, 4, 5, 13: only copies survive alias rewrites,
+//! Hardening: only copies survive alias rewrites,
 //! nothing outside the run is touched, filesystems without hardlinks, temps of dead
 //! writers before the space preflight, and the small ones.
 

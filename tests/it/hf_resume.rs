@@ -1,4 +1,4 @@
-//! HF resume point (issue 10 item 7): after `restore --archive-newer`, the newest
+//! HF resume point: after `restore --archive-newer`, the newest
 //! `checkpoint-N/` is what `transformers.trainer_utils.get_last_checkpoint` picks, and a
 //! symlinked checkpoint dir (which it follows) never makes the reported resume point a lie.
 

@@ -583,7 +583,7 @@ fn timing_discover_and_scan_two_hundred_runs() {
 }
 
 /// Scan the timm fixture after `prepare` changed summary.csv; epochs 3/4/5/7 must rank
-/// by the metrics stored in the checkpoints themselves (issue: QA #7).
+/// by the metrics stored in the checkpoints themselves.
 fn timm_metrics_without_summary(prepare: impl FnOnce(&Path)) {
     let (_t, run) = unpack("timm-basic");
     prepare(&run);

@@ -1,4 +1,4 @@
-//! Property test (issue 10 item 3): random and adversarial manifests — paths that leave
+//! Property test: random and adversarial manifests — paths that leave
 //! the run, paths through symlinks planted in the run, pending records naming aliases,
 //! listed checkpoints, user files and files outside — run through every reading and
 //! mutating command (library calls, and the CLI for a few) must never create, change or

@@ -1,4 +1,4 @@
-//! Names trainers treat as special are never pruned (issue 10 item 6): Lightning's
+//! Names trainers treat as special are never pruned: Lightning's
 //! `last-vN.ckpt` resume aliases, `checkpoint-+8`, and two names for one epoch/step are
 //! read as the trainer reads them or listed as unmanaged, never guessed into a ranking.
 

@@ -1,4 +1,4 @@
-//! Tests that do not run must not pass (issue 10 item 12): a skip says `SKIPPED: why`
+//! Tests that do not run must not pass: a skip says `SKIPPED: why`
 //! and fails under `CI=true`; child-process entry points are `#[ignore]`d, never green
 //! no-ops; nobody prints SKIPPED by hand (that would pass under CI).
 
@@ -154,7 +154,7 @@ fn cargo_tree(edges: &str) -> Option<String> {
 }
 
 /// The fault seam (`CKPT_FAULT`) is a cargo feature only the tests turn on: a release
-/// build of the library or the binary never has it (issue 10 item 11).
+/// build of the library or the binary never has it.
 #[test]
 fn fault_seam_only_in_test_builds() {
     let seam = "ckpt feature \"fault-injection\"";

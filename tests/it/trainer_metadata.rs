@@ -1,4 +1,4 @@
-//! Trainer metadata as trainers really write it (issue 10 item 2): transformers'
+//! Trainer metadata as trainers really write it: transformers'
 //! `trainer_state.json` holds `NaN`/`Infinity` (Python's json.dumps); such values are
 //! read, a checkpoint whose metadata cannot be read is never pruned by a metric rule,
 //! and the trainer's own recorded best is always kept.

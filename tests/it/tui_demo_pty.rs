@@ -1,7 +1,7 @@
-//! `ckpt demo` in a real pseudo-terminal when its trainer's save fails (issue 11 item
-//! 7): the demo writes into a tiny tmpfs of its own until a save hits ENOSPC; the
-//! monitor must then say so in the status line, stop calling the trainer alive, and
-//! the demo's exit message must say why it stopped.
+//! `ckpt demo` in a real pseudo-terminal when its trainer's save fails: the demo
+//! writes into a tiny tmpfs of its own until a save hits ENOSPC; the monitor must then
+//! say so in the status line, stop calling the trainer alive, and the demo's exit
+//! message must say why it stopped.
 
 use crate::util::pty::{ckpt_command, Pty};
 use crate::util::tmpfs::TmpfsMount;

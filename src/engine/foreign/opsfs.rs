@@ -13,10 +13,13 @@ use crate::{Error, Result};
 
 /// Progress sink used inside the operations (the public `Option<ProgressFn>` is
 /// turned into one by [`with_progress`]).
-pub type Report<'a> = &'a mut dyn FnMut(&Progress);
+pub(crate) type Report<'a> = &'a mut dyn FnMut(&Progress);
 
 /// Call `f` with a progress sink: the caller's callback, or a no-op.
-pub fn with_progress<T>(progress: Option<ProgressFn<'_>>, f: impl FnOnce(Report<'_>) -> T) -> T {
+pub(crate) fn with_progress<T>(
+    progress: Option<ProgressFn<'_>>,
+    f: impl FnOnce(Report<'_>) -> T,
+) -> T {
     let mut noop = |_: &Progress| {};
     match progress {
         Some(p) => f(p),
@@ -28,29 +31,29 @@ pub fn with_progress<T>(progress: Option<ProgressFn<'_>>, f: impl FnOnce(Report<
 const CHUNK: usize = 1 << 20;
 
 /// Run a fault point, mapping an injected failure to a typed error on `path`.
-pub fn step(label: &'static str, path: &Path) -> Result<()> {
+pub(crate) fn step(label: &'static str, path: &Path) -> Result<()> {
     fault::point(label).map_err(|e| Error::io(label, path, e))
 }
 
 /// Map an io error to a typed error naming the step and path.
-pub fn io<T>(label: &'static str, path: &Path, r: std::io::Result<T>) -> Result<T> {
+pub(crate) fn io<T>(label: &'static str, path: &Path, r: std::io::Result<T>) -> Result<T> {
     r.map_err(|e| Error::io(label, path, e))
 }
 
 /// fsync a directory so a rename or link in it is durable.
-pub fn fsync_dir(label: &'static str, dir: &Path) -> Result<()> {
+pub(crate) fn fsync_dir(label: &'static str, dir: &Path) -> Result<()> {
     step(label, dir)?;
     let d = io(label, dir, File::open(dir))?;
     io(label, dir, d.sync_all())
 }
 
 /// `.ckpt/` of a run.
-pub fn state_dir(run: &Path) -> PathBuf {
+pub(crate) fn state_dir(run: &Path) -> PathBuf {
     run.join(".ckpt")
 }
 
 /// Name of a fresh trash folder: `.ckpt/trash/<UTC time>` (suffixed if taken). Pure.
-pub fn plan_trash_dir(run: &Path) -> PathBuf {
+pub(crate) fn plan_trash_dir(run: &Path) -> PathBuf {
     let base = state_dir(run).join("trash");
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     let mut dir = base.join(&stamp);
@@ -63,7 +66,7 @@ pub fn plan_trash_dir(run: &Path) -> PathBuf {
 }
 
 /// Create a trash folder (and its parents) durably.
-pub fn make_trash_dir(dir: &Path) -> Result<()> {
+pub(crate) fn make_trash_dir(dir: &Path) -> Result<()> {
     step("trash.mkdir", dir)?;
     // `.ckpt`, `.ckpt/trash` and the folder itself: real directories, never a symlink
     // out of the run.
@@ -78,7 +81,7 @@ pub fn make_trash_dir(dir: &Path) -> Result<()> {
 
 /// Keep a second durable name for `src` at `dst` (a new name in the trash): hardlink,
 /// or a durable copy when the filesystem cannot link. `src` stays where it is.
-pub fn keep_copy(src: &Path, dst: &Path, report: Report<'_>) -> Result<()> {
+pub(crate) fn keep_copy(src: &Path, dst: &Path, report: Report<'_>) -> Result<()> {
     step("trash.link", dst)?;
     if crate::engine::alias::hard_link(src, dst).is_err() {
         let copy = crate::engine::atomic::write_temp(
@@ -94,7 +97,7 @@ pub fn keep_copy(src: &Path, dst: &Path, report: Report<'_>) -> Result<()> {
 
 /// Move a file or a whole directory into the trash by rename (same filesystem; a
 /// symlink is moved as a link, never followed). Durable in both directories.
-pub fn move_into(src: &Path, dst: &Path) -> Result<()> {
+pub(crate) fn move_into(src: &Path, dst: &Path) -> Result<()> {
     step("trash.rename", src)?;
     io("trash.rename", src, fs::rename(src, dst))?;
     fsync_dir("trash.fsync_dir", dst.parent().unwrap_or(Path::new(".")))?;
@@ -103,7 +106,7 @@ pub fn move_into(src: &Path, dst: &Path) -> Result<()> {
 
 /// True when `a` and `b` hold the same bytes (same inode, or equal size and content).
 /// Neither path is followed if it is a symlink.
-pub fn same_content(a: &Path, b: &Path) -> std::io::Result<bool> {
+pub(crate) fn same_content(a: &Path, b: &Path) -> std::io::Result<bool> {
     let (ma, mb) = (fs::metadata(a)?, fs::metadata(b)?);
     if !ma.is_file() || !mb.is_file() {
         return Ok(false);
@@ -143,7 +146,7 @@ fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
 
 /// Copy `src` into a fresh temp file `tmp` (O_EXCL), fsync it, with progress by bytes.
 /// The temp gets plain-create permissions. The caller renames or removes it.
-pub fn copy_to_temp(src: &Path, tmp: &Path, report: Report<'_>) -> Result<u64> {
+pub(crate) fn copy_to_temp(src: &Path, tmp: &Path, report: Report<'_>) -> Result<u64> {
     step("copy.open", src)?;
     let mut input = io("copy.open", src, File::open(src))?;
     let total = io("copy.open", src, input.metadata())?.len();
@@ -180,7 +183,7 @@ pub fn copy_to_temp(src: &Path, tmp: &Path, report: Report<'_>) -> Result<u64> {
 
 /// Copy a directory tree (regular files and subdirectories; symlinks are recreated as
 /// links, never followed) into a fresh `tmp` directory, every file fsynced.
-pub fn copy_dir_to_temp(src: &Path, tmp: &Path, report: Report<'_>) -> Result<u64> {
+pub(crate) fn copy_dir_to_temp(src: &Path, tmp: &Path, report: Report<'_>) -> Result<u64> {
     step("copy.mkdir", tmp)?;
     io("copy.mkdir", tmp, fs::create_dir(tmp))?;
     let mut total = 0;
@@ -204,7 +207,7 @@ pub fn copy_dir_to_temp(src: &Path, tmp: &Path, report: Report<'_>) -> Result<u6
 
 /// Rename `tmp` onto `dest`. Without `force` the rename refuses to replace anything
 /// (RENAME_NOREPLACE, or link+unlink where that is unsupported) → [`Error::Exists`].
-pub fn rename_into_place(tmp: &Path, dest: &Path, force: bool) -> Result<()> {
+pub(crate) fn rename_into_place(tmp: &Path, dest: &Path, force: bool) -> Result<()> {
     step("export.rename", dest)?;
     if force {
         if dest.is_dir() && !dest.is_symlink() {
@@ -255,7 +258,7 @@ pub fn rename_into_place(tmp: &Path, dest: &Path, force: bool) -> Result<()> {
 
 /// Export an independent copy of `src` (file or directory) to `dest` atomically: temp
 /// next to `dest`, fsync, rename, directory fsync. Refuses to clobber unless `force`.
-pub fn export(src: &Path, dest: &Path, force: bool, report: Report<'_>) -> Result<u64> {
+pub(crate) fn export(src: &Path, dest: &Path, force: bool, report: Report<'_>) -> Result<u64> {
     if !force && (dest.exists() || dest.is_symlink()) {
         return Err(Error::Exists {
             path: dest.to_path_buf(),
@@ -314,7 +317,7 @@ pub fn export(src: &Path, dest: &Path, force: bool, report: Report<'_>) -> Resul
 }
 
 /// Regular files under `path` (itself when it is a file), never following symlinks.
-pub fn tree_files(path: &Path) -> Vec<PathBuf> {
+pub(crate) fn tree_files(path: &Path) -> Vec<PathBuf> {
     match fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => {
             let mut v: Vec<PathBuf> = fs::read_dir(path)

@@ -23,11 +23,11 @@ use crate::Result;
 use saver::{check_saver, read_saver, settle, Saver};
 
 /// File extensions timm writes (longest first so `.pth.tar` wins over `.tar`).
-pub const EXTS: &[&str] = &[".pth.tar", ".safetensors", ".pth", ".pt"];
+pub(crate) const EXTS: &[&str] = &[".pth.tar", ".safetensors", ".pth", ".pt"];
 
 /// What a timm file name says it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TimmName {
+pub(crate) enum TimmName {
     Checkpoint(u64),
     Recovery(u64, u64),
     Milestone(u64),
@@ -39,7 +39,7 @@ pub enum TimmName {
 }
 
 /// Classify a file name; `None` for files timm does not write as checkpoints.
-pub fn classify(name: &str) -> Option<TimmName> {
+pub(crate) fn classify(name: &str) -> Option<TimmName> {
     if name.starts_with(CKPT_TEMP_PREFIX) {
         return Some(TimmName::Temp);
     }
@@ -77,7 +77,7 @@ pub fn classify(name: &str) -> Option<TimmName> {
 }
 
 /// True when `entries` look like a timm run.
-pub fn looks_like(entries: &[Entry]) -> bool {
+pub(crate) fn looks_like(entries: &[Entry]) -> bool {
     let names = |n: &str| entries.iter().any(|e| e.name == n);
     entries.iter().any(|e| {
         !e.is_dir()
@@ -668,11 +668,11 @@ fn resolve_alias(
 }
 
 /// Default extension of timm checkpoint files.
-pub const DEFAULT_EXT: &str = ".pth.tar";
+pub(crate) const DEFAULT_EXT: &str = ".pth.tar";
 
 /// timm's alias files: `model_best<ext>` and `last<ext>` with the run's extension (the
 /// scanned alias's own name when it is one).
-pub fn alias_files(snap: &RunSnapshot) -> AliasFiles {
+pub(crate) fn alias_files(snap: &RunSnapshot) -> AliasFiles {
     let ext = run_ext(snap);
     AliasFiles {
         best: Some(
@@ -687,7 +687,7 @@ pub fn alias_files(snap: &RunSnapshot) -> AliasFiles {
 }
 
 /// The extension timm uses in this run: taken from its `checkpoint-<n><ext>` files.
-pub fn run_ext(snap: &RunSnapshot) -> String {
+pub(crate) fn run_ext(snap: &RunSnapshot) -> String {
     let from_name = |name: &str| -> Option<String> {
         let rest = name
             .strip_prefix("checkpoint-")

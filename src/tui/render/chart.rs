@@ -29,7 +29,7 @@ fn x_of(c: &Checkpoint) -> Option<f64> {
 }
 
 /// The chart's data for a run.
-pub fn series(snap: &RunSnapshot) -> Series {
+pub(crate) fn series(snap: &RunSnapshot) -> Series {
     let history: Vec<(f64, f64)> = snap
         .metric_history()
         .iter()
@@ -111,7 +111,7 @@ fn axis(lo: f64, hi: f64, pad_frac: f64, integer: bool) -> ([f64; 2], Vec<String
     )
 }
 
-pub fn render(run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme) {
+pub(crate) fn render(run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme) {
     let Some(snap) = run.snapshot.as_ref() else {
         return;
     };
@@ -255,7 +255,7 @@ pub fn sparkline(values: &[f64], width: usize) -> String {
 }
 
 /// The compact view's trend line: "eval_top1 ▁▃▂▅▄█▂▃ 10…62.5 · 8 epochs".
-pub fn render_sparkline(run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme) {
+pub(crate) fn render_sparkline(run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme) {
     let Some(snap) = run.snapshot.as_ref() else {
         return;
     };

@@ -411,7 +411,10 @@ fn newer_lines(plan: &RestorePlan, snap: Option<&RunSnapshot>, lines: &mut Vec<L
 
 /// The dialog's title and body lines for an action (also used by tests); `snap` is the
 /// run's latest scan, for the sizes of checkpoints a plan names only.
-pub fn body(action: &PendingAction, snap: Option<&RunSnapshot>) -> (String, Vec<Line<'static>>) {
+pub(crate) fn body(
+    action: &PendingAction,
+    snap: Option<&RunSnapshot>,
+) -> (String, Vec<Line<'static>>) {
     let mut lines = Vec::new();
     let title = match action {
         PendingAction::Promote {
@@ -733,7 +736,13 @@ fn wrapped_rows(line: &Line<'_>, width: usize) -> usize {
         .map_or(1, |y| y as usize + 1)
 }
 
-pub fn render(c: &Confirm, snap: Option<&RunSnapshot>, area: Rect, buf: &mut Buffer, theme: Theme) {
+pub(crate) fn render(
+    c: &Confirm,
+    snap: Option<&RunSnapshot>,
+    area: Rect,
+    buf: &mut Buffer,
+    theme: Theme,
+) {
     let (title, mut lines) = body(&c.action, snap);
     let (no, yes) = if c.yes_focused {
         (theme.title(), theme.selected().patch(theme.warn()))

@@ -9,7 +9,7 @@ use super::fmt;
 use super::theme::Theme;
 use crate::tui::app::{role_name, state_name, App};
 
-pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
+pub(crate) fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
     let Some(run) = app.current() else { return };
     let Some(c) = run.selected_checkpoint() else {
         return;

@@ -39,7 +39,14 @@ fn bar(used_frac: f64, width: usize) -> String {
     s
 }
 
-pub fn render(_app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buffer, theme: Theme) {
+pub(crate) fn render(
+    _app: &App,
+    run: &RunEntry,
+    area: Rect,
+    boxed: bool,
+    buf: &mut Buffer,
+    theme: Theme,
+) {
     let inner = if boxed {
         let block = Block::default()
             .borders(Borders::ALL)

@@ -7,7 +7,7 @@ use chrono::{DateTime, FixedOffset, Offset, Utc};
 use crate::snapshot::Checkpoint;
 
 /// "2.9 MiB", "812 B".
-pub fn bytes(n: u64) -> String {
+pub(crate) fn bytes(n: u64) -> String {
     crate::units::human_bytes(n)
 }
 
@@ -25,7 +25,7 @@ pub fn exact(n: u64) -> String {
 }
 
 /// Coarse duration: "12s", "5m", "3h", "2d".
-pub fn short_duration(d: Duration) -> String {
+pub(crate) fn short_duration(d: Duration) -> String {
     let s = d.as_secs();
     match s {
         0..60 => format!("{s}s"),
@@ -36,7 +36,7 @@ pub fn short_duration(d: Duration) -> String {
 }
 
 /// Two-unit duration: "6h 40m", "3m 20s", "4d 2h".
-pub fn long_duration(d: Duration) -> String {
+pub(crate) fn long_duration(d: Duration) -> String {
     let s = d.as_secs();
     match s {
         0..60 => format!("{s}s"),
@@ -63,7 +63,7 @@ pub fn approx_count(n: u64) -> String {
 /// 10 s (a save just landed), then by ten seconds, then minutes, hours, days. A finer
 /// step would say nothing more and keep a watched screen changing every second (the
 /// idle budget of DESIGN §6 is 1.5 KiB a minute over SSH).
-pub fn age_step(d: Duration) -> String {
+pub(crate) fn age_step(d: Duration) -> String {
     let s = d.as_secs();
     match s {
         10..60 => format!("{}s", s / 10 * 10),
@@ -73,7 +73,7 @@ pub fn age_step(d: Duration) -> String {
 
 /// Age of `t` relative to `now` in [`age_step`]s ("-" when unknown or in the future
 /// by more than a minute).
-pub fn age(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+pub(crate) fn age(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     match t {
         Some(t) => {
             let ms = (now - t).num_milliseconds();
@@ -88,13 +88,13 @@ pub fn age(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
 }
 
 /// Wall-clock time of day in the monitor's offset, "14:03:22".
-pub fn clock(t: DateTime<Utc>, offset_secs: i32) -> String {
+pub(crate) fn clock(t: DateTime<Utc>, offset_secs: i32) -> String {
     let off = FixedOffset::east_opt(offset_secs).unwrap_or_else(|| Utc.fix());
     t.with_timezone(&off).format("%H:%M:%S").to_string()
 }
 
 /// A metric value: up to 4 decimals, trailing zeros trimmed.
-pub fn metric_value(v: f64) -> String {
+pub(crate) fn metric_value(v: f64) -> String {
     if !v.is_finite() {
         return format!("{v}").to_lowercase();
     }
@@ -111,7 +111,7 @@ pub fn metric_value(v: f64) -> String {
 }
 
 /// The checkpoint's metric as shown: the number, the raw text (nan, inf), or "-".
-pub fn metric(c: &Checkpoint) -> String {
+pub(crate) fn metric(c: &Checkpoint) -> String {
     match (c.metric, &c.metric_raw) {
         (Some(v), _) if v.is_finite() => metric_value(v),
         (_, Some(raw)) => raw.clone(),
@@ -121,7 +121,7 @@ pub fn metric(c: &Checkpoint) -> String {
 }
 
 /// "e5", "s40", "e3/s16" — how a checkpoint is named briefly.
-pub fn label(c: &Checkpoint) -> String {
+pub(crate) fn label(c: &Checkpoint) -> String {
     match (c.epoch, c.step) {
         (Some(e), _) => format!("e{e}"),
         (None, Some(s)) => format!("s{s}"),
@@ -130,7 +130,7 @@ pub fn label(c: &Checkpoint) -> String {
 }
 
 /// Cut `s` to `w` display columns, ending with "…" when cut.
-pub fn fit(s: &str, w: usize) -> String {
+pub(crate) fn fit(s: &str, w: usize) -> String {
     let n = s.chars().count();
     if n <= w {
         return s.to_string();
@@ -144,7 +144,7 @@ pub fn fit(s: &str, w: usize) -> String {
 }
 
 /// Keep the end of a path-like string: "…/runs/exp1".
-pub fn fit_left(s: &str, w: usize) -> String {
+pub(crate) fn fit_left(s: &str, w: usize) -> String {
     let n = s.chars().count();
     if n <= w {
         return s.to_string();

@@ -9,7 +9,7 @@ use super::theme::Theme;
 use crate::tui::app::App;
 use crate::tui::keymap::{self, KeyMode};
 
-pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
+pub(crate) fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
     let mode = app.key_mode();
     let mut spans = Vec::new();
     if mode == KeyMode::Filter {

@@ -12,7 +12,7 @@ use crate::tui::app::{App, RunEntry};
 use crate::tui::trainer::{self, Liveness};
 
 /// "eval_top1 ▲max" or "no metric".
-pub fn metric_label(run: &RunEntry) -> String {
+pub(crate) fn metric_label(run: &RunEntry) -> String {
     match run.snapshot.as_ref().and_then(|s| s.metric.as_ref()) {
         Some(m) => format!("{} ({})", m.name, m.mode.as_str()),
         None => "no metric".into(),
@@ -20,7 +20,7 @@ pub fn metric_label(run: &RunEntry) -> String {
 }
 
 /// "events · scan 14:03:22", "polling 2s · scan …", "starting…".
-pub fn watch_label(app: &App, run: &RunEntry) -> String {
+pub(crate) fn watch_label(app: &App, run: &RunEntry) -> String {
     if run.gone {
         let since = run
             .last_scan
@@ -48,7 +48,7 @@ pub fn watch_label(app: &App, run: &RunEntry) -> String {
 
 /// What the run's trainer is doing, as the header and the run list word it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Activity {
+pub(crate) enum Activity {
     /// The trainer search has not reported yet.
     Looking,
     /// No process found.
@@ -69,7 +69,7 @@ pub enum Activity {
 
 /// The run's trainer activity, and `(since last save, usual interval)` when saves
 /// are overdue (not said of an exited trainer: that says more).
-pub fn activity(
+pub(crate) fn activity(
     app: &App,
     run: &RunEntry,
 ) -> (Activity, Option<(std::time::Duration, std::time::Duration)>) {
@@ -105,7 +105,7 @@ pub fn activity(
 
 /// "exited 3m ago"; for a trainer gone before the monitor looked, "exited (last
 /// save 3m ago)": it died after that save, and that is all anyone can know.
-pub fn exited_text(
+pub(crate) fn exited_text(
     ago: Option<std::time::Duration>,
     last_save: Option<std::time::Duration>,
 ) -> String {
@@ -117,13 +117,13 @@ pub fn exited_text(
 }
 
 /// "stopped 3s ago": the process lives, its training does not.
-pub fn stopped_text(ago: std::time::Duration) -> String {
+pub(crate) fn stopped_text(ago: std::time::Duration) -> String {
     format!("stopped {} ago", fmt::age_step(ago))
 }
 
 /// Trainer line: time since the last save, overdue, and the trainer: pid, alive or
 /// exited N ago, cpu, memory and command line; or "no trainer seen".
-pub fn trainer_spans(app: &App, run: &RunEntry, theme: Theme) -> Vec<Span<'static>> {
+pub(crate) fn trainer_spans(app: &App, run: &RunEntry, theme: Theme) -> Vec<Span<'static>> {
     trainer_spans_with(app, run, theme, true)
 }
 
@@ -233,7 +233,7 @@ fn fit_spans(spans: Vec<Span<'static>>, w: usize) -> Vec<Span<'static>> {
     out
 }
 
-pub fn render(app: &App, run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme) {
+pub(crate) fn render(app: &App, run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme) {
     let w = area.width as usize;
     let layout = run
         .snapshot
@@ -271,7 +271,13 @@ pub fn render(app: &App, run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Th
 }
 
 /// Compact one-liner: best and last.
-pub fn render_summary(app: &App, run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme) {
+pub(crate) fn render_summary(
+    app: &App,
+    run: &RunEntry,
+    area: Rect,
+    buf: &mut Buffer,
+    theme: Theme,
+) {
     let mut spans = Vec::new();
     let snap = run.snapshot.as_ref();
     let best = snap.and_then(|s| s.with_role(Role::Best));

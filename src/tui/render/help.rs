@@ -9,7 +9,7 @@ use super::theme::Theme;
 use crate::tui::app::{App, Screen};
 use crate::tui::keymap::{help_lines, KeyMode};
 
-pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
+pub(crate) fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
     let mut sections = vec![];
     match app.screen {
         Screen::Run(_) => sections.push(("Run", KeyMode::Run)),

@@ -11,7 +11,7 @@ use crate::tui::app::App;
 
 /// Rows `text` takes when word-wrapped at `width` columns (one spare row per wrapped
 /// line: words pushed to the next row make it a little longer than chars / width).
-pub fn wrapped_rows(text: &str, width: u16) -> u16 {
+pub(crate) fn wrapped_rows(text: &str, width: u16) -> u16 {
     let w = width.max(1) as usize;
     text.lines()
         .map(|l| {
@@ -21,7 +21,7 @@ pub fn wrapped_rows(text: &str, width: u16) -> u16 {
         .sum()
 }
 
-pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
+pub(crate) fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
     let Some(text) = app.full_message() else {
         return;
     };

@@ -14,7 +14,7 @@ mod ranking;
 mod runs;
 mod status;
 mod table;
-pub mod theme;
+pub(crate) mod theme;
 mod trash;
 
 use ratatui::buffer::Buffer;
@@ -43,7 +43,7 @@ pub struct Areas {
 }
 
 /// True when every pane fits.
-pub fn is_full(area: Rect) -> bool {
+pub(crate) fn is_full(area: Rect) -> bool {
     area.width >= 100 && area.height >= 30
 }
 
@@ -178,7 +178,14 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer) {
 }
 
 /// A centred popup of at most `w`×`h`, cleared, with a titled border; returns the inner area.
-pub fn popup(area: Rect, w: u16, h: u16, title: &str, buf: &mut Buffer, theme: Theme) -> Rect {
+pub(crate) fn popup(
+    area: Rect,
+    w: u16,
+    h: u16,
+    title: &str,
+    buf: &mut Buffer,
+    theme: Theme,
+) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
     let r = Rect::new(
@@ -202,6 +209,6 @@ pub fn popup(area: Rect, w: u16, h: u16, title: &str, buf: &mut Buffer, theme: T
 
 /// Drawn for the one frame where the terminal size changed under us; the resize
 /// message that follows brings a proper frame.
-pub fn draw_fallback(area: Rect, buf: &mut Buffer) {
+pub(crate) fn draw_fallback(area: Rect, buf: &mut Buffer) {
     Clear.render(area, buf);
 }

@@ -11,7 +11,7 @@ use super::theme::Theme;
 use crate::snapshot::Role;
 use crate::tui::app::RunEntry;
 
-pub fn render(run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme) {
+pub(crate) fn render(run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme) {
     let mode = run.mode();
     let block = Block::default()
         .borders(Borders::ALL)

@@ -23,7 +23,7 @@ fn split(area: Rect) -> [Rect; 4] {
 }
 
 /// The list's area (including its border and column header).
-pub fn list_area(area: Rect) -> Rect {
+pub(crate) fn list_area(area: Rect) -> Rect {
     split(area)[1]
 }
 
@@ -53,7 +53,7 @@ fn run_name(app: &App, i: usize) -> String {
     }
 }
 
-pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
+pub(crate) fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
     let [header, list, status, footer] = split(area);
     let root = app
         .root

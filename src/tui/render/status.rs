@@ -25,7 +25,7 @@ fn cut(text: &str, width: u16) -> String {
     format!("{}{MORE}", fmt::fit(first, w - MORE.len()))
 }
 
-pub fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
+pub(crate) fn render(app: &App, area: Rect, buf: &mut Buffer, theme: Theme) {
     let span = if let Some(b) = &app.busy {
         let p = b.progress.as_ref().map(|p| {
             let pct = if p.total > 0 {

@@ -103,7 +103,14 @@ fn sorted_col(sort: SortKey) -> Col {
     }
 }
 
-pub fn render(app: &App, run: &RunEntry, area: Rect, boxed: bool, buf: &mut Buffer, theme: Theme) {
+pub(crate) fn render(
+    app: &App,
+    run: &RunEntry,
+    area: Rect,
+    boxed: bool,
+    buf: &mut Buffer,
+    theme: Theme,
+) {
     if area.area() == 0 {
         return;
     }

@@ -13,7 +13,7 @@ use super::theme::Theme;
 use crate::tui::app::{App, RunEntry};
 
 /// The area the trash list takes on a screen of `area` (between header and status).
-pub fn list_area(area: Rect) -> Rect {
+pub(crate) fn list_area(area: Rect) -> Rect {
     let a = super::areas(area);
     Rect::new(
         area.x,
@@ -23,7 +23,7 @@ pub fn list_area(area: Rect) -> Rect {
     )
 }
 
-pub fn render(app: &App, run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme) {
+pub(crate) fn render(app: &App, run: &RunEntry, area: Rect, buf: &mut Buffer, theme: Theme) {
     if area.area() == 0 {
         return;
     }

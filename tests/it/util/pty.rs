@@ -20,6 +20,9 @@ pub struct Screen {
     pub raw: Vec<u8>,
     /// When the last byte arrived.
     pub last_byte: Instant,
+    /// The reader saw the end: every process holding the pty has closed it and all it
+    /// printed is in `parser` and `raw`.
+    pub eof: bool,
 }
 
 /// A program running in a pty; killed on drop.
@@ -59,20 +62,22 @@ impl Pty {
             parser: vt100::Parser::new(rows, cols, 0),
             raw: Vec::new(),
             last_byte: Instant::now(),
+            eof: false,
         }));
         let sink = screen.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 16384];
             loop {
-                match reader.read(&mut buf) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => {
-                        let mut s = sink.lock().unwrap();
-                        s.parser.process(&buf[..n]);
-                        s.raw.extend_from_slice(&buf[..n]);
-                        s.last_byte = Instant::now();
-                    }
+                let n = reader.read(&mut buf).unwrap_or(0);
+                // A test that panicked while looking leaves the lock poisoned: keep going.
+                let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
+                if n == 0 {
+                    s.eof = true;
+                    return;
                 }
+                s.parser.process(&buf[..n]);
+                s.raw.extend_from_slice(&buf[..n]);
+                s.last_byte = Instant::now();
             }
         });
         Pty {
@@ -91,7 +96,7 @@ impl Pty {
     }
 
     pub fn screen(&self) -> MutexGuard<'_, Screen> {
-        self.screen.lock().unwrap()
+        self.screen.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The terminal's text as vt100 shows it now.
@@ -176,17 +181,29 @@ impl Pty {
     }
 
     /// Wait for the program to exit (`secs` deadline; then it is killed and the test
-    /// fails with what it printed).
+    /// fails with what it printed), then for the reader to have drained what it printed
+    /// last (restoring the terminal, an exit message), so the screen is final.
     pub fn wait_exit(&mut self, secs: u64) -> ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
+                self.wait_drained(deadline.max(Instant::now() + Duration::from_secs(5)));
                 return st;
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
                 panic!("the program did not exit; output:\n{}", self.raw());
             }
+            std::thread::sleep(self.poll);
+        }
+    }
+}
+
+impl Pty {
+    /// Until the reader saw the end of the output, or `deadline` (a process the program
+    /// started may still hold the pty open; the screen is then as complete as it gets).
+    fn wait_drained(&self, deadline: Instant) {
+        while !self.screen().eof && Instant::now() < deadline {
             std::thread::sleep(self.poll);
         }
     }

@@ -1,4 +1,4 @@
-//! Tests that cannot run must not pass (issue 10 item 12): a test that needs root, a
+//! Tests that cannot run must not pass: a test that needs root, a
 //! tmpfs, python… and cannot have it calls [`skip`], which says `SKIPPED: <why>` past
 //! libtest's output capture and, when `CI=true`, fails the test instead.
 
