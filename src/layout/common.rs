@@ -7,12 +7,12 @@ use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
-use crate::rank::MetricSpec;
+use crate::rank::{MetricSpec, RetentionPolicy};
 use crate::snapshot::AliasHow;
-use crate::snapshot::LayoutKind;
 use crate::snapshot::{
     Alias, Checkpoint, CheckpointState, MetricPoint, Role, RunSnapshot, MAX_HISTORY_POINTS,
 };
+use crate::snapshot::{LayoutKind, TrainerRecord};
 use crate::store::ForeignState;
 use crate::{Error, Result};
 
@@ -449,6 +449,13 @@ pub(crate) struct Parts {
     pub last: Option<Alias>,
     pub temps: Vec<PathBuf>,
     pub warnings: Vec<String>,
+    /// What the trainer itself recorded: its best, metrics it could not give, names it
+    /// does not manage.
+    pub trainer_record: TrainerRecord,
+    /// Every evaluation the trainer logged, saved or not.
+    pub history: Vec<MetricPoint>,
+    /// The retention the trainer itself applies (`prune` with no flags does the same).
+    pub default_policy: Option<RetentionPolicy>,
 }
 
 /// Build the snapshot from a layout's parts: warn about a non-finite trainer best
@@ -570,10 +577,10 @@ pub(crate) fn finish(run: &Path, mut p: Parts) -> RunSnapshot {
         temps: p.temps,
         warnings: p.warnings,
         scanned_at: chrono::Utc::now(),
-        default_policy: None,
+        default_policy: p.default_policy,
         trash_bytes: 0,
-        trainer_record: Default::default(),
-        history: Vec::new(),
+        trainer_record: p.trainer_record,
+        history: p.history,
         alias_files: Default::default(),
     };
     snap.alias_files = super::foreign_alias_files(&snap);

@@ -11,8 +11,8 @@ use super::common::{self, Entry, Parts};
 use crate::formats::pickle::Value;
 use crate::rank::{MetricSpec, Mode, RetentionPolicy};
 use crate::snapshot::AliasHow;
-use crate::snapshot::LayoutKind;
 use crate::snapshot::{Alias, Checkpoint, CheckpointState, MetricPoint, Role, RunSnapshot};
+use crate::snapshot::{LayoutKind, TrainerRecord};
 use crate::store::temp::CKPT_TEMP_PREFIX;
 use crate::Result;
 
@@ -578,23 +578,8 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         .clone()
         .or_else(|| state.best_global_step.map(|s| format!("checkpoint-{s}")))
         .filter(|b| checkpoints.iter().any(|c| &c.name == b));
-    let parts = Parts {
-        layout: LayoutKind::Hf,
-        metric,
-        checkpoints,
-        best,
-        last,
-        temps,
-        warnings,
-    };
-    let mut snap = common::finish(run, parts);
-    snap.trainer_record = crate::snapshot::TrainerRecord {
-        best: trainer_best,
-        unreadable,
-        unmanaged,
-    };
     // Every evaluation the Trainer logged, saved or not.
-    if let Some(m) = &snap.metric {
+    let history = metric.as_ref().map_or_else(Vec::new, |m| {
         let points = state.evals.iter().filter_map(|(&step, row)| {
             Some(MetricPoint {
                 epoch: None,
@@ -603,12 +588,29 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
                 at: None,
             })
         });
-        snap.history = common::newest(points.collect());
-    }
-    // The Trainer keeps its `save_total_limit` newest checkpoints (and the best).
-    snap.default_policy = save_total_limit.map(|n| RetentionPolicy {
-        keep_last: Some(n),
-        ..RetentionPolicy::default()
+        common::newest(points.collect())
     });
-    Ok(snap)
+    Ok(common::finish(
+        run,
+        Parts {
+            layout: LayoutKind::Hf,
+            metric,
+            checkpoints,
+            best,
+            last,
+            temps,
+            warnings,
+            trainer_record: TrainerRecord {
+                best: trainer_best,
+                unreadable,
+                unmanaged,
+            },
+            history,
+            // The Trainer keeps its `save_total_limit` newest checkpoints (and the best).
+            default_policy: save_total_limit.map(|n| RetentionPolicy {
+                keep_last: Some(n),
+                ..RetentionPolicy::default()
+            }),
+        },
+    ))
 }

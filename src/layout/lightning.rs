@@ -15,8 +15,8 @@ use super::common::{self, Entry, Parts};
 use crate::formats::pickle::Value;
 use crate::rank::{strictly_better, MetricSpec, Mode};
 use crate::snapshot::AliasHow;
-use crate::snapshot::LayoutKind;
 use crate::snapshot::{Alias, AliasFiles, Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::snapshot::{LayoutKind, TrainerRecord};
 use crate::store::temp::CKPT_TEMP_PREFIX;
 use crate::Result;
 
@@ -410,23 +410,25 @@ pub fn scan(dir: &Path) -> Result<RunSnapshot> {
         .as_ref()
         .map(|m| common::csv_history(table.as_ref(), &m.name))
         .unwrap_or_default();
-    let parts = Parts {
-        layout: LayoutKind::Lightning,
-        metric,
-        checkpoints,
-        best,
-        last,
-        temps,
-        warnings,
-    };
-    let mut snap = common::finish(run, parts);
-    snap.trainer_record = crate::snapshot::TrainerRecord {
-        best: trainer_best,
-        unreadable,
-        unmanaged,
-    };
-    snap.history = history;
-    Ok(snap)
+    Ok(common::finish(
+        run,
+        Parts {
+            layout: LayoutKind::Lightning,
+            metric,
+            checkpoints,
+            best,
+            last,
+            temps,
+            warnings,
+            trainer_record: TrainerRecord {
+                best: trainer_best,
+                unreadable,
+                unmanaged,
+            },
+            history,
+            default_policy: None,
+        },
+    ))
 }
 
 /// `last-v1.ckpt`, `last-v2.ckpt`…: what Lightning names `last` when the name is taken.

@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 
 mod saver;
 
-use super::common::{self, Entry, Parts};
+use super::common::{self, CsvTable, Entry, Parts};
 use crate::formats::pickle::Value;
 use crate::rank::{strictly_better, MetricSpec, Mode, RetentionPolicy};
 use crate::snapshot::AliasHow;
-use crate::snapshot::LayoutKind;
 use crate::snapshot::{Alias, AliasFiles, Checkpoint, CheckpointState, Role, RunSnapshot};
+use crate::snapshot::{LayoutKind, TrainerRecord};
 use crate::store::temp::CKPT_TEMP_PREFIX;
 use crate::Result;
 use saver::{check_saver, read_saver, settle, Saver};
@@ -206,9 +206,10 @@ fn unmanage_other_extensions(
     });
 }
 
-/// Scan a timm run directory.
+/// Scan a timm run directory: list its files by timm's names, resolve `last` and
+/// `model_best`, read timm's own history from the newest checkpoint, then fill in what
+/// `summary.csv` did not say.
 pub fn scan(run: &Path) -> Result<RunSnapshot> {
-    let mut unmanaged: BTreeMap<String, String> = BTreeMap::new();
     let entries = common::list_dir(run)?;
     let mut warnings = Vec::new();
     let (metric, hist) = metric_spec(run, &mut warnings);
@@ -217,142 +218,272 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         .as_ref()
         .is_some_and(|t| !t.columns.iter().any(|c| c == &metric.name));
 
-    let mut checkpoints: Vec<Checkpoint> = Vec::new();
-    let mut temps: Vec<PathBuf> = Vec::new();
-    let mut last_file: Option<(String, PathBuf)> = None;
-    let mut best_file: Option<(String, PathBuf)> = None;
+    let mut files = list_files(run, &entries, table.as_ref(), &metric.name, &mut warnings);
+    let run_ext = run_extension(
+        files.last.as_deref(),
+        files.best.as_deref(),
+        &files.checkpoints,
+    );
+    unmanage_other_extensions(
+        &mut files.checkpoints,
+        run_ext,
+        &mut files.unmanaged,
+        &mut warnings,
+    );
+    let mut aliases = resolve_aliases(run, &mut files, table.as_ref(), &metric.name, &mut warnings);
+    common::mark_truncated_zips(run, &mut files.checkpoints);
+    let (saver, own_metric) = newest_saver(
+        run,
+        &files.checkpoints,
+        &mut aliases,
+        metric.mode,
+        hist,
+        &mut warnings,
+    );
+    fill_missing_metrics(
+        run,
+        &mut files.checkpoints,
+        saver.as_ref(),
+        own_metric,
+        &metric.name,
+        &mut warnings,
+    );
+    if column_missing {
+        warnings.push(column_missing_warning(&files.checkpoints, &metric.name));
+    }
+    if let Some(saver) = &saver {
+        check_saver(
+            saver,
+            &files.checkpoints,
+            aliases.best.as_ref(),
+            &mut warnings,
+        );
+    }
+    mark_writing(&files.temps, &mut files.checkpoints);
 
-    for e in &entries {
+    let trainer_best = saver
+        .as_ref()
+        .and_then(|s| trainer_best(s, &files.checkpoints));
+    let unreadable = unreadable_metrics(run, table.is_none(), &files.checkpoints);
+    let history = common::csv_history(table.as_ref(), &metric.name);
+    Ok(common::finish(
+        run,
+        Parts {
+            layout: LayoutKind::Timm,
+            metric: Some(metric),
+            checkpoints: files.checkpoints,
+            best: aliases.best,
+            last: aliases.last,
+            temps: files.temps,
+            warnings,
+            trainer_record: TrainerRecord {
+                best: trainer_best,
+                unreadable,
+                unmanaged: files.unmanaged,
+            },
+            history,
+            // timm keeps its `checkpoint_hist` best checkpoints.
+            default_policy: hist.filter(|&h| h > 0).map(|h| RetentionPolicy {
+                keep_top_k: Some(h),
+                ..RetentionPolicy::default()
+            }),
+        },
+    ))
+}
+
+/// A timm run's files by the names timm gives them.
+struct Files {
+    checkpoints: Vec<Checkpoint>,
+    temps: Vec<PathBuf>,
+    /// The `last.*` and `model_best.*` alias files (the first of each, by name).
+    last: Option<String>,
+    best: Option<String>,
+    /// Names listed but never ranked or pruned, with why.
+    unmanaged: BTreeMap<String, String>,
+}
+
+/// Sort the directory's entries by timm's names: checkpoints (with their
+/// `summary.csv` row), temps, the two alias files, and names timm does not write.
+fn list_files(
+    run: &Path,
+    entries: &[Entry],
+    table: Option<&CsvTable>,
+    metric: &str,
+    warnings: &mut Vec<String>,
+) -> Files {
+    let mut files = Files {
+        checkpoints: Vec::new(),
+        temps: Vec::new(),
+        last: None,
+        best: None,
+        unmanaged: BTreeMap::new(),
+    };
+    for e in entries {
         let Some(kind) = classify(&e.name) else {
             continue;
         };
-        if kind == TimmName::Temp {
-            temps.push(PathBuf::from(&e.name));
-            continue;
-        }
-        if kind == TimmName::Malformed {
-            warnings.push(format!(
-                "{}: not a timm checkpoint name (timm writes plain epoch numbers); \
-                 listed as unmanaged, never ranked or pruned",
-                e.name
-            ));
-            unmanaged.insert(
-                e.name.clone(),
-                "not a name timm writes (its epoch is not a plain number)".into(),
-            );
-            continue;
-        }
-        if matches!(kind, TimmName::Last | TimmName::Best) {
-            let slot = if kind == TimmName::Last {
-                &mut last_file
-            } else {
-                &mut best_file
-            };
-            match slot {
-                Some((prev, _)) => {
-                    warnings.push(format!("both {prev} and {} exist; using {prev}", e.name))
-                }
-                None => *slot = Some((e.name.clone(), PathBuf::from(&e.name))),
-            }
-            continue;
-        }
-        // A checkpoint file: regular, or a symlink resolved inside the run.
-        let meta = if e.is_symlink() {
-            match common::resolve_in_run(run, Path::new(&e.name)) {
-                Ok((_, m)) if m.is_file() => m,
-                Ok(_) => {
-                    warnings.push(format!("{} does not lead to a file; ignored", e.name));
-                    continue;
-                }
-                Err(why) => {
-                    warnings.push(why);
-                    continue;
-                }
-            }
-        } else if let (true, Some(m)) = (e.is_file(), &e.meta) {
-            m.clone()
-        } else {
-            warnings.push(format!("{} is not a regular file; ignored", e.name));
-            continue;
-        };
-        let mut c = common::file_checkpoint(&e.name, PathBuf::from(&e.name), &meta);
         match kind {
-            TimmName::Checkpoint(n) => c.epoch = Some(n),
-            TimmName::Recovery(ep, b) => {
-                c.epoch = Some(ep);
-                c.batch = Some(b);
-                c.roles.push(Role::Recovery);
+            TimmName::Temp => files.temps.push(PathBuf::from(&e.name)),
+            TimmName::Malformed => {
+                warnings.push(format!(
+                    "{}: not a timm checkpoint name (timm writes plain epoch numbers); \
+                     listed as unmanaged, never ranked or pruned",
+                    e.name
+                ));
+                files.unmanaged.insert(
+                    e.name.clone(),
+                    "not a name timm writes (its epoch is not a plain number)".into(),
+                );
             }
-            TimmName::Milestone(n) => {
-                c.epoch = Some(n);
-                c.roles.push(Role::Milestone);
+            TimmName::Last | TimmName::Best => {
+                let slot = if kind == TimmName::Last {
+                    &mut files.last
+                } else {
+                    &mut files.best
+                };
+                match slot {
+                    Some(prev) => {
+                        warnings.push(format!("both {prev} and {} exist; using {prev}", e.name))
+                    }
+                    None => *slot = Some(e.name.clone()),
+                }
             }
-            _ => {}
+            _ => {
+                if let Some(c) = checkpoint_file(run, e, kind, table, metric, warnings) {
+                    files.checkpoints.push(c);
+                }
+            }
         }
-        // A recovery save is mid-epoch: that epoch's eval row does not describe it.
-        if let (Some(t), Some(ep), false) = (&table, c.epoch, c.has_role(Role::Recovery)) {
-            if let Some(row) = t.rows.get(&ep) {
-                c.metrics = row.clone();
-            }
-            // Milestones are kept outside the ranking: their metric stays in `metrics`.
-            if !c.has_role(Role::Milestone) {
-                common::apply_metric(&mut c, t, ep, &metric.name);
-            }
-        }
-        checkpoints.push(c);
     }
+    files
+}
 
-    let run_ext = run_extension(
-        last_file.as_ref().map(|(n, _)| n.as_str()),
-        best_file.as_ref().map(|(n, _)| n.as_str()),
-        &checkpoints,
-    );
-    unmanage_other_extensions(&mut checkpoints, run_ext, &mut unmanaged, &mut warnings);
+/// A checkpoint file (regular, or a symlink resolved inside the run) with the epoch,
+/// batch and role its name gives and the metrics of its `summary.csv` row.
+fn checkpoint_file(
+    run: &Path,
+    e: &Entry,
+    kind: TimmName,
+    table: Option<&CsvTable>,
+    metric: &str,
+    warnings: &mut Vec<String>,
+) -> Option<Checkpoint> {
+    let meta = if e.is_symlink() {
+        match common::resolve_in_run(run, Path::new(&e.name)) {
+            Ok((_, m)) if m.is_file() => m,
+            Ok(_) => {
+                warnings.push(format!("{} does not lead to a file; ignored", e.name));
+                return None;
+            }
+            Err(why) => {
+                warnings.push(why);
+                return None;
+            }
+        }
+    } else if let (true, Some(m)) = (e.is_file(), &e.meta) {
+        m.clone()
+    } else {
+        warnings.push(format!("{} is not a regular file; ignored", e.name));
+        return None;
+    };
+    let mut c = common::file_checkpoint(&e.name, PathBuf::from(&e.name), &meta);
+    match kind {
+        TimmName::Checkpoint(n) => c.epoch = Some(n),
+        TimmName::Recovery(ep, b) => {
+            c.epoch = Some(ep);
+            c.batch = Some(b);
+            c.roles.push(Role::Recovery);
+        }
+        TimmName::Milestone(n) => {
+            c.epoch = Some(n);
+            c.roles.push(Role::Milestone);
+        }
+        _ => {}
+    }
+    // A recovery save is mid-epoch: that epoch's eval row does not describe it.
+    if let (Some(t), Some(ep), false) = (table, c.epoch, c.has_role(Role::Recovery)) {
+        if let Some(row) = t.rows.get(&ep) {
+            c.metrics = row.clone();
+        }
+        // Milestones are kept outside the ranking: their metric stays in `metrics`.
+        if !c.has_role(Role::Milestone) {
+            common::apply_metric(&mut c, t, ep, metric);
+        }
+    }
+    Some(c)
+}
 
-    // Resolve `last` first: when it is the only copy of its epoch it becomes a checkpoint
-    // that `model_best` may then share.
+/// `last` and `model_best` resolved to checkpoints, and the pickle read from `last`.
+struct Aliases {
+    last: Option<Alias>,
+    best: Option<Alias>,
+    last_pickle: Option<Value>,
+}
+
+/// Resolve `last` first: when it is the only copy of its epoch it becomes a checkpoint
+/// that `model_best` may then share.
+fn resolve_aliases(
+    run: &Path,
+    files: &mut Files,
+    table: Option<&CsvTable>,
+    metric: &str,
+    warnings: &mut Vec<String>,
+) -> Aliases {
     let mut last_pickle: Option<Value> = None;
-    let last = last_file.map(|(name, rel)| {
+    let last = files.last.as_deref().map(|name| {
         resolve_alias(
             run,
             Role::Last,
-            &name,
-            &rel,
-            &mut checkpoints,
-            table.as_ref(),
-            &metric.name,
-            &mut warnings,
+            name,
+            Path::new(name),
+            &mut files.checkpoints,
+            table,
+            metric,
+            warnings,
             &mut last_pickle,
             true,
         )
     });
     let mut best_pickle = None;
-    let best = best_file.map(|(name, rel)| {
+    let best = files.best.as_deref().map(|name| {
         resolve_alias(
             run,
             Role::Best,
-            &name,
-            &rel,
-            &mut checkpoints,
-            table.as_ref(),
-            &metric.name,
-            &mut warnings,
+            name,
+            Path::new(name),
+            &mut files.checkpoints,
+            table,
+            metric,
+            warnings,
             &mut best_pickle,
             false,
         )
     });
+    Aliases {
+        last,
+        best,
+        last_pickle,
+    }
+}
 
-    common::mark_truncated_zips(run, &mut checkpoints);
-
-    // timm's own history, from the newest checkpoint only: an older file (a `last`
-    // restored to an earlier epoch) carries an older history that no longer holds.
-    let newest = newest_checkpoint(&checkpoints);
+/// timm's own history (its `CheckpointSaver`), from the newest checkpoint only: an
+/// older file (a `last` restored to an earlier epoch) carries an older history that no
+/// longer holds. Also the newest checkpoint's own `metric`, when its pickle was read
+/// here.
+fn newest_saver(
+    run: &Path,
+    checkpoints: &[Checkpoint],
+    aliases: &mut Aliases,
+    mode: Mode,
+    hist: Option<usize>,
+    warnings: &mut Vec<String>,
+) -> (Option<Saver>, Option<(String, Option<f64>)>) {
+    let newest = newest_checkpoint(checkpoints);
     let mut own_metric: Option<(String, Option<f64>)> = None;
+    let last_target = aliases.last.as_ref().and_then(|l| l.target.as_ref());
     let newest_pickle = match newest {
         // `last` holds the newest: its pickle was read already (or failed, and said so).
-        Some(i) if last.as_ref().and_then(|l| l.target.as_ref()) == Some(&checkpoints[i].name) => {
-            last_pickle.take()
-        }
+        Some(i) if last_target == Some(&checkpoints[i].name) => aliases.last_pickle.take(),
         Some(i) => {
             let c = &checkpoints[i];
             let rel = c
@@ -377,84 +508,55 @@ pub fn scan(run: &Path) -> Result<RunSnapshot> {
         let ext = newest
             .and_then(|i| common::split_ext(&checkpoints[i].name, EXTS))
             .map_or(".pth.tar", |(_, e)| e);
-        settle(s, metric.mode, hist, ext)
+        settle(s, mode, hist, ext)
     });
+    (saver, own_metric)
+}
 
-    fill_missing_metrics(
-        run,
-        &mut checkpoints,
-        saver.as_ref(),
-        own_metric,
-        &metric.name,
-        &mut warnings,
-    );
-    if column_missing {
-        let any = checkpoints
-            .iter()
-            .any(|c| c.metric.is_some() && !c.has_role(Role::Milestone));
-        warnings.push(if any {
-            format!(
-                "summary.csv has no {} column (args.yaml eval_metric); metrics come from \
-                 the checkpoint files",
-                metric.name
-            )
-        } else {
-            format!(
-                "summary.csv has no {} column (args.yaml eval_metric); checkpoints are unranked",
-                metric.name
-            )
-        });
+/// `summary.csv` has no column for the metric: say where metrics come from instead.
+fn column_missing_warning(checkpoints: &[Checkpoint], metric: &str) -> String {
+    let any = checkpoints
+        .iter()
+        .any(|c| c.metric.is_some() && !c.has_role(Role::Milestone));
+    if any {
+        format!(
+            "summary.csv has no {metric} column (args.yaml eval_metric); metrics come from \
+             the checkpoint files"
+        )
+    } else {
+        format!(
+            "summary.csv has no {metric} column (args.yaml eval_metric); checkpoints are unranked"
+        )
     }
+}
 
-    if let Some(saver) = &saver {
-        check_saver(saver, &checkpoints, best.as_ref(), &mut warnings);
-    }
+/// timm's own best (its saver history): a regular checkpoint of that epoch.
+fn trainer_best(saver: &Saver, checkpoints: &[Checkpoint]) -> Option<String> {
+    let be = saver.best_epoch?;
+    checkpoints
+        .iter()
+        .find(|c| {
+            c.epoch == Some(be)
+                && !c.has_role(Role::Recovery)
+                && !c.has_role(Role::Milestone)
+                && matches!(classify(&c.name), Some(TimmName::Checkpoint(_)))
+        })
+        .map(|c| c.name.clone())
+}
 
-    mark_writing(&temps, &mut checkpoints);
-
-    // timm's own best (its saver history), and checkpoints whose metric is unknown
-    // because summary.csv exists but could not be read (and their file gave none).
-    let trainer_best = saver.as_ref().and_then(|s| s.best_epoch).and_then(|be| {
-        checkpoints
-            .iter()
-            .find(|c| {
-                c.epoch == Some(be)
-                    && !c.has_role(Role::Recovery)
-                    && !c.has_role(Role::Milestone)
-                    && matches!(classify(&c.name), Some(TimmName::Checkpoint(_)))
-            })
-            .map(|c| c.name.clone())
-    });
-    let csv_unreadable =
-        table.is_none() && std::fs::symlink_metadata(run.join("summary.csv")).is_ok();
-    let unreadable: BTreeMap<String, String> = checkpoints
+/// Checkpoints whose metric is unknown because `summary.csv` exists but could not be
+/// read (and their file gave none).
+fn unreadable_metrics(
+    run: &Path,
+    no_table: bool,
+    checkpoints: &[Checkpoint],
+) -> BTreeMap<String, String> {
+    let csv_unreadable = no_table && std::fs::symlink_metadata(run.join("summary.csv")).is_ok();
+    checkpoints
         .iter()
         .filter(|c| csv_unreadable && c.metric.is_none() && !c.has_role(Role::Milestone))
         .map(|c| (c.name.clone(), "summary.csv could not be read".to_string()))
-        .collect();
-    let history = common::csv_history(table.as_ref(), &metric.name);
-    let parts = Parts {
-        layout: LayoutKind::Timm,
-        metric: Some(metric),
-        checkpoints,
-        best,
-        last,
-        temps,
-        warnings,
-    };
-    let mut snap = common::finish(run, parts);
-    snap.trainer_record = crate::snapshot::TrainerRecord {
-        best: trainer_best,
-        unreadable,
-        unmanaged,
-    };
-    snap.history = history;
-    // timm keeps its `checkpoint_hist` best checkpoints: prune with no flags does the same.
-    snap.default_policy = hist.filter(|&h| h > 0).map(|h| RetentionPolicy {
-        keep_top_k: Some(h),
-        ..RetentionPolicy::default()
-    });
-    Ok(snap)
+        .collect()
 }
 
 /// A temp named for a checkpoint (the engine's `.ckpt-tmp-…-<name>`) marks it Writing.
