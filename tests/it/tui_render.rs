@@ -1265,6 +1265,17 @@ fn sparkline_and_downsample_keep_the_shape() {
 }
 
 /// The header's second line and the colour of the cell where `needle` starts on it.
+/// The trainer tracker reports `t` for the run.
+fn set_trainer(app: &mut App, t: ckpt::tui::app::TrainerInfo) {
+    update(
+        app,
+        Msg::Trainer {
+            run: PathBuf::from(RUN),
+            trainer: Some(t),
+        },
+    );
+}
+
 fn trainer_line(app: &App, w: u16, needle: &str) -> (String, Option<Color>) {
     let buf = buffer(app, w, 24);
     let line: String = (0..w).map(|x| buf[(x, 1)].symbol().to_string()).collect();
@@ -1280,13 +1291,7 @@ fn trainer_alive_exited_overdue_and_remote() {
     use ckpt::tui::trainer::Liveness;
     let mut app = app_with(native_run(), 120, 40);
     let mut t = trainer();
-    update(
-        &mut app,
-        Msg::Trainer {
-            run: PathBuf::from(RUN),
-            trainer: Some(t.clone()),
-        },
-    );
+    set_trainer(&mut app, t.clone());
     let (line, col) = trainer_line(&app, 120, "pid 4242 alive");
     assert_eq!(col, Some(Color::Green), "{line}");
     assert!(
@@ -1299,13 +1304,7 @@ fn trainer_alive_exited_overdue_and_remote() {
         at: Some(now() - chrono::Duration::seconds(130)),
         last_save: None,
     };
-    update(
-        &mut app,
-        Msg::Trainer {
-            run: PathBuf::from(RUN),
-            trainer: Some(t.clone()),
-        },
-    );
+    set_trainer(&mut app, t.clone());
     let (line, col) = trainer_line(&app, 120, "pid 4242 exited 2m ago");
     assert_eq!(col, Some(Color::Red), "{line}");
     assert!(!line.contains("cpu"), "{line}");
@@ -1326,13 +1325,7 @@ fn trainer_alive_exited_overdue_and_remote() {
 
     // Alive but no save for 45 minutes where the run saves every 10: overdue (yellow).
     t.liveness = Liveness::Alive;
-    update(
-        &mut app,
-        Msg::Trainer {
-            run: PathBuf::from(RUN),
-            trainer: Some(t.clone()),
-        },
-    );
+    set_trainer(&mut app, t.clone());
     update(&mut app, Msg::Tick(now() + chrono::Duration::minutes(19)));
     assert!(!trainer_line(&app, 120, "x").0.contains("overdue"));
     update(&mut app, Msg::Tick(now() + chrono::Duration::minutes(35)));
@@ -1349,13 +1342,7 @@ fn trainer_alive_exited_overdue_and_remote() {
     t.liveness = Liveness::Remote {
         host: "gpu07".into(),
     };
-    update(
-        &mut app,
-        Msg::Trainer {
-            run: PathBuf::from(RUN),
-            trainer: Some(t),
-        },
-    );
+    set_trainer(&mut app, t);
     let (line, _) = trainer_line(&app, 120, "x");
     assert!(
         line.contains("trainer pid 4242 on gpu07 (not checked from here)"),
@@ -1373,13 +1360,7 @@ fn a_trainer_gone_before_the_monitor_looked_is_dated_by_its_last_save() {
         at: None,
         last_save: Some(now() - chrono::Duration::minutes(10)),
     };
-    update(
-        &mut app,
-        Msg::Trainer {
-            run: PathBuf::from(RUN),
-            trainer: Some(t.clone()),
-        },
-    );
+    set_trainer(&mut app, t.clone());
     let (line, col) = trainer_line(&app, 120, "exited");
     assert_eq!(col, Some(Color::Red), "{line}");
     assert!(
@@ -1395,13 +1376,7 @@ fn a_trainer_gone_before_the_monitor_looked_is_dated_by_its_last_save() {
         at: None,
         last_save: Some(now() - chrono::Duration::minutes(40)),
     };
-    update(
-        &mut app,
-        Msg::Trainer {
-            run: PathBuf::from(RUN),
-            trainer: Some(t.clone()),
-        },
-    );
+    set_trainer(&mut app, t.clone());
     let (line, _) = trainer_line(&app, 120, "exited");
     assert!(
         line.starts_with("last save 12m ago · trainer pid 4242 exited (last save 42m ago)"),
@@ -1411,13 +1386,7 @@ fn a_trainer_gone_before_the_monitor_looked_is_dated_by_its_last_save() {
     t.liveness = Liveness::Stopped {
         at: now() + chrono::Duration::minutes(2) - chrono::Duration::seconds(3),
     };
-    update(
-        &mut app,
-        Msg::Trainer {
-            run: PathBuf::from(RUN),
-            trainer: Some(t),
-        },
-    );
+    set_trainer(&mut app, t);
     let (line, col) = trainer_line(&app, 120, "stopped");
     assert_eq!(col, Some(Color::Red), "{line}");
     assert!(line.contains("trainer pid 4242 stopped 3s ago"), "{line}");
