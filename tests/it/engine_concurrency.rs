@@ -10,7 +10,7 @@ use crate::util;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::stress::{assert_run_consistent, epoch_of_name, XorShift};
@@ -155,17 +155,10 @@ fn eight_writers_one_run() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
     let go = tmp.path().join("go");
-    let exe = std::env::current_exe().unwrap();
     let mut children: Vec<(u64, Child, PathBuf)> = (0..PROCS)
         .map(|p| {
             let err = tmp.path().join(format!("stderr-{p}.txt"));
-            let child = Command::new(&exe)
-                .args([
-                    "--exact",
-                    util::test_name(concat!(module_path!(), "::concurrency_child")),
-                    "--nocapture",
-                    "--ignored",
-                ])
+            let child = util::child_test(concat!(module_path!(), "::concurrency_child"))
                 .env("CKPT_CONC_CHILD", &dir)
                 .env("CKPT_CONC_P", p.to_string())
                 .env("CKPT_CONC_SEED", seed.to_string())

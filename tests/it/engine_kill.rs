@@ -13,12 +13,12 @@ use crate::util;
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Cursor};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::util::stress::{
-    assert_run_consistent, hash_bytes, list_temps, read_manifest, same_metric, XorShift,
+    assert_run_consistent, list_temps, read_manifest, same_metric, XorShift,
 };
 use ckpt::engine::{EngineOptions, Run, SaveRequest, SaveSource};
 use ckpt::rank::{MetricSpec, Mode, RetentionPolicy};
@@ -150,7 +150,7 @@ impl Truth {
         let seed = self.seed;
         self.hashes
             .entry(epoch)
-            .or_insert_with(|| hash_bytes(&payload(seed, epoch)))
+            .or_insert_with(|| util::engine::hash_of(&payload(seed, epoch)))
     }
 }
 
@@ -177,7 +177,7 @@ fn check_after_kill(dir: &Path, truth: &mut Truth) -> bool {
     for o in &check.orphans {
         let name = o.file_name().unwrap().to_string_lossy().into_owned();
         let epoch = util::stress::epoch_of_name(&name, &m.ext).unwrap();
-        let got = util::stress::hash_file(o);
+        let got = util::engine::file_hash(o).unwrap();
         assert_eq!(got, truth.hash(epoch), "orphan {name} holds partial data");
     }
     // The aliases hold some epoch's complete bytes (their entry's, or while an intent
@@ -186,7 +186,7 @@ fn check_after_kill(dir: &Path, truth: &mut Truth) -> bool {
     for alias in [format!("last{}", m.ext), format!("model_best{}", m.ext)] {
         let path = dir.join(&alias);
         if path.exists() {
-            let got = util::stress::hash_file(&path);
+            let got = util::engine::file_hash(&path).unwrap();
             assert!(
                 (0..=max_epoch + 1).any(|e| truth.hash(e) == got),
                 "alias {alias} holds bytes no save ever wrote ({got})"
@@ -242,7 +242,6 @@ fn real_kill_keeps_run_consistent() {
     let dir = tmp.path().join("run");
     let src = tmp.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
-    let exe = std::env::current_exe().unwrap();
     let mut rng = XorShift::new(seed);
     let mut truth = Truth {
         seed,
@@ -252,13 +251,7 @@ fn real_kill_keeps_run_consistent() {
     let started = Instant::now();
     for iter in 0..kills {
         let stderr_path = tmp.path().join("child.stderr");
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                util::test_name(concat!(module_path!(), "::kill_child")),
-                "--nocapture",
-                "--ignored",
-            ])
+        let mut child = util::child_test(concat!(module_path!(), "::kill_child"))
             .env("CKPT_KILL_CHILD", &dir)
             .env("CKPT_KILL_SEED", seed.to_string())
             .env("CKPT_KILL_SRC", &src)

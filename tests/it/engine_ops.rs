@@ -7,9 +7,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use ckpt::engine::{EngineOptions, RestoreOptions, Run};
-use ckpt::rank::{MetricSpec, Mode, RetentionPolicy};
 use ckpt::snapshot::LayoutKind;
-use ckpt::store::manifest::{BestRef, Entry, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION};
+use ckpt::store::manifest::Manifest;
 use ckpt::Error;
 
 use util::engine::hash_of;
@@ -35,71 +34,21 @@ fn write_manifest(run: &Path, m: &Manifest) {
     .unwrap();
 }
 
-/// A native run written by hand: checkpoint-<e>.pth.tar for each (epoch, metric), `last`
-/// hardlinked to the newest, `model_best` to the best (max).
+/// A native run written by hand ([`util::engine::write_native_run`]): a checkpoint for
+/// each (epoch, metric), `last` the newest, `model_best` the best (max).
 fn native_run(metrics: &[(u64, f64)]) -> (tempfile::TempDir, Run) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
-    fs::create_dir_all(dir.join(".ckpt")).unwrap();
-    let mut entries = Vec::new();
-    for &(epoch, metric) in metrics {
-        let bytes = payload(epoch);
-        let name = format!("checkpoint-{epoch}.pth.tar");
-        fs::write(dir.join(&name), &bytes).unwrap();
-        entries.push(Entry {
-            epoch,
-            step: None,
-            path: name,
-            bytes: bytes.len() as u64,
-            hash: hash_of(&bytes),
-            metric: Some(metric),
-            metric_raw: None,
-            metrics: Default::default(),
-            saved_at: chrono::Utc::now(),
-            pinned: false,
-            saved_by: None,
-            extra: Default::default(),
-        });
-    }
-    let last = metrics.iter().map(|m| m.0).max().unwrap();
-    let best = metrics
+    let checkpoints = metrics
         .iter()
-        .fold(None::<(u64, f64)>, |b, &(e, v)| match b {
-            Some((_, bv)) if bv >= v => b,
-            _ => Some((e, v)),
+        .map(|&(epoch, metric)| util::engine::HandWritten {
+            epoch,
+            metric,
+            bytes: payload(epoch),
+            saved_at: chrono::Utc::now(),
         })
-        .unwrap()
-        .0;
-    fs::hard_link(
-        dir.join(format!("checkpoint-{last}.pth.tar")),
-        dir.join("last.pth.tar"),
-    )
-    .unwrap();
-    fs::hard_link(
-        dir.join(format!("checkpoint-{best}.pth.tar")),
-        dir.join("model_best.pth.tar"),
-    )
-    .unwrap();
-    let m = Manifest {
-        format: MANIFEST_FORMAT.into(),
-        version: MANIFEST_VERSION,
-        metric: Some(MetricSpec {
-            name: "eval_top1".into(),
-            mode: Mode::Max,
-        }),
-        policy: RetentionPolicy::default(),
-        ext: ".pth.tar".into(),
-        best: Some(BestRef {
-            epoch: best,
-            held: false,
-            extra: Default::default(),
-        }),
-        last: Some(last),
-        checkpoints: entries,
-        history: Vec::new(),
-        extra: Default::default(),
-    };
-    write_manifest(&dir, &m);
+        .collect();
+    util::engine::write_native_run(&dir, checkpoints);
     let run = Run {
         dir,
         layout: LayoutKind::Ckpt,

@@ -18,15 +18,8 @@ fn forced_skip_probe() {
 }
 
 fn probe(ci: Option<&str>) -> (bool, String) {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "--exact",
-        util::test_name(concat!(module_path!(), "::forced_skip_probe")),
-        "--ignored",
-        "--nocapture",
-    ])
-    .env("CKPT_TEST_SKIP_PROBE", "1")
-    .env_remove("CI");
+    let mut cmd = util::child_test(concat!(module_path!(), "::forced_skip_probe"));
+    cmd.env("CKPT_TEST_SKIP_PROBE", "1").env_remove("CI");
     if let Some(v) = ci {
         cmd.env("CI", v);
     }

@@ -6,13 +6,10 @@
 
 use crate::util;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ckpt::engine::{EngineOptions, Run, SaveRequest, SaveSource};
-use ckpt::rank::{MetricSpec, Mode};
-use ckpt::store::manifest::{BestRef, Entry, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION};
 
 use crate::util::pty::{Pty, BIN};
 use portable_pty::CommandBuilder;
@@ -25,77 +22,28 @@ fn term(program: &str, args: &[&str]) -> Pty {
     Pty::spawn(cmd, 120, 40).with_poll(Duration::from_millis(2))
 }
 
-/// A native run of `n` 1 KiB checkpoints, written directly (fast for 10,000).
+/// A native run of `n` 1 KiB checkpoints, written directly (fast for 10,000), one a
+/// minute up to now (file times too: ages on screen are real minutes).
 fn synthetic_run(dir: &Path, n: u64) {
-    std::fs::create_dir_all(dir.join(".ckpt")).unwrap();
-    let mut entries = Vec::new();
     let t0 = chrono::Utc::now() - chrono::Duration::seconds(n as i64 * 60);
+    let at = |e: u64| t0 + chrono::Duration::seconds(e as i64 * 60);
+    let checkpoints = (0..n)
+        .map(|e| util::engine::HandWritten {
+            epoch: e,
+            metric: 50.0 + (e as f64 / 9.0).sin() * 10.0,
+            bytes: vec![(e % 251) as u8; 1024],
+            saved_at: at(e),
+        })
+        .collect();
+    util::engine::write_native_run(dir, checkpoints);
     for e in 0..n {
-        let name = format!("checkpoint-{e}.pth.tar");
-        let data = vec![(e % 251) as u8; 1024];
-        std::fs::write(dir.join(&name), &data).unwrap();
-        // The file's time is its save time: ages on screen are real minutes.
-        let when = std::time::SystemTime::from(t0 + chrono::Duration::seconds(e as i64 * 60));
         std::fs::File::options()
             .write(true)
-            .open(dir.join(&name))
+            .open(dir.join(format!("checkpoint-{e}.pth.tar")))
             .unwrap()
-            .set_modified(when)
+            .set_modified(std::time::SystemTime::from(at(e)))
             .unwrap();
-        entries.push(Entry {
-            epoch: e,
-            step: None,
-            path: name,
-            bytes: 1024,
-            hash: format!("xxh3-128:{:032x}", xxhash_rust::xxh3::xxh3_128(&data)),
-            metric: Some(50.0 + (e as f64 / 9.0).sin() * 10.0),
-            metric_raw: None,
-            metrics: BTreeMap::new(),
-            saved_at: t0 + chrono::Duration::seconds(e as i64 * 60),
-            pinned: false,
-            saved_by: None,
-            extra: BTreeMap::new(),
-        });
     }
-    let best = entries
-        .iter()
-        .max_by(|a, b| a.metric.partial_cmp(&b.metric).unwrap())
-        .unwrap()
-        .epoch;
-    std::fs::hard_link(
-        dir.join(format!("checkpoint-{}.pth.tar", n - 1)),
-        dir.join("last.pth.tar"),
-    )
-    .unwrap();
-    std::fs::hard_link(
-        dir.join(format!("checkpoint-{best}.pth.tar")),
-        dir.join("model_best.pth.tar"),
-    )
-    .unwrap();
-    let m = Manifest {
-        format: MANIFEST_FORMAT.into(),
-        version: MANIFEST_VERSION,
-        metric: Some(MetricSpec {
-            name: "eval_top1".into(),
-            mode: Mode::Max,
-        }),
-        policy: Default::default(),
-        ext: ".pth.tar".into(),
-        best: Some(BestRef {
-            epoch: best,
-            held: false,
-            extra: BTreeMap::new(),
-        }),
-        last: Some(n - 1),
-        checkpoints: entries,
-        history: Vec::new(),
-        extra: BTreeMap::new(),
-    };
-    std::fs::write(
-        dir.join(".ckpt/manifest.json"),
-        serde_json::to_vec(&m).unwrap(),
-    )
-    .unwrap();
     let snap = ckpt::layout::scan(dir, None).unwrap();
     assert_eq!(snap.checkpoints.len() as u64, n, "{:?}", snap.warnings);
 }

@@ -721,20 +721,7 @@ fn verify_damage_shows_in_rows_status_and_details() {
         .map(|c| c.name.clone())
         .collect();
     let summary = ckpt::tui::app::verify_summary(&rep, &names).unwrap_err();
-    update(
-        &mut app,
-        Msg::Verified {
-            run: PathBuf::from(RUN),
-            report: rep,
-        },
-    );
-    update(
-        &mut app,
-        Msg::Done {
-            run: PathBuf::from(RUN),
-            result: Err(summary),
-        },
-    );
+    verified(&mut app, rep, summary);
     let s = screen(&app, 80, 24);
     assert!(s.contains("damaged"), "{s}");
     assert!(

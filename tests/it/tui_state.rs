@@ -855,20 +855,7 @@ fn verify_marks_damaged_rows_until_they_change_or_the_next_verify() {
         summary,
         "verify: 1 checkpoint of 8 and 1 alias/trash file damaged — Enter on a row shows why, ! lists all"
     );
-    update(
-        &mut app,
-        Msg::Verified {
-            run: PathBuf::from(RUN),
-            report: rep,
-        },
-    );
-    update(
-        &mut app,
-        Msg::Done {
-            run: PathBuf::from(RUN),
-            result: Err(summary),
-        },
-    );
+    verified(&mut app, rep, summary);
     let run = app.current().unwrap();
     let snap = run.snapshot.as_ref().unwrap();
     let state = |e: usize| run.state_of(&snap.checkpoints[e]);

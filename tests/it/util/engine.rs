@@ -8,13 +8,12 @@ use crate::util;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use ckpt::engine::fault::{self, FaultPlan};
 use ckpt::engine::hash::hash_file;
 use ckpt::engine::{EngineOptions, Run, SaveReport, SaveRequest, SaveSource};
 use ckpt::rank::{MetricSpec, Mode, RetentionPolicy};
-use ckpt::store::manifest::Manifest;
+use ckpt::store::manifest::{BestRef, Entry, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION};
 use ckpt::store::temp::find_run_temps;
 use ckpt::store::{alias_names, load_manifest, pending, resolve};
 
@@ -109,7 +108,8 @@ pub fn save(run: &Run, epoch: u64, metric: Option<f64>) -> SaveReport {
     save_gen(run, epoch, 0, metric, None).unwrap()
 }
 
-fn file_hash(p: &Path) -> Option<String> {
+/// A file's hash as the engine records it (`None` when it cannot be read).
+pub fn file_hash(p: &Path) -> Option<String> {
     hash_file(p, None).ok().map(|(_, h)| h)
 }
 
@@ -255,15 +255,8 @@ pub const CHILD_RUN: &str = "CKPT_TEST_CHILD_RUN";
 /// Re-exec the current test binary running only `entry` (a `#[test]` that calls the
 /// op named by [`CHILD_OP`]) with `CKPT_FAULT=fault`. Returns the exit code.
 pub fn run_child(entry: &str, op: &str, dir: &Path, fault_spec: &str) -> Option<i32> {
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .args([
-            "--exact",
-            util::test_name(entry),
-            "--nocapture",
-            "--test-threads=1",
-            "--ignored",
-        ])
+    let out = util::child_test(entry)
+        .arg("--test-threads=1")
         .env(CHILD_OP, op)
         .env(CHILD_RUN, dir)
         .env("CKPT_FAULT", fault_spec)
@@ -386,4 +379,80 @@ fn assert_no_own_temps(dir: &Path, name: &str, i: usize, label: &str) {
         own.is_empty(),
         "{name}: step {i} ({label}) left temps {own:?}"
     );
+}
+
+/// One checkpoint of a run written by hand ([`write_native_run`]).
+pub struct HandWritten {
+    pub epoch: u64,
+    pub metric: f64,
+    pub bytes: Vec<u8>,
+    pub saved_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A native run written by hand, without the engine (fast for thousands of
+/// checkpoints): `checkpoint-<epoch>.pth.tar` with each one's bytes, `last` hardlinked
+/// to the newest epoch, `model_best` to the best `eval_top1` (max; ties: the earlier),
+/// and the manifest that lists them. Returns the manifest written.
+pub fn write_native_run(dir: &Path, checkpoints: Vec<HandWritten>) -> Manifest {
+    std::fs::create_dir_all(dir.join(".ckpt")).unwrap();
+    let mut entries = Vec::new();
+    for c in checkpoints {
+        let name = format!("checkpoint-{}.pth.tar", c.epoch);
+        std::fs::write(dir.join(&name), &c.bytes).unwrap();
+        entries.push(Entry {
+            epoch: c.epoch,
+            step: None,
+            path: name,
+            bytes: c.bytes.len() as u64,
+            hash: hash_of(&c.bytes),
+            metric: Some(c.metric),
+            metric_raw: None,
+            metrics: Default::default(),
+            saved_at: c.saved_at,
+            pinned: false,
+            saved_by: None,
+            extra: Default::default(),
+        });
+    }
+    let last = entries.iter().map(|e| e.epoch).max().unwrap();
+    let best = entries
+        .iter()
+        .fold(None::<&Entry>, |b, e| match b {
+            Some(b) if b.metric >= e.metric => Some(b),
+            _ => Some(e),
+        })
+        .unwrap()
+        .epoch;
+    for (alias, epoch) in [("last.pth.tar", last), ("model_best.pth.tar", best)] {
+        std::fs::hard_link(
+            dir.join(format!("checkpoint-{epoch}.pth.tar")),
+            dir.join(alias),
+        )
+        .unwrap();
+    }
+    let m = Manifest {
+        format: MANIFEST_FORMAT.into(),
+        version: MANIFEST_VERSION,
+        metric: Some(MetricSpec {
+            name: "eval_top1".into(),
+            mode: Mode::Max,
+        }),
+        policy: RetentionPolicy::default(),
+        ext: ".pth.tar".into(),
+        best: Some(BestRef {
+            epoch: best,
+            held: false,
+            extra: Default::default(),
+        }),
+        last: Some(last),
+        checkpoints: entries,
+        history: Vec::new(),
+        extra: Default::default(),
+    };
+    std::fs::write(
+        dir.join(".ckpt/manifest.json"),
+        serde_json::to_vec_pretty(&m).unwrap(),
+    )
+    .unwrap();
+    m
 }

@@ -20,10 +20,13 @@ pub mod stress;
 pub mod tmpfs;
 pub mod tui;
 
-/// The name libtest knows a test of this binary by, for re-running it as a child
-/// process with `--exact`: the test's path without the crate. Call it with
-/// `concat!(module_path!(), "::kill_child")` (`it::engine_kill::kill_child` becomes
-/// `engine_kill::kill_child`).
-pub fn test_name(path: &str) -> &str {
-    path.split_once("::").map_or(path, |(_, rest)| rest)
+/// This test binary, set to run only the `#[ignore]`d child-process entry `path`
+/// (`concat!(module_path!(), "::kill_child")`) with its output not captured. The
+/// caller adds the env that tells the child what to do.
+pub fn child_test(path: &str) -> std::process::Command {
+    // libtest names a test by its path without the crate: `engine_kill::kill_child`.
+    let name = path.split_once("::").map_or(path, |(_, rest)| rest);
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", name, "--nocapture", "--ignored"]);
+    cmd
 }

@@ -5,7 +5,6 @@
 use crate::util;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use ckpt::store::manifest::{Entry, Manifest, MANIFEST_FORMAT, MANIFEST_VERSION};
@@ -54,29 +53,6 @@ pub fn seed_from_env() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(42)
-}
-
-/// The content hash in the manifest's format.
-pub fn hash_bytes(data: &[u8]) -> String {
-    format!("xxh3-128:{:032x}", xxhash_rust::xxh3::xxh3_128(data))
-}
-
-/// Hash a file the way the engine records it.
-pub fn hash_file(path: &Path) -> String {
-    let mut f =
-        std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    format!("xxh3-128:{:032x}", h.digest128())
 }
 
 pub fn manifest_path(dir: &Path) -> PathBuf {
@@ -234,7 +210,7 @@ pub fn tree_listing(dir: &Path, skip: &dyn Fn(&Path) -> bool) -> BTreeMap<PathBu
                 out.insert(rel.clone(), (0, "dir".into()));
                 walk(root, &p, skip, out);
             } else if meta.is_file() {
-                out.insert(rel, (meta.len(), hash_file(&p)));
+                out.insert(rel, (meta.len(), util::engine::file_hash(&p).unwrap()));
             } else {
                 out.insert(rel, (meta.len(), "other".into()));
             }

@@ -192,3 +192,22 @@ pub fn writing(mut c: Checkpoint) -> Checkpoint {
     c.state = CheckpointState::Writing;
     c
 }
+
+/// The worker's answer to a verify that found damage: the report, then the failed
+/// action with its `summary`.
+pub fn verified(app: &mut App, report: ckpt::engine::VerifyReport, summary: String) {
+    update(
+        app,
+        Msg::Verified {
+            run: PathBuf::from(RUN),
+            report,
+        },
+    );
+    update(
+        app,
+        Msg::Done {
+            run: PathBuf::from(RUN),
+            result: Err(summary),
+        },
+    );
+}
