@@ -1,9 +1,11 @@
 //! Small text forms shared by the CLI, the monitor and the engine's messages, so a
 //! size or a non-finite metric reads the same everywhere.
 
+/// The units [`human_bytes`] writes after a figure.
+pub const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+
 /// Bytes in binary units: "812 B", "2.9 MiB", "145 GiB".
 pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     if n < 1024 {
         return format!("{n} B");
     }

@@ -54,10 +54,13 @@ fn demo_whose_save_fails_says_so_and_stops_calling_its_trainer_alive() {
         "{out}"
     );
     assert!(out.contains("the run is kept in"), "{out}");
-    // The engine's hint, in plain words (one checkpoint is not "1 checkpoints").
+    // The engine's hint, in plain words (one checkpoint is not "1 checkpoints"); when
+    // epoch 1's metric came out NaN (about one demo in nine), best and last are both
+    // kept and pruning cannot help.
+    let joined = out.replace('\n', "");
     assert!(
-        out.replace('\n', "")
-            .contains("would free 3000000 bytes (1 checkpoint)"),
+        joined.contains("would free 3000000 bytes (1 checkpoint)")
+            || joined.contains("pruning this run would not free enough"),
         "{out}"
     );
     assert!(

@@ -11,12 +11,22 @@ use super::theme::Theme;
 use crate::tui::app::{growth, projection, App, Growth, RunEntry};
 
 /// `text` broken into lines of at most `width` characters at spaces (a word longer
-/// than a line is cut).
+/// than a line is cut); a figure keeps its unit ("2.3 MiB") on its line.
 fn wrap_words(text: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
     let mut out: Vec<String> = Vec::new();
     let mut cur = String::new();
-    for word in text.split(' ') {
+    let mut words: Vec<String> = Vec::new();
+    for w in text.split(' ') {
+        match words.last_mut() {
+            Some(prev) if crate::units::UNITS.contains(&w.trim_end_matches(',')) => {
+                prev.push(' ');
+                prev.push_str(w);
+            }
+            _ => words.push(w.to_string()),
+        }
+    }
+    for word in &words {
         let need = cur.chars().count() + usize::from(!cur.is_empty()) + word.chars().count();
         if !cur.is_empty() && need > width {
             out.push(std::mem::take(&mut cur));
