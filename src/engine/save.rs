@@ -411,10 +411,10 @@ impl Run {
     pub(crate) fn prune_hint(&self) -> String {
         match self.plan_prune(None, &[]) {
             Ok(p) if !p.victims.is_empty() => format!(
-                "`ckpt prune {}` would free {} bytes ({} checkpoints)",
+                "`ckpt prune {}` would free {} bytes ({})",
                 self.dir.display(),
                 p.bytes_freed,
-                p.victims.len()
+                checkpoints(p.victims.len())
             ),
             _ => {
                 let policy = RetentionPolicy {
@@ -423,10 +423,10 @@ impl Run {
                 };
                 match self.plan_prune(Some(policy), &[]) {
                     Ok(p) if !p.victims.is_empty() => format!(
-                        "`ckpt prune {} --keep-top 1` would free {} bytes ({} checkpoints)",
+                        "`ckpt prune {} --keep-top 1` would free {} bytes ({})",
                         self.dir.display(),
                         p.bytes_freed,
-                        p.victims.len()
+                        checkpoints(p.victims.len())
                     ),
                     _ => "pruning this run would not free enough; free space on the filesystem or save elsewhere".into(),
                 }
@@ -599,5 +599,14 @@ impl Run {
             alias_strategy: strategy,
             notes,
         })
+    }
+}
+
+/// "1 checkpoint", "3 checkpoints".
+fn checkpoints(n: usize) -> String {
+    if n == 1 {
+        "1 checkpoint".into()
+    } else {
+        format!("{n} checkpoints")
     }
 }

@@ -54,6 +54,12 @@ fn demo_whose_save_fails_says_so_and_stops_calling_its_trainer_alive() {
         "{out}"
     );
     assert!(out.contains("the run is kept in"), "{out}");
+    // The engine's hint, in plain words (one checkpoint is not "1 checkpoints").
+    assert!(
+        out.replace('\n', "")
+            .contains("would free 3000000 bytes (1 checkpoint)"),
+        "{out}"
+    );
     assert!(
         st.success(),
         "quitting the demo is not an error: {st:?}\n{out}"

@@ -232,9 +232,12 @@ fn output_budget_idle_and_per_checkpoint() {
     // Saved 10 minutes ago, on a whole minute: ages tick only at the clock's minute.
     age_files(&run, 10);
     let w = watch(&[run.to_str().unwrap()], 120, 40);
-    w.wait_for("the monitor", 20, |s| {
-        s.contains("history 4/4") && s.contains("last save 10m ago") && s.contains("exited")
+    // The shell that saved was gone before the monitor looked: its exit is dated by
+    // its last save, said once.
+    let s = w.wait_for("the monitor", 20, |s| {
+        s.contains("history 4/4") && s.contains("exited (last save 10m ago)")
     });
+    assert_eq!(s.matches("last save 10m ago").count(), 1, "{s}");
     w.settle(Duration::from_millis(500));
     // Idle: nothing changes, nothing is written (retry once if a minute tick fell inside).
     let mut idle = None;
